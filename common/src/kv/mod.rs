@@ -1,0 +1,95 @@
+//! The TTL key-value store port: holds, sessions, refresh tokens, in-flight idempotency keys.
+//!
+//! Two adapters implement [`TtlStore`]: [`RedisStore`] (`REDIS_URL` set) and [`MemoryStore`]
+//! (in-process, the default). Every key carries a TTL. The multi-key operations are atomic on
+//! both: a Lua script on Redis, one critical section in memory. On Redis Cluster, the keys of
+//! one multi-key call must share a hash tag (`hold:{<eventId>}:R1-S1`); callers name them so.
+
+mod memory;
+mod redis;
+#[cfg(test)]
+mod tests;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
+
+/// A failure of the store itself (never "key not found", which is a normal answer).
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("TTL store unavailable: {0}")]
+    Unavailable(String),
+    #[error("TTL store error: {0}")]
+    Backend(String),
+}
+
+/// The outcome of [`TtlStore::set_all_if_absent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllOrNothing {
+    /// Every key was absent and is now set.
+    Taken,
+    /// Nothing was set: these keys already existed (in the order they were asked for).
+    Conflicts(Vec<String>),
+}
+
+/// A key-value store whose keys expire. Values are strings (JSON where structured).
+#[async_trait]
+pub trait TtlStore: Send + Sync + 'static {
+    async fn get(&self, key: &str) -> Result<Option<String>, KvError>;
+
+    /// The values of `keys` in one round trip, `None` for missing ones, in order.
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError>;
+
+    /// Sets `key` to `value`, replacing any value, expiring after `ttl`.
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError>;
+
+    /// Sets `key` only if it does not exist; answers whether it did.
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, KvError>;
+
+    /// Sets every key to `value` if none exists, atomically; otherwise sets nothing.
+    async fn set_all_if_absent(
+        &self,
+        keys: &[String],
+        value: &str,
+        ttl: Duration,
+    ) -> Result<AllOrNothing, KvError>;
+
+    /// Removes `key`; answers whether it existed.
+    async fn delete(&self, key: &str) -> Result<bool, KvError>;
+
+    /// Removes those of `keys` whose value is `value`, atomically; answers how many.
+    ///
+    /// Guarding on the value keeps a stale owner (a hold that already expired) from deleting
+    /// keys somebody else has taken since.
+    async fn delete_if_value(&self, keys: &[String], value: &str) -> Result<usize, KvError>;
+
+    /// Time left before `key` expires; `None` when it does not exist.
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, KvError>;
+
+    /// Sets a new TTL on an existing key; answers whether it existed.
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, KvError>;
+
+    /// Sets `ttl` on every key if all of them exist with value `value`, atomically; otherwise
+    /// changes nothing. Answers whether it extended them.
+    async fn extend_all_if_value(
+        &self,
+        keys: &[String],
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, KvError>;
+
+    /// Adds `by` to the integer at `key` (0 when absent) and answers the new value. A key created
+    /// by this call expires after `ttl`; an existing key keeps its expiry.
+    async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError>;
+
+    /// Checks that the store answers.
+    async fn ping(&self) -> Result<(), KvError>;
+}
+
+/// A TTL in whole milliseconds, at least one: zero would mean "never expires" or an error.
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}

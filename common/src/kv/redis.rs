@@ -1,0 +1,256 @@
+//! The Redis adapter of [`TtlStore`], for the distributed profile (`REDIS_URL`).
+//!
+//! One multiplexed connection (`ConnectionManager`, which reconnects by itself) is shared by
+//! all callers. Multi-key operations run as Lua scripts so they are atomic on the server.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+use redis::{Cmd, FromRedisValue, RedisError, Script};
+
+use super::{AllOrNothing, KvError, TtlStore, ttl_millis};
+
+/// KEYS: the keys; ARGV[1]: value; ARGV[2]: TTL in ms.
+/// Answers the 1-based positions of the keys that exist (and then sets nothing).
+static SET_ALL_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local conflicts = {}
+        for i, key in ipairs(KEYS) do
+            if redis.call('EXISTS', key) == 1 then conflicts[#conflicts + 1] = i end
+        end
+        if #conflicts > 0 then return conflicts end
+        for _, key in ipairs(KEYS) do
+            redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+        end
+        return conflicts
+        ",
+    )
+});
+
+/// KEYS: the keys; ARGV[1]: expected value; ARGV[2]: TTL in ms. Answers 1 when extended.
+static EXTEND_ALL_IF_VALUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        for _, key in ipairs(KEYS) do
+            if redis.call('GET', key) ~= ARGV[1] then return 0 end
+        end
+        for _, key in ipairs(KEYS) do
+            redis.call('PEXPIRE', key, ARGV[2])
+        end
+        return 1
+        ",
+    )
+});
+
+/// KEYS: the keys; ARGV[1]: expected value. Answers how many were deleted.
+static DELETE_IF_VALUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local deleted = 0
+        for _, key in ipairs(KEYS) do
+            if redis.call('GET', key) == ARGV[1] then
+                deleted = deleted + redis.call('DEL', key)
+            end
+        end
+        return deleted
+        ",
+    )
+});
+
+/// KEYS[1]: the key; ARGV[1]: increment; ARGV[2]: TTL in ms for a key this call creates.
+static INCREMENT_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local value = redis.call('INCRBY', KEYS[1], ARGV[1])
+        if redis.call('PTTL', KEYS[1]) == -1 then
+            redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        end
+        return value
+        ",
+    )
+});
+
+/// The Redis adapter of [`TtlStore`].
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    /// Prepended to every key; tests use a random one to share a server safely.
+    prefix: String,
+}
+
+impl RedisStore {
+    /// Connects to `url`; every key is stored as `prefix` + key.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
+        let client = redis::Client::open(url).map_err(map_error)?;
+        let connection = ConnectionManager::new(client).await.map_err(map_error)?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {
+        cmd.query_async(&mut self.connection.clone())
+            .await
+            .map_err(map_error)
+    }
+
+    async fn run_script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[&str],
+    ) -> Result<T, KvError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(map_error)
+    }
+}
+
+fn map_error(error: RedisError) -> KvError {
+    if error.is_io_error() || error.is_connection_dropped() || error.is_timeout() {
+        KvError::Unavailable(error.to_string())
+    } else {
+        KvError::Backend(error.to_string())
+    }
+}
+
+#[async_trait]
+impl TtlStore for RedisStore {
+    async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+        self.query(redis::cmd("GET").arg(self.key(key))).await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<String>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
+        self.query(redis::cmd("MGET").arg(&keys)).await
+    }
+
+    async fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
+        self.query(
+            redis::cmd("SET")
+                .arg(self.key(key))
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_millis(ttl)),
+        )
+        .await
+    }
+
+    async fn set_if_absent(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, KvError> {
+        let reply: Option<String> = self
+            .query(
+                redis::cmd("SET")
+                    .arg(self.key(key))
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl_millis(ttl))
+                    .arg("NX"),
+            )
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    async fn set_all_if_absent(
+        &self,
+        keys: &[String],
+        value: &str,
+        ttl: Duration,
+    ) -> Result<AllOrNothing, KvError> {
+        if keys.is_empty() {
+            return Ok(AllOrNothing::Taken);
+        }
+        let ttl = ttl_millis(ttl).to_string();
+        let positions: Vec<usize> = self
+            .run_script(&SET_ALL_IF_ABSENT, keys, &[value, &ttl])
+            .await?;
+        if positions.is_empty() {
+            return Ok(AllOrNothing::Taken);
+        }
+        Ok(AllOrNothing::Conflicts(
+            positions
+                .into_iter()
+                .filter_map(|i| keys.get(i.wrapping_sub(1)).cloned())
+                .collect(),
+        ))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, KvError> {
+        let deleted: u64 = self.query(redis::cmd("DEL").arg(self.key(key))).await?;
+        Ok(deleted > 0)
+    }
+
+    async fn delete_if_value(&self, keys: &[String], value: &str) -> Result<usize, KvError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.run_script(&DELETE_IF_VALUE, keys, &[value]).await
+    }
+
+    async fn ttl(&self, key: &str) -> Result<Option<Duration>, KvError> {
+        let millis: i64 = self.query(redis::cmd("PTTL").arg(self.key(key))).await?;
+        Ok(match millis {
+            -2 => None,
+            // Every write of this adapter sets a TTL; a key without one was written by hand.
+            -1 => Some(Duration::MAX),
+            ms => Some(Duration::from_millis(ms.max(0).unsigned_abs())),
+        })
+    }
+
+    async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, KvError> {
+        let set: u64 = self
+            .query(
+                redis::cmd("PEXPIRE")
+                    .arg(self.key(key))
+                    .arg(ttl_millis(ttl)),
+            )
+            .await?;
+        Ok(set == 1)
+    }
+
+    async fn extend_all_if_value(
+        &self,
+        keys: &[String],
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        if keys.is_empty() {
+            return Ok(true);
+        }
+        let ttl = ttl_millis(ttl).to_string();
+        let extended: u64 = self
+            .run_script(&EXTEND_ALL_IF_VALUE, keys, &[value, &ttl])
+            .await?;
+        Ok(extended == 1)
+    }
+
+    async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError> {
+        let by = by.to_string();
+        let ttl = ttl_millis(ttl).to_string();
+        self.run_script(&INCREMENT_WITH_TTL, &[key.to_string()], &[&by, &ttl])
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), KvError> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,291 @@
+//! The contract every [`TtlStore`] adapter must meet, run once per adapter.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::*;
+use crate::testing::{server_url, unique_name};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn keys(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| format!("seat:{{t}}:{n}")).collect()
+}
+
+async fn set_get_delete(store: &dyn TtlStore) {
+    assert_eq!(store.get("k").await.unwrap(), None);
+    store.set("k", "v1", MINUTE).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v1"));
+    store.set("k", "v2", MINUTE).await.unwrap();
+    assert_eq!(store.get("k").await.unwrap().as_deref(), Some("v2"));
+    assert!(store.delete("k").await.unwrap());
+    assert!(!store.delete("k").await.unwrap());
+    assert_eq!(store.get("k").await.unwrap(), None);
+}
+
+async fn get_many_answers_in_order(store: &dyn TtlStore) {
+    let ks = keys(&["a", "b", "c"]);
+    store.set(&ks[0], "1", MINUTE).await.unwrap();
+    store.set(&ks[2], "3", MINUTE).await.unwrap();
+    let values = store.get_many(&ks).await.unwrap();
+    assert_eq!(values, vec![Some("1".into()), None, Some("3".into())]);
+    assert_eq!(
+        store.get_many(&[]).await.unwrap(),
+        Vec::<Option<String>>::new()
+    );
+    assert_eq!(store.get_many(&ks[1..2]).await.unwrap(), vec![None]);
+}
+
+async fn set_if_absent_sets_once(store: &dyn TtlStore) {
+    assert!(store.set_if_absent("once", "first", MINUTE).await.unwrap());
+    assert!(!store.set_if_absent("once", "second", MINUTE).await.unwrap());
+    assert_eq!(store.get("once").await.unwrap().as_deref(), Some("first"));
+}
+
+async fn set_all_if_absent_is_all_or_nothing(store: &dyn TtlStore) {
+    let first = keys(&["1", "2", "3"]);
+    assert_eq!(
+        store
+            .set_all_if_absent(&first, "hold-a", MINUTE)
+            .await
+            .unwrap(),
+        AllOrNothing::Taken
+    );
+    // Overlaps on 3 and 2: nothing of this request may be set, and both conflicts are named.
+    let second = keys(&["4", "3", "5", "2"]);
+    let outcome = store
+        .set_all_if_absent(&second, "hold-b", MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(outcome, AllOrNothing::Conflicts(keys(&["3", "2"])));
+    let after = store.get_many(&keys(&["2", "3", "4", "5"])).await.unwrap();
+    assert_eq!(
+        after,
+        vec![Some("hold-a".into()), Some("hold-a".into()), None, None]
+    );
+}
+
+async fn keys_expire_after_their_ttl(store: &dyn TtlStore) {
+    store
+        .set("short", "v", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let ttl = store.ttl("short").await.unwrap().expect("key exists");
+    assert!(
+        ttl <= Duration::from_millis(300) && ttl > Duration::ZERO,
+        "{ttl:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(store.get("short").await.unwrap(), None);
+    assert_eq!(store.ttl("short").await.unwrap(), None);
+    // An expired key no longer blocks an atomic take.
+    assert!(store.set_if_absent("short", "again", MINUTE).await.unwrap());
+}
+
+async fn expire_changes_the_ttl_of_existing_keys_only(store: &dyn TtlStore) {
+    store
+        .set("e", "v", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(store.expire("e", MINUTE).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.get("e").await.unwrap().as_deref(), Some("v"));
+    assert!(store.ttl("e").await.unwrap().unwrap() > Duration::from_secs(50));
+    assert!(!store.expire("missing", MINUTE).await.unwrap());
+}
+
+async fn extend_all_needs_every_key_with_the_value(store: &dyn TtlStore) {
+    let ours = keys(&["x1", "x2"]);
+    store
+        .set_all_if_absent(&ours, "h1", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .extend_all_if_value(&ours, "h1", MINUTE)
+            .await
+            .unwrap()
+    );
+    for key in &ours {
+        assert!(store.ttl(key).await.unwrap().unwrap() > Duration::from_secs(50));
+    }
+    // One key now belongs to someone else: nothing is extended.
+    store
+        .set(&ours[1], "h2", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .extend_all_if_value(&ours, "h1", Duration::from_secs(600))
+            .await
+            .unwrap()
+    );
+    assert!(store.ttl(&ours[0]).await.unwrap().unwrap() <= MINUTE);
+    assert!(store.ttl(&ours[1]).await.unwrap().unwrap() <= Duration::from_secs(5));
+    // A missing key also refuses the extension.
+    let with_missing = keys(&["x1", "x-missing"]);
+    assert!(
+        !store
+            .extend_all_if_value(&with_missing, "h1", MINUTE)
+            .await
+            .unwrap()
+    );
+}
+
+async fn delete_if_value_spares_other_owners(store: &dyn TtlStore) {
+    let ks = keys(&["d1", "d2", "d3"]);
+    store.set(&ks[0], "mine", MINUTE).await.unwrap();
+    store.set(&ks[1], "theirs", MINUTE).await.unwrap();
+    assert_eq!(store.delete_if_value(&ks, "mine").await.unwrap(), 1);
+    assert_eq!(store.get(&ks[0]).await.unwrap(), None);
+    assert_eq!(store.get(&ks[1]).await.unwrap().as_deref(), Some("theirs"));
+}
+
+async fn increment_counts_and_keeps_the_first_ttl(store: &dyn TtlStore) {
+    assert_eq!(
+        store
+            .increment("n", 1, Duration::from_secs(30))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .increment("n", 5, Duration::from_secs(300))
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(store.increment("n", -2, MINUTE).await.unwrap(), 4);
+    let ttl = store.ttl("n").await.unwrap().unwrap();
+    assert!(
+        ttl <= Duration::from_secs(30),
+        "the later TTLs must not apply: {ttl:?}"
+    );
+    store.set("text", "abc", MINUTE).await.unwrap();
+    assert!(store.increment("text", 1, MINUTE).await.is_err());
+}
+
+/// 40 takers race for overlapping pairs of 12 keys: no key may end up promised to two takers.
+async fn concurrent_takes_never_share_a_key(store: Arc<dyn TtlStore>) {
+    let names: Vec<String> = (0..12).map(|i| i.to_string()).collect();
+    let mut tasks = Vec::new();
+    for taker in 0..40 {
+        let store = store.clone();
+        let wanted = keys(&[&names[taker % 12], &names[(taker * 7 + 1) % 12]]);
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("taker-{taker}");
+            let outcome = store
+                .set_all_if_absent(&wanted, &owner, MINUTE)
+                .await
+                .unwrap();
+            (owner, wanted, outcome)
+        }));
+    }
+    let mut claimed = HashSet::new();
+    for task in tasks {
+        let (owner, wanted, outcome) = task.await.unwrap();
+        if outcome == AllOrNothing::Taken {
+            for key in wanted {
+                assert_eq!(
+                    store.get(&key).await.unwrap().as_deref(),
+                    Some(owner.as_str())
+                );
+                assert!(claimed.insert(key.clone()), "{key} was taken twice");
+            }
+        }
+    }
+    assert!(!claimed.is_empty());
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+
+            async fn store() -> Option<Arc<dyn TtlStore>> {
+                $make.await
+            }
+
+            #[tokio::test]
+            async fn set_get_delete() {
+                if let Some(s) = store().await {
+                    super::set_get_delete(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn get_many_answers_in_order() {
+                if let Some(s) = store().await {
+                    super::get_many_answers_in_order(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn set_if_absent_sets_once() {
+                if let Some(s) = store().await {
+                    super::set_if_absent_sets_once(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn set_all_if_absent_is_all_or_nothing() {
+                if let Some(s) = store().await {
+                    super::set_all_if_absent_is_all_or_nothing(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn keys_expire_after_their_ttl() {
+                if let Some(s) = store().await {
+                    super::keys_expire_after_their_ttl(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn expire_changes_the_ttl_of_existing_keys_only() {
+                if let Some(s) = store().await {
+                    super::expire_changes_the_ttl_of_existing_keys_only(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn extend_all_needs_every_key_with_the_value() {
+                if let Some(s) = store().await {
+                    super::extend_all_needs_every_key_with_the_value(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn delete_if_value_spares_other_owners() {
+                if let Some(s) = store().await {
+                    super::delete_if_value_spares_other_owners(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn increment_counts_and_keeps_the_first_ttl() {
+                if let Some(s) = store().await {
+                    super::increment_counts_and_keeps_the_first_ttl(&*s).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_takes_never_share_a_key() {
+                if let Some(s) = store().await {
+                    super::concurrent_takes_never_share_a_key(s).await
+                }
+            }
+        }
+    };
+}
+
+async fn memory_store() -> Option<Arc<dyn TtlStore>> {
+    Some(Arc::new(MemoryStore::new()))
+}
+
+/// A Redis store whose keys carry a prefix of their own; every key the suite writes has a TTL
+/// of at most a minute, so nothing stays behind on the shared server.
+async fn redis_store() -> Option<Arc<dyn TtlStore>> {
+    let url = server_url("REDIS_URL")?;
+    let prefix = format!("{}:", unique_name("test"));
+    let store = RedisStore::connect(&url, &prefix)
+        .await
+        .unwrap_or_else(|e| panic!("REDIS_URL={url} is set but unusable: {e}"));
+    Some(Arc::new(store))
+}
+
+contract_suite!(memory, memory_store());
+contract_suite!(redis, redis_store());

@@ -1,0 +1,17 @@
+//! Shared building blocks of every Holdfast process.
+//!
+//! - [`config`]: typed settings from environment variables;
+//! - [`error`], [`middleware`], [`server`], [`metrics`], [`telemetry`]: the HTTP plumbing every
+//!   process shares (error body, request ids, health/ready/metrics, graceful shutdown);
+//! - [`kv`], [`bus`], [`docstore`]: the infrastructure ports, each with a distributed and an
+//!   embedded adapter, chosen by [`infra::Infra::connect`] from the settings;
+//! - [`testing`]: helpers for suites that need a real server.
+
+pub mod config;
+pub mod error;
+pub mod kv;
+pub mod metrics;
+pub mod middleware;
+pub mod server;
+pub mod telemetry;
+pub mod testing;
