@@ -7,6 +7,7 @@
 //!   embedded adapter, chosen by [`infra::Infra::connect`] from the settings;
 //! - [`testing`]: helpers for suites that need a real server.
 
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod kv;

@@ -1,0 +1,232 @@
+//! The contract every [`MessageBus`] adapter must meet, run once per adapter.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::testing::{server_url, unique_name};
+
+/// A bus for one test, with the names it may use and a way to clean up after it.
+struct Fixture {
+    bus: Arc<dyn MessageBus>,
+    /// Set for RabbitMQ: (url, exchange) to delete afterwards.
+    broker: Option<(String, String)>,
+    queues: Vec<String>,
+}
+
+impl Fixture {
+    fn queue(&mut self, name: &str) -> String {
+        let queue = unique_name(&format!("test-{name}"));
+        self.queues.push(queue.clone());
+        queue
+    }
+
+    async fn cleanup(self) {
+        if let Some((url, exchange)) = &self.broker {
+            crate::bus::rabbitmq::delete_topology(url, exchange, &self.queues).await;
+        }
+    }
+}
+
+async fn memory_fixture() -> Option<Fixture> {
+    Some(Fixture {
+        bus: Arc::new(MemoryBus::new()),
+        broker: None,
+        queues: Vec::new(),
+    })
+}
+
+async fn rabbitmq_fixture() -> Option<Fixture> {
+    let url = server_url("AMQP_URL")?;
+    let exchange = unique_name("test-exchange");
+    let bus = RabbitBus::connect(&url, &exchange)
+        .await
+        .unwrap_or_else(|e| panic!("AMQP_URL={url} is set but unusable: {e}"));
+    Some(Fixture {
+        bus: Arc::new(bus),
+        broker: Some((url, exchange)),
+        queues: Vec::new(),
+    })
+}
+
+async fn receive(subscription: &mut Subscription) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("a message arrives within 10 s")
+        .expect("the subscription is open")
+}
+
+async fn assert_nothing_arrives(subscription: &mut Subscription) {
+    let next = tokio::time::timeout(Duration::from_millis(400), subscription.next()).await;
+    assert!(
+        next.is_err(),
+        "unexpected message: {:?}",
+        next.ok().flatten().map(|d| d.message.clone())
+    );
+}
+
+/// Receives one message and acknowledges it.
+async fn take(subscription: &mut Subscription) -> BusMessage {
+    let delivery = receive(subscription).await;
+    let message = delivery.message.clone();
+    delivery.ack().await.unwrap();
+    message
+}
+
+fn message(routing_key: &str, n: u32) -> BusMessage {
+    BusMessage::new(routing_key, json!({ "n": n })).unwrap()
+}
+
+async fn every_matching_queue_gets_each_message(mut f: Fixture) {
+    let (orders, all, events) = (f.queue("orders"), f.queue("all"), f.queue("events"));
+    let mut orders = f.bus.subscribe(&orders, &["order.*"]).await.unwrap();
+    let mut all = f.bus.subscribe(&all, &["#"]).await.unwrap();
+    let mut events = f
+        .bus
+        .subscribe(&events, &["event.created", "event.updated"])
+        .await
+        .unwrap();
+
+    let purchased = message("order.purchased", 1);
+    f.bus.publish(&purchased).await.unwrap();
+    for subscription in [&mut orders, &mut all] {
+        let delivery = receive(subscription).await;
+        assert_eq!(delivery.message, purchased);
+        assert!(!delivery.redelivered);
+        delivery.ack().await.unwrap();
+    }
+    assert_nothing_arrives(&mut events).await;
+
+    let created = message("event.created", 2);
+    f.bus.publish(&created).await.unwrap();
+    assert_eq!(take(&mut events).await, created);
+    assert_eq!(take(&mut all).await, created);
+    assert_nothing_arrives(&mut orders).await;
+    f.cleanup().await;
+}
+
+async fn messages_wait_in_the_queue_while_no_one_consumes(mut f: Fixture) {
+    let queue = f.queue("durable");
+    let subscription = f.bus.subscribe(&queue, &["hold.*"]).await.unwrap();
+    drop(subscription);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let expired = message("hold.expired", 3);
+    f.bus.publish(&expired).await.unwrap();
+    let mut back = f.bus.subscribe(&queue, &["hold.*"]).await.unwrap();
+    let delivery = receive(&mut back).await;
+    assert_eq!(delivery.message, expired);
+    delivery.ack().await.unwrap();
+    f.cleanup().await;
+}
+
+async fn an_unacknowledged_message_is_delivered_again(mut f: Fixture) {
+    let queue = f.queue("retry");
+    let mut subscription = f.bus.subscribe(&queue, &["order.purchased"]).await.unwrap();
+    let purchased = message("order.purchased", 4);
+    f.bus.publish(&purchased).await.unwrap();
+    receive(&mut subscription).await.requeue().await.unwrap();
+    let again = receive(&mut subscription).await;
+    assert_eq!(again.message, purchased);
+    assert!(again.redelivered);
+    again.ack().await.unwrap();
+    assert_nothing_arrives(&mut subscription).await;
+    f.cleanup().await;
+}
+
+async fn consumers_of_one_queue_share_its_messages(mut f: Fixture) {
+    let queue = f.queue("shared");
+    let mut first = f.bus.subscribe(&queue, &["user.signed_up"]).await.unwrap();
+    let mut second = f.bus.subscribe(&queue, &["user.signed_up"]).await.unwrap();
+    let sent: Vec<BusMessage> = (0..6).map(|n| message("user.signed_up", n)).collect();
+    for m in &sent {
+        f.bus.publish(m).await.unwrap();
+    }
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        let delivery = tokio::select! {
+            d = receive(&mut first) => d,
+            d = receive(&mut second) => d,
+        };
+        received.push(delivery.message.clone());
+        delivery.ack().await.unwrap();
+    }
+    assert_nothing_arrives(&mut first).await;
+    assert_nothing_arrives(&mut second).await;
+    received.sort_by_key(|m| m.payload["n"].as_u64());
+    assert_eq!(
+        received, sent,
+        "each message exactly once across both consumers"
+    );
+    f.cleanup().await;
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $fixture:expr) => {
+        mod $adapter {
+            use super::*;
+
+            #[tokio::test]
+            async fn every_matching_queue_gets_each_message() {
+                if let Some(f) = $fixture.await {
+                    super::every_matching_queue_gets_each_message(f).await
+                }
+            }
+            #[tokio::test]
+            async fn messages_wait_in_the_queue_while_no_one_consumes() {
+                if let Some(f) = $fixture.await {
+                    super::messages_wait_in_the_queue_while_no_one_consumes(f).await
+                }
+            }
+            #[tokio::test]
+            async fn an_unacknowledged_message_is_delivered_again() {
+                if let Some(f) = $fixture.await {
+                    super::an_unacknowledged_message_is_delivered_again(f).await
+                }
+            }
+            #[tokio::test]
+            async fn consumers_of_one_queue_share_its_messages() {
+                if let Some(f) = $fixture.await {
+                    super::consumers_of_one_queue_share_its_messages(f).await
+                }
+            }
+        }
+    };
+}
+
+contract_suite!(memory, memory_fixture());
+contract_suite!(rabbitmq, rabbitmq_fixture());
+
+/// The consumer's connection drops; a message published before it is back still arrives.
+#[tokio::test]
+async fn rabbitmq_consumer_reconnects_after_its_connection_drops() {
+    let Some(mut f) = rabbitmq_fixture().await else {
+        return;
+    };
+    let queue = f.queue("reconnect");
+    let mut subscription = f.bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    subscription.drop_connection();
+    let during = message("order.purchased", 5);
+    f.bus.publish(&during).await.unwrap();
+    let delivery = receive(&mut subscription).await;
+    assert_eq!(delivery.message, during);
+    delivery.ack().await.unwrap();
+    let after = message("order.purchased", 6);
+    f.bus.publish(&after).await.unwrap();
+    assert_eq!(take(&mut subscription).await, after);
+    f.cleanup().await;
+}
+
+/// A dropped in-process delivery goes back to its queue, as an unacked AMQP message would.
+#[tokio::test]
+async fn memory_bus_requeues_a_delivery_dropped_unacknowledged() {
+    let bus = MemoryBus::new();
+    let mut subscription = bus.subscribe("q", &["#"]).await.unwrap();
+    bus.publish(&message("hold.created", 7)).await.unwrap();
+    drop(receive(&mut subscription).await);
+    let again = receive(&mut subscription).await;
+    assert!(again.redelivered);
+    again.ack().await.unwrap();
+    assert_nothing_arrives(&mut subscription).await;
+}
