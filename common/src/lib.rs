@@ -5,12 +5,16 @@
 //!   process shares (error body, request ids, health/ready/metrics, graceful shutdown);
 //! - [`kv`], [`bus`], [`docstore`]: the infrastructure ports, each with a distributed and an
 //!   embedded adapter, chosen by [`infra::Infra::connect`] from the settings;
+//! - [`launch`]: the `main` every binary shares;
 //! - [`testing`]: helpers for suites that need a real server.
 
 pub mod bus;
 pub mod config;
+pub mod docstore;
 pub mod error;
+pub mod infra;
 pub mod kv;
+pub mod launch;
 pub mod metrics;
 pub mod middleware;
 pub mod server;

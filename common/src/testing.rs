@@ -4,6 +4,8 @@
 //! `CI=true`, where skipping would hide a broken set-up and therefore fails. MongoDB is the
 //! exception: no CI machine has one, so its suites skip whenever `MONGODB_URI` is unset.
 
+use std::io::Write;
+
 /// The server URL in `var`, or `None` (after saying so) when the suite must be skipped.
 ///
 /// # Panics
@@ -16,7 +18,12 @@ pub fn server_url(var: &str) -> Option<String> {
     if in_ci && var != "MONGODB_URI" {
         panic!("{var} is not set, but CI=true requires the {var} adapter suite to run");
     }
-    eprintln!("SKIPPED: {var} is not set, so this {var} adapter test did not run");
+    // Written to the stderr handle directly: the test harness captures `eprintln!`, and a
+    // skipped suite must be seen.
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "SKIPPED: {var} is not set, so this {var} adapter test did not run"
+    );
     None
 }
 

@@ -1,0 +1,92 @@
+//! Picks the adapter of each shared port from the settings and connects it.
+//!
+//! `REDIS_URL` set → Redis TTL store, else in-process; `AMQP_URL` set → RabbitMQ bus, else
+//! in-process. The all-in-one launcher shares one [`Infra`] between its services, which is what
+//! lets the in-process bus carry messages from one service to another.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::bus::{self, MemoryBus, MessageBus, RabbitBus};
+use crate::config::Settings;
+use crate::docstore::DocumentStore;
+use crate::kv::{MemoryStore, RedisStore, TtlStore};
+use crate::server::Readiness;
+
+/// The shared infrastructure handed to every service.
+#[derive(Clone)]
+pub struct Infra {
+    pub kv: Arc<dyn TtlStore>,
+    pub bus: Arc<dyn MessageBus>,
+    /// "redis" or "memory", for logs.
+    pub kv_kind: &'static str,
+    /// "rabbitmq" or "memory", for logs.
+    pub bus_kind: &'static str,
+}
+
+impl Infra {
+    /// Connects the adapters the settings ask for; fails when a configured server is unreachable.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        let (kv, kv_kind): (Arc<dyn TtlStore>, _) = match &settings.redis_url {
+            Some(url) => (
+                Arc::new(
+                    RedisStore::connect(url, "")
+                        .await
+                        .context("REDIS_URL: cannot connect")?,
+                ),
+                "redis",
+            ),
+            None => (Arc::new(MemoryStore::new()), "memory"),
+        };
+        let (bus, bus_kind): (Arc<dyn MessageBus>, _) = match &settings.amqp_url {
+            Some(url) => (
+                Arc::new(
+                    RabbitBus::connect(url, bus::EXCHANGE)
+                        .await
+                        .context("AMQP_URL: cannot connect")?,
+                ),
+                "rabbitmq",
+            ),
+            None => (Arc::new(MemoryBus::new()), "memory"),
+        };
+        Ok(Self {
+            kv,
+            bus,
+            kv_kind,
+            bus_kind,
+        })
+    }
+
+    /// In-process adapters only, as tests and the default profile use.
+    pub fn embedded() -> Self {
+        Self {
+            kv: Arc::new(MemoryStore::new()),
+            bus: Arc::new(MemoryBus::new()),
+            kv_kind: "memory",
+            bus_kind: "memory",
+        }
+    }
+
+    /// Readiness checks for the TTL store, the bus and, if given, the service's document store.
+    pub fn readiness(&self, store: Option<&DocumentStore>) -> Readiness {
+        let kv = self.kv.clone();
+        let bus = self.bus.clone();
+        let readiness = Readiness::new()
+            .check("kv", move || {
+                let kv = kv.clone();
+                async move { kv.ping().await.map_err(|e| e.to_string()) }
+            })
+            .check("bus", move || {
+                let bus = bus.clone();
+                async move { bus.ping().await.map_err(|e| e.to_string()) }
+            });
+        match store.cloned() {
+            Some(store) => readiness.check("store", move || {
+                let store = store.clone();
+                async move { store.ping().await.map_err(|e| e.to_string()) }
+            }),
+            None => readiness,
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The `main` shared by every binary: configuration, telemetry, infrastructure, listeners,
+//! graceful shutdown and exit codes.
+//!
+//! A binary only says which routers it serves on which ports; `holdfast` (all-in-one) returns
+//! all five, `holdfast-auth` just one.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::config::Settings;
+use crate::infra::Infra;
+use crate::server::{self, shutdown_on_signal};
+use crate::telemetry;
+
+/// One router to serve, and where.
+pub struct Mounted {
+    pub name: &'static str,
+    pub port: u16,
+    pub router: Router,
+}
+
+/// Exit code when the configuration is invalid (as `sysexits`' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
+/// Reads the settings, connects the infrastructure, asks `build` for the routers and serves
+/// them until SIGINT/SIGTERM. Exits 0 after a clean shutdown.
+pub async fn main<F, Fut>(build: F) -> ExitCode
+where
+    F: FnOnce(Arc<Settings>, Infra) -> Fut,
+    Fut: Future<Output = anyhow::Result<Vec<Mounted>>>,
+{
+    let settings = match Settings::from_env() {
+        Ok(settings) => Arc::new(settings),
+        Err(error) => {
+            eprintln!("configuration error: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    telemetry::init(settings.log_format);
+    match run(settings, build).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run<F, Fut>(settings: Arc<Settings>, build: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Arc<Settings>, Infra) -> Fut,
+    Fut: Future<Output = anyhow::Result<Vec<Mounted>>>,
+{
+    let infra = Infra::connect(&settings).await?;
+    tracing::info!(kv = infra.kv_kind, bus = infra.bus_kind, "infrastructure connected");
+    let mounted = build(settings.clone(), infra).await?;
+    let shutdown = shutdown_on_signal();
+    let mut servers = tokio::task::JoinSet::new();
+    for Mounted { name, port, router } in mounted {
+        let listener = server::bind(settings.host, port).await?;
+        let address = listener.local_addr()?;
+        tracing::info!(service = name, %address, "listening");
+        println!("  {name:<8} http://{address}");
+        let (shutdown, grace) = (shutdown.clone(), settings.shutdown_grace);
+        servers.spawn(async move { (name, server::serve(listener, router, shutdown, grace).await) });
+    }
+    let mut failed = None;
+    while let Some(joined) = servers.join_next().await {
+        match joined {
+            Ok((_, Ok(()))) => {}
+            Ok((name, Err(error))) => {
+                failed.get_or_insert(anyhow::anyhow!("{name} stopped: {error}"));
+                shutdown.cancel();
+            }
+            Err(error) => {
+                failed.get_or_insert(anyhow::anyhow!("a server task failed: {error}"));
+                shutdown.cancel();
+            }
+        }
+    }
+    tracing::info!("stopped");
+    failed.map_or(Ok(()), Err)
+}

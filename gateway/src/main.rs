@@ -1,0 +1,19 @@
+//! `holdfast-gateway`: the gateway alone in its process; the services are found at
+//! `AUTH_SERVICE_URL`, `EVENTS_SERVICE_URL`, `ORDERS_SERVICE_URL` and `ML_SERVICE_URL`.
+
+use std::process::ExitCode;
+
+use holdfast_common::launch::{self, Mounted};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    launch::main(|settings, infra| async move {
+        let router = holdfast_gateway::build(settings.clone(), infra).await?;
+        Ok(vec![Mounted {
+            name: holdfast_gateway::SERVICE,
+            port: settings.ports.gateway,
+            router,
+        }])
+    })
+    .await
+}

@@ -1,0 +1,84 @@
+//! Forwarding a request to an upstream service and its answer back, unchanged except for
+//! hop-by-hop headers (RFC 9110 §7.6.1), which belong to one connection only.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderName, header};
+use axum::response::Response;
+
+use crate::error::GatewayError;
+use crate::upstream::Upstream;
+
+/// The largest request body the gateway accepts (and so forwards).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+fn is_forwardable(name: &HeaderName) -> bool {
+    !HOP_BY_HOP.contains(name)
+        && name != header::HOST
+        && name != header::CONTENT_LENGTH
+        && name.as_str() != "keep-alive"
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if is_forwardable(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Sends `request` to `upstream` at `path` (plus the original query) and relays the answer.
+pub async fn forward(
+    client: &reqwest::Client,
+    upstream: &Upstream,
+    path: &str,
+    request: Request,
+) -> Result<Response, GatewayError> {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| GatewayError::BodyTooLarge(MAX_BODY_BYTES))?;
+    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let url = format!("{}{path}{query}", upstream.base_url);
+
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    let answer = client
+        .request(parts.method, url)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| upstream_error(upstream, &e))?;
+
+    let status = answer.status();
+    let mut response_headers = HeaderMap::new();
+    copy_headers(answer.headers(), &mut response_headers);
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|e| upstream_error(upstream, &e))?;
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    Ok(response)
+}
+
+fn upstream_error(upstream: &Upstream, error: &reqwest::Error) -> GatewayError {
+    tracing::warn!(upstream = upstream.name, %error, "upstream call failed");
+    if error.is_timeout() {
+        GatewayError::UpstreamTimeout(upstream.name)
+    } else {
+        GatewayError::UpstreamUnavailable(upstream.name)
+    }
+}

@@ -1,0 +1,109 @@
+//! The services behind the gateway and how public paths map onto theirs.
+
+use holdfast_common::config::ServiceUrls;
+
+/// One upstream service.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: &'static str,
+    pub base_url: String,
+}
+
+/// All four upstreams.
+#[derive(Debug, Clone)]
+pub struct Upstreams {
+    pub auth: Upstream,
+    pub events: Upstream,
+    pub orders: Upstream,
+    pub ml: Upstream,
+}
+
+impl Upstreams {
+    pub fn from_urls(urls: &ServiceUrls) -> Self {
+        let upstream = |name, url: &String| Upstream {
+            name,
+            base_url: url.clone(),
+        };
+        Self {
+            auth: upstream("auth", &urls.auth),
+            events: upstream("events", &urls.events),
+            orders: upstream("orders", &urls.orders),
+            ml: upstream("ml", &urls.ml),
+        }
+    }
+
+    pub fn all(&self) -> [&Upstream; 4] {
+        [&self.auth, &self.events, &self.orders, &self.ml]
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Upstream> {
+        self.all().into_iter().find(|u| u.name == name)
+    }
+}
+
+/// Which upstream serves a public path, and the path it knows it by (API.md):
+/// `/api/auth/*` → auth `/*`, `/api/events*` → events `/events*`, `/api/orders/*` → orders `/*`,
+/// `/api/public/*` → orders `/public/*`, `/api/ml/*` → ml `/*`.
+pub fn route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {
+    let strip = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.starts_with('/'))
+            .map(str::to_string)
+    };
+    if let Some(rest) = strip("/api/auth") {
+        return Some((&upstreams.auth, rest));
+    }
+    if path == "/api/events" || path.starts_with("/api/events/") {
+        return Some((&upstreams.events, path["/api".len()..].to_string()));
+    }
+    if let Some(rest) = strip("/api/orders") {
+        return Some((&upstreams.orders, rest));
+    }
+    if path.starts_with("/api/public/") {
+        return Some((&upstreams.orders, path["/api".len()..].to_string()));
+    }
+    if let Some(rest) = strip("/api/ml") {
+        return Some((&upstreams.ml, rest));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstreams() -> Upstreams {
+        Upstreams::from_urls(&ServiceUrls {
+            auth: "http://a".into(),
+            events: "http://e".into(),
+            orders: "http://o".into(),
+            ml: "http://m".into(),
+        })
+    }
+
+    #[test]
+    fn public_paths_map_to_upstream_paths() {
+        let u = upstreams();
+        let cases = [
+            ("/api/auth/login", Some(("auth", "/login"))),
+            ("/api/events", Some(("events", "/events"))),
+            ("/api/events/abc", Some(("events", "/events/abc"))),
+            ("/api/orders/holds/h1/ttl", Some(("orders", "/holds/h1/ttl"))),
+            ("/api/public/orders/o1", Some(("orders", "/public/orders/o1"))),
+            ("/api/ml/recs", Some(("ml", "/recs"))),
+            ("/api/eventsx", None),
+            ("/api/authx/login", None),
+            ("/api/auth", None),
+            ("/api/unknown/x", None),
+            ("/other", None),
+        ];
+        for (path, expected) in cases {
+            let got = route(&u, path).map(|(up, p)| (up.name, p));
+            assert_eq!(
+                got.as_ref().map(|(n, p)| (*n, p.as_str())),
+                expected,
+                "{path}"
+            );
+        }
+    }
+}

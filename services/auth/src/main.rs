@@ -1,0 +1,18 @@
+//! `holdfast-auth`: the auth service alone in its process.
+
+use std::process::ExitCode;
+
+use holdfast_common::launch::{self, Mounted};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    launch::main(|settings, infra| async move {
+        let router = holdfast_auth::build(settings.clone(), infra).await?;
+        Ok(vec![Mounted {
+            name: holdfast_auth::SERVICE,
+            port: settings.ports.auth,
+            router,
+        }])
+    })
+    .await
+}
