@@ -7,40 +7,11 @@
 
 use std::process::ExitCode;
 
-use holdfast_common::launch::{self, Mounted};
-
 #[tokio::main]
 async fn main() -> ExitCode {
-    launch::main(|settings, infra| async move {
-        println!("Holdfast is starting (all services in one process):");
-        let ports = &settings.ports;
-        Ok(vec![
-            Mounted {
-                name: holdfast_auth::SERVICE,
-                port: ports.auth,
-                router: holdfast_auth::build(settings.clone(), infra.clone()).await?,
-            },
-            Mounted {
-                name: holdfast_events::SERVICE,
-                port: ports.events,
-                router: holdfast_events::build(settings.clone(), infra.clone()).await?,
-            },
-            Mounted {
-                name: holdfast_orders::SERVICE,
-                port: ports.orders,
-                router: holdfast_orders::build(settings.clone(), infra.clone()).await?,
-            },
-            Mounted {
-                name: holdfast_ml::SERVICE,
-                port: ports.ml,
-                router: holdfast_ml::build(settings.clone(), infra.clone()).await?,
-            },
-            Mounted {
-                name: holdfast_gateway::SERVICE,
-                port: ports.gateway,
-                router: holdfast_gateway::build(settings.clone(), infra).await?,
-            },
-        ])
+    holdfast_common::launch::main(|settings, infra| async move {
+        println!("Holdfast (all services in one process) is listening on:");
+        holdfast::mount_all(settings, infra).await
     })
     .await
 }

@@ -1,0 +1,96 @@
+//! The all-in-one Holdfast: every service's router, mounted together.
+//!
+//! [`mount_all`] is what the `holdfast` binary serves on the configured ports; [`spawn`] serves
+//! the same routers on ephemeral ports with the gateway wired to them, for end-to-end tests.
+
+use std::sync::Arc;
+
+use holdfast_common::config::Settings;
+use holdfast_common::infra::Infra;
+use holdfast_common::launch::Mounted;
+use holdfast_common::server;
+use tokio_util::sync::CancellationToken;
+
+/// Every service and the gateway, on the ports of `settings`.
+pub async fn mount_all(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Vec<Mounted>> {
+    let ports = &settings.ports;
+    Ok(vec![
+        Mounted {
+            name: holdfast_auth::SERVICE,
+            port: ports.auth,
+            router: holdfast_auth::build(settings.clone(), infra.clone()).await?,
+        },
+        Mounted {
+            name: holdfast_events::SERVICE,
+            port: ports.events,
+            router: holdfast_events::build(settings.clone(), infra.clone()).await?,
+        },
+        Mounted {
+            name: holdfast_orders::SERVICE,
+            port: ports.orders,
+            router: holdfast_orders::build(settings.clone(), infra.clone()).await?,
+        },
+        Mounted {
+            name: holdfast_ml::SERVICE,
+            port: ports.ml,
+            router: holdfast_ml::build(settings.clone(), infra.clone()).await?,
+        },
+        Mounted {
+            name: holdfast_gateway::SERVICE,
+            port: ports.gateway,
+            router: holdfast_gateway::build(settings.clone(), infra).await?,
+        },
+    ])
+}
+
+/// A running stack on ephemeral ports; dropping it shuts every server down.
+pub struct Stack {
+    pub gateway_url: String,
+    pub auth_url: String,
+    pub events_url: String,
+    pub orders_url: String,
+    pub ml_url: String,
+    pub infra: Infra,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Serves the whole stack on ports chosen by the OS, the gateway pointing at the services.
+pub async fn spawn(mut settings: Settings, infra: Infra) -> anyhow::Result<Stack> {
+    let mut listeners = std::collections::HashMap::new();
+    let mut urls = std::collections::HashMap::new();
+    for name in ["auth", "events", "orders", "ml", "gateway"] {
+        let listener = server::bind(settings.host, 0).await?;
+        urls.insert(name, format!("http://{}", listener.local_addr()?));
+        listeners.insert(name, listener);
+    }
+    let url = |name: &str| urls[name].clone();
+    settings.service_urls.auth = url("auth");
+    settings.service_urls.events = url("events");
+    settings.service_urls.orders = url("orders");
+    settings.service_urls.ml = url("ml");
+
+    let settings = Arc::new(settings);
+    let shutdown = CancellationToken::new();
+    for Mounted { name, router, .. } in mount_all(settings.clone(), infra.clone()).await? {
+        let listener = listeners
+            .remove(name)
+            .ok_or_else(|| anyhow::anyhow!("no listener for {name}"))?;
+        let (shutdown, grace) = (shutdown.clone(), settings.shutdown_grace);
+        tokio::spawn(server::serve(listener, router, shutdown, grace));
+    }
+    Ok(Stack {
+        gateway_url: url("gateway"),
+        auth_url: url("auth"),
+        events_url: url("events"),
+        orders_url: url("orders"),
+        ml_url: url("ml"),
+        infra,
+        shutdown,
+    })
+}

@@ -1,0 +1,94 @@
+//! The `holdfast` binary as a user runs it: starts healthy, stops cleanly, refuses bad settings.
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The variables that route every process to ports of its own, so tests do not collide.
+fn isolated_env(data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("GATEWAY_PORT", free_port().to_string()),
+        ("AUTH_PORT", free_port().to_string()),
+        ("EVENTS_PORT", free_port().to_string()),
+        ("ORDERS_PORT", free_port().to_string()),
+        ("ML_PORT", free_port().to_string()),
+        ("DATA_DIR", data_dir.display().to_string()),
+    ]
+}
+
+fn launcher(env: &[(&'static str, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+    for var in ["REDIS_URL", "AMQP_URL", "MONGODB_URI", "APP_ENV"] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    command
+}
+
+#[tokio::test]
+async fn the_launcher_serves_every_health_route_then_stops_cleanly_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let env = isolated_env(data.path());
+    let gateway = format!("http://127.0.0.1:{}", env[0].1);
+    let mut child = launcher(&env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the launcher starts");
+
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let mut healthy = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        if let Ok(res) = client.get(format!("{gateway}/health")).send().await {
+            healthy = res.status().is_success();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the gateway did not answer /health within 5 s");
+    for service in ["auth", "events", "orders", "ml"] {
+        let res = client.get(format!("{gateway}/{service}/health")).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{service}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ok", "service": service}));
+    }
+    assert!(data.path().join("orders.sqlite3").exists(), "the embedded store lives in DATA_DIR");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a SIGTERM stop exits 0");
+}
+
+#[test]
+fn a_bad_variable_stops_the_launcher_with_its_name() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = isolated_env(data.path());
+    env.push(("ORDERS_PORT", "not-a-port".into()));
+    let output = launcher(&env).output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ORDERS_PORT"), "{stderr}");
+}
+
+#[test]
+fn production_refuses_the_embedded_adapters() {
+    let data = tempfile::tempdir().unwrap();
+    let mut env = isolated_env(data.path());
+    env.push(("APP_ENV", "production".into()));
+    let output = launcher(&env).output().unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("REDIS_URL") && stderr.contains("production"), "{stderr}");
+}
