@@ -55,12 +55,22 @@ async fn the_launcher_serves_every_health_route_then_stops_cleanly_on_sigterm() 
     }
     assert!(healthy, "the gateway did not answer /health within 5 s");
     for service in ["auth", "events", "orders", "ml"] {
-        let res = client.get(format!("{gateway}/{service}/health")).send().await.unwrap();
+        let res = client
+            .get(format!("{gateway}/{service}/health"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 200, "{service}");
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body, serde_json::json!({"status": "ok", "service": service}));
+        assert_eq!(
+            body,
+            serde_json::json!({"status": "ok", "service": service})
+        );
     }
-    assert!(data.path().join("orders.sqlite3").exists(), "the embedded store lives in DATA_DIR");
+    assert!(
+        data.path().join("orders.sqlite3").exists(),
+        "the embedded store lives in DATA_DIR"
+    );
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -90,5 +100,8 @@ fn production_refuses_the_embedded_adapters() {
     let output = launcher(&env).output().unwrap();
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("REDIS_URL") && stderr.contains("production"), "{stderr}");
+    assert!(
+        stderr.contains("REDIS_URL") && stderr.contains("production"),
+        "{stderr}"
+    );
 }

@@ -23,12 +23,29 @@ async fn every_process_is_healthy_ready_and_measured() {
         ("orders", &stack.orders_url),
         ("ml", &stack.ml_url),
     ] {
-        let health: Value = client.get(format!("{url}/health")).send().await.unwrap().json().await.unwrap();
+        let health: Value = client
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(health, json!({"status": "ok", "service": name}));
         let ready = client.get(format!("{url}/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{name} ready");
-        let metrics = client.get(format!("{url}/metrics")).send().await.unwrap().text().await.unwrap();
-        assert!(metrics.contains(&format!(r#"service="{name}""#)), "{name}: {metrics}");
+        let metrics = client
+            .get(format!("{url}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(&format!(r#"service="{name}""#)),
+            "{name}: {metrics}"
+        );
     }
 }
 

@@ -56,7 +56,11 @@ where
     Fut: Future<Output = anyhow::Result<Vec<Mounted>>>,
 {
     let infra = Infra::connect(&settings).await?;
-    tracing::info!(kv = infra.kv_kind, bus = infra.bus_kind, "infrastructure connected");
+    tracing::info!(
+        kv = infra.kv_kind,
+        bus = infra.bus_kind,
+        "infrastructure connected"
+    );
     let mounted = build(settings.clone(), infra).await?;
     let shutdown = shutdown_on_signal();
     let mut servers = tokio::task::JoinSet::new();
@@ -66,7 +70,8 @@ where
         tracing::info!(service = name, %address, "listening");
         println!("  {name:<8} http://{address}");
         let (shutdown, grace) = (shutdown.clone(), settings.shutdown_grace);
-        servers.spawn(async move { (name, server::serve(listener, router, shutdown, grace).await) });
+        servers
+            .spawn(async move { (name, server::serve(listener, router, shutdown, grace).await) });
     }
     let mut failed = None;
     while let Some(joined) = servers.join_next().await {

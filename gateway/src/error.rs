@@ -17,7 +17,9 @@ pub enum GatewayError {
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
-            Self::UpstreamUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE"),
+            Self::UpstreamUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
+            }
             Self::UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
             Self::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
         };

@@ -48,7 +48,11 @@ pub async fn forward(
     let body = to_bytes(body, MAX_BODY_BYTES)
         .await
         .map_err(|_| GatewayError::BodyTooLarge(MAX_BODY_BYTES))?;
-    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = parts
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let url = format!("{}{path}{query}", upstream.base_url);
 
     let mut headers = HeaderMap::new();

@@ -88,8 +88,14 @@ mod tests {
             ("/api/auth/login", Some(("auth", "/login"))),
             ("/api/events", Some(("events", "/events"))),
             ("/api/events/abc", Some(("events", "/events/abc"))),
-            ("/api/orders/holds/h1/ttl", Some(("orders", "/holds/h1/ttl"))),
-            ("/api/public/orders/o1", Some(("orders", "/public/orders/o1"))),
+            (
+                "/api/orders/holds/h1/ttl",
+                Some(("orders", "/holds/h1/ttl")),
+            ),
+            (
+                "/api/public/orders/o1",
+                Some(("orders", "/public/orders/o1")),
+            ),
             ("/api/ml/recs", Some(("ml", "/recs"))),
             ("/api/eventsx", None),
             ("/api/authx/login", None),

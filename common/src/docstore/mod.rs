@@ -60,15 +60,23 @@ pub enum DocumentStore {
 
 impl DocumentStore {
     /// Opens the store of `service` as the settings choose, preparing `schema`.
-    pub async fn open(settings: &Settings, service: &str, schema: &Schema) -> Result<Self, StoreError> {
+    pub async fn open(
+        settings: &Settings,
+        service: &str,
+        schema: &Schema,
+    ) -> Result<Self, StoreError> {
         match &settings.mongodb_uri {
             Some(uri) => {
                 let database = format!("holdfast_{service}");
-                Ok(Self::Mongo(MongoDb::connect(uri, &database, schema.mongo_indexes).await?))
+                Ok(Self::Mongo(
+                    MongoDb::connect(uri, &database, schema.mongo_indexes).await?,
+                ))
             }
             None => {
                 let path = settings.data_dir.join(format!("{service}.sqlite3"));
-                Ok(Self::Sqlite(SqliteDb::open(&path, schema.sqlite_migrations).await?))
+                Ok(Self::Sqlite(
+                    SqliteDb::open(&path, schema.sqlite_migrations).await?,
+                ))
             }
         }
     }

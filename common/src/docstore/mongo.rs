@@ -19,7 +19,11 @@ pub struct MongoDb {
 
 impl MongoDb {
     /// Connects, checks the server answers, and creates `indexes`.
-    pub async fn connect(uri: &str, database: &str, indexes: &[IndexSpec]) -> Result<Self, StoreError> {
+    pub async fn connect(
+        uri: &str,
+        database: &str,
+        indexes: &[IndexSpec],
+    ) -> Result<Self, StoreError> {
         let client = Client::with_uri_str(uri).await?;
         let db = Self {
             database: client.database(database),
@@ -102,7 +106,9 @@ mod tests {
 
     #[tokio::test]
     async fn connect_creates_the_declared_indexes() {
-        let Some(uri) = server_url("MONGODB_URI") else { return };
+        let Some(uri) = server_url("MONGODB_URI") else {
+            return;
+        };
         let name = unique_name("holdfast_test").replace('-', "_");
         let db = MongoDb::connect(&uri, &name, INDEXES).await.unwrap();
         // Connecting again must not fail on the existing indexes.
@@ -114,7 +120,10 @@ mod tests {
             .await
             .unwrap();
         assert!(names.contains(&"items_by_date".to_string()), "{names:?}");
-        assert!(names.contains(&"items_unique_code".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"items_unique_code".to_string()),
+            "{names:?}"
+        );
         db.database().drop().await.unwrap();
     }
 }

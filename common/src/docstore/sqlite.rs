@@ -20,7 +20,10 @@ pub struct SqliteDb {
 impl SqliteDb {
     /// Opens (creating if needed) the database at `path` in WAL mode and applies the
     /// migrations it has not seen yet, each in its own transaction.
-    pub async fn open(path: &Path, migrations: &'static [&'static str]) -> Result<Self, StoreError> {
+    pub async fn open(
+        path: &Path,
+        migrations: &'static [&'static str],
+    ) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
         let opened = path.clone();
         let connection = tokio::task::spawn_blocking(move || open_blocking(&opened, migrations))
@@ -88,7 +91,11 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), Store
     for (index, script) in migrations.iter().enumerate().skip(applied) {
         let transaction = connection.transaction()?;
         transaction.execute_batch(script)?;
-        transaction.pragma_update(None, "user_version", i64::try_from(index + 1).unwrap_or(i64::MAX))?;
+        transaction.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(index + 1).unwrap_or(i64::MAX),
+        )?;
         transaction.commit()?;
         tracing::info!(migration = index + 1, "applied SQLite migration");
     }
@@ -119,7 +126,8 @@ mod tests {
         let (version, name, indexes): (i64, String, i64) = db
             .call(|c| {
                 let version = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                let name = c.query_row("SELECT name FROM items WHERE id = '1'", [], |r| r.get(0))?;
+                let name =
+                    c.query_row("SELECT name FROM items WHERE id = '1'", [], |r| r.get(0))?;
                 let indexes = c.query_row(
                     "SELECT count(*) FROM sqlite_master WHERE name = 'items_by_name'",
                     [],
@@ -135,7 +143,9 @@ mod tests {
     #[tokio::test]
     async fn the_database_runs_in_wal_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let db = SqliteDb::open(&dir.path().join("wal.sqlite3"), V1).await.unwrap();
+        let db = SqliteDb::open(&dir.path().join("wal.sqlite3"), V1)
+            .await
+            .unwrap();
         let mode: String = db
             .call(|c| Ok(c.pragma_query_value(None, "journal_mode", |r| r.get(0))?))
             .await
@@ -163,7 +173,13 @@ mod tests {
         assert!(SqliteDb::open(&path, BROKEN).await.is_err());
         let db = SqliteDb::open(&path, &[]).await.unwrap();
         let tables: i64 = db
-            .call(|c| Ok(c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'a'", [], |r| r.get(0))?))
+            .call(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'a'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
             .await
             .unwrap();
         assert_eq!(tables, 0);

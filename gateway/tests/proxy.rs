@@ -1,0 +1,224 @@
+//! The gateway in front of a stand-in upstream that echoes what it receives.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{any, get};
+use holdfast_common::config::Settings;
+use holdfast_common::infra::Infra;
+use holdfast_common::server;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+async fn echo(headers: HeaderMap, request: Request) -> impl IntoResponse {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let headers: HashMap<String, String> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+        .collect();
+    (
+        StatusCode::CREATED,
+        [("set-cookie", "a=1; HttpOnly"), ("x-upstream", "echo")],
+        axum::Json(json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "query": parts.uri.query(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+        })),
+    )
+}
+
+async fn serve(router: Router, token: &CancellationToken) -> String {
+    let listener = server::bind([127, 0, 0, 1].into(), 0).await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(server::serve(
+        listener,
+        router,
+        token.clone(),
+        Duration::from_secs(1),
+    ));
+    url
+}
+
+/// A closed port: nothing listens there.
+async fn dead_url() -> String {
+    let listener = server::bind([127, 0, 0, 1].into(), 0).await.unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+struct Fixture {
+    gateway: String,
+    _token: CancellationToken,
+}
+
+async fn fixture() -> Fixture {
+    let token = CancellationToken::new();
+    let upstream = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/health",
+            get(|| async { axum::Json(json!({"status": "ok", "service": "echo"})) }),
+        )
+        .fallback(any(echo));
+    let upstream = serve(upstream, &token).await;
+    let mut settings = Settings::from_map(&HashMap::new()).unwrap();
+    settings.service_urls.auth = upstream.clone();
+    settings.service_urls.events = upstream.clone();
+    settings.service_urls.orders = upstream;
+    settings.service_urls.ml = dead_url().await;
+    settings.upstream_timeout = Duration::from_millis(500);
+    let app = holdfast_gateway::build(settings.into(), Infra::embedded())
+        .await
+        .unwrap();
+    let gateway = serve(app, &token).await;
+    Fixture {
+        gateway,
+        _token: token,
+    }
+}
+
+#[tokio::test]
+async fn requests_reach_the_upstream_path_with_query_headers_and_body() {
+    let f = fixture().await;
+    let res = reqwest::Client::new()
+        .post(format!(
+            "{}/api/orders/holds/h1/refresh?x=1&y=two",
+            f.gateway
+        ))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer t0k3n")
+        .header("x-request-id", "rid-1")
+        .header("connection", "keep-alive")
+        .body(r#"{"extendSeconds":60}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["set-cookie"], "a=1; HttpOnly");
+    assert_eq!(res.headers()["x-upstream"], "echo");
+    assert_eq!(res.headers()["x-request-id"], "rid-1");
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/holds/h1/refresh");
+    assert_eq!(seen["query"], "x=1&y=two");
+    assert_eq!(seen["body"], r#"{"extendSeconds":60}"#);
+    assert_eq!(seen["headers"]["authorization"], "Bearer t0k3n");
+    assert_eq!(seen["headers"]["x-request-id"], "rid-1");
+    assert_eq!(seen["headers"]["content-type"], "application/json");
+}
+
+#[tokio::test]
+async fn each_public_prefix_reaches_its_upstream_path() {
+    let f = fixture().await;
+    let client = reqwest::Client::new();
+    for (public, upstream) in [
+        ("/api/auth/login", "/login"),
+        ("/api/events", "/events"),
+        ("/api/events/65f0c0ffee", "/events/65f0c0ffee"),
+        ("/api/public/orders/o-1", "/public/orders/o-1"),
+    ] {
+        let seen: Value = client
+            .get(format!("{}{public}", f.gateway))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen["path"], upstream, "{public}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_one_mebibyte_is_refused_with_413() {
+    let f = fixture().await;
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/auth/signup", f.gateway))
+        .header("content-type", "application/json")
+        .body(Bytes::from(vec![b'x'; 2 * 1024 * 1024]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
+    assert!(body["requestId"].is_string());
+}
+
+#[tokio::test]
+async fn a_down_upstream_answers_503_and_a_slow_one_504() {
+    let f = fixture().await;
+    let client = reqwest::Client::new();
+    let health = client
+        .get(format!("{}/ml/health", f.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+    assert_eq!(
+        health.json::<Value>().await.unwrap(),
+        json!({"status": "down", "service": "ml"})
+    );
+
+    let api = client
+        .get(format!("{}/api/ml/recs", f.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 503);
+    assert_eq!(
+        api.json::<Value>().await.unwrap()["code"],
+        "UPSTREAM_UNAVAILABLE"
+    );
+
+    let slow = client
+        .get(format!("{}/api/auth/slow", f.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 504);
+    assert_eq!(
+        slow.json::<Value>().await.unwrap()["code"],
+        "UPSTREAM_TIMEOUT"
+    );
+
+    let ready = client
+        .get(format!("{}/ready", f.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["details"]["checks"]["auth"], "ok");
+    assert_ne!(body["details"]["checks"]["ml"], "ok");
+}
+
+#[tokio::test]
+async fn healthy_upstreams_answer_through_their_health_route() {
+    let f = fixture().await;
+    let res = reqwest::get(format!("{}/auth/health", f.gateway))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["status"], "ok");
+    let unknown = reqwest::get(format!("{}/api/nowhere", f.gateway))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(unknown.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
+}
