@@ -93,7 +93,7 @@ fn a_bad_variable_stops_the_launcher_with_its_name() {
 }
 
 #[test]
-fn production_refuses_the_embedded_adapters() {
+fn production_refuses_development_settings() {
     let data = tempfile::tempdir().unwrap();
     let mut env = isolated_env(data.path());
     env.push(("APP_ENV", "production".into()));
@@ -101,7 +101,7 @@ fn production_refuses_the_embedded_adapters() {
     assert_eq!(output.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("REDIS_URL") && stderr.contains("production"),
+        stderr.contains("JWT_SECRET") && stderr.contains("production"),
         "{stderr}"
     );
 }

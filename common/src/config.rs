@@ -81,6 +81,55 @@ pub struct ServiceUrls {
     pub ml: String,
 }
 
+/// The development signing key; production refuses it.
+pub const DEVELOPMENT_JWT_SECRET: &str = "holdfast-development-secret-never-use-in-production";
+
+/// Tokens, sessions, cookies and the accounts created at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// HS256 key of access tokens; shared by every process that verifies them.
+    pub jwt_secret: String,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub session_ttl: Duration,
+    /// Adds `Secure` to cookies (and HSTS at the gateway).
+    pub cookie_secure: bool,
+    pub cookie_domain: Option<String>,
+    /// An admin account created (or kept) at start-up in any profile.
+    pub admin: Option<AdminAccount>,
+    /// Seed the demo accounts; never done in production.
+    pub demo_seed: bool,
+}
+
+/// The credentials of `ADMIN_EMAIL` / `ADMIN_PASSWORD`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminAccount {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAccount")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What only the gateway uses: browser origins and rate limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewaySettings {
+    /// Origins allowed by CORS (with credentials) and by the CSRF origin check.
+    pub cors_origins: Vec<String>,
+    /// Turns every rate limit off (tests, load runs); refused in production.
+    pub rate_limit_disabled: bool,
+    /// Requests a client IP may burst on login, signup and token.
+    pub auth_rate_limit_burst: u32,
+    /// One more such request is allowed per this interval.
+    pub auth_rate_limit_refill: Duration,
+}
+
 /// All of Holdfast's configuration. See the README for the table of variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -102,6 +151,8 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// How long a stopping process waits for in-flight requests.
     pub shutdown_grace: Duration,
+    pub auth: AuthSettings,
+    pub gateway: GatewaySettings,
 }
 
 impl Settings {
@@ -143,6 +194,39 @@ impl Settings {
             mongodb_uri: env.string("MONGODB_URI"),
             upstream_timeout: Duration::from_millis(env.positive("UPSTREAM_TIMEOUT_MS", 10_000)?),
             shutdown_grace: Duration::from_secs(env.positive("SHUTDOWN_GRACE_SECONDS", 20)?),
+            auth: AuthSettings {
+                jwt_secret: env
+                    .string("JWT_SECRET")
+                    .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.into()),
+                access_token_ttl: Duration::from_secs(
+                    env.positive("ACCESS_TOKEN_TTL_SECONDS", 900)?,
+                ),
+                refresh_token_ttl: Duration::from_secs(
+                    env.positive("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
+                ),
+                session_ttl: Duration::from_secs(
+                    env.positive("SESSION_TTL_SECONDS", 30 * 24 * 3600)?,
+                ),
+                cookie_secure: env.flag("COOKIE_SECURE", false)?,
+                cookie_domain: env.string("COOKIE_DOMAIN"),
+                admin: env.admin_account()?,
+                demo_seed: env.flag("DEMO_SEED", true)?,
+            },
+            gateway: GatewaySettings {
+                cors_origins: env
+                    .string("CORS_ORIGINS")
+                    .unwrap_or_else(|| "http://localhost:5173".into())
+                    .split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+                rate_limit_disabled: env.flag("RATE_LIMIT_DISABLED", false)?,
+                auth_rate_limit_burst: u32::try_from(env.positive("AUTH_RATE_LIMIT_BURST", 20)?)
+                    .unwrap_or(u32::MAX),
+                auth_rate_limit_refill: Duration::from_millis(
+                    env.positive("AUTH_RATE_LIMIT_REFILL_MS", 3000)?,
+                ),
+            },
         };
         settings.check_production()?;
         Ok(settings)
@@ -152,6 +236,28 @@ impl Settings {
     fn check_production(&self) -> Result<(), ConfigError> {
         if self.app_env != AppEnv::Production {
             return Ok(());
+        }
+        let refuse = |name, reason: &str| {
+            Err(ConfigError::UnsafeInProduction {
+                name,
+                reason: reason.into(),
+            })
+        };
+        let secret = &self.auth.jwt_secret;
+        if secret == DEVELOPMENT_JWT_SECRET {
+            return refuse("JWT_SECRET", "is the development default");
+        }
+        if secret.len() < 32 {
+            return refuse("JWT_SECRET", "must be at least 32 bytes");
+        }
+        if !self.auth.cookie_secure {
+            return refuse(
+                "COOKIE_SECURE",
+                "must be true so cookies only travel over HTTPS",
+            );
+        }
+        if self.gateway.rate_limit_disabled {
+            return refuse("RATE_LIMIT_DISABLED", "rate limits cannot be turned off");
         }
         // Embedded adapters keep holds and sessions in one process's memory: a restart or a
         // second replica would lose or split them.
@@ -173,6 +279,11 @@ impl Settings {
     /// True when the process runs with `APP_ENV=production`.
     pub fn is_production(&self) -> bool {
         self.app_env == AppEnv::Production
+    }
+
+    /// Whether demo data is seeded: asked for, and never in production.
+    pub fn seeds_demo_data(&self) -> bool {
+        self.auth.demo_seed && !self.is_production()
     }
 }
 
@@ -214,6 +325,48 @@ impl Env<'_> {
             });
         }
         Ok(value)
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.string(name).map(|v| v.to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => Ok(true),
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => Ok(false),
+            Some(v) => Err(ConfigError::Invalid {
+                name,
+                value: v,
+                reason: "expected true or false".into(),
+            }),
+        }
+    }
+
+    fn admin_account(&self) -> Result<Option<AdminAccount>, ConfigError> {
+        let email = self.string("ADMIN_EMAIL");
+        // Passwords are taken as given: leading or trailing spaces may be part of them.
+        let password = (self.lookup)("ADMIN_PASSWORD").filter(|p| !p.is_empty());
+        match (email, password) {
+            (None, None) => Ok(None),
+            (Some(email), Some(password)) => {
+                if !(8..=128).contains(&password.chars().count()) {
+                    return Err(ConfigError::Invalid {
+                        name: "ADMIN_PASSWORD",
+                        value: "<redacted>".into(),
+                        reason: "must be 8 to 128 characters".into(),
+                    });
+                }
+                Ok(Some(AdminAccount { email, password }))
+            }
+            (Some(_), None) => Err(ConfigError::Invalid {
+                name: "ADMIN_PASSWORD",
+                value: String::new(),
+                reason: "must be set when ADMIN_EMAIL is".into(),
+            }),
+            (None, Some(_)) => Err(ConfigError::Invalid {
+                name: "ADMIN_EMAIL",
+                value: String::new(),
+                reason: "must be set when ADMIN_PASSWORD is".into(),
+            }),
+        }
     }
 
     fn url(&self, name: &'static str, default_port: u16) -> Result<String, ConfigError> {
@@ -269,23 +422,97 @@ mod tests {
         assert_eq!(s.ports.gateway, 8080);
     }
 
+    const PRODUCTION: &[(&str, &str)] = &[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+        ("COOKIE_SECURE", "true"),
+        ("REDIS_URL", "redis://redis:6379"),
+        ("AMQP_URL", "amqp://rabbitmq:5672"),
+        ("MONGODB_URI", "mongodb://mongo:27017/?replicaSet=rs0"),
+    ];
+
+    fn production_with(
+        overrides: &[(&'static str, &'static str)],
+    ) -> Result<Settings, ConfigError> {
+        let mut vars: HashMap<&str, &str> = PRODUCTION.iter().copied().collect();
+        for (k, v) in overrides {
+            vars.insert(k, v);
+        }
+        Settings::from_map(&vars)
+    }
+
+    fn refused_variable(result: Result<Settings, ConfigError>) -> &'static str {
+        match result {
+            Err(ConfigError::UnsafeInProduction { name, .. }) => name,
+            other => panic!("expected a production refusal, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn production_refuses_embedded_adapters() {
-        let err = settings(&[("APP_ENV", "production")]).unwrap_err();
-        assert!(matches!(
-            err,
-            ConfigError::UnsafeInProduction {
-                name: "REDIS_URL",
-                ..
-            }
-        ));
-        let ok = settings(&[
-            ("APP_ENV", "production"),
-            ("REDIS_URL", "redis://redis:6379"),
-            ("AMQP_URL", "amqp://rabbitmq:5672"),
-            ("MONGODB_URI", "mongodb://mongo:27017/?replicaSet=rs0"),
+    fn production_accepts_a_safe_configuration_and_never_seeds() {
+        let s = production_with(&[("DEMO_SEED", "true")]).unwrap();
+        assert!(s.is_production());
+        assert!(!s.seeds_demo_data());
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings() {
+        let dev_secret = production_with(&[("JWT_SECRET", DEVELOPMENT_JWT_SECRET)]);
+        assert_eq!(refused_variable(dev_secret), "JWT_SECRET");
+        assert_eq!(
+            refused_variable(production_with(&[("JWT_SECRET", "short-secret")])),
+            "JWT_SECRET"
+        );
+        assert_eq!(
+            refused_variable(production_with(&[("COOKIE_SECURE", "false")])),
+            "COOKIE_SECURE"
+        );
+        assert_eq!(
+            refused_variable(production_with(&[("RATE_LIMIT_DISABLED", "true")])),
+            "RATE_LIMIT_DISABLED"
+        );
+        assert_eq!(
+            refused_variable(production_with(&[("REDIS_URL", "")])),
+            "REDIS_URL"
+        );
+        assert_eq!(
+            refused_variable(settings(&[("APP_ENV", "production")])),
+            "JWT_SECRET"
+        );
+    }
+
+    #[test]
+    fn auth_defaults_and_lists() {
+        let s = settings(&[("CORS_ORIGINS", "http://a.test, https://b.test/ ,")]).unwrap();
+        assert_eq!(s.auth.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(s.auth.refresh_token_ttl, Duration::from_secs(14 * 86400));
+        assert_eq!(s.auth.session_ttl, Duration::from_secs(30 * 86400));
+        assert!(!s.auth.cookie_secure && s.seeds_demo_data());
+        assert_eq!(
+            s.gateway.cors_origins,
+            vec!["http://a.test", "https://b.test"]
+        );
+        assert_eq!(
+            settings(&[]).unwrap().gateway.cors_origins,
+            vec!["http://localhost:5173"]
+        );
+        let err = settings(&[("COOKIE_SECURE", "maybe")]).unwrap_err();
+        assert!(err.to_string().starts_with("COOKIE_SECURE:"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_account_needs_both_variables_and_a_valid_password() {
+        let s = settings(&[
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "long-enough"),
         ]);
-        assert!(ok.unwrap().is_production());
+        assert_eq!(s.unwrap().auth.admin.unwrap().email, "root@example.com");
+        let err = settings(&[("ADMIN_EMAIL", "root@example.com")]).unwrap_err();
+        assert!(err.to_string().starts_with("ADMIN_PASSWORD:"), "{err}");
+        let err = settings(&[("ADMIN_EMAIL", "a@b.c"), ("ADMIN_PASSWORD", "short")]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("ADMIN_PASSWORD:") && !err.to_string().contains("short")
+        );
     }
 
     #[test]

@@ -8,10 +8,12 @@
 //! - [`launch`]: the `main` every binary shares;
 //! - [`testing`]: helpers for suites that need a real server.
 
+pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod docstore;
 pub mod error;
+pub mod extract;
 pub mod infra;
 pub mod kv;
 pub mod launch;

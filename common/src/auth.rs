@@ -1,0 +1,307 @@
+//! Access tokens and the extractors that read them, shared by every process.
+//!
+//! Access tokens are HS256 JWTs signed with `JWT_SECRET`, carrying `sub`/`userId`, `email`,
+//! `role`, `sid` (the session), `iat` and `exp`. The gateway verifies them to bridge cookies;
+//! each service verifies them again with the same [`TokenKeys`] (defence in depth).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Organizer,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Organizer => "organizer",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "user" => Ok(Self::User),
+            "organizer" => Ok(Self::Organizer),
+            "admin" => Ok(Self::Admin),
+            _ => Err("expected user, organizer or admin".into()),
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    pub email: String,
+    pub role: Role,
+    /// The session the token was issued for; revoking it stops refreshes.
+    pub sid: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Why a token was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is invalid")]
+    Invalid,
+    #[error("cannot sign the access token: {0}")]
+    Signing(String),
+}
+
+/// Signs and verifies access tokens.
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKeys(<secret>)")
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl TokenKeys {
+    pub fn new(secret: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Self {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            validation,
+        }
+    }
+
+    /// Signs a token for `user` in session `sid`, valid for `ttl`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        email: &str,
+        role: Role,
+        sid: &str,
+        ttl: Duration,
+    ) -> Result<String, TokenError> {
+        let iat = now_secs();
+        let claims = Claims {
+            sub: user_id.to_string(),
+            user_id: user_id.to_string(),
+            email: email.to_string(),
+            role,
+            sid: sid.to_string(),
+            iat,
+            exp: iat + ttl.as_secs(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
+    /// The claims of a valid, unexpired token signed with our key.
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
+            Ok(data) => Ok(data.claims),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => {
+                Err(TokenError::Expired)
+            }
+            Err(_) => Err(TokenError::Invalid),
+        }
+    }
+}
+
+/// The bearer token of a request, if it has a well-formed `Authorization: Bearer …` header.
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn unauthenticated(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
+}
+
+/// The authenticated caller: a handler taking it answers 401 to anonymous requests.
+#[derive(Debug, Clone)]
+pub struct AuthUser(pub Claims);
+
+impl AuthUser {
+    pub fn id(&self) -> &str {
+        &self.0.user_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.0.role
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.role == Role::Admin
+    }
+
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                format!("this needs the role {}", join_roles(roles)),
+            ))
+        }
+    }
+}
+
+fn join_roles(roles: &[Role]) -> String {
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    Arc<TokenKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let token =
+            bearer_token(parts).ok_or_else(|| unauthenticated("authentication required"))?;
+        let keys = Arc::<TokenKeys>::from_ref(state);
+        match keys.verify(token) {
+            Ok(claims) => Ok(Self(claims)),
+            Err(TokenError::Expired) => Err(unauthenticated("the access token has expired")),
+            Err(_) => Err(unauthenticated("the access token is invalid")),
+        }
+    }
+}
+
+/// The caller if authenticated, `None` if anonymous; a bad token is still refused.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    Arc<TokenKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(header::AUTHORIZATION) {
+            AuthUser::from_request_parts(parts, state)
+                .await
+                .map(|u| Self(Some(u)))
+        } else {
+            Ok(Self(None))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+    #[test]
+    fn issued_tokens_verify_with_their_claims() {
+        let keys = TokenKeys::new(SECRET);
+        let token = keys
+            .issue(
+                "u1",
+                "a@b.test",
+                Role::Organizer,
+                "s1",
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.user_id.as_str()), ("u1", "u1"));
+        assert_eq!(claims.role, Role::Organizer);
+        assert_eq!(claims.sid, "s1");
+        assert_eq!(claims.exp - claims.iat, 60);
+    }
+
+    #[test]
+    fn foreign_tampered_and_expired_tokens_are_refused() {
+        let keys = TokenKeys::new(SECRET);
+        let other = TokenKeys::new("another-secret-of-at-least-32-bytes");
+        let token = other
+            .issue("u1", "a@b.test", Role::Admin, "s1", Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(keys.verify(&token), Err(TokenError::Invalid));
+        assert_eq!(keys.verify("not.a.jwt"), Err(TokenError::Invalid));
+
+        let mut claims = keys
+            .verify(
+                &keys
+                    .issue("u1", "a@b.test", Role::User, "s1", Duration::from_secs(60))
+                    .unwrap(),
+            )
+            .unwrap();
+        claims.exp = now_secs() - 60;
+        let expired =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
+        assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
+
+        // Same claims, algorithm switched to "none": refused.
+        let parts: Vec<&str> = token.split('.').collect();
+        let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
+        assert_eq!(keys.verify(&unsigned), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn roles_parse_and_print_in_lowercase() {
+        for role in [Role::User, Role::Organizer, Role::Admin] {
+            assert_eq!(role.to_string().parse::<Role>(), Ok(role));
+        }
+        assert!("root".parse::<Role>().is_err());
+        assert_eq!(
+            serde_json::to_string(&Role::Organizer).unwrap(),
+            "\"organizer\""
+        );
+    }
+}

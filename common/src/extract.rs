@@ -1,0 +1,144 @@
+//! Request body extraction that always answers with the error body of [`crate::error`].
+//!
+//! [`ValidJson`] parses a JSON body and runs its `validator` rules: a body that is not JSON gets
+//! 415, malformed JSON or wrong types 400 `INVALID_JSON`, rule violations 400
+//! `VALIDATION_FAILED` with `details.fields` naming every offending field.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::ApiError;
+
+/// A JSON body of type `T` that passed `T`'s validation rules.
+#[derive(Debug, Clone)]
+pub struct ValidJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ValidJson<T>
+where
+    T: DeserializeOwned + Validate,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state)
+            .await
+            .map_err(json_rejection)?;
+        value.validate().map_err(validation_failed)?;
+        Ok(Self(value))
+    }
+}
+
+/// The error answer for a body axum could not turn into JSON of the expected shape.
+pub fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "expected a body with Content-Type: application/json",
+        ),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request("INVALID_JSON", format!("malformed JSON: {}", e.body_text()))
+        }
+        JsonRejection::JsonDataError(e) => ApiError::bad_request("INVALID_JSON", e.body_text()),
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE)
+        }
+        other => ApiError::bad_request("INVALID_JSON", other.body_text()),
+    }
+}
+
+/// 400 `VALIDATION_FAILED` with `details.fields: {field: [message…]}`.
+pub fn validation_failed(errors: ValidationErrors) -> ApiError {
+    let mut fields = BTreeMap::new();
+    collect_field_errors("", &errors, &mut fields);
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let message = format!("invalid input: {}", names.join(", "));
+    ApiError::bad_request("VALIDATION_FAILED", message).with_details(json!({ "fields": fields }))
+}
+
+/// A single-field validation error, for rules checked outside `validator`.
+pub fn field_error(field: &str, message: &str) -> ApiError {
+    ApiError::bad_request("VALIDATION_FAILED", format!("invalid input: {field}"))
+        .with_details(json!({ "fields": { field: [message] } }))
+}
+
+fn collect_field_errors(
+    prefix: &str,
+    errors: &ValidationErrors,
+    out: &mut BTreeMap<String, Vec<String>>,
+) {
+    for (field, kind) in errors.errors() {
+        let name = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                let messages = out.entry(name).or_default();
+                for error in list {
+                    messages.push(
+                        error
+                            .message
+                            .as_ref()
+                            .map_or_else(|| error.code.to_string(), |m| m.to_string()),
+                    );
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect_field_errors(&name, inner, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect_field_errors(&format!("{name}[{index}]"), inner, out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Validate)]
+    struct Signup {
+        #[validate(
+            required(message = "required"),
+            email(message = "must be an email address")
+        )]
+        email: Option<String>,
+        #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
+        password: String,
+    }
+
+    #[test]
+    fn every_offending_field_is_named_with_its_message() {
+        let input = Signup {
+            email: Some("nope".into()),
+            password: "short".into(),
+        };
+        let error = validation_failed(input.validate().unwrap_err());
+        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.body.code, "VALIDATION_FAILED");
+        assert_eq!(
+            error.body.details.unwrap()["fields"],
+            json!({"email": ["must be an email address"], "password": ["must be 8 to 128 characters"]})
+        );
+        let missing = Signup {
+            email: None,
+            password: "long enough".into(),
+        };
+        let error = validation_failed(missing.validate().unwrap_err());
+        assert_eq!(
+            error.body.details.unwrap()["fields"],
+            json!({"email": ["required"]})
+        );
+    }
+}
