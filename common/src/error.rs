@@ -30,20 +30,21 @@ pub struct ErrorBody {
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub body: ErrorBody,
+    /// Boxed: errors travel in `Result`s everywhere, which should stay small.
+    pub body: Box<ErrorBody>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: message.into(),
                 code: code.to_string(),
                 request_id: None,
                 details: None,
                 extra: serde_json::Map::new(),
-            },
+            }),
         }
     }
 
@@ -105,7 +106,7 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         // Lets the error middleware add the request id without re-parsing the JSON.
-        response.extensions_mut().insert(self.body);
+        response.extensions_mut().insert(*self.body);
         response
     }
 }

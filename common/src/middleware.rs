@@ -127,7 +127,7 @@ fn with_error_body(response: Response, request_id: &str) -> Response {
     let mut error = match parts.extensions.remove::<ErrorBody>() {
         Some(error) => error,
         None if is_json(&parts.headers) => return Response::from_parts(parts, body),
-        None => ApiError::from_status(parts.status).body,
+        None => *ApiError::from_status(parts.status).body,
     };
     error.request_id = Some(request_id.to_string());
     let json = match serde_json::to_vec(&error) {
