@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod demo;
 pub mod docstore;
 pub mod error;
 pub mod extract;

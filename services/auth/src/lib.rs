@@ -1,50 +1,82 @@
-//! Auth service: users, argon2id passwords, JWT access tokens, rotating refresh tokens and
-//! sessions kept in the TTL store.
+//! Auth service: users, argon2id passwords, JWT access tokens, and sessions with rotating
+//! refresh tokens kept in the TTL store. Browsers get HttpOnly cookies; API clients get tokens
+//! in the body (`/token`).
 //!
-//! The crate exposes [`build`] (open the store, wire the state, add the common layers) and
-//! [`router`] (the service's own routes); `main.rs` only launches it.
+//! The crate exposes [`build`] (open the store, seed accounts, add the common layers) and
+//! [`router`]; `main.rs` only launches it.
+
+pub mod cookies;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod seed;
+pub mod sessions;
+pub mod store;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
+use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
-use holdfast_common::docstore::{DocumentStore, Schema};
+use holdfast_common::docstore::DocumentStore;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
+use crate::cookies::CookiePolicy;
+use crate::domain::password::PasswordHasherPool;
+use crate::sessions::Sessions;
+use crate::store::UserRepository;
+
 /// The service's name in logs, metrics, health answers and storage names.
 pub const SERVICE: &str = "auth";
-
-/// The storage this service needs; grows with its repository.
-pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[],
-    mongo_indexes: &[],
-};
 
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub infra: Infra,
-    pub store: DocumentStore,
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Sessions,
+    pub keys: Arc<TokenKeys>,
+    pub passwords: PasswordHasherPool,
+    pub cookies: CookiePolicy,
+}
+
+impl FromRef<AppState> for Arc<TokenKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+impl AppState {
+    pub fn new(settings: Arc<Settings>, infra: Infra, users: Arc<dyn UserRepository>) -> Self {
+        let auth = &settings.auth;
+        Self {
+            sessions: Sessions::new(infra.kv.clone(), auth.session_ttl, auth.refresh_token_ttl),
+            keys: Arc::new(TokenKeys::new(&auth.jwt_secret)),
+            passwords: PasswordHasherPool::default(),
+            cookies: CookiePolicy::new(auth),
+            settings,
+            infra,
+            users,
+        }
+    }
 }
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    http::router().with_state(state)
 }
 
-/// Opens the service's store and returns its complete application.
+/// Opens the user store, creates the start-up accounts and returns the complete application.
 pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
-    let store = DocumentStore::open(&settings, SERVICE, &SCHEMA).await?;
+    let store = DocumentStore::open(&settings, SERVICE, &store::SCHEMA).await?;
     tracing::info!(service = SERVICE, store = store.kind(), "store opened");
     let readiness = infra.readiness(Some(&store));
-    let state = AppState {
-        settings,
-        infra,
-        store,
-    };
+    let state = AppState::new(settings, infra, store::users(&store));
+    seed::bootstrap(&state).await?;
     Ok(server::finish(
         router(state),
         SERVICE,

@@ -1,0 +1,4 @@
+//! The auth service's domain: users, their emails and passwords, and password hashing.
+
+pub mod password;
+pub mod user;

@@ -1,0 +1,276 @@
+//! Signing up, logging in and out, refreshing, and the bearer-token flow for API clients.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use holdfast_common::auth::{AuthUser, Role, bearer_token};
+use holdfast_common::bus::BusMessage;
+use holdfast_common::extract::ValidJson;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use validator::Validate;
+
+use super::{valid_email, valid_password};
+use crate::AppState;
+use crate::cookies::{REFRESH_COOKIE, SESSION_COOKIE};
+use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
+use crate::error::AuthError;
+use crate::sessions::{Grant, Rotation};
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct SignupRequest {
+    #[validate(required(message = "required"), custom(function = "valid_email"))]
+    email: Option<String>,
+    #[validate(required(message = "required"), custom(function = "valid_password"))]
+    password: Option<String>,
+    #[validate(length(max = 100, message = "must be at most 100 characters"))]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct Credentials {
+    #[validate(required(message = "required"), custom(function = "valid_email"))]
+    email: Option<String>,
+    #[validate(required(message = "required"), custom(function = "valid_password"))]
+    password: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshRequest {
+    #[validate(
+        required(message = "required"),
+        length(min = 1, max = 512, message = "invalid")
+    )]
+    refresh_token: Option<String>,
+}
+
+/// The body of `signup` and `login`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    user_id: String,
+    email: String,
+    role: Role,
+}
+
+impl From<&User> for Identity {
+    fn from(user: &User) -> Self {
+        Self {
+            user_id: user.id.clone(),
+            email: user.email.as_str().to_string(),
+            role: user.role,
+        }
+    }
+}
+
+/// The body of `token` and `token/refresh`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenSet {
+    access_token: String,
+    refresh_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+}
+
+/// Validated input is always present; this keeps handlers free of `unwrap`.
+fn required(value: Option<String>) -> String {
+    value.unwrap_or_default()
+}
+
+impl AppState {
+    fn access_token(&self, user: &User, sid: &str) -> Result<String, AuthError> {
+        Ok(self.keys.issue(
+            &user.id,
+            user.email.as_str(),
+            user.role,
+            sid,
+            self.settings.auth.access_token_ttl,
+        )?)
+    }
+
+    /// The user whose email and password these are, with the same work done either way.
+    async fn authenticate(&self, credentials: Credentials) -> Result<User, AuthError> {
+        let email = Email::parse(&required(credentials.email))
+            .map_err(|_| AuthError::InvalidCredentials)?;
+        let user = self.users.by_email(&email).await?;
+        let matches = self
+            .passwords
+            .verify(
+                &required(credentials.password),
+                user.as_ref().map(|u| u.password_hash.as_str()),
+            )
+            .await?;
+        match user {
+            Some(user) if matches => Ok(user),
+            _ => Err(AuthError::InvalidCredentials),
+        }
+    }
+
+    fn token_set(&self, access_token: String, grant: Grant) -> TokenSet {
+        TokenSet {
+            access_token,
+            refresh_token: grant.refresh_token,
+            token_type: "Bearer",
+            expires_in: self.settings.auth.access_token_ttl.as_secs(),
+        }
+    }
+
+    /// The current user behind a refreshed grant (their role may have changed since).
+    async fn user_of(&self, grant: &Grant) -> Result<User, AuthError> {
+        match self.users.by_id(&grant.user_id).await? {
+            Some(user) => Ok(user),
+            None => {
+                self.sessions.revoke(&grant.sid).await?;
+                Err(AuthError::SessionEnded)
+            }
+        }
+    }
+}
+
+/// `POST /signup`
+pub async fn signup(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ValidJson(request): ValidJson<SignupRequest>,
+) -> Result<Response, AuthError> {
+    let email =
+        Email::parse(&required(request.email)).map_err(|_| AuthError::InvalidCredentials)?;
+    let user = User {
+        id: new_user_id(),
+        email,
+        name: request
+            .name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
+        role: Role::User,
+        password_hash: state.passwords.hash(&required(request.password)).await?,
+        created_at: now_millis(),
+    };
+    state.users.create(&user).await.map_err(|e| match e {
+        crate::store::RepoError::Duplicate => AuthError::UserExists,
+        other => other.into(),
+    })?;
+    publish_signed_up(&state, &user).await;
+    let grant = state.sessions.start(&user.id).await?;
+    let access = state.access_token(&user, &grant.sid)?;
+    let jar = state.cookies.set_session(jar, &access, &grant);
+    Ok((StatusCode::CREATED, jar, Json(Identity::from(&user))).into_response())
+}
+
+/// Tells other services about a new account; losing this message loses nothing essential
+/// (recommendations warm up on the user's first order), so a failure is logged, not answered.
+async fn publish_signed_up(state: &AppState, user: &User) {
+    let message = BusMessage::new("user.signed_up", UserView::from(user));
+    let published = match message {
+        Ok(message) => state.infra.bus.publish(&message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = published {
+        tracing::warn!(%error, user_id = %user.id, "user.signed_up not published");
+    }
+}
+
+/// `POST /login`
+pub async fn login(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    ValidJson(credentials): ValidJson<Credentials>,
+) -> Result<Response, AuthError> {
+    let user = state.authenticate(credentials).await?;
+    let grant = state.sessions.start(&user.id).await?;
+    let access = state.access_token(&user, &grant.sid)?;
+    let jar = state.cookies.set_session(jar, &access, &grant);
+    Ok((jar, Json(Identity::from(&user))).into_response())
+}
+
+/// `POST /refresh`: rotates the `refresh_token` cookie.
+pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AuthError> {
+    let Some(token) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok((state.cookies.clear_session(jar), AuthError::InvalidRefresh).into_response());
+    };
+    let grant = match state.sessions.rotate(&token).await? {
+        Rotation::Rotated(grant) => grant,
+        Rotation::Reused => {
+            return Ok((state.cookies.clear_session(jar), AuthError::RefreshReused).into_response());
+        }
+        Rotation::Invalid => {
+            return Ok(
+                (state.cookies.clear_session(jar), AuthError::InvalidRefresh).into_response(),
+            );
+        }
+    };
+    let user = state.user_of(&grant).await?;
+    let access = state.access_token(&user, &grant.sid)?;
+    let jar = state.cookies.set_session(jar, &access, &grant);
+    Ok((jar, Json(json!({ "ok": true }))).into_response())
+}
+
+/// `POST /logout`: ends the session named by the bearer token, the `session_id` cookie or the
+/// refresh cookie, and clears the cookies. Answers 204 even when nothing was left to end.
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    request: axum::extract::Request,
+) -> Result<Response, AuthError> {
+    let (parts, _) = request.into_parts();
+    let mut sessions: Vec<String> = Vec::new();
+    if let Some(claims) = bearer_token(&parts).and_then(|t| state.keys.verify(t).ok()) {
+        sessions.push(claims.sid);
+    }
+    if let Some(sid) = jar.get(SESSION_COOKIE) {
+        sessions.push(sid.value().to_string());
+    }
+    if let Some(refresh) = jar.get(REFRESH_COOKIE) {
+        if let Some(sid) = state.sessions.session_of(refresh.value()).await? {
+            sessions.push(sid);
+        }
+        state.sessions.forget_refresh(refresh.value()).await?;
+    }
+    for sid in sessions {
+        state.sessions.revoke(&sid).await?;
+    }
+    Ok((StatusCode::NO_CONTENT, state.cookies.clear_session(jar)).into_response())
+}
+
+/// `GET /me`
+pub async fn me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<UserView>, AuthError> {
+    let user = state.current_user(&caller).await?;
+    Ok(Json(UserView::from(&user)))
+}
+
+/// `POST /token`: the login of API clients, with tokens in the body instead of cookies.
+pub async fn token(
+    State(state): State<AppState>,
+    ValidJson(credentials): ValidJson<Credentials>,
+) -> Result<Response, AuthError> {
+    let user = state.authenticate(credentials).await?;
+    let grant = state.sessions.start(&user.id).await?;
+    let access = state.access_token(&user, &grant.sid)?;
+    Ok(Json(state.token_set(access, grant)).into_response())
+}
+
+/// `POST /token/refresh`
+pub async fn token_refresh(
+    State(state): State<AppState>,
+    ValidJson(request): ValidJson<RefreshRequest>,
+) -> Result<Response, AuthError> {
+    let grant = match state
+        .sessions
+        .rotate(&required(request.refresh_token))
+        .await?
+    {
+        Rotation::Rotated(grant) => grant,
+        Rotation::Reused => return Err(AuthError::RefreshReused),
+        Rotation::Invalid => return Err(AuthError::InvalidRefresh),
+    };
+    let user = state.user_of(&grant).await?;
+    let access = state.access_token(&user, &grant.sid)?;
+    Ok(Json(state.token_set(access, grant)).into_response())
+}

@@ -1,0 +1,82 @@
+//! Administration of users: the list, and role changes.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::extract::ValidJson;
+use serde::Deserialize;
+use validator::{Validate, ValidationError};
+
+use crate::AppState;
+use crate::domain::user::{User, UserView, is_user_id};
+use crate::error::AuthError;
+
+fn valid_role(value: &str) -> Result<(), ValidationError> {
+    value.parse::<Role>().map(|_| ()).map_err(|_| {
+        ValidationError::new("invalid").with_message("must be user, organizer or admin".into())
+    })
+}
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct RoleChange {
+    #[validate(required(message = "required"), custom(function = "valid_role"))]
+    role: Option<String>,
+}
+
+impl AppState {
+    /// The caller as stored now: their session must be live and their account must exist.
+    pub(crate) async fn current_user(&self, caller: &AuthUser) -> Result<User, AuthError> {
+        if !self.sessions.is_live(&caller.0.sid).await? {
+            return Err(AuthError::SessionEnded);
+        }
+        self.users
+            .by_id(caller.id())
+            .await?
+            .ok_or(AuthError::SessionEnded)
+    }
+
+    /// The caller, if they are an admin right now (not merely when their token was issued).
+    async fn current_admin(&self, caller: &AuthUser) -> Result<User, AuthError> {
+        let user = self.current_user(caller).await?;
+        if user.role != Role::Admin {
+            return Err(AuthError::Forbidden("this needs the role admin"));
+        }
+        Ok(user)
+    }
+}
+
+/// `GET /users` (admin)
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Vec<UserView>>, AuthError> {
+    state.current_admin(&caller).await?;
+    let users = state.users.list().await?;
+    Ok(Json(users.iter().map(UserView::from).collect()))
+}
+
+/// `PATCH /users/{userId}/role` (admin). The new role shows in the user's next access token.
+pub async fn set_role(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(user_id): Path<String>,
+    ValidJson(change): ValidJson<RoleChange>,
+) -> Result<Json<UserView>, AuthError> {
+    state.current_admin(&caller).await?;
+    if !is_user_id(&user_id) {
+        return Err(AuthError::InvalidId);
+    }
+    let role = change
+        .role
+        .as_deref()
+        .unwrap_or_default()
+        .parse::<Role>()
+        .map_err(|_| AuthError::InvalidId)?;
+    let user = state
+        .users
+        .set_role(&user_id, role)
+        .await?
+        .ok_or(AuthError::UserNotFound)?;
+    tracing::info!(admin = %caller.id(), user_id = %user.id, role = %role, "role changed");
+    Ok(Json(UserView::from(&user)))
+}

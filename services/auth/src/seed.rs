@@ -1,0 +1,70 @@
+//! Accounts that exist from start-up: the `ADMIN_EMAIL` admin in any profile, and the demo
+//! accounts of [`holdfast_common::demo`] in the embedded development profile.
+
+use holdfast_common::auth::Role;
+use holdfast_common::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
+
+use crate::AppState;
+use crate::domain::user::{Email, User, new_user_id, now_millis};
+use crate::error::AuthError;
+use crate::store::RepoError;
+
+/// Creates the configured admin and, where asked, the demo accounts.
+pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
+    if let Some(admin) = &state.settings.auth.admin {
+        let email = Email::parse(&admin.email)
+            .map_err(|reason| anyhow::anyhow!("ADMIN_EMAIL: {reason}"))?;
+        ensure_account(state, None, &email, &admin.password, None, Role::Admin).await?;
+        tracing::info!(email = email.as_str(), "admin account ready");
+    }
+    let settings = &state.settings;
+    if settings.seeds_demo_data() && settings.mongodb_uri.is_none() {
+        for account in DEMO_ACCOUNTS {
+            let email = Email::parse(account.email).map_err(|r| anyhow::anyhow!("{r}"))?;
+            ensure_account(
+                state,
+                Some(account.id),
+                &email,
+                DEMO_PASSWORD,
+                Some(account.name),
+                account.role,
+            )
+            .await?;
+        }
+        println!("Demo accounts (password \"{DEMO_PASSWORD}\"):");
+        for account in DEMO_ACCOUNTS {
+            println!("  {:<10} {}", account.role.as_str(), account.email);
+        }
+    }
+    Ok(())
+}
+
+/// Creates the account, or makes sure the existing one has `role` (its password is kept).
+async fn ensure_account(
+    state: &AppState,
+    id: Option<&str>,
+    email: &Email,
+    password: &str,
+    name: Option<&str>,
+    role: Role,
+) -> Result<(), AuthError> {
+    if let Some(existing) = state.users.by_email(email).await? {
+        if existing.role != role {
+            state.users.set_role(&existing.id, role).await?;
+        }
+        return Ok(());
+    }
+    let user = User {
+        id: id.map_or_else(new_user_id, str::to_string),
+        email: email.clone(),
+        name: name.map(str::to_string),
+        role,
+        password_hash: state.passwords.hash(password).await?,
+        created_at: now_millis(),
+    };
+    match state.users.create(&user).await {
+        // Another replica created it at the same moment: that is fine.
+        Ok(()) | Err(RepoError::Duplicate) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

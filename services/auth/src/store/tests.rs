@@ -1,0 +1,153 @@
+//! The contract every [`UserRepository`] adapter must meet, run once per adapter.
+
+use std::sync::Arc;
+
+use holdfast_common::auth::Role;
+use holdfast_common::docstore::{MongoDb, SqliteDb};
+use holdfast_common::testing::{server_url, unique_name};
+
+use super::*;
+use crate::domain::user::{Email, User, new_user_id};
+
+fn user(email: &str, created_at: i64) -> User {
+    User {
+        id: new_user_id(),
+        email: Email::parse(email).unwrap(),
+        name: Some("Ada".into()),
+        role: Role::User,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        created_at,
+    }
+}
+
+async fn create_then_find_by_email_and_id(repo: Arc<dyn UserRepository>) {
+    let ada = user("ada@example.com", 1);
+    repo.create(&ada).await.unwrap();
+    let by_email = repo
+        .by_email(&Email::parse("ADA@example.com ").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_email.as_ref(), Some(&ada));
+    assert_eq!(repo.by_id(&ada.id).await.unwrap().as_ref(), Some(&ada));
+    assert_eq!(repo.by_id(&new_user_id()).await.unwrap(), None);
+    assert_eq!(repo.by_id("not-an-id").await.unwrap(), None);
+    assert_eq!(
+        repo.by_email(&Email::parse("bob@example.com").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn an_email_is_taken_once_whatever_its_case(repo: Arc<dyn UserRepository>) {
+    repo.create(&user("dup@example.com", 1)).await.unwrap();
+    let again = repo.create(&user("  DUP@Example.com", 2)).await;
+    assert!(matches!(again, Err(RepoError::Duplicate)), "{again:?}");
+    assert_eq!(repo.list().await.unwrap().len(), 1);
+}
+
+async fn list_is_oldest_first(repo: Arc<dyn UserRepository>) {
+    let (late, early) = (user("late@example.com", 20), user("early@example.com", 10));
+    repo.create(&late).await.unwrap();
+    repo.create(&early).await.unwrap();
+    let ids: Vec<String> = repo
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(ids, vec![early.id, late.id]);
+}
+
+async fn set_role_changes_only_that_user(repo: Arc<dyn UserRepository>) {
+    let (a, b) = (user("a@example.com", 1), user("b@example.com", 2));
+    repo.create(&a).await.unwrap();
+    repo.create(&b).await.unwrap();
+    let updated = repo
+        .set_role(&a.id, Role::Organizer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.role, Role::Organizer);
+    assert_eq!(
+        repo.by_id(&a.id).await.unwrap().unwrap().role,
+        Role::Organizer
+    );
+    assert_eq!(repo.by_id(&b.id).await.unwrap().unwrap().role, Role::User);
+    assert_eq!(
+        repo.set_role(&new_user_id(), Role::Admin).await.unwrap(),
+        None
+    );
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+
+            #[tokio::test]
+            async fn create_then_find_by_email_and_id() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::create_then_find_by_email_and_id(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn an_email_is_taken_once_whatever_its_case() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::an_email_is_taken_once_whatever_its_case(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn list_is_oldest_first() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::list_is_oldest_first(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn set_role_changes_only_that_user() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::set_role_changes_only_that_user(repo).await
+                }
+            }
+        }
+    };
+}
+
+/// Keeps a test's database alive (and removes it afterwards where it can).
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Mongo(MongoDb),
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Self::Mongo(db) = self {
+            let database = db.database().clone();
+            // Best effort: the runtime of the test may already be gone.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { database.drop().await });
+            }
+        }
+    }
+}
+
+async fn sqlite() -> Option<(Arc<dyn UserRepository>, Guard)> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("auth.sqlite3"), SCHEMA.sqlite_migrations)
+        .await
+        .unwrap();
+    Some((Arc::new(SqliteUsers::new(db)), Guard::Dir(dir)))
+}
+
+async fn mongodb() -> Option<(Arc<dyn UserRepository>, Guard)> {
+    let uri = server_url("MONGODB_URI")?;
+    let name = unique_name("holdfast_auth_test").replace('-', "_");
+    let db = MongoDb::connect(&uri, &name, SCHEMA.mongo_indexes)
+        .await
+        .unwrap();
+    Some((Arc::new(MongoUsers::new(&db)), Guard::Mongo(db)))
+}
+
+contract_suite!(sqlite_adapter, sqlite());
+contract_suite!(mongodb_adapter, mongodb());
