@@ -1,10 +1,15 @@
 //! The gateway: one origin in front of auth, events, orders and ml (a backend-for-frontend).
 //!
 //! It forwards `/api/*` to the services (see [`upstream::route`]) and answers the upstreams'
-//! health on `/{service}/health`.
+//! health on `/{service}/health`. For browsers it bridges the `access_token` cookie to a bearer
+//! header and checks the origin of cookie-authenticated writes ([`browser`]), applies CORS and
+//! security headers ([`security`]), and rate-limits the credential endpoints ([`limits`]).
 
+pub mod browser;
 pub mod error;
+pub mod limits;
 pub mod proxy;
+pub mod security;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -12,15 +17,19 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
 use holdfast_common::error::ApiError;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server::{self, Readiness};
+use prometheus_client::metrics::counter::Counter;
 use serde_json::json;
 
+use crate::browser::BrowserPolicy;
 use crate::upstream::{Upstream, Upstreams};
 
 /// The process's name in logs, metrics and health answers.
@@ -31,6 +40,7 @@ pub const SERVICE: &str = "gateway";
 pub struct GatewayState {
     pub upstreams: Arc<Upstreams>,
     pub client: reqwest::Client,
+    pub browser: BrowserPolicy,
 }
 
 impl GatewayState {
@@ -45,6 +55,15 @@ impl GatewayState {
         Ok(Self {
             upstreams: Arc::new(Upstreams::from_urls(&settings.service_urls)),
             client,
+            browser: BrowserPolicy {
+                keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+                allowed_origins: Arc::new(settings.gateway.cors_origins.clone()),
+                default_scheme: if settings.auth.cookie_secure {
+                    "https"
+                } else {
+                    "http"
+                },
+            },
         })
     }
 
@@ -91,15 +110,34 @@ async fn forward_api(State(state): State<GatewayState>, request: Request) -> Res
     }
 }
 
-/// The gateway's own routes.
-pub fn router(state: GatewayState) -> Router {
+/// The gateway's own routes with the browser-facing layers; `rate_limited` counts 429s.
+pub fn router(
+    state: GatewayState,
+    settings: &Settings,
+    rate_limited: Counter,
+) -> anyhow::Result<Router> {
     let mut router = Router::new();
     for name in ["auth", "events", "orders", "ml"] {
         router = router.route(&format!("/{name}/health"), get(upstream_health));
     }
-    router
+    let credentials = Router::new()
+        .route("/api/auth/login", any(forward_api))
+        .route("/api/auth/signup", any(forward_api))
+        .route("/api/auth/token", any(forward_api));
+    let credentials = limits::limit_credentials(credentials, &settings.gateway, rate_limited)?;
+    Ok(router
+        .merge(credentials)
         .route("/api/{*path}", any(forward_api))
+        .layer(from_fn_with_state(
+            state.browser.clone(),
+            browser::cookie_bridge,
+        ))
         .with_state(state)
+        .layer(security::cors(&settings.gateway.cors_origins))
+        .layer(from_fn_with_state(
+            settings.auth.cookie_secure,
+            security::security_headers,
+        )))
 }
 
 /// Readiness: every upstream answers its health check.
@@ -119,10 +157,18 @@ fn readiness(state: &GatewayState) -> Readiness {
 pub async fn build(settings: Arc<Settings>, _infra: Infra) -> anyhow::Result<Router> {
     let state = GatewayState::new(&settings)?;
     let readiness = readiness(&state);
+    let rate_limited = Counter::default();
+    let metrics = Metrics::with(SERVICE, |registry| {
+        registry.register(
+            "rate_limit_rejections",
+            "Requests refused by a rate limit",
+            rate_limited.clone(),
+        );
+    });
     Ok(server::finish(
-        router(state),
+        router(state, &settings, rate_limited)?,
         SERVICE,
-        Metrics::new(SERVICE),
+        metrics,
         readiness,
     ))
 }

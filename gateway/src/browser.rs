@@ -1,0 +1,175 @@
+//! What the gateway does for browsers: the cookie bridge and the CSRF origin check.
+//!
+//! - Cookie bridge: a request without `Authorization` whose `access_token` cookie holds a valid
+//!   token is forwarded with `Authorization: Bearer <token>`. An invalid cookie is ignored (the
+//!   upstream then answers 401 as for any anonymous call).
+//! - CSRF (API.md, after the OWASP cheat sheet's Fetch Metadata + Origin check): an unsafe
+//!   method that carries our auth cookies and no bearer header must come from our own origin or
+//!   one in `CORS_ORIGINS`, judged by `Origin`, else `Referer`; with neither header it is refused
+//!   only when `Sec-Fetch-Site: cross-site`. Bearer requests are not subject to the check: a
+//!   browser never attaches them by itself.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use holdfast_common::auth::TokenKeys;
+use holdfast_common::error::ApiError;
+
+const AUTH_COOKIES: [&str; 3] = ["access_token", "refresh_token", "session_id"];
+
+/// What the browser layer needs to decide.
+#[derive(Clone)]
+pub struct BrowserPolicy {
+    pub keys: Arc<TokenKeys>,
+    /// `CORS_ORIGINS`, normalised without a trailing slash.
+    pub allowed_origins: Arc<Vec<String>>,
+    /// The scheme the gateway is reached by when no proxy says otherwise.
+    pub default_scheme: &'static str,
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased; `None` for anything else (including `null`).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if scheme.is_empty() || authority.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        authority.to_ascii_lowercase()
+    ))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+impl BrowserPolicy {
+    /// The origin this request was addressed to, as the browser saw it.
+    fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
+        let host =
+            header_str(headers, "x-forwarded-host").or_else(|| header_str(headers, "host"))?;
+        let scheme = header_str(headers, "x-forwarded-proto").unwrap_or(self.default_scheme);
+        origin_of(&format!("{scheme}://{host}"))
+    }
+
+    fn is_allowed(&self, origin: &str, headers: &HeaderMap) -> bool {
+        self.own_origin(headers).as_deref() == Some(origin)
+            || self
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
+    /// Whether a cookie-authenticated unsafe request may pass.
+    fn passes_csrf_check(&self, headers: &HeaderMap) -> bool {
+        if let Some(origin) = header_str(headers, "origin") {
+            return origin_of(origin).is_some_and(|o| self.is_allowed(&o, headers));
+        }
+        if let Some(referer) = header_str(headers, "referer") {
+            return origin_of(referer).is_some_and(|o| self.is_allowed(&o, headers));
+        }
+        header_str(headers, "sec-fetch-site") != Some("cross-site")
+    }
+}
+
+/// The CSRF check, then the cookie bridge (see the module docs).
+pub async fn cookie_bridge(
+    State(policy): State<BrowserPolicy>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers();
+    if !headers.contains_key(header::AUTHORIZATION) {
+        let jar = CookieJar::from_headers(headers);
+        let cookie_authenticated = AUTH_COOKIES.iter().any(|name| jar.get(name).is_some());
+        if cookie_authenticated && is_unsafe(request.method()) && !policy.passes_csrf_check(headers)
+        {
+            tracing::warn!(method = %request.method(), path = %request.uri().path(), "cross-site request refused");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "CSRF_ORIGIN",
+                "cross-site request refused: its origin is not allowed",
+            )
+            .into_response();
+        }
+        let bearer = jar
+            .get("access_token")
+            .map(|c| c.value())
+            .filter(|token| policy.keys.verify(token).is_ok())
+            .and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok());
+        if let Some(bearer) = bearer {
+            request.headers_mut().insert(header::AUTHORIZATION, bearer);
+        }
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> BrowserPolicy {
+        BrowserPolicy {
+            keys: Arc::new(TokenKeys::new("test-secret-test-secret-test-secret")),
+            allowed_origins: Arc::new(vec!["http://localhost:5173".into()]),
+            default_scheme: "http",
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        map.insert("host", HeaderValue::from_static("gateway.test:8080"));
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn origins_are_reduced_to_scheme_and_authority() {
+        assert_eq!(
+            origin_of("https://A.test:8443/path?q#f").as_deref(),
+            Some("https://a.test:8443")
+        );
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("https://"), None);
+    }
+
+    #[test]
+    fn the_csrf_check_follows_origin_then_referer_then_fetch_metadata() {
+        let p = policy();
+        assert!(p.passes_csrf_check(&headers(&[("origin", "http://localhost:5173")])));
+        assert!(p.passes_csrf_check(&headers(&[("origin", "http://gateway.test:8080")])));
+        assert!(!p.passes_csrf_check(&headers(&[("origin", "https://evil.test")])));
+        assert!(!p.passes_csrf_check(&headers(&[("origin", "null")])));
+        // Origin wins over an allowed Referer.
+        assert!(!p.passes_csrf_check(&headers(&[
+            ("origin", "https://evil.test"),
+            ("referer", "http://localhost:5173/page"),
+        ])));
+        assert!(p.passes_csrf_check(&headers(&[("referer", "http://localhost:5173/checkout")])));
+        assert!(!p.passes_csrf_check(&headers(&[("referer", "https://evil.test/x")])));
+        assert!(!p.passes_csrf_check(&headers(&[("sec-fetch-site", "cross-site")])));
+        assert!(p.passes_csrf_check(&headers(&[("sec-fetch-site", "same-origin")])));
+        assert!(p.passes_csrf_check(&headers(&[])));
+        // Behind a TLS-terminating proxy, the forwarded scheme and host are the origin.
+        assert!(p.passes_csrf_check(&headers(&[
+            ("origin", "https://tickets.test"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "tickets.test"),
+        ])));
+    }
+}
