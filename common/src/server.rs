@@ -122,19 +122,37 @@ pub fn finish(
     metrics: Metrics,
     readiness: Readiness,
 ) -> Router {
+    observed(
+        with_operations(routes, service, metrics.clone(), readiness),
+        metrics,
+    )
+}
+
+/// `routes` plus `GET /health`, `/ready` and `/metrics`. A process that wraps its whole
+/// application in layers of its own (the gateway) adds them to this, then calls [`observed`].
+pub fn with_operations(
+    routes: Router,
+    service: &'static str,
+    metrics: Metrics,
+    readiness: Readiness,
+) -> Router {
     let ops = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(self::metrics))
         .with_state(OpsState {
             service,
-            metrics: metrics.clone(),
+            metrics,
             readiness,
         });
     routes
         .merge(ops)
         .route_layer(middleware::from_fn(tag_route))
-        .layer(middleware::from_fn_with_state(metrics, observe))
+}
+
+/// The outermost layer: request ids, tracing, metrics and the error body.
+pub fn observed(app: Router, metrics: Metrics) -> Router {
+    app.layer(middleware::from_fn_with_state(metrics, observe))
 }
 
 /// Binds a listener, naming the address when that fails.

@@ -165,10 +165,13 @@ pub async fn build(settings: Arc<Settings>, _infra: Infra) -> anyhow::Result<Rou
             rate_limited.clone(),
         );
     });
-    Ok(server::finish(
-        router(state, &settings, rate_limited)?,
-        SERVICE,
-        metrics,
-        readiness,
-    ))
+    let routes = router(state, &settings, rate_limited)?;
+    // CORS and the security headers cover every answer, the operational routes' included.
+    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness)
+        .layer(security::cors(&settings.gateway.cors_origins))
+        .layer(from_fn_with_state(
+            settings.auth.cookie_secure,
+            security::security_headers,
+        ));
+    Ok(server::observed(app, metrics))
 }

@@ -1,0 +1,638 @@
+//! Auth through the gateway, as browsers and API clients use it.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn};
+
+const ORIGIN: &str = "http://localhost:5173";
+
+#[tokio::test]
+async fn a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out() {
+    let s = spawn(&[]).await;
+    let web = browser();
+
+    let signup = web
+        .post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "  Ada@Example.com ", "password": "correct horse", "name": "Ada"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), 201);
+    let cookies = set_cookies(&signup);
+    for name in ["access_token", "refresh_token", "session_id"] {
+        let c = cookie(&cookies, name);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax"), "{c}");
+        assert!(!c.contains("Secure"), "COOKIE_SECURE is off: {c}");
+    }
+    assert!(cookie(&cookies, "refresh_token").contains("Path=/api/auth/refresh"));
+    assert!(cookie(&cookies, "access_token").contains("Max-Age=900"));
+    let first_refresh = cookie_value(&cookies, "refresh_token");
+    let body: Value = signup.json().await.unwrap();
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["role"], "user");
+    let user_id = body["userId"].as_str().unwrap().to_string();
+
+    let me: Value = web
+        .get(s.at("/api/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me,
+        json!({"userId": user_id, "email": "ada@example.com", "name": "Ada", "role": "user"})
+    );
+
+    let refreshed = web.post(s.at("/api/auth/refresh")).send().await.unwrap();
+    assert_eq!(refreshed.status(), 200);
+    let rotated = set_cookies(&refreshed);
+    assert_ne!(cookie_value(&rotated, "refresh_token"), first_refresh);
+    assert_eq!(
+        refreshed.json::<Value>().await.unwrap(),
+        json!({"ok": true})
+    );
+    assert_eq!(
+        web.get(s.at("/api/auth/me")).send().await.unwrap().status(),
+        200
+    );
+
+    // The first refresh token, presented again (a stolen copy), revokes the whole session.
+    let replay = reqwest::Client::new()
+        .post(s.at("/api/auth/refresh"))
+        .header("cookie", format!("refresh_token={first_refresh}"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(replay, 401, "REFRESH_REUSED").await;
+    assert_error(
+        web.get(s.at("/api/auth/me")).send().await.unwrap(),
+        401,
+        "SESSION_ENDED",
+    )
+    .await;
+    assert_eq!(
+        web.post(s.at("/api/auth/refresh"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    let login = web
+        .post(s.at("/api/auth/login"))
+        .json(&json!({"email": "ada@example.com", "password": "correct horse"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    assert_eq!(
+        login.json::<Value>().await.unwrap()["userId"],
+        user_id.as_str()
+    );
+    assert_eq!(
+        web.get(s.at("/api/auth/me")).send().await.unwrap().status(),
+        200
+    );
+
+    let logout = web.post(s.at("/api/auth/logout")).send().await.unwrap();
+    assert_eq!(logout.status(), 204);
+    let cleared = set_cookies(&logout);
+    assert!(
+        cookie(&cleared, "access_token").contains("Max-Age=0"),
+        "{cleared:?}"
+    );
+    assert_error(
+        web.get(s.at("/api/auth/me")).send().await.unwrap(),
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn api_clients_use_bearer_tokens_with_the_same_rotation_rules() {
+    let s = spawn(&[]).await;
+    let api = reqwest::Client::new();
+    api.post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "bob@example.com", "password": "bob-password"}))
+        .send()
+        .await
+        .unwrap();
+    let tokens: Value = api
+        .post(s.at("/api/auth/token"))
+        .json(&json!({"email": "bob@example.com", "password": "bob-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["tokenType"], "Bearer");
+    assert_eq!(tokens["expiresIn"], 900);
+    let access = tokens["accessToken"].as_str().unwrap();
+    let c = claims(access);
+    assert_eq!(c["email"], "bob@example.com");
+    assert_eq!(c["sub"], c["userId"]);
+    assert!(c["sid"].is_string() && c["iat"].is_u64() && c["exp"].is_u64());
+
+    let me = api
+        .get(s.at("/api/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    assert!(me.headers().get("set-cookie").is_none());
+
+    let first = tokens["refreshToken"].as_str().unwrap();
+    let next: Value = api
+        .post(s.at("/api/auth/token/refresh"))
+        .json(&json!({"refreshToken": first}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = next["refreshToken"].as_str().unwrap();
+    assert_ne!(first, second);
+    let reuse = api
+        .post(s.at("/api/auth/token/refresh"))
+        .json(&json!({"refreshToken": first}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(reuse, 401, "REFRESH_REUSED").await;
+    let after = api
+        .post(s.at("/api/auth/token/refresh"))
+        .json(&json!({"refreshToken": second}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(after, 401, "INVALID_REFRESH_TOKEN").await;
+    let bogus = api
+        .get(s.at("/api/auth/me"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .unwrap();
+    let bogus_headers = bogus.headers().clone();
+    assert_error(bogus, 401, "UNAUTHENTICATED").await;
+    assert_eq!(bogus_headers["www-authenticate"], "Bearer");
+}
+
+async fn token_for(s: &support::TestStack, email: &str, password: &str) -> Value {
+    reqwest::Client::new()
+        .post(s.at("/api/auth/token"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admins_role_change_shows_in_the_users_next_token() {
+    let s = spawn(&[
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "root-password"),
+    ])
+    .await;
+    let api = reqwest::Client::new();
+    let signup: Value = api
+        .post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "olga@example.com", "password": "olga-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let olga_id = signup["userId"].as_str().unwrap();
+    let olga = token_for(&s, "olga@example.com", "olga-password").await;
+    let admin = token_for(&s, "root@example.com", "root-password").await;
+    let admin_access = admin["accessToken"].as_str().unwrap();
+    assert_eq!(claims(admin_access)["role"], "admin");
+
+    let forbidden = api
+        .get(s.at("/api/auth/users"))
+        .bearer_auth(olga["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_error(forbidden, 403, "FORBIDDEN").await;
+
+    let changed = api
+        .patch(s.at(&format!("/api/auth/users/{olga_id}/role")))
+        .bearer_auth(admin_access)
+        .json(&json!({"role": "organizer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    assert_eq!(changed.json::<Value>().await.unwrap()["role"], "organizer");
+
+    let refreshed = api
+        .post(s.at("/api/auth/token/refresh"))
+        .json(&json!({"refreshToken": olga["refreshToken"]}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(refreshed["accessToken"].as_str().unwrap())["role"],
+        "organizer"
+    );
+
+    let users: Value = api
+        .get(s.at("/api/auth/users"))
+        .bearer_auth(admin_access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert!(
+        emails.contains(&"olga@example.com") && emails.contains(&"root@example.com"),
+        "{emails:?}"
+    );
+    assert!(users[0].get("passwordHash").is_none() && users[0].get("password_hash").is_none());
+
+    for (path, body, status, code) in [
+        (
+            "/api/auth/users/000000000000000000000000/role",
+            json!({"role": "admin"}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "/api/auth/users/nope/role",
+            json!({"role": "admin"}),
+            400,
+            "INVALID_ID",
+        ),
+        (
+            &*format!("/api/auth/users/{olga_id}/role"),
+            json!({"role": "root"}),
+            400,
+            "VALIDATION_FAILED",
+        ),
+    ] {
+        let res = api
+            .patch(s.at(path))
+            .bearer_auth(admin_access)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_error(res, status, code).await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
+    let s = spawn(&[]).await;
+    let api = reqwest::Client::new();
+    api.post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "eve@example.com", "password": "eve-password"}))
+        .send()
+        .await
+        .unwrap();
+    let duplicate = api
+        .post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "EVE@example.com", "password": "other-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(duplicate, 409, "USER_EXISTS").await;
+    let wrong = api
+        .post(s.at("/api/auth/login"))
+        .json(&json!({"email": "eve@example.com", "password": "not-her-password"}))
+        .send()
+        .await
+        .unwrap();
+    let wrong = assert_error(wrong, 401, "INVALID_CREDENTIALS").await;
+    let unknown = api
+        .post(s.at("/api/auth/login"))
+        .json(&json!({"email": "nobody@example.com", "password": "not-her-password"}))
+        .send()
+        .await
+        .unwrap();
+    let unknown = assert_error(unknown, 401, "INVALID_CREDENTIALS").await;
+    assert_eq!(wrong["error"], unknown["error"]);
+}
+
+#[tokio::test]
+async fn demo_accounts_exist_unless_turned_off() {
+    let s = spawn(&[]).await;
+    let organizer = token_for(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    assert_eq!(
+        claims(organizer["accessToken"].as_str().unwrap())["role"],
+        "organizer"
+    );
+    let without = spawn(&[("DEMO_SEED", "false")]).await;
+    let res = reqwest::Client::new()
+        .post(without.at("/api/auth/token"))
+        .json(&json!({"email": "organizer@holdfast.test", "password": "holdfast-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, 401, "INVALID_CREDENTIALS").await;
+}
+
+#[tokio::test]
+async fn cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_not() {
+    let s = spawn(&[]).await;
+    let web = browser();
+    web.post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "carl@example.com", "password": "carl-password"}))
+        .send()
+        .await
+        .unwrap();
+    let foreign = web
+        .post(s.at("/api/auth/logout"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_error(foreign, 403, "CSRF_ORIGIN").await;
+    let cross_site = web
+        .post(s.at("/api/auth/logout"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_error(cross_site, 403, "CSRF_ORIGIN").await;
+    let foreign_referer = web
+        .post(s.at("/api/auth/logout"))
+        .header("referer", "https://evil.example/page")
+        .send()
+        .await
+        .unwrap();
+    assert_error(foreign_referer, 403, "CSRF_ORIGIN").await;
+    // Still logged in: nothing above got through.
+    assert_eq!(
+        web.get(s.at("/api/auth/me")).send().await.unwrap().status(),
+        200
+    );
+
+    let allowed = web
+        .post(s.at("/api/auth/logout"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 204);
+
+    let tokens = token_for(&s, "carl@example.com", "carl-password").await;
+    let bearer = reqwest::Client::new()
+        .post(s.at("/api/auth/logout"))
+        .header("origin", "https://evil.example")
+        .bearer_auth(tokens["accessToken"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 204);
+}
+
+#[tokio::test]
+async fn cors_preflight_allows_configured_origins_with_credentials() {
+    let s = spawn(&[]).await;
+    let api = reqwest::Client::new();
+    let preflight = api
+        .request(reqwest::Method::OPTIONS, s.at("/api/auth/login"))
+        .header("origin", ORIGIN)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type,idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], ORIGIN);
+    assert_eq!(h["access-control-allow-credentials"], "true");
+    let methods = h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+        assert!(methods.contains(method), "{methods}");
+    }
+    let allowed_headers = h["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        allowed_headers.contains("idempotency-key") && allowed_headers.contains("authorization")
+    );
+
+    let foreign = api
+        .request(reqwest::Method::OPTIONS, s.at("/api/auth/login"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    let simple = api
+        .get(s.at("/health"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        exposed.contains("x-request-id") && exposed.contains("idempotent-replayed"),
+        "{exposed}"
+    );
+}
+
+#[tokio::test]
+async fn every_gateway_answer_carries_the_security_headers() {
+    let s = spawn(&[]).await;
+    for path in ["/health", "/api/auth/me", "/api/nowhere"] {
+        let res = reqwest::get(s.at(path)).await.unwrap();
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "no HSTS without COOKIE_SECURE"
+        );
+    }
+    let secure = spawn(&[("COOKIE_SECURE", "true")]).await;
+    let res = reqwest::get(secure.at("/health")).await.unwrap();
+    assert!(
+        res.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    let signup = reqwest::Client::new()
+        .post(secure.at("/api/auth/signup"))
+        .json(&json!({"email": "sec@example.com", "password": "sec-password"}))
+        .send()
+        .await
+        .unwrap();
+    let cookies = set_cookies(&signup);
+    assert!(cookie(&cookies, "access_token").contains("Secure"));
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx() {
+    let s = spawn(&[]).await;
+    let api = reqwest::Client::new();
+    let long_password = "p".repeat(200);
+    let json_cases: Vec<(Value, &str)> = vec![
+        (json!({}), "email"),
+        (json!({"email": "a@example.com"}), "password"),
+        (json!({"password": "long-enough"}), "email"),
+        (
+            json!({"email": "not-an-email", "password": "long-enough"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": long_password}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "long-enough", "name": "n".repeat(101)}),
+            "name",
+        ),
+    ];
+    for (body, field) in &json_cases {
+        let res = api
+            .post(s.at("/api/auth/signup"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let error = assert_error(res, 400, "VALIDATION_FAILED").await;
+        assert!(
+            error["details"]["fields"][field].is_array(),
+            "{field}: {error}"
+        );
+    }
+    let wrong_types = api
+        .post(s.at("/api/auth/login"))
+        .json(&json!({"email": 42, "password": ["x"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(wrong_types, 400, "INVALID_JSON").await;
+    let malformed = api
+        .post(s.at("/api/auth/login"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_error(malformed, 400, "INVALID_JSON").await;
+    let form = api
+        .post(s.at("/api/auth/signup"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=a%40example.com&password=long-enough")
+        .send()
+        .await
+        .unwrap();
+    assert_error(form, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    let huge = api
+        .post(s.at("/api/auth/signup"))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 2 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_error(huge, 413, "PAYLOAD_TOO_LARGE").await;
+    let missing_refresh = api
+        .post(s.at("/api/auth/token/refresh"))
+        .json(&json!({"refreshToken": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(missing_refresh, 400, "INVALID_JSON").await;
+    let no_cookie = api.post(s.at("/api/auth/refresh")).send().await.unwrap();
+    assert_error(no_cookie, 401, "INVALID_REFRESH_TOKEN").await;
+}
+
+#[tokio::test]
+async fn forty_wrong_passwords_in_a_row_get_rate_limited() {
+    let s = spawn(&[("RATE_LIMIT_DISABLED", "false")]).await;
+    let api = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    let mut limited = None;
+    for _ in 0..40 {
+        let res = api
+            .post(s.at("/api/auth/login"))
+            .json(&json!({"email": "victim@example.com", "password": "guess-guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 && limited.is_none() {
+            limited = Some(res);
+        }
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    let limited = limited.expect("some attempts must be refused with 429");
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert_error(limited, 429, "RATE_LIMITED").await;
+    let metrics = reqwest::get(s.at("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("holdfast_rate_limit_rejections_total") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+}

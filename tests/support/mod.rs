@@ -1,0 +1,99 @@
+//! Starting a whole stack for a test, and small helpers to talk to it.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use holdfast_common::config::Settings;
+use holdfast_common::infra::Infra;
+use serde_json::Value;
+
+pub struct TestStack {
+    pub stack: holdfast::Stack,
+    pub url: String,
+    _data: tempfile::TempDir,
+}
+
+/// A stack with embedded adapters, a private data folder and `vars` as its environment.
+/// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`.
+pub async fn spawn(vars: &[(&str, &str)]) -> TestStack {
+    let data = tempfile::tempdir().unwrap();
+    let mut env: HashMap<&str, &str> = HashMap::from([("RATE_LIMIT_DISABLED", "true")]);
+    env.extend(vars.iter().copied());
+    let mut settings = Settings::from_map(&env).unwrap();
+    settings.data_dir = data.path().to_path_buf();
+    let stack = holdfast::spawn(settings, Infra::embedded()).await.unwrap();
+    TestStack {
+        url: stack.gateway_url.clone(),
+        stack,
+        _data: data,
+    }
+}
+
+impl TestStack {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+}
+
+/// A browser-like client: it keeps cookies.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The claims of a JWT, read without checking it (the server checks it).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).expect("a JWT has three parts");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// `name=value` of the `Set-Cookie` headers of a response, with their attributes.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+pub fn cookie<'c>(cookies: &'c [String], name: &str) -> &'c str {
+    cookies
+        .iter()
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie in {cookies:?}"))
+}
+
+/// The value of cookie `name` in a `Set-Cookie` list.
+pub fn cookie_value(cookies: &[String], name: &str) -> String {
+    let cookie = cookie(cookies, name);
+    cookie[name.len() + 1..]
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Asserts an error answer: status, the error body of DESIGN.md and its code.
+pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.expect("an error body in JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["requestId"], request_id.as_str(), "{body}");
+    body
+}
