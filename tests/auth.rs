@@ -181,6 +181,14 @@ async fn api_clients_use_bearer_tokens_with_the_same_rotation_rules() {
         .await
         .unwrap();
     let bogus_headers = bogus.headers().clone();
+    // An invalid access_token cookie is ignored by the bridge: the call is simply anonymous.
+    let bad_cookie = api
+        .get(s.at("/api/auth/me"))
+        .header("cookie", "access_token=forged.token.value")
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad_cookie, 401, "UNAUTHENTICATED").await;
     assert_error(bogus, 401, "UNAUTHENTICATED").await;
     assert_eq!(bogus_headers["www-authenticate"], "Bearer");
 }
