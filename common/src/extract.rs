@@ -69,14 +69,33 @@ pub fn field_error(field: &str, message: &str) -> ApiError {
         .with_details(json!({ "fields": { field: [message] } }))
 }
 
+/// `seats_per_row` → `seatsPerRow`: fields are named as the JSON names them (camelCase), while
+/// `validator` reports the Rust field names.
+pub fn camel_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = false;
+    for c in name.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn collect_field_errors(
     prefix: &str,
     errors: &ValidationErrors,
     out: &mut BTreeMap<String, Vec<String>>,
 ) {
     for (field, kind) in errors.errors() {
+        let field = camel_case(field);
         let name = if prefix.is_empty() {
-            field.to_string()
+            field
         } else {
             format!("{prefix}.{field}")
         };
@@ -116,6 +135,12 @@ mod tests {
         email: Option<String>,
         #[validate(length(min = 8, max = 128, message = "must be 8 to 128 characters"))]
         password: String,
+    }
+
+    #[test]
+    fn field_names_are_camel_cased() {
+        assert_eq!(camel_case("seats_per_row"), "seatsPerRow");
+        assert_eq!(camel_case("email"), "email");
     }
 
     #[test]

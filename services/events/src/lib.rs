@@ -1,49 +1,65 @@
 //! Events service: events with their seat layout and price, owned by organizers.
 //!
-//! The crate exposes [`build`] (open the store, wire the state, add the common layers) and
-//! [`router`] (the service's own routes); `main.rs` only launches it.
+//! Anyone may list and read events; organizers create them and change their own; admins change
+//! any. Every change is announced on the bus (`event.created|updated|deleted`).
+//!
+//! The crate exposes [`build`] (open the store, seed demo events, add the common layers) and
+//! [`router`]; `main.rs` only launches it.
+
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod seed;
+pub mod store;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
+use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
-use holdfast_common::docstore::{DocumentStore, Schema};
+use holdfast_common::docstore::DocumentStore;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
+use crate::store::EventRepository;
+
 /// The service's name in logs, metrics, health answers and storage names.
 pub const SERVICE: &str = "events";
-
-/// The storage this service needs; grows with its repository.
-pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[],
-    mongo_indexes: &[],
-};
 
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub infra: Infra,
-    pub store: DocumentStore,
+    pub events: Arc<dyn EventRepository>,
+    pub keys: Arc<TokenKeys>,
+}
+
+impl FromRef<AppState> for Arc<TokenKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
 }
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    http::router().with_state(state)
 }
 
-/// Opens the service's store and returns its complete application.
+/// Opens the event store, seeds demo events and returns the complete application.
 pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
-    let store = DocumentStore::open(&settings, SERVICE, &SCHEMA).await?;
+    let store = DocumentStore::open(&settings, SERVICE, &store::SCHEMA).await?;
     tracing::info!(service = SERVICE, store = store.kind(), "store opened");
     let readiness = infra.readiness(Some(&store));
     let state = AppState {
+        keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+        events: store::events(&store),
         settings,
         infra,
-        store,
     };
+    seed::seed_demo_events(&state).await?;
     Ok(server::finish(
         router(state),
         SERVICE,

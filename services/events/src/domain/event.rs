@@ -1,0 +1,353 @@
+//! Events and the rules of their fields (API.md "Events").
+//!
+//! [`EventFields`] is what clients send, on create (missing fields take their defaults) and on
+//! update (any subset; `null` clears a nullable field). [`EventFields::apply`] checks every rule
+//! with `validator`, naming each offending field, and yields a complete [`Event`].
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Number, Value, json};
+use validator::{Validate, ValidationError};
+
+use super::{money, when};
+
+pub const DEFAULT_ROWS: u32 = 5;
+pub const DEFAULT_SEATS_PER_ROW: u32 = 10;
+pub const DEFAULT_PRICE_MINOR: i64 = 50_000;
+pub const DEFAULT_CURRENCY: &str = "INR";
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// As the organizer wrote it (ISO 8601).
+    pub date: String,
+    /// `date` in milliseconds since the epoch, for sorting and range filters.
+    pub date_ms: i64,
+    pub location: Option<String>,
+    pub tags: Vec<String>,
+    pub image_url: Option<String>,
+    pub organizer_id: String,
+    pub rows: u32,
+    pub seats_per_row: u32,
+    pub price_minor: i64,
+    pub currency: String,
+}
+
+impl Event {
+    /// The event as the API shows it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "_id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "date": self.date,
+            "location": self.location,
+            "tags": self.tags,
+            "imageUrl": self.image_url,
+            "organizerId": self.organizer_id,
+            "rows": self.rows,
+            "seatsPerRow": self.seats_per_row,
+            "price": money::to_json(self.price_minor),
+            "currency": self.currency,
+        })
+    }
+}
+
+/// Whether `id` has the shape of an event id (a 24-hex-digit ObjectId).
+pub fn is_event_id(id: &str) -> bool {
+    id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+pub fn new_event_id() -> String {
+    mongodb::bson::oid::ObjectId::new().to_hex()
+}
+
+/// Present-and-null (`Some(None)`) is told apart from absent (`None`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+fn invalid(message: &'static str) -> ValidationError {
+    ValidationError::new("invalid").with_message(message.into())
+}
+
+fn valid_title(title: &str) -> Result<(), ValidationError> {
+    let length = title.trim().chars().count();
+    if (1..=200).contains(&length) {
+        Ok(())
+    } else {
+        Err(invalid("must be 1 to 200 characters"))
+    }
+}
+
+fn valid_date(date: &str) -> Result<(), ValidationError> {
+    when::parse_millis(date).map(|_| ()).map_err(invalid)
+}
+
+fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
+    if tags.len() > 20 {
+        return Err(invalid("at most 20 tags"));
+    }
+    if tags
+        .iter()
+        .any(|t| t.trim().is_empty() || t.trim().chars().count() > 40)
+    {
+        return Err(invalid("each tag must be 1 to 40 characters"));
+    }
+    Ok(())
+}
+
+/// An http(s) URL or a bare image file name (`poster.png`).
+fn valid_image_url(url: &str) -> Result<(), ValidationError> {
+    const MESSAGE: &str = "must be an http(s) URL or an image file name, at most 500 characters";
+    if url.chars().count() > 500 {
+        return Err(invalid(MESSAGE));
+    }
+    let lower = url.to_ascii_lowercase();
+    let is_url = (lower.starts_with("http://") || lower.starts_with("https://"))
+        && validator::ValidateUrl::validate_url(url);
+    let is_file_name = !url.is_empty()
+        && url
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && [".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".svg"]
+            .iter()
+            .any(|ext| lower.ends_with(ext));
+    if is_url || is_file_name {
+        Ok(())
+    } else {
+        Err(invalid(MESSAGE))
+    }
+}
+
+fn valid_price(price: &Number) -> Result<(), ValidationError> {
+    money::parse_minor(price).map(|_| ()).map_err(invalid)
+}
+
+fn valid_currency(code: &str) -> Result<(), ValidationError> {
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(())
+    } else {
+        Err(invalid("must be a 3-letter ISO 4217 code"))
+    }
+}
+
+/// The fields of an event as a client sends them.
+#[derive(Debug, Default, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFields {
+    #[validate(custom(function = "valid_title"))]
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    pub description: Option<Option<String>>,
+    #[validate(custom(function = "valid_date"))]
+    pub date: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    pub location: Option<Option<String>>,
+    #[validate(custom(function = "valid_tags"))]
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[validate(custom(function = "valid_image_url"))]
+    pub image_url: Option<Option<String>>,
+    #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    pub rows: Option<u32>,
+    #[validate(range(min = 1, max = 200, message = "must be 1 to 200"))]
+    pub seats_per_row: Option<u32>,
+    #[validate(custom(function = "valid_price"))]
+    pub price: Option<Number>,
+    #[validate(custom(function = "valid_currency"))]
+    pub currency: Option<String>,
+}
+
+/// Trims a text field, treating blank as absent.
+fn text(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+impl EventFields {
+    /// Whether the seat layout is being changed relative to `event`.
+    pub fn changes_layout(&self, event: &Event) -> bool {
+        self.rows.is_some_and(|r| r != event.rows)
+            || self.seats_per_row.is_some_and(|s| s != event.seats_per_row)
+    }
+
+    /// A new event from these fields (title and date required, the rest defaulted).
+    pub fn create(
+        self,
+        id: String,
+        organizer_id: String,
+    ) -> Result<Event, validator::ValidationErrors> {
+        let mut errors = self.validate().err().unwrap_or_default();
+        let required = || ValidationError::new("required").with_message("required".into());
+        if self.title.is_none() {
+            errors.add("title", required());
+        }
+        if self.date.is_none() {
+            errors.add("date", required());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let base = Event {
+            id,
+            title: String::new(),
+            description: None,
+            date: String::new(),
+            date_ms: 0,
+            location: None,
+            tags: Vec::new(),
+            image_url: None,
+            organizer_id,
+            rows: DEFAULT_ROWS,
+            seats_per_row: DEFAULT_SEATS_PER_ROW,
+            price_minor: DEFAULT_PRICE_MINOR,
+            currency: DEFAULT_CURRENCY.into(),
+        };
+        Ok(self.overlay(base))
+    }
+
+    /// `event` with these fields applied.
+    pub fn update(self, event: Event) -> Result<Event, validator::ValidationErrors> {
+        self.validate()?;
+        Ok(self.overlay(event))
+    }
+
+    /// Applies validated fields; parsing cannot fail here any more.
+    fn overlay(self, mut event: Event) -> Event {
+        if let Some(title) = text(self.title) {
+            event.title = title;
+        }
+        if let Some(description) = self.description {
+            event.description = text(description);
+        }
+        if let Some(date) = self.date {
+            event.date_ms = when::parse_millis(&date).unwrap_or(event.date_ms);
+            event.date = date.trim().to_string();
+        }
+        if let Some(location) = self.location {
+            event.location = text(location);
+        }
+        if let Some(tags) = self.tags {
+            let mut clean: Vec<String> = Vec::new();
+            for tag in tags.iter().map(|t| t.trim().to_string()) {
+                if !clean.contains(&tag) {
+                    clean.push(tag);
+                }
+            }
+            event.tags = clean;
+        }
+        if let Some(image_url) = self.image_url {
+            event.image_url = text(image_url);
+        }
+        if let Some(rows) = self.rows {
+            event.rows = rows;
+        }
+        if let Some(seats) = self.seats_per_row {
+            event.seats_per_row = seats;
+        }
+        if let Some(price) = self.price {
+            event.price_minor = money::parse_minor(&price).unwrap_or(event.price_minor);
+        }
+        if let Some(currency) = self.currency {
+            event.currency = currency.to_ascii_uppercase();
+        }
+        event
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(value: Value) -> EventFields {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn failing(value: Value) -> Vec<String> {
+        let errors = fields(value)
+            .create("e".into(), "o".into())
+            .expect_err("must be refused");
+        let mut names: Vec<String> = errors
+            .field_errors()
+            .keys()
+            .map(|k| holdfast_common::extract::camel_case(k))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_minimal_event_gets_the_defaults() {
+        let event = fields(json!({"title": " Gig ", "date": "2026-12-01"}))
+            .create("e1".into(), "o1".into())
+            .unwrap();
+        assert_eq!(event.title, "Gig");
+        assert_eq!((event.rows, event.seats_per_row), (5, 10));
+        assert_eq!(event.price_minor, 50_000);
+        assert_eq!(event.currency, "INR");
+        assert_eq!(event.to_json()["price"], json!(500));
+        assert_eq!(event.to_json()["description"], Value::Null);
+    }
+
+    #[test]
+    fn every_rule_names_its_field() {
+        assert_eq!(failing(json!({})), vec!["date", "title"]);
+        let cases = [
+            (json!({"title": ""}), "title"),
+            (json!({"title": "t".repeat(201)}), "title"),
+            (json!({"description": "d".repeat(2001)}), "description"),
+            (json!({"date": "soon"}), "date"),
+            (json!({"location": "l".repeat(501)}), "location"),
+            (json!({"tags": vec!["t"; 21]}), "tags"),
+            (json!({"tags": ["t".repeat(41)]}), "tags"),
+            (json!({"tags": [" "]}), "tags"),
+            (json!({"imageUrl": "javascript:alert(1)"}), "imageUrl"),
+            (json!({"imageUrl": "poster.exe"}), "imageUrl"),
+            (json!({"rows": 0}), "rows"),
+            (json!({"rows": 101}), "rows"),
+            (json!({"seatsPerRow": 201}), "seatsPerRow"),
+            (json!({"price": -1}), "price"),
+            (json!({"price": 1.234}), "price"),
+            (json!({"currency": "RUPEE"}), "currency"),
+        ];
+        for (mut value, field) in cases {
+            if value.get("title").is_none() {
+                value["title"] = json!("ok");
+            }
+            if value.get("date").is_none() {
+                value["date"] = json!("2026-12-01");
+            }
+            let names = failing(value.clone());
+            assert_eq!(names, vec![field.to_string()], "{value}");
+        }
+    }
+
+    #[test]
+    fn updates_take_any_subset_and_null_clears() {
+        let event = fields(json!({"title": "Gig", "date": "2026-12-01", "description": "loud", "imageUrl": "gig.png"}))
+            .create("e1".into(), "o1".into())
+            .unwrap();
+        let updated = fields(json!({"description": null, "price": 12.5, "currency": "usd"}))
+            .update(event.clone())
+            .unwrap();
+        assert_eq!(updated.description, None);
+        assert_eq!(updated.image_url.as_deref(), Some("gig.png"));
+        assert_eq!(
+            (updated.price_minor, updated.currency.as_str()),
+            (1_250, "USD")
+        );
+        assert_eq!(updated.title, "Gig");
+        assert!(fields(json!({"rows": 7})).changes_layout(&event));
+        assert!(!fields(json!({"rows": 5, "title": "x"})).changes_layout(&event));
+    }
+}

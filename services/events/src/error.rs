@@ -1,0 +1,46 @@
+//! The events service's error type and how each case is answered.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use holdfast_common::error::ApiError;
+use holdfast_common::extract::{field_error, validation_failed};
+use validator::ValidationErrors;
+
+use crate::store::RepoError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("malformed event id: expected 24 hexadecimal characters")]
+    InvalidId,
+    #[error("no such event")]
+    NotFound,
+    #[error("only the event's organizer or an admin may change it")]
+    NotOwner,
+    #[error("invalid event")]
+    Invalid(#[from] ValidationErrors),
+    #[error("invalid query parameter {field}: {message}")]
+    InvalidParameter {
+        field: &'static str,
+        message: &'static str,
+    },
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("event store: {0}")]
+    Store(#[from] RepoError),
+}
+
+impl IntoResponse for EventsError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let error = match self {
+            Self::InvalidId => ApiError::bad_request("INVALID_ID", message),
+            Self::NotFound => ApiError::not_found(message),
+            Self::NotOwner => ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
+            Self::Invalid(errors) => validation_failed(errors),
+            Self::InvalidParameter { field, message } => field_error(field, message),
+            Self::Api(error) => error,
+            Self::Store(cause) => ApiError::internal(cause),
+        };
+        error.into_response()
+    }
+}

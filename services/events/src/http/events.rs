@@ -1,0 +1,185 @@
+//! Listing, reading, creating, updating and deleting events.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::bus::BusMessage;
+use holdfast_common::extract::ValidJson;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::domain::event::{Event, EventFields, is_event_id, new_event_id};
+use crate::domain::when;
+use crate::error::EventsError;
+use crate::store::EventQuery;
+
+pub const MAX_LIMIT: u64 = 100;
+
+/// `GET /events` query parameters, all optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+    tag: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn number_in(
+    field: &'static str,
+    raw: Option<String>,
+    default: u64,
+    max: u64,
+    message: &'static str,
+) -> Result<u64, EventsError> {
+    let Some(raw) = non_empty(raw) else {
+        return Ok(default);
+    };
+    raw.parse::<u64>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or(EventsError::InvalidParameter { field, message })
+}
+
+fn instant(field: &'static str, raw: Option<String>) -> Result<Option<i64>, EventsError> {
+    non_empty(raw)
+        .map(|raw| when::parse_millis(&raw))
+        .transpose()
+        .map_err(|message| EventsError::InvalidParameter { field, message })
+}
+
+impl ListParams {
+    fn into_query(self) -> Result<EventQuery, EventsError> {
+        let page = number_in(
+            "page",
+            self.page,
+            1,
+            u64::from(u32::MAX),
+            "must be a positive integer",
+        )?;
+        let limit = number_in(
+            "limit",
+            self.limit,
+            MAX_LIMIT,
+            MAX_LIMIT,
+            "must be 1 to 100",
+        )?;
+        Ok(EventQuery {
+            text: non_empty(self.q).filter(|q| q.chars().count() <= 200),
+            tag: non_empty(self.tag),
+            from_ms: instant("from", self.from)?,
+            to_ms: instant("to", self.to)?,
+            offset: (page - 1) * limit,
+            limit,
+        })
+    }
+}
+
+/// `GET /events`: public, sorted by date, with `X-Total-Count`.
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query<ListParams>,
+) -> Result<Response, EventsError> {
+    let (events, total) = state.events.search(&params.into_query()?).await?;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    let body: Vec<Value> = events.iter().map(Event::to_json).collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+async fn load(state: &AppState, id: &str) -> Result<Event, EventsError> {
+    if !is_event_id(id) {
+        return Err(EventsError::InvalidId);
+    }
+    state.events.get(id).await?.ok_or(EventsError::NotFound)
+}
+
+/// `GET /events/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, EventsError> {
+    Ok(Json(load(&state, &id).await?.to_json()))
+}
+
+const EDITORS: [Role; 2] = [Role::Organizer, Role::Admin];
+
+/// The event, if `caller` may change it: its organizer or an admin.
+async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event, EventsError> {
+    caller.require(&EDITORS)?;
+    let event = load(state, id).await?;
+    if caller.is_admin() || event.organizer_id == caller.id() {
+        Ok(event)
+    } else {
+        Err(EventsError::NotOwner)
+    }
+}
+
+/// `POST /events` (organizer, admin): the caller becomes the organizer.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ValidJson(fields): ValidJson<EventFields>,
+) -> Result<Response, EventsError> {
+    caller.require(&EDITORS)?;
+    let event = fields.create(new_event_id(), caller.id().to_string())?;
+    state.events.insert(&event).await?;
+    tracing::info!(event_id = %event.id, organizer_id = %event.organizer_id, "event created");
+    state.publish("event.created", &event).await;
+    Ok((StatusCode::CREATED, Json(event.to_json())).into_response())
+}
+
+/// `PUT /events/{id}` (its organizer, admin): any subset of the fields.
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+    ValidJson(fields): ValidJson<EventFields>,
+) -> Result<Json<Value>, EventsError> {
+    let event = editable(&state, &caller, &id).await?;
+    let updated = fields.update(event)?;
+    if !state.events.update(&updated).await? {
+        return Err(EventsError::NotFound);
+    }
+    state.publish("event.updated", &updated).await;
+    Ok(Json(updated.to_json()))
+}
+
+/// `DELETE /events/{id}` (its organizer, admin)
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, EventsError> {
+    let event = editable(&state, &caller, &id).await?;
+    if !state.events.delete(&event.id).await? {
+        return Err(EventsError::NotFound);
+    }
+    tracing::info!(event_id = %event.id, by = %caller.id(), "event deleted");
+    state.publish("event.deleted", &event).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+impl AppState {
+    /// Announces a change on the bus. The change is already stored; a bus failure is logged
+    /// and consumers catch up from the next message about the event.
+    pub(crate) async fn publish(&self, routing_key: &str, event: &Event) {
+        let published = match BusMessage::new(routing_key, event.to_json()) {
+            Ok(message) => self.infra.bus.publish(&message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(error) = published {
+            tracing::warn!(%error, event_id = %event.id, routing_key, "event change not published");
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Demo events owned by the demo organizer, seeded into an empty embedded store unless
+//! `DEMO_SEED=false` (never in production).
+
+use holdfast_common::demo::DEMO_ORGANIZER;
+
+use crate::AppState;
+use crate::domain::event::{Event, new_event_id};
+use crate::domain::when::format_millis;
+use crate::store::RepoError;
+
+const DAY_MS: i64 = 86_400_000;
+
+struct Demo {
+    title: &'static str,
+    description: &'static str,
+    in_days: i64,
+    location: &'static str,
+    tags: &'static [&'static str],
+    rows: u32,
+    seats_per_row: u32,
+    price_minor: i64,
+}
+
+const DEMOS: &[Demo] = &[
+    Demo {
+        title: "Midnight Jazz Quartet",
+        description: "Smooth saxophone and late-night standards.",
+        in_days: 7,
+        location: "Blue Note Hall, Mumbai",
+        tags: &["jazz", "music"],
+        rows: 8,
+        seats_per_row: 12,
+        price_minor: 75_000,
+    },
+    Demo {
+        title: "Indie Rock Night",
+        description: "Three local bands, loud guitars, standing room up front.",
+        in_days: 14,
+        location: "The Warehouse, Bengaluru",
+        tags: &["rock", "music", "live"],
+        rows: 10,
+        seats_per_row: 20,
+        price_minor: 120_000,
+    },
+    Demo {
+        title: "Rust in Production",
+        description: "Talks on building reliable services in Rust.",
+        in_days: 21,
+        location: "Convention Centre, Pune",
+        tags: &["tech", "talk"],
+        rows: 12,
+        seats_per_row: 15,
+        price_minor: 250_000,
+    },
+    Demo {
+        title: "Stand-up Comedy Open Mic",
+        description: "New voices, five minutes each.",
+        in_days: 10,
+        location: "Laugh Factory, Delhi",
+        tags: &["comedy"],
+        rows: 5,
+        seats_per_row: 10,
+        price_minor: 30_000,
+    },
+    Demo {
+        title: "Symphony Under the Stars",
+        description: "An open-air evening of classical favourites.",
+        in_days: 30,
+        location: "Garden Amphitheatre, Chennai",
+        tags: &["classical", "music", "outdoor"],
+        rows: 20,
+        seats_per_row: 30,
+        price_minor: 90_050,
+    },
+    Demo {
+        title: "Championship Final Screening",
+        description: "The final on the big screen, with commentary.",
+        in_days: 3,
+        location: "Cinema One, Hyderabad",
+        tags: &["sports"],
+        rows: 6,
+        seats_per_row: 16,
+        price_minor: 0,
+    },
+];
+
+/// Seeds the demo events when asked for and the store is empty.
+pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
+    let settings = &state.settings;
+    if !settings.seeds_demo_data()
+        || settings.mongodb_uri.is_some()
+        || state.events.count().await? > 0
+    {
+        return Ok(());
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0);
+    // Whole hours, 19:00 UTC, so the demo dates read naturally.
+    let evening = (now / DAY_MS) * DAY_MS + 19 * 3_600_000;
+    for demo in DEMOS {
+        let date_ms = evening + demo.in_days * DAY_MS;
+        let event = Event {
+            id: new_event_id(),
+            title: demo.title.into(),
+            description: Some(demo.description.into()),
+            date: format_millis(date_ms),
+            date_ms,
+            location: Some(demo.location.into()),
+            tags: demo.tags.iter().map(|t| t.to_string()).collect(),
+            image_url: None,
+            organizer_id: DEMO_ORGANIZER.id.into(),
+            rows: demo.rows,
+            seats_per_row: demo.seats_per_row,
+            price_minor: demo.price_minor,
+            currency: "INR".into(),
+        };
+        state.events.insert(&event).await?;
+    }
+    tracing::info!(count = DEMOS.len(), "demo events seeded");
+    Ok(())
+}

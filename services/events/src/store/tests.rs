@@ -1,0 +1,203 @@
+//! The contract every [`EventRepository`] adapter must meet, run once per adapter.
+
+use std::sync::Arc;
+
+use holdfast_common::docstore::{MongoDb, SqliteDb};
+use holdfast_common::testing::{server_url, unique_name};
+
+use super::*;
+use crate::domain::event::new_event_id;
+
+fn event(title: &str, description: Option<&str>, date_ms: i64, tags: &[&str]) -> Event {
+    Event {
+        id: new_event_id(),
+        title: title.into(),
+        description: description.map(str::to_string),
+        date: format!("{date_ms}"),
+        date_ms,
+        location: Some("Hall".into()),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        image_url: None,
+        organizer_id: "64d3b0000000000000000002".into(),
+        rows: 5,
+        seats_per_row: 10,
+        price_minor: 50_000,
+        currency: "INR".into(),
+    }
+}
+
+fn all() -> EventQuery {
+    EventQuery {
+        limit: 100,
+        ..Default::default()
+    }
+}
+
+fn titles(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|e| e.title.as_str()).collect()
+}
+
+async fn crud_round_trip(repo: Arc<dyn EventRepository>) {
+    let mut e = event("Gig", Some("loud"), 10, &["rock"]);
+    repo.insert(&e).await.unwrap();
+    assert_eq!(repo.get(&e.id).await.unwrap().as_ref(), Some(&e));
+    e.title = "Quiet gig".into();
+    e.description = None;
+    e.tags = vec!["folk".into(), "acoustic".into()];
+    assert!(repo.update(&e).await.unwrap());
+    assert_eq!(repo.get(&e.id).await.unwrap().as_ref(), Some(&e));
+    assert!(repo.delete(&e.id).await.unwrap());
+    assert!(!repo.delete(&e.id).await.unwrap());
+    assert_eq!(repo.get(&e.id).await.unwrap(), None);
+    assert!(!repo.update(&e).await.unwrap());
+    assert_eq!(repo.count().await.unwrap(), 0);
+}
+
+async fn lists_sort_by_date_and_filter(repo: Arc<dyn EventRepository>) {
+    for e in [
+        event("Late jazz", Some("smooth saxophone"), 300, &["Jazz"]),
+        event("Early rock", Some("guitars"), 100, &["rock", "live"]),
+        event("Middle talk", None, 200, &["talk"]),
+    ] {
+        repo.insert(&e).await.unwrap();
+    }
+    let (events, total) = repo.search(&all()).await.unwrap();
+    assert_eq!(
+        titles(&events),
+        vec!["Early rock", "Middle talk", "Late jazz"]
+    );
+    assert_eq!(total, 3);
+
+    let tag = EventQuery {
+        tag: Some("jazz".into()),
+        ..all()
+    };
+    assert_eq!(
+        titles(&repo.search(&tag).await.unwrap().0),
+        vec!["Late jazz"]
+    );
+
+    let range = EventQuery {
+        from_ms: Some(150),
+        to_ms: Some(300),
+        ..all()
+    };
+    let (events, total) = repo.search(&range).await.unwrap();
+    assert_eq!(
+        (titles(&events), total),
+        (vec!["Middle talk", "Late jazz"], 2)
+    );
+
+    let text = EventQuery {
+        text: Some("saxophone".into()),
+        ..all()
+    };
+    assert_eq!(
+        titles(&repo.search(&text).await.unwrap().0),
+        vec!["Late jazz"]
+    );
+    let title_word = EventQuery {
+        text: Some("Rock".into()),
+        ..all()
+    };
+    assert_eq!(
+        titles(&repo.search(&title_word).await.unwrap().0),
+        vec!["Early rock"]
+    );
+    let nothing = EventQuery {
+        text: Some("opera".into()),
+        ..all()
+    };
+    assert_eq!(repo.search(&nothing).await.unwrap(), (vec![], 0));
+    // Query-language characters are only text.
+    let hostile = EventQuery {
+        text: Some("\"rock\" OR * ( NEAR".into()),
+        ..all()
+    };
+    assert!(repo.search(&hostile).await.is_ok());
+}
+
+async fn pages_report_the_total(repo: Arc<dyn EventRepository>) {
+    for i in 0..5 {
+        repo.insert(&event(&format!("E{i}"), None, i, &[]))
+            .await
+            .unwrap();
+    }
+    let page = EventQuery {
+        offset: 2,
+        limit: 2,
+        ..Default::default()
+    };
+    let (events, total) = repo.search(&page).await.unwrap();
+    assert_eq!((titles(&events), total), (vec!["E2", "E3"], 5));
+    let past = EventQuery {
+        offset: 10,
+        limit: 2,
+        ..Default::default()
+    };
+    assert_eq!(repo.search(&past).await.unwrap(), (vec![], 5));
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+
+            #[tokio::test]
+            async fn crud_round_trip() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::crud_round_trip(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn lists_sort_by_date_and_filter() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::lists_sort_by_date_and_filter(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn pages_report_the_total() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::pages_report_the_total(repo).await
+                }
+            }
+        }
+    };
+}
+
+/// Keeps a test's database alive (and removes a MongoDB one afterwards).
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Mongo(MongoDb),
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Self::Mongo(db) = self {
+            let database = db.database().clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { database.drop().await });
+            }
+        }
+    }
+}
+
+async fn sqlite() -> Option<(Arc<dyn EventRepository>, Guard)> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("events.sqlite3"), SCHEMA.sqlite_migrations)
+        .await
+        .unwrap();
+    Some((Arc::new(SqliteEvents::new(db)), Guard::Dir(dir)))
+}
+
+async fn mongodb() -> Option<(Arc<dyn EventRepository>, Guard)> {
+    let uri = server_url("MONGODB_URI")?;
+    let name = unique_name("holdfast_events_test").replace('-', "_");
+    let db = MongoDb::connect(&uri, &name, SCHEMA.mongo_indexes)
+        .await
+        .unwrap();
+    Some((Arc::new(MongoEvents::new(&db)), Guard::Mongo(db)))
+}
+
+contract_suite!(sqlite_adapter, sqlite());
+contract_suite!(mongodb_adapter, mongodb());
