@@ -97,3 +97,45 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
     assert_eq!(body["requestId"], request_id.as_str(), "{body}");
     body
 }
+
+/// An access token for `email`, from `POST /api/auth/token`.
+pub async fn access_token(s: &TestStack, email: &str, password: &str) -> String {
+    let tokens: Value = reqwest::Client::new()
+        .post(s.at("/api/auth/token"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token for {email}: {tokens}"))
+        .to_string()
+}
+
+/// A new account with `role`, promoted by the demo admin; answers its access token.
+pub async fn account_with_role(s: &TestStack, email: &str, role: &str) -> String {
+    let client = reqwest::Client::new();
+    let signup: Value = client
+        .post(s.at("/api/auth/signup"))
+        .json(&serde_json::json!({"email": email, "password": "password-123"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = access_token(s, "admin@holdfast.test", "holdfast-demo").await;
+    let user_id = signup["userId"].as_str().expect("signed up");
+    let changed = client
+        .patch(s.at(&format!("/api/auth/users/{user_id}/role")))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"role": role}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200);
+    access_token(s, email, "password-123").await
+}
