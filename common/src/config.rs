@@ -130,6 +130,26 @@ pub struct GatewaySettings {
     pub auth_rate_limit_refill: Duration,
 }
 
+/// Holds, payments and idempotency in the orders service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrdersSettings {
+    /// Lifetime of a new hold.
+    pub hold_ttl: Duration,
+    /// The most one refresh may extend a hold by.
+    pub hold_refresh_max: Duration,
+    /// The longest a hold may live in total, however often it is refreshed.
+    pub hold_max_lifetime: Duration,
+    pub max_seats_per_hold: usize,
+    /// Live holds one user may have on one event.
+    pub max_holds_per_user_per_event: usize,
+    /// A payment intent not consumed within this time expires.
+    pub payment_intent_ttl: Duration,
+    /// How long a purchase's Idempotency-Key is remembered.
+    pub idempotency_ttl: Duration,
+    /// How long an event's layout is cached (bus messages invalidate it sooner).
+    pub layout_cache_ttl: Duration,
+}
+
 /// All of Holdfast's configuration. See the README for the table of variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -153,6 +173,7 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     pub auth: AuthSettings,
     pub gateway: GatewaySettings,
+    pub orders: OrdersSettings,
 }
 
 impl Settings {
@@ -211,6 +232,26 @@ impl Settings {
                 cookie_domain: env.string("COOKIE_DOMAIN"),
                 admin: env.admin_account()?,
                 demo_seed: env.flag("DEMO_SEED", true)?,
+            },
+            orders: OrdersSettings {
+                hold_ttl: Duration::from_secs(env.positive("HOLD_TTL_SECONDS", 300)?),
+                hold_refresh_max: Duration::from_secs(
+                    env.positive("HOLD_REFRESH_MAX_SECONDS", 300)?,
+                ),
+                hold_max_lifetime: Duration::from_secs(env.positive("HOLD_MAX_SECONDS", 900)?),
+                max_seats_per_hold: usize::try_from(env.positive("MAX_SEATS_PER_HOLD", 10)?)
+                    .unwrap_or(usize::MAX),
+                max_holds_per_user_per_event: usize::try_from(
+                    env.positive("MAX_HOLDS_PER_USER_PER_EVENT", 2)?,
+                )
+                .unwrap_or(usize::MAX),
+                payment_intent_ttl: Duration::from_secs(
+                    env.positive("PAYMENT_INTENT_TTL_SECONDS", 900)?,
+                ),
+                idempotency_ttl: Duration::from_secs(
+                    env.positive("IDEMPOTENCY_TTL_SECONDS", 86_400)?,
+                ),
+                layout_cache_ttl: Duration::from_secs(env.positive("LAYOUT_CACHE_SECONDS", 60)?),
             },
             gateway: GatewaySettings {
                 cors_origins: env

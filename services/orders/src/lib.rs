@@ -1,54 +1,131 @@
-//! Orders service: seat maps, seat holds in the TTL store, simulated payment intents and
-//! idempotent purchases.
+//! Orders service: seat maps, atomic seat holds in the TTL store, simulated payment intents,
+//! and idempotent purchases written in one transaction with an outbox.
 //!
-//! The crate exposes [`build`] (open the store, wire the state, add the common layers) and
-//! [`router`] (the service's own routes); `main.rs` only launches it.
+//! The crate exposes [`build`] (open the store, start the outbox relay and the layout-cache
+//! follower, add the common layers) and [`router`]; `main.rs` only launches it.
+
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod layouts;
+pub mod outbox;
+pub mod payments;
+pub mod store;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::FromRef;
+use holdfast_common::auth::TokenKeys;
+use holdfast_common::bus::BusMessage;
 use holdfast_common::config::Settings;
-use holdfast_common::docstore::{DocumentStore, Schema};
+use holdfast_common::docstore::DocumentStore;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::Notify;
+
+use crate::domain::hold::{Hold, Holds};
+use crate::layouts::Layouts;
+use crate::payments::Payments;
+use crate::store::OrderRepository;
 
 /// The service's name in logs, metrics, health answers and storage names.
 pub const SERVICE: &str = "orders";
 
-/// The storage this service needs; grows with its repository.
-pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[],
-    mongo_indexes: &[],
-};
+/// Counters the service reports on `/metrics`.
+#[derive(Clone, Default)]
+pub struct OrdersMetrics {
+    pub holds_taken: Counter,
+    pub hold_conflicts: Counter,
+    pub purchases: Counter,
+}
 
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub infra: Infra,
-    pub store: DocumentStore,
+    pub orders: Arc<dyn OrderRepository>,
+    pub holds: Holds,
+    pub payments: Payments,
+    pub layouts: Arc<Layouts>,
+    pub keys: Arc<TokenKeys>,
+    pub metrics: OrdersMetrics,
+    /// Wakes the outbox relay after a purchase.
+    pub outbox_wake: Arc<Notify>,
+}
+
+impl FromRef<AppState> for Arc<TokenKeys> {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+impl AppState {
+    /// Announces a hold change on the bus. Holds are short-lived and rebuildable from the TTL
+    /// store, so a lost announcement is logged, not retried.
+    pub(crate) async fn announce(&self, routing_key: &str, hold: &Hold) {
+        let payload = serde_json::json!({
+            "holdId": hold.hold_id,
+            "userId": hold.user_id,
+            "eventId": hold.event_id,
+            "seatIds": hold.seat_ids,
+        });
+        let published = match BusMessage::new(routing_key, payload) {
+            Ok(message) => self.infra.bus.publish(&message).await,
+            Err(e) => Err(e),
+        };
+        if let Err(error) = published {
+            tracing::warn!(%error, routing_key, hold_id = %hold.hold_id, "hold change not published");
+        }
+    }
 }
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    http::router().with_state(state)
 }
 
-/// Opens the service's store and returns its complete application.
+/// Opens the order store, starts the background tasks and returns the complete application.
 pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
-    let store = DocumentStore::open(&settings, SERVICE, &SCHEMA).await?;
+    let store = DocumentStore::open(&settings, SERVICE, &store::SCHEMA).await?;
     tracing::info!(service = SERVICE, store = store.kind(), "store opened");
     let readiness = infra.readiness(Some(&store));
+    let counters = OrdersMetrics::default();
+    let metrics = Metrics::with(SERVICE, |registry| {
+        registry.register("holds_taken", "Holds taken", counters.holds_taken.clone());
+        registry.register(
+            "hold_conflicts",
+            "Hold requests refused because a seat was taken",
+            counters.hold_conflicts.clone(),
+        );
+        registry.register(
+            "purchases",
+            "Purchases committed",
+            counters.purchases.clone(),
+        );
+    });
+    let orders = store::orders(&store);
+    let layouts = Arc::new(Layouts::new(
+        &settings.service_urls.events,
+        settings.orders.layout_cache_ttl,
+        settings.upstream_timeout,
+    )?);
+    layouts.clone().follow_changes(infra.bus.clone()).await?;
+    let outbox_wake = Arc::new(Notify::new());
+    outbox::spawn(orders.clone(), infra.bus.clone(), outbox_wake.clone());
     let state = AppState {
+        holds: Holds::new(infra.kv.clone(), settings.orders.clone()),
+        payments: Payments::new(infra.kv.clone(), settings.orders.payment_intent_ttl),
+        keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+        metrics: counters,
+        orders,
+        layouts,
+        outbox_wake,
         settings,
         infra,
-        store,
     };
-    Ok(server::finish(
-        router(state),
-        SERVICE,
-        Metrics::new(SERVICE),
-        readiness,
-    ))
+    Ok(server::finish(router(state), SERVICE, metrics, readiness))
 }

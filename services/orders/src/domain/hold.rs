@@ -1,0 +1,273 @@
+//! Seat holds in the TTL store.
+//!
+//! A hold is all-or-nothing: its seats are taken in one atomic step (a Lua script on Redis, one
+//! critical section in memory) or none are, and the caller learns which seats conflicted. Each
+//! seat is a key `hold:{<eventId>}:<seatId>` whose value is the hold id; the hold's record
+//! (`holdrec:<holdId>`: holder, event, seats, creation and expiry) lives as long as its seats.
+//! Refreshing extends every seat at once, and only while they all still carry the hold's id;
+//! each refresh is capped, and so is the hold's whole lifetime.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_common::config::OrdersSettings;
+use holdfast_common::kv::{AllOrNothing, KvError, TtlStore};
+use serde::{Deserialize, Serialize};
+
+use super::now_millis;
+use super::seat::{Layout, Seat, seat_key};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub hold_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+impl Hold {
+    pub fn seat_keys(&self) -> Vec<String> {
+        self.seat_ids
+            .iter()
+            .map(|s| seat_key(&self.event_id, s))
+            .collect()
+    }
+
+    /// Whole seconds left, rounded up, 0 once expired.
+    pub fn ttl_seconds(&self) -> u64 {
+        let left = self.expires_at_ms - now_millis();
+        u64::try_from(left.max(0)).unwrap_or(0).div_ceil(1000)
+    }
+}
+
+/// Why a hold could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("seats not available: {}", .0.join(", "))]
+    Conflict(Vec<String>),
+    #[error("you already hold {0} holds on this event; release one first")]
+    TooManyHolds(usize),
+    #[error(transparent)]
+    Store(#[from] KvError),
+}
+
+fn record_key(hold_id: &str) -> String {
+    format!("holdrec:{hold_id}")
+}
+
+fn user_index_key(event_id: &str, user_id: &str) -> String {
+    format!("holds-of:{{{event_id}}}:{user_id}")
+}
+
+/// The hold rules and the store they act on.
+#[derive(Clone)]
+pub struct Holds {
+    kv: Arc<dyn TtlStore>,
+    policy: OrdersSettings,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Holds {
+    pub fn new(kv: Arc<dyn TtlStore>, policy: OrdersSettings) -> Self {
+        Self { kv, policy }
+    }
+
+    /// The requested seats, checked against the layout: none missing, repeated or unknown.
+    pub fn check_request(&self, layout: &Layout, seat_ids: &[String]) -> Result<(), HoldError> {
+        if seat_ids.is_empty() {
+            return Err(HoldError::Invalid(
+                "seatIds must name at least one seat".into(),
+            ));
+        }
+        if seat_ids.len() > self.policy.max_seats_per_hold {
+            return Err(HoldError::Invalid(format!(
+                "at most {} seats per hold",
+                self.policy.max_seats_per_hold
+            )));
+        }
+        let mut seen = HashSet::new();
+        if let Some(repeated) = seat_ids.iter().find(|s| !seen.insert(s.as_str())) {
+            return Err(HoldError::Invalid(format!(
+                "seat {repeated} is listed twice"
+            )));
+        }
+        let unknown: Vec<&str> = seat_ids
+            .iter()
+            .filter(|id| !Seat::parse(id).is_some_and(|seat| layout.contains(seat)))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(HoldError::Invalid(format!(
+                "no such seats in this event: {}",
+                unknown.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The live holds of `user_id` on `event_id`.
+    async fn live_holds_of(&self, event_id: &str, user_id: &str) -> Result<Vec<String>, KvError> {
+        let Some(raw) = self.kv.get(&user_index_key(event_id, user_id)).await? else {
+            return Ok(Vec::new());
+        };
+        let ids: Vec<String> = serde_json::from_str(&raw).unwrap_or_default();
+        let records = self
+            .kv
+            .get_many(&ids.iter().map(|id| record_key(id)).collect::<Vec<_>>())
+            .await?;
+        Ok(ids
+            .into_iter()
+            .zip(records)
+            .filter_map(|(id, record)| record.map(|_| id))
+            .collect())
+    }
+
+    /// Takes every seat of `seat_ids` for `user_id`, or none. `sold` are the event's sold seats.
+    pub async fn take(
+        &self,
+        user_id: &str,
+        layout: &Layout,
+        seat_ids: Vec<String>,
+        sold: &HashSet<String>,
+    ) -> Result<Hold, HoldError> {
+        self.check_request(layout, &seat_ids)?;
+        let sold_conflicts: Vec<String> = seat_ids
+            .iter()
+            .filter(|s| sold.contains(*s))
+            .cloned()
+            .collect();
+        if !sold_conflicts.is_empty() {
+            return Err(HoldError::Conflict(sold_conflicts));
+        }
+        let live = self.live_holds_of(&layout.event_id, user_id).await?;
+        if live.len() >= self.policy.max_holds_per_user_per_event {
+            return Err(HoldError::TooManyHolds(live.len()));
+        }
+
+        let now = now_millis();
+        let hold = Hold {
+            hold_id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_string(),
+            event_id: layout.event_id.clone(),
+            seat_ids,
+            created_at_ms: now,
+            expires_at_ms: now + millis(self.policy.hold_ttl),
+        };
+        let keys = hold.seat_keys();
+        match self
+            .kv
+            .set_all_if_absent(&keys, &hold.hold_id, self.policy.hold_ttl)
+            .await?
+        {
+            AllOrNothing::Taken => {}
+            AllOrNothing::Conflicts(taken) => {
+                let prefix = seat_key(&hold.event_id, "");
+                let seats = taken
+                    .iter()
+                    .map(|k| k.strip_prefix(&prefix).unwrap_or(k).to_string())
+                    .collect();
+                return Err(HoldError::Conflict(seats));
+            }
+        }
+        if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
+            // Without its record nobody could release or buy the hold: give the seats back.
+            let _ = self.kv.delete_if_value(&keys, &hold.hold_id).await;
+            return Err(error.into());
+        }
+        let mut index = live;
+        index.push(hold.hold_id.clone());
+        let index = serde_json::to_string(&index).unwrap_or_else(|_| "[]".into());
+        self.kv
+            .set(
+                &user_index_key(&hold.event_id, user_id),
+                &index,
+                self.policy.hold_max_lifetime,
+            )
+            .await?;
+        Ok(hold)
+    }
+
+    async fn save(&self, hold: &Hold, ttl: Duration) -> Result<(), KvError> {
+        let record = serde_json::to_string(hold).map_err(|e| KvError::Backend(e.to_string()))?;
+        self.kv.set(&record_key(&hold.hold_id), &record, ttl).await
+    }
+
+    /// The hold if it is still live.
+    pub async fn get(&self, hold_id: &str) -> Result<Option<Hold>, KvError> {
+        let record = self.kv.get(&record_key(hold_id)).await?;
+        Ok(record
+            .and_then(|r| serde_json::from_str::<Hold>(&r).ok())
+            .filter(|h| h.expires_at_ms > now_millis()))
+    }
+
+    /// Whether every seat of the hold still carries its id (none expired or was taken over).
+    pub async fn is_intact(&self, hold: &Hold) -> Result<bool, KvError> {
+        let values = self.kv.get_many(&hold.seat_keys()).await?;
+        Ok(values
+            .iter()
+            .all(|v| v.as_deref() == Some(hold.hold_id.as_str())))
+    }
+
+    /// Extends the hold by `requested` (or the default TTL), within the per-call and lifetime
+    /// caps. `None` when the hold is gone.
+    pub async fn refresh(
+        &self,
+        mut hold: Hold,
+        requested: Option<Duration>,
+    ) -> Result<Option<Hold>, KvError> {
+        let extend = requested
+            .unwrap_or(self.policy.hold_ttl)
+            .min(self.policy.hold_refresh_max);
+        let now = now_millis();
+        let lifetime_end = hold.created_at_ms + millis(self.policy.hold_max_lifetime);
+        let expires_at = (now + millis(extend)).min(lifetime_end);
+        if expires_at <= hold.expires_at_ms {
+            // Already at (or past) what the caps allow: nothing to extend.
+            return Ok(self.is_intact(&hold).await?.then_some(hold));
+        }
+        let ttl = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
+        if !self
+            .kv
+            .extend_all_if_value(&hold.seat_keys(), &hold.hold_id, ttl)
+            .await?
+        {
+            return Ok(None);
+        }
+        hold.expires_at_ms = expires_at;
+        self.save(&hold, ttl).await?;
+        Ok(Some(hold))
+    }
+
+    /// Frees the hold's seats (those still carrying its id) and forgets it.
+    pub async fn release(&self, hold: &Hold) -> Result<(), KvError> {
+        self.kv
+            .delete_if_value(&hold.seat_keys(), &hold.hold_id)
+            .await?;
+        self.kv.delete(&record_key(&hold.hold_id)).await?;
+        Ok(())
+    }
+
+    /// The held seats of an event, read in one round trip.
+    pub async fn held_seats(&self, layout: &Layout) -> Result<HashSet<String>, KvError> {
+        let ids: Vec<String> = layout.seats().map(|s| s.id()).collect();
+        let keys: Vec<String> = ids
+            .iter()
+            .map(|id| seat_key(&layout.event_id, id))
+            .collect();
+        let values = self.kv.get_many(&keys).await?;
+        Ok(ids
+            .into_iter()
+            .zip(values)
+            .filter_map(|(id, value)| value.map(|_| id))
+            .collect())
+    }
+}

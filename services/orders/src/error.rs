@@ -1,0 +1,136 @@
+//! The orders service's error type and how each case is answered.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use holdfast_common::error::ApiError;
+use holdfast_common::extract::validation_failed;
+use holdfast_common::kv::KvError;
+use serde_json::json;
+use validator::ValidationErrors;
+
+use crate::layouts::LayoutUnavailable;
+use crate::store::RepoError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrdersError {
+    #[error("malformed event id: expected 24 hexadecimal characters")]
+    InvalidEventId,
+    #[error("no such event")]
+    EventNotFound,
+    #[error("{0}")]
+    InvalidSeats(String),
+    #[error("seats not available: {}", .0.join(", "))]
+    ConflictSeats(Vec<String>),
+    #[error("you already hold {0} holds on this event; release one first")]
+    TooManyHolds(usize),
+    /// Details, refresh and release of a hold that is gone or not the caller's.
+    #[error("no such hold")]
+    HoldGone,
+    /// A purchase whose hold is gone, not the caller's, or not for these seats.
+    #[error("{0}")]
+    HoldNotFound(&'static str),
+    #[error("no such payment intent")]
+    IntentNotFound,
+    #[error("wrong client secret for this payment intent")]
+    BadClientSecret,
+    #[error("the payment was declined")]
+    PaymentDeclined,
+    #[error("{0}")]
+    PaymentRequired(&'static str),
+    #[error("{0}")]
+    PaymentMismatch(String),
+    #[error("seats already sold: {}", .0.join(", "))]
+    SeatAlreadyReserved(Vec<String>),
+    #[error("a purchase with this Idempotency-Key is in progress; retry shortly")]
+    IdempotencyInProgress,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
+    #[error("invalid input")]
+    Invalid(#[from] ValidationErrors),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Layout(#[from] LayoutUnavailable),
+    #[error("TTL store: {0}")]
+    Kv(#[from] KvError),
+    #[error("order store: {0}")]
+    Store(#[from] RepoError),
+}
+
+fn seats_error(status: StatusCode, code: &str, message: String, seats: &[String]) -> ApiError {
+    let mut error =
+        ApiError::new(status, code, message).with_details(json!({ "conflicts": seats }));
+    // Existing clients read the conflicts at the top level too.
+    error.body.extra.insert("conflicts".into(), json!(seats));
+    error
+}
+
+impl IntoResponse for OrdersError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let error = match self {
+            Self::InvalidEventId => ApiError::bad_request("INVALID_ID", message),
+            Self::EventNotFound | Self::HoldGone | Self::IntentNotFound => {
+                ApiError::not_found(message)
+            }
+            Self::InvalidSeats(_) => ApiError::bad_request("INVALID_SEATS", message),
+            Self::ConflictSeats(seats) => {
+                seats_error(StatusCode::CONFLICT, "CONFLICT_SEATS", message, &seats)
+            }
+            Self::TooManyHolds(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_LIMIT", message),
+            Self::HoldNotFound(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_NOT_FOUND", message),
+            Self::BadClientSecret => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CLIENT_SECRET", message)
+            }
+            Self::PaymentDeclined => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "PAYMENT_DECLINED", message)
+            }
+            Self::PaymentRequired(_) => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "PAYMENT_REQUIRED", message)
+            }
+            Self::PaymentMismatch(_) => {
+                ApiError::new(StatusCode::CONFLICT, "PAYMENT_MISMATCH", message)
+            }
+            Self::SeatAlreadyReserved(seats) => seats_error(
+                StatusCode::CONFLICT,
+                "SEAT_ALREADY_RESERVED",
+                message,
+                &seats,
+            ),
+            Self::IdempotencyInProgress => {
+                ApiError::new(StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS", message)
+            }
+            Self::IdempotencyKeyReused => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                message,
+            ),
+            Self::InvalidIdempotencyKey => {
+                ApiError::bad_request("INVALID_IDEMPOTENCY_KEY", message)
+            }
+            Self::Invalid(errors) => validation_failed(errors),
+            Self::Api(error) => error,
+            Self::Layout(cause) => {
+                tracing::error!(%cause, "event layouts unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UPSTREAM_UNAVAILABLE",
+                    "events are unavailable; retry shortly",
+                )
+            }
+            Self::Kv(KvError::Unavailable(cause)) => {
+                tracing::error!(%cause, "TTL store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "holds are unavailable; retry shortly",
+                )
+            }
+            Self::Kv(cause) => ApiError::internal(cause),
+            Self::Store(cause) => ApiError::internal(cause),
+        };
+        error.into_response()
+    }
+}

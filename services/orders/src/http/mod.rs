@@ -1,0 +1,45 @@
+//! The orders service's routes (public paths are `/api/orders/*` and `/api/public/*`).
+
+mod holds;
+mod orders;
+mod payments;
+mod purchase;
+mod seats;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+use holdfast_common::auth::AuthUser;
+
+use crate::AppState;
+use crate::domain::hold::Hold;
+use crate::domain::is_event_id;
+use crate::error::OrdersError;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/seats/{event_id}", get(seats::seat_map))
+        .route("/holds", post(holds::create))
+        .route("/holds/{hold_id}", delete(holds::release))
+        .route("/holds/{hold_id}/ttl", get(holds::ttl))
+        .route("/holds/{hold_id}/details", get(holds::details))
+        .route("/holds/{hold_id}/refresh", post(holds::refresh))
+        .route("/payments/intent", post(payments::create_intent))
+        .route("/payments/confirm", post(payments::confirm))
+        .route("/purchase", post(purchase::purchase))
+        .route("/orders", get(orders::mine))
+        .route("/public/orders/{order_id}", get(orders::public_order))
+        .route("/events/{event_id}/activity", get(orders::event_activity))
+}
+
+fn check_event_id(id: &str) -> Result<(), OrdersError> {
+    if is_event_id(id) {
+        Ok(())
+    } else {
+        Err(OrdersError::InvalidEventId)
+    }
+}
+
+/// Whether `caller` may see and act on `hold`: its holder, or an admin.
+fn may_use(caller: &AuthUser, hold: &Hold) -> bool {
+    caller.is_admin() || hold.user_id == caller.id()
+}

@@ -1,0 +1,72 @@
+//! Reading orders: the caller's list, a public ticket, and an event's activity.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use holdfast_common::auth::AuthUser;
+use serde_json::{Value, json};
+
+use super::check_event_id;
+use crate::AppState;
+use crate::domain::rfc3339;
+use crate::error::OrdersError;
+
+/// `GET /orders`: the caller's orders, newest first.
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Value>, OrdersError> {
+    let orders = state.orders.orders_of(caller.id()).await?;
+    let orders: Vec<Value> = orders
+        .iter()
+        .map(|o| {
+            json!({
+                "_id": o.order_id,
+                "orderId": o.order_id,
+                "eventId": o.event_id,
+                "seatIds": o.seat_ids,
+                "paymentIntentId": o.payment_intent_id,
+                "status": o.status,
+                "createdAt": rfc3339(o.created_at_ms),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "orders": orders })))
+}
+
+/// `GET /public/orders/{orderId}` (public): a ticket anyone with the id may show.
+pub async fn public_order(
+    State(state): State<AppState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<Value>, OrdersError> {
+    let not_found = || holdfast_common::error::ApiError::not_found("no such order");
+    if uuid::Uuid::parse_str(&order_id).is_err() {
+        return Err(not_found().into());
+    }
+    let order = state.orders.order(&order_id).await?.ok_or_else(not_found)?;
+    Ok(Json(json!({
+        "order": {
+            "orderId": order.order_id,
+            "eventId": order.event_id,
+            "seatIds": order.seat_ids,
+            "status": order.status,
+            "createdAt": rfc3339(order.created_at_ms),
+        }
+    })))
+}
+
+/// `GET /events/{eventId}/activity`: how many seats are sold and held. The events service asks
+/// this before letting an event's layout change or the event be deleted.
+pub async fn event_activity(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+) -> Result<Json<Value>, OrdersError> {
+    check_event_id(&event_id)?;
+    let sold = state.orders.sold_seats(&event_id).await?.len();
+    let held = match state.layouts.get(&event_id).await? {
+        Some(layout) => state.holds.held_seats(&layout).await?.len(),
+        None => 0,
+    };
+    Ok(Json(
+        json!({ "eventId": event_id, "soldSeats": sold, "heldSeats": held }),
+    ))
+}

@@ -1,0 +1,283 @@
+//! The idempotent purchase.
+//!
+//! With an `Idempotency-Key` (per user, ≤ 255 characters, remembered `IDEMPOTENCY_TTL_SECONDS`):
+//! the first answer is stored with the order, in the same transaction, so a retry with the same
+//! body gets it back (with `Idempotent-Replayed: true`) even after a crash right after commit;
+//! the same key with another body gets 422; a retry while the first is still running gets 409
+//! (an in-flight marker in the TTL store, which expires by itself if the process dies).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use holdfast_common::auth::AuthUser;
+use holdfast_common::bus::BusMessage;
+use holdfast_common::extract::ValidJson;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use validator::Validate;
+
+use super::{check_event_id, may_use};
+use crate::AppState;
+use crate::domain::money;
+use crate::domain::now_millis;
+use crate::error::OrdersError;
+use crate::payments::IntentStatus;
+use crate::store::{IdempotentResponse, NewPurchase, Order, OutboxMessage, PurchaseOutcome};
+
+/// How long a purchase may hold its in-flight marker; longer than any purchase takes.
+const IN_FLIGHT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseRequest {
+    #[validate(required(message = "required"))]
+    event_id: Option<String>,
+    #[validate(required(message = "required"))]
+    hold_id: Option<String>,
+    #[validate(
+        required(message = "required"),
+        length(min = 1, max = 100, message = "must list 1 to 100 seats")
+    )]
+    seat_ids: Option<Vec<String>>,
+    #[validate(required(message = "required"))]
+    payment_intent_id: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, OrdersError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| OrdersError::InvalidIdempotencyKey)?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(OrdersError::InvalidIdempotencyKey);
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// A fingerprint of what was asked, insensitive to field order and formatting.
+fn request_hash(request: &PurchaseRequest) -> String {
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical))
+}
+
+fn replay(stored: &IdempotentResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, stored.body.clone()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// `POST /purchase`
+pub async fn purchase(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    headers: HeaderMap,
+    ValidJson(request): ValidJson<PurchaseRequest>,
+) -> Result<Response, OrdersError> {
+    let Some(key) = idempotency_key(&headers)? else {
+        return buy(&state, &caller, &request, None).await;
+    };
+    let hash = request_hash(&request);
+    if let Some(response) = state.stored_answer(caller.id(), &key, &hash).await? {
+        return Ok(response);
+    }
+    let marker = format!("idem:{}:{key}", caller.id());
+    if !state
+        .infra
+        .kv
+        .set_if_absent(&marker, &hash, IN_FLIGHT)
+        .await?
+    {
+        // Finished in the meantime? Then answer as a replay; otherwise it is still running.
+        if let Some(response) = state.stored_answer(caller.id(), &key, &hash).await? {
+            return Ok(response);
+        }
+        return match state.infra.kv.get(&marker).await? {
+            Some(other) if other != hash => Err(OrdersError::IdempotencyKeyReused),
+            _ => Err(OrdersError::IdempotencyInProgress),
+        };
+    }
+    let answer = buy(&state, &caller, &request, Some((key.clone(), hash.clone()))).await;
+    // Forget the marker whatever happened: a failed attempt may be retried with the same key.
+    let _ = state.infra.kv.delete(&marker).await;
+    answer
+}
+
+impl AppState {
+    /// The stored answer to `key`, replayed if the request matches, refused if it does not.
+    async fn stored_answer(
+        &self,
+        user_id: &str,
+        key: &str,
+        hash: &str,
+    ) -> Result<Option<Response>, OrdersError> {
+        let since = now_millis()
+            - i64::try_from(self.settings.orders.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+        match self.orders.idempotent_response(user_id, key, since).await? {
+            Some(stored) if stored.request_hash == hash => Ok(Some(replay(&stored))),
+            Some(_) => Err(OrdersError::IdempotencyKeyReused),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The purchase itself: checks the hold and the payment, then one transaction.
+async fn buy(
+    state: &AppState,
+    caller: &AuthUser,
+    request: &PurchaseRequest,
+    idempotency: Option<(String, String)>,
+) -> Result<Response, OrdersError> {
+    let event_id = request.event_id.clone().unwrap_or_default();
+    check_event_id(&event_id)?;
+    let hold_id = request.hold_id.clone().unwrap_or_default();
+    let seat_ids = request.seat_ids.clone().unwrap_or_default();
+
+    let hold = match state.holds.get(&hold_id).await? {
+        Some(hold) if may_use(caller, &hold) => hold,
+        _ => {
+            return Err(OrdersError::HoldNotFound(
+                "no such hold: it expired, was released, or is not yours",
+            ));
+        }
+    };
+    let wanted: BTreeSet<&String> = seat_ids.iter().collect();
+    let held: BTreeSet<&String> = hold.seat_ids.iter().collect();
+    if hold.event_id != event_id || wanted != held || wanted.len() != seat_ids.len() {
+        return Err(OrdersError::HoldNotFound(
+            "the hold is for other seats or another event",
+        ));
+    }
+    if !state.holds.is_intact(&hold).await? {
+        return Err(OrdersError::HoldNotFound("the hold has expired"));
+    }
+
+    let layout = state
+        .layouts
+        .get(&event_id)
+        .await?
+        .ok_or(OrdersError::EventNotFound)?;
+    let intent_id = request.payment_intent_id.clone().unwrap_or_default();
+    let intent = state.payments.owned(&intent_id, caller.id()).await?.ok_or(
+        OrdersError::PaymentRequired("no such payment intent of yours"),
+    )?;
+    match intent.status {
+        IntentStatus::Succeeded => {}
+        IntentStatus::Consumed => {
+            return Err(OrdersError::PaymentMismatch(
+                "this payment already paid for an order".into(),
+            ));
+        }
+        IntentStatus::RequiresConfirmation | IntentStatus::Failed => {
+            return Err(OrdersError::PaymentRequired(
+                "the payment has not succeeded",
+            ));
+        }
+    }
+    let seats = i64::try_from(seat_ids.len()).unwrap_or(i64::MAX);
+    let total = layout.price_minor.saturating_mul(seats);
+    if intent.amount_minor != total || intent.currency != layout.currency {
+        return Err(OrdersError::PaymentMismatch(format!(
+            "the payment is {} {} but the seats cost {} {}",
+            money::to_json(intent.amount_minor),
+            intent.currency,
+            money::to_json(total),
+            layout.currency
+        )));
+    }
+
+    let order = Order {
+        order_id: uuid::Uuid::new_v4().to_string(),
+        user_id: caller.id().to_string(),
+        event_id: event_id.clone(),
+        seat_ids: hold.seat_ids.clone(),
+        amount_minor: total,
+        currency: layout.currency.clone(),
+        payment_intent_id: intent.id.clone(),
+        status: "reserved".into(),
+        created_at_ms: now_millis(),
+    };
+    let body = json!({
+        "orderId": order.order_id,
+        "eventId": order.event_id,
+        "seatIds": order.seat_ids,
+        "status": order.status,
+    });
+    let message = BusMessage::new(
+        "order.purchased",
+        json!({
+            "orderId": order.order_id,
+            "userId": order.user_id,
+            "eventId": order.event_id,
+            "seatIds": order.seat_ids,
+            "amount": money::to_json(order.amount_minor),
+            "currency": order.currency,
+            "paymentIntentId": order.payment_intent_id,
+        }),
+    )
+    .map_err(|e| OrdersError::Store(crate::store::RepoError::Corrupt(e.to_string())))?;
+    let purchase = NewPurchase {
+        idempotency: idempotency.map(|(key, request_hash)| IdempotentResponse {
+            key,
+            request_hash,
+            status: StatusCode::CREATED.as_u16(),
+            body: body.to_string(),
+            created_at_ms: order.created_at_ms,
+        }),
+        outbox: OutboxMessage {
+            id: message.message_id.to_string(),
+            routing_key: message.routing_key.clone(),
+            payload: serde_json::to_string(&message).unwrap_or_default(),
+        },
+        order,
+    };
+    match state.orders.purchase(&purchase).await? {
+        PurchaseOutcome::Committed => {}
+        PurchaseOutcome::SeatsTaken(seats) => return Err(OrdersError::SeatAlreadyReserved(seats)),
+        PurchaseOutcome::IntentUsed => {
+            return Err(OrdersError::PaymentMismatch(
+                "this payment already paid for an order".into(),
+            ));
+        }
+        PurchaseOutcome::KeyUsed => {
+            let (key, hash) = purchase
+                .idempotency
+                .as_ref()
+                .map(|i| (i.key.clone(), i.request_hash.clone()))
+                .unwrap_or_default();
+            return match state.stored_answer(caller.id(), &key, &hash).await? {
+                Some(response) => Ok(response),
+                None => Err(OrdersError::IdempotencyInProgress),
+            };
+        }
+    }
+    state.metrics.purchases.inc();
+    state.outbox_wake.notify_one();
+    // The order is committed; what follows only tidies up, so failures are logged, not answered.
+    if let Err(error) = state.holds.release(&hold).await {
+        tracing::warn!(%error, hold_id = %hold.hold_id, "hold not released after purchase; it will expire");
+    }
+    if let Err(error) = state
+        .payments
+        .set_status(intent, IntentStatus::Consumed)
+        .await
+    {
+        tracing::warn!(%error, "payment intent not marked consumed; the order store still refuses its reuse");
+    }
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}

@@ -1,0 +1,103 @@
+//! Event layouts (rows, seats per row, price, currency), read from the events service and
+//! cached. `event.updated` / `event.deleted` on the bus drop an event from the cache; entries
+//! also expire after `LAYOUT_CACHE_SECONDS`, which bounds staleness if a message is missed.
+//! An event the events service does not know is `None`: no seat map is ever invented for it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use holdfast_common::bus::MessageBus;
+use serde_json::Value;
+
+use crate::domain::money;
+use crate::domain::seat::Layout;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the events service is unavailable: {0}")]
+pub struct LayoutUnavailable(pub String);
+
+pub struct Layouts {
+    client: reqwest::Client,
+    events_url: String,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (Layout, Instant)>>,
+}
+
+impl Layouts {
+    pub fn new(events_url: &str, ttl: Duration, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder().timeout(timeout).build()?,
+            events_url: events_url.to_string(),
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn cached(&self, event_id: &str) -> Option<Layout> {
+        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(event_id)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(layout, _)| layout.clone())
+    }
+
+    /// The layout of `event_id`, `None` when there is no such event.
+    pub async fn get(&self, event_id: &str) -> Result<Option<Layout>, LayoutUnavailable> {
+        if let Some(layout) = self.cached(event_id) {
+            return Ok(Some(layout));
+        }
+        let url = format!("{}/events/{event_id}", self.events_url);
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| LayoutUnavailable(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => {}
+            400 | 404 => return Ok(None),
+            status => return Err(LayoutUnavailable(format!("GET {url} answered {status}"))),
+        }
+        let event: Value = response
+            .json()
+            .await
+            .map_err(|e| LayoutUnavailable(e.to_string()))?;
+        let mut layout: Layout = serde_json::from_value(event.clone())
+            .map_err(|e| LayoutUnavailable(format!("event {event_id}: {e}")))?;
+        layout.price_minor = event["price"]
+            .as_number()
+            .and_then(|n| money::parse_minor(n).ok())
+            .ok_or_else(|| LayoutUnavailable(format!("event {event_id} has no valid price")))?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(event_id.to_string(), (layout.clone(), Instant::now()));
+        Ok(Some(layout))
+    }
+
+    pub fn invalidate(&self, event_id: &str) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(event_id);
+    }
+
+    /// Drops cached layouts as the events service announces changes.
+    pub async fn follow_changes(self: Arc<Self>, bus: Arc<dyn MessageBus>) -> anyhow::Result<()> {
+        let mut subscription = bus
+            .subscribe("orders.layout-cache", &["event.updated", "event.deleted"])
+            .await?;
+        tokio::spawn(async move {
+            while let Some(delivery) = subscription.next().await {
+                if let Some(id) = delivery.message.payload["_id"].as_str() {
+                    self.invalidate(id);
+                }
+                if let Err(error) = delivery.ack().await {
+                    tracing::warn!(%error, "cannot acknowledge a layout change");
+                }
+            }
+        });
+        Ok(())
+    }
+}

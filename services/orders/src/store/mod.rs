@@ -1,0 +1,199 @@
+//! Where orders are kept: the [`OrderRepository`] port with a SQLite and a MongoDB adapter.
+//!
+//! A purchase is ONE transaction: a sold-seat record per seat under a unique (event, seat) key,
+//! the order (its payment intent id unique, its idempotency key and first answer with it), and
+//! an outbox message `order.purchased`. Either all of it is stored or none of it; the unique keys,
+//! not the hold keys, are what make a seat sell at most once.
+
+mod mongo;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use holdfast_common::docstore::{DocumentStore, IndexOrder, IndexSpec, Schema, StoreError};
+
+pub use self::mongo::MongoOrders;
+pub use self::sqlite::SqliteOrders;
+
+pub const SCHEMA: Schema = Schema {
+    sqlite_migrations: &[r"
+        CREATE TABLE orders (
+            order_id          TEXT PRIMARY KEY,
+            user_id           TEXT NOT NULL,
+            event_id          TEXT NOT NULL,
+            seat_ids          TEXT NOT NULL,
+            amount_minor      INTEGER NOT NULL,
+            currency          TEXT NOT NULL,
+            payment_intent_id TEXT NOT NULL UNIQUE,
+            status            TEXT NOT NULL,
+            created_at        INTEGER NOT NULL,
+            idempotency_key   TEXT,
+            request_hash      TEXT,
+            response_status   INTEGER,
+            response_body     TEXT
+        );
+        CREATE UNIQUE INDEX orders_idempotency ON orders (user_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX orders_by_user ON orders (user_id, created_at);
+        CREATE TABLE sold_seats (
+            event_id TEXT NOT NULL,
+            seat_id  TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            PRIMARY KEY (event_id, seat_id)
+        );
+        CREATE TABLE outbox (
+            id          TEXT PRIMARY KEY,
+            routing_key TEXT NOT NULL,
+            payload     TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            sent_at     INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox (created_at) WHERE sent_at IS NULL;
+    "],
+    mongo_indexes: &[
+        IndexSpec {
+            collection: "orders",
+            name: "orders_unique_intent",
+            keys: &[("paymentIntentId", IndexOrder::Ascending)],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "orders",
+            name: "orders_by_user",
+            keys: &[
+                ("userId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Descending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "idempotency",
+            name: "idempotency_unique_key",
+            keys: &[
+                ("userId", IndexOrder::Ascending),
+                ("key", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "sold_seats",
+            name: "sold_seats_unique_seat",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("seatId", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "outbox",
+            name: "outbox_pending",
+            keys: &[
+                ("sentAt", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+    ],
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored order is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<mongodb::error::Error> for RepoError {
+    fn from(error: mongodb::error::Error) -> Self {
+        Self::Store(StoreError::Mongo(error))
+    }
+}
+
+impl From<rusqlite::Error> for RepoError {
+    fn from(error: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite(error))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub order_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub payment_intent_id: String,
+    pub status: String,
+    pub created_at_ms: i64,
+}
+
+/// The first answer to a purchase made with an Idempotency-Key, replayed to retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    pub key: String,
+    /// SHA-256 of the request body, to refuse the same key with another body.
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Also the bus message id.
+    pub id: String,
+    pub routing_key: String,
+    /// JSON of the whole bus message.
+    pub payload: String,
+}
+
+/// Everything one purchase writes.
+#[derive(Debug, Clone)]
+pub struct NewPurchase {
+    pub order: Order,
+    pub idempotency: Option<IdempotentResponse>,
+    pub outbox: OutboxMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurchaseOutcome {
+    Committed,
+    /// Nothing was written: these seats are already sold.
+    SeatsTaken(Vec<String>),
+    /// Nothing was written: the payment intent already paid for an order.
+    IntentUsed,
+    /// Nothing was written: this user's Idempotency-Key is already stored.
+    KeyUsed,
+}
+
+#[async_trait]
+pub trait OrderRepository: Send + Sync + 'static {
+    async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError>;
+    async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError>;
+    /// The stored answer for `user_id`'s `key`, if stored at or after `since_ms`.
+    async fn idempotent_response(
+        &self,
+        user_id: &str,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<Option<IdempotentResponse>, RepoError>;
+    /// The user's orders, newest first.
+    async fn orders_of(&self, user_id: &str) -> Result<Vec<Order>, RepoError>;
+    async fn order(&self, order_id: &str) -> Result<Option<Order>, RepoError>;
+    /// Outbox messages not yet published, oldest first.
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, RepoError>;
+    async fn mark_sent(&self, id: &str) -> Result<(), RepoError>;
+}
+
+pub fn orders(store: &DocumentStore) -> Arc<dyn OrderRepository> {
+    match store {
+        DocumentStore::Sqlite(db) => Arc::new(SqliteOrders::new(db.clone())),
+        DocumentStore::Mongo(db) => Arc::new(MongoOrders::new(db)),
+    }
+}

@@ -1,0 +1,336 @@
+//! The MongoDB adapter of [`OrderRepository`].
+//!
+//! A purchase runs in a multi-document transaction (a replica set is required), retried as the
+//! driver documents: the whole transaction on `TransientTransactionError`, the commit alone on
+//! `UnknownTransactionCommitResult`. Seats sold are documents keyed by `<eventId>/<seatId>`, so
+//! the unique `_id` is what refuses a second sale.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use holdfast_common::docstore::MongoDb;
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{
+    ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
+};
+use mongodb::{Client, ClientSession, Collection};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    IdempotentResponse, NewPurchase, Order, OrderRepository, OutboxMessage, PurchaseOutcome,
+    RepoError,
+};
+use crate::domain::now_millis;
+
+const DUPLICATE_KEY: i32 = 11000;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderDocument {
+    #[serde(rename = "_id")]
+    order_id: String,
+    user_id: String,
+    event_id: String,
+    seat_ids: Vec<String>,
+    amount_minor: i64,
+    currency: String,
+    payment_intent_id: String,
+    status: String,
+    created_at: i64,
+}
+
+impl From<&Order> for OrderDocument {
+    fn from(o: &Order) -> Self {
+        Self {
+            order_id: o.order_id.clone(),
+            user_id: o.user_id.clone(),
+            event_id: o.event_id.clone(),
+            seat_ids: o.seat_ids.clone(),
+            amount_minor: o.amount_minor,
+            currency: o.currency.clone(),
+            payment_intent_id: o.payment_intent_id.clone(),
+            status: o.status.clone(),
+            created_at: o.created_at_ms,
+        }
+    }
+}
+
+impl From<OrderDocument> for Order {
+    fn from(d: OrderDocument) -> Self {
+        Self {
+            order_id: d.order_id,
+            user_id: d.user_id,
+            event_id: d.event_id,
+            seat_ids: d.seat_ids,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            payment_intent_id: d.payment_intent_id,
+            status: d.status,
+            created_at_ms: d.created_at,
+        }
+    }
+}
+
+pub struct MongoOrders {
+    client: Client,
+    orders: Collection<OrderDocument>,
+    idempotency: Collection<Document>,
+    sold_seats: Collection<Document>,
+    outbox: Collection<Document>,
+}
+
+impl MongoOrders {
+    pub fn new(db: &MongoDb) -> Self {
+        let database = db.database();
+        Self {
+            client: db.client().clone(),
+            orders: database.collection("orders"),
+            idempotency: database.collection("idempotency"),
+            sold_seats: database.collection("sold_seats"),
+            outbox: database.collection("outbox"),
+        }
+    }
+}
+
+fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    matches!(error.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY)
+}
+
+fn sold_seat_id(event_id: &str, seat_id: &str) -> String {
+    format!("{event_id}/{seat_id}")
+}
+
+/// What went wrong inside the transaction body.
+enum Abort {
+    Outcome(PurchaseOutcome),
+    Error(mongodb::error::Error),
+}
+
+impl From<mongodb::error::Error> for Abort {
+    fn from(error: mongodb::error::Error) -> Self {
+        Self::Error(error)
+    }
+}
+
+impl MongoOrders {
+    /// The writes of one purchase, inside the session's transaction.
+    async fn write_purchase(
+        &self,
+        session: &mut ClientSession,
+        p: &NewPurchase,
+    ) -> Result<(), Abort> {
+        let order = &p.order;
+        for seat in &order.seat_ids {
+            let seat_doc = doc! {
+                "_id": sold_seat_id(&order.event_id, seat),
+                "eventId": &order.event_id,
+                "seatId": seat,
+                "orderId": &order.order_id,
+            };
+            match self
+                .sold_seats
+                .insert_one(seat_doc)
+                .session(&mut *session)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_duplicate_key(&e) => {
+                    return Err(Abort::Outcome(PurchaseOutcome::SeatsTaken(Vec::new())));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self
+            .orders
+            .insert_one(OrderDocument::from(order))
+            .session(&mut *session)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_duplicate_key(&e) => {
+                return Err(Abort::Outcome(PurchaseOutcome::IntentUsed));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(idem) = &p.idempotency {
+            let record = doc! {
+                "userId": &order.user_id,
+                "key": &idem.key,
+                "requestHash": &idem.request_hash,
+                "status": i32::from(idem.status),
+                "body": &idem.body,
+                "createdAt": idem.created_at_ms,
+                "orderId": &order.order_id,
+            };
+            match self
+                .idempotency
+                .insert_one(record)
+                .session(&mut *session)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_duplicate_key(&e) => {
+                    return Err(Abort::Outcome(PurchaseOutcome::KeyUsed));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let message = doc! {
+            "_id": &p.outbox.id,
+            "routingKey": &p.outbox.routing_key,
+            "payload": &p.outbox.payload,
+            "createdAt": now_millis(),
+            "sentAt": Bson::Null,
+        };
+        self.outbox
+            .insert_one(message)
+            .session(&mut *session)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error> {
+        loop {
+            match session.commit_transaction().await {
+                Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl OrderRepository for MongoOrders {
+    async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError> {
+        let documents: Vec<Document> = self
+            .sold_seats
+            .find(doc! { "eventId": event_id })
+            .projection(doc! { "seatId": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents
+            .iter()
+            .filter_map(|d| d.get_str("seatId").ok().map(str::to_string))
+            .collect())
+    }
+
+    async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError> {
+        let mut session = self.client.start_session().await?;
+        loop {
+            session.start_transaction().await?;
+            match self.write_purchase(&mut session, purchase).await {
+                Ok(()) => match Self::commit(&mut session).await {
+                    Ok(()) => return Ok(PurchaseOutcome::Committed),
+                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => continue,
+                    Err(e) => return Err(e.into()),
+                },
+                Err(Abort::Error(e)) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                    let _ = session.abort_transaction().await;
+                    continue;
+                }
+                Err(Abort::Error(e)) => {
+                    let _ = session.abort_transaction().await;
+                    return Err(e.into());
+                }
+                Err(Abort::Outcome(outcome)) => {
+                    let _ = session.abort_transaction().await;
+                    if let PurchaseOutcome::SeatsTaken(_) = outcome {
+                        let sold = self.sold_seats(&purchase.order.event_id).await?;
+                        let taken = purchase
+                            .order
+                            .seat_ids
+                            .iter()
+                            .filter(|s| sold.contains(*s))
+                            .cloned()
+                            .collect();
+                        return Ok(PurchaseOutcome::SeatsTaken(taken));
+                    }
+                    return Ok(outcome);
+                }
+            }
+        }
+    }
+
+    async fn idempotent_response(
+        &self,
+        user_id: &str,
+        key: &str,
+        since_ms: i64,
+    ) -> Result<Option<IdempotentResponse>, RepoError> {
+        let found = self
+            .idempotency
+            .find_one(doc! { "userId": user_id, "key": key, "createdAt": { "$gte": since_ms } })
+            .await?;
+        let Some(d) = found else { return Ok(None) };
+        let corrupt =
+            |field: &str| RepoError::Corrupt(format!("idempotency record without {field}"));
+        Ok(Some(IdempotentResponse {
+            key: key.to_string(),
+            request_hash: d
+                .get_str("requestHash")
+                .map_err(|_| corrupt("requestHash"))?
+                .to_string(),
+            status: u16::try_from(d.get_i32("status").map_err(|_| corrupt("status"))?)
+                .map_err(|_| corrupt("status"))?,
+            body: d.get_str("body").map_err(|_| corrupt("body"))?.to_string(),
+            created_at_ms: d.get_i64("createdAt").map_err(|_| corrupt("createdAt"))?,
+        }))
+    }
+
+    async fn orders_of(&self, user_id: &str) -> Result<Vec<Order>, RepoError> {
+        let documents: Vec<OrderDocument> = self
+            .orders
+            .find(doc! { "userId": user_id })
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(Order::from).collect())
+    }
+
+    async fn order(&self, order_id: &str) -> Result<Option<Order>, RepoError> {
+        Ok(self
+            .orders
+            .find_one(doc! { "_id": order_id })
+            .await?
+            .map(Order::from))
+    }
+
+    async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, RepoError> {
+        let documents: Vec<Document> = self
+            .outbox
+            .find(doc! { "sentAt": Bson::Null })
+            .sort(doc! { "createdAt": 1 })
+            .limit(i64::from(limit))
+            .await?
+            .try_collect()
+            .await?;
+        documents
+            .iter()
+            .map(|d| {
+                let field = |name: &str| {
+                    d.get_str(name)
+                        .map(str::to_string)
+                        .map_err(|_| RepoError::Corrupt(format!("outbox message without {name}")))
+                };
+                Ok(OutboxMessage {
+                    id: field("_id")?,
+                    routing_key: field("routingKey")?,
+                    payload: field("payload")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_sent(&self, id: &str) -> Result<(), RepoError> {
+        self.outbox
+            .update_one(
+                doc! { "_id": id },
+                doc! { "$set": { "sentAt": now_millis() } },
+            )
+            .await?;
+        Ok(())
+    }
+}

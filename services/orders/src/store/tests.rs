@@ -1,0 +1,254 @@
+//! The contract every [`OrderRepository`] adapter must meet, run once per adapter.
+
+use std::sync::Arc;
+
+use holdfast_common::docstore::{MongoDb, SqliteDb};
+use holdfast_common::testing::{server_url, unique_name};
+
+use super::*;
+
+fn purchase(
+    user: &str,
+    event: &str,
+    seats: &[&str],
+    intent: &str,
+    key: Option<&str>,
+    at: i64,
+) -> NewPurchase {
+    let order_id = uuid::Uuid::new_v4().to_string();
+    NewPurchase {
+        order: Order {
+            order_id: order_id.clone(),
+            user_id: user.into(),
+            event_id: event.into(),
+            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            amount_minor: 1_000 * i64::try_from(seats.len()).unwrap(),
+            currency: "INR".into(),
+            payment_intent_id: intent.into(),
+            status: "reserved".into(),
+            created_at_ms: at,
+        },
+        idempotency: key.map(|k| IdempotentResponse {
+            key: k.into(),
+            request_hash: "hash".into(),
+            status: 201,
+            body: format!("{{\"orderId\":\"{order_id}\"}}"),
+            created_at_ms: at,
+        }),
+        outbox: OutboxMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            routing_key: "order.purchased".into(),
+            payload: format!("{{\"orderId\":\"{order_id}\"}}"),
+        },
+    }
+}
+
+async fn a_purchase_writes_seats_order_and_outbox(repo: Arc<dyn OrderRepository>) {
+    let p = purchase("u1", "e1", &["R1-S1", "R1-S2"], "pi_1", Some("k1"), 1_000);
+    assert_eq!(repo.purchase(&p).await.unwrap(), PurchaseOutcome::Committed);
+    assert_eq!(
+        repo.sold_seats("e1").await.unwrap(),
+        HashSet::from(["R1-S1".to_string(), "R1-S2".to_string()])
+    );
+    assert_eq!(
+        repo.order(&p.order.order_id).await.unwrap().as_ref(),
+        Some(&p.order)
+    );
+    let pending = repo.pending_outbox(10).await.unwrap();
+    assert_eq!(pending, vec![p.outbox.clone()]);
+    repo.mark_sent(&p.outbox.id).await.unwrap();
+    assert!(repo.pending_outbox(10).await.unwrap().is_empty());
+    let stored = repo
+        .idempotent_response("u1", "k1", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.status, stored.body),
+        (201, p.idempotency.unwrap().body)
+    );
+    assert_eq!(
+        repo.idempotent_response("u1", "k1", 2_000).await.unwrap(),
+        None,
+        "expired keys are forgotten"
+    );
+    assert_eq!(
+        repo.idempotent_response("u2", "k1", 0).await.unwrap(),
+        None,
+        "keys are per user"
+    );
+}
+
+async fn a_sold_seat_refuses_the_whole_purchase(repo: Arc<dyn OrderRepository>) {
+    repo.purchase(&purchase("u1", "e1", &["R1-S2"], "pi_1", None, 1))
+        .await
+        .unwrap();
+    let second = purchase(
+        "u2",
+        "e1",
+        &["R1-S1", "R1-S2", "R1-S3"],
+        "pi_2",
+        Some("k"),
+        2,
+    );
+    assert_eq!(
+        repo.purchase(&second).await.unwrap(),
+        PurchaseOutcome::SeatsTaken(vec!["R1-S2".into()])
+    );
+    // Nothing of the refused purchase is left behind.
+    assert_eq!(
+        repo.sold_seats("e1").await.unwrap(),
+        HashSet::from(["R1-S2".to_string()])
+    );
+    assert_eq!(repo.order(&second.order.order_id).await.unwrap(), None);
+    assert_eq!(repo.pending_outbox(10).await.unwrap().len(), 1);
+    assert_eq!(repo.idempotent_response("u2", "k", 0).await.unwrap(), None);
+    // The same seat of another event is another seat.
+    let other = purchase("u2", "e2", &["R1-S2"], "pi_3", None, 3);
+    assert_eq!(
+        repo.purchase(&other).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+}
+
+async fn an_intent_pays_for_one_order_and_a_key_is_used_once(repo: Arc<dyn OrderRepository>) {
+    repo.purchase(&purchase("u1", "e1", &["R1-S1"], "pi_1", Some("k1"), 1))
+        .await
+        .unwrap();
+    let reuse = purchase("u1", "e1", &["R2-S1"], "pi_1", None, 2);
+    assert_eq!(
+        repo.purchase(&reuse).await.unwrap(),
+        PurchaseOutcome::IntentUsed
+    );
+    assert!(!repo.sold_seats("e1").await.unwrap().contains("R2-S1"));
+    let same_key = purchase("u1", "e1", &["R3-S1"], "pi_2", Some("k1"), 3);
+    assert_eq!(
+        repo.purchase(&same_key).await.unwrap(),
+        PurchaseOutcome::KeyUsed
+    );
+    assert!(!repo.sold_seats("e1").await.unwrap().contains("R3-S1"));
+    let other_user = purchase("u2", "e1", &["R3-S1"], "pi_3", Some("k1"), 4);
+    assert_eq!(
+        repo.purchase(&other_user).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+}
+
+async fn orders_are_listed_newest_first(repo: Arc<dyn OrderRepository>) {
+    let old = purchase("u1", "e1", &["R1-S1"], "pi_1", None, 10);
+    let new = purchase("u1", "e1", &["R1-S2"], "pi_2", None, 20);
+    repo.purchase(&old).await.unwrap();
+    repo.purchase(&new).await.unwrap();
+    repo.purchase(&purchase("u2", "e1", &["R1-S3"], "pi_3", None, 30))
+        .await
+        .unwrap();
+    let ids: Vec<String> = repo
+        .orders_of("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.order_id)
+        .collect();
+    assert_eq!(ids, vec![new.order.order_id, old.order.order_id]);
+}
+
+/// 20 buyers race for one seat: exactly one purchase commits.
+async fn concurrent_purchases_sell_a_seat_once(repo: Arc<dyn OrderRepository>) {
+    let attempts = (0..20).map(|i| {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            repo.purchase(&purchase(
+                &format!("u{i}"),
+                "e1",
+                &["R5-S5"],
+                &format!("pi_{i}"),
+                None,
+                i,
+            ))
+            .await
+            .unwrap()
+        })
+    });
+    let outcomes = futures_util::future::join_all(attempts).await;
+    let committed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(PurchaseOutcome::Committed)))
+        .count();
+    assert_eq!(committed, 1);
+    assert_eq!(repo.pending_outbox(100).await.unwrap().len(), 1);
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+
+            #[tokio::test]
+            async fn a_purchase_writes_seats_order_and_outbox() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::a_purchase_writes_seats_order_and_outbox(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn a_sold_seat_refuses_the_whole_purchase() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::a_sold_seat_refuses_the_whole_purchase(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn an_intent_pays_for_one_order_and_a_key_is_used_once() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::an_intent_pays_for_one_order_and_a_key_is_used_once(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn orders_are_listed_newest_first() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::orders_are_listed_newest_first(repo).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_purchases_sell_a_seat_once() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::concurrent_purchases_sell_a_seat_once(repo).await
+                }
+            }
+        }
+    };
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Mongo(MongoDb),
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Self::Mongo(db) = self {
+            let database = db.database().clone();
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { database.drop().await });
+            }
+        }
+    }
+}
+
+async fn sqlite() -> Option<(Arc<dyn OrderRepository>, Guard)> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = SqliteDb::open(&dir.path().join("orders.sqlite3"), SCHEMA.sqlite_migrations)
+        .await
+        .unwrap();
+    Some((Arc::new(SqliteOrders::new(db)), Guard::Dir(dir)))
+}
+
+async fn mongodb() -> Option<(Arc<dyn OrderRepository>, Guard)> {
+    let uri = server_url("MONGODB_URI")?;
+    let name = unique_name("holdfast_orders_test").replace('-', "_");
+    let db = MongoDb::connect(&uri, &name, SCHEMA.mongo_indexes)
+        .await
+        .unwrap();
+    Some((Arc::new(MongoOrders::new(&db)), Guard::Mongo(db)))
+}
+
+contract_suite!(sqlite_adapter, sqlite());
+contract_suite!(mongodb_adapter, mongodb());
