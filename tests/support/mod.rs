@@ -17,12 +17,43 @@ pub struct TestStack {
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
 /// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`.
 pub async fn spawn(vars: &[(&str, &str)]) -> TestStack {
+    spawn_with(vars, Infra::embedded()).await
+}
+
+/// Which TTL store a test runs against.
+#[derive(Debug, Clone, Copy)]
+pub enum Kv {
+    Memory,
+    Redis,
+}
+
+/// Infrastructure with the chosen TTL store (Redis under a private key prefix), or `None` when
+/// Redis is asked for but `REDIS_URL` is unset outside CI.
+pub async fn infra(kv: Kv) -> Option<Infra> {
+    match kv {
+        Kv::Memory => Some(Infra::embedded()),
+        Kv::Redis => {
+            let url = holdfast_common::testing::server_url("REDIS_URL")?;
+            let prefix = format!("{}:", holdfast_common::testing::unique_name("e2e"));
+            let store = holdfast_common::kv::RedisStore::connect(&url, &prefix)
+                .await
+                .unwrap();
+            let mut infra = Infra::embedded();
+            infra.kv = std::sync::Arc::new(store);
+            infra.kv_kind = "redis";
+            Some(infra)
+        }
+    }
+}
+
+/// A stack on the given infrastructure.
+pub async fn spawn_with(vars: &[(&str, &str)], infra: Infra) -> TestStack {
     let data = tempfile::tempdir().unwrap();
     let mut env: HashMap<&str, &str> = HashMap::from([("RATE_LIMIT_DISABLED", "true")]);
     env.extend(vars.iter().copied());
     let mut settings = Settings::from_map(&env).unwrap();
     settings.data_dir = data.path().to_path_buf();
-    let stack = holdfast::spawn(settings, Infra::embedded()).await.unwrap();
+    let stack = holdfast::spawn(settings, infra).await.unwrap();
     TestStack {
         url: stack.gateway_url.clone(),
         stack,
@@ -33,6 +64,10 @@ pub async fn spawn(vars: &[(&str, &str)]) -> TestStack {
 impl TestStack {
     pub fn at(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
     }
 }
 

@@ -23,6 +23,12 @@ pub enum EventsError {
         field: &'static str,
         message: &'static str,
     },
+    #[error("the seat layout cannot change: seats of this event are held or sold")]
+    LayoutLocked,
+    #[error("the event cannot be deleted: seats of it are held or sold")]
+    HasOrders,
+    #[error(transparent)]
+    Activity(#[from] crate::activity::ActivityUnavailable),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("event store: {0}")]
@@ -38,6 +44,16 @@ impl IntoResponse for EventsError {
             Self::NotOwner => ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
             Self::Invalid(errors) => validation_failed(errors),
             Self::InvalidParameter { field, message } => field_error(field, message),
+            Self::LayoutLocked => ApiError::new(StatusCode::CONFLICT, "LAYOUT_LOCKED", message),
+            Self::HasOrders => ApiError::new(StatusCode::CONFLICT, "EVENT_HAS_ORDERS", message),
+            Self::Activity(cause) => {
+                tracing::error!(%cause, "orders service unreachable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UPSTREAM_UNAVAILABLE",
+                    "cannot check the event's orders right now; retry shortly",
+                )
+            }
             Self::Api(error) => error,
             Self::Store(cause) => ApiError::internal(cause),
         };

@@ -6,6 +6,7 @@
 //! The crate exposes [`build`] (open the store, seed demo events, add the common layers) and
 //! [`router`]; `main.rs` only launches it.
 
+pub mod activity;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -23,6 +24,7 @@ use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
+use crate::activity::OrdersClient;
 use crate::store::EventRepository;
 
 /// The service's name in logs, metrics, health answers and storage names.
@@ -35,6 +37,7 @@ pub struct AppState {
     pub infra: Infra,
     pub events: Arc<dyn EventRepository>,
     pub keys: Arc<TokenKeys>,
+    pub orders: OrdersClient,
 }
 
 impl FromRef<AppState> for Arc<TokenKeys> {
@@ -56,6 +59,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     let state = AppState {
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         events: store::events(&store),
+        orders: OrdersClient::new(&settings.service_urls.orders, settings.upstream_timeout)?,
         settings,
         infra,
     };

@@ -147,6 +147,9 @@ pub async fn update(
     ValidJson(fields): ValidJson<EventFields>,
 ) -> Result<Json<Value>, EventsError> {
     let event = editable(&state, &caller, &id).await?;
+    if fields.changes_layout(&event) && state.orders.activity(&event.id).await?.any() {
+        return Err(EventsError::LayoutLocked);
+    }
     let updated = fields.update(event)?;
     if !state.events.update(&updated).await? {
         return Err(EventsError::NotFound);
@@ -162,6 +165,9 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, EventsError> {
     let event = editable(&state, &caller, &id).await?;
+    if state.orders.activity(&event.id).await?.any() {
+        return Err(EventsError::HasOrders);
+    }
     if !state.events.delete(&event.id).await? {
         return Err(EventsError::NotFound);
     }

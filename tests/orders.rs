@@ -1,0 +1,884 @@
+//! Orders through the gateway: seat maps, holds, payments and the idempotent purchase.
+//! Every hold and purchase test runs against the in-process TTL store and against Redis.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_common::auth::{Role, TokenKeys};
+use holdfast_common::config::DEVELOPMENT_JWT_SECRET;
+use serde_json::{Value, json};
+use support::{Kv, TestStack, access_token, assert_error, browser, infra, spawn_with};
+
+/// A stack for `kv`, or `None` when that TTL store is not available here.
+async fn stack(kv: Kv, vars: &[(&str, &str)]) -> Option<TestStack> {
+    Some(spawn_with(vars, infra(kv).await?).await)
+}
+
+/// A bearer token for a made-up user id (orders only verifies the signature and claims).
+fn token_for(user_id: &str) -> String {
+    TokenKeys::new(DEVELOPMENT_JWT_SECRET)
+        .issue(
+            user_id,
+            &format!("{user_id}@example.com"),
+            Role::User,
+            "sid",
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
+
+fn api() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Creates an event as the demo organizer; answers its id.
+async fn event(s: &TestStack, rows: u32, seats_per_row: u32, price: f64) -> String {
+    let organizer = access_token(s, "organizer@holdfast.test", "holdfast-demo").await;
+    let created: Value = api()
+        .post(s.at("/api/events"))
+        .bearer_auth(organizer)
+        .json(&json!({"title": "On-sale", "date": "2027-05-05", "rows": rows, "seatsPerRow": seats_per_row, "price": price, "currency": "INR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["_id"].as_str().expect("event created").to_string()
+}
+
+async fn post(s: &TestStack, token: &str, path: &str, body: Value) -> reqwest::Response {
+    api()
+        .post(s.at(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn hold(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> reqwest::Response {
+    post(
+        s,
+        token,
+        "/api/orders/holds",
+        json!({"eventId": event_id, "seatIds": seats}),
+    )
+    .await
+}
+
+async fn hold_id(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> String {
+    let res = hold(s, token, event_id, seats).await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["holdId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A confirmed payment intent for `amount` INR; answers its id.
+async fn paid_intent(s: &TestStack, token: &str, amount: f64, currency: &str) -> String {
+    let intent: Value = post(
+        s,
+        token,
+        "/api/orders/payments/intent",
+        json!({"amount": amount, "currency": currency}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let confirmed = post(
+        s,
+        token,
+        "/api/orders/payments/confirm",
+        json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}),
+    )
+    .await;
+    assert_eq!(confirmed.status(), 200);
+    intent["paymentIntentId"].as_str().unwrap().to_string()
+}
+
+async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {
+    let map: Value = reqwest::get(s.at(&format!("/api/orders/seats/{event_id}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seat| {
+            (
+                seat["seatId"].as_str().unwrap().to_string(),
+                seat["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::Kv::Memory).await } )*
+        }
+        mod redis {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::Kv::Redis).await } )*
+        }
+    };
+}
+
+on_both_stores!(
+    the_whole_flow_through_the_gateway_with_cookies,
+    two_hundred_buyers_race_for_fifty_seats,
+    one_idempotency_key_makes_one_order,
+    an_expired_hold_frees_its_seats_and_cannot_be_bought,
+    a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly,
+    holds_and_intents_belong_to_their_owner,
+    bad_hold_requests_get_400_and_caps_apply,
+    held_or_sold_seats_lock_the_layout,
+);
+
+async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 3, 4, 250.5).await;
+    let mut bus = s
+        .stack
+        .infra
+        .bus
+        .subscribe("test-orders", &["order.purchased"])
+        .await
+        .unwrap();
+    let web = browser();
+    let login = web
+        .post(s.at("/api/auth/login"))
+        .json(&json!({"email": "user@holdfast.test", "password": "holdfast-demo"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+
+    let states = seat_states(&s, &event_id).await;
+    assert_eq!(states.len(), 12);
+    assert!(states.values().all(|st| st == "available"));
+
+    let held = web
+        .post(s.at("/api/orders/holds"))
+        .json(&json!({"eventId": event_id, "seatIds": ["R1-S1", "R1-S2"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+    let held: Value = held.json().await.unwrap();
+    let hold_id = held["holdId"].as_str().unwrap().to_string();
+    assert!((295..=300).contains(&held["expiresInSeconds"].as_u64().unwrap()));
+    assert_eq!(seat_states(&s, &event_id).await["R1-S1"], "held");
+
+    let ttl: Value = web
+        .get(s.at(&format!("/api/orders/holds/{hold_id}/ttl")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ttl["ttl"].as_u64().unwrap() > 0);
+    let refreshed: Value = web
+        .post(s.at(&format!("/api/orders/holds/{hold_id}/refresh")))
+        .json(&json!({"extendSeconds": 120}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refreshed["holdId"], hold_id.as_str());
+    let details: Value = web
+        .get(s.at(&format!("/api/orders/holds/{hold_id}/details")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(details["eventId"], event_id.as_str());
+    assert_eq!(details["seatIds"], json!(["R1-S1", "R1-S2"]));
+
+    let intent: Value = web
+        .post(s.at("/api/orders/payments/intent"))
+        .json(&json!({"amount": 501, "currency": "INR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(intent["status"], "requires_confirmation");
+    let confirmed: Value = web
+        .post(s.at("/api/orders/payments/confirm"))
+        .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(confirmed["status"], "succeeded");
+
+    let body = json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S2", "R1-S1"], "paymentIntentId": intent["paymentIntentId"]});
+    let bought = web
+        .post(s.at("/api/orders/purchase"))
+        .header("idempotency-key", "flow-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), 201);
+    assert!(bought.headers().get("idempotent-replayed").is_none());
+    let order: Value = bought.json().await.unwrap();
+    assert_eq!(order["status"], "reserved");
+    let replay = web
+        .post(s.at("/api/orders/purchase"))
+        .header("idempotency-key", "flow-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), order);
+
+    let orders: Value = web
+        .get(s.at("/api/orders/orders"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mine = orders["orders"].as_array().unwrap();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["_id"], mine[0]["orderId"]);
+    assert_eq!(mine[0]["orderId"], order["orderId"]);
+    assert_eq!(mine[0]["paymentIntentId"], intent["paymentIntentId"]);
+    let ticket: Value = reqwest::get(s.at(&format!(
+        "/api/public/orders/{}",
+        order["orderId"].as_str().unwrap()
+    )))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(ticket["order"]["seatIds"], order["seatIds"]);
+    let states = seat_states(&s, &event_id).await;
+    assert_eq!(
+        (
+            states["R1-S1"].as_str(),
+            states["R1-S2"].as_str(),
+            states["R1-S3"].as_str()
+        ),
+        ("reserved", "reserved", "available")
+    );
+
+    let delivery = tokio::time::timeout(Duration::from_secs(5), bus.next())
+        .await
+        .expect("order.purchased published")
+        .unwrap();
+    assert_eq!(delivery.message.payload["orderId"], order["orderId"]);
+    assert_eq!(delivery.message.payload["amount"], json!(501));
+    delivery.ack().await.unwrap();
+}
+
+/// Invariants 1 and 2: 200 buyers, 50 seats, holds of 1–4 seats. No seat is held by two holds,
+/// the reserved seats are exactly the seats of the orders, every loser got 409, nothing 5xx.
+async fn two_hundred_buyers_race_for_fifty_seats(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 5, 10, 10.0).await;
+    let s = Arc::new(s);
+    let mut buyers = Vec::new();
+    for buyer in 0..200u64 {
+        let (s, event_id) = (s.clone(), event_id.clone());
+        buyers.push(tokio::spawn(async move {
+            let token = token_for(&format!("buyer{buyer}"));
+            // Deterministic, overlapping picks: 1–4 adjacent seats around the front rows.
+            let count = 1 + (buyer % 4) as u32;
+            let start = (buyer * 7919 % 50) as u32;
+            let seats: Vec<String> = (0..count)
+                .map(|i| {
+                    let n = (start + i) % 50;
+                    format!("R{}-S{}", n / 10 + 1, n % 10 + 1)
+                })
+                .collect();
+            let seat_refs: Vec<&str> = seats.iter().map(String::as_str).collect();
+            let res = hold(&s, &token, &event_id, &seat_refs).await;
+            let status = res.status().as_u16();
+            if status != 201 {
+                return (status, None);
+            }
+            let hold_id = res.json::<Value>().await.unwrap()["holdId"].as_str().unwrap().to_string();
+            let intent = paid_intent(&s, &token, 10.0 * f64::from(count), "INR").await;
+            let bought = post(&s, &token, "/api/orders/purchase", json!({"eventId": event_id, "holdId": hold_id, "seatIds": seats, "paymentIntentId": intent})).await;
+            let bought_status = bought.status().as_u16();
+            let order: Value = bought.json().await.unwrap();
+            (bought_status, Some((seats, order)))
+        }));
+    }
+    let mut sold_by_orders = HashSet::new();
+    let mut losers = 0;
+    for buyer in buyers {
+        let (status, result) = buyer.await.unwrap();
+        assert!(status < 500, "a request answered {status}");
+        match result {
+            None => {
+                assert_eq!(status, 409, "a losing hold answers 409");
+                losers += 1;
+            }
+            Some((seats, order)) => {
+                assert_eq!(status, 201, "{order}");
+                for seat in seats {
+                    assert!(
+                        sold_by_orders.insert(seat.clone()),
+                        "{seat} was held by two holds"
+                    );
+                }
+            }
+        }
+    }
+    assert!(losers > 0, "the picks overlap, so some buyers must lose");
+    let reserved: HashSet<String> = seat_states(&s, &event_id)
+        .await
+        .into_iter()
+        .filter(|(_, state)| state == "reserved")
+        .map(|(seat, _)| seat)
+        .collect();
+    assert_eq!(reserved, sold_by_orders);
+}
+
+/// Invariant 6: 50 concurrent purchases with one key make one order.
+async fn one_idempotency_key_makes_one_order(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 2, 5, 100.0).await;
+    let token = token_for("idem-buyer");
+    let hold_id = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    let intent = paid_intent(&s, &token, 100.0, "INR").await;
+    let body = json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S1"], "paymentIntentId": intent});
+    let s = Arc::new(s);
+    let attempts: Vec<_> = (0..50)
+        .map(|_| {
+            let (s, token, body) = (s.clone(), token.clone(), body.clone());
+            tokio::spawn(async move {
+                let res = api()
+                    .post(s.at("/api/orders/purchase"))
+                    .bearer_auth(&token)
+                    .header("idempotency-key", "same-key")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut order_ids = HashSet::new();
+    for attempt in attempts {
+        let (status, body) = attempt.await.unwrap();
+        match status {
+            201 => {
+                order_ids.insert(body["orderId"].as_str().unwrap().to_string());
+            }
+            409 => assert_eq!(body["code"], "IDEMPOTENCY_IN_PROGRESS", "{body}"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        order_ids.len(),
+        1,
+        "every success names the same single order"
+    );
+    let orders: Value = api()
+        .get(s.at("/api/orders/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
+
+    let later = api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "same-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(later.status(), 201);
+    assert_eq!(later.headers()["idempotent-replayed"], "true");
+    assert!(
+        order_ids.contains(
+            later.json::<Value>().await.unwrap()["orderId"]
+                .as_str()
+                .unwrap()
+        )
+    );
+
+    let mut other_body = body.clone();
+    other_body["seatIds"] = json!(["R1-S2"]);
+    let reused = api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "same-key")
+        .json(&other_body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(reused, 422, "IDEMPOTENCY_KEY_REUSED").await;
+    let too_long = api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "k".repeat(256))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(too_long, 400, "INVALID_IDEMPOTENCY_KEY").await;
+}
+
+async fn an_expired_hold_frees_its_seats_and_cannot_be_bought(kv: Kv) {
+    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "1")]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 5, 20.0).await;
+    let token = token_for("slow-buyer");
+    let hold_id = hold_id(&s, &token, &event_id, &["R1-S1", "R1-S2"]).await;
+    let intent = paid_intent(&s, &token, 40.0, "INR").await;
+    assert_eq!(seat_states(&s, &event_id).await["R1-S1"], "held");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let states = seat_states(&s, &event_id).await;
+    assert!(states.values().all(|st| st == "available"), "{states:?}");
+    let res = post(&s, &token, "/api/orders/purchase", json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S1", "R1-S2"], "paymentIntentId": intent})).await;
+    assert_error(res, 409, "HOLD_NOT_FOUND").await;
+    let details = api()
+        .get(s.at(&format!("/api/orders/holds/{hold_id}/details")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(details, 404, "NOT_FOUND").await;
+    let ttl: Value = api()
+        .get(s.at(&format!("/api/orders/holds/{hold_id}/ttl")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ttl["ttl"], 0);
+    // Someone else can take the freed seats.
+    hold_id_for_other(&s, &event_id).await;
+}
+
+async fn hold_id_for_other(s: &TestStack, event_id: &str) {
+    let other = token_for("next-buyer");
+    assert_eq!(hold(s, &other, event_id, &["R1-S1"]).await.status(), 201);
+}
+
+/// Invariant 1 at the store: a seat sold without any hold knowing makes the purchase fail, and
+/// nothing of it is written.
+async fn a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 5, 20.0).await;
+    let token = token_for("unlucky");
+    let hold_id = hold_id(&s, &token, &event_id, &["R1-S3", "R1-S4"]).await;
+    let intent = paid_intent(&s, &token, 40.0, "INR").await;
+    let db = rusqlite::Connection::open(s.data_dir().join("orders.sqlite3")).unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.execute(
+        "INSERT INTO sold_seats (event_id, seat_id, order_id) VALUES (?1, 'R1-S4', 'sold-elsewhere')",
+        [&event_id],
+    )
+    .unwrap();
+    let res = post(&s, &token, "/api/orders/purchase", json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S3", "R1-S4"], "paymentIntentId": intent})).await;
+    let error = assert_error(res, 409, "SEAT_ALREADY_RESERVED").await;
+    assert_eq!(error["details"]["conflicts"], json!(["R1-S4"]));
+    let orders: Value = api()
+        .get(s.at("/api/orders/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["orders"], json!([]));
+    let sold: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sold_seats WHERE event_id = ?1",
+            [&event_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let outbox: i64 = db
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (sold, outbox),
+        (1, 0),
+        "only the seat sold elsewhere; no outbox message"
+    );
+    assert_eq!(seat_states(&s, &event_id).await["R1-S4"], "reserved");
+}
+
+/// Invariants 3 and 5.
+async fn holds_and_intents_belong_to_their_owner(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 2, 5, 30.0).await;
+    let (alice, mallory) = (token_for("alice"), token_for("mallory"));
+    let hold_id = hold_id(&s, &alice, &event_id, &["R2-S1"]).await;
+
+    for res in [
+        api()
+            .get(s.at(&format!("/api/orders/holds/{hold_id}/details")))
+            .bearer_auth(&mallory)
+            .send()
+            .await
+            .unwrap(),
+        api()
+            .post(s.at(&format!("/api/orders/holds/{hold_id}/refresh")))
+            .bearer_auth(&mallory)
+            .send()
+            .await
+            .unwrap(),
+        api()
+            .delete(s.at(&format!("/api/orders/holds/{hold_id}")))
+            .bearer_auth(&mallory)
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_error(res, 404, "NOT_FOUND").await;
+    }
+    let ttl: Value = api()
+        .get(s.at(&format!("/api/orders/holds/{hold_id}/ttl")))
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ttl["ttl"], 0);
+    let mallory_intent = paid_intent(&s, &mallory, 30.0, "INR").await;
+    let stolen = post(&s, &mallory, "/api/orders/purchase", json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R2-S1"], "paymentIntentId": mallory_intent})).await;
+    assert_error(stolen, 409, "HOLD_NOT_FOUND").await;
+    let anonymous = api()
+        .post(s.at("/api/orders/holds"))
+        .json(&json!({"eventId": event_id, "seatIds": ["R2-S2"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "UNAUTHENTICATED").await;
+
+    let buy = |intent: String| json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R2-S1"], "paymentIntentId": intent});
+    let foreign = post(
+        &s,
+        &alice,
+        "/api/orders/purchase",
+        buy(mallory_intent.clone()),
+    )
+    .await;
+    assert_error(foreign, 402, "PAYMENT_REQUIRED").await;
+    let unconfirmed: Value = post(
+        &s,
+        &alice,
+        "/api/orders/payments/intent",
+        json!({"amount": 30, "currency": "INR"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let res = post(
+        &s,
+        &alice,
+        "/api/orders/purchase",
+        buy(unconfirmed["paymentIntentId"].as_str().unwrap().into()),
+    )
+    .await;
+    assert_error(res, 402, "PAYMENT_REQUIRED").await;
+    let bad_secret = post(
+        &s,
+        &alice,
+        "/api/orders/payments/confirm",
+        json!({"paymentIntentId": unconfirmed["paymentIntentId"], "clientSecret": "guess"}),
+    )
+    .await;
+    assert_error(bad_secret, 401, "INVALID_CLIENT_SECRET").await;
+    let others_confirm = post(&s, &mallory, "/api/orders/payments/confirm", json!({"paymentIntentId": unconfirmed["paymentIntentId"], "clientSecret": unconfirmed["clientSecret"]})).await;
+    assert_error(others_confirm, 404, "NOT_FOUND").await;
+    let declined: Value = post(
+        &s,
+        &alice,
+        "/api/orders/payments/intent",
+        json!({"amount": 30, "currency": "INR", "simulate": "decline"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let res = post(&s, &alice, "/api/orders/payments/confirm", json!({"paymentIntentId": declined["paymentIntentId"], "clientSecret": declined["clientSecret"]})).await;
+    assert_error(res, 402, "PAYMENT_DECLINED").await;
+    let too_little = paid_intent(&s, &alice, 29.99, "INR").await;
+    assert_error(
+        post(&s, &alice, "/api/orders/purchase", buy(too_little)).await,
+        409,
+        "PAYMENT_MISMATCH",
+    )
+    .await;
+    let wrong_currency = paid_intent(&s, &alice, 30.0, "USD").await;
+    assert_error(
+        post(&s, &alice, "/api/orders/purchase", buy(wrong_currency)).await,
+        409,
+        "PAYMENT_MISMATCH",
+    )
+    .await;
+
+    let right = paid_intent(&s, &alice, 30.0, "INR").await;
+    assert_eq!(
+        post(&s, &alice, "/api/orders/purchase", buy(right.clone()))
+            .await
+            .status(),
+        201
+    );
+    let second_hold = hold_id_of(&s, &alice, &event_id, "R2-S3").await;
+    let reuse = post(&s, &alice, "/api/orders/purchase", json!({"eventId": event_id, "holdId": second_hold, "seatIds": ["R2-S3"], "paymentIntentId": right})).await;
+    assert_error(reuse, 409, "PAYMENT_MISMATCH").await;
+}
+
+async fn hold_id_of(s: &TestStack, token: &str, event_id: &str, seat: &str) -> String {
+    hold_id(s, token, event_id, &[seat]).await
+}
+
+async fn bad_hold_requests_get_400_and_caps_apply(kv: Kv) {
+    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "2"), ("HOLD_MAX_SECONDS", "3")]).await else {
+        return;
+    };
+    let event_id = event(&s, 3, 5, 10.0).await;
+    let token = token_for("careless");
+    let eleven: Vec<String> = (1..=5)
+        .map(|n| format!("R1-S{n}"))
+        .chain((1..=5).map(|n| format!("R2-S{n}")))
+        .chain(["R3-S1".to_string()])
+        .collect();
+    for body in [
+        json!({"eventId": event_id, "seatIds": []}),
+        json!({"eventId": event_id, "seatIds": eleven}),
+        json!({"eventId": event_id, "seatIds": ["R1-S1", "R1-S1"]}),
+        json!({"eventId": event_id, "seatIds": ["R9-S1"]}),
+        json!({"eventId": event_id, "seatIds": ["seat-one"]}),
+    ] {
+        assert_error(
+            post(&s, &token, "/api/orders/holds", body).await,
+            400,
+            "INVALID_SEATS",
+        )
+        .await;
+    }
+    assert_error(
+        post(
+            &s,
+            &token,
+            "/api/orders/holds",
+            json!({"seatIds": ["R1-S1"]}),
+        )
+        .await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_error(
+        post(
+            &s,
+            &token,
+            "/api/orders/holds",
+            json!({"eventId": event_id, "seatIds": "R1-S1"}),
+        )
+        .await,
+        400,
+        "INVALID_JSON",
+    )
+    .await;
+    assert_error(
+        post(
+            &s,
+            &token,
+            "/api/orders/holds",
+            json!({"eventId": "nope", "seatIds": ["R1-S1"]}),
+        )
+        .await,
+        400,
+        "INVALID_ID",
+    )
+    .await;
+    assert_error(
+        post(
+            &s,
+            &token,
+            "/api/orders/holds",
+            json!({"eventId": "0123456789abcdef01234567", "seatIds": ["R1-S1"]}),
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_error(
+        reqwest::get(s.at("/api/orders/seats/0123456789abcdef01234567"))
+            .await
+            .unwrap(),
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_error(
+        reqwest::get(s.at("/api/orders/seats/zzz")).await.unwrap(),
+        400,
+        "INVALID_ID",
+    )
+    .await;
+
+    let first = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    hold_id(&s, &token, &event_id, &["R1-S2"]).await;
+    assert_error(
+        hold(&s, &token, &event_id, &["R1-S3"]).await,
+        409,
+        "HOLD_LIMIT",
+    )
+    .await;
+    let conflict = hold(&s, &token_for("rival"), &event_id, &["R1-S4", "R1-S1"]).await;
+    let body = assert_error(conflict, 409, "CONFLICT_SEATS").await;
+    assert_eq!(body["details"]["conflicts"], json!(["R1-S1"]));
+    assert_eq!(body["conflicts"], json!(["R1-S1"]));
+    assert!(body["error"].as_str().unwrap().contains("R1-S1"));
+
+    // Refresh: capped per call (2 s default here) and by the 3 s lifetime.
+    let refreshed: Value = post(
+        &s,
+        &token,
+        &format!("/api/orders/holds/{first}/refresh"),
+        json!({"extendSeconds": 3600}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert!(refreshed["ttl"].as_u64().unwrap() <= 3, "{refreshed}");
+    assert_error(
+        post(
+            &s,
+            &token,
+            &format!("/api/orders/holds/{first}/refresh"),
+            json!({"extendSeconds": 0}),
+        )
+        .await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let gone = post(
+        &s,
+        &token,
+        &format!("/api/orders/holds/{first}/refresh"),
+        json!({}),
+    )
+    .await;
+    assert_error(gone, 404, "NOT_FOUND").await;
+    let release = api()
+        .delete(s.at(&format!("/api/orders/holds/{first}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_error(release, 404, "NOT_FOUND").await;
+}
+
+async fn held_or_sold_seats_lock_the_layout(kv: Kv) {
+    let Some(s) = stack(kv, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 2, 2, 5.0).await;
+    let organizer = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    let token = token_for("locker");
+    let hold_id = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    let path = format!("/api/events/{event_id}");
+    let relayout = api()
+        .put(s.at(&path))
+        .bearer_auth(&organizer)
+        .json(&json!({"rows": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(relayout, 409, "LAYOUT_LOCKED").await;
+    let rename = api()
+        .put(s.at(&path))
+        .bearer_auth(&organizer)
+        .json(&json!({"title": "Renamed", "rows": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rename.status(), 200);
+    let delete = api()
+        .delete(s.at(&path))
+        .bearer_auth(&organizer)
+        .send()
+        .await
+        .unwrap();
+    assert_error(delete, 409, "EVENT_HAS_ORDERS").await;
+    let released = api()
+        .delete(s.at(&format!("/api/orders/holds/{hold_id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 204);
+    assert!(
+        seat_states(&s, &event_id)
+            .await
+            .values()
+            .all(|st| st == "available")
+    );
+    let relayout = api()
+        .put(s.at(&path))
+        .bearer_auth(&organizer)
+        .json(&json!({"rows": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayout.status(), 200);
+    // The orders service sees the new layout (its cache follows event.updated).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seat_states(&s, &event_id).await.len(), 6);
+}
