@@ -12,7 +12,12 @@
 //! Scenarios:
 //! - `auth`: logins per second (argon2id dominates), then `GET /api/auth/me` with the session
 //!   cookie, reporting requests per second and p50/p99 latency.
+//! - `onsale`: a hot on-sale (see [`onsale`]): `--buyers 2000 --rows 100 --seats-per-row 100`.
+//!
+//! The stack it starts reads the environment like any Holdfast process, so `REDIS_URL=…` runs
+//! it against Redis.
 
+mod onsale;
 mod report;
 
 use std::collections::HashMap;
@@ -26,11 +31,14 @@ use serde_json::json;
 
 use crate::report::Latencies;
 
-struct Options {
+pub struct Options {
     scenario: String,
     url: Option<String>,
-    connections: usize,
+    pub connections: usize,
     seconds: u64,
+    pub buyers: usize,
+    pub rows: u32,
+    pub seats_per_row: u32,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -41,6 +49,9 @@ fn parse_options() -> anyhow::Result<Options> {
         url: None,
         connections: 64,
         seconds: 10,
+        buyers: 2000,
+        rows: 100,
+        seats_per_row: 100,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -50,6 +61,11 @@ fn parse_options() -> anyhow::Result<Options> {
             "--url" => options.url = Some(value.trim_end_matches('/').to_string()),
             "--connections" => options.connections = value.parse().context("--connections")?,
             "--seconds" => options.seconds = value.parse().context("--seconds")?,
+            "--buyers" => options.buyers = value.parse().context("--buyers")?,
+            "--rows" => options.rows = value.parse().context("--rows")?,
+            "--seats-per-row" => {
+                options.seats_per_row = value.parse().context("--seats-per-row")?
+            }
             other => bail!("unknown option {other}"),
         }
     }
@@ -67,10 +83,17 @@ async fn target(
         return Ok((url, None));
     }
     let data = tempfile::tempdir()?;
-    let vars = HashMap::from([("RATE_LIMIT_DISABLED", "true"), ("DEMO_SEED", "false")]);
-    let mut settings = Settings::from_map(&vars)?;
+    let overrides = HashMap::from([("RATE_LIMIT_DISABLED", "true"), ("DEMO_SEED", "false")]);
+    let mut settings = Settings::from_lookup(|name| {
+        overrides
+            .get(name)
+            .map(|v| v.to_string())
+            .or_else(|| std::env::var(name).ok())
+    })?;
     settings.data_dir = data.path().to_path_buf();
-    let stack = holdfast::spawn(settings, Infra::embedded()).await?;
+    let infra = Infra::connect(&settings).await?;
+    println!("stack: TTL store {}, bus {}", infra.kv_kind, infra.bus_kind);
+    let stack = holdfast::spawn(settings, infra).await?;
     Ok((stack.gateway_url.clone(), Some((stack, data))))
 }
 
@@ -80,7 +103,8 @@ async fn main() -> anyhow::Result<()> {
     let (url, _own_stack) = target(options.url.clone()).await?;
     match options.scenario.as_str() {
         "auth" => auth(&url, &options).await,
-        other => bail!("unknown scenario {other} (known: auth)"),
+        "onsale" => onsale::run(&url, &options).await,
+        other => bail!("unknown scenario {other} (known: auth, onsale)"),
     }
 }
 

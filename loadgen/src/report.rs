@@ -46,7 +46,7 @@ pub async fn gather(
 pub fn print(label: &str, latencies: &Latencies, failures: u64, elapsed: Duration) {
     let rate = latencies.len() as f64 / elapsed.as_secs_f64();
     println!(
-        "{label:<28} {:>8} ok {:>5} failed {:>9.1}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        "{label:<28} {:>8} ok {:>5} refused/failed {:>9.1}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
         latencies.len(),
         failures,
         rate,

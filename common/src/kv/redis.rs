@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Script};
 
 use super::{AllOrNothing, KvError, TtlStore, ttl_millis};
@@ -85,7 +85,14 @@ impl RedisStore {
     /// Connects to `url`; every key is stored as `prefix` + key.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
         let client = redis::Client::open(url).map_err(map_error)?;
-        let connection = ConnectionManager::new(client).await.map_err(map_error)?;
+        // The driver's default 500 ms response timeout is shorter than a 10,000-key MGET takes
+        // behind a busy multiplexed connection during an on-sale.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(map_error)?;
         Ok(Self {
             connection,
             prefix: prefix.to_string(),

@@ -60,7 +60,7 @@ pub async fn create(
         .ok_or(OrdersError::EventNotFound)?;
     let seat_ids = request.seat_ids.unwrap_or_default();
     state.holds.check_request(&layout, &seat_ids)?;
-    let sold = state.orders.sold_seats(&event_id).await?;
+    let sold = state.orders.sold_among(&event_id, &seat_ids).await?;
     let hold = match state
         .holds
         .take(caller.id(), &layout, seat_ids, &sold)

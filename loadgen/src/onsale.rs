@@ -1,0 +1,311 @@
+//! The on-sale scenario: one event, many buyers at once, all wanting the best seats.
+//!
+//! An organizer creates an event of `rows × seats-per-row` seats. `buyers` buyers then go
+//! through the gateway, `connections` at a time: each loads the seat map, picks 1–4 adjacent
+//! available seats biased towards the front rows (so buyers collide), holds them (picking again
+//! after a 409, up to 5 tries), creates and confirms a payment intent, and buys. At the end the
+//! seat map must show exactly the seats the orders bought: the report counts double-sold seats
+//! (any seat in two orders, or a reserved seat no order bought), which must be 0.
+//!
+//! Buyers authenticate with tokens signed here with `JWT_SECRET` (the development default when
+//! unset), so the run measures orders, not password hashing (see the `auth` scenario for that).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use holdfast_common::auth::{Role, TokenKeys};
+use holdfast_common::config::DEVELOPMENT_JWT_SECRET;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::Options;
+use crate::report::{self, Latencies};
+
+const PRICE: u32 = 100;
+const TRIES: usize = 5;
+
+/// A small deterministic generator, so runs are comparable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    holds: Latencies,
+    purchases: Latencies,
+    maps: Latencies,
+    hold_conflicts: u64,
+    failures: u64,
+    gave_up: u64,
+    /// Seat → how many orders bought it.
+    sold: HashMap<String, u32>,
+}
+
+fn keys() -> TokenKeys {
+    let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| DEVELOPMENT_JWT_SECRET.into());
+    TokenKeys::new(&secret)
+}
+
+async fn create_event(
+    client: &reqwest::Client,
+    url: &str,
+    options: &Options,
+) -> anyhow::Result<String> {
+    let organizer = keys().issue(
+        "64d3b00000000000000000aa",
+        "loadgen@example.com",
+        Role::Organizer,
+        "loadgen",
+        Duration::from_secs(3600),
+    )?;
+    let created: Value = client
+        .post(format!("{url}/api/events"))
+        .bearer_auth(organizer)
+        .json(&json!({
+            "title": "Load test on-sale",
+            "date": "2030-01-01T20:00:00Z",
+            "rows": options.rows,
+            "seatsPerRow": options.seats_per_row,
+            "price": PRICE,
+            "currency": "INR",
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    created["_id"]
+        .as_str()
+        .map(str::to_string)
+        .context("event not created")
+}
+
+/// 1–4 adjacent available seats, the row drawn with a strong bias to the front.
+fn pick(
+    rng: &mut Rng,
+    available: &HashSet<String>,
+    rows: u32,
+    per_row: u32,
+) -> Option<Vec<String>> {
+    let count = 1 + (rng.next() % 4) as u32;
+    for _ in 0..50 {
+        let row = 1 + ((rng.unit().powi(3)) * f64::from(rows)) as u32;
+        let start = 1 + (rng.next() % u64::from(per_row)) as u32;
+        let seats: Vec<String> = (start..start + count)
+            .map(|n| format!("R{row}-S{n}"))
+            .collect();
+        if start + count - 1 <= per_row && seats.iter().all(|s| available.contains(s)) {
+            return Some(seats);
+        }
+    }
+    None
+}
+
+async fn seat_map(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+) -> anyhow::Result<(HashSet<String>, HashSet<String>)> {
+    let map: Value = client
+        .get(format!("{url}/api/orders/seats/{event_id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut available = HashSet::new();
+    let mut reserved = HashSet::new();
+    for seat in map["seats"].as_array().context("no seats in the map")? {
+        let id = seat["seatId"].as_str().unwrap_or_default().to_string();
+        match seat["state"].as_str() {
+            Some("available") => {
+                available.insert(id);
+            }
+            Some("reserved") => {
+                reserved.insert(id);
+            }
+            _ => {}
+        }
+    }
+    Ok((available, reserved))
+}
+
+async fn buyer(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+    options: &Options,
+    index: usize,
+    tally: &Mutex<Tally>,
+) -> anyhow::Result<()> {
+    let user_id = format!("{:024x}", 0xb000_0000_0000u64 + index as u64);
+    let token = keys().issue(
+        &user_id,
+        &format!("buyer{index}@example.com"),
+        Role::User,
+        "loadgen",
+        Duration::from_secs(3600),
+    )?;
+    let mut rng =
+        Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+
+    let t = Instant::now();
+    let (mut available, _) = seat_map(client, url, event_id).await?;
+    tally.lock().await.maps.record(t.elapsed());
+
+    for _ in 0..TRIES {
+        let Some(seats) = pick(&mut rng, &available, options.rows, options.seats_per_row) else {
+            break;
+        };
+        let t = Instant::now();
+        let res = client
+            .post(format!("{url}/api/orders/holds"))
+            .bearer_auth(&token)
+            .json(&json!({"eventId": event_id, "seatIds": seats}))
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        let body: Value = res.json().await.unwrap_or_default();
+        if status == 409 {
+            tally.lock().await.hold_conflicts += 1;
+            for seat in body["conflicts"].as_array().into_iter().flatten() {
+                available.remove(seat.as_str().unwrap_or_default());
+            }
+            continue;
+        }
+        if status != 201 {
+            tally.lock().await.failures += 1;
+            bail!("hold answered {status}: {body}");
+        }
+        tally.lock().await.holds.record(t.elapsed());
+        let hold_id = body["holdId"].as_str().context("no holdId")?.to_string();
+
+        let amount = PRICE as usize * seats.len();
+        let intent: Value = client
+            .post(format!("{url}/api/orders/payments/intent"))
+            .bearer_auth(&token)
+            .json(&json!({"amount": amount, "currency": "INR"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        client
+            .post(format!("{url}/api/orders/payments/confirm"))
+            .bearer_auth(&token)
+            .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
+            .send()
+            .await?;
+        let t = Instant::now();
+        let res = client
+            .post(format!("{url}/api/orders/purchase"))
+            .bearer_auth(&token)
+            .header("idempotency-key", format!("buy-{index}"))
+            .json(&json!({"eventId": event_id, "holdId": hold_id, "seatIds": seats, "paymentIntentId": intent["paymentIntentId"]}))
+            .send()
+            .await?;
+        let status = res.status().as_u16();
+        let mut tally = tally.lock().await;
+        if status == 201 {
+            tally.purchases.record(t.elapsed());
+            for seat in seats {
+                *tally.sold.entry(seat).or_default() += 1;
+            }
+        } else {
+            tally.failures += 1;
+        }
+        return Ok(());
+    }
+    tally.lock().await.gave_up += 1;
+    Ok(())
+}
+
+pub async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.connections)
+        .build()?;
+    let event_id = create_event(&client, url, options).await?;
+    println!(
+        "onsale against {url}: {} seats, {} buyers, {} at a time",
+        options.rows * options.seats_per_row,
+        options.buyers,
+        options.connections
+    );
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..options.connections {
+        let (client, url, event_id, tally, next) = (
+            client.clone(),
+            url.to_string(),
+            event_id.clone(),
+            tally.clone(),
+            next.clone(),
+        );
+        let options = Options {
+            scenario: String::new(),
+            url: None,
+            ..*options
+        };
+        workers.push(tokio::spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= options.buyers {
+                    return;
+                }
+                if let Err(error) = buyer(&client, &url, &event_id, &options, index, &tally).await {
+                    eprintln!("buyer {index}: {error:#}");
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await?;
+    }
+    let elapsed = started.elapsed();
+    let (_, reserved) = seat_map(&client, url, &event_id).await?;
+    let tally = tally.lock().await;
+    let sold: HashSet<&String> = tally.sold.keys().collect();
+    let double_sold = tally.sold.values().filter(|n| **n > 1).count()
+        + reserved.iter().filter(|seat| !sold.contains(seat)).count()
+        + sold
+            .iter()
+            .filter(|seat| !reserved.contains(**seat))
+            .count();
+
+    println!("took {:.1} s", elapsed.as_secs_f64());
+    report::print(
+        "POST /api/orders/holds",
+        &tally.holds,
+        tally.hold_conflicts,
+        elapsed,
+    );
+    report::print(
+        "POST /api/orders/purchase",
+        &tally.purchases,
+        tally.failures,
+        elapsed,
+    );
+    report::print("GET /api/orders/seats/:id", &tally.maps, 0, elapsed);
+    println!("hold conflicts (409)          {}", tally.hold_conflicts);
+    println!("buyers who gave up            {}", tally.gave_up);
+    println!("seats sold                    {}", reserved.len());
+    println!("double-sold seats             {double_sold}");
+    if double_sold > 0 {
+        bail!("{double_sold} seats were sold twice or inconsistently");
+    }
+    Ok(())
+}
