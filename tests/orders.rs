@@ -10,7 +10,7 @@ use std::time::Duration;
 use holdfast_common::auth::{Role, TokenKeys};
 use holdfast_common::config::DEVELOPMENT_JWT_SECRET;
 use serde_json::{Value, json};
-use support::{Kv, TestStack, access_token, assert_error, browser, infra, spawn_with};
+use support::{Kv, TestStack, access_token, assert_error, browser, infra, spawn_on, spawn_with};
 
 /// A stack for `kv`, or `None` when that TTL store is not available here.
 async fn stack(kv: Kv, vars: &[(&str, &str)]) -> Option<TestStack> {
@@ -881,4 +881,44 @@ async fn held_or_sold_seats_lock_the_layout(kv: Kv) {
     // The orders service sees the new layout (its cache follows event.updated).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(seat_states(&s, &event_id).await.len(), 6);
+}
+
+/// Invariant 6 across a restart: the answer is stored with the order, so a new process replays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purchase_is_replayed_after_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let first = spawn_on(data.path(), holdfast_common::infra::Infra::embedded()).await;
+    let s = TestStack::wrap(first);
+    let event_id = event(&s, 1, 3, 15.0).await;
+    let token = token_for("restart-buyer");
+    let hold_id = hold_id(&s, &token, &event_id, &["R1-S2"]).await;
+    let intent = paid_intent(&s, &token, 15.0, "INR").await;
+    let body = json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S2"], "paymentIntentId": intent});
+    let bought = api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "survives")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), 201);
+    let order: Value = bought.json().await.unwrap();
+    drop(s);
+
+    // A new process on the same data, with a fresh (empty) TTL store: holds and intents are gone.
+    let second =
+        TestStack::wrap(spawn_on(data.path(), holdfast_common::infra::Infra::embedded()).await);
+    let replay = api()
+        .post(second.at("/api/orders/purchase"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "survives")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(replay.json::<Value>().await.unwrap(), order);
+    assert_eq!(seat_states(&second, &event_id).await["R1-S2"], "reserved");
 }

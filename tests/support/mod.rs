@@ -11,7 +11,7 @@ use serde_json::Value;
 pub struct TestStack {
     pub stack: holdfast::Stack,
     pub url: String,
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
@@ -46,6 +46,14 @@ pub async fn infra(kv: Kv) -> Option<Infra> {
     }
 }
 
+/// A stack keeping its data in `dir`, so a test can stop it and start another on the same data.
+pub async fn spawn_on(dir: &std::path::Path, infra: Infra) -> holdfast::Stack {
+    let mut settings =
+        Settings::from_map(&HashMap::from([("RATE_LIMIT_DISABLED", "true")])).unwrap();
+    settings.data_dir = dir.to_path_buf();
+    holdfast::spawn(settings, infra).await.unwrap()
+}
+
 /// A stack on the given infrastructure.
 pub async fn spawn_with(vars: &[(&str, &str)], infra: Infra) -> TestStack {
     let data = tempfile::tempdir().unwrap();
@@ -57,7 +65,7 @@ pub async fn spawn_with(vars: &[(&str, &str)], infra: Infra) -> TestStack {
     TestStack {
         url: stack.gateway_url.clone(),
         stack,
-        _data: data,
+        _data: Some(data),
     }
 }
 
@@ -66,8 +74,20 @@ impl TestStack {
         format!("{}{path}", self.url)
     }
 
+    /// A stack whose data folder the test owns.
+    pub fn wrap(stack: holdfast::Stack) -> Self {
+        Self {
+            url: stack.gateway_url.clone(),
+            stack,
+            _data: None,
+        }
+    }
+
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data.path()
+        self._data
+            .as_ref()
+            .map(|d| d.path())
+            .expect("a stack with its own data folder")
     }
 }
 

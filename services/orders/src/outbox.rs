@@ -61,3 +61,84 @@ pub async fn relay_once(orders: &dyn OrderRepository, bus: &dyn MessageBus) -> b
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use holdfast_common::bus::{BusError, MemoryBus, Subscription};
+    use holdfast_common::docstore::SqliteDb;
+
+    use super::*;
+    use crate::store::{NewPurchase, Order, OutboxMessage, SCHEMA, SqliteOrders};
+
+    /// A bus that refuses everything, as RabbitMQ does while it is down.
+    struct DownBus;
+
+    #[async_trait]
+    impl MessageBus for DownBus {
+        async fn publish(&self, _: &BusMessage) -> Result<(), BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
+        async fn subscribe(&self, _: &str, _: &[&str]) -> Result<Subscription, BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
+        async fn ping(&self) -> Result<(), BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
+    }
+
+    fn purchase_with(message: &BusMessage) -> NewPurchase {
+        NewPurchase {
+            order: Order {
+                order_id: uuid::Uuid::new_v4().to_string(),
+                user_id: "u".into(),
+                event_id: "e".into(),
+                seat_ids: vec!["R1-S1".into()],
+                amount_minor: 100,
+                currency: "INR".into(),
+                payment_intent_id: "pi".into(),
+                status: "reserved".into(),
+                created_at_ms: 1,
+            },
+            idempotency: None,
+            outbox: OutboxMessage {
+                id: message.message_id.to_string(),
+                routing_key: message.routing_key.clone(),
+                payload: serde_json::to_string(message).unwrap(),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn messages_stay_pending_while_the_bus_is_down_and_go_out_once_it_is_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orders.sqlite3");
+        let db = SqliteDb::open(&path, SCHEMA.sqlite_migrations)
+            .await
+            .unwrap();
+        let orders = SqliteOrders::new(db);
+        let message =
+            BusMessage::new("order.purchased", serde_json::json!({"orderId": "o1"})).unwrap();
+        orders.purchase(&purchase_with(&message)).await.unwrap();
+
+        assert!(!relay_once(&orders, &DownBus).await);
+        assert_eq!(orders.pending_outbox(10).await.unwrap().len(), 1);
+
+        // A restart: a new process opens the same store and finds the message still pending.
+        drop(orders);
+        let orders = SqliteOrders::new(
+            SqliteDb::open(&path, SCHEMA.sqlite_migrations)
+                .await
+                .unwrap(),
+        );
+        let bus = Arc::new(MemoryBus::new());
+        let mut consumer = bus.subscribe("ml", &["order.*"]).await.unwrap();
+        assert!(relay_once(&orders, &*bus).await);
+        assert!(orders.pending_outbox(10).await.unwrap().is_empty());
+        let delivery = consumer.next().await.unwrap();
+        assert_eq!(delivery.message, message);
+        delivery.ack().await.unwrap();
+    }
+}
