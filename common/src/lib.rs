@@ -20,6 +20,7 @@ pub mod kv;
 pub mod launch;
 pub mod metrics;
 pub mod middleware;
+pub mod money;
 pub mod server;
 pub mod telemetry;
 pub mod testing;

@@ -31,3 +31,59 @@ pub fn server_url(var: &str) -> Option<String> {
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
+
+/// A document store for one test: SQLite in a temporary folder, or a MongoDB database of its
+/// own (where `MONGODB_URI` is set) that is dropped afterwards.
+pub struct TestStore {
+    pub store: crate::docstore::DocumentStore,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A fresh SQLite store with `schema` applied.
+    ///
+    /// # Panics
+    /// When the temporary database cannot be created.
+    pub async fn sqlite(schema: &crate::docstore::Schema) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let db = crate::docstore::SqliteDb::open(
+            &dir.path().join("test.sqlite3"),
+            schema.sqlite_migrations,
+        )
+        .await
+        .expect("a test SQLite database");
+        Self {
+            store: crate::docstore::DocumentStore::Sqlite(db),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A fresh MongoDB database with `schema`'s indexes, or `None` (said loudly) without
+    /// `MONGODB_URI`.
+    ///
+    /// # Panics
+    /// When `MONGODB_URI` is set but unusable.
+    pub async fn mongodb(schema: &crate::docstore::Schema) -> Option<Self> {
+        let uri = server_url("MONGODB_URI")?;
+        let name = unique_name("holdfast_test").replace('-', "_");
+        let db = crate::docstore::MongoDb::connect(&uri, &name, schema.mongo_indexes)
+            .await
+            .unwrap_or_else(|e| panic!("MONGODB_URI is set but unusable: {e}"));
+        Some(Self {
+            store: crate::docstore::DocumentStore::Mongo(db),
+            _dir: None,
+        })
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let crate::docstore::DocumentStore::Mongo(db) = &self.store {
+            let database = db.database().clone();
+            // Best effort: the test's runtime may already be shutting down.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { database.drop().await });
+            }
+        }
+    }
+}

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use holdfast_common::bus::MessageBus;
 use serde_json::Value;
 
-use crate::domain::money;
 use crate::domain::seat::Layout;
+use holdfast_common::money;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the events service is unavailable: {0}")]

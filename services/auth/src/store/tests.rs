@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use holdfast_common::auth::Role;
-use holdfast_common::docstore::{MongoDb, SqliteDb};
-use holdfast_common::testing::{server_url, unique_name};
+use holdfast_common::testing::TestStore;
 
 use super::*;
 use crate::domain::user::{Email, User, new_user_id};
@@ -114,39 +113,14 @@ macro_rules! contract_suite {
     };
 }
 
-/// Keeps a test's database alive (and removes it afterwards where it can).
-enum Guard {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Mongo(MongoDb),
+async fn sqlite() -> Option<(Arc<dyn UserRepository>, TestStore)> {
+    let test = TestStore::sqlite(&SCHEMA).await;
+    Some((users(&test.store), test))
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Self::Mongo(db) = self {
-            let database = db.database().clone();
-            // Best effort: the runtime of the test may already be gone.
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { database.drop().await });
-            }
-        }
-    }
-}
-
-async fn sqlite() -> Option<(Arc<dyn UserRepository>, Guard)> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&dir.path().join("auth.sqlite3"), SCHEMA.sqlite_migrations)
-        .await
-        .unwrap();
-    Some((Arc::new(SqliteUsers::new(db)), Guard::Dir(dir)))
-}
-
-async fn mongodb() -> Option<(Arc<dyn UserRepository>, Guard)> {
-    let uri = server_url("MONGODB_URI")?;
-    let name = unique_name("holdfast_auth_test").replace('-', "_");
-    let db = MongoDb::connect(&uri, &name, SCHEMA.mongo_indexes)
-        .await
-        .unwrap();
-    Some((Arc::new(MongoUsers::new(&db)), Guard::Mongo(db)))
+async fn mongodb() -> Option<(Arc<dyn UserRepository>, TestStore)> {
+    let test = TestStore::mongodb(&SCHEMA).await?;
+    Some((users(&test.store), test))
 }
 
 contract_suite!(sqlite_adapter, sqlite());

@@ -8,7 +8,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Number, Value, json};
 use validator::{Validate, ValidationError};
 
-use super::{money, when};
+use holdfast_common::money;
+
+use super::when;
 
 pub const DEFAULT_ROWS: u32 = 5;
 pub const DEFAULT_SEATS_PER_ROW: u32 = 10;
@@ -131,7 +133,7 @@ fn valid_price(price: &Number) -> Result<(), ValidationError> {
 }
 
 fn valid_currency(code: &str) -> Result<(), ValidationError> {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if money::is_currency_code(code) {
         Ok(())
     } else {
         Err(invalid("must be a 3-letter ISO 4217 code"))

@@ -1,5 +1,4 @@
 //! The events service's domain: events, their fields' rules, money and dates.
 
 pub mod event;
-pub mod money;
 pub mod when;

@@ -1,7 +1,6 @@
 //! The orders service's domain: seats, holds, payment intents, money and time.
 
 pub mod hold;
-pub mod money;
 pub mod seat;
 
 /// Milliseconds since the Unix epoch, now.

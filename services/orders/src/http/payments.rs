@@ -11,9 +11,9 @@ use serde_json::{Number, json};
 use validator::{Validate, ValidationError};
 
 use crate::AppState;
-use crate::domain::money;
 use crate::error::OrdersError;
 use crate::payments::IntentStatus;
+use holdfast_common::money;
 
 fn invalid(message: &'static str) -> ValidationError {
     ValidationError::new("invalid").with_message(message.into())
@@ -24,7 +24,7 @@ fn valid_amount(amount: &Number) -> Result<(), ValidationError> {
 }
 
 fn valid_currency(code: &str) -> Result<(), ValidationError> {
-    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_alphabetic()) {
+    if money::is_currency_code(code) {
         Ok(())
     } else {
         Err(invalid("must be a 3-letter ISO 4217 code"))

@@ -25,11 +25,11 @@ use validator::Validate;
 
 use super::{check_event_id, may_use};
 use crate::AppState;
-use crate::domain::money;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
 use crate::payments::IntentStatus;
 use crate::store::{IdempotentResponse, NewPurchase, Order, OutboxMessage, PurchaseOutcome};
+use holdfast_common::money;
 
 /// How long a purchase may hold its in-flight marker; longer than any purchase takes.
 const IN_FLIGHT: Duration = Duration::from_secs(60);

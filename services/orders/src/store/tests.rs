@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use holdfast_common::docstore::{MongoDb, SqliteDb};
-use holdfast_common::testing::{server_url, unique_name};
+use holdfast_common::testing::TestStore;
 
 use super::*;
 
@@ -222,37 +221,14 @@ macro_rules! contract_suite {
     };
 }
 
-enum Guard {
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Mongo(MongoDb),
+async fn sqlite() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
+    let test = TestStore::sqlite(&SCHEMA).await;
+    Some((orders(&test.store), test))
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Self::Mongo(db) = self {
-            let database = db.database().clone();
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { database.drop().await });
-            }
-        }
-    }
-}
-
-async fn sqlite() -> Option<(Arc<dyn OrderRepository>, Guard)> {
-    let dir = tempfile::tempdir().unwrap();
-    let db = SqliteDb::open(&dir.path().join("orders.sqlite3"), SCHEMA.sqlite_migrations)
-        .await
-        .unwrap();
-    Some((Arc::new(SqliteOrders::new(db)), Guard::Dir(dir)))
-}
-
-async fn mongodb() -> Option<(Arc<dyn OrderRepository>, Guard)> {
-    let uri = server_url("MONGODB_URI")?;
-    let name = unique_name("holdfast_orders_test").replace('-', "_");
-    let db = MongoDb::connect(&uri, &name, SCHEMA.mongo_indexes)
-        .await
-        .unwrap();
-    Some((Arc::new(MongoOrders::new(&db)), Guard::Mongo(db)))
+async fn mongodb() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
+    let test = TestStore::mongodb(&SCHEMA).await?;
+    Some((orders(&test.store), test))
 }
 
 contract_suite!(sqlite_adapter, sqlite());
