@@ -6,6 +6,12 @@
 //! (`holdrec:<holdId>`: holder, event, seats, creation and expiry) lives as long as its seats.
 //! Refreshing extends every seat at once, and only while they all still carry the hold's id;
 //! each refresh is capped, and so is the hold's whole lifetime.
+//!
+//! The per-user cap is enforced the same way: a user has `MAX_HOLDS_PER_USER_PER_EVENT` slot
+//! keys per event (`holdslot:{<eventId>}:<userId>:<n>`), and a hold takes one free slot in the
+//! same atomic step as its seats. The slot lives, is extended and is freed with the seats, so
+//! two concurrent requests can never both squeeze under the cap, and an expired hold gives its
+//! slot back by itself.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -27,6 +33,8 @@ pub struct Hold {
     pub seat_ids: Vec<String>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
+    /// Which of the holder's slots on this event the hold occupies.
+    pub slot: usize,
 }
 
 impl Hold {
@@ -35,6 +43,13 @@ impl Hold {
             .iter()
             .map(|s| seat_key(&self.event_id, s))
             .collect()
+    }
+
+    /// The seat keys and the slot key: everything that lives and dies with the hold.
+    fn keys(&self) -> Vec<String> {
+        let mut keys = self.seat_keys();
+        keys.push(slot_key(&self.event_id, &self.user_id, self.slot));
+        keys
     }
 
     /// Whole seconds left, rounded up, 0 once expired.
@@ -61,8 +76,9 @@ fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
 }
 
-fn user_index_key(event_id: &str, user_id: &str) -> String {
-    format!("holds-of:{{{event_id}}}:{user_id}")
+/// Shares the event's hash tag, so it can be taken in the same script as the seats.
+fn slot_key(event_id: &str, user_id: &str, slot: usize) -> String {
+    format!("holdslot:{{{event_id}}}:{user_id}:{slot}")
 }
 
 /// The hold rules and the store they act on.
@@ -114,24 +130,7 @@ impl Holds {
         Ok(())
     }
 
-    /// The live holds of `user_id` on `event_id`.
-    async fn live_holds_of(&self, event_id: &str, user_id: &str) -> Result<Vec<String>, KvError> {
-        let Some(raw) = self.kv.get(&user_index_key(event_id, user_id)).await? else {
-            return Ok(Vec::new());
-        };
-        let ids: Vec<String> = serde_json::from_str(&raw).unwrap_or_default();
-        let records = self
-            .kv
-            .get_many(&ids.iter().map(|id| record_key(id)).collect::<Vec<_>>())
-            .await?;
-        Ok(ids
-            .into_iter()
-            .zip(records)
-            .filter_map(|(id, record)| record.map(|_| id))
-            .collect())
-    }
-
-    /// Takes every seat of `seat_ids` for `user_id`, or none. `sold` are the event's sold seats.
+    /// Takes every seat of `seat_ids` for `user_id`, or none. `sold` are those already sold.
     pub async fn take(
         &self,
         user_id: &str,
@@ -148,52 +147,48 @@ impl Holds {
         if !sold_conflicts.is_empty() {
             return Err(HoldError::Conflict(sold_conflicts));
         }
-        let live = self.live_holds_of(&layout.event_id, user_id).await?;
-        if live.len() >= self.policy.max_holds_per_user_per_event {
-            return Err(HoldError::TooManyHolds(live.len()));
-        }
-
         let now = now_millis();
-        let hold = Hold {
+        let mut hold = Hold {
             hold_id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
             event_id: layout.event_id.clone(),
             seat_ids,
             created_at_ms: now,
             expires_at_ms: now + millis(self.policy.hold_ttl),
+            slot: 0,
         };
-        let keys = hold.seat_keys();
-        match self
-            .kv
-            .set_all_if_absent(&keys, &hold.hold_id, self.policy.hold_ttl)
-            .await?
-        {
-            AllOrNothing::Taken => {}
-            AllOrNothing::Conflicts(taken) => {
-                let prefix = seat_key(&hold.event_id, "");
-                let seats = taken
-                    .iter()
-                    .map(|k| k.strip_prefix(&prefix).unwrap_or(k).to_string())
-                    .collect();
-                return Err(HoldError::Conflict(seats));
+        let seat_prefix = seat_key(&hold.event_id, "");
+        let cap = self.policy.max_holds_per_user_per_event;
+        for slot in 0..cap {
+            hold.slot = slot;
+            let keys = hold.keys();
+            match self
+                .kv
+                .set_all_if_absent(&keys, &hold.hold_id, self.policy.hold_ttl)
+                .await?
+            {
+                AllOrNothing::Taken => {
+                    if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
+                        // Without its record nobody could release or buy the hold.
+                        let _ = self.kv.delete_if_value(&keys, &hold.hold_id).await;
+                        return Err(error.into());
+                    }
+                    return Ok(hold);
+                }
+                AllOrNothing::Conflicts(taken) => {
+                    let seats: Vec<String> = taken
+                        .iter()
+                        .filter_map(|k| k.strip_prefix(&seat_prefix))
+                        .map(str::to_string)
+                        .collect();
+                    if !seats.is_empty() {
+                        return Err(HoldError::Conflict(seats));
+                    }
+                    // Only this slot is in use: try the user's next one.
+                }
             }
         }
-        if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
-            // Without its record nobody could release or buy the hold: give the seats back.
-            let _ = self.kv.delete_if_value(&keys, &hold.hold_id).await;
-            return Err(error.into());
-        }
-        let mut index = live;
-        index.push(hold.hold_id.clone());
-        let index = serde_json::to_string(&index).unwrap_or_else(|_| "[]".into());
-        self.kv
-            .set(
-                &user_index_key(&hold.event_id, user_id),
-                &index,
-                self.policy.hold_max_lifetime,
-            )
-            .await?;
-        Ok(hold)
+        Err(HoldError::TooManyHolds(cap))
     }
 
     async fn save(&self, hold: &Hold, ttl: Duration) -> Result<(), KvError> {
@@ -211,7 +206,7 @@ impl Holds {
 
     /// Whether every seat of the hold still carries its id (none expired or was taken over).
     pub async fn is_intact(&self, hold: &Hold) -> Result<bool, KvError> {
-        let values = self.kv.get_many(&hold.seat_keys()).await?;
+        let values = self.kv.get_many(&hold.keys()).await?;
         Ok(values
             .iter()
             .all(|v| v.as_deref() == Some(hold.hold_id.as_str())))
@@ -237,7 +232,7 @@ impl Holds {
         let ttl = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
         if !self
             .kv
-            .extend_all_if_value(&hold.seat_keys(), &hold.hold_id, ttl)
+            .extend_all_if_value(&hold.keys(), &hold.hold_id, ttl)
             .await?
         {
             return Ok(None);
@@ -247,11 +242,9 @@ impl Holds {
         Ok(Some(hold))
     }
 
-    /// Frees the hold's seats (those still carrying its id) and forgets it.
+    /// Frees the hold's seats and slot (those still carrying its id) and forgets it.
     pub async fn release(&self, hold: &Hold) -> Result<(), KvError> {
-        self.kv
-            .delete_if_value(&hold.seat_keys(), &hold.hold_id)
-            .await?;
+        self.kv.delete_if_value(&hold.keys(), &hold.hold_id).await?;
         self.kv.delete(&record_key(&hold.hold_id)).await?;
         Ok(())
     }
@@ -269,5 +262,89 @@ impl Holds {
             .zip(values)
             .filter_map(|(id, value)| value.map(|_| id))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use holdfast_common::config::Settings;
+    use holdfast_common::kv::MemoryStore;
+
+    use super::*;
+
+    fn holds(ttl_ms: u64) -> Holds {
+        let mut policy = Settings::from_map(&Default::default()).unwrap().orders;
+        policy.hold_ttl = Duration::from_millis(ttl_ms);
+        Holds::new(Arc::new(MemoryStore::new()), policy)
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            event_id: "0123456789abcdef01234567".into(),
+            rows: 2,
+            seats_per_row: 10,
+            price_minor: 100,
+            currency: "INR".into(),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_holds_of_one_user_never_exceed_the_cap() {
+        let holds = holds(60_000);
+        let takes = (1..=10).map(|n| {
+            let holds = holds.clone();
+            tokio::spawn(async move {
+                holds
+                    .take("u1", &layout(), vec![format!("R1-S{n}")], &HashSet::new())
+                    .await
+            })
+        });
+        let outcomes = futures_util::future::join_all(takes).await;
+        let taken: Vec<Hold> = outcomes
+            .into_iter()
+            .filter_map(|o| o.unwrap().ok())
+            .collect();
+        assert_eq!(taken.len(), 2, "the default cap is 2");
+        // Releasing one frees its slot for the next hold.
+        holds.release(&taken[0]).await.unwrap();
+        assert!(
+            holds
+                .take("u1", &layout(), vec!["R2-S1".into()], &HashSet::new())
+                .await
+                .is_ok()
+        );
+        assert!(matches!(
+            holds
+                .take("u1", &layout(), vec!["R2-S2".into()], &HashSet::new())
+                .await,
+            Err(HoldError::TooManyHolds(2))
+        ));
+        // Another user is not affected.
+        assert!(
+            holds
+                .take("u2", &layout(), vec!["R2-S3".into()], &HashSet::new())
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_hold_gives_its_slot_back() {
+        let holds = holds(100);
+        for n in 1..=2 {
+            holds
+                .take("u1", &layout(), vec![format!("R1-S{n}")], &HashSet::new())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(
+            holds
+                .take("u1", &layout(), vec!["R1-S3".into()], &HashSet::new())
+                .await
+                .is_ok()
+        );
     }
 }

@@ -112,7 +112,13 @@ pub async fn purchase(
             _ => Err(OrdersError::IdempotencyInProgress),
         };
     }
-    let answer = buy(&state, &caller, &request, Some((key.clone(), hash.clone()))).await;
+    // The first attempt may have finished between our look and taking the marker: look again
+    // now that no other attempt can run.
+    let answer = match state.stored_answer(caller.id(), &key, &hash).await {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => buy(&state, &caller, &request, Some((key.clone(), hash.clone()))).await,
+        Err(error) => Err(error),
+    };
     // Forget the marker whatever happened: a failed attempt may be retried with the same key.
     let _ = state.infra.kv.delete(&marker).await;
     answer
