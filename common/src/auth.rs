@@ -218,6 +218,42 @@ where
     }
 }
 
+/// An authenticated organizer or admin: anonymous callers get 401, other roles 403.
+#[derive(Debug, Clone)]
+pub struct Organizer(pub AuthUser);
+
+impl<S> FromRequestParts<S> for Organizer
+where
+    Arc<TokenKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require(&[Role::Organizer, Role::Admin])?;
+        Ok(Self(user))
+    }
+}
+
+/// An authenticated admin: anonymous callers get 401, other roles 403.
+#[derive(Debug, Clone)]
+pub struct Admin(pub AuthUser);
+
+impl<S> FromRequestParts<S> for Admin
+where
+    Arc<TokenKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        user.require(&[Role::Admin])?;
+        Ok(Self(user))
+    }
+}
+
 /// The caller if authenticated, `None` if anonymous; a bad token is still refused.
 #[derive(Debug, Clone)]
 pub struct MaybeAuthUser(pub Option<AuthUser>);
@@ -291,6 +327,80 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts[1]);
         assert_eq!(keys.verify(&unsigned), Err(TokenError::Invalid));
+    }
+
+    async fn extract<T>(keys: &Arc<TokenKeys>, token: Option<&str>) -> Result<T, ApiError>
+    where
+        T: FromRequestParts<Arc<TokenKeys>, Rejection = ApiError>,
+    {
+        let mut request = axum::http::Request::builder();
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        T::from_request_parts(&mut parts, keys).await
+    }
+
+    #[tokio::test]
+    async fn role_extractors_answer_401_then_403() {
+        let keys = Arc::new(TokenKeys::new(SECRET));
+        let token = |role| {
+            keys.issue("u", "u@x.test", role, "s", Duration::from_secs(60))
+                .unwrap()
+        };
+        let status = |r: Result<(), ApiError>| r.err().map(|e| e.status.as_u16());
+        assert_eq!(
+            status(extract::<Organizer>(&keys, None).await.map(|_| ())),
+            Some(401)
+        );
+        assert_eq!(
+            status(
+                extract::<Organizer>(&keys, Some(&token(Role::User)))
+                    .await
+                    .map(|_| ())
+            ),
+            Some(403)
+        );
+        assert_eq!(
+            status(
+                extract::<Organizer>(&keys, Some(&token(Role::Organizer)))
+                    .await
+                    .map(|_| ())
+            ),
+            None
+        );
+        assert_eq!(
+            status(
+                extract::<Organizer>(&keys, Some(&token(Role::Admin)))
+                    .await
+                    .map(|_| ())
+            ),
+            None
+        );
+        assert_eq!(
+            status(
+                extract::<Admin>(&keys, Some(&token(Role::Organizer)))
+                    .await
+                    .map(|_| ())
+            ),
+            Some(403)
+        );
+        assert_eq!(
+            status(
+                extract::<Admin>(&keys, Some(&token(Role::Admin)))
+                    .await
+                    .map(|_| ())
+            ),
+            None
+        );
+        assert_eq!(
+            status(
+                extract::<AuthUser>(&keys, Some("garbage"))
+                    .await
+                    .map(|_| ())
+            ),
+            Some(401)
+        );
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub struct RabbitBus {
 
 struct Publisher {
     /// Kept so the connection lives as long as its channel.
-    _connection: Connection,
+    #[cfg_attr(not(test), allow(dead_code))]
+    connection: Connection,
     channel: Channel,
 }
 
@@ -100,10 +101,22 @@ impl RabbitBus {
             .map_err(unavailable)?;
         declare_exchange(&channel, &self.exchange).await?;
         *publisher = Some(Publisher {
-            _connection: connection,
+            connection,
             channel: channel.clone(),
         });
         Ok(channel)
+    }
+
+    /// Closes the publisher's connection as a network failure would; the next publish must
+    /// reconnect by itself. For tests of that recovery.
+    #[cfg(test)]
+    pub(super) async fn drop_publisher_connection(&self) {
+        if let Some(publisher) = self.publisher.lock().await.as_ref() {
+            let _ = publisher
+                .connection
+                .close(320, "connection dropped".into())
+                .await;
+        }
     }
 
     async fn publish_once(&self, message: &BusMessage, body: &[u8]) -> Result<(), BusError> {

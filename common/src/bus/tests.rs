@@ -230,3 +230,24 @@ async fn memory_bus_requeues_a_delivery_dropped_unacknowledged() {
     again.ack().await.unwrap();
     assert_nothing_arrives(&mut subscription).await;
 }
+
+/// The publisher's connection drops; the next publish reconnects and is confirmed.
+#[tokio::test]
+async fn rabbitmq_publisher_reconnects_after_its_connection_drops() {
+    let Some(url) = server_url("AMQP_URL") else {
+        return;
+    };
+    let exchange = unique_name("test-exchange");
+    let bus = RabbitBus::connect(&url, &exchange).await.unwrap();
+    let queue = unique_name("test-publisher");
+    let mut subscription = bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    bus.publish(&message("order.purchased", 8)).await.unwrap();
+    assert_eq!(take(&mut subscription).await.payload["n"], 8);
+
+    bus.drop_publisher_connection().await;
+    let after = message("order.purchased", 9);
+    bus.publish(&after).await.expect("the publisher reconnects");
+    assert_eq!(take(&mut subscription).await, after);
+    drop(subscription);
+    crate::bus::rabbitmq::delete_topology(&url, &exchange, &[queue]).await;
+}
