@@ -128,6 +128,10 @@ pub struct GatewaySettings {
     pub auth_rate_limit_burst: u32,
     /// One more such request is allowed per this interval.
     pub auth_rate_limit_refill: Duration,
+    /// Consecutive failures of an upstream that open its circuit.
+    pub circuit_failure_threshold: u32,
+    /// How long an open circuit refuses calls before letting a trial call through.
+    pub circuit_open_for: Duration,
 }
 
 /// Holds, payments and idempotency in the orders service.
@@ -267,6 +271,11 @@ impl Settings {
                 auth_rate_limit_refill: Duration::from_millis(
                     env.positive("AUTH_RATE_LIMIT_REFILL_MS", 3000)?,
                 ),
+                circuit_failure_threshold: u32::try_from(
+                    env.positive("CIRCUIT_FAILURE_THRESHOLD", 5)?,
+                )
+                .unwrap_or(u32::MAX),
+                circuit_open_for: Duration::from_millis(env.positive("CIRCUIT_OPEN_MS", 10_000)?),
             },
         };
         settings.check_production()?;

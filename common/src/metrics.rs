@@ -50,6 +50,12 @@ impl Metrics {
 
     /// A registry with the HTTP instruments plus whatever `register` adds.
     pub fn with(service: &str, register: impl FnOnce(&mut Registry)) -> Self {
+        Self::build(service, register).0
+    }
+
+    /// Like [`Metrics::with`], also handing back what `register` built (instruments that live
+    /// inside another structure, such as circuit breakers).
+    pub fn build<T>(service: &str, register: impl FnOnce(&mut Registry) -> T) -> (Self, T) {
         let mut registry = Registry::with_prefix_and_labels(
             "holdfast",
             [(Cow::Borrowed("service"), Cow::Owned(service.to_string()))].into_iter(),
@@ -66,14 +72,15 @@ impl Metrics {
             "Time to answer HTTP requests, by method, route and status",
             latency.clone(),
         );
-        register(&mut registry);
-        Self {
+        let built = register(&mut registry);
+        let metrics = Self {
             inner: Arc::new(Inner {
                 registry,
                 requests,
                 latency,
             }),
-        }
+        };
+        (metrics, built)
     }
 
     /// Records one answered request.

@@ -12,16 +12,34 @@ pub enum GatewayError {
     UpstreamTimeout(&'static str),
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
+    #[error("the {upstream} service is failing; the gateway stopped calling it for now")]
+    CircuitOpen {
+        upstream: &'static str,
+        retry_after: u64,
+    },
 }
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
+        if let Self::CircuitOpen { retry_after, .. } = self {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "CIRCUIT_OPEN",
+                self.to_string(),
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+            return response;
+        }
         let (status, code) = match &self {
             Self::UpstreamUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
             }
             Self::UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),
             Self::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE"),
+            Self::CircuitOpen { .. } => (StatusCode::SERVICE_UNAVAILABLE, "CIRCUIT_OPEN"),
         };
         ApiError::new(status, code, self.to_string()).into_response()
     }

@@ -5,6 +5,7 @@
 //! header and checks the origin of cookie-authenticated writes ([`browser`]), applies CORS and
 //! security headers ([`security`]), and rate-limits the credential endpoints ([`limits`]).
 
+pub mod breaker;
 pub mod browser;
 pub mod error;
 pub mod limits;
@@ -29,6 +30,7 @@ use holdfast_common::server::{self, Readiness};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::json;
 
+use crate::breaker::Breakers;
 use crate::browser::BrowserPolicy;
 use crate::upstream::{Upstream, Upstreams};
 
@@ -41,10 +43,15 @@ pub struct GatewayState {
     pub upstreams: Arc<Upstreams>,
     pub client: reqwest::Client,
     pub browser: BrowserPolicy,
+    pub breakers: Arc<Breakers>,
 }
 
 impl GatewayState {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    /// The gateway's state; its circuit breakers report into `registry`.
+    pub fn new(
+        settings: &Settings,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(2))
             .timeout(settings.upstream_timeout)
@@ -52,8 +59,11 @@ impl GatewayState {
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
             .build()?;
+        let upstreams = Upstreams::from_urls(&settings.service_urls);
+        let names: Vec<&'static str> = upstreams.all().iter().map(|u| u.name).collect();
         Ok(Self {
-            upstreams: Arc::new(Upstreams::from_urls(&settings.service_urls)),
+            breakers: Arc::new(Breakers::new(&names, &settings.gateway, registry)),
+            upstreams: Arc::new(upstreams),
             client,
             browser: BrowserPolicy {
                 keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
@@ -104,7 +114,8 @@ async fn forward_api(State(state): State<GatewayState>, request: Request) -> Res
     let Some((upstream, path)) = upstream::route(&state.upstreams, request.uri().path()) else {
         return ApiError::from_status(StatusCode::NOT_FOUND).into_response();
     };
-    match proxy::forward(&state.client, upstream, &path, request).await {
+    let call = proxy::forward(&state.client, upstream, &path, request);
+    match state.breakers.call(upstream.name, call).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -155,16 +166,17 @@ fn readiness(state: &GatewayState) -> Readiness {
 
 /// The gateway's complete application.
 pub async fn build(settings: Arc<Settings>, _infra: Infra) -> anyhow::Result<Router> {
-    let state = GatewayState::new(&settings)?;
-    let readiness = readiness(&state);
     let rate_limited = Counter::default();
-    let metrics = Metrics::with(SERVICE, |registry| {
+    let (metrics, state) = Metrics::build(SERVICE, |registry| {
         registry.register(
             "rate_limit_rejections",
             "Requests refused by a rate limit",
             rate_limited.clone(),
         );
+        GatewayState::new(&settings, registry)
     });
+    let state = state?;
+    let readiness = readiness(&state);
     let routes = router(state, &settings, rate_limited)?;
     // CORS and the security headers cover every answer, the operational routes' included.
     let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness)

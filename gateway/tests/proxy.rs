@@ -222,3 +222,115 @@ async fn healthy_upstreams_answer_through_their_health_route() {
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.json::<Value>().await.unwrap()["code"], "NOT_FOUND");
 }
+
+/// An upstream whose health the test switches, counting the calls that reach it.
+#[derive(Clone, Default)]
+struct Switchable {
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[tokio::test]
+async fn a_failing_upstream_opens_its_circuit_and_a_recovered_one_closes_it() {
+    use std::sync::atomic::Ordering;
+
+    let token = CancellationToken::new();
+    let upstream = Switchable::default();
+    let handler = {
+        let upstream = upstream.clone();
+        move || {
+            let upstream = upstream.clone();
+            async move {
+                upstream.calls.fetch_add(1, Ordering::SeqCst);
+                if upstream.failing.load(Ordering::SeqCst) {
+                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response()
+                } else {
+                    axum::Json(json!({"items": []})).into_response()
+                }
+            }
+        }
+    };
+    let ml = serve(Router::new().route("/recs", get(handler)), &token).await;
+    let mut settings = Settings::from_map(&HashMap::from([
+        ("CIRCUIT_FAILURE_THRESHOLD", "3"),
+        ("CIRCUIT_OPEN_MS", "500"),
+    ]))
+    .unwrap();
+    settings.service_urls.ml = ml;
+    let app = holdfast_gateway::build(settings.into(), Infra::embedded())
+        .await
+        .unwrap();
+    let gateway = serve(app, &token).await;
+    let client = reqwest::Client::new();
+    let recs = || client.get(format!("{gateway}/api/ml/recs")).send();
+    let metric = |text: &str, name: &str| -> Option<String> {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains(r#"upstream="ml""#))
+            .and_then(|l| l.rsplit(' ').next().map(str::to_string))
+    };
+
+    upstream.failing.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        assert_eq!(recs().await.unwrap().status(), 503);
+    }
+    let refused = recs().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(
+        refused.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["code"],
+        "CIRCUIT_OPEN"
+    );
+    assert_eq!(
+        upstream.calls.load(Ordering::SeqCst),
+        3,
+        "an open circuit does not call the upstream"
+    );
+    let text = client
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "holdfast_circuit_state").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "holdfast_circuit_rejections_total").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+
+    upstream.failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        recs().await.unwrap().status(),
+        200,
+        "the trial call goes through"
+    );
+    assert_eq!(recs().await.unwrap().status(), 200);
+    let text = client
+        .get(format!("{gateway}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(&text, "holdfast_circuit_state").as_deref(),
+        Some("0"),
+        "{text}"
+    );
+    token.cancel();
+}
