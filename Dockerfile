@@ -2,7 +2,7 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bins \
+RUN cargo build --release --locked --workspace --bins \
     && mkdir /out \
     && cp target/release/holdfast target/release/holdfast-gateway target/release/holdfast-auth \
           target/release/holdfast-events target/release/holdfast-orders target/release/holdfast-ml /out/
