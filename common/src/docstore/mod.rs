@@ -23,6 +23,9 @@ pub enum StoreError {
     Mongo(#[from] mongodb::error::Error),
     #[error("cannot open the store: {0}")]
     Open(String),
+    /// A stored record does not decode: written by hand, or by an incompatible version.
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
 }
 
 /// The direction (or kind) of one field of an index.

@@ -83,25 +83,8 @@ pub const SCHEMA: Schema = Schema {
     ],
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stored event is corrupt: {0}")]
-    Corrupt(String),
-}
-
-impl From<mongodb::error::Error> for RepoError {
-    fn from(error: mongodb::error::Error) -> Self {
-        Self::Store(StoreError::Mongo(error))
-    }
-}
-
-impl From<rusqlite::Error> for RepoError {
-    fn from(error: rusqlite::Error) -> Self {
-        Self::Store(StoreError::Sqlite(error))
-    }
-}
+/// The store's failures; a record that does not decode is `Corrupt`.
+pub type RepoError = StoreError;
 
 /// A page of the event list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
