@@ -144,6 +144,7 @@ on_both_stores!(
     holds_and_intents_belong_to_their_owner,
     bad_hold_requests_get_400_and_caps_apply,
     held_or_sold_seats_lock_the_layout,
+    holds_that_run_out_are_announced_and_counted,
 );
 
 async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv) {
@@ -921,4 +922,50 @@ async fn a_purchase_is_replayed_after_a_restart() {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(replay.json::<Value>().await.unwrap(), order);
     assert_eq!(seat_states(&second, &event_id).await["R1-S2"], "reserved");
+}
+
+async fn holds_that_run_out_are_announced_and_counted(kv: Kv) {
+    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "1")]).await else {
+        return;
+    };
+    let mut bus = s
+        .stack
+        .infra
+        .bus
+        .subscribe("test-expiry", &["hold.expired"])
+        .await
+        .unwrap();
+    let event_id = event(&s, 1, 4, 5.0).await;
+    let token = token_for("forgetful");
+    let forgotten = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    let released = hold_id(&s, &token, &event_id, &["R1-S2"]).await;
+    let res = api()
+        .delete(s.at(&format!("/api/orders/holds/{released}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+
+    let delivery = tokio::time::timeout(Duration::from_secs(5), bus.next())
+        .await
+        .expect("hold.expired published")
+        .unwrap();
+    assert_eq!(delivery.message.payload["holdId"], forgotten.as_str());
+    assert_eq!(delivery.message.payload["seatIds"], json!(["R1-S1"]));
+    delivery.ack().await.unwrap();
+    let more = tokio::time::timeout(Duration::from_millis(1500), bus.next()).await;
+    assert!(more.is_err(), "a released hold is not announced as expired");
+    let metrics = reqwest::get(format!("{}/metrics", s.stack.orders_url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("holdfast_holds_expired_total") && l.ends_with(" 1")),
+        "{metrics}"
+    );
 }

@@ -38,6 +38,7 @@ pub const SERVICE: &str = "orders";
 #[derive(Clone, Default)]
 pub struct OrdersMetrics {
     pub holds_taken: Counter,
+    pub holds_expired: Counter,
     pub hold_conflicts: Counter,
     pub purchases: Counter,
 }
@@ -64,6 +65,25 @@ impl FromRef<AppState> for Arc<TokenKeys> {
 }
 
 impl AppState {
+    /// Watches a new hold and, if it runs out, counts it and announces `hold.expired`. The watch
+    /// lives in this process: holds taken by a process that stops are not announced (the seats
+    /// still come free, since their keys expire in the TTL store).
+    pub(crate) fn watch_expiry(&self, hold: Hold) {
+        let state = self.clone();
+        tokio::spawn(async move {
+            match state.holds.expired(&hold).await {
+                Ok(true) => {
+                    state.metrics.holds_expired.inc();
+                    state.announce("hold.expired", &hold).await;
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::warn!(%error, hold_id = %hold.hold_id, "cannot watch the hold's expiry")
+                }
+            }
+        });
+    }
+
     /// Announces a hold change on the bus. Holds are short-lived and rebuildable from the TTL
     /// store, so a lost announcement is logged, not retried.
     pub(crate) async fn announce(&self, routing_key: &str, hold: &Hold) {
@@ -96,6 +116,11 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     let counters = OrdersMetrics::default();
     let metrics = Metrics::with(SERVICE, |registry| {
         registry.register("holds_taken", "Holds taken", counters.holds_taken.clone());
+        registry.register(
+            "holds_expired",
+            "Holds that ran out before being bought or released",
+            counters.holds_expired.clone(),
+        );
         registry.register(
             "hold_conflicts",
             "Hold requests refused because a seat was taken",

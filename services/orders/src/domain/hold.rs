@@ -76,6 +76,11 @@ fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
 }
 
+/// Set when a hold ends by release or purchase (not by expiry).
+fn ended_key(hold_id: &str) -> String {
+    format!("holdended:{hold_id}")
+}
+
 /// Shares the event's hash tag, so it can be taken in the same script as the seats.
 fn slot_key(event_id: &str, user_id: &str, slot: usize) -> String {
     format!("holdslot:{{{event_id}}}:{user_id}:{slot}")
@@ -244,9 +249,36 @@ impl Holds {
 
     /// Frees the hold's seats and slot (those still carrying its id) and forgets it.
     pub async fn release(&self, hold: &Hold) -> Result<(), KvError> {
+        // Marked ended first, so whoever watches for expiry knows it did not simply time out.
+        self.kv
+            .set(
+                &ended_key(&hold.hold_id),
+                "1",
+                self.policy.hold_max_lifetime,
+            )
+            .await?;
         self.kv.delete_if_value(&hold.keys(), &hold.hold_id).await?;
         self.kv.delete(&record_key(&hold.hold_id)).await?;
         Ok(())
+    }
+
+    /// Waits until the hold is over; answers true when it expired (rather than being released
+    /// or bought). Refreshes push the wait back.
+    pub async fn expired(&self, hold: &Hold) -> Result<bool, KvError> {
+        let mut expires_at = hold.expires_at_ms;
+        loop {
+            let wait = u64::try_from(expires_at - now_millis()).unwrap_or(0);
+            // A little past the deadline, so the store has certainly let the keys go.
+            tokio::time::sleep(Duration::from_millis(wait + 50)).await;
+            let record = self.kv.get(&record_key(&hold.hold_id)).await?;
+            match record.and_then(|r| serde_json::from_str::<Hold>(&r).ok()) {
+                Some(current) if current.expires_at_ms > now_millis() => {
+                    expires_at = current.expires_at_ms
+                }
+                Some(_) => expires_at = now_millis(),
+                None => return Ok(self.kv.get(&ended_key(&hold.hold_id)).await?.is_none()),
+            }
+        }
     }
 
     /// The held seats of an event, read in one round trip.

@@ -75,6 +75,7 @@ pub async fn create(
     };
     state.metrics.holds_taken.inc();
     state.announce("hold.created", &hold).await;
+    state.watch_expiry(hold.clone());
     Ok((
         StatusCode::CREATED,
         Json(json!({"holdId": hold.hold_id, "expiresInSeconds": hold.ttl_seconds()})),
