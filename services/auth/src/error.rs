@@ -26,6 +26,9 @@ pub enum AuthError {
     InvalidId,
     #[error("{0}")]
     Forbidden(&'static str),
+    /// Already in the API's error shape (e.g. a field that failed a rule).
+    #[error(transparent)]
+    Rejected(#[from] ApiError),
     #[error("user store: {0}")]
     Store(#[from] RepoError),
     #[error("session store: {0}")]
@@ -54,6 +57,7 @@ impl IntoResponse for AuthError {
             Self::UserNotFound => ApiError::not_found(message),
             Self::InvalidId => ApiError::bad_request("INVALID_ID", message),
             Self::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
+            Self::Rejected(error) => error,
             Self::Sessions(KvError::Unavailable(cause)) => {
                 tracing::error!(%cause, "session store unavailable");
                 ApiError::new(

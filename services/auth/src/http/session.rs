@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use holdfast_common::auth::{AuthUser, Role, bearer_token};
 use holdfast_common::bus::BusMessage;
-use holdfast_common::extract::ValidJson;
+use holdfast_common::extract::{ValidJson, field_error};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use validator::Validate;
@@ -138,7 +138,7 @@ pub async fn signup(
     ValidJson(request): ValidJson<SignupRequest>,
 ) -> Result<Response, AuthError> {
     let email =
-        Email::parse(&required(request.email)).map_err(|_| AuthError::InvalidCredentials)?;
+        Email::parse(&required(request.email)).map_err(|reason| field_error("email", reason))?;
     let user = User {
         id: new_user_id(),
         email,

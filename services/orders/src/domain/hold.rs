@@ -38,7 +38,7 @@ pub struct Hold {
 }
 
 impl Hold {
-    pub fn seat_keys(&self) -> Vec<String> {
+    fn seat_keys(&self) -> Vec<String> {
         self.seat_ids
             .iter()
             .map(|s| seat_key(&self.event_id, s))
