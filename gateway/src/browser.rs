@@ -3,7 +3,7 @@
 //! - Cookie bridge: a request without `Authorization` whose `access_token` cookie holds a valid
 //!   token is forwarded with `Authorization: Bearer <token>`. An invalid cookie is ignored (the
 //!   upstream then answers 401 as for any anonymous call).
-//! - CSRF (API.md, after the OWASP cheat sheet's Fetch Metadata + Origin check): an unsafe
+//! - CSRF (the HTTP contract, after the OWASP cheat sheet's Fetch Metadata + Origin check): an unsafe
 //!   method that carries our auth cookies and no bearer header must come from our own origin or
 //!   one in `CORS_ORIGINS`, judged by `Origin`, else `Referer`; with neither header it is refused
 //!   only when `Sec-Fetch-Site: cross-site`. Bearer requests are not subject to the check: a

@@ -121,7 +121,8 @@ async fn forward_api(State(state): State<GatewayState>, request: Request) -> Res
     }
 }
 
-/// The gateway's own routes with the browser-facing layers; `rate_limited` counts 429s.
+/// The gateway's own routes with the cookie bridge and the credential rate limit (whose
+/// refusals `rate_limited` counts); CORS and security headers wrap it in [`build`].
 pub fn router(
     state: GatewayState,
     settings: &Settings,

@@ -39,7 +39,7 @@ pub async fn security_headers(State(hsts): State<bool>, request: Request, next: 
     response
 }
 
-/// CORS with credentials for `origins` (API.md: methods, request and exposed headers).
+/// CORS with credentials for `origins` (the HTTP contract: methods, request and exposed headers).
 pub fn cors(origins: &[String]) -> CorsLayer {
     let origins: Vec<HeaderValue> = origins
         .iter()

@@ -41,7 +41,7 @@ impl Upstreams {
     }
 }
 
-/// Which upstream serves a public path, and the path it knows it by (API.md):
+/// Which upstream serves a public path, and the path it knows it by:
 /// `/api/auth/*` → auth `/*`, `/api/events*` → events `/events*`, `/api/orders/*` → orders `/*`,
 /// `/api/public/*` → orders `/public/*`, `/api/ml/*` → ml `/*`.
 pub fn route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {

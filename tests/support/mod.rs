@@ -136,7 +136,7 @@ pub fn cookie_value(cookies: &[String], name: &str) -> String {
         .to_string()
 }
 
-/// Asserts an error answer: status, the error body of DESIGN.md and its code.
+/// Asserts an error answer: status, the common error body and its code.
 pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "unexpected status");
     let request_id = response.headers()["x-request-id"]

@@ -1,4 +1,4 @@
-//! The cookies a browser session rides on (API.md "Auth"): `access_token` (Path=/),
+//! The cookies a browser session rides on: `access_token` (Path=/),
 //! `refresh_token` (Path=/api/auth/refresh, so it travels only to the refresh call) and
 //! `session_id` (Path=/). All HttpOnly and SameSite=Lax; `Secure` with `COOKIE_SECURE=true`;
 //! `Domain` with `COOKIE_DOMAIN`.

@@ -1,4 +1,4 @@
-//! Events and the rules of their fields (API.md "Events").
+//! Events and the rules of their fields (the HTTP contract's "Events").
 //!
 //! [`EventFields`] is what clients send, on create (missing fields take their defaults) and on
 //! update (any subset; `null` clears a nullable field). [`EventFields::apply`] checks every rule
