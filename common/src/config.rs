@@ -278,8 +278,25 @@ impl Settings {
                 circuit_open_for: Duration::from_millis(env.positive("CIRCUIT_OPEN_MS", 10_000)?),
             },
         };
+        settings.check_consistency()?;
         settings.check_production()?;
         Ok(settings)
+    }
+
+    /// Values that are each valid but contradict one another.
+    fn check_consistency(&self) -> Result<(), ConfigError> {
+        let orders = &self.orders;
+        if orders.hold_max_lifetime < orders.hold_ttl {
+            return Err(ConfigError::Invalid {
+                name: "HOLD_MAX_SECONDS",
+                value: orders.hold_max_lifetime.as_secs().to_string(),
+                reason: format!(
+                    "must be at least HOLD_TTL_SECONDS ({})",
+                    orders.hold_ttl.as_secs()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Development shortcuts that a production deployment must not rely on.
@@ -463,6 +480,14 @@ mod tests {
         assert!(err.to_string().starts_with("EVENTS_SERVICE_URL:"), "{err}");
         let err = settings(&[("UPSTREAM_TIMEOUT_MS", "0")]).unwrap_err();
         assert!(err.to_string().starts_with("UPSTREAM_TIMEOUT_MS:"), "{err}");
+    }
+
+    #[test]
+    fn a_hold_cannot_outlive_its_maximum_lifetime() {
+        let err =
+            settings(&[("HOLD_TTL_SECONDS", "600"), ("HOLD_MAX_SECONDS", "300")]).unwrap_err();
+        assert!(err.to_string().starts_with("HOLD_MAX_SECONDS:"), "{err}");
+        assert!(settings(&[("HOLD_TTL_SECONDS", "300"), ("HOLD_MAX_SECONDS", "300")]).is_ok());
     }
 
     #[test]
