@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_common::auth::AuthUser;
 use holdfast_common::bus::BusMessage;
 use holdfast_common::extract::ValidJson;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use validator::Validate;
@@ -34,7 +34,7 @@ use holdfast_common::money;
 /// How long a purchase may hold its in-flight marker; longer than any purchase takes.
 const IN_FLIGHT: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Serialize, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseRequest {
     #[validate(required(message = "required"))]
@@ -64,9 +64,18 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, OrdersError> {
     Ok(Some(key.to_string()))
 }
 
-/// A fingerprint of what was asked, insensitive to field order and formatting.
+/// A fingerprint of what was asked, insensitive to field order, formatting and the order in
+/// which the seats are listed.
 fn request_hash(request: &PurchaseRequest) -> String {
-    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    let mut seat_ids = request.seat_ids.clone().unwrap_or_default();
+    seat_ids.sort_unstable();
+    let canonical = serde_json::to_vec(&(
+        &request.event_id,
+        &request.hold_id,
+        seat_ids,
+        &request.payment_intent_id,
+    ))
+    .unwrap_or_default();
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical))
 }
 
@@ -286,4 +295,26 @@ async fn buy(
         tracing::warn!(%error, "payment intent not marked consumed; the order store still refuses its reuse");
     }
     Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(seats: &[&str], intent: &str) -> PurchaseRequest {
+        PurchaseRequest {
+            event_id: Some("e".into()),
+            hold_id: Some("h".into()),
+            seat_ids: Some(seats.iter().map(|s| s.to_string()).collect()),
+            payment_intent_id: Some(intent.into()),
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_seat_order_but_not_content() {
+        let a = request_hash(&request(&["R1-S1", "R1-S2"], "pi_1"));
+        assert_eq!(a, request_hash(&request(&["R1-S2", "R1-S1"], "pi_1")));
+        assert_ne!(a, request_hash(&request(&["R1-S1", "R1-S3"], "pi_1")));
+        assert_ne!(a, request_hash(&request(&["R1-S1", "R1-S2"], "pi_2")));
+    }
 }
