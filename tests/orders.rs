@@ -7,99 +7,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast_common::auth::{Role, TokenKeys};
-use holdfast_common::config::DEVELOPMENT_JWT_SECRET;
 use serde_json::{Value, json};
-use support::{Kv, TestStack, access_token, assert_error, browser, infra, spawn_on, spawn_with};
+use support::{
+    Kv, TestStack, access_token, api, assert_error, browser, event, hold, hold_id, infra,
+    paid_intent, post, spawn_on, spawn_with, token_for,
+};
 
 /// A stack for `kv`, or `None` when that TTL store is not available here.
 async fn stack(kv: Kv, vars: &[(&str, &str)]) -> Option<TestStack> {
     Some(spawn_with(vars, infra(kv).await?).await)
-}
-
-/// A bearer token for a made-up user id (orders only verifies the signature and claims).
-fn token_for(user_id: &str) -> String {
-    TokenKeys::new(DEVELOPMENT_JWT_SECRET)
-        .issue(
-            user_id,
-            &format!("{user_id}@example.com"),
-            Role::User,
-            "sid",
-            Duration::from_secs(600),
-        )
-        .unwrap()
-}
-
-fn api() -> reqwest::Client {
-    reqwest::Client::new()
-}
-
-/// Creates an event as the demo organizer; answers its id.
-async fn event(s: &TestStack, rows: u32, seats_per_row: u32, price: f64) -> String {
-    let organizer = access_token(s, "organizer@holdfast.test", "holdfast-demo").await;
-    let created: Value = api()
-        .post(s.at("/api/events"))
-        .bearer_auth(organizer)
-        .json(&json!({"title": "On-sale", "date": "2027-05-05", "rows": rows, "seatsPerRow": seats_per_row, "price": price, "currency": "INR"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["_id"].as_str().expect("event created").to_string()
-}
-
-async fn post(s: &TestStack, token: &str, path: &str, body: Value) -> reqwest::Response {
-    api()
-        .post(s.at(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn hold(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> reqwest::Response {
-    post(
-        s,
-        token,
-        "/api/orders/holds",
-        json!({"eventId": event_id, "seatIds": seats}),
-    )
-    .await
-}
-
-async fn hold_id(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> String {
-    let res = hold(s, token, event_id, seats).await;
-    assert_eq!(res.status(), 201);
-    res.json::<Value>().await.unwrap()["holdId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// A confirmed payment intent for `amount` INR; answers its id.
-async fn paid_intent(s: &TestStack, token: &str, amount: f64, currency: &str) -> String {
-    let intent: Value = post(
-        s,
-        token,
-        "/api/orders/payments/intent",
-        json!({"amount": amount, "currency": currency}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    let confirmed = post(
-        s,
-        token,
-        "/api/orders/payments/confirm",
-        json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}),
-    )
-    .await;
-    assert_eq!(confirmed.status(), 200);
-    intent["paymentIntentId"].as_str().unwrap().to_string()
 }
 
 async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {

@@ -3,10 +3,12 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use holdfast_common::config::Settings;
+use holdfast_common::auth::{Role, TokenKeys};
+use holdfast_common::config::{DEVELOPMENT_JWT_SECRET, Settings};
 use holdfast_common::infra::Infra;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub struct TestStack {
     pub stack: holdfast::Stack,
@@ -193,4 +195,91 @@ pub async fn account_with_role(s: &TestStack, email: &str, role: &str) -> String
         .unwrap();
     assert_eq!(changed.status(), 200);
     access_token(s, email, "password-123").await
+}
+
+// Orders helpers: made-up buyers, events, holds and paid intents.
+
+/// A bearer token for a made-up user id (orders only verifies the signature and claims).
+pub fn token_for(user_id: &str) -> String {
+    TokenKeys::new(DEVELOPMENT_JWT_SECRET)
+        .issue(
+            user_id,
+            &format!("{user_id}@example.com"),
+            Role::User,
+            "sid",
+            Duration::from_secs(600),
+        )
+        .unwrap()
+}
+
+pub fn api() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// Creates an event as the demo organizer; answers its id.
+pub async fn event(s: &TestStack, rows: u32, seats_per_row: u32, price: f64) -> String {
+    let organizer = access_token(s, "organizer@holdfast.test", "holdfast-demo").await;
+    let created: Value = api()
+        .post(s.at("/api/events"))
+        .bearer_auth(organizer)
+        .json(&json!({"title": "On-sale", "date": "2027-05-05", "rows": rows, "seatsPerRow": seats_per_row, "price": price, "currency": "INR"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["_id"].as_str().expect("event created").to_string()
+}
+
+pub async fn post(s: &TestStack, token: &str, path: &str, body: Value) -> reqwest::Response {
+    api()
+        .post(s.at(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn hold(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> reqwest::Response {
+    post(
+        s,
+        token,
+        "/api/orders/holds",
+        json!({"eventId": event_id, "seatIds": seats}),
+    )
+    .await
+}
+
+pub async fn hold_id(s: &TestStack, token: &str, event_id: &str, seats: &[&str]) -> String {
+    let res = hold(s, token, event_id, seats).await;
+    assert_eq!(res.status(), 201);
+    res.json::<Value>().await.unwrap()["holdId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A confirmed payment intent for `amount` INR; answers its id.
+pub async fn paid_intent(s: &TestStack, token: &str, amount: f64, currency: &str) -> String {
+    let intent: Value = post(
+        s,
+        token,
+        "/api/orders/payments/intent",
+        json!({"amount": amount, "currency": currency}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let confirmed = post(
+        s,
+        token,
+        "/api/orders/payments/confirm",
+        json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}),
+    )
+    .await;
+    assert_eq!(confirmed.status(), 200);
+    intent["paymentIntentId"].as_str().unwrap().to_string()
 }

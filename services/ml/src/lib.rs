@@ -1,7 +1,12 @@
-//! ML service: event recommendations, from a model derived from the bus's events and orders
-//! (rebuildable at any time, so it keeps no store of its own).
+//! ML service: event recommendations from a model derived from the bus's events and orders
+//! (rebuildable at any time, so it keeps no store of its own). See [`model`] for the scoring.
 //!
-//! The crate exposes [`build`] and [`router`]; `main.rs` only launches it.
+//! The crate exposes [`build`] (start feeding the model, add the common layers) and [`router`];
+//! `main.rs` only launches it.
+
+pub mod feed;
+pub mod http;
+pub mod model;
 
 use std::sync::Arc;
 
@@ -11,6 +16,8 @@ use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
+use crate::model::Model;
+
 /// The service's name in logs, metrics and health answers.
 pub const SERVICE: &str = "ml";
 
@@ -19,17 +26,30 @@ pub const SERVICE: &str = "ml";
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub infra: Infra,
+    pub model: Arc<Model>,
 }
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
-    Router::new().with_state(state)
+    http::router().with_state(state)
 }
 
-/// Returns the service's complete application.
+/// Starts feeding the model and returns the complete application.
 pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
+    let model = Arc::new(Model::default());
+    feed::start(
+        model.clone(),
+        infra.bus.clone(),
+        settings.service_urls.events.clone(),
+        settings.upstream_timeout,
+    )
+    .await?;
     let readiness = infra.readiness(None);
-    let state = AppState { settings, infra };
+    let state = AppState {
+        settings,
+        infra,
+        model,
+    };
     Ok(server::finish(
         router(state),
         SERVICE,

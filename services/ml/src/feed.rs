@@ -1,0 +1,81 @@
+//! Keeps the model fed: the event catalog from the events service at start-up (retried in the
+//! background until it answers), then every `event.*` and `order.purchased` message on the bus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_common::bus::MessageBus;
+use serde_json::Value;
+
+use crate::model::Model;
+
+/// The most events the events service lists per page.
+const PAGE: u32 = 100;
+
+/// Loads every event the events service lists.
+async fn load_catalog(
+    client: &reqwest::Client,
+    events_url: &str,
+    model: &Model,
+) -> anyhow::Result<usize> {
+    let mut loaded = 0;
+    for page in 1.. {
+        let url = format!("{events_url}/events?limit={PAGE}&page={page}");
+        let events: Vec<Value> = client
+            .get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        for event in &events {
+            model.upsert_event(event);
+        }
+        loaded += events.len();
+        if events.len() < PAGE as usize {
+            break;
+        }
+    }
+    Ok(loaded)
+}
+
+/// Subscribes to the bus, then loads the catalog in the background. Subscribing first means no
+/// change made while the catalog loads is missed.
+pub async fn start(
+    model: Arc<Model>,
+    bus: Arc<dyn MessageBus>,
+    events_url: String,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let mut subscription = bus
+        .subscribe("ml.model", &["event.*", "order.purchased"])
+        .await?;
+    let follower = model.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = subscription.next().await {
+            let message = &delivery.message;
+            follower.apply(message.message_id, &message.routing_key, &message.payload);
+            if let Err(error) = delivery.ack().await {
+                tracing::warn!(%error, "cannot acknowledge a model update");
+            }
+        }
+    });
+    let client = reqwest::Client::builder().timeout(timeout).build()?;
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match load_catalog(&client, &events_url, &model).await {
+                Ok(count) => {
+                    tracing::info!(count, "event catalog loaded");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, ?backoff, "event catalog not loaded yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! The recommendation model: derived entirely from bus messages and the event catalog, so it
+//! can be rebuilt at any time and needs no store of its own.
+//!
+//! - Catalog: every known event with its tags and date (`event.created|updated|deleted`, and the
+//!   events service's list at start-up).
+//! - Purchases: who bought which event (`order.purchased`).
+//!
+//! Scores, for events that have not happened yet and that the user has not bought:
+//! shared tags with what the user bought (×3 each), events bought by people who bought the same
+//! events (×2 each), and overall popularity (×1 per buyer); ties go to the sooner event. A user
+//! with no purchases gets the most popular upcoming events. "Related" ranks other upcoming
+//! events by shared tags and shared buyers the same way.
+//!
+//! Messages are applied idempotently: a redelivered message id is ignored.
+
+use std::cmp::Reverse;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::RwLock;
+
+use serde_json::Value;
+
+/// How many recent message ids are remembered for de-duplication.
+const SEEN_CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EventInfo {
+    tags: HashSet<String>,
+    date_ms: i64,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: HashMap<String, EventInfo>,
+    bought_by_user: HashMap<String, HashSet<String>>,
+    buyers_of_event: HashMap<String, HashSet<String>>,
+    seen: HashSet<uuid::Uuid>,
+    seen_order: VecDeque<uuid::Uuid>,
+}
+
+#[derive(Default)]
+pub struct Model {
+    inner: RwLock<Inner>,
+}
+
+/// The date of an event as the events service writes it (`dateMs` is not exposed, so parse).
+fn date_ms(event: &Value) -> Option<i64> {
+    let date = event["date"].as_str()?;
+    let parsed = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .or_else(|| {
+            time::Date::parse(
+                date,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            )
+            .ok()
+            .map(|d| d.midnight().assume_utc())
+        })?;
+    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+fn tags(event: &Value) -> HashSet<String> {
+    event["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+impl Model {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds or replaces an event from its JSON (as the events service shows it).
+    pub fn upsert_event(&self, event: &Value) {
+        let Some(id) = event["_id"].as_str() else {
+            return;
+        };
+        let info = EventInfo {
+            tags: tags(event),
+            date_ms: date_ms(event).unwrap_or(i64::MAX),
+        };
+        self.write().events.insert(id.to_string(), info);
+    }
+
+    /// Applies one bus message; answers false for a message already applied.
+    pub fn apply(&self, message_id: uuid::Uuid, routing_key: &str, payload: &Value) -> bool {
+        {
+            let mut inner = self.write();
+            if !inner.seen.insert(message_id) {
+                return false;
+            }
+            inner.seen_order.push_back(message_id);
+            if inner.seen_order.len() > SEEN_CAPACITY
+                && let Some(oldest) = inner.seen_order.pop_front()
+            {
+                inner.seen.remove(&oldest);
+            }
+        }
+        match routing_key {
+            "event.created" | "event.updated" => self.upsert_event(payload),
+            "event.deleted" => {
+                if let Some(id) = payload["_id"].as_str() {
+                    self.write().events.remove(id);
+                }
+            }
+            "order.purchased" => {
+                if let (Some(user), Some(event)) =
+                    (payload["userId"].as_str(), payload["eventId"].as_str())
+                {
+                    let mut inner = self.write();
+                    inner
+                        .bought_by_user
+                        .entry(user.to_string())
+                        .or_default()
+                        .insert(event.to_string());
+                    inner
+                        .buyers_of_event
+                        .entry(event.to_string())
+                        .or_default()
+                        .insert(user.to_string());
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    pub fn knows_event(&self, event_id: &str) -> bool {
+        self.read().events.contains_key(event_id)
+    }
+
+    /// Up to `limit` upcoming events for `user_id`, best first.
+    pub fn recommend(&self, user_id: &str, limit: usize, now_ms: i64) -> Vec<String> {
+        let inner = self.read();
+        let bought = inner
+            .bought_by_user
+            .get(user_id)
+            .cloned()
+            .unwrap_or_default();
+        let liked_tags: HashMap<&String, usize> = bought
+            .iter()
+            .filter_map(|e| inner.events.get(e))
+            .flat_map(|info| info.tags.iter())
+            .fold(HashMap::new(), |mut counts, tag| {
+                *counts.entry(tag).or_default() += 1;
+                counts
+            });
+        let co_bought = inner.co_bought(&bought);
+        inner.rank(limit, now_ms, |id, info| {
+            if bought.contains(id) {
+                return None;
+            }
+            let tag_score: usize = info.tags.iter().filter_map(|t| liked_tags.get(t)).sum();
+            Some(3 * tag_score + 2 * co_bought.get(id).copied().unwrap_or(0) + inner.popularity(id))
+        })
+    }
+
+    /// Up to `limit` upcoming events like `event_id`, best first.
+    pub fn related(&self, event_id: &str, limit: usize, now_ms: i64) -> Vec<String> {
+        let inner = self.read();
+        let Some(this) = inner.events.get(event_id) else {
+            return Vec::new();
+        };
+        let co_bought = inner.co_bought(&HashSet::from([event_id.to_string()]));
+        inner.rank(limit, now_ms, |id, info| {
+            if id == event_id {
+                return None;
+            }
+            let shared = info.tags.intersection(&this.tags).count();
+            Some(3 * shared + 2 * co_bought.get(id).copied().unwrap_or(0) + inner.popularity(id))
+        })
+    }
+}
+
+impl Inner {
+    fn popularity(&self, event_id: &str) -> usize {
+        self.buyers_of_event.get(event_id).map_or(0, HashSet::len)
+    }
+
+    /// For each event, how many buyers of `events` also bought it.
+    fn co_bought(&self, events: &HashSet<String>) -> HashMap<String, usize> {
+        let buyers: HashSet<&String> = events
+            .iter()
+            .filter_map(|e| self.buyers_of_event.get(e))
+            .flatten()
+            .collect();
+        let mut counts = HashMap::new();
+        for buyer in buyers {
+            for event in self.bought_by_user.get(buyer).into_iter().flatten() {
+                if !events.contains(event) {
+                    *counts.entry(event.clone()).or_default() += 1;
+                }
+            }
+        }
+        counts
+    }
+
+    /// Upcoming events scored by `score` (None = excluded), best first, sooner first on ties.
+    fn rank(
+        &self,
+        limit: usize,
+        now_ms: i64,
+        score: impl Fn(&String, &EventInfo) -> Option<usize>,
+    ) -> Vec<String> {
+        let mut scored: Vec<(usize, i64, &String)> = self
+            .events
+            .iter()
+            .filter(|(_, info)| info.date_ms >= now_ms)
+            .filter_map(|(id, info)| score(id, info).map(|s| (s, info.date_ms, id)))
+            .collect();
+        scored.sort_by_key(|(score, date, id)| (Reverse(*score), *date, (*id).clone()));
+        scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, id)| id.clone())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(id: &str, tags: &[&str], date: &str) -> Value {
+        json!({"_id": id, "tags": tags, "date": date})
+    }
+
+    fn model() -> Model {
+        let model = Model::default();
+        for e in [
+            event("jazz1", &["jazz", "music"], "2030-01-01"),
+            event("jazz2", &["Jazz"], "2030-02-01"),
+            event("rock", &["rock", "music"], "2030-03-01"),
+            event("talk", &["tech"], "2030-01-15"),
+            event("past", &["jazz"], "2000-01-01"),
+        ] {
+            model.apply(uuid::Uuid::new_v4(), "event.created", &e);
+        }
+        model
+    }
+
+    fn buy(model: &Model, user: &str, event: &str) {
+        model.apply(
+            uuid::Uuid::new_v4(),
+            "order.purchased",
+            &json!({"userId": user, "eventId": event}),
+        );
+    }
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn a_buyer_gets_events_like_the_ones_they_bought_never_past_or_bought_ones() {
+        let model = model();
+        buy(&model, "ada", "jazz1");
+        let recs = model.recommend("ada", 10, NOW);
+        assert_eq!(recs[0], "jazz2", "shares the jazz tag: {recs:?}");
+        assert!(!recs.contains(&"jazz1".to_string()) && !recs.contains(&"past".to_string()));
+        assert_eq!(model.recommend("ada", 1, NOW).len(), 1);
+    }
+
+    #[test]
+    fn people_who_bought_the_same_event_pull_their_other_events_up() {
+        let model = model();
+        buy(&model, "ada", "talk");
+        buy(&model, "bob", "talk");
+        buy(&model, "bob", "rock");
+        assert_eq!(model.recommend("ada", 10, NOW)[0], "rock");
+        assert_eq!(model.related("talk", 10, NOW)[0], "rock");
+    }
+
+    #[test]
+    fn strangers_get_popular_upcoming_events_soonest_first_on_ties() {
+        let model = model();
+        assert_eq!(
+            model.recommend("nobody", 10, NOW),
+            vec!["jazz1", "talk", "jazz2", "rock"]
+        );
+        buy(&model, "x", "rock");
+        assert_eq!(model.recommend("nobody", 1, NOW), vec!["rock"]);
+    }
+
+    #[test]
+    fn redelivered_messages_count_once_and_deleted_events_disappear() {
+        let model = model();
+        let id = uuid::Uuid::new_v4();
+        let purchase = json!({"userId": "ada", "eventId": "rock"});
+        assert!(model.apply(id, "order.purchased", &purchase));
+        assert!(!model.apply(id, "order.purchased", &purchase));
+        assert_eq!(model.read().popularity("rock"), 1);
+        model.apply(
+            uuid::Uuid::new_v4(),
+            "event.deleted",
+            &json!({"_id": "jazz2"}),
+        );
+        assert!(!model.knows_event("jazz2"));
+        assert!(model.related("unknown", 5, NOW).is_empty());
+    }
+}

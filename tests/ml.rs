@@ -1,0 +1,130 @@
+//! Recommendations through the gateway, fed by real purchases over the bus.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{access_token, api, assert_error, hold_id, paid_intent, post, spawn, token_for};
+
+async fn tagged_event(
+    s: &support::TestStack,
+    organizer: &str,
+    title: &str,
+    tags: &[&str],
+    date: &str,
+) -> String {
+    let created: Value = api()
+        .post(s.at("/api/events"))
+        .bearer_auth(organizer)
+        .json(&json!({"title": title, "date": date, "tags": tags, "rows": 1, "seatsPerRow": 4, "price": 10}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["_id"].as_str().unwrap().to_string()
+}
+
+/// Polls `path` until its `items` satisfy `done` (the model learns from the bus asynchronously).
+async fn items_until(
+    s: &support::TestStack,
+    path: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        let body: Value = api()
+            .get(s.at(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        items = body["items"].as_array().cloned().unwrap_or_default();
+        if done(&items) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyer_is_recommended_events_like_the_ones_they_bought() {
+    let s = spawn(&[
+        ("DEMO_SEED", "false"),
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "root-password"),
+    ])
+    .await;
+    let admin = access_token(&s, "root@example.com", "root-password").await;
+    let jazz = tagged_event(&s, &admin, "Jazz night", &["jazz", "music"], "2031-01-10").await;
+    let more_jazz = tagged_event(&s, &admin, "More jazz", &["jazz"], "2031-03-10").await;
+    let talk = tagged_event(&s, &admin, "Tech talk", &["tech"], "2031-02-10").await;
+
+    let buyer = token_for("jazz-fan");
+    let hold = hold_id(&s, &buyer, &jazz, &["R1-S1"]).await;
+    let intent = paid_intent(&s, &buyer, 10.0, "INR").await;
+    let bought = post(
+        &s,
+        &buyer,
+        "/api/orders/purchase",
+        json!({"eventId": jazz, "holdId": hold, "seatIds": ["R1-S1"], "paymentIntentId": intent}),
+    )
+    .await;
+    assert_eq!(bought.status(), 201);
+
+    let recs = items_until(&s, "/api/ml/recs?userId=jazz-fan&limit=5", |items| {
+        items.first() == Some(&json!(more_jazz))
+    })
+    .await;
+    assert_eq!(
+        recs,
+        vec![json!(more_jazz), json!(talk)],
+        "the other jazz event first; never the one bought"
+    );
+    let related = items_until(
+        &s,
+        &format!("/api/ml/related?eventId={jazz}&limit=1"),
+        |items| !items.is_empty(),
+    )
+    .await;
+    assert_eq!(related, vec![json!(more_jazz)]);
+    let stranger: Value = api()
+        .get(s.at("/api/ml/recs?userId=someone-else"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stranger["userId"], "someone-else");
+    assert_eq!(
+        stranger["items"][0],
+        json!(jazz),
+        "strangers get the most popular event first"
+    );
+}
+
+#[tokio::test]
+async fn bad_recommendation_requests_get_400_or_404() {
+    let s = spawn(&[("DEMO_SEED", "false")]).await;
+    for (path, status, code) in [
+        ("/api/ml/recs", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?userId=u&limit=0", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?userId=u&limit=51", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?userId=u&limit=many", 400, "VALIDATION_FAILED"),
+        ("/api/ml/related", 400, "VALIDATION_FAILED"),
+        (
+            "/api/ml/related?eventId=0123456789abcdef01234567",
+            404,
+            "NOT_FOUND",
+        ),
+    ] {
+        let res = api().get(s.at(path)).send().await.unwrap();
+        assert_error(res, status, code).await;
+    }
+}
