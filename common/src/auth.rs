@@ -218,6 +218,17 @@ where
     }
 }
 
+/// The caller, if authenticated (else 401) and holding one of `roles` (else 403).
+async fn authorized<S>(parts: &mut Parts, state: &S, roles: &[Role]) -> Result<AuthUser, ApiError>
+where
+    Arc<TokenKeys>: FromRef<S>,
+    S: Send + Sync,
+{
+    let user = AuthUser::from_request_parts(parts, state).await?;
+    user.require(roles)?;
+    Ok(user)
+}
+
 /// An authenticated organizer or admin: anonymous callers get 401, other roles 403.
 #[derive(Debug, Clone)]
 pub struct Organizer(pub AuthUser);
@@ -230,9 +241,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        user.require(&[Role::Organizer, Role::Admin])?;
-        Ok(Self(user))
+        authorized(parts, state, &[Role::Organizer, Role::Admin])
+            .await
+            .map(Self)
     }
 }
 
@@ -248,9 +259,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let user = AuthUser::from_request_parts(parts, state).await?;
-        user.require(&[Role::Admin])?;
-        Ok(Self(user))
+        authorized(parts, state, &[Role::Admin]).await.map(Self)
     }
 }
 
@@ -349,58 +358,24 @@ mod tests {
                 .unwrap()
         };
         let status = |r: Result<(), ApiError>| r.err().map(|e| e.status.as_u16());
-        assert_eq!(
-            status(extract::<Organizer>(&keys, None).await.map(|_| ())),
-            Some(401)
-        );
-        assert_eq!(
-            status(
-                extract::<Organizer>(&keys, Some(&token(Role::User)))
-                    .await
-                    .map(|_| ())
-            ),
-            Some(403)
-        );
-        assert_eq!(
-            status(
-                extract::<Organizer>(&keys, Some(&token(Role::Organizer)))
-                    .await
-                    .map(|_| ())
-            ),
-            None
-        );
-        assert_eq!(
-            status(
-                extract::<Organizer>(&keys, Some(&token(Role::Admin)))
-                    .await
-                    .map(|_| ())
-            ),
-            None
-        );
-        assert_eq!(
-            status(
-                extract::<Admin>(&keys, Some(&token(Role::Organizer)))
-                    .await
-                    .map(|_| ())
-            ),
-            Some(403)
-        );
-        assert_eq!(
-            status(
-                extract::<Admin>(&keys, Some(&token(Role::Admin)))
-                    .await
-                    .map(|_| ())
-            ),
-            None
-        );
-        assert_eq!(
-            status(
-                extract::<AuthUser>(&keys, Some("garbage"))
-                    .await
-                    .map(|_| ())
-            ),
-            Some(401)
-        );
+        let organizer = |t: Option<String>| {
+            let keys = keys.clone();
+            async move { status(extract::<Organizer>(&keys, t.as_deref()).await.map(|_| ())) }
+        };
+        let admin = |t: Option<String>| {
+            let keys = keys.clone();
+            async move { status(extract::<Admin>(&keys, t.as_deref()).await.map(|_| ())) }
+        };
+        assert_eq!(organizer(None).await, Some(401));
+        assert_eq!(organizer(Some(token(Role::User))).await, Some(403));
+        assert_eq!(organizer(Some(token(Role::Organizer))).await, None);
+        assert_eq!(organizer(Some(token(Role::Admin))).await, None);
+        assert_eq!(admin(Some(token(Role::Organizer))).await, Some(403));
+        assert_eq!(admin(Some(token(Role::Admin))).await, None);
+        let garbage = extract::<AuthUser>(&keys, Some("garbage"))
+            .await
+            .map(|_| ());
+        assert_eq!(status(garbage), Some(401));
     }
 
     #[test]

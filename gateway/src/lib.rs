@@ -129,8 +129,8 @@ pub fn router(
     rate_limited: Counter,
 ) -> anyhow::Result<Router> {
     let mut router = Router::new();
-    for name in ["auth", "events", "orders", "ml"] {
-        router = router.route(&format!("/{name}/health"), get(upstream_health));
+    for upstream in state.upstreams.all() {
+        router = router.route(&format!("/{}/health", upstream.name), get(upstream_health));
     }
     let credentials = Router::new()
         .route("/api/auth/login", any(forward_api))

@@ -65,6 +65,18 @@ impl FromRef<AppState> for Arc<TokenKeys> {
 }
 
 impl AppState {
+    /// The layout of a well-formed, existing event: 400 `INVALID_ID` or 404 otherwise.
+    pub(crate) async fn layout(
+        &self,
+        event_id: &str,
+    ) -> Result<domain::seat::Layout, error::OrdersError> {
+        http::check_event_id(event_id)?;
+        self.layouts
+            .get(event_id)
+            .await?
+            .ok_or(error::OrdersError::EventNotFound)
+    }
+
     /// Watches a new hold and, if it runs out, counts it and announces `hold.expired`. The watch
     /// lives in this process: holds taken by a process that stops are not announced (the seats
     /// still come free, since their keys expire in the TTL store).

@@ -59,6 +59,17 @@ impl Hold {
     }
 }
 
+/// Seats that passed [`Holds::check_request`] for one event's layout: a hold can only be taken
+/// with one of these, so the request is checked exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRequest(Vec<String>);
+
+impl SeatRequest {
+    pub fn seat_ids(&self) -> &[String] {
+        &self.0
+    }
+}
+
 /// Why a hold could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum HoldError {
@@ -103,7 +114,11 @@ impl Holds {
     }
 
     /// The requested seats, checked against the layout: none missing, repeated or unknown.
-    pub fn check_request(&self, layout: &Layout, seat_ids: &[String]) -> Result<(), HoldError> {
+    pub fn check_request(
+        &self,
+        layout: &Layout,
+        seat_ids: Vec<String>,
+    ) -> Result<SeatRequest, HoldError> {
         if seat_ids.is_empty() {
             return Err(HoldError::Invalid(
                 "seatIds must name at least one seat".into(),
@@ -132,18 +147,18 @@ impl Holds {
                 unknown.join(", ")
             )));
         }
-        Ok(())
+        Ok(SeatRequest(seat_ids))
     }
 
-    /// Takes every seat of `seat_ids` for `user_id`, or none. `sold` are those already sold.
+    /// Takes every requested seat for `user_id`, or none. `sold` are those already sold.
     pub async fn take(
         &self,
         user_id: &str,
         layout: &Layout,
-        seat_ids: Vec<String>,
+        request: SeatRequest,
         sold: &HashSet<String>,
     ) -> Result<Hold, HoldError> {
-        self.check_request(layout, &seat_ids)?;
+        let seat_ids = request.0;
         let sold_conflicts: Vec<String> = seat_ids
             .iter()
             .filter(|s| sold.contains(*s))
@@ -329,7 +344,14 @@ mod tests {
             let holds = holds.clone();
             tokio::spawn(async move {
                 holds
-                    .take("u1", &layout(), vec![format!("R1-S{n}")], &HashSet::new())
+                    .take(
+                        "u1",
+                        &layout(),
+                        holds
+                            .check_request(&layout(), vec![format!("R1-S{n}")])
+                            .unwrap(),
+                        &HashSet::new(),
+                    )
                     .await
             })
         });
@@ -343,20 +365,41 @@ mod tests {
         holds.release(&taken[0]).await.unwrap();
         assert!(
             holds
-                .take("u1", &layout(), vec!["R2-S1".into()], &HashSet::new())
+                .take(
+                    "u1",
+                    &layout(),
+                    holds
+                        .check_request(&layout(), vec!["R2-S1".into()])
+                        .unwrap(),
+                    &HashSet::new()
+                )
                 .await
                 .is_ok()
         );
         assert!(matches!(
             holds
-                .take("u1", &layout(), vec!["R2-S2".into()], &HashSet::new())
+                .take(
+                    "u1",
+                    &layout(),
+                    holds
+                        .check_request(&layout(), vec!["R2-S2".into()])
+                        .unwrap(),
+                    &HashSet::new()
+                )
                 .await,
             Err(HoldError::TooManyHolds(2))
         ));
         // Another user is not affected.
         assert!(
             holds
-                .take("u2", &layout(), vec!["R2-S3".into()], &HashSet::new())
+                .take(
+                    "u2",
+                    &layout(),
+                    holds
+                        .check_request(&layout(), vec!["R2-S3".into()])
+                        .unwrap(),
+                    &HashSet::new()
+                )
                 .await
                 .is_ok()
         );
@@ -367,14 +410,28 @@ mod tests {
         let holds = holds(100);
         for n in 1..=2 {
             holds
-                .take("u1", &layout(), vec![format!("R1-S{n}")], &HashSet::new())
+                .take(
+                    "u1",
+                    &layout(),
+                    holds
+                        .check_request(&layout(), vec![format!("R1-S{n}")])
+                        .unwrap(),
+                    &HashSet::new(),
+                )
                 .await
                 .unwrap();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
         assert!(
             holds
-                .take("u1", &layout(), vec!["R1-S3".into()], &HashSet::new())
+                .take(
+                    "u1",
+                    &layout(),
+                    holds
+                        .check_request(&layout(), vec!["R1-S3".into()])
+                        .unwrap(),
+                    &HashSet::new()
+                )
                 .await
                 .is_ok()
         );

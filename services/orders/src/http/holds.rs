@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use validator::Validate;
 
-use super::{check_event_id, may_use};
+use super::may_use;
 use crate::AppState;
 use crate::domain::hold::{Hold, HoldError};
 use crate::error::OrdersError;
@@ -52,20 +52,12 @@ pub async fn create(
     ValidJson(request): ValidJson<HoldRequest>,
 ) -> Result<Response, OrdersError> {
     let event_id = request.event_id.unwrap_or_default();
-    check_event_id(&event_id)?;
-    let layout = state
-        .layouts
-        .get(&event_id)
-        .await?
-        .ok_or(OrdersError::EventNotFound)?;
-    let seat_ids = request.seat_ids.unwrap_or_default();
-    state.holds.check_request(&layout, &seat_ids)?;
-    let sold = state.orders.sold_among(&event_id, &seat_ids).await?;
-    let hold = match state
+    let layout = state.layout(&event_id).await?;
+    let seats = state
         .holds
-        .take(caller.id(), &layout, seat_ids, &sold)
-        .await
-    {
+        .check_request(&layout, request.seat_ids.unwrap_or_default())?;
+    let sold = state.orders.sold_among(&event_id, seats.seat_ids()).await?;
+    let hold = match state.holds.take(caller.id(), &layout, seats, &sold).await {
         Ok(hold) => hold,
         Err(HoldError::Conflict(seats)) => {
             state.metrics.hold_conflicts.inc();

@@ -31,7 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/events/{event_id}/activity", get(orders::event_activity))
 }
 
-fn check_event_id(id: &str) -> Result<(), OrdersError> {
+pub(crate) fn check_event_id(id: &str) -> Result<(), OrdersError> {
     if is_event_id(id) {
         Ok(())
     } else {

@@ -182,11 +182,7 @@ async fn buy(
         return Err(OrdersError::HoldNotFound("the hold has expired"));
     }
 
-    let layout = state
-        .layouts
-        .get(&event_id)
-        .await?
-        .ok_or(OrdersError::EventNotFound)?;
+    let layout = state.layout(&event_id).await?;
     let intent_id = request.payment_intent_id.clone().unwrap_or_default();
     let intent = state.payments.owned(&intent_id, caller.id()).await?.ok_or(
         OrdersError::PaymentRequired("no such payment intent of yours"),

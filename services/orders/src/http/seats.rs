@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
-use super::check_event_id;
 use crate::AppState;
 use crate::error::OrdersError;
 
@@ -31,12 +30,7 @@ pub async fn seat_map(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<SeatMap>, OrdersError> {
-    check_event_id(&event_id)?;
-    let layout = state
-        .layouts
-        .get(&event_id)
-        .await?
-        .ok_or(OrdersError::EventNotFound)?;
+    let layout = state.layout(&event_id).await?;
     let (sold, held) = tokio::try_join!(
         async {
             state
