@@ -143,10 +143,12 @@ pub async fn update(
     ValidJson(fields): ValidJson<EventFields>,
 ) -> Result<Json<Value>, EventsError> {
     let event = editable(&state, &caller, &id).await?;
-    if fields.changes_layout(&event) && state.orders.activity(&event.id).await?.any() {
+    let changes_layout = fields.changes_layout(&event);
+    // Checked (and refused when invalid) before asking the orders service anything.
+    let updated = fields.update(event)?;
+    if changes_layout && state.orders.activity(&updated.id).await?.any() {
         return Err(EventsError::LayoutLocked);
     }
-    let updated = fields.update(event)?;
     if !state.events.update(&updated).await? {
         return Err(EventsError::NotFound);
     }
