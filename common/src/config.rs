@@ -171,6 +171,8 @@ pub struct Settings {
     pub amqp_url: Option<String>,
     /// Set: the document store is MongoDB. Unset: SQLite under `data_dir`.
     pub mongodb_uri: Option<String>,
+    /// Each service keeps its MongoDB collections in database `<prefix>_<service>`.
+    pub mongodb_database_prefix: String,
     /// How long the gateway waits for an upstream answer.
     pub upstream_timeout: Duration,
     /// How long a stopping process waits for in-flight requests.
@@ -217,6 +219,7 @@ impl Settings {
             redis_url: env.string("REDIS_URL"),
             amqp_url: env.string("AMQP_URL"),
             mongodb_uri: env.string("MONGODB_URI"),
+            mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
             upstream_timeout: Duration::from_millis(env.positive("UPSTREAM_TIMEOUT_MS", 10_000)?),
             shutdown_grace: Duration::from_secs(env.positive("SHUTDOWN_GRACE_SECONDS", 20)?),
             auth: AuthSettings {
@@ -394,6 +397,25 @@ impl Env<'_> {
         Ok(value)
     }
 
+    /// A MongoDB database name prefix: letters, digits and `_`, short enough that
+    /// `<prefix>_<service>` stays within MongoDB's 63-byte database names.
+    fn database_prefix(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let value = self.string(name).unwrap_or_else(|| default.into());
+        let valid = (1..=48).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if valid {
+            Ok(value)
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                value,
+                reason: "must be 1 to 48 letters, digits or underscores".into(),
+            })
+        }
+    }
+
     fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
         match self.string(name).map(|v| v.to_ascii_lowercase()) {
             None => Ok(default),
@@ -468,6 +490,7 @@ mod tests {
         assert_eq!(s.service_urls.orders, "http://127.0.0.1:4003");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert!(s.redis_url.is_none() && s.amqp_url.is_none() && s.mongodb_uri.is_none());
+        assert_eq!(s.mongodb_database_prefix, "holdfast");
     }
 
     #[test]
@@ -480,6 +503,15 @@ mod tests {
         assert!(err.to_string().starts_with("EVENTS_SERVICE_URL:"), "{err}");
         let err = settings(&[("UPSTREAM_TIMEOUT_MS", "0")]).unwrap_err();
         assert!(err.to_string().starts_with("UPSTREAM_TIMEOUT_MS:"), "{err}");
+        for bad in ["hold-fast", "a.b", &"x".repeat(49)] {
+            let err = settings(&[("MONGODB_DATABASE_PREFIX", bad)]).unwrap_err();
+            assert!(
+                err.to_string().starts_with("MONGODB_DATABASE_PREFIX:"),
+                "{err}"
+            );
+        }
+        let s = settings(&[("MONGODB_DATABASE_PREFIX", "e2e_1")]).unwrap();
+        assert_eq!(s.mongodb_database_prefix, "e2e_1");
     }
 
     #[test]

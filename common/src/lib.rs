@@ -15,6 +15,7 @@ pub mod demo;
 pub mod docstore;
 pub mod error;
 pub mod extract;
+pub mod ids;
 pub mod infra;
 pub mod kv;
 pub mod launch;

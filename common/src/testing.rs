@@ -1,21 +1,21 @@
 //! Helpers for tests that need a real server (Redis, RabbitMQ, MongoDB).
 //!
 //! A suite whose server variable is unset is skipped with a visible message, except under
-//! `CI=true`, where skipping would hide a broken set-up and therefore fails. MongoDB is the
-//! exception: no CI machine has one, so its suites skip whenever `MONGODB_URI` is unset.
+//! `CI=true`, where skipping would hide a broken set-up and therefore fails (CI starts Redis,
+//! RabbitMQ and a MongoDB-compatible server; see `.ci/run`).
 
 use std::io::Write;
 
 /// The server URL in `var`, or `None` (after saying so) when the suite must be skipped.
 ///
 /// # Panics
-/// When `var` is unset and `CI=true`, unless `var` is `MONGODB_URI`.
+/// When `var` is unset and `CI=true`.
 pub fn server_url(var: &str) -> Option<String> {
     if let Some(url) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) {
         return Some(url);
     }
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    if in_ci && var != "MONGODB_URI" {
+    if in_ci {
         panic!("{var} is not set, but CI=true requires the {var} adapter suite to run");
     }
     // Written to the stderr handle directly: the test harness captures `eprintln!`, and a
@@ -32,11 +32,54 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A MongoDB database name (or prefix) no other test uses: letters, digits and `_` only.
+pub fn unique_database_name(prefix: &str) -> String {
+    unique_name(prefix).replace('-', "_")
+}
+
+/// Drops the MongoDB databases `names` and waits until they are gone.
+///
+/// Runs on a thread of its own with its own runtime and client, so it works from `Drop` while
+/// the test's runtime is shutting down (a task spawned there might never run). Failures are
+/// reported, not raised: cleaning up must not turn a passing test red.
+pub fn drop_mongo_databases(uri: &str, names: Vec<String>) {
+    let uri = uri.to_string();
+    let dropped = std::thread::spawn(move || -> Result<(), String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let client = mongodb::Client::with_uri_str(&uri)
+                .await
+                .map_err(|e| e.to_string())?;
+            for name in &names {
+                client
+                    .database(name)
+                    .drop()
+                    .await
+                    .map_err(|e| format!("{name}: {e}"))?;
+            }
+            client.shutdown().await;
+            Ok(())
+        })
+    })
+    .join();
+    if let Ok(Err(error)) | Err(error) = dropped.map_err(|_| "the thread panicked".to_string()) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "warning: test databases not dropped: {error}"
+        );
+    }
+}
+
 /// A document store for one test: SQLite in a temporary folder, or a MongoDB database of its
 /// own (where `MONGODB_URI` is set) that is dropped afterwards.
 pub struct TestStore {
     pub store: crate::docstore::DocumentStore,
     _dir: Option<tempfile::TempDir>,
+    /// The server and database to drop afterwards, on MongoDB.
+    mongo: Option<(String, String)>,
 }
 
 impl TestStore {
@@ -55,6 +98,7 @@ impl TestStore {
         Self {
             store: crate::docstore::DocumentStore::Sqlite(db),
             _dir: Some(dir),
+            mongo: None,
         }
     }
 
@@ -65,25 +109,22 @@ impl TestStore {
     /// When `MONGODB_URI` is set but unusable.
     pub async fn mongodb(schema: &crate::docstore::Schema) -> Option<Self> {
         let uri = server_url("MONGODB_URI")?;
-        let name = unique_name("holdfast_test").replace('-', "_");
+        let name = unique_database_name("holdfast_test");
         let db = crate::docstore::MongoDb::connect(&uri, &name, schema.mongo_indexes)
             .await
             .unwrap_or_else(|e| panic!("MONGODB_URI is set but unusable: {e}"));
         Some(Self {
             store: crate::docstore::DocumentStore::Mongo(db),
             _dir: None,
+            mongo: Some((uri, name)),
         })
     }
 }
 
 impl Drop for TestStore {
     fn drop(&mut self) {
-        if let crate::docstore::DocumentStore::Mongo(db) = &self.store {
-            let database = db.database().clone();
-            // Best effort: the test's runtime may already be shutting down.
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(async move { database.drop().await });
-            }
+        if let Some((uri, name)) = self.mongo.take() {
+            drop_mongo_databases(&uri, vec![name]);
         }
     }
 }

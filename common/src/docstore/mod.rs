@@ -33,8 +33,9 @@ pub enum StoreError {
 pub enum IndexOrder {
     Ascending,
     Descending,
-    /// A MongoDB text index over the field.
-    Text,
+    /// A MongoDB TTL index: the document is removed once the date in this field has passed.
+    /// The field must hold a BSON date; such an index has exactly one key.
+    ExpiresAt,
 }
 
 /// A MongoDB index a service needs, created at start-up if missing.
@@ -70,7 +71,7 @@ impl DocumentStore {
     ) -> Result<Self, StoreError> {
         match &settings.mongodb_uri {
             Some(uri) => {
-                let database = format!("holdfast_{service}");
+                let database = format!("{}_{service}", settings.mongodb_database_prefix);
                 Ok(Self::Mongo(
                     MongoDb::connect(uri, &database, schema.mongo_indexes).await?,
                 ))

@@ -56,11 +56,15 @@ impl MongoDb {
 
 fn index_model(spec: &IndexSpec) -> IndexModel {
     let mut keys = Document::new();
+    let mut expire_after = None;
     for (field, order) in spec.keys {
         let value = match order {
             IndexOrder::Ascending => Bson::Int32(1),
             IndexOrder::Descending => Bson::Int32(-1),
-            IndexOrder::Text => Bson::String("text".into()),
+            IndexOrder::ExpiresAt => {
+                expire_after = Some(std::time::Duration::ZERO);
+                Bson::Int32(1)
+            }
         };
         keys.insert(*field, value);
     }
@@ -70,6 +74,7 @@ fn index_model(spec: &IndexSpec) -> IndexModel {
             IndexOptions::builder()
                 .name(spec.name.to_string())
                 .unique(spec.unique)
+                .expire_after(expire_after)
                 .build(),
         )
         .build()
@@ -78,7 +83,7 @@ fn index_model(spec: &IndexSpec) -> IndexModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{server_url, unique_name};
+    use crate::testing::{drop_mongo_databases, server_url, unique_database_name};
 
     const INDEXES: &[IndexSpec] = &[
         IndexSpec {
@@ -104,16 +109,34 @@ mod tests {
         assert_eq!(options.unique, Some(true));
     }
 
-    #[tokio::test]
-    async fn connect_creates_the_declared_indexes() {
+    #[test]
+    fn an_expiry_index_removes_documents_at_their_date() {
+        let spec = IndexSpec {
+            collection: "records",
+            name: "records_expiry",
+            keys: &[("expiresAt", IndexOrder::ExpiresAt)],
+            unique: false,
+        };
+        let model = index_model(&spec);
+        assert_eq!(model.keys, doc! { "expiresAt": 1 });
+        let options = model.options.expect("options set");
+        assert_eq!(options.expire_after, Some(std::time::Duration::ZERO));
+        assert_eq!(index_model(&INDEXES[0]).options.unwrap().expire_after, None);
+    }
+
+    /// Restarts and replicas starting together create the same indexes: none of them fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn creating_the_indexes_is_idempotent_across_restarts_and_replicas() {
         let Some(uri) = server_url("MONGODB_URI") else {
             return;
         };
-        let name = unique_name("holdfast_test").replace('-', "_");
-        let db = MongoDb::connect(&uri, &name, INDEXES).await.unwrap();
-        // Connecting again must not fail on the existing indexes.
-        let db_again = MongoDb::connect(&uri, &name, INDEXES).await.unwrap();
-        let names = db_again
+        let name = unique_database_name("holdfast_test");
+        let replicas = (0..3).map(|_| MongoDb::connect(&uri, &name, INDEXES));
+        for replica in futures_util::future::join_all(replicas).await {
+            replica.expect("a replica starting beside others");
+        }
+        let restarted = MongoDb::connect(&uri, &name, INDEXES).await.unwrap();
+        let names = restarted
             .database()
             .collection::<Document>("items")
             .list_index_names()
@@ -124,6 +147,6 @@ mod tests {
             names.contains(&"items_unique_code".to_string()),
             "{names:?}"
         );
-        db.database().drop().await.unwrap();
+        drop_mongo_databases(&uri, vec![name]);
     }
 }

@@ -1,5 +1,5 @@
 //! Accounts that exist from start-up: the `ADMIN_EMAIL` admin in any profile, and the demo
-//! accounts of [`holdfast_common::demo`] in the embedded development profile.
+//! accounts of [`holdfast_common::demo`] in development (whatever the store; never in production).
 
 use holdfast_common::auth::Role;
 use holdfast_common::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
@@ -18,7 +18,7 @@ pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
         tracing::info!(email = email.as_str(), "admin account ready");
     }
     let settings = &state.settings;
-    if settings.seeds_demo_data() && settings.mongodb_uri.is_none() {
+    if settings.seeds_demo_data() {
         for account in DEMO_ACCOUNTS {
             let email = Email::parse(account.email).map_err(|r| anyhow::anyhow!("{r}"))?;
             ensure_account(

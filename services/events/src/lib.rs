@@ -58,7 +58,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     let readiness = infra.readiness(Some(&store));
     let state = AppState {
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
-        events: store::events(&store),
+        events: store::events(&store).await?,
         orders: OrdersClient::new(&settings.service_urls.orders, settings.upstream_timeout)?,
         settings,
         infra,

@@ -4,9 +4,10 @@
 use holdfast_common::demo::DEMO_ORGANIZER;
 
 use crate::AppState;
-use crate::domain::event::{Event, new_event_id};
+use crate::domain::event::Event;
 use crate::domain::when::format_millis;
 use crate::store::RepoError;
+use holdfast_common::ids::new_object_id as new_event_id;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -87,10 +88,7 @@ const DEMOS: &[Demo] = &[
 /// Seeds the demo events when asked for and the store is empty.
 pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
     let settings = &state.settings;
-    if !settings.seeds_demo_data()
-        || settings.mongodb_uri.is_some()
-        || state.events.count().await? > 0
-    {
+    if !settings.seeds_demo_data() || state.events.count().await? > 0 {
         return Ok(());
     }
     let now = std::time::SystemTime::now()

@@ -65,12 +65,11 @@ impl FromRef<AppState> for Arc<TokenKeys> {
 }
 
 impl AppState {
-    /// The layout of a well-formed, existing event: 400 `INVALID_ID` or 404 otherwise.
+    /// The layout of an existing event (its id already canonical), else 404.
     pub(crate) async fn layout(
         &self,
         event_id: &str,
     ) -> Result<domain::seat::Layout, error::OrdersError> {
-        http::check_event_id(event_id)?;
         self.layouts
             .get(event_id)
             .await?

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use validator::{Validate, ValidationError};
 
 use crate::AppState;
-use crate::domain::user::{User, UserView, is_user_id};
+use crate::domain::user::{User, UserView};
 use crate::error::AuthError;
 
 fn valid_role(value: &str) -> Result<(), ValidationError> {
@@ -63,9 +63,7 @@ pub async fn set_role(
     ValidJson(change): ValidJson<RoleChange>,
 ) -> Result<Json<UserView>, AuthError> {
     state.current_admin(&caller).await?;
-    if !is_user_id(&user_id) {
-        return Err(AuthError::InvalidId);
-    }
+    let user_id = holdfast_common::ids::object_id(&user_id).ok_or(AuthError::InvalidId)?;
     let role = change
         .role
         .as_deref()

@@ -57,15 +57,6 @@ impl Event {
     }
 }
 
-/// Whether `id` has the shape of an event id (a 24-hex-digit ObjectId).
-pub fn is_event_id(id: &str) -> bool {
-    id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-pub fn new_event_id() -> String {
-    mongodb::bson::oid::ObjectId::new().to_hex()
-}
-
 /// Present-and-null (`Some(None)`) is told apart from absent (`None`).
 fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
-use crate::domain::event::{Event, EventFields, is_event_id, new_event_id};
+use crate::domain::event::{Event, EventFields};
 use crate::domain::when;
 use crate::error::EventsError;
 use crate::store::EventQuery;
+use holdfast_common::ids::{new_object_id, object_id};
 
 pub const MAX_LIMIT: u64 = 100;
 
@@ -98,10 +99,8 @@ pub async fn list(
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Event, EventsError> {
-    if !is_event_id(id) {
-        return Err(EventsError::InvalidId);
-    }
-    state.events.get(id).await?.ok_or(EventsError::NotFound)
+    let id = object_id(id).ok_or(EventsError::InvalidId)?;
+    state.events.get(&id).await?.ok_or(EventsError::NotFound)
 }
 
 /// `GET /events/{id}`
@@ -128,7 +127,7 @@ pub async fn create(
     Organizer(caller): Organizer,
     ValidJson(fields): ValidJson<EventFields>,
 ) -> Result<Response, EventsError> {
-    let event = fields.create(new_event_id(), caller.id().to_string())?;
+    let event = fields.create(new_object_id(), caller.id().to_string())?;
     state.events.insert(&event).await?;
     tracing::info!(event_id = %event.id, organizer_id = %event.organizer_id, "event created");
     state.publish("event.created", &event).await;

@@ -1,8 +1,11 @@
 //! Where events are kept: the [`EventRepository`] port with a SQLite and a MongoDB adapter.
 //!
-//! Text search (`q`) uses SQLite's FTS5 over title and description (every word must match, as a
-//! prefix) and, on MongoDB, a text index over the same fields (MongoDB's `$text` semantics:
-//! whole stemmed words, any of them). Lists are sorted by date, then id.
+//! Text search (`q`) means the same on both adapters: the query is split into words (runs of
+//! letters and digits, lower-cased, at most 16), and an event matches when EVERY word begins a
+//! word of its title or description — `jaz` finds "Jazz night", `night jaz` too, `azz` does
+//! not. Case is ignored, accents are not (`cafe` does not find "Café"). SQLite answers it with
+//! an FTS5 index (prefix queries); MongoDB with an indexed array of each event's words (see
+//! `mongo.rs`), which needs no text index. Lists are sorted by date, then id.
 
 mod mongo;
 mod sqlite;
@@ -20,7 +23,8 @@ pub use self::mongo::MongoEvents;
 pub use self::sqlite::SqliteEvents;
 
 pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[r"
+    sqlite_migrations: &[
+        r"
         CREATE TABLE events (
             id            TEXT PRIMARY KEY,
             title         TEXT NOT NULL,
@@ -54,7 +58,17 @@ pub const SCHEMA: Schema = Schema {
             INSERT INTO events_fts (rowid, title, description)
             VALUES (new.rowid, new.title, coalesce(new.description, ''));
         END;
-    "],
+    ",
+        r"
+        -- Accents are significant, as in the MongoDB adapter's word index.
+        DROP TABLE events_fts;
+        CREATE VIRTUAL TABLE events_fts USING fts5 (
+            title, description, content = 'events', content_rowid = 'rowid',
+            tokenize = 'unicode61 remove_diacritics 0'
+        );
+        INSERT INTO events_fts (events_fts) VALUES ('rebuild');
+    ",
+    ],
     mongo_indexes: &[
         IndexSpec {
             collection: "events",
@@ -67,11 +81,8 @@ pub const SCHEMA: Schema = Schema {
         },
         IndexSpec {
             collection: "events",
-            name: "events_text",
-            keys: &[
-                ("title", IndexOrder::Text),
-                ("description", IndexOrder::Text),
-            ],
+            name: "events_search_words",
+            keys: &[("searchWords", IndexOrder::Ascending)],
             unique: false,
         },
         IndexSpec {
@@ -115,18 +126,38 @@ pub trait EventRepository: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, RepoError>;
 }
 
-pub fn events(store: &DocumentStore) -> Arc<dyn EventRepository> {
-    match store {
+pub async fn events(store: &DocumentStore) -> Result<Arc<dyn EventRepository>, RepoError> {
+    Ok(match store {
         DocumentStore::Sqlite(db) => Arc::new(SqliteEvents::new(db.clone())),
-        DocumentStore::Mongo(db) => Arc::new(MongoEvents::new(db)),
-    }
+        DocumentStore::Mongo(db) => Arc::new(MongoEvents::open(db).await?),
+    })
+}
+
+/// The lower-cased words of `text`: runs of letters and digits, as FTS5's tokenizer sees them.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
 }
 
 /// The words of a search, without characters that mean something to a query language.
 pub fn search_terms(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(str::to_lowercase)
-        .collect()
+    words(text).take(16).collect()
+}
+
+/// The distinct words an event is found by: those of its title and description.
+pub fn searchable_words(event: &Event) -> Vec<String> {
+    let mut found: Vec<String> = words(&event.title)
+        .chain(
+            event
+                .description
+                .as_deref()
+                .map(words)
+                .into_iter()
+                .flatten(),
+        )
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
 }

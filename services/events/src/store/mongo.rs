@@ -1,15 +1,21 @@
 //! The MongoDB adapter of [`EventRepository`]: collection `events`, with indexes on the date,
-//! the tags, and a text index over title and description.
+//! the tags and the search words.
+//!
+//! Text search has the semantics of the SQLite adapter (see [`super`]): every word of the query
+//! must begin a word of the title or description. Each document carries `searchWords`, the
+//! lower-cased words of its title and description, under an ordinary multikey index; a query
+//! word becomes an anchored prefix regex on it, which the index answers as a range scan. This
+//! needs no text index, so it behaves the same on every server speaking the MongoDB protocol.
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use holdfast_common::docstore::MongoDb;
 use mongodb::Collection;
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Document, Regex, doc};
+use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Serialize};
 
-use super::{EventQuery, EventRepository, RepoError, search_terms};
+use super::{EventQuery, EventRepository, RepoError, search_terms, searchable_words};
 use crate::domain::event::Event;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -29,6 +35,10 @@ struct EventDocument {
     seats_per_row: u32,
     price_minor: i64,
     currency: String,
+    /// The words of title and description, for search; absent on documents written before it
+    /// existed (filled in at start-up by [`MongoEvents::open`]).
+    #[serde(default)]
+    search_words: Vec<String>,
 }
 
 impl EventDocument {
@@ -48,6 +58,7 @@ impl EventDocument {
             seats_per_row: e.seats_per_row,
             price_minor: e.price_minor,
             currency: e.currency.clone(),
+            search_words: searchable_words(e),
         })
     }
 
@@ -75,10 +86,39 @@ pub struct MongoEvents {
 }
 
 impl MongoEvents {
-    pub fn new(db: &MongoDb) -> Self {
-        Self {
+    /// The adapter over `db`, after giving `searchWords` to any event stored without them.
+    pub async fn open(db: &MongoDb) -> Result<Self, RepoError> {
+        let adapter = Self {
             events: db.database().collection("events"),
+        };
+        let filled = adapter.fill_missing_search_words().await?;
+        tracing::info!(
+            filled,
+            "event search: word-prefix match on the indexed searchWords field"
+        );
+        Ok(adapter)
+    }
+
+    /// Writes `searchWords` on documents that lack it; idempotent, so replicas starting
+    /// together at most repeat each other's work.
+    async fn fill_missing_search_words(&self) -> Result<u64, RepoError> {
+        let mut missing = self
+            .events
+            .find(doc! { "searchWords": { "$exists": false } })
+            .await?;
+        let mut filled = 0;
+        while let Some(document) = missing.try_next().await? {
+            let id = document.id;
+            let words = searchable_words(&document.into_event());
+            self.events
+                .update_one(
+                    doc! { "_id": id },
+                    doc! { "$set": { "searchWords": words } },
+                )
+                .await?;
+            filled += 1;
         }
+        Ok(filled)
     }
 }
 
@@ -90,21 +130,21 @@ fn object_id(id: &str) -> Option<ObjectId> {
 fn filter(query: &EventQuery) -> Document {
     let mut filter = Document::new();
     if let Some(text) = &query.text {
-        let terms = search_terms(text);
-        if !terms.is_empty() {
-            filter.insert("$text", doc! { "$search": terms.join(" ") });
+        let every_word: Vec<Document> = search_terms(text)
+            .iter()
+            .map(|term| {
+                doc! { "searchWords": { "$regex": format!("^{}", regex_escape(term)) } }
+            })
+            .collect();
+        if !every_word.is_empty() {
+            filter.insert("$and", every_word);
         }
     }
     if let Some(tag) = &query.tag {
-        // Case-insensitive exact match of one array element.
+        // Case-insensitive exact match of one array element. Written with the `$regex`
+        // operator: some servers mis-answer a bare regex value on an indexed array field.
         let pattern = format!("^{}$", regex_escape(tag));
-        filter.insert(
-            "tags",
-            Regex {
-                pattern,
-                options: "i".into(),
-            },
-        );
+        filter.insert("tags", doc! { "$regex": pattern, "$options": "i" });
     }
     let mut range = Document::new();
     if let Some(from) = query.from_ms {

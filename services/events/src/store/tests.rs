@@ -5,7 +5,7 @@ use std::sync::Arc;
 use holdfast_common::testing::TestStore;
 
 use super::*;
-use crate::domain::event::new_event_id;
+use holdfast_common::ids::new_object_id as new_event_id;
 
 fn event(title: &str, description: Option<&str>, date_ms: i64, tags: &[&str]) -> Event {
     Event {
@@ -116,6 +116,50 @@ async fn lists_sort_by_date_and_filter(repo: Arc<dyn EventRepository>) {
     assert!(repo.search(&hostile).await.is_ok());
 }
 
+/// The search semantics both adapters share (see the module doc of `store`).
+async fn every_word_must_begin_a_word(repo: Arc<dyn EventRepository>) {
+    for e in [
+        event("Jazz night", Some("Smooth saxophone quartet"), 1, &[]),
+        event("Night market", Some("Street food"), 2, &[]),
+        event("Café concert", None, 3, &[]),
+    ] {
+        repo.insert(&e).await.unwrap();
+    }
+    let found = async |q: &str| {
+        let query = EventQuery {
+            text: Some(q.into()),
+            ..all()
+        };
+        titles(&repo.search(&query).await.unwrap().0)
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found("jaz").await, ["Jazz night"], "a prefix, any case");
+    assert_eq!(found("NIGHT").await, ["Jazz night", "Night market"]);
+    assert_eq!(found("night jaz").await, ["Jazz night"], "every word");
+    assert_eq!(found("night opera").await, Vec::<String>::new());
+    assert_eq!(found("azz").await, Vec::<String>::new(), "only word starts");
+    assert_eq!(found("quart").await, ["Jazz night"], "the description too");
+    assert_eq!(found("café").await, ["Café concert"]);
+    assert_eq!(found("cafe").await, Vec::<String>::new(), "accents count");
+    assert_eq!(found("food, street!").await, ["Night market"]);
+    // A renamed event is found by its new words only.
+    let mut market = repo
+        .search(&EventQuery {
+            text: Some("market".into()),
+            ..all()
+        })
+        .await
+        .unwrap()
+        .0
+        .remove(0);
+    market.title = "Bazaar".into();
+    repo.update(&market).await.unwrap();
+    assert_eq!(found("market").await, Vec::<String>::new());
+    assert_eq!(found("baz").await, ["Bazaar"]);
+}
+
 async fn pages_report_the_total(repo: Arc<dyn EventRepository>) {
     for i in 0..5 {
         repo.insert(&event(&format!("E{i}"), None, i, &[]))
@@ -155,6 +199,12 @@ macro_rules! contract_suite {
                 }
             }
             #[tokio::test]
+            async fn every_word_must_begin_a_word() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::every_word_must_begin_a_word(repo).await
+                }
+            }
+            #[tokio::test]
             async fn pages_report_the_total() {
                 if let Some((repo, _guard)) = $make.await {
                     super::pages_report_the_total(repo).await
@@ -166,12 +216,12 @@ macro_rules! contract_suite {
 
 async fn sqlite() -> Option<(Arc<dyn EventRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
-    Some((events(&test.store), test))
+    Some((events(&test.store).await.unwrap(), test))
 }
 
 async fn mongodb() -> Option<(Arc<dyn EventRepository>, TestStore)> {
     let test = TestStore::mongodb(&SCHEMA).await?;
-    Some((events(&test.store), test))
+    Some((events(&test.store).await.unwrap(), test))
 }
 
 contract_suite!(sqlite_adapter, sqlite());

@@ -21,8 +21,3 @@ pub fn rfc3339(millis: i64) -> String {
         })
         .unwrap_or_default()
 }
-
-/// Whether `id` has the shape of an event id (a 24-hex-digit ObjectId).
-pub fn is_event_id(id: &str) -> bool {
-    id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit())
-}

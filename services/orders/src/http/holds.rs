@@ -51,7 +51,7 @@ pub async fn create(
     caller: AuthUser,
     ValidJson(request): ValidJson<HoldRequest>,
 ) -> Result<Response, OrdersError> {
-    let event_id = request.event_id.unwrap_or_default();
+    let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
     let layout = state.layout(&event_id).await?;
     let seats = state
         .holds

@@ -12,7 +12,6 @@ use holdfast_common::auth::AuthUser;
 
 use crate::AppState;
 use crate::domain::hold::Hold;
-use crate::domain::is_event_id;
 use crate::error::OrdersError;
 
 pub fn router() -> Router<AppState> {
@@ -31,12 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/events/{event_id}/activity", get(orders::event_activity))
 }
 
-pub(crate) fn check_event_id(id: &str) -> Result<(), OrdersError> {
-    if is_event_id(id) {
-        Ok(())
-    } else {
-        Err(OrdersError::InvalidEventId)
-    }
+/// The event id of a request in its canonical spelling (see [`holdfast_common::ids`]), so
+/// that hold keys, sold-seat lookups and the layout cache all see one spelling.
+pub(crate) fn event_id(id: &str) -> Result<String, OrdersError> {
+    holdfast_common::ids::object_id(id).ok_or(OrdersError::InvalidEventId)
 }
 
 /// Whether `caller` may see and act on `hold`: its holder, or an admin.

@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use holdfast_common::auth::AuthUser;
 use serde_json::{Value, json};
 
-use super::check_event_id;
 use crate::AppState;
 use crate::domain::rfc3339;
 use crate::error::OrdersError;
@@ -60,7 +59,7 @@ pub async fn event_activity(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<Value>, OrdersError> {
-    check_event_id(&event_id)?;
+    let event_id = super::event_id(&event_id)?;
     let sold = state.orders.sold_seats(&event_id).await?.len();
     let held = match state.layouts.get(&event_id).await? {
         Some(layout) => state.holds.held_seats(&layout).await?.len(),

@@ -23,7 +23,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use validator::Validate;
 
-use super::{check_event_id, may_use};
+use super::{event_id, may_use};
 use crate::AppState;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
@@ -141,9 +141,11 @@ impl AppState {
         key: &str,
         hash: &str,
     ) -> Result<Option<Response>, OrdersError> {
-        let since = now_millis()
-            - i64::try_from(self.settings.orders.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
-        match self.orders.idempotent_response(user_id, key, since).await? {
+        match self
+            .orders
+            .idempotent_response(user_id, key, now_millis())
+            .await?
+        {
             Some(stored) if stored.request_hash == hash => Ok(Some(replay(&stored))),
             Some(_) => Err(OrdersError::IdempotencyKeyReused),
             None => Ok(None),
@@ -158,8 +160,7 @@ async fn buy(
     request: &PurchaseRequest,
     idempotency: Option<(String, String)>,
 ) -> Result<Response, OrdersError> {
-    let event_id = request.event_id.clone().unwrap_or_default();
-    check_event_id(&event_id)?;
+    let event_id = event_id(request.event_id.as_deref().unwrap_or_default())?;
     let hold_id = request.hold_id.clone().unwrap_or_default();
     let seat_ids = request.seat_ids.clone().unwrap_or_default();
 
@@ -249,6 +250,10 @@ async fn buy(
             status: StatusCode::CREATED.as_u16(),
             body: body.to_string(),
             created_at_ms: order.created_at_ms,
+            expires_at_ms: order.created_at_ms.saturating_add(
+                i64::try_from(state.settings.orders.idempotency_ttl.as_millis())
+                    .unwrap_or(i64::MAX),
+            ),
         }),
         outbox: OutboxMessage {
             id: message.message_id.to_string(),

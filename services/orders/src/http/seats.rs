@@ -30,6 +30,7 @@ pub async fn seat_map(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
 ) -> Result<Json<SeatMap>, OrdersError> {
+    let event_id = super::event_id(&event_id)?;
     let layout = state.layout(&event_id).await?;
     let (sold, held) = tokio::try_join!(
         async {

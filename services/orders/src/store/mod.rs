@@ -20,7 +20,8 @@ pub use self::mongo::MongoOrders;
 pub use self::sqlite::SqliteOrders;
 
 pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[r"
+    sqlite_migrations: &[
+        r"
         CREATE TABLE orders (
             order_id          TEXT PRIMARY KEY,
             user_id           TEXT NOT NULL,
@@ -53,7 +54,33 @@ pub const SCHEMA: Schema = Schema {
             sent_at     INTEGER
         );
         CREATE INDEX outbox_pending ON outbox (created_at) WHERE sent_at IS NULL;
-    "],
+    ",
+        r"
+        -- Idempotency records get a table of their own (the layout of the MongoDB collection)
+        -- with an expiry, so that a key is usable again once it is forgotten. Records kept
+        -- so far expire a day (the default IDEMPOTENCY_TTL_SECONDS) after their order.
+        CREATE TABLE idempotency (
+            user_id      TEXT NOT NULL,
+            key          TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            status       INTEGER NOT NULL,
+            body         TEXT NOT NULL,
+            order_id     TEXT NOT NULL,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        INSERT INTO idempotency
+            SELECT user_id, idempotency_key, request_hash, response_status, response_body,
+                   order_id, created_at, created_at + 86400000
+            FROM orders WHERE idempotency_key IS NOT NULL;
+        DROP INDEX orders_idempotency;
+        ALTER TABLE orders DROP COLUMN idempotency_key;
+        ALTER TABLE orders DROP COLUMN request_hash;
+        ALTER TABLE orders DROP COLUMN response_status;
+        ALTER TABLE orders DROP COLUMN response_body;
+    ",
+    ],
     mongo_indexes: &[
         IndexSpec {
             collection: "orders",
@@ -78,6 +105,12 @@ pub const SCHEMA: Schema = Schema {
                 ("key", IndexOrder::Ascending),
             ],
             unique: true,
+        },
+        IndexSpec {
+            collection: "idempotency",
+            name: "idempotency_expiry",
+            keys: &[("expiresAt", IndexOrder::ExpiresAt)],
+            unique: false,
         },
         IndexSpec {
             collection: "sold_seats",
@@ -125,6 +158,9 @@ pub struct IdempotentResponse {
     pub status: u16,
     pub body: String,
     pub created_at_ms: i64,
+    /// After this instant the key is forgotten: lookups miss it and a new purchase may reuse
+    /// it (the purchase transaction clears the expired record first).
+    pub expires_at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +187,7 @@ pub enum PurchaseOutcome {
     SeatsTaken(Vec<String>),
     /// Nothing was written: the payment intent already paid for an order.
     IntentUsed,
-    /// Nothing was written: this user's Idempotency-Key is already stored.
+    /// Nothing was written: this user's Idempotency-Key is already stored and not expired.
     KeyUsed,
 }
 
@@ -165,12 +201,12 @@ pub trait OrderRepository: Send + Sync + 'static {
         seat_ids: &[String],
     ) -> Result<HashSet<String>, RepoError>;
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError>;
-    /// The stored answer for `user_id`'s `key`, if stored at or after `since_ms`.
+    /// The stored answer for `user_id`'s `key`, unless it had expired at `now_ms`.
     async fn idempotent_response(
         &self,
         user_id: &str,
         key: &str,
-        since_ms: i64,
+        now_ms: i64,
     ) -> Result<Option<IdempotentResponse>, RepoError>;
     /// The user's orders, newest first.
     async fn orders_of(&self, user_id: &str) -> Result<Vec<Order>, RepoError>;

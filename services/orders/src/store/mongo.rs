@@ -2,15 +2,18 @@
 //!
 //! A purchase runs in a multi-document transaction (a replica set is required), retried as the
 //! driver documents: the whole transaction on `TransientTransactionError`, the commit alone on
-//! `UnknownTransactionCommitResult`. Seats sold are documents keyed by `<eventId>/<seatId>`, so
-//! the unique `_id` is what refuses a second sale.
+//! `UnknownTransactionCommitResult` — each a bounded number of times, then the error is
+//! answered. Seats sold are documents keyed by `<eventId>/<seatId>`, so the unique `_id` is what
+//! refuses a second sale. Idempotency records carry `expiresAt` (a date) under a TTL index; the
+//! purchase also deletes an expired record of its key itself, since the TTL monitor runs only
+//! once a minute.
 
 use std::collections::HashSet;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use holdfast_common::docstore::MongoDb;
-use mongodb::bson::{Bson, Document, doc};
+use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::{
     ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
 };
@@ -24,6 +27,11 @@ use super::{
 use crate::domain::now_millis;
 
 const DUPLICATE_KEY: i32 = 11000;
+/// How often a purchase transaction is run again after a transient error (write conflicts
+/// between concurrent buyers of one seat end here), and a commit retried after an unknown
+/// result, before the error is answered.
+const TRANSACTION_ATTEMPTS: u32 = 10;
+const COMMIT_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,6 +162,14 @@ impl MongoOrders {
             Err(e) => return Err(e.into()),
         }
         if let Some(idem) = &p.idempotency {
+            self.idempotency
+                .delete_one(doc! {
+                    "userId": &order.user_id,
+                    "key": &idem.key,
+                    "expiresAt": { "$lte": DateTime::from_millis(now_millis()) },
+                })
+                .session(&mut *session)
+                .await?;
             let record = doc! {
                 "userId": &order.user_id,
                 "key": &idem.key,
@@ -161,6 +177,7 @@ impl MongoOrders {
                 "status": i32::from(idem.status),
                 "body": &idem.body,
                 "createdAt": idem.created_at_ms,
+                "expiresAt": DateTime::from_millis(idem.expires_at_ms),
                 "orderId": &order.order_id,
             };
             match self
@@ -191,9 +208,15 @@ impl MongoOrders {
     }
 
     async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error> {
+        let mut attempt = 1;
         loop {
             match session.commit_transaction().await {
-                Err(e) if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT) => continue,
+                Err(e)
+                    if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                        && attempt < COMMIT_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
                 other => return other,
             }
         }
@@ -237,15 +260,20 @@ impl OrderRepository for MongoOrders {
 
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError> {
         let mut session = self.client.start_session().await?;
+        let mut attempt = 0;
         loop {
+            attempt += 1;
+            let retry = |e: &mongodb::error::Error| {
+                e.contains_label(TRANSIENT_TRANSACTION_ERROR) && attempt < TRANSACTION_ATTEMPTS
+            };
             session.start_transaction().await?;
             match self.write_purchase(&mut session, purchase).await {
                 Ok(()) => match Self::commit(&mut session).await {
                     Ok(()) => return Ok(PurchaseOutcome::Committed),
-                    Err(e) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => continue,
+                    Err(e) if retry(&e) => continue,
                     Err(e) => return Err(e.into()),
                 },
-                Err(Abort::Error(e)) if e.contains_label(TRANSIENT_TRANSACTION_ERROR) => {
+                Err(Abort::Error(e)) if retry(&e) => {
                     let _ = session.abort_transaction().await;
                     continue;
                 }
@@ -276,11 +304,15 @@ impl OrderRepository for MongoOrders {
         &self,
         user_id: &str,
         key: &str,
-        since_ms: i64,
+        now_ms: i64,
     ) -> Result<Option<IdempotentResponse>, RepoError> {
         let found = self
             .idempotency
-            .find_one(doc! { "userId": user_id, "key": key, "createdAt": { "$gte": since_ms } })
+            .find_one(doc! {
+                "userId": user_id,
+                "key": key,
+                "expiresAt": { "$gt": DateTime::from_millis(now_ms) },
+            })
             .await?;
         let Some(d) = found else { return Ok(None) };
         let corrupt =
@@ -295,6 +327,10 @@ impl OrderRepository for MongoOrders {
                 .map_err(|_| corrupt("status"))?,
             body: d.get_str("body").map_err(|_| corrupt("body"))?.to_string(),
             created_at_ms: d.get_i64("createdAt").map_err(|_| corrupt("createdAt"))?,
+            expires_at_ms: d
+                .get_datetime("expiresAt")
+                .map_err(|_| corrupt("expiresAt"))?
+                .timestamp_millis(),
         }))
     }
 

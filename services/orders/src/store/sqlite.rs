@@ -87,11 +87,9 @@ fn purchase_blocking(
         return Ok(PurchaseOutcome::SeatsTaken(taken));
     }
     let seats = serde_json::to_string(&order.seat_ids).unwrap_or_else(|_| "[]".into());
-    let idem = p.idempotency.as_ref();
     let inserted = tx.execute(
         &format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}, idempotency_key, request_hash, response_status, response_body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         ),
         params![
             order.order_id,
@@ -103,25 +101,37 @@ fn purchase_blocking(
             order.payment_intent_id,
             order.status,
             order.created_at_ms,
-            idem.map(|i| &i.key),
-            idem.map(|i| &i.request_hash),
-            idem.map(|i| i.status),
-            idem.map(|i| &i.body),
         ],
     );
     match inserted {
         Ok(_) => {}
-        Err(e) if is_constraint(&e) => {
-            let intent_used = tx
-                .prepare("SELECT 1 FROM orders WHERE payment_intent_id = ?1")?
-                .exists([&order.payment_intent_id])?;
-            return Ok(if intent_used {
-                PurchaseOutcome::IntentUsed
-            } else {
-                PurchaseOutcome::KeyUsed
-            });
-        }
+        Err(e) if is_constraint(&e) => return Ok(PurchaseOutcome::IntentUsed),
         Err(e) => return Err(e.into()),
+    }
+    if let Some(idem) = &p.idempotency {
+        tx.execute(
+            "DELETE FROM idempotency WHERE user_id = ?1 AND key = ?2 AND expires_at <= ?3",
+            params![order.user_id, idem.key, now_millis()],
+        )?;
+        let recorded = tx.execute(
+            "INSERT INTO idempotency (user_id, key, request_hash, status, body, order_id, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                order.user_id,
+                idem.key,
+                idem.request_hash,
+                idem.status,
+                idem.body,
+                order.order_id,
+                idem.created_at_ms,
+                idem.expires_at_ms,
+            ],
+        );
+        match recorded {
+            Ok(_) => {}
+            Err(e) if is_constraint(&e) => return Ok(PurchaseOutcome::KeyUsed),
+            Err(e) => return Err(e.into()),
+        }
     }
     tx.execute(
         "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -188,16 +198,16 @@ impl OrderRepository for SqliteOrders {
         &self,
         user_id: &str,
         key: &str,
-        since_ms: i64,
+        now_ms: i64,
     ) -> Result<Option<IdempotentResponse>, RepoError> {
         let (user_id, key) = (user_id.to_string(), key.to_string());
         Ok(self
             .db
             .call(move |c| {
                 Ok(c.query_row(
-                    "SELECT idempotency_key, request_hash, response_status, response_body, created_at FROM orders \
-                     WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at >= ?3",
-                    params![user_id, key, since_ms],
+                    "SELECT key, request_hash, status, body, created_at, expires_at FROM idempotency \
+                     WHERE user_id = ?1 AND key = ?2 AND expires_at > ?3",
+                    params![user_id, key, now_ms],
                     |r| {
                         Ok(IdempotentResponse {
                             key: r.get(0)?,
@@ -205,6 +215,7 @@ impl OrderRepository for SqliteOrders {
                             status: r.get(2)?,
                             body: r.get(3)?,
                             created_at_ms: r.get(4)?,
+                            expires_at_ms: r.get(5)?,
                         })
                     },
                 )

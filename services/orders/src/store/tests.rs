@@ -5,6 +5,10 @@ use std::sync::Arc;
 use holdfast_common::testing::TestStore;
 
 use super::*;
+use crate::domain::now_millis;
+
+/// How long the idempotency records of these tests live.
+const KEY_TTL_MS: i64 = 86_400_000;
 
 fn purchase(
     user: &str,
@@ -33,6 +37,7 @@ fn purchase(
             status: 201,
             body: format!("{{\"orderId\":\"{order_id}\"}}"),
             created_at_ms: at,
+            expires_at_ms: at + KEY_TTL_MS,
         }),
         outbox: OutboxMessage {
             id: uuid::Uuid::new_v4().to_string(),
@@ -43,7 +48,8 @@ fn purchase(
 }
 
 async fn a_purchase_writes_seats_order_and_outbox(repo: Arc<dyn OrderRepository>) {
-    let p = purchase("u1", "e1", &["R1-S1", "R1-S2"], "pi_1", Some("k1"), 1_000);
+    let now = now_millis();
+    let p = purchase("u1", "e1", &["R1-S1", "R1-S2"], "pi_1", Some("k1"), now);
     assert_eq!(repo.purchase(&p).await.unwrap(), PurchaseOutcome::Committed);
     assert_eq!(
         repo.sold_seats("e1").await.unwrap(),
@@ -58,7 +64,7 @@ async fn a_purchase_writes_seats_order_and_outbox(repo: Arc<dyn OrderRepository>
     repo.mark_sent(&p.outbox.id).await.unwrap();
     assert!(repo.pending_outbox(10).await.unwrap().is_empty());
     let stored = repo
-        .idempotent_response("u1", "k1", 0)
+        .idempotent_response("u1", "k1", now)
         .await
         .unwrap()
         .unwrap();
@@ -67,12 +73,14 @@ async fn a_purchase_writes_seats_order_and_outbox(repo: Arc<dyn OrderRepository>
         (201, p.idempotency.unwrap().body)
     );
     assert_eq!(
-        repo.idempotent_response("u1", "k1", 2_000).await.unwrap(),
+        repo.idempotent_response("u1", "k1", now + KEY_TTL_MS)
+            .await
+            .unwrap(),
         None,
         "expired keys are forgotten"
     );
     assert_eq!(
-        repo.idempotent_response("u2", "k1", 0).await.unwrap(),
+        repo.idempotent_response("u2", "k1", now).await.unwrap(),
         None,
         "keys are per user"
     );
@@ -116,7 +124,8 @@ async fn a_sold_seat_refuses_the_whole_purchase(repo: Arc<dyn OrderRepository>) 
 }
 
 async fn an_intent_pays_for_one_order_and_a_key_is_used_once(repo: Arc<dyn OrderRepository>) {
-    repo.purchase(&purchase("u1", "e1", &["R1-S1"], "pi_1", Some("k1"), 1))
+    let now = now_millis();
+    repo.purchase(&purchase("u1", "e1", &["R1-S1"], "pi_1", Some("k1"), now))
         .await
         .unwrap();
     let reuse = purchase("u1", "e1", &["R2-S1"], "pi_1", None, 2);
@@ -125,17 +134,43 @@ async fn an_intent_pays_for_one_order_and_a_key_is_used_once(repo: Arc<dyn Order
         PurchaseOutcome::IntentUsed
     );
     assert!(!repo.sold_seats("e1").await.unwrap().contains("R2-S1"));
-    let same_key = purchase("u1", "e1", &["R3-S1"], "pi_2", Some("k1"), 3);
+    let same_key = purchase("u1", "e1", &["R3-S1"], "pi_2", Some("k1"), now);
     assert_eq!(
         repo.purchase(&same_key).await.unwrap(),
         PurchaseOutcome::KeyUsed
     );
     assert!(!repo.sold_seats("e1").await.unwrap().contains("R3-S1"));
-    let other_user = purchase("u2", "e1", &["R3-S1"], "pi_3", Some("k1"), 4);
+    let other_user = purchase("u2", "e1", &["R3-S1"], "pi_3", Some("k1"), now);
     assert_eq!(
         repo.purchase(&other_user).await.unwrap(),
         PurchaseOutcome::Committed
     );
+}
+
+/// Once its record has expired, a key is forgotten: a new purchase may use it again.
+async fn an_expired_key_can_be_used_again(repo: Arc<dyn OrderRepository>) {
+    let now = now_millis();
+    let two_days_ago = now - 2 * KEY_TTL_MS;
+    let first = purchase("u1", "e1", &["R1-S1"], "pi_1", Some("k1"), two_days_ago);
+    assert_eq!(
+        repo.purchase(&first).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+    assert_eq!(
+        repo.idempotent_response("u1", "k1", now).await.unwrap(),
+        None
+    );
+    let again = purchase("u1", "e1", &["R1-S2"], "pi_2", Some("k1"), now);
+    assert_eq!(
+        repo.purchase(&again).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+    let stored = repo
+        .idempotent_response("u1", "k1", now)
+        .await
+        .unwrap()
+        .expect("the new answer is stored");
+    assert_eq!(Some(stored.body), again.idempotency.map(|i| i.body));
 }
 
 async fn orders_are_listed_newest_first(repo: Arc<dyn OrderRepository>) {
@@ -203,6 +238,12 @@ macro_rules! contract_suite {
             async fn an_intent_pays_for_one_order_and_a_key_is_used_once() {
                 if let Some((repo, _guard)) = $make.await {
                     super::an_intent_pays_for_one_order_and_a_key_is_used_once(repo).await
+                }
+            }
+            #[tokio::test]
+            async fn an_expired_key_can_be_used_again() {
+                if let Some((repo, _guard)) = $make.await {
+                    super::an_expired_key_can_be_used_again(repo).await
                 }
             }
             #[tokio::test]
