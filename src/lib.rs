@@ -54,6 +54,13 @@ pub struct Stack {
     shutdown: CancellationToken,
 }
 
+impl Stack {
+    /// Stops every server of the stack (also done when it is dropped).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         self.shutdown.cancel();

@@ -3,13 +3,25 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn};
+use support::{Db, assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn_in};
+
+support::on_both_document_stores!(
+    a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out,
+    api_clients_use_bearer_tokens_with_the_same_rotation_rules,
+    an_admins_role_change_shows_in_the_users_next_token,
+    wrong_passwords_and_unknown_emails_get_the_same_answer,
+    demo_accounts_exist_unless_turned_off,
+    cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_not,
+    cors_preflight_allows_configured_origins_with_credentials,
+    every_gateway_answer_carries_the_security_headers,
+    bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx,
+    forty_wrong_passwords_in_a_row_get_rate_limited,
+);
 
 const ORIGIN: &str = "http://localhost:5173";
 
-#[tokio::test]
-async fn a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out() {
-    let s = spawn(&[]).await;
+async fn a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let web = browser();
 
     let signup = web
@@ -113,9 +125,8 @@ async fn a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out() {
     .await;
 }
 
-#[tokio::test]
-async fn api_clients_use_bearer_tokens_with_the_same_rotation_rules() {
-    let s = spawn(&[]).await;
+async fn api_clients_use_bearer_tokens_with_the_same_rotation_rules(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let api = reqwest::Client::new();
     api.post(s.at("/api/auth/signup"))
         .json(&json!({"email": "bob@example.com", "password": "bob-password"}))
@@ -205,12 +216,14 @@ async fn token_for(s: &support::TestStack, email: &str, password: &str) -> Value
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_admins_role_change_shows_in_the_users_next_token() {
-    let s = spawn(&[
-        ("ADMIN_EMAIL", "root@example.com"),
-        ("ADMIN_PASSWORD", "root-password"),
-    ])
+async fn an_admins_role_change_shows_in_the_users_next_token(db: Db) {
+    let s = spawn_in(
+        db,
+        &[
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "root-password"),
+        ],
+    )
     .await;
     let api = reqwest::Client::new();
     let signup: Value = api
@@ -312,9 +325,8 @@ async fn an_admins_role_change_shows_in_the_users_next_token() {
     }
 }
 
-#[tokio::test]
-async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
-    let s = spawn(&[]).await;
+async fn wrong_passwords_and_unknown_emails_get_the_same_answer(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let api = reqwest::Client::new();
     api.post(s.at("/api/auth/signup"))
         .json(&json!({"email": "eve@example.com", "password": "eve-password"}))
@@ -345,15 +357,14 @@ async fn wrong_passwords_and_unknown_emails_get_the_same_answer() {
     assert_eq!(wrong["error"], unknown["error"]);
 }
 
-#[tokio::test]
-async fn demo_accounts_exist_unless_turned_off() {
-    let s = spawn(&[]).await;
+async fn demo_accounts_exist_unless_turned_off(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let organizer = token_for(&s, "organizer@holdfast.test", "holdfast-demo").await;
     assert_eq!(
         claims(organizer["accessToken"].as_str().unwrap())["role"],
         "organizer"
     );
-    let without = spawn(&[("DEMO_SEED", "false")]).await;
+    let without = spawn_in(db, &[("DEMO_SEED", "false")]).await;
     let res = reqwest::Client::new()
         .post(without.at("/api/auth/token"))
         .json(&json!({"email": "organizer@holdfast.test", "password": "holdfast-demo"}))
@@ -363,9 +374,8 @@ async fn demo_accounts_exist_unless_turned_off() {
     assert_error(res, 401, "INVALID_CREDENTIALS").await;
 }
 
-#[tokio::test]
-async fn cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_not() {
-    let s = spawn(&[]).await;
+async fn cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_not(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let web = browser();
     web.post(s.at("/api/auth/signup"))
         .json(&json!({"email": "carl@example.com", "password": "carl-password"}))
@@ -418,9 +428,8 @@ async fn cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_no
     assert_eq!(bearer.status(), 204);
 }
 
-#[tokio::test]
-async fn cors_preflight_allows_configured_origins_with_credentials() {
-    let s = spawn(&[]).await;
+async fn cors_preflight_allows_configured_origins_with_credentials(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let api = reqwest::Client::new();
     let preflight = api
         .request(reqwest::Method::OPTIONS, s.at("/api/auth/login"))
@@ -482,9 +491,8 @@ async fn cors_preflight_allows_configured_origins_with_credentials() {
     );
 }
 
-#[tokio::test]
-async fn every_gateway_answer_carries_the_security_headers() {
-    let s = spawn(&[]).await;
+async fn every_gateway_answer_carries_the_security_headers(db: Db) {
+    let s = spawn_in(db, &[]).await;
     for path in ["/health", "/api/auth/me", "/api/nowhere"] {
         let res = reqwest::get(s.at(path)).await.unwrap();
         let h = res.headers();
@@ -502,7 +510,7 @@ async fn every_gateway_answer_carries_the_security_headers() {
             "no HSTS without COOKIE_SECURE"
         );
     }
-    let secure = spawn(&[("COOKIE_SECURE", "true")]).await;
+    let secure = spawn_in(db, &[("COOKIE_SECURE", "true")]).await;
     let res = reqwest::get(secure.at("/health")).await.unwrap();
     assert!(
         res.headers()["strict-transport-security"]
@@ -520,9 +528,8 @@ async fn every_gateway_answer_carries_the_security_headers() {
     assert!(cookie(&cookies, "access_token").contains("Secure"));
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx() {
-    let s = spawn(&[]).await;
+async fn bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let api = reqwest::Client::new();
     let long_password = "p".repeat(200);
     let json_cases: Vec<(Value, &str)> = vec![
@@ -601,9 +608,8 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx() {
     assert_error(no_cookie, 401, "INVALID_REFRESH_TOKEN").await;
 }
 
-#[tokio::test]
-async fn forty_wrong_passwords_in_a_row_get_rate_limited() {
-    let s = spawn(&[("RATE_LIMIT_DISABLED", "false")]).await;
+async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
+    let s = spawn_in(db, &[("RATE_LIMIT_DISABLED", "false")]).await;
     let api = reqwest::Client::new();
     let mut statuses = Vec::new();
     let mut limited = None;

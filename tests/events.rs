@@ -4,7 +4,15 @@ mod support;
 
 use holdfast_common::demo::DEMO_ORGANIZER;
 use serde_json::{Value, json};
-use support::{TestStack, access_token, account_with_role, assert_error, spawn};
+use support::{Db, TestStack, access_token, account_with_role, assert_error, spawn_in};
+
+support::on_both_document_stores!(
+    who_may_create_update_and_delete,
+    every_validation_rule_answers_400_naming_the_field,
+    malformed_and_unknown_ids,
+    search_filters_and_paging,
+    demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus,
+);
 
 struct Callers {
     user: String,
@@ -45,9 +53,8 @@ async fn create(s: &TestStack, token: &str, body: Value) -> Value {
     res.json().await.unwrap()
 }
 
-#[tokio::test]
-async fn who_may_create_update_and_delete() {
-    let s = spawn(&[]).await;
+async fn who_may_create_update_and_delete(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let c = callers(&s).await;
     let body = json!({"title": "Matrix gig", "date": "2027-01-10T20:00:00Z"});
 
@@ -161,9 +168,8 @@ async fn who_may_create_update_and_delete() {
     assert_eq!(by_admin.status(), 204);
 }
 
-#[tokio::test]
-async fn every_validation_rule_answers_400_naming_the_field() {
-    let s = spawn(&[]).await;
+async fn every_validation_rule_answers_400_naming_the_field(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let owner = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
     let cases = [
         (json!({"date": "2027-01-01"}), "title"),
@@ -262,9 +268,8 @@ async fn every_validation_rule_answers_400_naming_the_field() {
     assert!(error["details"]["fields"]["rows"].is_array());
 }
 
-#[tokio::test]
-async fn malformed_and_unknown_ids() {
-    let s = spawn(&[]).await;
+async fn malformed_and_unknown_ids(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let admin = access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
     for method in [
         reqwest::Method::GET,
@@ -311,13 +316,15 @@ fn titles(events: &[Value]) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test]
-async fn search_filters_and_paging() {
-    let s = spawn(&[
-        ("DEMO_SEED", "false"),
-        ("ADMIN_EMAIL", "root@example.com"),
-        ("ADMIN_PASSWORD", "root-password"),
-    ])
+async fn search_filters_and_paging(db: Db) {
+    let s = spawn_in(
+        db,
+        &[
+            ("DEMO_SEED", "false"),
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "root-password"),
+        ],
+    )
     .await;
     let admin = access_token(&s, "root@example.com", "root-password").await;
     for (title, description, date, tags) in [
@@ -407,9 +414,8 @@ async fn search_filters_and_paging() {
     }
 }
 
-#[tokio::test]
-async fn demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus() {
-    let s = spawn(&[]).await;
+async fn demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus(db: Db) {
+    let s = spawn_in(db, &[]).await;
     let mut bus = s
         .stack
         .infra

@@ -5,7 +5,14 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{access_token, api, assert_error, hold_id, paid_intent, post, spawn, token_for};
+use support::{
+    Db, access_token, api, assert_error, hold_id, paid_intent, post, spawn_in, token_for,
+};
+
+support::on_both_document_stores!(
+    a_buyer_is_recommended_events_like_the_ones_they_bought,
+    bad_recommendation_requests_get_400_or_404,
+);
 
 async fn tagged_event(
     s: &support::TestStack,
@@ -52,13 +59,15 @@ async fn items_until(
     items
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_buyer_is_recommended_events_like_the_ones_they_bought() {
-    let s = spawn(&[
-        ("DEMO_SEED", "false"),
-        ("ADMIN_EMAIL", "root@example.com"),
-        ("ADMIN_PASSWORD", "root-password"),
-    ])
+async fn a_buyer_is_recommended_events_like_the_ones_they_bought(db: Db) {
+    let s = spawn_in(
+        db,
+        &[
+            ("DEMO_SEED", "false"),
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "root-password"),
+        ],
+    )
     .await;
     let admin = access_token(&s, "root@example.com", "root-password").await;
     let jazz = tagged_event(&s, &admin, "Jazz night", &["jazz", "music"], "2031-01-10").await;
@@ -109,9 +118,8 @@ async fn a_buyer_is_recommended_events_like_the_ones_they_bought() {
     );
 }
 
-#[tokio::test]
-async fn bad_recommendation_requests_get_400_or_404() {
-    let s = spawn(&[("DEMO_SEED", "false")]).await;
+async fn bad_recommendation_requests_get_400_or_404(db: Db) {
+    let s = spawn_in(db, &[("DEMO_SEED", "false")]).await;
     for (path, status, code) in [
         ("/api/ml/recs", 400, "VALIDATION_FAILED"),
         ("/api/ml/recs?userId=u&limit=0", 400, "VALIDATION_FAILED"),

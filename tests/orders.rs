@@ -1,5 +1,6 @@
 //! Orders through the gateway: seat maps, holds, payments and the idempotent purchase.
-//! Every hold and purchase test runs against the in-process TTL store and against Redis.
+//! Every hold and purchase test runs three times: on the in-process TTL store and on Redis with
+//! SQLite, and on Redis with MongoDB (the production profile).
 
 mod support;
 
@@ -9,13 +10,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Kv, TestStack, access_token, api, assert_error, browser, event, hold, hold_id, infra,
-    paid_intent, post, spawn_on, spawn_with, token_for,
+    Db, Kv, Storage, TestStack, access_token, api, assert_error, browser, event, hold, hold_id,
+    infra, paid_intent, post, spawn_on, spawn_with, token_for,
 };
 
-/// A stack for `kv`, or `None` when that TTL store is not available here.
-async fn stack(kv: Kv, vars: &[(&str, &str)]) -> Option<TestStack> {
-    Some(spawn_with(vars, infra(kv).await?).await)
+/// A stack for `kv` and `db`, or `None` when one of them is not available here.
+async fn stack(kv: Kv, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
+    if !db.available() {
+        return None;
+    }
+    Some(spawn_with(db, vars, infra(kv).await?).await)
 }
 
 async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {
@@ -38,20 +42,28 @@ async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {
         .collect()
 }
 
-macro_rules! on_both_stores {
+macro_rules! on_every_store {
     ($($name:ident),* $(,)?) => {
         mod memory {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::Kv::Memory).await } )*
+               async fn $name() { super::$name(super::Kv::Memory, super::Db::Sqlite).await } )*
         }
         mod redis {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::Kv::Redis).await } )*
+               async fn $name() { super::$name(super::Kv::Redis, super::Db::Sqlite).await } )*
+        }
+        mod redis_mongodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::Kv::Redis, super::Db::Mongo).await } )*
         }
     };
 }
 
-on_both_stores!(
+support::on_both_document_stores!(a_purchase_is_replayed_after_a_restart);
+
+on_every_store!(
+    an_idempotency_key_is_usable_again_after_its_ttl,
+    upper_case_event_ids_see_the_same_seats,
     the_whole_flow_through_the_gateway_with_cookies,
     two_hundred_buyers_race_for_fifty_seats,
     one_idempotency_key_makes_one_order,
@@ -63,8 +75,8 @@ on_both_stores!(
     holds_that_run_out_are_announced_and_counted,
 );
 
-async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 3, 4, 250.5).await;
@@ -218,8 +230,8 @@ async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv) {
 
 /// Invariants 1 and 2: 200 buyers, 50 seats, holds of 1–4 seats. No seat is held by two holds,
 /// the reserved seats are exactly the seats of the orders, every loser got 409, nothing 5xx.
-async fn two_hundred_buyers_race_for_fifty_seats(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn two_hundred_buyers_race_for_fifty_seats(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 5, 10, 10.0).await;
@@ -283,9 +295,79 @@ async fn two_hundred_buyers_race_for_fifty_seats(kv: Kv) {
     assert_eq!(reserved, sold_by_orders);
 }
 
+async fn buy_with_key(
+    s: &TestStack,
+    token: &str,
+    key: &str,
+    event_id: &str,
+    seat: &str,
+    price: f64,
+) -> reqwest::Response {
+    let hold_id = hold_id(s, token, event_id, &[seat]).await;
+    let intent = paid_intent(s, token, price, "INR").await;
+    api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"eventId": event_id, "holdId": hold_id, "seatIds": [seat], "paymentIntentId": intent}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A key is remembered for IDEMPOTENCY_TTL_SECONDS, then usable again for a new purchase.
+async fn an_idempotency_key_is_usable_again_after_its_ttl(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[("IDEMPOTENCY_TTL_SECONDS", "1")]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 4, 10.0).await;
+    let token = token_for("key-reuser");
+    let first = buy_with_key(&s, &token, "monthly", &event_id, "R1-S1", 10.0).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let second = buy_with_key(&s, &token, "monthly", &event_id, "R1-S2", 10.0).await;
+    assert_eq!(second.status(), 201, "the expired key is free again");
+    assert!(second.headers().get("idempotent-replayed").is_none());
+    let second: Value = second.json().await.unwrap();
+    assert_ne!(second["orderId"], first["orderId"]);
+    assert_eq!(second["seatIds"], json!(["R1-S2"]));
+}
+
+/// Event ids are read case-insensitively and normalised once: an upper-case spelling sees the
+/// same sold and held seats, and cannot hold a sold seat.
+async fn upper_case_event_ids_see_the_same_seats(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 3, 10.0).await;
+    let upper = event_id.to_ascii_uppercase();
+    assert_ne!(upper, event_id);
+    let token = token_for("upper-buyer");
+    let bought = buy_with_key(&s, &token, "k", &upper, "R1-S1", 10.0).await;
+    assert_eq!(bought.status(), 201);
+    assert_eq!(
+        bought.json::<Value>().await.unwrap()["eventId"],
+        event_id.as_str()
+    );
+    hold_id(&s, &token, &event_id, &["R1-S2"]).await;
+    for id in [&event_id, &upper] {
+        let states = seat_states(&s, id).await;
+        assert_eq!(states["R1-S1"], "reserved", "{id}");
+        assert_eq!(states["R1-S2"], "held", "{id}");
+    }
+    let other = token_for("upper-rival");
+    for id in [&event_id, &upper] {
+        let res = hold(&s, &other, id, &["R1-S1"]).await;
+        assert_error(res, 409, "CONFLICT_SEATS").await;
+        let res = hold(&s, &other, id, &["R1-S2"]).await;
+        assert_error(res, 409, "CONFLICT_SEATS").await;
+    }
+}
+
 /// Invariant 6: 50 concurrent purchases with one key make one order.
-async fn one_idempotency_key_makes_one_order(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn one_idempotency_key_makes_one_order(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 2, 5, 100.0).await;
@@ -378,8 +460,8 @@ async fn one_idempotency_key_makes_one_order(kv: Kv) {
     assert_error(too_long, 400, "INVALID_IDEMPOTENCY_KEY").await;
 }
 
-async fn an_expired_hold_frees_its_seats_and_cannot_be_bought(kv: Kv) {
-    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "1")]).await else {
+async fn an_expired_hold_frees_its_seats_and_cannot_be_bought(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[("HOLD_TTL_SECONDS", "1")]).await else {
         return;
     };
     let event_id = event(&s, 1, 5, 20.0).await;
@@ -420,21 +502,15 @@ async fn hold_id_for_other(s: &TestStack, event_id: &str) {
 
 /// Invariant 1 at the store: a seat sold without any hold knowing makes the purchase fail, and
 /// nothing of it is written.
-async fn a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 1, 5, 20.0).await;
     let token = token_for("unlucky");
     let hold_id = hold_id(&s, &token, &event_id, &["R1-S3", "R1-S4"]).await;
     let intent = paid_intent(&s, &token, 40.0, "INR").await;
-    let db = rusqlite::Connection::open(s.data_dir().join("orders.sqlite3")).unwrap();
-    db.busy_timeout(Duration::from_secs(5)).unwrap();
-    db.execute(
-        "INSERT INTO sold_seats (event_id, seat_id, order_id) VALUES (?1, 'R1-S4', 'sold-elsewhere')",
-        [&event_id],
-    )
-    .unwrap();
+    s.sell_behind_the_back(&event_id, "R1-S4").await;
     let res = post(&s, &token, "/api/orders/purchase", json!({"eventId": event_id, "holdId": hold_id, "seatIds": ["R1-S3", "R1-S4"], "paymentIntentId": intent})).await;
     let error = assert_error(res, 409, "SEAT_ALREADY_RESERVED").await;
     assert_eq!(error["details"]["conflicts"], json!(["R1-S4"]));
@@ -448,16 +524,7 @@ async fn a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly(kv: Kv) {
         .await
         .unwrap();
     assert_eq!(orders["orders"], json!([]));
-    let sold: i64 = db
-        .query_row(
-            "SELECT count(*) FROM sold_seats WHERE event_id = ?1",
-            [&event_id],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let outbox: i64 = db
-        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
-        .unwrap();
+    let (sold, outbox) = s.sold_and_outbox_counts(&event_id).await;
     assert_eq!(
         (sold, outbox),
         (1, 0),
@@ -467,8 +534,8 @@ async fn a_seat_sold_behind_the_holds_back_fails_the_purchase_cleanly(kv: Kv) {
 }
 
 /// Invariants 3 and 5.
-async fn holds_and_intents_belong_to_their_owner(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn holds_and_intents_belong_to_their_owner(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 2, 5, 30.0).await;
@@ -598,8 +665,14 @@ async fn hold_id_of(s: &TestStack, token: &str, event_id: &str, seat: &str) -> S
     hold_id(s, token, event_id, &[seat]).await
 }
 
-async fn bad_hold_requests_get_400_and_caps_apply(kv: Kv) {
-    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "2"), ("HOLD_MAX_SECONDS", "3")]).await else {
+async fn bad_hold_requests_get_400_and_caps_apply(kv: Kv, db: Db) {
+    let Some(s) = stack(
+        kv,
+        db,
+        &[("HOLD_TTL_SECONDS", "2"), ("HOLD_MAX_SECONDS", "3")],
+    )
+    .await
+    else {
         return;
     };
     let event_id = event(&s, 3, 5, 10.0).await;
@@ -742,8 +815,8 @@ async fn bad_hold_requests_get_400_and_caps_apply(kv: Kv) {
     assert_error(release, 404, "NOT_FOUND").await;
 }
 
-async fn held_or_sold_seats_lock_the_layout(kv: Kv) {
-    let Some(s) = stack(kv, &[]).await else {
+async fn held_or_sold_seats_lock_the_layout(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
         return;
     };
     let event_id = event(&s, 2, 2, 5.0).await;
@@ -801,10 +874,9 @@ async fn held_or_sold_seats_lock_the_layout(kv: Kv) {
 }
 
 /// Invariant 6 across a restart: the answer is stored with the order, so a new process replays it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_purchase_is_replayed_after_a_restart() {
-    let data = tempfile::tempdir().unwrap();
-    let first = spawn_on(data.path(), holdfast_common::infra::Infra::embedded()).await;
+async fn a_purchase_is_replayed_after_a_restart(db: Db) {
+    let data = Storage::new(db);
+    let first = spawn_on(&data, holdfast_common::infra::Infra::embedded()).await;
     let s = TestStack::wrap(first);
     let event_id = event(&s, 1, 3, 15.0).await;
     let token = token_for("restart-buyer");
@@ -824,8 +896,7 @@ async fn a_purchase_is_replayed_after_a_restart() {
     drop(s);
 
     // A new process on the same data, with a fresh (empty) TTL store: holds and intents are gone.
-    let second =
-        TestStack::wrap(spawn_on(data.path(), holdfast_common::infra::Infra::embedded()).await);
+    let second = TestStack::wrap(spawn_on(&data, holdfast_common::infra::Infra::embedded()).await);
     let replay = api()
         .post(second.at("/api/orders/purchase"))
         .bearer_auth(&token)
@@ -840,8 +911,8 @@ async fn a_purchase_is_replayed_after_a_restart() {
     assert_eq!(seat_states(&second, &event_id).await["R1-S2"], "reserved");
 }
 
-async fn holds_that_run_out_are_announced_and_counted(kv: Kv) {
-    let Some(s) = stack(kv, &[("HOLD_TTL_SECONDS", "1")]).await else {
+async fn holds_that_run_out_are_announced_and_counted(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[("HOLD_TTL_SECONDS", "1")]).await else {
         return;
     };
     let mut bus = s

@@ -14,12 +14,59 @@ pub struct TestStack {
     pub stack: holdfast::Stack,
     pub url: String,
     _data: Option<tempfile::TempDir>,
+    /// On MongoDB: the server and the database prefix of this stack, dropped afterwards.
+    mongo: Option<(String, String)>,
 }
+
+/// Which document store a stack keeps its records in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    /// SQLite files in a temporary folder.
+    Sqlite,
+    /// Databases of their own (a unique prefix) on the `MONGODB_URI` server.
+    Mongo,
+}
+
+impl Db {
+    /// Whether this store can be used here; says so loudly when it cannot (and fails under
+    /// `CI=true`, see [`holdfast_common::testing::server_url`]).
+    pub fn available(self) -> bool {
+        match self {
+            Db::Sqlite => true,
+            Db::Mongo => holdfast_common::testing::server_url("MONGODB_URI").is_some(),
+        }
+    }
+}
+
+/// Runs each named test, an `async fn(Db)`, once per document store: as `sqlite::<name>` and
+/// as `mongodb::<name>` (skipped, loudly, where `MONGODB_URI` is unset outside CI).
+macro_rules! on_both_document_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::support::Db::Sqlite).await } )*
+        }
+        mod mongodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   if super::support::Db::Mongo.available() {
+                       super::$name(super::support::Db::Mongo).await
+                   }
+               } )*
+        }
+    };
+}
+pub(crate) use on_both_document_stores;
 
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
 /// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`.
 pub async fn spawn(vars: &[(&str, &str)]) -> TestStack {
-    spawn_with(vars, Infra::embedded()).await
+    spawn_with(Db::Sqlite, vars, Infra::embedded()).await
+}
+
+/// [`spawn`] on the document store `db`.
+pub async fn spawn_in(db: Db, vars: &[(&str, &str)]) -> TestStack {
+    spawn_with(db, vars, Infra::embedded()).await
 }
 
 /// Which TTL store a test runs against.
@@ -48,26 +95,91 @@ pub async fn infra(kv: Kv) -> Option<Infra> {
     }
 }
 
-/// A stack keeping its data in `dir`, so a test can stop it and start another on the same data.
-pub async fn spawn_on(dir: &std::path::Path, infra: Infra) -> holdfast::Stack {
+/// Where a stack keeps its records, so a test can stop it and start another on the same data:
+/// a folder of SQLite files, or a database prefix on the MongoDB server.
+pub struct Storage {
+    db: Db,
+    dir: tempfile::TempDir,
+    mongo_prefix: String,
+}
+
+impl Storage {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            dir: tempfile::tempdir().unwrap(),
+            mongo_prefix: holdfast_common::testing::unique_database_name("e2e"),
+        }
+    }
+
+    /// Points `settings` at this storage.
+    fn apply(&self, settings: &mut Settings) {
+        settings.data_dir = self.dir.path().to_path_buf();
+        if self.db == Db::Mongo {
+            settings.mongodb_uri = std::env::var("MONGODB_URI").ok();
+            settings.mongodb_database_prefix = self.mongo_prefix.clone();
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if self.db == Db::Mongo {
+            drop_databases(&self.mongo_prefix);
+        }
+    }
+}
+
+/// Drops the databases of every service under `prefix`.
+fn drop_databases(prefix: &str) {
+    if let Ok(uri) = std::env::var("MONGODB_URI") {
+        let names = ["auth", "events", "orders", "ml"]
+            .iter()
+            .map(|service| format!("{prefix}_{service}"))
+            .collect();
+        holdfast_common::testing::drop_mongo_databases(&uri, names);
+    }
+}
+
+/// A stack keeping its records in `storage`.
+pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
     let mut settings =
         Settings::from_map(&HashMap::from([("RATE_LIMIT_DISABLED", "true")])).unwrap();
-    settings.data_dir = dir.to_path_buf();
+    storage.apply(&mut settings);
     holdfast::spawn(settings, infra).await.unwrap()
 }
 
-/// A stack on the given infrastructure.
-pub async fn spawn_with(vars: &[(&str, &str)], infra: Infra) -> TestStack {
+/// A stack on the given document store and infrastructure.
+pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStack {
     let data = tempfile::tempdir().unwrap();
     let mut env: HashMap<&str, &str> = HashMap::from([("RATE_LIMIT_DISABLED", "true")]);
     env.extend(vars.iter().copied());
     let mut settings = Settings::from_map(&env).unwrap();
     settings.data_dir = data.path().to_path_buf();
+    let mut mongo = None;
+    if db == Db::Mongo {
+        let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI for a MongoDB stack");
+        let prefix = holdfast_common::testing::unique_database_name("e2e");
+        settings.mongodb_uri = Some(uri.clone());
+        settings.mongodb_database_prefix = prefix.clone();
+        mongo = Some((uri, prefix));
+    }
     let stack = holdfast::spawn(settings, infra).await.unwrap();
     TestStack {
         url: stack.gateway_url.clone(),
         stack,
         _data: Some(data),
+        mongo,
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        if let Some((_, prefix)) = self.mongo.take() {
+            // Stop the servers first, so nothing writes while the databases go.
+            self.stack.shutdown();
+            drop_databases(&prefix);
+        }
     }
 }
 
@@ -82,7 +194,81 @@ impl TestStack {
             url: stack.gateway_url.clone(),
             stack,
             _data: None,
+            mongo: None,
         }
+    }
+
+    /// Records `seat` of `event_id` as sold straight in the orders store, as another process
+    /// would, without a hold.
+    pub async fn sell_behind_the_back(&self, event_id: &str, seat: &str) {
+        match &self.mongo {
+            Some((uri, prefix)) => {
+                let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+                client
+                    .database(&format!("{prefix}_orders"))
+                    .collection::<mongodb::bson::Document>("sold_seats")
+                    .insert_one(mongodb::bson::doc! {
+                        "_id": format!("{event_id}/{seat}"),
+                        "eventId": event_id,
+                        "seatId": seat,
+                        "orderId": "sold-elsewhere",
+                    })
+                    .await
+                    .unwrap();
+            }
+            None => {
+                let db = self.orders_sqlite();
+                db.execute(
+                    "INSERT INTO sold_seats (event_id, seat_id, order_id) VALUES (?1, ?2, 'sold-elsewhere')",
+                    [event_id, seat],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    /// How many seats of `event_id` the orders store has sold, and its outbox messages.
+    pub async fn sold_and_outbox_counts(&self, event_id: &str) -> (u64, u64) {
+        use mongodb::bson::{Document, doc};
+        match &self.mongo {
+            Some((uri, prefix)) => {
+                let client = mongodb::Client::with_uri_str(uri).await.unwrap();
+                let db = client.database(&format!("{prefix}_orders"));
+                let sold = db
+                    .collection::<Document>("sold_seats")
+                    .count_documents(doc! { "eventId": event_id })
+                    .await
+                    .unwrap();
+                let outbox = db
+                    .collection::<Document>("outbox")
+                    .count_documents(doc! {})
+                    .await
+                    .unwrap();
+                (sold, outbox)
+            }
+            None => {
+                let db = self.orders_sqlite();
+                let count = |sql: &str, args: &[&str]| -> u64 {
+                    let n: i64 = db
+                        .query_row(sql, rusqlite::params_from_iter(args), |r| r.get(0))
+                        .unwrap();
+                    u64::try_from(n).unwrap()
+                };
+                (
+                    count(
+                        "SELECT count(*) FROM sold_seats WHERE event_id = ?1",
+                        &[event_id],
+                    ),
+                    count("SELECT count(*) FROM outbox", &[]),
+                )
+            }
+        }
+    }
+
+    fn orders_sqlite(&self) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(self.data_dir().join("orders.sqlite3")).unwrap();
+        db.busy_timeout(Duration::from_secs(5)).unwrap();
+        db
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
