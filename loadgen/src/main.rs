@@ -91,8 +91,19 @@ async fn target(
             .or_else(|| std::env::var(name).ok())
     })?;
     settings.data_dir = data.path().to_path_buf();
+    if std::env::var_os("MONGODB_DATABASE_PREFIX").is_none() {
+        // A fresh set of databases per run, so every run starts from an empty store.
+        settings.mongodb_database_prefix = format!("loadgen_{}", std::process::id());
+    }
     let infra = Infra::connect(&settings).await?;
-    println!("stack: TTL store {}, bus {}", infra.kv_kind, infra.bus_kind);
+    let documents = match &settings.mongodb_uri {
+        Some(_) => format!("MongoDB ({}_*)", settings.mongodb_database_prefix),
+        None => "SQLite".into(),
+    };
+    println!(
+        "stack: TTL store {}, bus {}, documents {documents}",
+        infra.kv_kind, infra.bus_kind
+    );
     let stack = holdfast::spawn(settings, infra).await?;
     Ok((stack.gateway_url.clone(), Some((stack, data))))
 }
