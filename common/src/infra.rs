@@ -18,6 +18,8 @@ use crate::server::Readiness;
 #[derive(Clone)]
 pub struct Infra {
     pub kv: Arc<dyn TtlStore>,
+    /// The same store as `kv` when it is Redis, for services' own scripts and pub/sub.
+    pub redis: Option<RedisStore>,
     pub bus: Arc<dyn MessageBus>,
     /// "redis" or "memory", for logs.
     pub kv_kind: &'static str,
@@ -28,16 +30,13 @@ pub struct Infra {
 impl Infra {
     /// Connects the adapters the settings ask for; fails when a configured server is unreachable.
     pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
-        let (kv, kv_kind): (Arc<dyn TtlStore>, _) = match &settings.redis_url {
-            Some(url) => (
-                Arc::new(
-                    RedisStore::connect(url, "")
-                        .await
-                        .context("REDIS_URL: cannot connect")?,
-                ),
-                "redis",
+        let redis = match &settings.redis_url {
+            Some(url) => Some(
+                RedisStore::connect(url, "")
+                    .await
+                    .context("REDIS_URL: cannot connect")?,
             ),
-            None => (Arc::new(MemoryStore::new()), "memory"),
+            None => None,
         };
         let (bus, bus_kind): (Arc<dyn MessageBus>, _) = match &settings.amqp_url {
             Some(url) => (
@@ -50,21 +49,33 @@ impl Infra {
             ),
             None => (Arc::new(MemoryBus::new()), "memory"),
         };
-        Ok(Self {
-            kv,
-            bus,
-            kv_kind,
-            bus_kind,
-        })
+        let mut infra = match redis {
+            Some(store) => Self::with_redis(store),
+            None => Self::embedded(),
+        };
+        infra.bus = bus;
+        infra.bus_kind = bus_kind;
+        Ok(infra)
     }
 
     /// In-process adapters only, as tests and the default profile use.
     pub fn embedded() -> Self {
         Self {
             kv: Arc::new(MemoryStore::new()),
+            redis: None,
             bus: Arc::new(MemoryBus::new()),
             kv_kind: "memory",
             bus_kind: "memory",
+        }
+    }
+
+    /// The Redis TTL store `store` with the in-process bus.
+    pub fn with_redis(store: RedisStore) -> Self {
+        Self {
+            kv: Arc::new(store.clone()),
+            redis: Some(store),
+            kv_kind: "redis",
+            ..Self::embedded()
         }
     }
 

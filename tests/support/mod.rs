@@ -87,10 +87,7 @@ pub async fn infra(kv: Kv) -> Option<Infra> {
             let store = holdfast_common::kv::RedisStore::connect(&url, &prefix)
                 .await
                 .unwrap();
-            let mut infra = Infra::embedded();
-            infra.kv = std::sync::Arc::new(store);
-            infra.kv_kind = "redis";
-            Some(infra)
+            Some(Infra::with_redis(store))
         }
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! One multiplexed connection (`ConnectionManager`, which reconnects by itself) is shared by
 //! all callers. Multi-key operations run as Lua scripts so they are atomic on the server.
+//! Services with atomic steps of their own (the orders service's seat board) run their scripts
+//! through [`RedisStore::eval`] under the same key prefix, and listen to what those scripts
+//! publish with [`RedisStore::listen`].
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -76,6 +79,7 @@ static INCREMENT_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
 /// The Redis adapter of [`TtlStore`].
 #[derive(Clone)]
 pub struct RedisStore {
+    client: redis::Client,
     connection: ConnectionManager,
     /// Prepended to every key; tests use a random one to share a server safely.
     prefix: String,
@@ -90,17 +94,93 @@ impl RedisStore {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(5)));
-        let connection = ConnectionManager::new_with_config(client, config)
+        let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(map_error)?;
         Ok(Self {
+            client,
             connection,
             prefix: prefix.to_string(),
         })
     }
 
-    fn key(&self, key: &str) -> String {
+    /// `key` as stored: with this store's prefix.
+    pub fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// Runs a Lua `script` atomically on `keys` (prefixed here) with `args`.
+    pub async fn eval<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[String],
+    ) -> Result<T, KvError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        for arg in args {
+            invocation.arg(arg.as_str());
+        }
+        invocation
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(map_error)
+    }
+
+    /// Forwards every message published on `channel` (prefixed here) to `sink` until `sink`
+    /// is closed, on a connection of its own that is re-opened whenever it breaks. Pub/sub is
+    /// at most once: messages published while the connection is down are lost, and `gap`
+    /// is called on every reconnection so the listener can catch up another way.
+    pub fn listen(
+        &self,
+        channel: &str,
+        sink: tokio::sync::mpsc::Sender<Vec<u8>>,
+        gap: impl Fn() + Send + 'static,
+    ) {
+        let (client, channel) = (self.client.clone(), self.key(channel));
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(100);
+            let mut first = true;
+            loop {
+                let subscribed = async {
+                    let mut pubsub = client.get_async_pubsub().await?;
+                    pubsub.subscribe(&channel).await?;
+                    Ok::<_, RedisError>(pubsub)
+                };
+                match subscribed.await {
+                    Ok(pubsub) => {
+                        if !first {
+                            tracing::info!(%channel, "Redis subscription re-opened");
+                            gap();
+                        }
+                        first = false;
+                        backoff = Duration::from_millis(100);
+                        let mut messages = pubsub.into_on_message();
+                        while let Some(message) = futures_util::StreamExt::next(&mut messages).await
+                        {
+                            if sink
+                                .send(message.get_payload_bytes().to_vec())
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        tracing::warn!(%channel, "Redis subscription closed; re-opening");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%channel, %error, ?backoff, "cannot subscribe to Redis yet");
+                        if sink.is_closed() {
+                            return;
+                        }
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        });
     }
 
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {

@@ -5,6 +5,7 @@
 //! an outbox message `order.purchased`. Either all of it is stored or none of it; the unique keys,
 //! not the hold keys, are what make a seat sell at most once.
 
+pub mod board;
 mod mongo;
 mod sqlite;
 #[cfg(test)]

@@ -1,0 +1,321 @@
+//! The in-process seat board: one map per event behind one lock, so every operation is one
+//! critical section, as the Redis scripts are one atomic step.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use holdfast_common::kv::KvError;
+use tokio::sync::broadcast;
+
+use super::{
+    CHANGE_BUFFER, ExpiredHold, HoldKeys, SeatBoard, SeatDelta, SeatNews, SeatState, Snapshot,
+    TakeRequest, Taken, first_version,
+};
+use crate::domain::now_millis;
+
+/// A held seat: whose, and until when.
+#[derive(Debug, Clone)]
+struct HeldSeat {
+    hold_id: String,
+    user_id: String,
+    expires_at_ms: i64,
+}
+
+#[derive(Debug)]
+struct EventBoard {
+    version: u64,
+    held: HashMap<String, HeldSeat>,
+    sold: HashSet<String>,
+    sold_known: bool,
+    /// (user, slot) → (hold id, expiry)
+    slots: HashMap<(String, usize), (String, i64)>,
+}
+
+impl EventBoard {
+    fn new() -> Self {
+        Self {
+            version: first_version(),
+            held: HashMap::new(),
+            sold: HashSet::new(),
+            sold_known: false,
+            slots: HashMap::new(),
+        }
+    }
+
+    fn holds(&self, seat: &str, hold: &HoldKeys, now: i64) -> bool {
+        self.held
+            .get(seat)
+            .is_some_and(|h| h.hold_id == hold.hold_id && h.expires_at_ms > now)
+    }
+
+    fn holds_slot(&self, hold: &HoldKeys, now: i64) -> bool {
+        self.slots
+            .get(&(hold.user_id.clone(), hold.slot))
+            .is_some_and(|(id, until)| *id == hold.hold_id && *until > now)
+    }
+
+    /// Frees the seats and slot still carrying the hold; answers the seats freed.
+    fn free(&mut self, hold: &HoldKeys, now: i64) -> Vec<String> {
+        let freed: Vec<String> = hold
+            .seat_ids
+            .iter()
+            .filter(|seat| self.holds(seat, hold, now))
+            .cloned()
+            .collect();
+        for seat in &freed {
+            self.held.remove(seat);
+        }
+        if self.holds_slot(hold, now) {
+            self.slots.remove(&(hold.user_id.clone(), hold.slot));
+        }
+        freed
+    }
+}
+
+/// The in-process adapter of [`SeatBoard`].
+pub struct MemoryBoard {
+    events: Mutex<HashMap<String, EventBoard>>,
+    changes: broadcast::Sender<Arc<SeatNews>>,
+    expirations: broadcast::Sender<ExpiredHold>,
+}
+
+impl Default for MemoryBoard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryBoard {
+    pub fn new() -> Self {
+        Self {
+            events: Mutex::new(HashMap::new()),
+            changes: broadcast::channel(CHANGE_BUFFER).0,
+            expirations: broadcast::channel(CHANGE_BUFFER).0,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, EventBoard>> {
+        self.events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `step` on the event's board after sweeping it, inside the lock; `changes` made by
+    /// the step bump the version and are announced.
+    fn with_event<T>(
+        &self,
+        event_id: &str,
+        step: impl FnOnce(&mut EventBoard, i64) -> (T, Vec<(String, SeatState)>),
+    ) -> T {
+        let now = now_millis();
+        let mut events = self.lock();
+        let board = events
+            .entry(event_id.to_string())
+            .or_insert_with(EventBoard::new);
+        self.sweep_locked(event_id, board, now);
+        let (answer, changes) = step(board, now);
+        self.bump(event_id, board, changes);
+        answer
+    }
+
+    fn bump(&self, event_id: &str, board: &mut EventBoard, changes: Vec<(String, SeatState)>) {
+        if changes.is_empty() {
+            return;
+        }
+        board.version += 1;
+        // Nobody listening is fine.
+        let _ = self.changes.send(Arc::new(SeatNews::Changed(SeatDelta {
+            event_id: event_id.to_string(),
+            version: board.version,
+            changes,
+        })));
+    }
+
+    fn sweep_locked(&self, event_id: &str, board: &mut EventBoard, now: i64) {
+        let expired: Vec<(String, HeldSeat)> = board
+            .held
+            .iter()
+            .filter(|(_, h)| h.expires_at_ms <= now)
+            .map(|(seat, h)| (seat.clone(), h.clone()))
+            .collect();
+        board.slots.retain(|_, (_, until)| *until > now);
+        if expired.is_empty() {
+            return;
+        }
+        let mut holds: Vec<ExpiredHold> = Vec::new();
+        for (seat, held) in &expired {
+            board.held.remove(seat);
+            match holds.iter_mut().find(|h| h.hold_id == held.hold_id) {
+                Some(hold) => hold.seat_ids.push(seat.clone()),
+                None => holds.push(ExpiredHold {
+                    hold_id: held.hold_id.clone(),
+                    user_id: held.user_id.clone(),
+                    event_id: event_id.to_string(),
+                    seat_ids: vec![seat.clone()],
+                }),
+            }
+        }
+        let changes = expired
+            .into_iter()
+            .map(|(seat, _)| (seat, SeatState::Available))
+            .collect();
+        self.bump(event_id, board, changes);
+        for hold in holds {
+            let _ = self.expirations.send(hold);
+        }
+    }
+}
+
+fn millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+#[async_trait]
+impl SeatBoard for MemoryBoard {
+    async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError> {
+        Ok(self.with_event(&request.event_id, |board, now| {
+            if !board.sold_known {
+                return (Taken::SoldUnknown, Vec::new());
+            }
+            let conflicts: Vec<String> = request
+                .seat_ids
+                .iter()
+                .filter(|s| board.sold.contains(*s) || board.held.contains_key(*s))
+                .cloned()
+                .collect();
+            if !conflicts.is_empty() {
+                return (Taken::Conflicts(conflicts), Vec::new());
+            }
+            let Some(slot) = (0..request.max_holds)
+                .find(|n| !board.slots.contains_key(&(request.user_id.clone(), *n)))
+            else {
+                return (Taken::TooManyHolds, Vec::new());
+            };
+            let expires_at_ms = now.saturating_add(millis(request.ttl));
+            board.slots.insert(
+                (request.user_id.clone(), slot),
+                (request.hold_id.clone(), expires_at_ms),
+            );
+            for seat in &request.seat_ids {
+                board.held.insert(
+                    seat.clone(),
+                    HeldSeat {
+                        hold_id: request.hold_id.clone(),
+                        user_id: request.user_id.clone(),
+                        expires_at_ms,
+                    },
+                );
+            }
+            let changes = request
+                .seat_ids
+                .iter()
+                .map(|s| (s.clone(), SeatState::Held))
+                .collect();
+            let version = board.version + 1;
+            (
+                Taken::Held {
+                    slot,
+                    expires_at_ms,
+                    version,
+                },
+                changes,
+            )
+        }))
+    }
+
+    async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {
+        Ok(self.with_event(&hold.event_id, |board, now| {
+            let intact = hold.seat_ids.iter().all(|s| board.holds(s, hold, now))
+                && board.holds_slot(hold, now);
+            (intact, Vec::new())
+        }))
+    }
+
+    async fn extend(&self, hold: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError> {
+        Ok(self.with_event(&hold.event_id, |board, now| {
+            let intact = hold.seat_ids.iter().all(|s| board.holds(s, hold, now))
+                && board.holds_slot(hold, now);
+            if !intact {
+                return (None, Vec::new());
+            }
+            let until = now.saturating_add(millis(ttl));
+            for seat in &hold.seat_ids {
+                if let Some(held) = board.held.get_mut(seat) {
+                    held.expires_at_ms = until;
+                }
+            }
+            board.slots.insert(
+                (hold.user_id.clone(), hold.slot),
+                (hold.hold_id.clone(), until),
+            );
+            (Some(until), Vec::new())
+        }))
+    }
+
+    async fn release(&self, hold: &HoldKeys) -> Result<(), KvError> {
+        self.with_event(&hold.event_id, |board, now| {
+            let freed = board.free(hold, now);
+            (
+                (),
+                freed
+                    .into_iter()
+                    .map(|s| (s, SeatState::Available))
+                    .collect(),
+            )
+        });
+        Ok(())
+    }
+
+    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError> {
+        self.with_event(&hold.event_id, |board, now| {
+            board.free(hold, now);
+            let changes = hold
+                .seat_ids
+                .iter()
+                .filter(|s| board.sold.insert((*s).clone()))
+                .map(|s| (s.clone(), SeatState::Sold))
+                .collect();
+            ((), changes)
+        });
+        Ok(())
+    }
+
+    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
+        self.with_event(event_id, |board, _| {
+            board.sold.extend(sold.iter().cloned());
+            board.sold_known = true;
+            ((), Vec::new())
+        });
+        Ok(())
+    }
+
+    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError> {
+        Ok(self.with_event(event_id, |board, _| {
+            let snapshot = board.sold_known.then(|| Snapshot {
+                version: board.version,
+                held: board.held.keys().cloned().collect(),
+                sold: board.sold.iter().cloned().collect(),
+            });
+            (snapshot, Vec::new())
+        }))
+    }
+
+    async fn version(&self, event_id: &str) -> Result<u64, KvError> {
+        Ok(self.with_event(event_id, |board, _| (board.version, Vec::new())))
+    }
+
+    async fn sweep(&self, event_id: &str) -> Result<(), KvError> {
+        self.with_event(event_id, |_, _| ((), Vec::new()));
+        Ok(())
+    }
+
+    fn changes(&self) -> broadcast::Receiver<Arc<SeatNews>> {
+        self.changes.subscribe()
+    }
+
+    fn expirations(&self) -> broadcast::Receiver<ExpiredHold> {
+        self.expirations.subscribe()
+    }
+}

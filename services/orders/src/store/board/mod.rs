@@ -1,0 +1,230 @@
+//! The seat board: the live availability of each event's seats, in the TTL store.
+//!
+//! Per event (every key under the event's hash tag, so one Redis Cluster slot and one script):
+//! - one key per held seat, `hold:{<eventId>}:<seatId>` = the hold id, expiring with the hold —
+//!   what makes a hold exclusive;
+//! - the holder's slot key, `holdslot:{<eventId>}:<userId>:<n>`, taken with the seats so a user
+//!   never has more than `MAX_HOLDS_PER_USER_PER_EVENT` holds;
+//! - `seats:{<eventId>}:held`, an index of the held seats with their expiry (a sorted set on
+//!   Redis), so reading what is held is ONE command that returns only held seats;
+//! - `seats:{<eventId>}:sold`, the sold seats, added after each purchase commits and rebuilt from
+//!   the order store when missing (a cold start, a flushed Redis) — holds never ask the order
+//!   store in the steady state;
+//! - `seats:{<eventId>}:version`, bumped by every change of a seat's state in the same atomic
+//!   step as the change. It is the seat map's ETag.
+//!
+//! Expired holds leave the index lazily: every operation on an event first sweeps the entries
+//! whose time has passed (bumping the version and announcing them as available), so an expired
+//! hold never shows as held. Each change is published as a [`SeatDelta`] — on Redis through
+//! pub/sub, so every orders replica sees every change; in memory through a broadcast channel.
+
+mod memory;
+mod redis;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use holdfast_common::kv::KvError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+pub use self::memory::MemoryBoard;
+pub use self::redis::RedisBoard;
+
+/// How many changes a slow listener may fall behind before it is told it lagged.
+const CHANGE_BUFFER: usize = 16_384;
+
+/// What a seat is, as seat maps and streams show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatState {
+    Available,
+    Held,
+    /// Sold; `reserved` on the wire, as existing clients expect.
+    #[serde(rename = "reserved")]
+    Sold,
+}
+
+impl SeatState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Available => "available",
+            Self::Held => "held",
+            Self::Sold => "reserved",
+        }
+    }
+}
+
+/// One atomic change of an event's seats: the version it produced and the seats it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatDelta {
+    pub event_id: String,
+    pub version: u64,
+    pub changes: Vec<(String, SeatState)>,
+}
+
+/// What listeners of [`SeatBoard::changes`] receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeatNews {
+    Changed(SeatDelta),
+    /// Changes may have been lost (a dropped subscription): listeners start again from a
+    /// snapshot.
+    MayHaveMissed,
+}
+
+/// A hold as the board knows it: enough to find, extend and free its keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldKeys {
+    pub hold_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    /// Which of the holder's slots on this event the hold occupies.
+    pub slot: usize,
+}
+
+/// A hold to take: every seat or none.
+#[derive(Debug, Clone)]
+pub struct TakeRequest {
+    pub hold_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub ttl: Duration,
+    /// How many live holds the user may have on the event.
+    pub max_holds: usize,
+}
+
+/// The outcome of [`SeatBoard::take`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Every seat is held, in `slot`, until `expires_at_ms`.
+    Held {
+        slot: usize,
+        expires_at_ms: i64,
+        version: u64,
+    },
+    /// Nothing was taken: these seats are held or sold.
+    Conflicts(Vec<String>),
+    /// Nothing was taken: the user already has the most holds allowed.
+    TooManyHolds,
+    /// Nothing was taken: the event's sold seats are not on the board yet; load them
+    /// ([`SeatBoard::load_sold`]) and try again.
+    SoldUnknown,
+}
+
+/// What is not available on an event at one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub version: u64,
+    pub held: Vec<String>,
+    pub sold: Vec<String>,
+}
+
+/// A hold that ran out, swept off the board by this process (each exactly once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredHold {
+    pub hold_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+}
+
+#[async_trait]
+pub trait SeatBoard: Send + Sync + 'static {
+    /// Takes every seat of the request or none, atomically with the holder's slot.
+    async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError>;
+
+    /// Whether every seat and the slot of the hold still carry its id.
+    async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError>;
+
+    /// Makes the hold last `ttl` from now, if it is intact; answers whether it did and the new
+    /// expiry.
+    async fn extend(&self, hold: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError>;
+
+    /// Frees the seats and slot that still carry the hold's id.
+    async fn release(&self, hold: &HoldKeys) -> Result<(), KvError>;
+
+    /// Records the hold's seats as sold (the purchase has committed) and frees the hold, in one
+    /// step, so no other hold can slip in between.
+    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError>;
+
+    /// Puts the event's sold seats, as the order store has them, on the board.
+    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError>;
+
+    /// The held and sold seats with their version; `None` while the sold seats are unknown.
+    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError>;
+
+    /// The event's current version (after sweeping what expired).
+    async fn version(&self, event_id: &str) -> Result<u64, KvError>;
+
+    /// Sweeps the event's expired holds off the board.
+    async fn sweep(&self, event_id: &str) -> Result<(), KvError>;
+
+    /// Every change of every event from now on (on Redis: made by any replica).
+    fn changes(&self) -> broadcast::Receiver<Arc<SeatNews>>;
+
+    /// Holds this process swept off the board because they ran out.
+    fn expirations(&self) -> broadcast::Receiver<ExpiredHold>;
+}
+
+/// The board of the configured TTL store: Redis when it is there, else in process.
+pub fn board(infra: &holdfast_common::infra::Infra) -> Arc<dyn SeatBoard> {
+    match &infra.redis {
+        Some(redis) => Arc::new(RedisBoard::new(redis.clone())),
+        None => Arc::new(MemoryBoard::new()),
+    }
+}
+
+/// The key making seat `seat_id` of `event_id` part of a hold.
+pub fn seat_key(event_id: &str, seat_id: &str) -> String {
+    format!("hold:{{{event_id}}}:{seat_id}")
+}
+
+fn slot_key(event_id: &str, user_id: &str, slot: usize) -> String {
+    format!("holdslot:{{{event_id}}}:{user_id}:{slot}")
+}
+
+/// The board's own keys of an event: held index, sold set, version.
+fn event_keys(event_id: &str) -> [String; 3] {
+    [
+        format!("seats:{{{event_id}}}:held"),
+        format!("seats:{{{event_id}}}:sold"),
+        format!("seats:{{{event_id}}}:version"),
+    ]
+}
+
+/// How long an event's board keys live after their last change (each change renews it).
+const BOARD_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Groups swept index entries (`<seatId>|<holdId>|<userId>`) into the holds they belonged to.
+fn expired_holds(event_id: &str, entries: &[String]) -> Vec<ExpiredHold> {
+    let mut holds: Vec<ExpiredHold> = Vec::new();
+    for entry in entries {
+        let mut parts = entry.splitn(3, '|');
+        let (Some(seat), Some(hold_id), Some(user_id)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        match holds.iter_mut().find(|h| h.hold_id == hold_id) {
+            Some(hold) => hold.seat_ids.push(seat.to_string()),
+            None => holds.push(ExpiredHold {
+                hold_id: hold_id.to_string(),
+                user_id: user_id.to_string(),
+                event_id: event_id.to_string(),
+                seat_ids: vec![seat.to_string()],
+            }),
+        }
+    }
+    holds
+}
+
+/// The first version of an event's board: the current time in ms, so versions keep growing
+/// even if the board's keys expire or the store is flushed, and an old ETag never matches.
+fn first_version() -> u64 {
+    u64::try_from(crate::domain::now_millis()).unwrap_or(0)
+}

@@ -1,0 +1,421 @@
+//! The Redis seat board: each operation is one Lua script over the event's keys (one hash tag),
+//! and every change is published on the channel `seats:changes` in the same script, so every
+//! orders replica listening there sees every change, in version order.
+//!
+//! Every script returns the index entries it swept as expired first, so the process that ran
+//! it announces those holds — each exactly once, whichever replica swept them.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use ::redis::Script;
+use async_trait::async_trait;
+use holdfast_common::kv::{KvError, RedisStore, TtlStore};
+use tokio::sync::{broadcast, mpsc};
+
+use super::{
+    BOARD_KEY_TTL, CHANGE_BUFFER, ExpiredHold, HoldKeys, SeatBoard, SeatDelta, SeatNews, Snapshot,
+    TakeRequest, Taken, event_keys, expired_holds, first_version, seat_key, slot_key,
+};
+
+/// Where the scripts publish changes (under the store's key prefix).
+const CHANNEL: &str = "seats:changes";
+
+/// Marks the sold set as complete: the order store's sold seats were loaded into it.
+const KNOWN: &str = "~known";
+
+/// Helpers every script starts with. The caller passes, after its own arguments' fixed part:
+/// ARGV[1] channel, ARGV[2] event id, ARGV[3] key lifetime (ms), ARGV[4] first version; and the
+/// event's keys as KEYS[1] held index, KEYS[2] sold set, KEYS[3] version.
+const LIBRARY: &str = r"
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function current_version()
+    local v = redis.call('GET', KEYS[3])
+    if not v then
+        redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+        return ARGV[4]
+    end
+    return v
+end
+local function bump(changes)
+    current_version()
+    local v = redis.call('INCR', KEYS[3])
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    redis.call('PUBLISH', ARGV[1],
+        cjson.encode({eventId = ARGV[2], version = v, changes = changes}))
+    return string.format('%d', v)
+end
+local function sweep(now)
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+    if #gone > 0 then
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local changes = {}
+        for i, entry in ipairs(gone) do
+            changes[i] = {string.match(entry, '^[^|]*'), 'available'}
+        end
+        bump(changes)
+    end
+    return gone
+end
+";
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{LIBRARY}\n{body}"))
+}
+
+/// KEYS[4..4+cap) slot keys, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL
+/// (ms), ARGV[8] cap, then the seat ids.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        if redis.call('SISMEMBER', KEYS[2], '~known') == 0 then
+            return {gone, {'sold-unknown'}}
+        end
+        local cap = tonumber(ARGV[8])
+        local first_seat = 4 + cap
+        local conflicts = {}
+        for i = first_seat, #KEYS do
+            local seat = ARGV[9 + i - first_seat]
+            if redis.call('SISMEMBER', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
+                conflicts[#conflicts + 1] = seat
+            end
+        end
+        if #conflicts > 0 then
+            table.insert(conflicts, 1, 'conflict')
+            return {gone, conflicts}
+        end
+        local slot = -1
+        for s = 0, cap - 1 do
+            if redis.call('EXISTS', KEYS[4 + s]) == 0 then slot = s break end
+        end
+        if slot < 0 then return {gone, {'full'}} end
+        local ttl = tonumber(ARGV[7])
+        local until_ms = now + ttl
+        redis.call('SET', KEYS[4 + slot], ARGV[5], 'PX', ttl)
+        local changes = {}
+        for i = first_seat, #KEYS do
+            local seat = ARGV[9 + i - first_seat]
+            redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
+            redis.call('ZADD', KEYS[1], until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+            changes[#changes + 1] = {seat, 'held'}
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        local v = bump(changes)
+        return {gone, {'held', tostring(slot), string.format('%d', until_ms), v}}
+        ",
+    )
+});
+
+/// KEYS[4] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL (ms), then
+/// the seat ids. Extends only when the slot and every seat still carry the hold.
+static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        for i = 4, #KEYS do
+            if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {}} end
+        end
+        local ttl = tonumber(ARGV[7])
+        local until_ms = now + ttl
+        for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+        for i = 5, #KEYS do
+            local seat = ARGV[8 + i - 5]
+            redis.call('ZADD', KEYS[1], 'XX', until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+        end
+        return {gone, {string.format('%d', until_ms)}}
+        ",
+    )
+});
+
+/// KEYS[4] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `sell` or
+/// `release`, then the seat ids. Frees what still carries the hold; selling also adds every
+/// seat to the sold set.
+static FREE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local selling = ARGV[7] == 'sell'
+        local changes = {}
+        for i = 5, #KEYS do
+            local seat = ARGV[8 + i - 5]
+            if redis.call('GET', KEYS[i]) == ARGV[5] then
+                redis.call('DEL', KEYS[i])
+                redis.call('ZREM', KEYS[1], seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+                if not selling then changes[#changes + 1] = {seat, 'available'} end
+            end
+            if selling and redis.call('SADD', KEYS[2], seat) == 1 then
+                changes[#changes + 1] = {seat, 'reserved'}
+            end
+        end
+        if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+        if selling then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+        if #changes > 0 then bump(changes) end
+        return {gone, {}}
+        ",
+    )
+});
+
+/// ARGV[5..] the sold seat ids of the order store.
+static LOAD_SOLD: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        for i = 5, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+        redis.call('SADD', KEYS[2], '~known')
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
+        return 1
+        ",
+    )
+});
+
+/// Answers {swept, {{state, version}, held entries, sold seats}}.
+static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local v = current_version()
+        if redis.call('SISMEMBER', KEYS[2], '~known') == 0 then
+            return {gone, {{'sold-unknown', v}, {}, {}}}
+        end
+        return {gone, {{'ok', v}, redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', KEYS[2])}}
+        ",
+    )
+});
+
+/// Answers {swept, {version}}.
+static VERSION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        return {gone, {current_version()}}
+        ",
+    )
+});
+
+/// The Redis adapter of [`SeatBoard`].
+pub struct RedisBoard {
+    redis: RedisStore,
+    changes: broadcast::Sender<Arc<SeatNews>>,
+    expirations: broadcast::Sender<ExpiredHold>,
+}
+
+impl RedisBoard {
+    /// A board on `redis`, listening to the changes every replica publishes.
+    pub fn new(redis: RedisStore) -> Self {
+        let changes = broadcast::channel(CHANGE_BUFFER).0;
+        let (raw, mut received) = mpsc::channel::<Vec<u8>>(CHANGE_BUFFER);
+        let gap = changes.clone();
+        redis.listen(CHANNEL, raw, move || {
+            let _ = gap.send(Arc::new(SeatNews::MayHaveMissed));
+        });
+        let forward = changes.clone();
+        tokio::spawn(async move {
+            while let Some(payload) = received.recv().await {
+                match serde_json::from_slice::<SeatDelta>(&payload) {
+                    Ok(delta) => {
+                        let _ = forward.send(Arc::new(SeatNews::Changed(delta)));
+                    }
+                    Err(error) => tracing::warn!(%error, "undecodable seat change ignored"),
+                }
+            }
+        });
+        Self {
+            redis,
+            changes,
+            expirations: broadcast::channel(CHANGE_BUFFER).0,
+        }
+    }
+
+    /// The fixed arguments of every script for `event_id`.
+    fn args(&self, event_id: &str) -> Vec<String> {
+        vec![
+            self.redis.key(CHANNEL),
+            event_id.to_string(),
+            BOARD_KEY_TTL.as_millis().to_string(),
+            first_version().to_string(),
+        ]
+    }
+
+    /// Runs `script`, announces what it swept, and answers the rest of its reply.
+    async fn run<T: ::redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        event_id: &str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, KvError> {
+        let (swept, rest): (Vec<String>, ::redis::Value) =
+            self.redis.eval(script, &keys, &args).await?;
+        for hold in expired_holds(event_id, &swept) {
+            let _ = self.expirations.send(hold);
+        }
+        ::redis::from_redis_value(rest).map_err(|e| KvError::Backend(e.to_string()))
+    }
+
+    fn hold_keys(hold: &HoldKeys) -> Vec<String> {
+        let mut keys = event_keys(&hold.event_id).to_vec();
+        keys.push(slot_key(&hold.event_id, &hold.user_id, hold.slot));
+        keys.extend(hold.seat_ids.iter().map(|s| seat_key(&hold.event_id, s)));
+        keys
+    }
+
+    fn hold_args(&self, hold: &HoldKeys, extra: &str) -> Vec<String> {
+        let mut args = self.args(&hold.event_id);
+        args.push(hold.hold_id.clone());
+        args.push(hold.user_id.clone());
+        args.push(extra.to_string());
+        args.extend(hold.seat_ids.iter().cloned());
+        args
+    }
+
+    async fn free(&self, hold: &HoldKeys, how: &str) -> Result<(), KvError> {
+        let _: Vec<String> = self
+            .run(
+                &FREE,
+                &hold.event_id,
+                Self::hold_keys(hold),
+                self.hold_args(hold, how),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
+    text.and_then(|t| t.parse().ok())
+        .ok_or_else(|| KvError::Backend(format!("unexpected script answer {text:?}")))
+}
+
+#[async_trait]
+impl SeatBoard for RedisBoard {
+    async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError> {
+        let mut keys = event_keys(&request.event_id).to_vec();
+        keys.extend(
+            (0..request.max_holds).map(|n| slot_key(&request.event_id, &request.user_id, n)),
+        );
+        keys.extend(
+            request
+                .seat_ids
+                .iter()
+                .map(|s| seat_key(&request.event_id, s)),
+        );
+        let mut args = self.args(&request.event_id);
+        args.push(request.hold_id.clone());
+        args.push(request.user_id.clone());
+        args.push(
+            u64::try_from(request.ttl.as_millis())
+                .unwrap_or(u64::MAX)
+                .max(1)
+                .to_string(),
+        );
+        args.push(request.max_holds.to_string());
+        args.extend(request.seat_ids.iter().cloned());
+        let answer: Vec<String> = self.run(&TAKE, &request.event_id, keys, args).await?;
+        match answer.first().map(String::as_str) {
+            Some("held") => Ok(Taken::Held {
+                slot: number(answer.get(1))?,
+                expires_at_ms: number(answer.get(2))?,
+                version: number(answer.get(3))?,
+            }),
+            Some("conflict") => Ok(Taken::Conflicts(answer[1..].to_vec())),
+            Some("full") => Ok(Taken::TooManyHolds),
+            Some("sold-unknown") => Ok(Taken::SoldUnknown),
+            other => Err(KvError::Backend(format!(
+                "unexpected take answer {other:?}"
+            ))),
+        }
+    }
+
+    async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {
+        let keys = Self::hold_keys(hold).split_off(3);
+        let values = self.redis.get_many(&keys).await?;
+        Ok(values
+            .iter()
+            .all(|v| v.as_deref() == Some(hold.hold_id.as_str())))
+    }
+
+    async fn extend(&self, hold: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError> {
+        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let answer: Vec<String> = self
+            .run(
+                &EXTEND,
+                &hold.event_id,
+                Self::hold_keys(hold),
+                self.hold_args(hold, &ttl.to_string()),
+            )
+            .await?;
+        match answer.first() {
+            None => Ok(None),
+            until => Ok(Some(number(until)?)),
+        }
+    }
+
+    async fn release(&self, hold: &HoldKeys) -> Result<(), KvError> {
+        self.free(hold, "release").await
+    }
+
+    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError> {
+        self.free(hold, "sell").await
+    }
+
+    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
+        let mut args = self.args(event_id);
+        args.extend(sold.iter().filter(|s| *s != KNOWN).cloned());
+        let _: i64 = self
+            .redis
+            .eval(&LOAD_SOLD, &event_keys(event_id), &args)
+            .await?;
+        Ok(())
+    }
+
+    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError> {
+        let (state, held, sold): (Vec<String>, Vec<String>, Vec<String>) = self
+            .run(
+                &SNAPSHOT,
+                event_id,
+                event_keys(event_id).to_vec(),
+                self.args(event_id),
+            )
+            .await?;
+        if state.first().map(String::as_str) != Some("ok") {
+            return Ok(None);
+        }
+        Ok(Some(Snapshot {
+            version: number(state.get(1))?,
+            held: held
+                .iter()
+                .filter_map(|entry| entry.split('|').next().map(str::to_string))
+                .collect(),
+            sold: sold.into_iter().filter(|s| s != KNOWN).collect(),
+        }))
+    }
+
+    async fn version(&self, event_id: &str) -> Result<u64, KvError> {
+        let answer: Vec<String> = self
+            .run(
+                &VERSION,
+                event_id,
+                event_keys(event_id).to_vec(),
+                self.args(event_id),
+            )
+            .await?;
+        number(answer.first())
+    }
+
+    async fn sweep(&self, event_id: &str) -> Result<(), KvError> {
+        self.version(event_id).await.map(|_| ())
+    }
+
+    fn changes(&self) -> broadcast::Receiver<Arc<SeatNews>> {
+        self.changes.subscribe()
+    }
+
+    fn expirations(&self) -> broadcast::Receiver<ExpiredHold> {
+        self.expirations.subscribe()
+    }
+}

@@ -1,0 +1,316 @@
+//! The contract every [`SeatBoard`] adapter must meet, run once per adapter.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast_common::kv::RedisStore;
+use holdfast_common::testing::{server_url, unique_name};
+
+use super::*;
+
+const EVENT: &str = "0123456789abcdef01234567";
+
+fn seats(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+fn request(hold_id: &str, user: &str, ids: &[&str], ttl_ms: u64) -> TakeRequest {
+    TakeRequest {
+        hold_id: hold_id.into(),
+        user_id: user.into(),
+        event_id: EVENT.into(),
+        seat_ids: seats(ids),
+        ttl: Duration::from_millis(ttl_ms),
+        max_holds: 2,
+    }
+}
+
+fn keys_of(request: &TakeRequest, taken: &Taken) -> HoldKeys {
+    let Taken::Held { slot, .. } = taken else {
+        panic!("not taken: {taken:?}")
+    };
+    HoldKeys {
+        hold_id: request.hold_id.clone(),
+        user_id: request.user_id.clone(),
+        event_id: request.event_id.clone(),
+        seat_ids: request.seat_ids.clone(),
+        slot: *slot,
+    }
+}
+
+async fn take(board: &dyn SeatBoard, request: &TakeRequest) -> HoldKeys {
+    let taken = board.take(request).await.unwrap();
+    keys_of(request, &taken)
+}
+
+async fn snapshot(board: &dyn SeatBoard) -> (u64, HashSet<String>, HashSet<String>) {
+    let s = board
+        .snapshot(EVENT)
+        .await
+        .unwrap()
+        .expect("sold seats known");
+    (
+        s.version,
+        s.held.into_iter().collect(),
+        s.sold.into_iter().collect(),
+    )
+}
+
+fn set(ids: &[&str]) -> HashSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing(board: Arc<dyn SeatBoard>) {
+    let first = request("h1", "u1", &["R1-S1", "R1-S2"], 60_000);
+    assert_eq!(board.take(&first).await.unwrap(), Taken::SoldUnknown);
+    assert_eq!(board.snapshot(EVENT).await.unwrap(), None);
+    board.load_sold(EVENT, &seats(&["R1-S9"])).await.unwrap();
+    let (v0, held, sold) = snapshot(&*board).await;
+    assert_eq!((held, sold), (set(&[]), set(&["R1-S9"])));
+
+    let h1 = take(&*board, &first).await;
+    assert!(board.is_intact(&h1).await.unwrap());
+    let (v1, held, _) = snapshot(&*board).await;
+    assert!(v1 > v0, "a hold bumps the version");
+    assert_eq!(held, set(&["R1-S1", "R1-S2"]));
+
+    // Held and sold seats conflict; nothing of the request is taken.
+    let rival = request("h2", "u2", &["R1-S2", "R1-S3", "R1-S9"], 60_000);
+    match board.take(&rival).await.unwrap() {
+        Taken::Conflicts(mut c) => {
+            c.sort();
+            assert_eq!(c, seats(&["R1-S2", "R1-S9"]));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (v2, held, _) = snapshot(&*board).await;
+    assert_eq!(v2, v1, "a refused hold changes nothing");
+    assert_eq!(held, set(&["R1-S1", "R1-S2"]));
+    assert_eq!(board.version(EVENT).await.unwrap(), v1);
+}
+
+async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let r1 = request("h1", "u1", &["R1-S1"], 60_000);
+    let h1 = take(&*board, &r1).await;
+    let r2 = request("h2", "u2", &["R2-S1", "R2-S2"], 60_000);
+    let h2 = take(&*board, &r2).await;
+    let (v0, _, _) = snapshot(&*board).await;
+
+    // Someone else's hold id frees nothing.
+    let mut impostor = h1.clone();
+    impostor.hold_id = "h9".into();
+    board.release(&impostor).await.unwrap();
+    assert_eq!(snapshot(&*board).await.0, v0);
+
+    board.release(&h1).await.unwrap();
+    let (v1, held, _) = snapshot(&*board).await;
+    assert!(v1 > v0);
+    assert_eq!(held, set(&["R2-S1", "R2-S2"]));
+    assert!(!board.is_intact(&h1).await.unwrap());
+
+    board.sell(&h2).await.unwrap();
+    let (v2, held, sold) = snapshot(&*board).await;
+    assert!(v2 > v1);
+    assert_eq!((held, sold), (set(&[]), set(&["R2-S1", "R2-S2"])));
+    let again = request("h3", "u3", &["R2-S2"], 60_000);
+    assert_eq!(
+        board.take(&again).await.unwrap(),
+        Taken::Conflicts(seats(&["R2-S2"]))
+    );
+    // The seat freed by the release can be held again.
+    take(&*board, &request("h4", "u3", &["R1-S1"], 60_000)).await;
+}
+
+async fn expired_holds_never_show_and_are_announced_once(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let mut expirations = board.expirations();
+    let short = request("h1", "u1", &["R1-S1", "R1-S2"], 150);
+    take(&*board, &short).await;
+    let long = request("h2", "u2", &["R1-S3"], 60_000);
+    take(&*board, &long).await;
+    let (v0, _, _) = snapshot(&*board).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (v1, held, _) = snapshot(&*board).await;
+    assert_eq!(
+        held,
+        set(&["R1-S3"]),
+        "the expired hold is gone from the map"
+    );
+    assert!(v1 > v0, "an expiry bumps the version");
+    let expired = tokio::time::timeout(Duration::from_secs(2), expirations.recv())
+        .await
+        .expect("an expiration")
+        .unwrap();
+    let mut expired_seats = expired.seat_ids.clone();
+    expired_seats.sort();
+    assert_eq!(
+        (
+            expired.hold_id.as_str(),
+            expired.user_id.as_str(),
+            expired_seats
+        ),
+        ("h1", "u1", seats(&["R1-S1", "R1-S2"]))
+    );
+    board.sweep(EVENT).await.unwrap();
+    assert!(
+        expirations.try_recv().is_err(),
+        "each expiry is announced once"
+    );
+    assert_eq!(board.version(EVENT).await.unwrap(), v1);
+    // The seats and the holder's slot are free again.
+    take(&*board, &request("h3", "u1", &["R1-S1"], 60_000)).await;
+}
+
+async fn extending_keeps_the_hold_past_its_first_expiry(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let r = request("h1", "u1", &["R1-S1"], 200);
+    let h = take(&*board, &r).await;
+    let until = board
+        .extend(&h, Duration::from_secs(60))
+        .await
+        .unwrap()
+        .expect("extended");
+    assert!(until > crate::domain::now_millis() + 50_000);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(board.is_intact(&h).await.unwrap());
+    assert_eq!(snapshot(&*board).await.1, set(&["R1-S1"]));
+    board.release(&h).await.unwrap();
+    assert_eq!(
+        board.extend(&h, Duration::from_secs(60)).await.unwrap(),
+        None
+    );
+}
+
+async fn a_user_holds_at_most_the_cap(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
+    take(&*board, &request("h2", "u1", &["R1-S2"], 60_000)).await;
+    assert_eq!(
+        board
+            .take(&request("h3", "u1", &["R1-S3"], 60_000))
+            .await
+            .unwrap(),
+        Taken::TooManyHolds
+    );
+    take(&*board, &request("h4", "u2", &["R1-S3"], 60_000)).await;
+    board.release(&h1).await.unwrap();
+    take(&*board, &request("h5", "u1", &["R1-S4"], 60_000)).await;
+}
+
+async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let mut changes = board.changes();
+    // On Redis the subscription is opened in the background: wait until it delivers.
+    let mut n = 0;
+    let first = loop {
+        n += 1;
+        let h = take(
+            &*board,
+            &request(&format!("w{n}"), "warm", &["R9-S1"], 60_000),
+        )
+        .await;
+        board.release(&h).await.unwrap();
+        if let Ok(Ok(news)) = tokio::time::timeout(Duration::from_millis(200), changes.recv()).await
+        {
+            break news;
+        }
+        assert!(n < 50, "no change ever arrived");
+    };
+    let SeatNews::Changed(first) = &*first else {
+        panic!("{first:?}")
+    };
+    let h = take(&*board, &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000)).await;
+    board.sell(&h).await.unwrap();
+    let mut seen = vec![first.clone()];
+    while seen.last().map(|d| d.changes.clone())
+        != Some(vec![
+            ("R1-S1".to_string(), SeatState::Sold),
+            ("R1-S2".to_string(), SeatState::Sold),
+        ])
+    {
+        let news = tokio::time::timeout(Duration::from_secs(2), changes.recv())
+            .await
+            .expect("the sale's change")
+            .unwrap();
+        if let SeatNews::Changed(delta) = &*news {
+            seen.push(delta.clone());
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[1].version == w[0].version + 1),
+        "consecutive versions: {seen:?}"
+    );
+    let held = &seen[seen.len() - 2];
+    assert_eq!(
+        held.changes,
+        vec![
+            ("R1-S1".to_string(), SeatState::Held),
+            ("R1-S2".to_string(), SeatState::Held)
+        ]
+    );
+    assert_eq!(
+        snapshot(&*board).await.0,
+        seen.last().map(|d| d.version).unwrap()
+    );
+}
+
+macro_rules! contract_suite {
+    ($adapter:ident, $make:expr) => {
+        mod $adapter {
+            use super::*;
+
+            #[tokio::test]
+            async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing() {
+                if let Some(board) = $make.await {
+                    super::holds_wait_for_the_sold_seats_then_are_all_or_nothing(board).await
+                }
+            }
+            #[tokio::test]
+            async fn release_and_sale_free_the_hold_and_bump_the_version() {
+                if let Some(board) = $make.await {
+                    super::release_and_sale_free_the_hold_and_bump_the_version(board).await
+                }
+            }
+            #[tokio::test]
+            async fn expired_holds_never_show_and_are_announced_once() {
+                if let Some(board) = $make.await {
+                    super::expired_holds_never_show_and_are_announced_once(board).await
+                }
+            }
+            #[tokio::test]
+            async fn extending_keeps_the_hold_past_its_first_expiry() {
+                if let Some(board) = $make.await {
+                    super::extending_keeps_the_hold_past_its_first_expiry(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_user_holds_at_most_the_cap() {
+                if let Some(board) = $make.await {
+                    super::a_user_holds_at_most_the_cap(board).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn changes_arrive_in_version_order() {
+                if let Some(board) = $make.await {
+                    super::changes_arrive_in_version_order(board).await
+                }
+            }
+        }
+    };
+}
+
+async fn memory() -> Option<Arc<dyn SeatBoard>> {
+    Some(Arc::new(MemoryBoard::new()))
+}
+
+async fn redis() -> Option<Arc<dyn SeatBoard>> {
+    let url = server_url("REDIS_URL")?;
+    let prefix = format!("{}:", unique_name("board"));
+    let store = RedisStore::connect(&url, &prefix).await.unwrap();
+    Some(Arc::new(RedisBoard::new(store)))
+}
+
+contract_suite!(memory_adapter, memory());
+contract_suite!(redis_adapter, redis());
