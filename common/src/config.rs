@@ -152,6 +152,8 @@ pub struct OrdersSettings {
     pub idempotency_ttl: Duration,
     /// How long an event's layout is cached (bus messages invalidate it sooner).
     pub layout_cache_ttl: Duration,
+    /// How old a served seat map may be under churn (0: always the current version).
+    pub seat_map_max_staleness: Duration,
 }
 
 /// All of Holdfast's configuration. See the README for the table of variables.
@@ -259,6 +261,9 @@ impl Settings {
                     env.positive("IDEMPOTENCY_TTL_SECONDS", 86_400)?,
                 ),
                 layout_cache_ttl: Duration::from_secs(env.positive("LAYOUT_CACHE_SECONDS", 60)?),
+                seat_map_max_staleness: Duration::from_millis(
+                    env.parse("SEAT_MAP_MAX_STALENESS_MS", 250)?,
+                ),
             },
             gateway: GatewaySettings {
                 cors_origins: env

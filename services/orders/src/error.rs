@@ -15,6 +15,8 @@ use crate::store::RepoError;
 pub enum OrdersError {
     #[error("malformed event id: expected 24 hexadecimal characters")]
     InvalidEventId,
+    #[error("{0}")]
+    InvalidQuery(String),
     #[error("no such event")]
     EventNotFound,
     #[error("{0}")]
@@ -72,6 +74,7 @@ impl IntoResponse for OrdersError {
         let message = self.to_string();
         let error = match self {
             Self::InvalidEventId => ApiError::bad_request("INVALID_ID", message),
+            Self::InvalidQuery(_) => ApiError::bad_request("INVALID_QUERY", message),
             Self::EventNotFound | Self::HoldGone | Self::IntentNotFound => {
                 ApiError::not_found(message)
             }

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod layouts;
+pub mod live;
 pub mod outbox;
 pub mod payments;
 pub mod store;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
-use holdfast_common::bus::BusMessage;
+use holdfast_common::bus::{BusMessage, MessageBus};
 use holdfast_common::config::Settings;
 use holdfast_common::docstore::DocumentStore;
 use holdfast_common::infra::Infra;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub metrics: OrdersMetrics,
     /// Wakes the outbox relay after a purchase.
     pub outbox_wake: Arc<Notify>,
+    /// Built seat maps and recent changes.
+    pub live: Arc<live::Live>,
 }
 
 impl FromRef<AppState> for Arc<TokenKeys> {
@@ -76,41 +79,42 @@ impl AppState {
             .ok_or(error::OrdersError::EventNotFound)
     }
 
-    /// Watches a new hold and, if it runs out, counts it and announces `hold.expired`. The watch
-    /// lives in this process: holds taken by a process that stops are not announced (the seats
-    /// still come free, since their keys expire in the TTL store).
-    pub(crate) fn watch_expiry(&self, hold: Hold) {
-        let state = self.clone();
-        tokio::spawn(async move {
-            match state.holds.expired(&hold).await {
-                Ok(true) => {
-                    state.metrics.holds_expired.inc();
-                    state.announce("hold.expired", &hold).await;
-                }
-                Ok(false) => {}
-                Err(error) => {
-                    tracing::warn!(%error, hold_id = %hold.hold_id, "cannot watch the hold's expiry")
-                }
-            }
-        });
-    }
-
-    /// Announces a hold change on the bus. Holds are short-lived and rebuildable from the TTL
-    /// store, so a lost announcement is logged, not retried.
+    /// Announces a hold change on the bus.
     pub(crate) async fn announce(&self, routing_key: &str, hold: &Hold) {
-        let payload = serde_json::json!({
-            "holdId": hold.hold_id,
-            "userId": hold.user_id,
-            "eventId": hold.event_id,
-            "seatIds": hold.seat_ids,
-        });
-        let published = match BusMessage::new(routing_key, payload) {
-            Ok(message) => self.infra.bus.publish(&message).await,
-            Err(e) => Err(e),
-        };
-        if let Err(error) = published {
-            tracing::warn!(%error, routing_key, hold_id = %hold.hold_id, "hold change not published");
-        }
+        announce_hold(
+            &*self.infra.bus,
+            routing_key,
+            &hold.hold_id,
+            &hold.user_id,
+            &hold.event_id,
+            &hold.seat_ids,
+        )
+        .await;
+    }
+}
+
+/// Publishes a hold change. Holds are short-lived and rebuildable from the TTL store, so a lost
+/// announcement is logged, not retried.
+pub(crate) async fn announce_hold(
+    bus: &dyn MessageBus,
+    routing_key: &str,
+    hold_id: &str,
+    user_id: &str,
+    event_id: &str,
+    seat_ids: &[String],
+) {
+    let payload = serde_json::json!({
+        "holdId": hold_id,
+        "userId": user_id,
+        "eventId": event_id,
+        "seatIds": seat_ids,
+    });
+    let published = match BusMessage::new(routing_key, payload) {
+        Ok(message) => bus.publish(&message).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = published {
+        tracing::warn!(%error, routing_key, %hold_id, "hold change not published");
     }
 }
 
@@ -152,8 +156,15 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     layouts.clone().follow_changes(infra.bus.clone()).await?;
     let outbox_wake = Arc::new(Notify::new());
     outbox::spawn(orders.clone(), infra.bus.clone(), outbox_wake.clone());
+    let board = store::board::board(&infra);
     let state = AppState {
-        holds: Holds::new(infra.kv.clone(), settings.orders.clone()),
+        holds: Holds::new(
+            infra.kv.clone(),
+            board,
+            orders.clone(),
+            settings.orders.clone(),
+        ),
+        live: Arc::new(live::Live::default()),
         payments: Payments::new(infra.kv.clone(), settings.orders.payment_intent_ttl),
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         metrics: counters,
@@ -163,5 +174,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         settings,
         infra,
     };
-    Ok(server::finish(router(state), SERVICE, metrics, readiness))
+    live::spawn(&state);
+    let app = router(state).layer(tower_http::compression::CompressionLayer::new());
+    Ok(server::finish(app, SERVICE, metrics, readiness))
 }

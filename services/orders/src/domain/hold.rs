@@ -1,28 +1,29 @@
-//! Seat holds in the TTL store.
+//! Seat holds: the rules of taking, refreshing, releasing and selling a hold.
 //!
-//! A hold is all-or-nothing: its seats are taken in one atomic step (a Lua script on Redis, one
-//! critical section in memory) or none are, and the caller learns which seats conflicted. Each
-//! seat is a key `hold:{<eventId>}:<seatId>` whose value is the hold id; the hold's record
-//! (`holdrec:<holdId>`: holder, event, seats, creation and expiry) lives as long as its seats.
-//! Refreshing extends every seat at once, and only while they all still carry the hold's id;
-//! each refresh is capped, and so is the hold's whole lifetime.
-//!
-//! The per-user cap is enforced the same way: a user has `MAX_HOLDS_PER_USER_PER_EVENT` slot
-//! keys per event (`holdslot:{<eventId>}:<userId>:<n>`), and a hold takes one free slot in the
-//! same atomic step as its seats. The slot lives, is extended and is freed with the seats, so
-//! two concurrent requests can never both squeeze under the cap, and an expired hold gives its
-//! slot back by itself.
+//! A hold is all-or-nothing: its seats are taken in one atomic step on the seat board (a Lua
+//! script on Redis, one critical section in memory; see [`crate::store::board`]) or none are,
+//! and the caller learns which seats conflicted. The same step takes one of the holder's
+//! `MAX_HOLDS_PER_USER_PER_EVENT` slots on the event, so concurrent requests can never both
+//! squeeze under the cap, and checks the event's sold seats, which the board keeps beside the
+//! order store (loaded from it once, then updated by every sale), so holds never query the
+//! order store in the steady state. The hold's record (`holdrec:<holdId>`: holder, event,
+//! seats, creation and expiry) lives in the TTL store as long as its seats. Refreshing extends
+//! every seat at once, and only while they all still carry the hold's id; each refresh is
+//! capped, and so is the hold's whole lifetime.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_common::config::OrdersSettings;
-use holdfast_common::kv::{AllOrNothing, KvError, TtlStore};
+use holdfast_common::docstore::StoreError;
+use holdfast_common::kv::{KvError, TtlStore};
 use serde::{Deserialize, Serialize};
 
 use super::now_millis;
-use super::seat::{Layout, Seat, seat_key};
+use super::seat::{Layout, Seat};
+use crate::store::OrderRepository;
+use crate::store::board::{HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,18 +39,14 @@ pub struct Hold {
 }
 
 impl Hold {
-    fn seat_keys(&self) -> Vec<String> {
-        self.seat_ids
-            .iter()
-            .map(|s| seat_key(&self.event_id, s))
-            .collect()
-    }
-
-    /// The seat keys and the slot key: everything that lives and dies with the hold.
-    fn keys(&self) -> Vec<String> {
-        let mut keys = self.seat_keys();
-        keys.push(slot_key(&self.event_id, &self.user_id, self.slot));
-        keys
+    fn keys(&self) -> HoldKeys {
+        HoldKeys {
+            hold_id: self.hold_id.clone(),
+            user_id: self.user_id.clone(),
+            event_id: self.event_id.clone(),
+            seat_ids: self.seat_ids.clone(),
+            slot: self.slot,
+        }
     }
 
     /// Whole seconds left, rounded up, 0 once expired.
@@ -81,26 +78,21 @@ pub enum HoldError {
     TooManyHolds(usize),
     #[error(transparent)]
     Store(#[from] KvError),
+    /// The order store could not say which seats are sold.
+    #[error(transparent)]
+    Orders(#[from] StoreError),
 }
 
 fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
 }
 
-/// Set when a hold ends by release or purchase (not by expiry).
-fn ended_key(hold_id: &str) -> String {
-    format!("holdended:{hold_id}")
-}
-
-/// Shares the event's hash tag, so it can be taken in the same script as the seats.
-fn slot_key(event_id: &str, user_id: &str, slot: usize) -> String {
-    format!("holdslot:{{{event_id}}}:{user_id}:{slot}")
-}
-
-/// The hold rules and the store they act on.
+/// The hold rules and the stores they act on.
 #[derive(Clone)]
 pub struct Holds {
     kv: Arc<dyn TtlStore>,
+    board: Arc<dyn SeatBoard>,
+    orders: Arc<dyn OrderRepository>,
     policy: OrdersSettings,
 }
 
@@ -108,9 +100,27 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// How often a hold retries after loading the sold seats (another replica may load them too).
+const SOLD_LOAD_ATTEMPTS: usize = 3;
+
 impl Holds {
-    pub fn new(kv: Arc<dyn TtlStore>, policy: OrdersSettings) -> Self {
-        Self { kv, policy }
+    pub fn new(
+        kv: Arc<dyn TtlStore>,
+        board: Arc<dyn SeatBoard>,
+        orders: Arc<dyn OrderRepository>,
+        policy: OrdersSettings,
+    ) -> Self {
+        Self {
+            kv,
+            board,
+            orders,
+            policy,
+        }
+    }
+
+    /// The seat board the holds live on.
+    pub fn board(&self) -> &Arc<dyn SeatBoard> {
+        &self.board
     }
 
     /// The requested seats, checked against the layout: none missing, repeated or unknown.
@@ -150,65 +160,68 @@ impl Holds {
         Ok(SeatRequest(seat_ids))
     }
 
-    /// Takes every requested seat for `user_id`, or none. `sold` are those already sold.
+    /// Puts the event's sold seats, as the order store has them, on the board.
+    async fn load_sold(&self, event_id: &str) -> Result<(), HoldError> {
+        let sold: Vec<String> = self
+            .orders
+            .sold_seats(event_id)
+            .await?
+            .into_iter()
+            .collect();
+        self.board.load_sold(event_id, &sold).await?;
+        Ok(())
+    }
+
+    /// Takes every requested seat for `user_id`, or none.
     pub async fn take(
         &self,
         user_id: &str,
         layout: &Layout,
         request: SeatRequest,
-        sold: &HashSet<String>,
     ) -> Result<Hold, HoldError> {
-        let seat_ids = request.0;
-        let sold_conflicts: Vec<String> = seat_ids
-            .iter()
-            .filter(|s| sold.contains(*s))
-            .cloned()
-            .collect();
-        if !sold_conflicts.is_empty() {
-            return Err(HoldError::Conflict(sold_conflicts));
-        }
-        let now = now_millis();
-        let mut hold = Hold {
+        let take = TakeRequest {
             hold_id: uuid::Uuid::new_v4().to_string(),
             user_id: user_id.to_string(),
             event_id: layout.event_id.clone(),
-            seat_ids,
-            created_at_ms: now,
-            expires_at_ms: now + millis(self.policy.hold_ttl),
-            slot: 0,
+            seat_ids: request.0,
+            ttl: self.policy.hold_ttl,
+            max_holds: self.policy.max_holds_per_user_per_event,
         };
-        let seat_prefix = seat_key(&hold.event_id, "");
-        let cap = self.policy.max_holds_per_user_per_event;
-        for slot in 0..cap {
-            hold.slot = slot;
-            let keys = hold.keys();
-            match self
-                .kv
-                .set_all_if_absent(&keys, &hold.hold_id, self.policy.hold_ttl)
-                .await?
-            {
-                AllOrNothing::Taken => {
-                    if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
-                        // Without its record nobody could release or buy the hold.
-                        let _ = self.kv.delete_if_value(&keys, &hold.hold_id).await;
-                        return Err(error.into());
-                    }
-                    return Ok(hold);
+        for _ in 0..SOLD_LOAD_ATTEMPTS {
+            let (slot, expires_at_ms) = match self.board.take(&take).await? {
+                Taken::Held {
+                    slot,
+                    expires_at_ms,
+                    ..
+                } => (slot, expires_at_ms),
+                Taken::Conflicts(seats) => return Err(HoldError::Conflict(seats)),
+                Taken::TooManyHolds => {
+                    return Err(HoldError::TooManyHolds(take.max_holds));
                 }
-                AllOrNothing::Conflicts(taken) => {
-                    let seats: Vec<String> = taken
-                        .iter()
-                        .filter_map(|k| k.strip_prefix(&seat_prefix))
-                        .map(str::to_string)
-                        .collect();
-                    if !seats.is_empty() {
-                        return Err(HoldError::Conflict(seats));
-                    }
-                    // Only this slot is in use: try the user's next one.
+                Taken::SoldUnknown => {
+                    self.load_sold(&take.event_id).await?;
+                    continue;
                 }
+            };
+            let hold = Hold {
+                hold_id: take.hold_id,
+                user_id: take.user_id,
+                event_id: take.event_id,
+                seat_ids: take.seat_ids,
+                created_at_ms: now_millis(),
+                expires_at_ms,
+                slot,
+            };
+            if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
+                // Without its record nobody could release or buy the hold.
+                let _ = self.board.release(&hold.keys()).await;
+                return Err(error.into());
             }
+            return Ok(hold);
         }
-        Err(HoldError::TooManyHolds(cap))
+        Err(HoldError::Store(KvError::Unavailable(
+            "the sold seats could not be loaded onto the seat board".into(),
+        )))
     }
 
     async fn save(&self, hold: &Hold, ttl: Duration) -> Result<(), KvError> {
@@ -226,10 +239,7 @@ impl Holds {
 
     /// Whether every seat of the hold still carries its id (none expired or was taken over).
     pub async fn is_intact(&self, hold: &Hold) -> Result<bool, KvError> {
-        let values = self.kv.get_many(&hold.keys()).await?;
-        Ok(values
-            .iter()
-            .all(|v| v.as_deref() == Some(hold.hold_id.as_str())))
+        self.board.is_intact(&hold.keys()).await
     }
 
     /// Extends the hold by `requested` (or the default TTL), within the per-call and lifetime
@@ -250,65 +260,40 @@ impl Holds {
             return Ok(self.is_intact(&hold).await?.then_some(hold));
         }
         let ttl = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
-        if !self
-            .kv
-            .extend_all_if_value(&hold.keys(), &hold.hold_id, ttl)
-            .await?
-        {
+        let Some(until) = self.board.extend(&hold.keys(), ttl).await? else {
             return Ok(None);
-        }
-        hold.expires_at_ms = expires_at;
+        };
+        hold.expires_at_ms = until;
         self.save(&hold, ttl).await?;
         Ok(Some(hold))
     }
 
     /// Frees the hold's seats and slot (those still carrying its id) and forgets it.
     pub async fn release(&self, hold: &Hold) -> Result<(), KvError> {
-        // Marked ended first, so whoever watches for expiry knows it did not simply time out.
-        self.kv
-            .set(
-                &ended_key(&hold.hold_id),
-                "1",
-                self.policy.hold_max_lifetime,
-            )
-            .await?;
-        self.kv.delete_if_value(&hold.keys(), &hold.hold_id).await?;
+        self.board.release(&hold.keys()).await?;
         self.kv.delete(&record_key(&hold.hold_id)).await?;
         Ok(())
     }
 
-    /// Waits until the hold is over; answers true when it expired (rather than being released
-    /// or bought). Refreshes push the wait back.
-    pub async fn expired(&self, hold: &Hold) -> Result<bool, KvError> {
-        let mut expires_at = hold.expires_at_ms;
-        loop {
-            let wait = u64::try_from(expires_at - now_millis()).unwrap_or(0);
-            // A little past the deadline, so the store has certainly let the keys go.
-            tokio::time::sleep(Duration::from_millis(wait + 50)).await;
-            let record = self.kv.get(&record_key(&hold.hold_id)).await?;
-            match record.and_then(|r| serde_json::from_str::<Hold>(&r).ok()) {
-                Some(current) if current.expires_at_ms > now_millis() => {
-                    expires_at = current.expires_at_ms
-                }
-                Some(_) => expires_at = now_millis(),
-                None => return Ok(self.kv.get(&ended_key(&hold.hold_id)).await?.is_none()),
-            }
-        }
+    /// Marks the hold's seats sold (its purchase committed) and forgets the hold.
+    pub async fn sell(&self, hold: &Hold) -> Result<(), KvError> {
+        self.board.sell(&hold.keys()).await?;
+        self.kv.delete(&record_key(&hold.hold_id)).await?;
+        Ok(())
     }
 
-    /// The held seats of an event, read in one round trip.
-    pub async fn held_seats(&self, layout: &Layout) -> Result<HashSet<String>, KvError> {
-        let ids: Vec<String> = layout.seats().map(|s| s.id()).collect();
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| seat_key(&layout.event_id, id))
-            .collect();
-        let values = self.kv.get_many(&keys).await?;
-        Ok(ids
-            .into_iter()
-            .zip(values)
-            .filter_map(|(id, value)| value.map(|_| id))
-            .collect())
+    /// What is not available on the event now, loading its sold seats onto the board first if
+    /// the board does not have them.
+    pub async fn snapshot(&self, event_id: &str) -> Result<Snapshot, HoldError> {
+        for _ in 0..SOLD_LOAD_ATTEMPTS {
+            if let Some(snapshot) = self.board.snapshot(event_id).await? {
+                return Ok(snapshot);
+            }
+            self.load_sold(event_id).await?;
+        }
+        Err(HoldError::Store(KvError::Unavailable(
+            "the sold seats could not be loaded onto the seat board".into(),
+        )))
     }
 }
 
@@ -321,10 +306,31 @@ mod tests {
 
     use super::*;
 
-    fn holds(ttl_ms: u64) -> Holds {
+    async fn holds(ttl_ms: u64) -> (Holds, tempfile::TempDir) {
         let mut policy = Settings::from_map(&Default::default()).unwrap().orders;
         policy.hold_ttl = Duration::from_millis(ttl_ms);
-        Holds::new(Arc::new(MemoryStore::new()), policy)
+        let dir = tempfile::tempdir().unwrap();
+        let db = holdfast_common::docstore::SqliteDb::open(
+            &dir.path().join("orders.sqlite3"),
+            crate::store::SCHEMA.sqlite_migrations,
+        )
+        .await
+        .unwrap();
+        let orders = crate::store::orders(&holdfast_common::docstore::DocumentStore::Sqlite(db));
+        let holds = Holds::new(
+            Arc::new(MemoryStore::new()),
+            Arc::new(crate::store::board::MemoryBoard::new()),
+            orders,
+            policy,
+        );
+        (holds, dir)
+    }
+
+    /// Takes `seats` for `user` (checked against the test layout).
+    async fn take(holds: &Holds, user: &str, seats: &[&str]) -> Result<Hold, HoldError> {
+        let seats = seats.iter().map(|s| s.to_string()).collect();
+        let request = holds.check_request(&layout(), seats)?;
+        holds.take(user, &layout(), request).await
     }
 
     fn layout() -> Layout {
@@ -339,21 +345,10 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_holds_of_one_user_never_exceed_the_cap() {
-        let holds = holds(60_000);
+        let (holds, _dir) = holds(60_000).await;
         let takes = (1..=10).map(|n| {
             let holds = holds.clone();
-            tokio::spawn(async move {
-                holds
-                    .take(
-                        "u1",
-                        &layout(),
-                        holds
-                            .check_request(&layout(), vec![format!("R1-S{n}")])
-                            .unwrap(),
-                        &HashSet::new(),
-                    )
-                    .await
-            })
+            tokio::spawn(async move { take(&holds, "u1", &[&format!("R1-S{n}")]).await })
         });
         let outcomes = futures_util::future::join_all(takes).await;
         let taken: Vec<Hold> = outcomes
@@ -363,77 +358,55 @@ mod tests {
         assert_eq!(taken.len(), 2, "the default cap is 2");
         // Releasing one frees its slot for the next hold.
         holds.release(&taken[0]).await.unwrap();
-        assert!(
-            holds
-                .take(
-                    "u1",
-                    &layout(),
-                    holds
-                        .check_request(&layout(), vec!["R2-S1".into()])
-                        .unwrap(),
-                    &HashSet::new()
-                )
-                .await
-                .is_ok()
-        );
+        assert!(take(&holds, "u1", &["R2-S1"]).await.is_ok());
         assert!(matches!(
-            holds
-                .take(
-                    "u1",
-                    &layout(),
-                    holds
-                        .check_request(&layout(), vec!["R2-S2".into()])
-                        .unwrap(),
-                    &HashSet::new()
-                )
-                .await,
+            take(&holds, "u1", &["R2-S2"]).await,
             Err(HoldError::TooManyHolds(2))
         ));
         // Another user is not affected.
-        assert!(
-            holds
-                .take(
-                    "u2",
-                    &layout(),
-                    holds
-                        .check_request(&layout(), vec!["R2-S3".into()])
-                        .unwrap(),
-                    &HashSet::new()
-                )
-                .await
-                .is_ok()
-        );
+        assert!(take(&holds, "u2", &["R2-S3"]).await.is_ok());
     }
 
     #[tokio::test]
     async fn an_expired_hold_gives_its_slot_back() {
-        let holds = holds(100);
+        let (holds, _dir) = holds(100).await;
         for n in 1..=2 {
-            holds
-                .take(
-                    "u1",
-                    &layout(),
-                    holds
-                        .check_request(&layout(), vec![format!("R1-S{n}")])
-                        .unwrap(),
-                    &HashSet::new(),
-                )
-                .await
-                .unwrap();
+            take(&holds, "u1", &[&format!("R1-S{n}")]).await.unwrap();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-        assert!(
-            holds
-                .take(
-                    "u1",
-                    &layout(),
-                    holds
-                        .check_request(&layout(), vec!["R1-S3".into()])
-                        .unwrap(),
-                    &HashSet::new()
-                )
-                .await
-                .is_ok()
-        );
+        assert!(take(&holds, "u1", &["R1-S3"]).await.is_ok());
+    }
+
+    /// The sold seats come from the order store the first time, then from the board.
+    #[tokio::test]
+    async fn a_seat_sold_in_the_order_store_is_never_held() {
+        let (holds, _dir) = holds(60_000).await;
+        let sale = crate::store::NewPurchase {
+            order: crate::store::Order {
+                order_id: "o1".into(),
+                user_id: "u9".into(),
+                event_id: layout().event_id,
+                seat_ids: vec!["R1-S5".into()],
+                amount_minor: 100,
+                currency: "INR".into(),
+                payment_intent_id: "pi_1".into(),
+                status: "reserved".into(),
+                created_at_ms: now_millis(),
+            },
+            idempotency: None,
+            outbox: crate::store::OutboxMessage {
+                id: "m1".into(),
+                routing_key: "order.purchased".into(),
+                payload: "{}".into(),
+            },
+        };
+        holds.orders.purchase(&sale).await.unwrap();
+        assert!(matches!(
+            take(&holds, "u1", &["R1-S4", "R1-S5"]).await,
+            Err(HoldError::Conflict(seats)) if seats == vec!["R1-S5".to_string()]
+        ));
+        let snapshot = holds.snapshot(&layout().event_id).await.unwrap();
+        assert_eq!(snapshot.sold, vec!["R1-S5".to_string()]);
+        assert!(snapshot.held.is_empty());
     }
 }

@@ -41,6 +41,7 @@ impl From<HoldError> for OrdersError {
             HoldError::Conflict(seats) => Self::ConflictSeats(seats),
             HoldError::TooManyHolds(n) => Self::TooManyHolds(n),
             HoldError::Store(e) => Self::Kv(e),
+            HoldError::Orders(e) => Self::Store(e),
         }
     }
 }
@@ -56,8 +57,7 @@ pub async fn create(
     let seats = state
         .holds
         .check_request(&layout, request.seat_ids.unwrap_or_default())?;
-    let sold = state.orders.sold_among(&event_id, seats.seat_ids()).await?;
-    let hold = match state.holds.take(caller.id(), &layout, seats, &sold).await {
+    let hold = match state.holds.take(caller.id(), &layout, seats).await {
         Ok(hold) => hold,
         Err(HoldError::Conflict(seats)) => {
             state.metrics.hold_conflicts.inc();
@@ -66,8 +66,11 @@ pub async fn create(
         Err(other) => return Err(other.into()),
     };
     state.metrics.holds_taken.inc();
+    state.live.invalidate(&event_id);
+    state
+        .live
+        .watch(&event_id, state.settings.orders.hold_max_lifetime);
     state.announce("hold.created", &hold).await;
-    state.watch_expiry(hold.clone());
     Ok((
         StatusCode::CREATED,
         Json(json!({"holdId": hold.hold_id, "expiresInSeconds": hold.ttl_seconds()})),
@@ -151,6 +154,7 @@ pub async fn release(
 ) -> Result<StatusCode, OrdersError> {
     let hold = usable(&state, &caller, &hold_id).await?;
     state.holds.release(&hold).await?;
+    state.live.invalidate(&hold.event_id);
     state.announce("hold.released", &hold).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -17,6 +17,7 @@ use crate::error::OrdersError;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/seats/{event_id}", get(seats::seat_map))
+        .route("/seats/{event_id}/stream", get(seats::stream))
         .route("/holds", post(holds::create))
         .route("/holds/{hold_id}", delete(holds::release))
         .route("/holds/{hold_id}/ttl", get(holds::ttl))

@@ -61,10 +61,7 @@ pub async fn event_activity(
 ) -> Result<Json<Value>, OrdersError> {
     let event_id = super::event_id(&event_id)?;
     let sold = state.orders.sold_seats(&event_id).await?.len();
-    let held = match state.layouts.get(&event_id).await? {
-        Some(layout) => state.holds.held_seats(&layout).await?.len(),
-        None => 0,
-    };
+    let held = state.holds.snapshot(&event_id).await?.held.len();
     Ok(Json(
         json!({ "eventId": event_id, "soldSeats": sold, "heldSeats": held }),
     ))

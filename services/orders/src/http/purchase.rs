@@ -264,7 +264,14 @@ async fn buy(
     };
     match state.orders.purchase(&purchase).await? {
         PurchaseOutcome::Committed => {}
-        PurchaseOutcome::SeatsTaken(seats) => return Err(OrdersError::SeatAlreadyReserved(seats)),
+        PurchaseOutcome::SeatsTaken(seats) => {
+            // The store knows better than the board: show those seats sold from now on.
+            if let Err(error) = state.holds.board().mark_sold(&event_id, &seats).await {
+                tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
+            }
+            state.live.invalidate(&event_id);
+            return Err(OrdersError::SeatAlreadyReserved(seats));
+        }
         PurchaseOutcome::IntentUsed => {
             return Err(OrdersError::PaymentMismatch(
                 "this payment already paid for an order".into(),
@@ -285,9 +292,11 @@ async fn buy(
     state.metrics.purchases.inc();
     state.outbox_wake.notify_one();
     // The order is committed; what follows only tidies up, so failures are logged, not answered.
-    if let Err(error) = state.holds.release(&hold).await {
-        tracing::warn!(%error, hold_id = %hold.hold_id, "hold not released after purchase; it will expire");
+    // The seats join the board's sold set as the hold leaves it, in one step.
+    if let Err(error) = state.holds.sell(&hold).await {
+        tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
+    state.live.invalidate(&hold.event_id);
     if let Err(error) = state
         .payments
         .set_status(intent, IntentStatus::Consumed)

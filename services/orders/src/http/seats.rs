@@ -1,71 +1,298 @@
-//! The seat map of an event.
+//! The seat map of an event, and its live stream.
+//!
+//! `GET /seats/{eventId}` serves a map built once per availability version and shared by every
+//! reader (see [`crate::live`]): `ETag` is the version, `If-None-Match` answers 304 with no body,
+//! `Cache-Control: no-cache` makes browsers revalidate, and the body comes gzip- or
+//! brotli-compressed when the client accepts it. `?view=compact` gives only the dimensions,
+//! the version and the seats that are not available.
+//!
+//! `GET /seats/{eventId}/stream` is Server-Sent Events: a `snapshot` (the compact view) and then
+//! a `seats` event per change, each with the version as its `id`, and a heartbeat comment every
+//! 15 s. A client reconnecting with `Last-Event-ID` gets the changes it missed, or a fresh
+//! snapshot when they are no longer remembered.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use serde::Serialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::AppState;
+use crate::domain::seat::Layout;
 use crate::error::OrdersError;
+use crate::live::{Encoding, SeatMap};
+use crate::store::board::{SeatDelta, SeatNews, SeatState};
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SeatView {
-    seat_id: String,
-    row: u32,
-    number: u32,
-    state: &'static str,
+/// How often an idle stream sends a comment, so proxies keep it open.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize)]
+pub struct MapQuery {
+    view: Option<String>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SeatMap {
-    event_id: String,
-    seats: Vec<SeatView>,
+/// The weak ETag of a view at a version.
+fn etag(version: u64, compact: bool) -> String {
+    if compact {
+        format!("W/\"{version}c\"")
+    } else {
+        format!("W/\"{version}\"")
+    }
 }
 
-/// `GET /seats/{eventId}` (public): every seat with its state, sold seats from the store and
-/// held seats from the TTL store in one round trip. Serialised from plain structs: a map of
-/// 10,000 seats is built without a JSON tree in between.
+/// Whether `If-None-Match` names `etag` (or is `*`).
+fn matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag == etag || tag.trim_start_matches("W/") == &etag[2..])
+}
+
+/// `GET /seats/{eventId}` (public)
 pub async fn seat_map(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
-) -> Result<Json<SeatMap>, OrdersError> {
+    Query(query): Query<MapQuery>,
+    headers: HeaderMap,
+) -> Result<Response, OrdersError> {
+    let compact = match query.view.as_deref() {
+        None | Some("full") => false,
+        Some("compact") => true,
+        Some(_) => {
+            return Err(OrdersError::InvalidQuery(
+                "view must be full or compact".into(),
+            ));
+        }
+    };
     let event_id = super::event_id(&event_id)?;
     let layout = state.layout(&event_id).await?;
-    let (sold, held) = tokio::try_join!(
-        async {
-            state
-                .orders
-                .sold_seats(&event_id)
-                .await
-                .map_err(OrdersError::from)
-        },
-        async {
-            state
-                .holds
-                .held_seats(&layout)
-                .await
-                .map_err(OrdersError::from)
-        },
-    )?;
-    let seats = layout
-        .seats()
-        .map(|seat| {
-            let seat_id = seat.id();
-            let state = if sold.contains(&seat_id) {
-                "reserved"
-            } else if held.contains(&seat_id) {
-                "held"
-            } else {
-                "available"
-            };
-            SeatView {
+    let map = state
+        .live
+        .map(
+            &state,
+            &layout,
+            state.settings.orders.seat_map_max_staleness,
+        )
+        .await?;
+    let tag = etag(map.version, compact);
+    let mut response = if matches(&headers, &tag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let accept = headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok());
+        let encoding = Encoding::negotiate(accept);
+        let view = if compact { &map.compact } else { &map.full };
+        let mut response = view.get(encoding).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(coding) = encoding.header_value() {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        headers.insert(header::ETAG, value);
+    }
+    Ok(response)
+}
+
+/// One seat's new state, as streams send it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatChangeView<'a> {
+    seat_id: &'a str,
+    state: SeatState,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatsEvent<'a> {
+    event_id: &'a str,
+    version: u64,
+    seats: Vec<SeatChangeView<'a>>,
+}
+
+fn seats_event(delta: &SeatDelta) -> Event {
+    let body = SeatsEvent {
+        event_id: &delta.event_id,
+        version: delta.version,
+        seats: delta
+            .changes
+            .iter()
+            .map(|(seat_id, state)| SeatChangeView {
                 seat_id,
-                row: seat.row,
-                number: seat.number,
-                state,
+                state: *state,
+            })
+            .collect(),
+    };
+    Event::default()
+        .event("seats")
+        .id(delta.version.to_string())
+        .data(serde_json::to_string(&body).unwrap_or_default())
+}
+
+fn snapshot_event(map: &SeatMap) -> Event {
+    let body = map.compact.get(Encoding::Identity);
+    Event::default()
+        .event("snapshot")
+        .id(map.version.to_string())
+        .data(String::from_utf8_lossy(&body))
+}
+
+/// What one open stream knows.
+struct StreamState {
+    state: AppState,
+    layout: Layout,
+    news: broadcast::Receiver<Arc<SeatNews>>,
+    /// The version the client has seen.
+    version: u64,
+    /// Events to send before reading more news.
+    pending: std::collections::VecDeque<Event>,
+}
+
+impl StreamState {
+    /// Queues a fresh snapshot; on failure the stream ends (the client reconnects).
+    async fn resnapshot(&mut self) -> bool {
+        let map = self
+            .state
+            .live
+            .map(&self.state, &self.layout, Duration::ZERO)
+            .await;
+        match map {
+            Ok(map) => {
+                self.version = map.version;
+                self.pending.push_back(snapshot_event(&map));
+                true
             }
-        })
-        .collect();
-    Ok(Json(SeatMap { event_id, seats }))
+            Err(error) => {
+                tracing::warn!(%error, event_id = %self.layout.event_id, "seat stream ends: no snapshot");
+                false
+            }
+        }
+    }
+
+    /// The next event for the client; `None` ends the stream.
+    async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some((Ok(event), self));
+            }
+            let news = match self.news.recv().await {
+                Ok(news) => news,
+                Err(RecvError::Lagged(_)) => Arc::new(SeatNews::MayHaveMissed),
+                Err(RecvError::Closed) => return None,
+            };
+            match &*news {
+                SeatNews::Changed(delta) if delta.event_id == self.layout.event_id => {
+                    if delta.version <= self.version {
+                        continue; // already in what the client has
+                    }
+                    if delta.version == self.version + 1 {
+                        self.version = delta.version;
+                        self.pending.push_back(seats_event(delta));
+                    } else if !self.resnapshot().await {
+                        return None;
+                    }
+                }
+                SeatNews::Changed(_) => {}
+                SeatNews::MayHaveMissed => {
+                    if !self.resnapshot().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /seats/{eventId}/stream` (public)
+pub async fn stream(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, OrdersError> {
+    let event_id = super::event_id(&event_id)?;
+    let layout = state.layout(&event_id).await?;
+    // Listen before looking, so no change falls between the two.
+    let news = state.holds.board().changes();
+    state
+        .live
+        .watch(&event_id, state.settings.orders.hold_max_lifetime);
+    let resume_from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let mut stream = StreamState {
+        state: state.clone(),
+        layout,
+        news,
+        version: 0,
+        pending: Default::default(),
+    };
+    let replay = resume_from.and_then(|since| {
+        let changes = state.live.changes_since(&event_id, since)?;
+        // Resuming is only safe when the board has not moved past what is remembered.
+        Some((since, changes))
+    });
+    let current = state.holds.board().version(&event_id).await?;
+    match replay {
+        Some((since, changes)) if changes.last().map_or(since, |d| d.version) == current => {
+            stream.version = since;
+            for delta in changes {
+                stream.version = delta.version;
+                stream.pending.push_back(seats_event(&delta));
+            }
+        }
+        _ => {
+            let map = state
+                .live
+                .map(&state, &stream.layout, Duration::ZERO)
+                .await?;
+            stream.version = map.version;
+            stream.pending.push_back(snapshot_event(&map));
+        }
+    }
+    let events = futures_util::stream::unfold(stream, StreamState::next);
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_is_compared_weakly() {
+        let tag = etag(42, false);
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+            matches(&headers, &tag)
+        };
+        assert!(with("W/\"42\""));
+        assert!(with("\"42\""));
+        assert!(with("\"7\", W/\"42\""));
+        assert!(with("*"));
+        assert!(!with("W/\"41\""));
+        assert!(
+            !with("W/\"42c\""),
+            "the compact view is another representation"
+        );
+        assert!(!matches(&HeaderMap::new(), &tag));
+    }
 }

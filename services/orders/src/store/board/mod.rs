@@ -153,6 +153,20 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// step, so no other hold can slip in between.
     async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError>;
 
+    /// Adds seats found sold in the order store (by a purchase that did not go through this
+    /// board) to the sold set, without touching any hold.
+    async fn mark_sold(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
+        // No hold has an empty id, so this frees nothing and only records the sale.
+        self.sell(&HoldKeys {
+            hold_id: String::new(),
+            user_id: String::new(),
+            event_id: event_id.to_string(),
+            seat_ids: seat_ids.to_vec(),
+            slot: 0,
+        })
+        .await
+    }
+
     /// Puts the event's sold seats, as the order store has them, on the board.
     async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError>;
 

@@ -1,0 +1,560 @@
+//! Live availability: built seat maps shared by every reader, the recent changes streams resume
+//! from, and the background work that keeps both current.
+//!
+//! A seat map is built once per event and version (single flight: concurrent readers of a stale
+//! map wait for one build) and served from memory, pre-compressed, until a change makes it
+//! stale: changes made anywhere arrive through [`SeatBoard::changes`] and mark the event's map
+//! stale at once; without news a map is re-checked against the board's version after
+//! `SEAT_MAP_MAX_STALENESS_MS`. Holds stay the truth: a seat shown available a moment too long
+//! just gets a 409 with `conflicts`.
+//!
+//! Expired holds leave the board when an operation sweeps them; a sweeper also sweeps the
+//! events this process saw holds on, so expiries are announced and streamed promptly.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::domain::hold::HoldError;
+use crate::domain::now_millis;
+use crate::domain::seat::{Layout, Seat};
+use crate::store::board::{SeatDelta, SeatNews, Snapshot};
+
+/// How many recent changes per event a stream can resume from.
+const RECENT_CHANGES: usize = 512;
+/// How often the sweeper sweeps the events it watches.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// An encoding a seat map is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Brotli,
+}
+
+impl Encoding {
+    /// The best encoding `accept_encoding` allows (brotli, then gzip).
+    pub fn negotiate(accept_encoding: Option<&str>) -> Self {
+        let accepts = |name: &str| {
+            accept_encoding.is_some_and(|header| {
+                header.split(',').any(|part| {
+                    let mut pieces = part.split(';');
+                    let coding = pieces.next().unwrap_or_default().trim();
+                    let refused = pieces.any(|p| {
+                        p.trim()
+                            .strip_prefix("q=")
+                            .and_then(|q| q.trim().parse::<f32>().ok())
+                            .is_some_and(|q| q <= 0.0)
+                    });
+                    coding.eq_ignore_ascii_case(name) && !refused
+                })
+            })
+        };
+        if accepts("br") {
+            Self::Brotli
+        } else if accepts("gzip") {
+            Self::Gzip
+        } else {
+            Self::Identity
+        }
+    }
+
+    pub fn header_value(self) -> Option<&'static str> {
+        match self {
+            Self::Identity => None,
+            Self::Gzip => Some("gzip"),
+            Self::Brotli => Some("br"),
+        }
+    }
+}
+
+/// One body in every encoding, compressed on first use.
+pub struct Encoded {
+    identity: Bytes,
+    gzip: OnceLock<Bytes>,
+    brotli: OnceLock<Bytes>,
+}
+
+impl Encoded {
+    fn new(identity: String) -> Self {
+        Self {
+            identity: Bytes::from(identity),
+            gzip: OnceLock::new(),
+            brotli: OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self, encoding: Encoding) -> Bytes {
+        match encoding {
+            Encoding::Identity => self.identity.clone(),
+            Encoding::Gzip => self.gzip.get_or_init(|| gzip(&self.identity)).clone(),
+            Encoding::Brotli => self.brotli.get_or_init(|| brotli(&self.identity)).clone(),
+        }
+    }
+}
+
+fn gzip(data: &[u8]) -> Bytes {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(data);
+    Bytes::from(encoder.finish().unwrap_or_default())
+}
+
+fn brotli(data: &[u8]) -> Bytes {
+    let mut out = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 4, 22);
+        let _ = writer.write_all(data);
+    }
+    Bytes::from(out)
+}
+
+/// An event's seat map at one version, in both views.
+pub struct SeatMap {
+    pub version: u64,
+    pub full: Encoded,
+    pub compact: Encoded,
+}
+
+/// The cached map of one event, and when it was last known current.
+struct Cached {
+    layout: Layout,
+    map: Arc<SeatMap>,
+    checked_at_ms: AtomicI64,
+}
+
+#[derive(Default)]
+struct EventState {
+    cached: Option<Arc<Cached>>,
+    /// Held while a map is being (re)built, so concurrent readers wait for one build.
+    building: Arc<tokio::sync::Mutex<()>>,
+    recent: VecDeque<Arc<SeatDelta>>,
+    /// Until when the sweeper watches the event (ms).
+    watch_until_ms: i64,
+}
+
+/// Shared by every handler of the service.
+#[derive(Default)]
+pub struct Live {
+    events: Mutex<HashMap<String, EventState>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Live {
+    /// The event's map, no older than `max_staleness` unless news says otherwise.
+    pub async fn map(
+        &self,
+        state: &AppState,
+        layout: &Layout,
+        max_staleness: Duration,
+    ) -> Result<Arc<SeatMap>, HoldError> {
+        let event_id = &layout.event_id;
+        let staleness = i64::try_from(max_staleness.as_millis()).unwrap_or(i64::MAX);
+        // A map is only reused for the layout it was built for (a relayout keeps the version).
+        let fresh = |cached: &Option<Arc<Cached>>| {
+            cached.as_ref().and_then(|c| {
+                let age = now_millis().saturating_sub(c.checked_at_ms.load(Ordering::Acquire));
+                (age < staleness && c.layout == *layout).then(|| c.map.clone())
+            })
+        };
+        let building = {
+            let mut events = lock(&self.events);
+            let entry = events.entry(event_id.clone()).or_default();
+            if let Some(map) = fresh(&entry.cached) {
+                return Ok(map);
+            }
+            entry.building.clone()
+        };
+        let _building = building.lock().await;
+        let cached = lock(&self.events)
+            .get(event_id)
+            .and_then(|e| e.cached.clone());
+        if let Some(map) = fresh(&cached) {
+            return Ok(map);
+        }
+        let checked_at = now_millis();
+        if let Some(cached) = &cached
+            && cached.layout == *layout
+            && state.holds.board().version(event_id).await? == cached.map.version
+        {
+            cached.checked_at_ms.store(checked_at, Ordering::Release);
+            return Ok(cached.map.clone());
+        }
+        let snapshot = state.holds.snapshot(event_id).await?;
+        let map = Arc::new(build(layout, &snapshot));
+        let entry = Arc::new(Cached {
+            layout: layout.clone(),
+            map: map.clone(),
+            checked_at_ms: AtomicI64::new(checked_at),
+        });
+        lock(&self.events)
+            .entry(event_id.clone())
+            .or_default()
+            .cached = Some(entry);
+        Ok(map)
+    }
+
+    /// Changes of the event after `version`, if every one of them is still remembered.
+    pub fn changes_since(&self, event_id: &str, version: u64) -> Option<Vec<Arc<SeatDelta>>> {
+        let events = lock(&self.events);
+        let recent = &events.get(event_id)?.recent;
+        let newer: Vec<Arc<SeatDelta>> = recent
+            .iter()
+            .filter(|d| d.version > version)
+            .cloned()
+            .collect();
+        let oldest_kept = recent.front().map_or(u64::MAX, |d| d.version);
+        (oldest_kept <= version + 1 || newer.is_empty()).then_some(newer)
+    }
+
+    /// Asks the sweeper to watch the event for `how_long` (it has holds, or open streams).
+    pub fn watch(&self, event_id: &str, how_long: Duration) {
+        let until = now_millis() + i64::try_from(how_long.as_millis()).unwrap_or(i64::MAX);
+        let mut events = lock(&self.events);
+        let entry = events.entry(event_id.to_string()).or_default();
+        entry.watch_until_ms = entry.watch_until_ms.max(until);
+    }
+
+    /// Marks the event's map stale, so the next reader checks the board.
+    pub fn invalidate(&self, event_id: &str) {
+        if let Some(cached) = lock(&self.events)
+            .get(event_id)
+            .and_then(|e| e.cached.as_ref())
+        {
+            cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+        }
+    }
+
+    fn note(&self, news: &SeatNews) {
+        let mut events = lock(&self.events);
+        match news {
+            SeatNews::Changed(delta) => {
+                let entry = events.entry(delta.event_id.clone()).or_default();
+                if let Some(cached) = &entry.cached {
+                    cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+                }
+                if entry
+                    .recent
+                    .back()
+                    .is_some_and(|last| last.version + 1 != delta.version)
+                {
+                    // A gap: what is kept no longer chains up to the new change.
+                    entry.recent.clear();
+                }
+                entry.recent.push_back(Arc::new(delta.clone()));
+                if entry.recent.len() > RECENT_CHANGES {
+                    entry.recent.pop_front();
+                }
+            }
+            SeatNews::MayHaveMissed => {
+                for entry in events.values_mut() {
+                    entry.recent.clear();
+                    if let Some(cached) = &entry.cached {
+                        cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Events to sweep now; forgets those no longer watched.
+    fn watched(&self) -> Vec<String> {
+        let now = now_millis();
+        let events = lock(&self.events);
+        events
+            .iter()
+            .filter(|(_, e)| e.watch_until_ms > now)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+}
+
+/// Starts the background work of `state`: following changes, announcing expiries, sweeping.
+/// Each task ends once the service's [`Live`] is gone.
+pub fn spawn(state: &AppState) {
+    let live: Weak<Live> = Arc::downgrade(&state.live);
+    let mut changes = state.holds.board().changes();
+    tokio::spawn(async move {
+        loop {
+            let news = match changes.recv().await {
+                Ok(news) => news,
+                Err(RecvError::Lagged(_)) => Arc::new(SeatNews::MayHaveMissed),
+                Err(RecvError::Closed) => return,
+            };
+            let Some(live) = live.upgrade() else { return };
+            live.note(&news);
+        }
+    });
+
+    let live = Arc::downgrade(&state.live);
+    let mut expirations = state.holds.board().expirations();
+    let (bus, expired) = (state.infra.bus.clone(), state.metrics.holds_expired.clone());
+    tokio::spawn(async move {
+        loop {
+            let hold = match expirations.recv().await {
+                Ok(hold) => hold,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "hold expiries not announced (too many at once)");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            };
+            if live.strong_count() == 0 {
+                return;
+            }
+            expired.inc();
+            crate::announce_hold(
+                &*bus,
+                "hold.expired",
+                &hold.hold_id,
+                &hold.user_id,
+                &hold.event_id,
+                &hold.seat_ids,
+            )
+            .await;
+        }
+    });
+
+    let live = Arc::downgrade(&state.live);
+    let board = state.holds.board().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(watched) = live.upgrade().map(|live| live.watched()) else {
+                return;
+            };
+            for event_id in watched {
+                if let Err(error) = board.sweep(&event_id).await {
+                    tracing::warn!(%error, %event_id, "cannot sweep expired holds");
+                }
+            }
+        }
+    });
+}
+
+/// The map of `layout` at `snapshot`, in the full and compact views.
+fn build(layout: &Layout, snapshot: &Snapshot) -> SeatMap {
+    let mut states: HashMap<&str, &'static str> =
+        HashMap::with_capacity(snapshot.held.len() + snapshot.sold.len());
+    for seat in &snapshot.held {
+        states.insert(seat, "held");
+    }
+    // Sold wins over held: a sale is final.
+    for seat in &snapshot.sold {
+        states.insert(seat, "reserved");
+    }
+    let mut full = String::with_capacity(64 + layout.capacity() * 64);
+    full.push_str("{\"eventId\":\"");
+    full.push_str(&layout.event_id);
+    full.push_str("\",\"seats\":[");
+    let mut seat_id = String::with_capacity(16);
+    for (i, seat) in layout.seats().enumerate() {
+        seat_id.clear();
+        let _ = std::fmt::Write::write_fmt(
+            &mut seat_id,
+            format_args!("R{}-S{}", seat.row, seat.number),
+        );
+        let state = states.get(seat_id.as_str()).copied().unwrap_or("available");
+        if i > 0 {
+            full.push(',');
+        }
+        let _ = std::fmt::Write::write_fmt(
+            &mut full,
+            format_args!(
+                "{{\"seatId\":\"{seat_id}\",\"row\":{},\"number\":{},\"state\":\"{state}\"}}",
+                seat.row, seat.number
+            ),
+        );
+    }
+    full.push_str("]}");
+    let compact = compact_json(layout, snapshot.version, &snapshot.held, &snapshot.sold);
+    SeatMap {
+        version: snapshot.version,
+        full: Encoded::new(full),
+        compact: Encoded::new(compact),
+    }
+}
+
+/// The compact view: dimensions, version, and the seats that are not available, per row as
+/// runs of seat numbers (`"3": "1-4,9"` = row 3, seats 1 to 4 and 9).
+pub fn compact_json(layout: &Layout, version: u64, held: &[String], sold: &[String]) -> String {
+    let sold_seats: std::collections::HashSet<Seat> =
+        sold.iter().filter_map(|s| Seat::parse(s)).collect();
+    let held_seats: Vec<Seat> = held
+        .iter()
+        .filter_map(|s| Seat::parse(s))
+        .filter(|s| !sold_seats.contains(s))
+        .collect();
+    let body = serde_json::json!({
+        "eventId": layout.event_id,
+        "version": version,
+        "rows": layout.rows,
+        "seatsPerRow": layout.seats_per_row,
+        "held": runs(held_seats),
+        "reserved": runs(sold_seats.into_iter().collect()),
+    });
+    body.to_string()
+}
+
+/// Seats grouped by row (as a string key) into runs of consecutive numbers.
+fn runs(mut seats: Vec<Seat>) -> serde_json::Map<String, serde_json::Value> {
+    seats.sort_unstable();
+    seats.dedup();
+    let mut rows = serde_json::Map::new();
+    let mut i = 0;
+    while i < seats.len() {
+        let row = seats[i].row;
+        let mut text = String::new();
+        while i < seats.len() && seats[i].row == row {
+            let start = seats[i].number;
+            let mut end = start;
+            while i + 1 < seats.len() && seats[i + 1].row == row && seats[i + 1].number == end + 1 {
+                i += 1;
+                end += 1;
+            }
+            if !text.is_empty() {
+                text.push(',');
+            }
+            if start == end {
+                text.push_str(&start.to_string());
+            } else {
+                text.push_str(&format!("{start}-{end}"));
+            }
+            i += 1;
+        }
+        rows.insert(row.to_string(), serde_json::Value::String(text));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        Layout {
+            event_id: "0123456789abcdef01234567".into(),
+            rows: 3,
+            seats_per_row: 10,
+            price_minor: 100,
+            currency: "INR".into(),
+        }
+    }
+
+    fn ids(seats: &[&str]) -> Vec<String> {
+        seats.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_compact_view_lists_runs_per_row() {
+        let held = ids(&["R1-S1", "R1-S2", "R1-S3", "R1-S7", "R3-S10", "R2-S5"]);
+        let sold = ids(&["R2-S5", "R2-S6"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&compact_json(&layout(), 42, &held, &sold)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "eventId": "0123456789abcdef01234567", "version": 42, "rows": 3, "seatsPerRow": 10,
+                "held": {"1": "1-3,7", "3": "10"},
+                "reserved": {"2": "5-6"},
+            })
+        );
+    }
+
+    #[test]
+    fn the_full_view_marks_every_seat() {
+        let snapshot = Snapshot {
+            version: 7,
+            held: ids(&["R1-S2", "R2-S1"]),
+            sold: ids(&["R2-S1"]),
+        };
+        let map = build(&layout(), &snapshot);
+        let json: serde_json::Value =
+            serde_json::from_slice(&map.full.get(Encoding::Identity)).unwrap();
+        let seats = json["seats"].as_array().unwrap();
+        assert_eq!(seats.len(), 30);
+        assert_eq!(
+            seats[1],
+            serde_json::json!({"seatId": "R1-S2", "row": 1, "number": 2, "state": "held"})
+        );
+        assert_eq!(seats[10]["state"], "reserved", "sold wins over held");
+        assert_eq!(seats[0]["state"], "available");
+    }
+
+    #[test]
+    fn compressed_bodies_decompress_to_the_same_json() {
+        use std::io::Read;
+        let map = build(
+            &layout(),
+            &Snapshot {
+                version: 1,
+                held: vec![],
+                sold: vec![],
+            },
+        );
+        let plain = map.full.get(Encoding::Identity);
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&map.full.get(Encoding::Gzip)[..])
+            .read_to_end(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain);
+        let mut unbrotlied = Vec::new();
+        brotli::Decompressor::new(&map.full.get(Encoding::Brotli)[..], 4096)
+            .read_to_end(&mut unbrotlied)
+            .unwrap();
+        assert_eq!(unbrotlied, plain);
+    }
+
+    #[test]
+    fn encodings_are_negotiated_from_accept_encoding() {
+        assert_eq!(Encoding::negotiate(None), Encoding::Identity);
+        assert_eq!(Encoding::negotiate(Some("gzip, deflate")), Encoding::Gzip);
+        assert_eq!(
+            Encoding::negotiate(Some("gzip, deflate, br, zstd")),
+            Encoding::Brotli
+        );
+        assert_eq!(Encoding::negotiate(Some("br;q=0, gzip")), Encoding::Gzip);
+        assert_eq!(Encoding::negotiate(Some("identity")), Encoding::Identity);
+    }
+
+    #[test]
+    fn streams_resume_only_from_changes_still_remembered() {
+        let live = Live::default();
+        let event = "e";
+        let delta = |version| {
+            SeatNews::Changed(SeatDelta {
+                event_id: event.into(),
+                version,
+                changes: vec![],
+            })
+        };
+        for v in 10..=12 {
+            live.note(&delta(v));
+        }
+        let versions = |since| {
+            live.changes_since(event, since)
+                .map(|d| d.iter().map(|d| d.version).collect::<Vec<_>>())
+        };
+        assert_eq!(versions(10), Some(vec![11, 12]));
+        assert_eq!(versions(9), Some(vec![10, 11, 12]));
+        assert_eq!(versions(12), Some(vec![]));
+        assert_eq!(versions(5), None, "too far behind");
+        live.note(&delta(20));
+        assert_eq!(versions(12), None, "a gap forgets the older changes");
+        assert_eq!(versions(19), Some(vec![20]));
+    }
+}
