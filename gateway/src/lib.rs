@@ -44,6 +44,8 @@ pub struct GatewayState {
     pub client: reqwest::Client,
     pub browser: BrowserPolicy,
     pub breakers: Arc<Breakers>,
+    /// How long an upstream may take to start answering.
+    pub timeout: std::time::Duration,
 }
 
 impl GatewayState {
@@ -52,9 +54,10 @@ impl GatewayState {
         settings: &Settings,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
+        // No overall timeout: it would cut streamed answers; `proxy::forward` bounds the wait
+        // for each answer's head instead.
         let client = reqwest::Client::builder()
             .connect_timeout(std::time::Duration::from_secs(2))
-            .timeout(settings.upstream_timeout)
             // Redirects are the client's business: pass them through untouched.
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
@@ -62,6 +65,7 @@ impl GatewayState {
         let upstreams = Upstreams::from_urls(&settings.service_urls);
         let names: Vec<&'static str> = upstreams.all().iter().map(|u| u.name).collect();
         Ok(Self {
+            timeout: settings.upstream_timeout,
             breakers: Arc::new(Breakers::new(&names, &settings.gateway, registry)),
             upstreams: Arc::new(upstreams),
             client,
@@ -80,10 +84,12 @@ impl GatewayState {
     /// Whether `upstream` answers its `/health` with a success.
     async fn upstream_healthy(&self, upstream: &Upstream) -> Result<(), String> {
         let url = format!("{}/health", upstream.base_url);
-        match self.client.get(&url).send().await {
-            Ok(res) if res.status().is_success() => Ok(()),
-            Ok(res) => Err(format!("answered {}", res.status())),
-            Err(error) => Err(error.to_string()),
+        let check = tokio::time::timeout(self.timeout, self.client.get(&url).send());
+        match check.await {
+            Ok(Ok(res)) if res.status().is_success() => Ok(()),
+            Ok(Ok(res)) => Err(format!("answered {}", res.status())),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
         }
     }
 }
@@ -99,7 +105,7 @@ async fn upstream_health(State(state): State<GatewayState>, request: Request) ->
         return ApiError::from_status(StatusCode::NOT_FOUND).into_response();
     };
     let path = "/health";
-    match proxy::forward(&state.client, upstream, path, request).await {
+    match proxy::forward(&state.client, upstream, path, request, state.timeout).await {
         Ok(response) if response.status().is_success() => response,
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -114,7 +120,7 @@ async fn forward_api(State(state): State<GatewayState>, request: Request) -> Res
     let Some((upstream, path)) = upstream::route(&state.upstreams, request.uri().path()) else {
         return ApiError::from_status(StatusCode::NOT_FOUND).into_response();
     };
-    let call = proxy::forward(&state.client, upstream, &path, request);
+    let call = proxy::forward(&state.client, upstream, &path, request, state.timeout);
     match state.breakers.call(upstream.name, call).await {
         Ok(response) => response,
         Err(error) => error.into_response(),

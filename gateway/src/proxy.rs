@@ -1,5 +1,9 @@
 //! Forwarding a request to an upstream service and its answer back, unchanged except for
 //! hop-by-hop headers (RFC 9110 §7.6.1), which belong to one connection only.
+//!
+//! The upstream timeout bounds the wait for the answer's head; the body is then streamed to the
+//! client as it comes, so a long-lived answer (a Server-Sent Events stream) passes through
+//! unbuffered and is not cut.
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -37,12 +41,14 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-/// Sends `request` to `upstream` at `path` (plus the original query) and relays the answer.
+/// Sends `request` to `upstream` at `path` (plus the original query) and relays the answer,
+/// waiting at most `timeout` for its head.
 pub async fn forward(
     client: &reqwest::Client,
     upstream: &Upstream,
     path: &str,
     request: Request,
+    timeout: std::time::Duration,
 ) -> Result<Response, GatewayError> {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, MAX_BODY_BYTES)
@@ -57,22 +63,23 @@ pub async fn forward(
 
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
-    let answer = client
+    let sent = client
         .request(parts.method, url)
         .headers(headers)
         .body(body)
-        .send()
-        .await
-        .map_err(|e| upstream_error(upstream, &e))?;
+        .send();
+    let answer = match tokio::time::timeout(timeout, sent).await {
+        Ok(answer) => answer.map_err(|e| upstream_error(upstream, &e))?,
+        Err(_) => {
+            tracing::warn!(upstream = upstream.name, "upstream timed out");
+            return Err(GatewayError::UpstreamTimeout(upstream.name));
+        }
+    };
 
     let status = answer.status();
     let mut response_headers = HeaderMap::new();
     copy_headers(answer.headers(), &mut response_headers);
-    let body = answer
-        .bytes()
-        .await
-        .map_err(|e| upstream_error(upstream, &e))?;
-    let mut response = Response::new(Body::from(body));
+    let mut response = Response::new(Body::from_stream(answer.bytes_stream()));
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
     Ok(response)

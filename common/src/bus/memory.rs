@@ -103,6 +103,15 @@ impl MessageBus for MemoryBus {
         })
     }
 
+    async fn subscribe_replica(
+        &self,
+        base: &str,
+        bindings: &[&str],
+    ) -> Result<Subscription, BusError> {
+        let queue = format!("{base}.{}", uuid::Uuid::new_v4().simple());
+        self.subscribe(&queue, bindings).await
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
     }

@@ -74,6 +74,17 @@ pub trait MessageBus: Send + Sync + 'static {
     /// this returns is delivered.
     async fn subscribe(&self, queue: &str, bindings: &[&str]) -> Result<Subscription, BusError>;
 
+    /// Consumes a queue of this process alone, `<base>.<random>`, bound to `bindings`: every
+    /// replica that subscribes gets its own copy of each message (for what every replica must
+    /// see, such as cache invalidations). The queue is not durable and goes away with the
+    /// process (on RabbitMQ: auto-deleted, and expired after a minute unused); messages sent
+    /// while a replica's consumer reconnects may be lost to it.
+    async fn subscribe_replica(
+        &self,
+        base: &str,
+        bindings: &[&str],
+    ) -> Result<Subscription, BusError>;
+
     /// Checks that the bus answers.
     async fn ping(&self) -> Result<(), BusError>;
 }

@@ -18,7 +18,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -165,11 +165,36 @@ impl MessageBus for RabbitBus {
     }
 
     async fn subscribe(&self, queue: &str, bindings: &[&str]) -> Result<Subscription, BusError> {
+        self.consume(queue, bindings, false).await
+    }
+
+    async fn subscribe_replica(
+        &self,
+        base: &str,
+        bindings: &[&str],
+    ) -> Result<Subscription, BusError> {
+        let queue = format!("{base}.{}", uuid::Uuid::new_v4().simple());
+        self.consume(&queue, bindings, true).await
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        self.publisher_channel().await.map(|_| ())
+    }
+}
+
+impl RabbitBus {
+    async fn consume(
+        &self,
+        queue: &str,
+        bindings: &[&str],
+        transient: bool,
+    ) -> Result<Subscription, BusError> {
         let consumer = ConsumerSpec {
             url: self.url.clone(),
             exchange: self.exchange.clone(),
             queue: queue.to_string(),
             bindings: bindings.iter().map(|b| b.to_string()).collect(),
+            transient,
         };
         // The first connection is made here, so the queue is bound before we return.
         let first = consumer.open().await?;
@@ -184,10 +209,6 @@ impl MessageBus for RabbitBus {
                 _stop: stop.drop_guard(),
             },
         })
-    }
-
-    async fn ping(&self) -> Result<(), BusError> {
-        self.publisher_channel().await.map(|_| ())
     }
 }
 
@@ -210,6 +231,8 @@ struct ConsumerSpec {
     exchange: String,
     queue: String,
     bindings: Vec<String>,
+    /// A replica's own queue: not durable, deleted when unused.
+    transient: bool,
 }
 
 impl ConsumerSpec {
@@ -217,12 +240,21 @@ impl ConsumerSpec {
         let connection = connect(&self.url, &format!("holdfast-consumer-{}", self.queue)).await?;
         let channel = connection.create_channel().await.map_err(unavailable)?;
         declare_exchange(&channel, &self.exchange).await?;
+        let (options, arguments) = if self.transient {
+            let mut arguments = FieldTable::default();
+            // Gone a minute after its consumer, even if the process died without closing it.
+            arguments.insert("x-expires".into(), AMQPValue::LongInt(60_000));
+            let options = QueueDeclareOptions {
+                durable: false,
+                auto_delete: true,
+                ..Default::default()
+            };
+            (options, arguments)
+        } else {
+            (QueueDeclareOptions::durable(), FieldTable::default())
+        };
         channel
-            .queue_declare(
-                self.queue.as_str().into(),
-                QueueDeclareOptions::durable(),
-                FieldTable::default(),
-            )
+            .queue_declare(self.queue.as_str().into(), options, arguments)
             .await
             .map_err(unavailable)?;
         for pattern in &self.bindings {

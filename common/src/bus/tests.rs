@@ -162,6 +162,32 @@ async fn consumers_of_one_queue_share_its_messages(mut f: Fixture) {
     f.cleanup().await;
 }
 
+/// Replicas subscribing with the same base each get every message, unlike consumers of one
+/// shared queue.
+async fn each_replica_gets_every_message(f: Fixture) {
+    let base = unique_name("test-replica");
+    let mut first = f
+        .bus
+        .subscribe_replica(&base, &["event.updated"])
+        .await
+        .unwrap();
+    let mut second = f
+        .bus
+        .subscribe_replica(&base, &["event.updated"])
+        .await
+        .unwrap();
+    let sent = message("event.updated", 1);
+    f.bus.publish(&sent).await.unwrap();
+    f.bus.publish(&message("event.created", 2)).await.unwrap();
+    assert_eq!(take(&mut first).await, sent);
+    assert_eq!(take(&mut second).await, sent);
+    assert_nothing_arrives(&mut first).await;
+    assert_nothing_arrives(&mut second).await;
+    // The replicas' queues delete themselves once their consumers are gone.
+    drop((first, second));
+    f.cleanup().await;
+}
+
 macro_rules! contract_suite {
     ($adapter:ident, $fixture:expr) => {
         mod $adapter {
@@ -183,6 +209,12 @@ macro_rules! contract_suite {
             async fn an_unacknowledged_message_is_delivered_again() {
                 if let Some(f) = $fixture.await {
                     super::an_unacknowledged_message_is_delivered_again(f).await
+                }
+            }
+            #[tokio::test]
+            async fn each_replica_gets_every_message() {
+                if let Some(f) = $fixture.await {
+                    super::each_replica_gets_every_message(f).await
                 }
             }
             #[tokio::test]

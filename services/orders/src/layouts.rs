@@ -1,5 +1,6 @@
 //! Event layouts (rows, seats per row, price, currency), read from the events service and
-//! cached. `event.updated` / `event.deleted` on the bus drop an event from the cache; entries
+//! cached. `event.updated` / `event.deleted` on the bus drop an event from every replica's
+//! cache (a queue per replica); entries
 //! also expire after `LAYOUT_CACHE_SECONDS`, which bounds staleness if a message is missed.
 //! An event the events service does not know is `None`: no seat map is ever invented for it.
 
@@ -83,10 +84,11 @@ impl Layouts {
             .remove(event_id);
     }
 
-    /// Drops cached layouts as the events service announces changes.
+    /// Drops cached layouts as the events service announces changes. Each orders replica has a
+    /// queue of its own, so every replica drops its copy.
     pub async fn follow_changes(self: Arc<Self>, bus: Arc<dyn MessageBus>) -> anyhow::Result<()> {
         let mut subscription = bus
-            .subscribe("orders.layout-cache", &["event.updated", "event.deleted"])
+            .subscribe_replica("orders.layout-cache", &["event.updated", "event.deleted"])
             .await?;
         tokio::spawn(async move {
             while let Some(delivery) = subscription.next().await {

@@ -84,6 +84,9 @@ mod tests {
         async fn subscribe(&self, _: &str, _: &[&str]) -> Result<Subscription, BusError> {
             Err(BusError::Unavailable("down".into()))
         }
+        async fn subscribe_replica(&self, _: &str, _: &[&str]) -> Result<Subscription, BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
         async fn ping(&self) -> Result<(), BusError> {
             Err(BusError::Unavailable("down".into()))
         }
