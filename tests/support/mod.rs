@@ -40,6 +40,7 @@ impl Db {
 
 /// Runs each named test, an `async fn(Db)`, once per document store: as `sqlite::<name>` and
 /// as `mongodb::<name>` (skipped, loudly, where `MONGODB_URI` is unset outside CI).
+#[allow(unused_macros)]
 macro_rules! on_both_document_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -56,6 +57,7 @@ macro_rules! on_both_document_stores {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use on_both_document_stores;
 
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
@@ -90,6 +92,31 @@ pub async fn infra(kv: Kv) -> Option<Infra> {
             Some(Infra::with_redis(store))
         }
     }
+}
+
+/// Another connection to the Redis of `infra`, under the same key prefix, as a second process
+/// would have.
+pub async fn reconnect_redis(infra: &Infra) -> Infra {
+    let store = infra.redis.as_ref().expect("a Redis infrastructure");
+    let url = std::env::var("REDIS_URL").unwrap();
+    let again = holdfast_common::kv::RedisStore::connect(&url, store.prefix())
+        .await
+        .unwrap();
+    Infra::with_redis(again)
+}
+
+/// Deletes the seat board's sold set of `event_id`, as a Redis restart would.
+pub async fn forget_sold_seats(infra: &Infra, event_id: &str) {
+    let store = infra.redis.as_ref().expect("a Redis infrastructure");
+    let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let key = store.key(&format!("seats:{{{event_id}}}:sold"));
+    let deleted: i64 = redis::cmd("DEL")
+        .arg(&key)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "{key} existed");
 }
 
 /// Where a stack keeps its records, so a test can stop it and start another on the same data:

@@ -104,6 +104,11 @@ impl RedisStore {
         })
     }
 
+    /// What every key of this store starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// `key` as stored: with this store's prefix.
     pub fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
