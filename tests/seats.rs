@@ -511,3 +511,26 @@ async fn two_orders_processes_share_availability_through_redis() {
         .unwrap();
     assert_error(again, 409, "CONFLICT_SEATS").await;
 }
+
+/// A stream outlives the gateway's upstream timeout: only the wait for the answer's head is
+/// bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_through_the_gateway_outlives_the_upstream_timeout() {
+    let s = spawn_with(
+        Db::Sqlite,
+        &[("UPSTREAM_TIMEOUT_MS", "300")],
+        infra(Kv::Memory).await.unwrap(),
+    )
+    .await;
+    let event_id = event(&s, 1, 3, 10.0).await;
+    let mut stream =
+        open_stream(&s.at(&format!("/api/orders/seats/{event_id}/stream")), None).await;
+    assert_eq!(stream.next().await.event, "snapshot");
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    hold_id(&s, &token_for("patient"), &event_id, &["R1-S3"]).await;
+    let change = stream.next().await;
+    assert_eq!(
+        change.data["seats"],
+        json!([{"seatId": "R1-S3", "state": "held"}])
+    );
+}
