@@ -1,78 +1,147 @@
 //! `loadgen`: drives a Holdfast gateway with concurrent clients and reports what it measured.
 //!
 //! ```text
-//! cargo run --release -p loadgen -- auth [--url http://127.0.0.1:8080] [--connections 64] [--seconds 10]
+//! cargo run --release -p loadgen -- --help
+//! cargo run --release -p loadgen -- auth --connections 64 --seconds 10
+//! cargo run --release -p loadgen -- onsale --buyers 5000 --map compact
+//! cargo run --release -p loadgen -- seatmap --view full --readers 64 --writers 4
+//! cargo run --release -p loadgen -- stream --streams 1000
 //! ```
 //!
 //! Without `--url` it starts its own stack in-process (embedded adapters, rate limits off, a
 //! temporary data folder), so one command measures everything; server and clients then share
 //! the machine's cores, as they would with `--url` on the same machine. A gateway given with
-//! `--url` must run with `RATE_LIMIT_DISABLED=true`, or the login phase measures the limiter.
-//!
-//! Scenarios:
-//! - `auth`: logins per second (argon2id dominates), then `GET /api/auth/me` with the session
-//!   cookie, reporting requests per second and p50/p99 latency.
-//! - `onsale`: a hot on-sale (see [`onsale`]): `--buyers 2000 --rows 100 --seats-per-row 100`.
-//!
-//! The stack it starts reads the environment like any Holdfast process, so `REDIS_URL=…` runs
-//! it against Redis.
+//! `--url` must run with `RATE_LIMIT_DISABLED=true`, or the limiter is what gets measured.
+//! The stack it starts reads the environment like any Holdfast process, so `REDIS_URL=…` or
+//! `MONGODB_URI=…` runs it against Redis or MongoDB.
 
 mod onsale;
 mod report;
+mod seatmap;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use holdfast_common::config::Settings;
 use holdfast_common::infra::Infra;
 use serde_json::json;
 
 use crate::report::Latencies;
 
-pub struct Options {
-    scenario: String,
-    url: Option<String>,
-    pub connections: usize,
-    seconds: u64,
-    pub buyers: usize,
-    pub rows: u32,
-    pub seats_per_row: u32,
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Load generator for Holdfast: throughput and latency through the gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
 }
 
-fn parse_options() -> anyhow::Result<Options> {
-    let mut args = std::env::args().skip(1);
-    let scenario = args.next().unwrap_or_else(|| "auth".into());
-    let mut options = Options {
-        scenario,
-        url: None,
-        connections: 64,
-        seconds: 10,
-        buyers: 2000,
-        rows: 100,
-        seats_per_row: 100,
-    };
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--url" => options.url = Some(value.trim_end_matches('/').to_string()),
-            "--connections" => options.connections = value.parse().context("--connections")?,
-            "--seconds" => options.seconds = value.parse().context("--seconds")?,
-            "--buyers" => options.buyers = value.parse().context("--buyers")?,
-            "--rows" => options.rows = value.parse().context("--rows")?,
-            "--seats-per-row" => {
-                options.seats_per_row = value.parse().context("--seats-per-row")?
-            }
-            other => bail!("unknown option {other}"),
-        }
-    }
-    if options.connections == 0 || options.seconds == 0 {
-        bail!("--connections and --seconds must be positive");
-    }
-    Ok(options)
+#[derive(Subcommand)]
+enum Scenario {
+    /// Logins per second (argon2id dominates), then GET /api/auth/me with the session cookie.
+    Auth(AuthArgs),
+    /// A hot on-sale: buyers load the map, hold 1-4 adjacent seats, pay and buy.
+    Onsale(OnsaleArgs),
+    /// Readers of one hot seat map while writers churn holds on it.
+    Seatmap(SeatmapArgs),
+    /// Open seat streams on one event; how long a change takes to reach them.
+    Stream(StreamArgs),
+}
+
+/// Where to send the load, and how many clients at once.
+#[derive(Args, Clone)]
+pub struct Target {
+    /// A running gateway (with RATE_LIMIT_DISABLED=true); default: a stack started in-process.
+    #[arg(long)]
+    url: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub connections: u64,
+}
+
+#[derive(Args)]
+struct AuthArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    seconds: u64,
+}
+
+/// How a buyer reads availability.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapView {
+    /// The full JSON map, gzip-compressed as browsers ask for it.
+    Full,
+    /// The compact view, revalidated with If-None-Match.
+    Compact,
+    /// The snapshot of the live stream.
+    Stream,
+}
+
+#[derive(Args, Clone)]
+pub struct OnsaleArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Buyers in all.
+    #[arg(long, default_value_t = 2000)]
+    pub buyers: usize,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rows: u32,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub seats_per_row: u32,
+    /// How buyers read availability.
+    #[arg(long, value_enum, default_value_t = MapView::Full)]
+    pub map: MapView,
+}
+
+/// What readers of the `seatmap` scenario ask for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// The full map, gzip.
+    Full,
+    /// The compact view.
+    Compact,
+    /// The full map revalidated with If-None-Match (304 when unchanged).
+    Revalidate,
+}
+
+#[derive(Args, Clone)]
+pub struct SeatmapArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rows: u32,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=200))]
+    pub seats_per_row: u32,
+    /// Seats held before the run, so the map is not empty.
+    #[arg(long, default_value_t = 1000)]
+    pub taken: usize,
+    /// What the readers ask for.
+    #[arg(long, value_enum, default_value_t = ReadMode::Full)]
+    pub view: ReadMode,
+    /// Connections churning holds (hold one seat, release it) during the run.
+    #[arg(long, default_value_t = 0)]
+    pub writers: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct StreamArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Open streams on the event.
+    #[arg(long, default_value_t = 1000)]
+    pub streams: usize,
+    /// Changes made (one hold each), one after another.
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
 }
 
 /// A gateway to drive: the one given, or a stack of our own.
@@ -110,12 +179,19 @@ async fn target(
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = parse_options()?;
-    let (url, _own_stack) = target(options.url.clone()).await?;
-    match options.scenario.as_str() {
-        "auth" => auth(&url, &options).await,
-        "onsale" => onsale::run(&url, &options).await,
-        other => bail!("unknown scenario {other} (known: auth, onsale)"),
+    let cli = Cli::parse();
+    let url = match &cli.scenario {
+        Scenario::Auth(a) => a.target.url.clone(),
+        Scenario::Onsale(a) => a.target.url.clone(),
+        Scenario::Seatmap(a) => a.target.url.clone(),
+        Scenario::Stream(a) => a.target.url.clone(),
+    };
+    let (url, _own_stack) = target(url.map(|u| u.trim_end_matches('/').to_string())).await?;
+    match &cli.scenario {
+        Scenario::Auth(args) => auth(&url, args).await,
+        Scenario::Onsale(args) => onsale::run(&url, args).await,
+        Scenario::Seatmap(args) => seatmap::run(&url, args).await,
+        Scenario::Stream(args) => seatmap::streams(&url, args).await,
     }
 }
 
@@ -127,8 +203,8 @@ fn client() -> anyhow::Result<reqwest::Client> {
 }
 
 /// Logins per second, then `GET /api/auth/me` latency with a cookie.
-async fn auth(url: &str, options: &Options) -> anyhow::Result<()> {
-    let n = options.connections;
+async fn auth(url: &str, options: &AuthArgs) -> anyhow::Result<()> {
+    let n = usize::try_from(options.target.connections)?;
     let run = Duration::from_secs(options.seconds);
     println!(
         "auth scenario against {url}: {n} connections, {} s per phase",

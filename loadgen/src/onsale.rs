@@ -1,11 +1,13 @@
 //! The on-sale scenario: one event, many buyers at once, all wanting the best seats.
 //!
 //! An organizer creates an event of `rows × seats-per-row` seats. `buyers` buyers then go
-//! through the gateway, `connections` at a time: each loads the seat map, picks 1–4 adjacent
-//! available seats biased towards the front rows (so buyers collide), holds them (picking again
-//! after a 409, up to 5 tries), creates and confirms a payment intent, and buys. At the end the
-//! seat map must show exactly the seats the orders bought: the report counts double-sold seats
-//! (any seat in two orders, or a reserved seat no order bought), which must be 0.
+//! through the gateway, `connections` at a time: each reads availability (`--map`: the full map
+//! gzip-compressed, the compact view revalidated with `If-None-Match` by each connection, or the
+//! live stream's snapshot), picks 1–4 adjacent available seats biased towards the front rows
+//! (so buyers collide), holds them (picking again after a 409, up to 5 tries), creates and
+//! confirms a payment intent, and buys. At the end the full seat map must show exactly the seats
+//! the orders bought: the report counts double-sold seats (any seat in two orders, or a
+//! reserved seat no order bought), which must be 0.
 //!
 //! Buyers authenticate with tokens signed here with `JWT_SECRET` (the development default when
 //! unset), so the run measures orders, not password hashing (see the `auth` scenario for that).
@@ -21,8 +23,9 @@ use holdfast_common::config::DEVELOPMENT_JWT_SECRET;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use crate::Options;
 use crate::report::{self, Latencies};
+use crate::seatmap::{self, Availability, Cached};
+use crate::{MapView, OnsaleArgs};
 
 const PRICE: u32 = 100;
 const TRIES: usize = 5;
@@ -49,6 +52,7 @@ struct Tally {
     holds: Latencies,
     purchases: Latencies,
     maps: Latencies,
+    map_bytes: u64,
     hold_conflicts: u64,
     failures: u64,
     gave_up: u64,
@@ -61,26 +65,33 @@ fn keys() -> TokenKeys {
     TokenKeys::new(&secret)
 }
 
-async fn create_event(
-    client: &reqwest::Client,
-    url: &str,
-    options: &Options,
-) -> anyhow::Result<String> {
-    let organizer = keys().issue(
-        "64d3b00000000000000000aa",
-        "loadgen@example.com",
-        Role::Organizer,
+/// An access token for `user_id` with `role`, signed here.
+pub fn token(user_id: &str, role: Role) -> anyhow::Result<String> {
+    Ok(keys().issue(
+        user_id,
+        &format!("{user_id}@example.com"),
+        role,
         "loadgen",
         Duration::from_secs(3600),
-    )?;
+    )?)
+}
+
+/// Creates an event of `rows × seats_per_row` seats; answers its id.
+pub async fn create_event(
+    client: &reqwest::Client,
+    url: &str,
+    rows: u32,
+    seats_per_row: u32,
+) -> anyhow::Result<String> {
+    let organizer = token("64d3b00000000000000000aa", Role::Organizer)?;
     let created: Value = client
         .post(format!("{url}/api/events"))
         .bearer_auth(organizer)
         .json(&json!({
             "title": "Load test on-sale",
             "date": "2030-01-01T20:00:00Z",
-            "rows": options.rows,
-            "seatsPerRow": options.seats_per_row,
+            "rows": rows,
+            "seatsPerRow": seats_per_row,
             "price": PRICE,
             "currency": "INR",
         }))
@@ -97,7 +108,7 @@ async fn create_event(
 /// 1–4 adjacent available seats, the row drawn with a strong bias to the front.
 fn pick(
     rng: &mut Rng,
-    available: &HashSet<String>,
+    unavailable: &HashSet<String>,
     rows: u32,
     per_row: u32,
 ) -> Option<Vec<String>> {
@@ -108,66 +119,56 @@ fn pick(
         let seats: Vec<String> = (start..start + count)
             .map(|n| format!("R{row}-S{n}"))
             .collect();
-        if start + count - 1 <= per_row && seats.iter().all(|s| available.contains(s)) {
+        if start + count - 1 <= per_row && seats.iter().all(|s| !unavailable.contains(s)) {
             return Some(seats);
         }
     }
     None
 }
 
-async fn seat_map(
+/// What a buyer sees of the event, read the way `--map` says.
+async fn availability(
     client: &reqwest::Client,
     url: &str,
     event_id: &str,
-) -> anyhow::Result<(HashSet<String>, HashSet<String>)> {
-    let map: Value = client
-        .get(format!("{url}/api/orders/seats/{event_id}"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut available = HashSet::new();
-    let mut reserved = HashSet::new();
-    for seat in map["seats"].as_array().context("no seats in the map")? {
-        let id = seat["seatId"].as_str().unwrap_or_default().to_string();
-        match seat["state"].as_str() {
-            Some("available") => {
-                available.insert(id);
-            }
-            Some("reserved") => {
-                reserved.insert(id);
-            }
-            _ => {}
+    view: MapView,
+    cache: &mut Cached,
+) -> anyhow::Result<(Availability, usize)> {
+    match view {
+        MapView::Full => seatmap::full(client, url, event_id).await,
+        MapView::Compact => {
+            let (bytes, _) = seatmap::compact(client, url, event_id, cache).await?;
+            Ok((cache.availability().clone(), bytes))
         }
+        MapView::Stream => seatmap::stream_snapshot(client, url, event_id).await,
     }
-    Ok((available, reserved))
 }
 
 async fn buyer(
     client: &reqwest::Client,
     url: &str,
     event_id: &str,
-    options: &Options,
+    options: &OnsaleArgs,
     index: usize,
     tally: &Mutex<Tally>,
+    cache: &mut Cached,
 ) -> anyhow::Result<()> {
     let user_id = format!("{:024x}", 0xb000_0000_0000u64 + index as u64);
-    let token = keys().issue(
-        &user_id,
-        &format!("buyer{index}@example.com"),
-        Role::User,
-        "loadgen",
-        Duration::from_secs(3600),
-    )?;
+    let token = token(&user_id, Role::User)?;
     let mut rng =
         Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
 
     let t = Instant::now();
-    let (mut available, _) = seat_map(client, url, event_id).await?;
-    tally.lock().await.maps.record(t.elapsed());
+    let (seen, bytes) = availability(client, url, event_id, options.map, cache).await?;
+    let mut unavailable = seen.unavailable;
+    {
+        let mut tally = tally.lock().await;
+        tally.maps.record(t.elapsed());
+        tally.map_bytes += bytes as u64;
+    }
 
     for _ in 0..TRIES {
-        let Some(seats) = pick(&mut rng, &available, options.rows, options.seats_per_row) else {
+        let Some(seats) = pick(&mut rng, &unavailable, options.rows, options.seats_per_row) else {
             break;
         };
         let t = Instant::now();
@@ -182,7 +183,7 @@ async fn buyer(
         if status == 409 {
             tally.lock().await.hold_conflicts += 1;
             for seat in body["conflicts"].as_array().into_iter().flatten() {
-                available.remove(seat.as_str().unwrap_or_default());
+                unavailable.insert(seat.as_str().unwrap_or_default().to_string());
             }
             continue;
         }
@@ -232,22 +233,23 @@ async fn buyer(
     Ok(())
 }
 
-pub async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
+pub async fn run(url: &str, options: &OnsaleArgs) -> anyhow::Result<()> {
+    let connections = usize::try_from(options.target.connections)?;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(options.connections)
+        .pool_max_idle_per_host(connections)
         .build()?;
-    let event_id = create_event(&client, url, options).await?;
+    let event_id = create_event(&client, url, options.rows, options.seats_per_row).await?;
     println!(
-        "onsale against {url}: {} seats, {} buyers, {} at a time",
+        "onsale against {url}: {} seats, {} buyers, {connections} at a time, map {:?}",
         options.rows * options.seats_per_row,
         options.buyers,
-        options.connections
+        options.map
     );
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..options.connections {
+    for _ in 0..connections {
         let (client, url, event_id, tally, next) = (
             client.clone(),
             url.to_string(),
@@ -255,18 +257,19 @@ pub async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
             tally.clone(),
             next.clone(),
         );
-        let options = Options {
-            scenario: String::new(),
-            url: None,
-            ..*options
-        };
+        let options = options.clone();
         workers.push(tokio::spawn(async move {
+            // One connection's last compact view, revalidated by its next buyer.
+            let mut cache = Cached::default();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= options.buyers {
                     return;
                 }
-                if let Err(error) = buyer(&client, &url, &event_id, &options, index, &tally).await {
+                let bought = buyer(
+                    &client, &url, &event_id, &options, index, &tally, &mut cache,
+                );
+                if let Err(error) = bought.await {
                     eprintln!("buyer {index}: {error:#}");
                 }
             }
@@ -276,7 +279,7 @@ pub async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
         worker.await?;
     }
     let elapsed = started.elapsed();
-    let (_, reserved) = seat_map(&client, url, &event_id).await?;
+    let reserved = seatmap::full(&client, url, &event_id).await?.0.reserved;
     let tally = tally.lock().await;
     let sold: HashSet<&String> = tally.sold.keys().collect();
     let double_sold = tally.sold.values().filter(|n| **n > 1).count()
@@ -300,6 +303,14 @@ pub async fn run(url: &str, options: &Options) -> anyhow::Result<()> {
         elapsed,
     );
     report::print("GET /api/orders/seats/:id", &tally.maps, 0, elapsed);
+    println!(
+        "buyers per second (end to end) {:.1}",
+        tally.purchases.len() as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "map bytes read per buyer      {:.0}",
+        tally.map_bytes as f64 / options.buyers.max(1) as f64
+    );
     println!("hold conflicts (409)          {}", tally.hold_conflicts);
     println!("buyers who gave up            {}", tally.gave_up);
     println!("seats sold                    {}", reserved.len());

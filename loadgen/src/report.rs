@@ -13,6 +13,10 @@ impl Latencies {
         self.0.push(latency);
     }
 
+    pub fn extend(&mut self, other: Latencies) {
+        self.0.extend(other.0);
+    }
+
     pub fn len(&self) -> usize {
         self.0.len()
     }
@@ -41,6 +45,18 @@ pub async fn gather(
         failures += failed;
     }
     Ok((all, failures))
+}
+
+/// Latency percentiles alone, for measures that are not a rate.
+pub fn print_latency(label: &str, latencies: &Latencies, missing: u64) {
+    println!(
+        "{label:<28} {:>8} seen {:>5} missing   p50 {:>7.2} ms   p99 {:>7.2} ms   max {:>7.2} ms",
+        latencies.len(),
+        missing,
+        latencies.percentile(50.0).as_secs_f64() * 1000.0,
+        latencies.percentile(99.0).as_secs_f64() * 1000.0,
+        latencies.percentile(100.0).as_secs_f64() * 1000.0,
+    );
 }
 
 pub fn print(label: &str, latencies: &Latencies, failures: u64, elapsed: Duration) {

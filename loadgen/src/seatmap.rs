@@ -1,0 +1,479 @@
+//! Reading availability the ways clients do, and the two availability scenarios.
+//!
+//! - `seatmap`: `--readers` (the `--connections`) read one hot map as fast as they can — the
+//!   full map gzip-compressed, the compact view, or the full map revalidated with
+//!   `If-None-Match` — while `--writers` churn holds on it. Reports maps/s, 304s/s, p50/p99 and
+//!   bytes per answer.
+//! - `stream`: `--streams` clients hold the live stream of one event open while holds are taken
+//!   one after another; reports how long each change takes to reach every stream (from just
+//!   before the hold request is sent).
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use holdfast_common::auth::Role;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::onsale::{create_event, token};
+use crate::report::{self, Latencies};
+use crate::{ReadMode, SeatmapArgs, StreamArgs};
+
+/// What a client knows of an event's seats.
+#[derive(Debug, Default, Clone)]
+pub struct Availability {
+    /// Held or sold.
+    pub unavailable: HashSet<String>,
+    pub reserved: HashSet<String>,
+}
+
+/// A client's last compact view, for revalidation.
+#[derive(Default)]
+pub struct Cached {
+    etag: Option<String>,
+    availability: Availability,
+}
+
+fn gunzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// The body of `response`, decompressed if it came gzip-encoded; and its size on the wire.
+async fn body(response: reqwest::Response) -> anyhow::Result<(Vec<u8>, usize)> {
+    let gzipped = response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip");
+    let bytes = response.bytes().await?;
+    let wire = bytes.len();
+    Ok((
+        if gzipped {
+            gunzip(&bytes)?
+        } else {
+            bytes.to_vec()
+        },
+        wire,
+    ))
+}
+
+/// The full map, as a browser asks for it (gzip); and the bytes read.
+pub async fn full(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+) -> anyhow::Result<(Availability, usize)> {
+    let response = client
+        .get(format!("{url}/api/orders/seats/{event_id}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("seat map answered {}", response.status());
+    }
+    let (json, wire) = body(response).await?;
+    let map: Value = serde_json::from_slice(&json)?;
+    let mut seen = Availability::default();
+    for seat in map["seats"].as_array().context("no seats in the map")? {
+        let id = seat["seatId"].as_str().unwrap_or_default().to_string();
+        match seat["state"].as_str() {
+            Some("reserved") => {
+                seen.reserved.insert(id.clone());
+                seen.unavailable.insert(id);
+            }
+            Some("held") => {
+                seen.unavailable.insert(id);
+            }
+            _ => {}
+        }
+    }
+    Ok((seen, wire))
+}
+
+/// Seat ids of the compact view's `{"row": "a-b,c"}` runs.
+fn expand(runs: &Value, into: &mut HashSet<String>) {
+    for (row, text) in runs.as_object().into_iter().flatten() {
+        for run in text.as_str().unwrap_or_default().split(',') {
+            let (from, to) = run.split_once('-').unwrap_or((run, run));
+            if let (Ok(from), Ok(to)) = (from.parse::<u32>(), to.parse::<u32>()) {
+                into.extend((from..=to).map(|n| format!("R{row}-S{n}")));
+            }
+        }
+    }
+}
+
+fn from_compact(view: &Value) -> Availability {
+    let mut seen = Availability::default();
+    expand(&view["reserved"], &mut seen.reserved);
+    expand(&view["held"], &mut seen.unavailable);
+    seen.unavailable.extend(seen.reserved.iter().cloned());
+    seen
+}
+
+/// The compact view, revalidated against `cache`; the bytes read and whether it was a 304.
+pub async fn compact(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+    cache: &mut Cached,
+) -> anyhow::Result<(usize, bool)> {
+    let mut request = client
+        .get(format!("{url}/api/orders/seats/{event_id}?view=compact"))
+        .header("accept-encoding", "gzip");
+    if let Some(etag) = &cache.etag {
+        request = request.header("if-none-match", etag);
+    }
+    let response = request.send().await?;
+    if response.status() == 304 {
+        return Ok((0, true));
+    }
+    if !response.status().is_success() {
+        bail!("compact map answered {}", response.status());
+    }
+    cache.etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (json, wire) = body(response).await?;
+    cache.availability = from_compact(&serde_json::from_slice(&json)?);
+    Ok((wire, false))
+}
+
+impl Cached {
+    pub fn availability(&self) -> &Availability {
+        &self.availability
+    }
+}
+
+/// The snapshot a live stream starts with; the bytes read.
+pub async fn stream_snapshot(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+) -> anyhow::Result<(Availability, usize)> {
+    let response = client
+        .get(format!("{url}/api/orders/seats/{event_id}/stream"))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!("stream answered {}", response.status());
+    }
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    let mut wire = 0;
+    while !text.contains("\n\n") {
+        let chunk = body.next().await.context("the stream ended")??;
+        wire += chunk.len();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data: String = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect();
+    Ok((from_compact(&serde_json::from_str(&data)?), wire))
+}
+
+/// Holds `count` seats spread over the event, so maps have something to show.
+async fn take_seats(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+    args: &SeatmapArgs,
+) -> anyhow::Result<()> {
+    let total = (args.rows * args.seats_per_row) as usize;
+    let step = (total / args.taken.max(1)).max(1);
+    for (n, index) in (0..total).step_by(step).take(args.taken).enumerate() {
+        let seat = format!(
+            "R{}-S{}",
+            index as u32 / args.seats_per_row + 1,
+            index as u32 % args.seats_per_row + 1
+        );
+        let res = client
+            .post(format!("{url}/api/orders/holds"))
+            .bearer_auth(token(
+                &format!("{:024x}", 0xa000_0000_0000u64 + n as u64),
+                Role::User,
+            )?)
+            .json(&json!({"eventId": event_id, "seatIds": [seat]}))
+            .send()
+            .await?;
+        if res.status() != 201 {
+            bail!("taking {seat} answered {}", res.status());
+        }
+    }
+    Ok(())
+}
+
+/// Hold one random seat, release it, again, until `stop`.
+async fn churn(
+    client: reqwest::Client,
+    url: String,
+    event_id: String,
+    writer: usize,
+    seats: u32,
+    per_row: u32,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<u64> {
+    let user = format!("{:024x}", 0xc000_0000_0000u64 + writer as u64);
+    let token = token(&user, Role::User)?;
+    let mut changes = 0;
+    let mut n = writer as u32 * 7919;
+    while !stop.load(Ordering::Relaxed) {
+        n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        let index = n % seats;
+        let seat = format!("R{}-S{}", index / per_row + 1, index % per_row + 1);
+        let res = client
+            .post(format!("{url}/api/orders/holds"))
+            .bearer_auth(&token)
+            .json(&json!({"eventId": event_id, "seatIds": [seat]}))
+            .send()
+            .await?;
+        if res.status() != 201 {
+            continue;
+        }
+        let hold: Value = res.json().await?;
+        let hold_id = hold["holdId"].as_str().unwrap_or_default();
+        client
+            .delete(format!("{url}/api/orders/holds/{hold_id}"))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        changes += 2;
+    }
+    Ok(changes)
+}
+
+pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
+    let readers = usize::try_from(args.target.connections)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(readers + args.writers)
+        .build()?;
+    let event_id = create_event(&client, url, args.rows, args.seats_per_row).await?;
+    take_seats(&client, url, &event_id, args).await?;
+    println!(
+        "seatmap against {url}: {} seats ({} taken), {readers} readers ({:?}), {} writers, {} s",
+        args.rows * args.seats_per_row,
+        args.taken,
+        args.view,
+        args.writers,
+        args.seconds
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..args.writers {
+        writers.push(tokio::spawn(churn(
+            client.clone(),
+            url.to_string(),
+            event_id.clone(),
+            w,
+            args.rows * args.seats_per_row,
+            args.seats_per_row,
+            stop.clone(),
+        )));
+    }
+    let run_for = Duration::from_secs(args.seconds);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let not_modified = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..readers {
+        let (client, url, event_id, mode) =
+            (client.clone(), url.to_string(), event_id.clone(), args.view);
+        let (bytes, not_modified) = (bytes.clone(), not_modified.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Latencies::default();
+            let mut failures = 0u64;
+            let mut cache = Cached::default();
+            let mut etag: Option<String> = None;
+            while started.elapsed() < run_for {
+                let t = Instant::now();
+                let outcome = match mode {
+                    ReadMode::Full => full(&client, &url, &event_id)
+                        .await
+                        .map(|(_, b)| (b, false)),
+                    ReadMode::Compact => compact(&client, &url, &event_id, &mut cache).await,
+                    ReadMode::Revalidate => revalidate(&client, &url, &event_id, &mut etag).await,
+                };
+                match outcome {
+                    Ok((read, was_304)) => {
+                        latencies.record(t.elapsed());
+                        bytes.fetch_add(read as u64, Ordering::Relaxed);
+                        if was_304 {
+                            not_modified.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let (maps, failures) = report::gather(workers).await?;
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut changes = 0;
+    for writer in writers {
+        changes += writer.await??;
+    }
+    report::print("GET /api/orders/seats/:id", &maps, failures, elapsed);
+    let answers = maps.len().max(1) as f64;
+    let n304 = not_modified.load(Ordering::Relaxed);
+    println!(
+        "304 Not Modified              {n304} ({:.1}/s)",
+        n304 as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "bytes per answer (wire)       {:.0}",
+        bytes.load(Ordering::Relaxed) as f64 / answers
+    );
+    println!(
+        "seat changes by writers       {changes} ({:.1}/s)",
+        changes as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The full map (gzip) with If-None-Match; the bytes read and whether it was a 304.
+async fn revalidate(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+    etag: &mut Option<String>,
+) -> anyhow::Result<(usize, bool)> {
+    let mut request = client
+        .get(format!("{url}/api/orders/seats/{event_id}"))
+        .header("accept-encoding", "gzip");
+    if let Some(tag) = etag.as_deref() {
+        request = request.header("if-none-match", tag);
+    }
+    let response = request.send().await?;
+    if response.status() == 304 {
+        return Ok((0, true));
+    }
+    if !response.status().is_success() {
+        bail!("seat map answered {}", response.status());
+    }
+    *etag = response
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((response.bytes().await?.len(), false))
+}
+
+/// Reads one stream, recording when each watched seat's change arrives.
+async fn follow(
+    response: reqwest::Response,
+    sent: Arc<Mutex<std::collections::HashMap<String, Instant>>>,
+    expected: usize,
+) -> Latencies {
+    let mut latencies = Latencies::default();
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    while latencies.len() < expected {
+        let Ok(Some(Ok(chunk))) = tokio::time::timeout(Duration::from_secs(10), body.next()).await
+        else {
+            break;
+        };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            if !block.contains("event: seats") && !block.contains("event:seats") {
+                continue;
+            }
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            let Ok(delta) = serde_json::from_str::<Value>(&data) else {
+                continue;
+            };
+            let now = Instant::now();
+            let sent = sent.lock().await;
+            for seat in delta["seats"].as_array().into_iter().flatten() {
+                if seat["state"] == "held"
+                    && let Some(at) = seat["seatId"].as_str().and_then(|s| sent.get(s))
+                {
+                    latencies.record(now - *at);
+                }
+            }
+        }
+    }
+    latencies
+}
+
+pub async fn streams(url: &str, args: &StreamArgs) -> anyhow::Result<()> {
+    let (rows, per_row) = (100, 100);
+    if args.changes > (rows * per_row) as usize {
+        bail!("--changes must be at most {}", rows * per_row);
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.streams + 1)
+        .build()?;
+    let event_id = create_event(&client, url, rows, per_row).await?;
+    println!(
+        "stream against {url}: {} open streams, {} changes one after another",
+        args.streams, args.changes
+    );
+    let sent = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let mut readers = Vec::new();
+    for _ in 0..args.streams {
+        let response = client
+            .get(format!("{url}/api/orders/seats/{event_id}/stream"))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("stream answered {}", response.status());
+        }
+        readers.push(tokio::spawn(follow(response, sent.clone(), args.changes)));
+    }
+    // Let every stream read its snapshot first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let writer = token("c000000000000000000000ff", Role::User)?;
+    for n in 0..args.changes {
+        let seat = format!("R{}-S{}", n as u32 / per_row + 1, n as u32 % per_row + 1);
+        sent.lock().await.insert(seat.clone(), Instant::now());
+        let res = client
+            .post(format!("{url}/api/orders/holds"))
+            .bearer_auth(&writer)
+            .json(&json!({"eventId": event_id, "seatIds": [seat]}))
+            .send()
+            .await?;
+        let status = res.status();
+        if status == 201 {
+            let hold: Value = res.json().await?;
+            // Free the holder's slot for the next change; the release is a change too.
+            client
+                .delete(format!(
+                    "{url}/api/orders/holds/{}",
+                    hold["holdId"].as_str().unwrap_or_default()
+                ))
+                .bearer_auth(&writer)
+                .send()
+                .await?;
+        } else {
+            bail!("hold answered {status}");
+        }
+    }
+    let mut all = Latencies::default();
+    let mut short = 0;
+    for reader in readers {
+        let latencies = reader.await?;
+        if latencies.len() < args.changes {
+            short += 1;
+        }
+        all.extend(latencies);
+    }
+    report::print_latency("change → open stream", &all, short);
+    println!("streams that missed a change  {short}");
+    Ok(())
+}
