@@ -34,6 +34,7 @@ macro_rules! on_both_ttl_stores {
 }
 
 on_both_ttl_stores!(
+    under_churn_a_map_is_rebuilt_at_most_once_per_staleness_window,
     the_etag_changes_with_every_seat_change_and_only_then,
     maps_are_compressed_when_asked,
     the_compact_view_lists_what_the_full_map_does_not_show_available,
@@ -146,6 +147,37 @@ fn unbrotli(bytes: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
+}
+
+/// With `SEAT_MAP_MAX_STALENESS_MS`, a change after a quiet spell shows at once, and further
+/// changes within the window wait for the next rebuild.
+async fn under_churn_a_map_is_rebuilt_at_most_once_per_staleness_window(kv: Kv) {
+    let Some(s) = stack(kv, &[("SEAT_MAP_MAX_STALENESS_MS", "1500")]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 5, 10.0).await;
+    let quiet = etag_of(&s, &event_id).await;
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    hold_id(&s, &token_for("churner-1"), &event_id, &["R1-S1"]).await;
+    let first = etag_of(&s, &event_id).await;
+    assert_ne!(first, quiet, "a change after a quiet spell shows at once");
+    hold_id(&s, &token_for("churner-2"), &event_id, &["R1-S2"]).await;
+    assert_eq!(
+        etag_of(&s, &event_id).await,
+        first,
+        "within the window the last build is served"
+    );
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let later: Value = map(&s, &event_id, "?view=compact")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        later["held"],
+        json!({"1": "1-2"}),
+        "rebuilt after the window"
+    );
 }
 
 async fn maps_are_compressed_when_asked(kv: Kv) {
@@ -462,6 +494,7 @@ async fn two_orders_processes_share_availability_through_redis() {
     let mut settings = Settings::from_map(&Default::default()).unwrap();
     settings.data_dir = s.data_dir().to_path_buf();
     settings.service_urls.events = s.stack.events_url.clone();
+    settings.orders.seat_map_max_staleness = Duration::ZERO;
     let second_infra = support::reconnect_redis(&shared).await;
     let router = holdfast_orders::build(std::sync::Arc::new(settings), second_infra)
         .await

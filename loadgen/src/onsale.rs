@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::report::{self, Latencies};
-use crate::seatmap::{self, Availability, Cached};
+use crate::seatmap::{self, Availability, Cached, Seat, parse_seat};
 use crate::{MapView, OnsaleArgs};
 
 const PRICE: u32 = 100;
@@ -108,7 +108,7 @@ pub async fn create_event(
 /// 1–4 adjacent available seats, the row drawn with a strong bias to the front.
 fn pick(
     rng: &mut Rng,
-    unavailable: &HashSet<String>,
+    unavailable: &HashSet<Seat>,
     rows: u32,
     per_row: u32,
 ) -> Option<Vec<String>> {
@@ -116,11 +116,14 @@ fn pick(
     for _ in 0..50 {
         let row = 1 + ((rng.unit().powi(3)) * f64::from(rows)) as u32;
         let start = 1 + (rng.next() % u64::from(per_row)) as u32;
-        let seats: Vec<String> = (start..start + count)
-            .map(|n| format!("R{row}-S{n}"))
-            .collect();
-        if start + count - 1 <= per_row && seats.iter().all(|s| !unavailable.contains(s)) {
-            return Some(seats);
+        if start + count - 1 <= per_row
+            && (start..start + count).all(|n| !unavailable.contains(&(row, n)))
+        {
+            return Some(
+                (start..start + count)
+                    .map(|n| format!("R{row}-S{n}"))
+                    .collect(),
+            );
         }
     }
     None
@@ -183,7 +186,9 @@ async fn buyer(
         if status == 409 {
             tally.lock().await.hold_conflicts += 1;
             for seat in body["conflicts"].as_array().into_iter().flatten() {
-                unavailable.insert(seat.as_str().unwrap_or_default().to_string());
+                if let Some(seat) = seat.as_str().and_then(parse_seat) {
+                    unavailable.insert(seat);
+                }
             }
             continue;
         }
@@ -281,13 +286,10 @@ pub async fn run(url: &str, options: &OnsaleArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     let reserved = seatmap::full(&client, url, &event_id).await?.0.reserved;
     let tally = tally.lock().await;
-    let sold: HashSet<&String> = tally.sold.keys().collect();
+    let sold: HashSet<Seat> = tally.sold.keys().filter_map(|s| parse_seat(s)).collect();
     let double_sold = tally.sold.values().filter(|n| **n > 1).count()
         + reserved.iter().filter(|seat| !sold.contains(seat)).count()
-        + sold
-            .iter()
-            .filter(|seat| !reserved.contains(**seat))
-            .count();
+        + sold.iter().filter(|seat| !reserved.contains(*seat)).count();
 
     println!("took {:.1} s", elapsed.as_secs_f64());
     report::print(

@@ -1,8 +1,9 @@
 //! Reading availability the ways clients do, and the two availability scenarios.
 //!
 //! - `seatmap`: `--readers` (the `--connections`) read one hot map as fast as they can — the
-//!   full map gzip-compressed, the compact view, or the full map revalidated with
-//!   `If-None-Match` — while `--writers` churn holds on it. Reports maps/s, 304s/s, p50/p99 and
+//!   full map gzip-compressed, the compact view (gzip), or the full map revalidated with
+//!   `If-None-Match` — while `--writers` churn holds on it. Readers read the whole body but do
+//!   not parse it, so the server is what is measured. Reports maps/s, 304s/s, p50/p99 and
 //!   bytes per answer.
 //! - `stream`: `--streams` clients hold the live stream of one event open while holds are taken
 //!   one after another; reports how long each change takes to reach every stream (from just
@@ -24,12 +25,21 @@ use crate::onsale::{create_event, token};
 use crate::report::{self, Latencies};
 use crate::{ReadMode, SeatmapArgs, StreamArgs};
 
+/// A seat as (row, number).
+pub type Seat = (u32, u32);
+
+/// `R3-S12` as (3, 12).
+pub fn parse_seat(id: &str) -> Option<Seat> {
+    let (row, number) = id.strip_prefix('R')?.split_once("-S")?;
+    Some((row.parse().ok()?, number.parse().ok()?))
+}
+
 /// What a client knows of an event's seats.
 #[derive(Debug, Default, Clone)]
 pub struct Availability {
     /// Held or sold.
-    pub unavailable: HashSet<String>,
-    pub reserved: HashSet<String>,
+    pub unavailable: HashSet<Seat>,
+    pub reserved: HashSet<Seat>,
 }
 
 /// A client's last compact view, for revalidation.
@@ -81,10 +91,13 @@ pub async fn full(
     let map: Value = serde_json::from_slice(&json)?;
     let mut seen = Availability::default();
     for seat in map["seats"].as_array().context("no seats in the map")? {
-        let id = seat["seatId"].as_str().unwrap_or_default().to_string();
+        let place = |key: &str| seat[key].as_u64().and_then(|n| u32::try_from(n).ok());
+        let Some(id) = place("row").zip(place("number")) else {
+            continue;
+        };
         match seat["state"].as_str() {
             Some("reserved") => {
-                seen.reserved.insert(id.clone());
+                seen.reserved.insert(id);
                 seen.unavailable.insert(id);
             }
             Some("held") => {
@@ -96,13 +109,16 @@ pub async fn full(
     Ok((seen, wire))
 }
 
-/// Seat ids of the compact view's `{"row": "a-b,c"}` runs.
-fn expand(runs: &Value, into: &mut HashSet<String>) {
+/// Seats of the compact view's `{"row": "a-b,c"}` runs.
+fn expand(runs: &Value, into: &mut HashSet<Seat>) {
     for (row, text) in runs.as_object().into_iter().flatten() {
+        let Ok(row) = row.parse::<u32>() else {
+            continue;
+        };
         for run in text.as_str().unwrap_or_default().split(',') {
             let (from, to) = run.split_once('-').unwrap_or((run, run));
             if let (Ok(from), Ok(to)) = (from.parse::<u32>(), to.parse::<u32>()) {
-                into.extend((from..=to).map(|n| format!("R{row}-S{n}")));
+                into.extend((from..=to).map(|n| (row, n)));
             }
         }
     }
@@ -112,7 +128,7 @@ fn from_compact(view: &Value) -> Availability {
     let mut seen = Availability::default();
     expand(&view["reserved"], &mut seen.reserved);
     expand(&view["held"], &mut seen.unavailable);
-    seen.unavailable.extend(seen.reserved.iter().cloned());
+    seen.unavailable.extend(seen.reserved.iter().copied());
     seen
 }
 
@@ -291,17 +307,15 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut latencies = Latencies::default();
             let mut failures = 0u64;
-            let mut cache = Cached::default();
             let mut etag: Option<String> = None;
             while started.elapsed() < run_for {
                 let t = Instant::now();
-                let outcome = match mode {
-                    ReadMode::Full => full(&client, &url, &event_id)
-                        .await
-                        .map(|(_, b)| (b, false)),
-                    ReadMode::Compact => compact(&client, &url, &event_id, &mut cache).await,
-                    ReadMode::Revalidate => revalidate(&client, &url, &event_id, &mut etag).await,
+                let (query, revalidate) = match mode {
+                    ReadMode::Full => ("", None),
+                    ReadMode::Compact => ("?view=compact", None),
+                    ReadMode::Revalidate => ("", Some(&mut etag)),
                 };
+                let outcome = fetch(&client, &url, &event_id, query, revalidate).await;
                 match outcome {
                     Ok((read, was_304)) => {
                         latencies.record(t.elapsed());
@@ -341,17 +355,19 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The full map (gzip) with If-None-Match; the bytes read and whether it was a 304.
-async fn revalidate(
+/// The map (gzip), revalidated against `etag` when given; the bytes read (not parsed) and
+/// whether it was a 304.
+async fn fetch(
     client: &reqwest::Client,
     url: &str,
     event_id: &str,
-    etag: &mut Option<String>,
+    query: &str,
+    etag: Option<&mut Option<String>>,
 ) -> anyhow::Result<(usize, bool)> {
     let mut request = client
-        .get(format!("{url}/api/orders/seats/{event_id}"))
+        .get(format!("{url}/api/orders/seats/{event_id}{query}"))
         .header("accept-encoding", "gzip");
-    if let Some(tag) = etag.as_deref() {
+    if let Some(tag) = etag.as_ref().and_then(|t| t.as_deref()) {
         request = request.header("if-none-match", tag);
     }
     let response = request.send().await?;
@@ -361,11 +377,13 @@ async fn revalidate(
     if !response.status().is_success() {
         bail!("seat map answered {}", response.status());
     }
-    *etag = response
-        .headers()
-        .get("etag")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    if let Some(etag) = etag {
+        *etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+    }
     Ok((response.bytes().await?.len(), false))
 }
 

@@ -61,7 +61,8 @@ macro_rules! on_both_document_stores {
 pub(crate) use on_both_document_stores;
 
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
-/// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`.
+/// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`, and seat maps are always
+/// current unless `vars` sets `SEAT_MAP_MAX_STALENESS_MS`.
 pub async fn spawn(vars: &[(&str, &str)]) -> TestStack {
     spawn_with(Db::Sqlite, vars, Infra::embedded()).await
 }
@@ -167,8 +168,11 @@ fn drop_databases(prefix: &str) {
 
 /// A stack keeping its records in `storage`.
 pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
-    let mut settings =
-        Settings::from_map(&HashMap::from([("RATE_LIMIT_DISABLED", "true")])).unwrap();
+    let mut settings = Settings::from_map(&HashMap::from([
+        ("RATE_LIMIT_DISABLED", "true"),
+        ("SEAT_MAP_MAX_STALENESS_MS", "0"),
+    ]))
+    .unwrap();
     storage.apply(&mut settings);
     holdfast::spawn(settings, infra).await.unwrap()
 }
@@ -176,7 +180,10 @@ pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
 /// A stack on the given document store and infrastructure.
 pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStack {
     let data = tempfile::tempdir().unwrap();
-    let mut env: HashMap<&str, &str> = HashMap::from([("RATE_LIMIT_DISABLED", "true")]);
+    let mut env: HashMap<&str, &str> = HashMap::from([
+        ("RATE_LIMIT_DISABLED", "true"),
+        ("SEAT_MAP_MAX_STALENESS_MS", "0"),
+    ]);
     env.extend(vars.iter().copied());
     let mut settings = Settings::from_map(&env).unwrap();
     settings.data_dir = data.path().to_path_buf();

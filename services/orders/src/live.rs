@@ -2,18 +2,21 @@
 //! from, and the background work that keeps both current.
 //!
 //! A seat map is built once per event and version (single flight: concurrent readers of a stale
-//! map wait for one build) and served from memory, pre-compressed, until a change makes it
-//! stale: changes made anywhere arrive through [`SeatBoard::changes`] and mark the event's map
-//! stale at once; without news a map is re-checked against the board's version after
-//! `SEAT_MAP_MAX_STALENESS_MS`. Holds stay the truth: a seat shown available a moment too long
-//! just gets a 409 with `conflicts`.
+//! map wait for one build) and served from memory, each encoding compressed once. Changes made
+//! anywhere arrive through the board's change feed and mark the event's map out of date; it is
+//! rebuilt on the next read unless it is younger than `SEAT_MAP_MAX_STALENESS_MS` — so a change
+//! after a quiet spell shows at once, and under heavy churn a hot map is rebuilt at most once
+//! per that window. Without news a map is re-checked against the board's version once per
+//! window. Holds stay the truth: a seat shown available a moment too long just gets a 409 with
+//! `conflicts`.
 //!
 //! Expired holds leave the board when an operation sweeps them; a sweeper also sweeps the
 //! events this process saw holds on, so expiries are announced and streamed promptly.
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::io::Write;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
@@ -116,18 +119,70 @@ fn brotli(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// An event's seat map at one version, in both views.
+/// An event's seat map at one version; each view is built when first asked for.
 pub struct SeatMap {
     pub version: u64,
-    pub full: Encoded,
-    pub compact: Encoded,
+    layout: Layout,
+    snapshot: Snapshot,
+    full: OnceLock<Encoded>,
+    compact: OnceLock<Encoded>,
 }
 
-/// The cached map of one event, and when it was last known current.
+impl SeatMap {
+    fn new(layout: &Layout, snapshot: Snapshot) -> Self {
+        Self {
+            version: snapshot.version,
+            layout: layout.clone(),
+            snapshot,
+            full: OnceLock::new(),
+            compact: OnceLock::new(),
+        }
+    }
+
+    /// Every seat with its state.
+    pub fn full(&self) -> &Encoded {
+        self.full
+            .get_or_init(|| Encoded::new(full_json(&self.layout, &self.snapshot)))
+    }
+
+    /// Dimensions, version and the seats that are not available.
+    pub fn compact(&self) -> &Encoded {
+        self.compact.get_or_init(|| {
+            Encoded::new(compact_json(
+                &self.layout,
+                self.snapshot.version,
+                &self.snapshot.held,
+                &self.snapshot.sold,
+            ))
+        })
+    }
+}
+
+/// The cached map of one event: when it was built, when it was last known current, and
+/// whether a change has been heard of since.
 struct Cached {
     layout: Layout,
     map: Arc<SeatMap>,
+    built_at_ms: i64,
     checked_at_ms: AtomicI64,
+    changed: AtomicBool,
+}
+
+impl Cached {
+    /// Whether this map may be served for `layout` now. A map nobody has heard changes to is
+    /// served until `staleness` has passed since it was last checked; one known to be out of
+    /// date only while it is younger than `staleness` (heavy churn), so a change after a quiet
+    /// spell shows at once and a hot event is rebuilt at most once per `staleness`.
+    fn servable(&self, layout: &Layout, staleness: i64) -> bool {
+        let now = now_millis();
+        let since = |at: i64| now.saturating_sub(at) < staleness;
+        self.layout == *layout
+            && if self.changed.load(Ordering::Acquire) {
+                since(self.built_at_ms)
+            } else {
+                since(self.checked_at_ms.load(Ordering::Acquire))
+            }
+    }
 }
 
 #[derive(Default)]
@@ -164,10 +219,9 @@ impl Live {
         let staleness = i64::try_from(max_staleness.as_millis()).unwrap_or(i64::MAX);
         // A map is only reused for the layout it was built for (a relayout keeps the version).
         let fresh = |cached: &Option<Arc<Cached>>| {
-            cached.as_ref().and_then(|c| {
-                let age = now_millis().saturating_sub(c.checked_at_ms.load(Ordering::Acquire));
-                (age < staleness && c.layout == *layout).then(|| c.map.clone())
-            })
+            cached
+                .as_ref()
+                .and_then(|c| c.servable(layout, staleness).then(|| c.map.clone()))
         };
         let building = {
             let mut events = lock(&self.events);
@@ -190,14 +244,17 @@ impl Live {
             && state.holds.board().version(event_id).await? == cached.map.version
         {
             cached.checked_at_ms.store(checked_at, Ordering::Release);
+            cached.changed.store(false, Ordering::Release);
             return Ok(cached.map.clone());
         }
         let snapshot = state.holds.snapshot(event_id).await?;
-        let map = Arc::new(build(layout, &snapshot));
+        let map = Arc::new(SeatMap::new(layout, snapshot));
         let entry = Arc::new(Cached {
             layout: layout.clone(),
             map: map.clone(),
+            built_at_ms: checked_at,
             checked_at_ms: AtomicI64::new(checked_at),
+            changed: AtomicBool::new(false),
         });
         lock(&self.events)
             .entry(event_id.clone())
@@ -233,7 +290,7 @@ impl Live {
             .get(event_id)
             .and_then(|e| e.cached.as_ref())
         {
-            cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+            cached.changed.store(true, Ordering::Release);
         }
     }
 
@@ -243,7 +300,7 @@ impl Live {
             SeatNews::Changed(delta) => {
                 let entry = events.entry(delta.event_id.clone()).or_default();
                 if let Some(cached) = &entry.cached {
-                    cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+                    cached.changed.store(true, Ordering::Release);
                 }
                 if entry
                     .recent
@@ -262,7 +319,7 @@ impl Live {
                 for entry in events.values_mut() {
                     entry.recent.clear();
                     if let Some(cached) = &entry.cached {
-                        cached.checked_at_ms.store(i64::MIN, Ordering::Release);
+                        cached.changed.store(true, Ordering::Release);
                     }
                 }
             }
@@ -346,8 +403,8 @@ pub fn spawn(state: &AppState) {
     });
 }
 
-/// The map of `layout` at `snapshot`, in the full and compact views.
-fn build(layout: &Layout, snapshot: &Snapshot) -> SeatMap {
+/// The full view: every seat of `layout` with its state at `snapshot`.
+fn full_json(layout: &Layout, snapshot: &Snapshot) -> String {
     let mut states: HashMap<&str, &'static str> =
         HashMap::with_capacity(snapshot.held.len() + snapshot.sold.len());
     for seat in &snapshot.held {
@@ -381,44 +438,47 @@ fn build(layout: &Layout, snapshot: &Snapshot) -> SeatMap {
         );
     }
     full.push_str("]}");
-    let compact = compact_json(layout, snapshot.version, &snapshot.held, &snapshot.sold);
-    SeatMap {
-        version: snapshot.version,
-        full: Encoded::new(full),
-        compact: Encoded::new(compact),
-    }
+    full
 }
 
 /// The compact view: dimensions, version, and the seats that are not available, per row as
-/// runs of seat numbers (`"3": "1-4,9"` = row 3, seats 1 to 4 and 9).
+/// runs of seat numbers (`"3": "1-4,9"` = row 3, seats 1 to 4 and 9). Written directly: it is
+/// rebuilt on every change of a hot event.
 pub fn compact_json(layout: &Layout, version: u64, held: &[String], sold: &[String]) -> String {
-    let sold_seats: std::collections::HashSet<Seat> =
-        sold.iter().filter_map(|s| Seat::parse(s)).collect();
-    let held_seats: Vec<Seat> = held
-        .iter()
-        .filter_map(|s| Seat::parse(s))
-        .filter(|s| !sold_seats.contains(s))
-        .collect();
-    let body = serde_json::json!({
-        "eventId": layout.event_id,
-        "version": version,
-        "rows": layout.rows,
-        "seatsPerRow": layout.seats_per_row,
-        "held": runs(held_seats),
-        "reserved": runs(sold_seats.into_iter().collect()),
-    });
-    body.to_string()
+    let places = |ids: &[String]| {
+        let mut seats: Vec<Seat> = ids.iter().filter_map(|s| Seat::parse(s)).collect();
+        seats.sort_unstable();
+        seats.dedup();
+        seats
+    };
+    let sold = places(sold);
+    let mut held = places(held);
+    // Sold wins over held: a sale is final.
+    held.retain(|seat| sold.binary_search(seat).is_err());
+    let mut out = String::with_capacity(128 + 4 * (held.len() + sold.len()));
+    let _ = write!(
+        out,
+        "{{\"eventId\":\"{}\",\"version\":{version},\"rows\":{},\"seatsPerRow\":{},\"held\":",
+        layout.event_id, layout.rows, layout.seats_per_row
+    );
+    write_runs(&mut out, &held);
+    out.push_str(",\"reserved\":");
+    write_runs(&mut out, &sold);
+    out.push('}');
+    out
 }
 
-/// Seats grouped by row (as a string key) into runs of consecutive numbers.
-fn runs(mut seats: Vec<Seat>) -> serde_json::Map<String, serde_json::Value> {
-    seats.sort_unstable();
-    seats.dedup();
-    let mut rows = serde_json::Map::new();
+/// Sorted seats as a JSON object of rows (as string keys) to runs of consecutive numbers.
+fn write_runs(out: &mut String, seats: &[Seat]) {
+    out.push('{');
     let mut i = 0;
     while i < seats.len() {
         let row = seats[i].row;
-        let mut text = String::new();
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "\"{row}\":\"");
+        let mut first = true;
         while i < seats.len() && seats[i].row == row {
             let start = seats[i].number;
             let mut end = start;
@@ -426,19 +486,20 @@ fn runs(mut seats: Vec<Seat>) -> serde_json::Map<String, serde_json::Value> {
                 i += 1;
                 end += 1;
             }
-            if !text.is_empty() {
-                text.push(',');
+            if !first {
+                out.push(',');
             }
+            first = false;
             if start == end {
-                text.push_str(&start.to_string());
+                let _ = write!(out, "{start}");
             } else {
-                text.push_str(&format!("{start}-{end}"));
+                let _ = write!(out, "{start}-{end}");
             }
             i += 1;
         }
-        rows.insert(row.to_string(), serde_json::Value::String(text));
+        out.push('"');
     }
-    rows
+    out.push('}');
 }
 
 #[cfg(test)]
@@ -482,9 +543,9 @@ mod tests {
             held: ids(&["R1-S2", "R2-S1"]),
             sold: ids(&["R2-S1"]),
         };
-        let map = build(&layout(), &snapshot);
+        let map = SeatMap::new(&layout(), snapshot);
         let json: serde_json::Value =
-            serde_json::from_slice(&map.full.get(Encoding::Identity)).unwrap();
+            serde_json::from_slice(&map.full().get(Encoding::Identity)).unwrap();
         let seats = json["seats"].as_array().unwrap();
         assert_eq!(seats.len(), 30);
         assert_eq!(
@@ -498,22 +559,22 @@ mod tests {
     #[test]
     fn compressed_bodies_decompress_to_the_same_json() {
         use std::io::Read;
-        let map = build(
+        let map = SeatMap::new(
             &layout(),
-            &Snapshot {
+            Snapshot {
                 version: 1,
                 held: vec![],
                 sold: vec![],
             },
         );
-        let plain = map.full.get(Encoding::Identity);
+        let plain = map.full().get(Encoding::Identity);
         let mut unzipped = Vec::new();
-        flate2::read::GzDecoder::new(&map.full.get(Encoding::Gzip)[..])
+        flate2::read::GzDecoder::new(&map.full().get(Encoding::Gzip)[..])
             .read_to_end(&mut unzipped)
             .unwrap();
         assert_eq!(unzipped, plain);
         let mut unbrotlied = Vec::new();
-        brotli::Decompressor::new(&map.full.get(Encoding::Brotli)[..], 4096)
+        brotli::Decompressor::new(&map.full().get(Encoding::Brotli)[..], 4096)
             .read_to_end(&mut unbrotlied)
             .unwrap();
         assert_eq!(unbrotlied, plain);

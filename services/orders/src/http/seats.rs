@@ -91,7 +91,7 @@ pub async fn seat_map(
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok());
         let encoding = Encoding::negotiate(accept);
-        let view = if compact { &map.compact } else { &map.full };
+        let view = if compact { map.compact() } else { map.full() };
         let mut response = view.get(encoding).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -148,7 +148,7 @@ fn seats_event(delta: &SeatDelta) -> Event {
 }
 
 fn snapshot_event(map: &SeatMap) -> Event {
-    let body = map.compact.get(Encoding::Identity);
+    let body = map.compact().get(Encoding::Identity);
     Event::default()
         .event("snapshot")
         .id(map.version.to_string())
