@@ -195,12 +195,6 @@ pub enum PurchaseOutcome {
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
     async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError>;
-    /// Which of `seat_ids` of `event_id` are sold.
-    async fn sold_among(
-        &self,
-        event_id: &str,
-        seat_ids: &[String],
-    ) -> Result<HashSet<String>, RepoError>;
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError>;
     /// The stored answer for `user_id`'s `key`, unless it had expired at `now_ms`.
     async fn idempotent_response(

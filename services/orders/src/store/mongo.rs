@@ -239,25 +239,6 @@ impl OrderRepository for MongoOrders {
             .collect())
     }
 
-    async fn sold_among(
-        &self,
-        event_id: &str,
-        seat_ids: &[String],
-    ) -> Result<HashSet<String>, RepoError> {
-        let ids: Vec<String> = seat_ids.iter().map(|s| sold_seat_id(event_id, s)).collect();
-        let documents: Vec<Document> = self
-            .sold_seats
-            .find(doc! { "_id": { "$in": ids } })
-            .projection(doc! { "seatId": 1 })
-            .await?
-            .try_collect()
-            .await?;
-        Ok(documents
-            .iter()
-            .filter_map(|d| d.get_str("seatId").ok().map(str::to_string))
-            .collect())
-    }
-
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError> {
         let mut session = self.client.start_session().await?;
         let mut attempt = 0;

@@ -163,29 +163,6 @@ impl OrderRepository for SqliteOrders {
             .await?)
     }
 
-    async fn sold_among(
-        &self,
-        event_id: &str,
-        seat_ids: &[String],
-    ) -> Result<HashSet<String>, RepoError> {
-        let (event_id, seat_ids) = (event_id.to_string(), seat_ids.to_vec());
-        Ok(self
-            .db
-            .call(move |c| {
-                let mut statement = c.prepare_cached(
-                    "SELECT 1 FROM sold_seats WHERE event_id = ?1 AND seat_id = ?2",
-                )?;
-                let mut sold = HashSet::new();
-                for seat in seat_ids {
-                    if statement.exists(params![event_id, seat])? {
-                        sold.insert(seat);
-                    }
-                }
-                Ok(sold)
-            })
-            .await?)
-    }
-
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError> {
         let purchase = purchase.clone();
         Ok(self

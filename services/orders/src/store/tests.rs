@@ -102,11 +102,6 @@ async fn a_sold_seat_refuses_the_whole_purchase(repo: Arc<dyn OrderRepository>) 
         repo.purchase(&second).await.unwrap(),
         PurchaseOutcome::SeatsTaken(vec!["R1-S2".into()])
     );
-    let asked = ["R1-S1".to_string(), "R1-S2".to_string()];
-    assert_eq!(
-        repo.sold_among("e1", &asked).await.unwrap(),
-        HashSet::from(["R1-S2".to_string()])
-    );
     // Nothing of the refused purchase is left behind.
     assert_eq!(
         repo.sold_seats("e1").await.unwrap(),
