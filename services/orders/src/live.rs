@@ -24,7 +24,7 @@ use axum::body::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
-use crate::domain::hold::HoldError;
+use crate::domain::hold::{HoldError, Holds};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::store::board::{SeatDelta, SeatNews, Snapshot};
@@ -211,7 +211,7 @@ impl Live {
     /// The event's map, no older than `max_staleness` unless news says otherwise.
     pub async fn map(
         &self,
-        state: &AppState,
+        holds: &Holds,
         layout: &Layout,
         max_staleness: Duration,
     ) -> Result<Arc<SeatMap>, HoldError> {
@@ -241,13 +241,13 @@ impl Live {
         let checked_at = now_millis();
         if let Some(cached) = &cached
             && cached.layout == *layout
-            && state.holds.board().version(event_id).await? == cached.map.version
+            && holds.board().version(event_id).await? == cached.map.version
         {
             cached.checked_at_ms.store(checked_at, Ordering::Release);
             cached.changed.store(false, Ordering::Release);
             return Ok(cached.map.clone());
         }
-        let snapshot = state.holds.snapshot(event_id).await?;
+        let snapshot = holds.snapshot(event_id).await?;
         let map = Arc::new(SeatMap::new(layout, snapshot));
         let entry = Arc::new(Cached {
             layout: layout.clone(),
@@ -518,6 +518,100 @@ mod tests {
 
     fn ids(seats: &[&str]) -> Vec<String> {
         seats.iter().map(|s| s.to_string()).collect()
+    }
+
+    use std::sync::atomic::AtomicUsize;
+
+    use crate::store::board::{ExpiredHold, HoldKeys, MemoryBoard, SeatBoard, TakeRequest, Taken};
+    use holdfast_common::kv::KvError;
+
+    /// A board that counts (and slows down) snapshots, so concurrent builds would show.
+    struct CountingBoard {
+        inner: MemoryBoard,
+        snapshots: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl SeatBoard for CountingBoard {
+        async fn take(&self, r: &TakeRequest) -> Result<Taken, KvError> {
+            self.inner.take(r).await
+        }
+        async fn is_intact(&self, h: &HoldKeys) -> Result<bool, KvError> {
+            self.inner.is_intact(h).await
+        }
+        async fn extend(&self, h: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError> {
+            self.inner.extend(h, ttl).await
+        }
+        async fn release(&self, h: &HoldKeys) -> Result<(), KvError> {
+            self.inner.release(h).await
+        }
+        async fn sell(&self, h: &HoldKeys) -> Result<(), KvError> {
+            self.inner.sell(h).await
+        }
+        async fn load_sold(&self, e: &str, sold: &[String]) -> Result<(), KvError> {
+            self.inner.load_sold(e, sold).await
+        }
+        async fn snapshot(&self, e: &str) -> Result<Option<Snapshot>, KvError> {
+            self.snapshots.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.inner.snapshot(e).await
+        }
+        async fn version(&self, e: &str) -> Result<u64, KvError> {
+            self.inner.version(e).await
+        }
+        async fn sweep(&self, e: &str) -> Result<(), KvError> {
+            self.inner.sweep(e).await
+        }
+        fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<SeatNews>> {
+            self.inner.changes()
+        }
+        fn expirations(&self) -> tokio::sync::broadcast::Receiver<ExpiredHold> {
+            self.inner.expirations()
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_readers_of_one_version_share_one_build() {
+        let board = Arc::new(CountingBoard {
+            inner: MemoryBoard::new(),
+            snapshots: AtomicUsize::new(0),
+        });
+        board.load_sold(&layout().event_id, &[]).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = holdfast_common::docstore::SqliteDb::open(
+            &dir.path().join("orders.sqlite3"),
+            crate::store::SCHEMA.sqlite_migrations,
+        )
+        .await
+        .unwrap();
+        let settings = holdfast_common::config::Settings::from_map(&Default::default()).unwrap();
+        let holds = Holds::new(
+            Arc::new(holdfast_common::kv::MemoryStore::new()),
+            board.clone(),
+            crate::store::orders(&holdfast_common::docstore::DocumentStore::Sqlite(db)),
+            settings.orders,
+        );
+        let live = Arc::new(Live::default());
+        let readers = (0..32).map(|_| {
+            let (live, holds) = (live.clone(), holds.clone());
+            tokio::spawn(async move {
+                live.map(&holds, &layout(), Duration::from_secs(60))
+                    .await
+                    .unwrap()
+                    .version
+            })
+        });
+        let versions: std::collections::HashSet<u64> = futures_util::future::join_all(readers)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(
+            board.snapshots.load(Ordering::SeqCst),
+            1,
+            "one build for all"
+        );
     }
 
     #[test]

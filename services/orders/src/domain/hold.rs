@@ -102,6 +102,8 @@ fn millis(d: Duration) -> i64 {
 
 /// How often a hold retries after loading the sold seats (another replica may load them too).
 const SOLD_LOAD_ATTEMPTS: usize = 3;
+/// How often a committed sale is offered to the seat board before giving up (and logging).
+const SELL_ATTEMPTS: u32 = 3;
 
 impl Holds {
     pub fn new(
@@ -275,9 +277,22 @@ impl Holds {
         Ok(())
     }
 
-    /// Marks the hold's seats sold (its purchase committed) and forgets the hold.
+    /// Marks the hold's seats sold (its purchase committed) and forgets the hold. A few
+    /// attempts: until the board knows the sale, only the order store's unique key stops
+    /// another hold on those seats from being bought.
     pub async fn sell(&self, hold: &Hold) -> Result<(), KvError> {
-        self.board.sell(&hold.keys()).await?;
+        let mut attempt = 1;
+        loop {
+            match self.board.sell(&hold.keys()).await {
+                Ok(()) => break,
+                Err(error) if attempt >= SELL_ATTEMPTS => return Err(error),
+                Err(error) => {
+                    tracing::warn!(%error, attempt, hold_id = %hold.hold_id, "retrying the sale on the seat board");
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    attempt += 1;
+                }
+            }
+        }
         self.kv.delete(&record_key(&hold.hold_id)).await?;
         Ok(())
     }

@@ -78,7 +78,7 @@ pub async fn seat_map(
     let map = state
         .live
         .map(
-            &state,
+            &state.holds,
             &layout,
             state.settings.orders.seat_map_max_staleness,
         )
@@ -172,7 +172,7 @@ impl StreamState {
         let map = self
             .state
             .live
-            .map(&self.state, &self.layout, Duration::ZERO)
+            .map(&self.state.holds, &self.layout, Duration::ZERO)
             .await;
         match map {
             Ok(map) => {
@@ -262,7 +262,7 @@ pub async fn stream(
         _ => {
             let map = state
                 .live
-                .map(&state, &stream.layout, Duration::ZERO)
+                .map(&state.holds, &stream.layout, Duration::ZERO)
                 .await?;
             stream.version = map.version;
             stream.pending.push_back(snapshot_event(&map));
