@@ -139,27 +139,43 @@ pub async fn compact(
     event_id: &str,
     cache: &mut Cached,
 ) -> anyhow::Result<(usize, bool)> {
+    let response = get_map(client, url, event_id, "?view=compact", &mut cache.etag).await?;
+    let Some(response) = response else {
+        return Ok((0, true));
+    };
+    let (json, wire) = body(response).await?;
+    cache.availability = from_compact(&serde_json::from_slice(&json)?);
+    Ok((wire, false))
+}
+
+/// GETs a map view (gzip) with `If-None-Match: etag` when there is one; `None` for a 304,
+/// else the answer, whose ETag replaces `etag`.
+async fn get_map(
+    client: &reqwest::Client,
+    url: &str,
+    event_id: &str,
+    query: &str,
+    etag: &mut Option<String>,
+) -> anyhow::Result<Option<reqwest::Response>> {
     let mut request = client
-        .get(format!("{url}/api/orders/seats/{event_id}?view=compact"))
+        .get(format!("{url}/api/orders/seats/{event_id}{query}"))
         .header("accept-encoding", "gzip");
-    if let Some(etag) = &cache.etag {
-        request = request.header("if-none-match", etag);
+    if let Some(tag) = etag.as_deref() {
+        request = request.header("if-none-match", tag);
     }
     let response = request.send().await?;
     if response.status() == 304 {
-        return Ok((0, true));
+        return Ok(None);
     }
     if !response.status().is_success() {
-        bail!("compact map answered {}", response.status());
+        bail!("seat map answered {}", response.status());
     }
-    cache.etag = response
+    *etag = response
         .headers()
         .get("etag")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let (json, wire) = body(response).await?;
-    cache.availability = from_compact(&serde_json::from_slice(&json)?);
-    Ok((wire, false))
+    Ok(Some(response))
 }
 
 impl Cached {
@@ -311,11 +327,11 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
             while started.elapsed() < run_for {
                 let t = Instant::now();
                 let (query, revalidate) = match mode {
-                    ReadMode::Full => ("", None),
-                    ReadMode::Compact => ("?view=compact", None),
-                    ReadMode::Revalidate => ("", Some(&mut etag)),
+                    ReadMode::Full => ("", false),
+                    ReadMode::Compact => ("?view=compact", false),
+                    ReadMode::Revalidate => ("", true),
                 };
-                let outcome = fetch(&client, &url, &event_id, query, revalidate).await;
+                let outcome = fetch(&client, &url, &event_id, query, &mut etag, revalidate).await;
                 match outcome {
                     Ok((read, was_304)) => {
                         latencies.record(t.elapsed());
@@ -355,36 +371,23 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The map (gzip), revalidated against `etag` when given; the bytes read (not parsed) and
+/// The map (gzip), revalidated when `revalidate` is set; the bytes read (not parsed) and
 /// whether it was a 304.
 async fn fetch(
     client: &reqwest::Client,
     url: &str,
     event_id: &str,
     query: &str,
-    etag: Option<&mut Option<String>>,
+    etag: &mut Option<String>,
+    revalidate: bool,
 ) -> anyhow::Result<(usize, bool)> {
-    let mut request = client
-        .get(format!("{url}/api/orders/seats/{event_id}{query}"))
-        .header("accept-encoding", "gzip");
-    if let Some(tag) = etag.as_ref().and_then(|t| t.as_deref()) {
-        request = request.header("if-none-match", tag);
+    if !revalidate {
+        *etag = None;
     }
-    let response = request.send().await?;
-    if response.status() == 304 {
-        return Ok((0, true));
+    match get_map(client, url, event_id, query, etag).await? {
+        None => Ok((0, true)),
+        Some(response) => Ok((response.bytes().await?.len(), false)),
     }
-    if !response.status().is_success() {
-        bail!("seat map answered {}", response.status());
-    }
-    if let Some(etag) = etag {
-        *etag = response
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-    }
-    Ok((response.bytes().await?.len(), false))
 }
 
 /// Reads one stream, recording when each watched seat's change arrives.

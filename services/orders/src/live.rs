@@ -577,18 +577,12 @@ mod tests {
             snapshots: AtomicUsize::new(0),
         });
         board.load_sold(&layout().event_id, &[]).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let db = holdfast_common::docstore::SqliteDb::open(
-            &dir.path().join("orders.sqlite3"),
-            crate::store::SCHEMA.sqlite_migrations,
-        )
-        .await
-        .unwrap();
+        let test = holdfast_common::testing::TestStore::sqlite(&crate::store::SCHEMA).await;
         let settings = holdfast_common::config::Settings::from_map(&Default::default()).unwrap();
         let holds = Holds::new(
             Arc::new(holdfast_common::kv::MemoryStore::new()),
             board.clone(),
-            crate::store::orders(&holdfast_common::docstore::DocumentStore::Sqlite(db)),
+            crate::store::orders(&test.store),
             settings.orders,
         );
         let live = Arc::new(Live::default());

@@ -318,27 +318,21 @@ mod tests {
 
     use holdfast_common::config::Settings;
     use holdfast_common::kv::MemoryStore;
+    use holdfast_common::testing::TestStore;
 
     use super::*;
 
-    async fn holds(ttl_ms: u64) -> (Holds, tempfile::TempDir) {
+    async fn holds(ttl_ms: u64) -> (Holds, TestStore) {
         let mut policy = Settings::from_map(&Default::default()).unwrap().orders;
         policy.hold_ttl = Duration::from_millis(ttl_ms);
-        let dir = tempfile::tempdir().unwrap();
-        let db = holdfast_common::docstore::SqliteDb::open(
-            &dir.path().join("orders.sqlite3"),
-            crate::store::SCHEMA.sqlite_migrations,
-        )
-        .await
-        .unwrap();
-        let orders = crate::store::orders(&holdfast_common::docstore::DocumentStore::Sqlite(db));
+        let test = TestStore::sqlite(&crate::store::SCHEMA).await;
         let holds = Holds::new(
             Arc::new(MemoryStore::new()),
             Arc::new(crate::store::board::MemoryBoard::new()),
-            orders,
+            crate::store::orders(&test.store),
             policy,
         );
-        (holds, dir)
+        (holds, test)
     }
 
     /// Takes `seats` for `user` (checked against the test layout).
