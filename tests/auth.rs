@@ -14,6 +14,7 @@ support::on_both_document_stores!(
     cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_not,
     cors_preflight_allows_configured_origins_with_credentials,
     every_gateway_answer_carries_the_security_headers,
+    no_answer_carries_a_header_twice,
     bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx,
     forty_wrong_passwords_in_a_row_get_rate_limited,
 );
@@ -489,6 +490,64 @@ async fn cors_preflight_allows_configured_origins_with_credentials(db: Db) {
         exposed.contains("x-request-id") && exposed.contains("idempotent-replayed"),
         "{exposed}"
     );
+}
+
+/// Fails when a header line, or a `Vary` token, appears twice in `response`.
+fn assert_no_duplicate_headers(what: &str, response: &reqwest::Response) {
+    let mut lines = std::collections::HashSet::new();
+    let mut vary = std::collections::HashSet::new();
+    for (name, value) in response.headers() {
+        let value = value.to_str().unwrap_or_default().to_ascii_lowercase();
+        assert!(
+            lines.insert((name.as_str().to_string(), value.clone())),
+            "{what}: {name}: {value} twice"
+        );
+        if name == "vary" {
+            for token in value.split(',').map(str::trim) {
+                assert!(vary.insert(token.to_string()), "{what}: vary {token} twice");
+            }
+        }
+    }
+}
+
+/// CORS and the security headers are applied once, whatever answers.
+async fn no_answer_carries_a_header_twice(db: Db) {
+    let s = spawn_in(db, &[]).await;
+    let client = reqwest::Client::new();
+    let event = support::event(&s, 1, 2, 10.0).await;
+    for path in [
+        "/health",
+        "/ready",
+        "/orders/health",
+        "/api/events",
+        "/api/nowhere",
+        "/api/auth/me",
+        &format!("/api/orders/seats/{event}"),
+    ] {
+        let plain = client
+            .get(s.at(path))
+            .header("origin", ORIGIN)
+            .send()
+            .await
+            .unwrap();
+        assert_no_duplicate_headers(path, &plain);
+        let gzip = client
+            .get(s.at(path))
+            .header("origin", ORIGIN)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_no_duplicate_headers(path, &gzip);
+        let preflight = client
+            .request(reqwest::Method::OPTIONS, s.at(path))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap();
+        assert_no_duplicate_headers(path, &preflight);
+    }
 }
 
 async fn every_gateway_answer_carries_the_security_headers(db: Db) {

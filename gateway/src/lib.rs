@@ -150,12 +150,7 @@ pub fn router(
             state.browser.clone(),
             browser::cookie_bridge,
         ))
-        .with_state(state)
-        .layer(security::cors(&settings.gateway.cors_origins))
-        .layer(from_fn_with_state(
-            settings.auth.cookie_secure,
-            security::security_headers,
-        )))
+        .with_state(state))
 }
 
 /// Readiness: every upstream answers its health check.
