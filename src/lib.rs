@@ -9,12 +9,31 @@ use holdfast_common::config::Settings;
 use holdfast_common::infra::Infra;
 use holdfast_common::launch::Mounted;
 use holdfast_common::server;
+use holdfast_gateway::upstream::LocalServices;
 use tokio_util::sync::CancellationToken;
 
-/// Every service and the gateway, on the ports of `settings`.
+/// How the gateway reaches the services of the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Calls each service's router in process, unless its `*_SERVICE_URL` is set.
+    InProcess,
+    /// Always over HTTP, as separate processes do.
+    Http,
+}
+
+/// Every service and the gateway, on the ports of `settings`. The gateway calls the services
+/// in process, except those whose `*_SERVICE_URL` is set (it uses HTTP for those).
 pub async fn mount_all(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Vec<Mounted>> {
+    mount(settings, infra, Dispatch::InProcess).await
+}
+
+async fn mount(
+    settings: Arc<Settings>,
+    infra: Infra,
+    dispatch: Dispatch,
+) -> anyhow::Result<Vec<Mounted>> {
     let ports = &settings.ports;
-    Ok(vec![
+    let services = vec![
         Mounted {
             name: holdfast_auth::SERVICE,
             port: ports.auth,
@@ -35,12 +54,21 @@ pub async fn mount_all(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<
             port: ports.ml,
             router: holdfast_ml::build(settings.clone(), infra.clone()).await?,
         },
-        Mounted {
-            name: holdfast_gateway::SERVICE,
-            port: ports.gateway,
-            router: holdfast_gateway::build(settings.clone(), infra).await?,
-        },
-    ])
+    ];
+    let local = match dispatch {
+        Dispatch::Http => LocalServices::new(),
+        Dispatch::InProcess => services
+            .iter()
+            .filter(|s| !settings.service_urls.configured.contains(&s.name))
+            .map(|s| (s.name, s.router.clone()))
+            .collect(),
+    };
+    let gateway = Mounted {
+        name: holdfast_gateway::SERVICE,
+        port: ports.gateway,
+        router: holdfast_gateway::build_with(settings.clone(), infra, local).await?,
+    };
+    Ok(services.into_iter().chain([gateway]).collect())
 }
 
 /// A running stack on ephemeral ports; dropping it shuts every server down.
@@ -67,8 +95,18 @@ impl Drop for Stack {
     }
 }
 
-/// Serves the whole stack on ports chosen by the OS, the gateway pointing at the services.
-pub async fn spawn(mut settings: Settings, infra: Infra) -> anyhow::Result<Stack> {
+/// Serves the whole stack on ports chosen by the OS, the gateway calling the services in
+/// process.
+pub async fn spawn(settings: Settings, infra: Infra) -> anyhow::Result<Stack> {
+    spawn_with(settings, infra, Dispatch::InProcess).await
+}
+
+/// [`spawn`], the gateway reaching the services as `dispatch` says.
+pub async fn spawn_with(
+    mut settings: Settings,
+    infra: Infra,
+    dispatch: Dispatch,
+) -> anyhow::Result<Stack> {
     let mut listeners = std::collections::HashMap::new();
     let mut urls = std::collections::HashMap::new();
     for name in ["auth", "events", "orders", "ml", "gateway"] {
@@ -84,7 +122,7 @@ pub async fn spawn(mut settings: Settings, infra: Infra) -> anyhow::Result<Stack
 
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();
-    for Mounted { name, router, .. } in mount_all(settings.clone(), infra.clone()).await? {
+    for Mounted { name, router, .. } in mount(settings.clone(), infra.clone(), dispatch).await? {
         let listener = listeners
             .remove(name)
             .ok_or_else(|| anyhow::anyhow!("no listener for {name}"))?;

@@ -79,6 +79,9 @@ pub struct ServiceUrls {
     pub events: String,
     pub orders: String,
     pub ml: String,
+    /// The services whose `*_SERVICE_URL` was set (the others default to this host's ports,
+    /// and the all-in-one launcher calls them in process).
+    pub configured: Vec<&'static str>,
 }
 
 /// The development signing key; production refuses it.
@@ -210,6 +213,16 @@ impl Settings {
             events: env.url("EVENTS_SERVICE_URL", ports.events)?,
             orders: env.url("ORDERS_SERVICE_URL", ports.orders)?,
             ml: env.url("ML_SERVICE_URL", ports.ml)?,
+            configured: [
+                ("auth", "AUTH_SERVICE_URL"),
+                ("events", "EVENTS_SERVICE_URL"),
+                ("orders", "ORDERS_SERVICE_URL"),
+                ("ml", "ML_SERVICE_URL"),
+            ]
+            .into_iter()
+            .filter(|(_, variable)| env.string(variable).is_some())
+            .map(|(service, _)| service)
+            .collect(),
         };
         let settings = Settings {
             app_env: env.parse("APP_ENV", AppEnv::Development)?,

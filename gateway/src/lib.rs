@@ -32,7 +32,7 @@ use serde_json::json;
 
 use crate::breaker::Breakers;
 use crate::browser::BrowserPolicy;
-use crate::upstream::{Upstream, Upstreams};
+use crate::upstream::{LocalServices, Upstream, Upstreams};
 
 /// The process's name in logs, metrics and health answers.
 pub const SERVICE: &str = "gateway";
@@ -52,6 +52,7 @@ impl GatewayState {
     /// The gateway's state; its circuit breakers report into `registry`.
     pub fn new(
         settings: &Settings,
+        local: &LocalServices,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
         // No overall timeout: it would cut streamed answers; `proxy::forward` bounds the wait
@@ -62,7 +63,15 @@ impl GatewayState {
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256)
             .build()?;
-        let upstreams = Upstreams::from_urls(&settings.service_urls);
+        let upstreams = Upstreams::new(&settings.service_urls, local);
+        for upstream in upstreams.all() {
+            let how = if upstream.local.is_some() {
+                "in process"
+            } else {
+                upstream.base_url.as_str()
+            };
+            tracing::info!(upstream = upstream.name, via = how, "gateway upstream");
+        }
         let names: Vec<&'static str> = upstreams.all().iter().map(|u| u.name).collect();
         Ok(Self {
             timeout: settings.upstream_timeout,
@@ -83,13 +92,11 @@ impl GatewayState {
 
     /// Whether `upstream` answers its `/health` with a success.
     async fn upstream_healthy(&self, upstream: &Upstream) -> Result<(), String> {
-        let url = format!("{}/health", upstream.base_url);
-        let check = tokio::time::timeout(self.timeout, self.client.get(&url).send());
-        match check.await {
-            Ok(Ok(res)) if res.status().is_success() => Ok(()),
-            Ok(Ok(res)) => Err(format!("answered {}", res.status())),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        let request = Request::new(axum::body::Body::empty());
+        match proxy::forward(&self.client, upstream, "/health", request, self.timeout).await {
+            Ok(res) if res.status().is_success() => Ok(()),
+            Ok(res) => Err(format!("answered {}", res.status())),
+            Err(error) => Err(error.to_string()),
         }
     }
 }
@@ -166,8 +173,17 @@ fn readiness(state: &GatewayState) -> Readiness {
     readiness
 }
 
-/// The gateway's complete application.
-pub async fn build(settings: Arc<Settings>, _infra: Infra) -> anyhow::Result<Router> {
+/// The gateway's complete application, reaching every service over HTTP.
+pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
+    build_with(settings, infra, LocalServices::new()).await
+}
+
+/// The gateway's complete application; the services in `local` are called in process.
+pub async fn build_with(
+    settings: Arc<Settings>,
+    _infra: Infra,
+    local: LocalServices,
+) -> anyhow::Result<Router> {
     let rate_limited = Counter::default();
     let (metrics, state) = Metrics::build(SERVICE, |registry| {
         registry.register(
@@ -175,7 +191,7 @@ pub async fn build(settings: Arc<Settings>, _infra: Infra) -> anyhow::Result<Rou
             "Requests refused by a rate limit",
             rate_limited.clone(),
         );
-        GatewayState::new(&settings, registry)
+        GatewayState::new(&settings, &local, registry)
     });
     let state = state?;
     let readiness = readiness(&state);

@@ -59,10 +59,22 @@ pub async fn forward(
         .query()
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
-    let url = format!("{}{path}{query}", upstream.base_url);
-
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
+    if let Some(router) = &upstream.local {
+        return call_local(
+            router,
+            upstream,
+            parts.method,
+            &format!("{path}{query}"),
+            headers,
+            body,
+            timeout,
+        )
+        .await;
+    }
+    let url = format!("{}{path}{query}", upstream.base_url);
+
     let sent = client
         .request(parts.method, url)
         .headers(headers)
@@ -83,6 +95,39 @@ pub async fn forward(
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
     Ok(response)
+}
+
+/// The in-process call: the service's router answers the same request it would get over
+/// HTTP (path, query, forwardable headers, body), within the same timeout.
+async fn call_local(
+    router: &axum::Router,
+    upstream: &Upstream,
+    method: axum::http::Method,
+    path_and_query: &str,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    timeout: std::time::Duration,
+) -> Result<Response, GatewayError> {
+    let mut request = Request::new(Body::from(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = path_and_query
+        .parse()
+        .map_err(|_| GatewayError::UpstreamUnavailable(upstream.name))?;
+    *request.headers_mut() = headers;
+    let call = tower::ServiceExt::oneshot(router.clone(), request);
+    let answer = match tokio::time::timeout(timeout, call).await {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(infallible)) => match infallible {},
+        Err(_) => {
+            tracing::warn!(upstream = upstream.name, "upstream timed out");
+            return Err(GatewayError::UpstreamTimeout(upstream.name));
+        }
+    };
+    let (mut parts, body) = answer.into_parts();
+    let mut response_headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut response_headers);
+    parts.headers = response_headers;
+    Ok(Response::from_parts(parts, body))
 }
 
 fn upstream_error(upstream: &Upstream, error: &reqwest::Error) -> GatewayError {

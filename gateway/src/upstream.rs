@@ -1,12 +1,20 @@
 //! The services behind the gateway and how public paths map onto theirs.
 
+use std::collections::HashMap;
+
+use axum::Router;
 use holdfast_common::config::ServiceUrls;
 
-/// One upstream service.
+/// Service routers the gateway calls in process (the all-in-one profile), by service name.
+pub type LocalServices = HashMap<&'static str, Router>;
+
+/// One upstream service: reached over HTTP at `base_url`, or, when `local` is set, by calling
+/// its router in process (a `tower::Service` call with the same request and answer).
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: &'static str,
     pub base_url: String,
+    pub local: Option<Router>,
 }
 
 /// All four upstreams.
@@ -19,10 +27,12 @@ pub struct Upstreams {
 }
 
 impl Upstreams {
-    pub fn from_urls(urls: &ServiceUrls) -> Self {
+    /// The upstreams at `urls`, except those in `local`, which are called in process.
+    pub fn new(urls: &ServiceUrls, local: &LocalServices) -> Self {
         let upstream = |name, url: &String| Upstream {
             name,
             base_url: url.clone(),
+            local: local.get(name).cloned(),
         };
         Self {
             auth: upstream("auth", &urls.auth),
@@ -73,12 +83,16 @@ mod tests {
     use super::*;
 
     fn upstreams() -> Upstreams {
-        Upstreams::from_urls(&ServiceUrls {
-            auth: "http://a".into(),
-            events: "http://e".into(),
-            orders: "http://o".into(),
-            ml: "http://m".into(),
-        })
+        Upstreams::new(
+            &ServiceUrls {
+                auth: "http://a".into(),
+                events: "http://e".into(),
+                orders: "http://o".into(),
+                ml: "http://m".into(),
+                configured: vec![],
+            },
+            &LocalServices::new(),
+        )
     }
 
     #[test]

@@ -334,3 +334,114 @@ async fn a_failing_upstream_opens_its_circuit_and_a_recovered_one_closes_it() {
     );
     token.cancel();
 }
+
+/// The all-in-one profile: the gateway calls the services' routers in process, with the same
+/// request, timeout and circuit breaker as over HTTP.
+#[tokio::test]
+async fn in_process_upstreams_get_the_same_requests_timeouts_and_circuits() {
+    use std::sync::atomic::Ordering;
+
+    let token = CancellationToken::new();
+    let upstream = Switchable::default();
+    let failing = {
+        let upstream = upstream.clone();
+        move || {
+            let upstream = upstream.clone();
+            async move {
+                upstream.calls.fetch_add(1, Ordering::SeqCst);
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response()
+            }
+        }
+    };
+    let echoing = Router::new()
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "late"
+            }),
+        )
+        .fallback(any(echo));
+    let mut settings = Settings::from_map(&HashMap::from([
+        ("CIRCUIT_FAILURE_THRESHOLD", "3"),
+        ("CIRCUIT_OPEN_MS", "60000"),
+    ]))
+    .unwrap();
+    settings.upstream_timeout = Duration::from_millis(300);
+    // Over HTTP these would be refused: nothing listens there.
+    settings.service_urls.auth = dead_url().await;
+    settings.service_urls.ml = dead_url().await;
+    let local = holdfast_gateway::upstream::LocalServices::from([
+        ("auth", echoing),
+        ("ml", Router::new().route("/recs", get(failing))),
+    ]);
+    let app = holdfast_gateway::build_with(settings.into(), Infra::embedded(), local)
+        .await
+        .unwrap();
+    let gateway = serve(app, &token).await;
+    let client = reqwest::Client::new();
+
+    let res = client
+        .post(format!("{gateway}/api/auth/x/y?z=1"))
+        .header("content-type", "application/json")
+        .header("x-request-id", "rid-local")
+        .header("connection", "keep-alive")
+        .body(r#"{"a":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-upstream"], "echo");
+    assert_eq!(res.headers()["x-request-id"], "rid-local");
+    let seen: Value = res.json().await.unwrap();
+    assert_eq!(
+        (
+            &seen["method"],
+            &seen["path"],
+            &seen["query"],
+            &seen["body"]
+        ),
+        (
+            &json!("POST"),
+            &json!("/x/y"),
+            &json!("z=1"),
+            &json!(r#"{"a":1}"#)
+        )
+    );
+    assert_eq!(seen["headers"]["x-request-id"], "rid-local");
+    assert!(
+        seen["headers"].get("connection").is_none(),
+        "hop-by-hop dropped"
+    );
+
+    let slow = client
+        .get(format!("{gateway}/api/auth/slow"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 504);
+    assert_eq!(
+        slow.json::<Value>().await.unwrap()["code"],
+        "UPSTREAM_TIMEOUT"
+    );
+
+    for _ in 0..3 {
+        let res = client
+            .get(format!("{gateway}/api/ml/recs"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 503);
+    }
+    let refused = client
+        .get(format!("{gateway}/api/ml/recs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.json::<Value>().await.unwrap()["code"],
+        "CIRCUIT_OPEN"
+    );
+    assert_eq!(upstream.calls.load(Ordering::SeqCst), 3);
+    token.cancel();
+}

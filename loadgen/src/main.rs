@@ -62,6 +62,10 @@ pub struct Target {
     /// Concurrent clients.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     pub connections: u64,
+    /// In the stack started here, the gateway reaches the services over loopback HTTP (as
+    /// separate processes do) instead of calling them in process.
+    #[arg(long)]
+    http_dispatch: bool,
 }
 
 #[derive(Args)]
@@ -147,6 +151,7 @@ pub struct StreamArgs {
 /// A gateway to drive: the one given, or a stack of our own.
 async fn target(
     url: Option<String>,
+    dispatch: holdfast::Dispatch,
 ) -> anyhow::Result<(String, Option<(holdfast::Stack, tempfile::TempDir)>)> {
     if let Some(url) = url {
         return Ok((url, None));
@@ -170,23 +175,32 @@ async fn target(
         None => "SQLite".into(),
     };
     println!(
-        "stack: TTL store {}, bus {}, documents {documents}",
+        "stack: TTL store {}, bus {}, documents {documents}, gateway → services {dispatch:?}",
         infra.kv_kind, infra.bus_kind
     );
-    let stack = holdfast::spawn(settings, infra).await?;
+    let stack = holdfast::spawn_with(settings, infra, dispatch).await?;
     Ok((stack.gateway_url.clone(), Some((stack, data))))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let url = match &cli.scenario {
-        Scenario::Auth(a) => a.target.url.clone(),
-        Scenario::Onsale(a) => a.target.url.clone(),
-        Scenario::Seatmap(a) => a.target.url.clone(),
-        Scenario::Stream(a) => a.target.url.clone(),
+    let target_args = match &cli.scenario {
+        Scenario::Auth(a) => &a.target,
+        Scenario::Onsale(a) => &a.target,
+        Scenario::Seatmap(a) => &a.target,
+        Scenario::Stream(a) => &a.target,
     };
-    let (url, _own_stack) = target(url.map(|u| u.trim_end_matches('/').to_string())).await?;
+    let dispatch = if target_args.http_dispatch {
+        holdfast::Dispatch::Http
+    } else {
+        holdfast::Dispatch::InProcess
+    };
+    let url = target_args
+        .url
+        .as_ref()
+        .map(|u| u.trim_end_matches('/').to_string());
+    let (url, _own_stack) = target(url, dispatch).await?;
     match &cli.scenario {
         Scenario::Auth(args) => auth(&url, args).await,
         Scenario::Onsale(args) => onsale::run(&url, args).await,

@@ -28,6 +28,16 @@ pub enum Db {
 }
 
 impl Db {
+    /// How the gateway reaches the services in a stack on this store: every suite runs once
+    /// with the gateway calling the services in process (SQLite) and once over HTTP (MongoDB),
+    /// so both dispatch modes pass the same end-to-end suites.
+    pub fn dispatch(self) -> holdfast::Dispatch {
+        match self {
+            Db::Sqlite => holdfast::Dispatch::InProcess,
+            Db::Mongo => holdfast::Dispatch::Http,
+        }
+    }
+
     /// Whether this store can be used here; says so loudly when it cannot (and fails under
     /// `CI=true`, see [`holdfast_common::testing::server_url`]).
     pub fn available(self) -> bool {
@@ -174,7 +184,9 @@ pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
     ]))
     .unwrap();
     storage.apply(&mut settings);
-    holdfast::spawn(settings, infra).await.unwrap()
+    holdfast::spawn_with(settings, infra, storage.db.dispatch())
+        .await
+        .unwrap()
 }
 
 /// A stack on the given document store and infrastructure.
@@ -195,7 +207,9 @@ pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStac
         settings.mongodb_database_prefix = prefix.clone();
         mongo = Some((uri, prefix));
     }
-    let stack = holdfast::spawn(settings, infra).await.unwrap();
+    let stack = holdfast::spawn_with(settings, infra, db.dispatch())
+        .await
+        .unwrap();
     TestStack {
         url: stack.gateway_url.clone(),
         stack,
