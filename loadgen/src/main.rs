@@ -51,6 +51,8 @@ enum Scenario {
     Seatmap(SeatmapArgs),
     /// Open seat streams on one event; how long a change takes to reach them.
     Stream(StreamArgs),
+    /// 1-seat holds by many users on large events, as fast as they go.
+    Holds(HoldsArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -137,6 +139,20 @@ pub struct SeatmapArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct HoldsArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Events to spread the holds over (20,000 seats each).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub events: u64,
+    /// Distinct users taking the holds (each may hold 2 per event).
+    #[arg(long, default_value_t = 100_000)]
+    pub users: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: u64,
+}
+
+#[derive(Args, Clone)]
 pub struct StreamArgs {
     #[command(flatten)]
     pub target: Target,
@@ -190,6 +206,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Onsale(a) => &a.target,
         Scenario::Seatmap(a) => &a.target,
         Scenario::Stream(a) => &a.target,
+        Scenario::Holds(a) => &a.target,
     };
     let dispatch = if target_args.http_dispatch {
         holdfast::Dispatch::Http
@@ -206,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Onsale(args) => onsale::run(&url, args).await,
         Scenario::Seatmap(args) => seatmap::run(&url, args).await,
         Scenario::Stream(args) => seatmap::streams(&url, args).await,
+        Scenario::Holds(args) => seatmap::holds(&url, args).await,
     }
 }
 

@@ -5,6 +5,8 @@
 //!   `If-None-Match` — while `--writers` churn holds on it. Readers read the whole body but do
 //!   not parse it, so the server is what is measured. Reports maps/s, 304s/s, p50/p99 and
 //!   bytes per answer.
+//! - `holds`: 1-seat holds by many users spread over large events (20,000 seats each), each
+//!   connection as fast as it goes; reports holds/s (201) and conflicts (409) with p50/p99.
 //! - `stream`: `--streams` clients hold the live stream of one event open while holds are taken
 //!   one after another; reports how long each change takes to reach every stream (from just
 //!   before the hold request is sent).
@@ -23,7 +25,7 @@ use tokio::sync::Mutex;
 
 use crate::onsale::{create_event, token};
 use crate::report::{self, Latencies};
-use crate::{ReadMode, SeatmapArgs, StreamArgs};
+use crate::{HoldsArgs, ReadMode, SeatmapArgs, StreamArgs};
 
 /// A seat as (row, number).
 pub type Seat = (u32, u32);
@@ -496,5 +498,84 @@ pub async fn streams(url: &str, args: &StreamArgs) -> anyhow::Result<()> {
     }
     report::print_latency("change → open stream", &all, short);
     println!("streams that missed a change  {short}");
+    Ok(())
+}
+
+pub async fn holds(url: &str, args: &HoldsArgs) -> anyhow::Result<()> {
+    const ROWS: u32 = 100;
+    const PER_ROW: u32 = 200;
+    let connections = usize::try_from(args.target.connections)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()?;
+    let mut events = Vec::new();
+    for _ in 0..args.events {
+        events.push(create_event(&client, url, ROWS, PER_ROW).await?);
+    }
+    let tokens: Vec<String> = (0..args.users.max(1))
+        .map(|n| token(&format!("{:024x}", 0xd000_0000_0000u64 + n as u64), Role::User))
+        .collect::<anyhow::Result<_>>()?;
+    let (events, tokens) = (Arc::new(events), Arc::new(tokens));
+    println!(
+        "holds against {url}: {} events of {} seats, {} users, {connections} connections, {} s",
+        events.len(),
+        ROWS * PER_ROW,
+        tokens.len(),
+        args.seconds
+    );
+    let run_for = Duration::from_secs(args.seconds);
+    let conflicts = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for worker in 0..connections {
+        let (client, url, events, tokens, conflicts) = (
+            client.clone(),
+            url.to_string(),
+            events.clone(),
+            tokens.clone(),
+            conflicts.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Latencies::default();
+            let mut failures = 0u64;
+            let mut n = (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            while started.elapsed() < run_for {
+                n ^= n << 13;
+                n ^= n >> 7;
+                n ^= n << 17;
+                let event = &events[(n % events.len() as u64) as usize];
+                let seat = (n >> 20) % u64::from(ROWS * PER_ROW);
+                let seat = format!(
+                    "R{}-S{}",
+                    seat / u64::from(PER_ROW) + 1,
+                    seat % u64::from(PER_ROW) + 1
+                );
+                let token = &tokens[((n >> 40) % tokens.len() as u64) as usize];
+                let t = Instant::now();
+                let res = client
+                    .post(format!("{url}/api/orders/holds"))
+                    .bearer_auth(token)
+                    .json(&json!({"eventId": event, "seatIds": [seat]}))
+                    .send()
+                    .await;
+                match res.map(|r| r.status().as_u16()) {
+                    Ok(201) => latencies.record(t.elapsed()),
+                    Ok(409) => {
+                        conflicts.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => failures += 1,
+                }
+            }
+            (latencies, failures)
+        }));
+    }
+    let (taken, failures) = report::gather(workers).await?;
+    let elapsed = started.elapsed();
+    report::print("POST /api/orders/holds (201)", &taken, failures, elapsed);
+    let refused = conflicts.load(Ordering::Relaxed);
+    println!(
+        "409 (seat taken, or user at the cap) {refused} ({:.1}/s)",
+        refused as f64 / elapsed.as_secs_f64()
+    );
     Ok(())
 }
