@@ -513,7 +513,12 @@ pub async fn holds(url: &str, args: &HoldsArgs) -> anyhow::Result<()> {
         events.push(create_event(&client, url, ROWS, PER_ROW).await?);
     }
     let tokens: Vec<String> = (0..args.users.max(1))
-        .map(|n| token(&format!("{:024x}", 0xd000_0000_0000u64 + n as u64), Role::User))
+        .map(|n| {
+            token(
+                &format!("{:024x}", 0xd000_0000_0000u64 + n as u64),
+                Role::User,
+            )
+        })
         .collect::<anyhow::Result<_>>()?;
     let (events, tokens) = (Arc::new(events), Arc::new(tokens));
     println!(

@@ -1,7 +1,8 @@
 //! The in-process seat board: one map per event behind one lock, so every operation is one
-//! critical section, as the Redis scripts are one atomic step.
+//! critical section, as the Redis scripts are one atomic step. Held seats and slots are also
+//! ordered by expiry, so sweeping costs what expired, not what is held.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,14 +24,20 @@ struct HeldSeat {
     expires_at_ms: i64,
 }
 
+type SlotKey = (String, usize);
+
 #[derive(Debug)]
 struct EventBoard {
     version: u64,
     held: HashMap<String, HeldSeat>,
+    /// (expiry, seat) of every held seat.
+    held_by_expiry: BTreeSet<(i64, String)>,
     sold: HashSet<String>,
     sold_known: bool,
     /// (user, slot) → (hold id, expiry)
-    slots: HashMap<(String, usize), (String, i64)>,
+    slots: HashMap<SlotKey, (String, i64)>,
+    /// (expiry, slot) of every taken slot.
+    slots_by_expiry: BTreeSet<(i64, SlotKey)>,
 }
 
 impl EventBoard {
@@ -38,9 +45,43 @@ impl EventBoard {
         Self {
             version: first_version(),
             held: HashMap::new(),
+            held_by_expiry: BTreeSet::new(),
             sold: HashSet::new(),
             sold_known: false,
             slots: HashMap::new(),
+            slots_by_expiry: BTreeSet::new(),
+        }
+    }
+
+    fn hold_seat(&mut self, seat: &str, held: HeldSeat) {
+        self.held_by_expiry
+            .insert((held.expires_at_ms, seat.to_string()));
+        if let Some(old) = self.held.insert(seat.to_string(), held) {
+            self.held_by_expiry
+                .remove(&(old.expires_at_ms, seat.to_string()));
+        }
+    }
+
+    fn free_seat(&mut self, seat: &str) {
+        if let Some(old) = self.held.remove(seat) {
+            self.held_by_expiry
+                .remove(&(old.expires_at_ms, seat.to_string()));
+        }
+    }
+
+    fn take_slot(&mut self, slot: SlotKey, hold_id: &str, until: i64) {
+        self.slots_by_expiry.insert((until, slot.clone()));
+        if let Some((_, old)) = self
+            .slots
+            .insert(slot.clone(), (hold_id.to_string(), until))
+        {
+            self.slots_by_expiry.remove(&(old, slot));
+        }
+    }
+
+    fn free_slot(&mut self, slot: &SlotKey) {
+        if let Some((_, until)) = self.slots.remove(slot) {
+            self.slots_by_expiry.remove(&(until, slot.clone()));
         }
     }
 
@@ -65,10 +106,10 @@ impl EventBoard {
             .cloned()
             .collect();
         for seat in &freed {
-            self.held.remove(seat);
+            self.free_seat(seat);
         }
         if self.holds_slot(hold, now) {
-            self.slots.remove(&(hold.user_id.clone(), hold.slot));
+            self.free_slot(&(hold.user_id.clone(), hold.slot));
         }
         freed
     }
@@ -134,19 +175,33 @@ impl MemoryBoard {
     }
 
     fn sweep_locked(&self, event_id: &str, board: &mut EventBoard, now: i64) {
-        let expired: Vec<(String, HeldSeat)> = board
-            .held
-            .iter()
-            .filter(|(_, h)| h.expires_at_ms <= now)
-            .map(|(seat, h)| (seat.clone(), h.clone()))
-            .collect();
-        board.slots.retain(|_, (_, until)| *until > now);
+        // Each popped entry is the one its map holds (the maps and indexes change together).
+        while board
+            .slots_by_expiry
+            .first()
+            .is_some_and(|(until, _)| *until <= now)
+        {
+            if let Some((_, slot)) = board.slots_by_expiry.pop_first() {
+                board.slots.remove(&slot);
+            }
+        }
+        let mut expired: Vec<(String, HeldSeat)> = Vec::new();
+        while board
+            .held_by_expiry
+            .first()
+            .is_some_and(|(until, _)| *until <= now)
+        {
+            if let Some((_, seat)) = board.held_by_expiry.pop_first()
+                && let Some(held) = board.held.remove(&seat)
+            {
+                expired.push((seat, held));
+            }
+        }
         if expired.is_empty() {
             return;
         }
         let mut holds: Vec<ExpiredHold> = Vec::new();
         for (seat, held) in &expired {
-            board.held.remove(seat);
             match holds.iter_mut().find(|h| h.hold_id == held.hold_id) {
                 Some(hold) => hold.seat_ids.push(seat.clone()),
                 None => holds.push(ExpiredHold {
@@ -194,13 +249,14 @@ impl SeatBoard for MemoryBoard {
                 return (Taken::TooManyHolds, Vec::new());
             };
             let expires_at_ms = now.saturating_add(millis(request.ttl));
-            board.slots.insert(
+            board.take_slot(
                 (request.user_id.clone(), slot),
-                (request.hold_id.clone(), expires_at_ms),
+                &request.hold_id,
+                expires_at_ms,
             );
             for seat in &request.seat_ids {
-                board.held.insert(
-                    seat.clone(),
+                board.hold_seat(
+                    seat,
                     HeldSeat {
                         hold_id: request.hold_id.clone(),
                         user_id: request.user_id.clone(),
@@ -242,14 +298,12 @@ impl SeatBoard for MemoryBoard {
             }
             let until = now.saturating_add(millis(ttl));
             for seat in &hold.seat_ids {
-                if let Some(held) = board.held.get_mut(seat) {
+                if let Some(mut held) = board.held.get(seat).cloned() {
                     held.expires_at_ms = until;
+                    board.hold_seat(seat, held);
                 }
             }
-            board.slots.insert(
-                (hold.user_id.clone(), hold.slot),
-                (hold.hold_id.clone(), until),
-            );
+            board.take_slot((hold.user_id.clone(), hold.slot), &hold.hold_id, until);
             (Some(until), Vec::new())
         }))
     }
