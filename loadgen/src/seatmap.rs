@@ -81,14 +81,9 @@ pub async fn full(
     url: &str,
     event_id: &str,
 ) -> anyhow::Result<(Availability, usize)> {
-    let response = client
-        .get(format!("{url}/api/orders/seats/{event_id}"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!("seat map answered {}", response.status());
-    }
+    let response = get_map(client, url, event_id, "", &mut None)
+        .await?
+        .context("a 304 to a request without If-None-Match")?;
     let (json, wire) = body(response).await?;
     let map: Value = serde_json::from_slice(&json)?;
     let mut seen = Availability::default();

@@ -108,8 +108,7 @@ impl MessageBus for MemoryBus {
         base: &str,
         bindings: &[&str],
     ) -> Result<Subscription, BusError> {
-        let queue = format!("{base}.{}", uuid::Uuid::new_v4().simple());
-        self.subscribe(&queue, bindings).await
+        self.subscribe(&super::replica_queue(base), bindings).await
     }
 
     async fn ping(&self) -> Result<(), BusError> {

@@ -170,6 +170,11 @@ impl Drop for Delivery {
     }
 }
 
+/// The name of one replica's own queue: `<base>.<random>`.
+fn replica_queue(base: &str) -> String {
+    format!("{base}.{}", Uuid::new_v4().simple())
+}
+
 /// Whether a topic `pattern` (`*` = one word, `#` = zero or more words) matches `routing_key`.
 pub fn topic_matches(pattern: &str, routing_key: &str) -> bool {
     fn matches(pattern: &[&str], key: &[&str]) -> bool {

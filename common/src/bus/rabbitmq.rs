@@ -173,8 +173,8 @@ impl MessageBus for RabbitBus {
         base: &str,
         bindings: &[&str],
     ) -> Result<Subscription, BusError> {
-        let queue = format!("{base}.{}", uuid::Uuid::new_v4().simple());
-        self.consume(&queue, bindings, true).await
+        self.consume(&super::replica_queue(base), bindings, true)
+            .await
     }
 
     async fn ping(&self) -> Result<(), BusError> {
