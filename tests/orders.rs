@@ -922,6 +922,13 @@ async fn holds_that_run_out_are_announced_and_counted(kv: Kv, db: Db) {
         .subscribe("test-expiry", &["hold.expired"])
         .await
         .unwrap();
+    let mut changes = s
+        .stack
+        .infra
+        .bus
+        .subscribe("test-hold-changes", &["hold.created", "hold.released"])
+        .await
+        .unwrap();
     let event_id = event(&s, 1, 4, 5.0).await;
     let token = token_for("forgetful");
     let forgotten = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
@@ -933,6 +940,26 @@ async fn holds_that_run_out_are_announced_and_counted(kv: Kv, db: Db) {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
+
+    // Announced after the answers, in order: both holds taken, one released, one expired.
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let delivery = tokio::time::timeout(Duration::from_secs(5), changes.next())
+            .await
+            .expect("a hold change published")
+            .unwrap();
+        let message = delivery.message.clone();
+        delivery.ack().await.unwrap();
+        seen.push((message.routing_key, message.payload["holdId"].clone()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            ("hold.created".to_string(), json!(forgotten)),
+            ("hold.created".to_string(), json!(released)),
+            ("hold.released".to_string(), json!(released)),
+        ]
+    );
 
     let delivery = tokio::time::timeout(Duration::from_secs(5), bus.next())
         .await

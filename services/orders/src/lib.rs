@@ -4,6 +4,7 @@
 //! The crate exposes [`build`] (open the store, start the outbox relay and the layout-cache
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
+pub mod announcer;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -18,7 +19,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
-use holdfast_common::bus::{BusMessage, MessageBus};
 use holdfast_common::config::Settings;
 use holdfast_common::docstore::DocumentStore;
 use holdfast_common::infra::Infra;
@@ -59,6 +59,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Built seat maps and recent changes.
     pub live: Arc<live::Live>,
+    /// Publishes hold changes after the answer.
+    pub announcer: announcer::Announcer,
 }
 
 impl FromRef<AppState> for Arc<TokenKeys> {
@@ -79,42 +81,15 @@ impl AppState {
             .ok_or(error::OrdersError::EventNotFound)
     }
 
-    /// Announces a hold change on the bus.
-    pub(crate) async fn announce(&self, routing_key: &str, hold: &Hold) {
-        announce_hold(
-            &*self.infra.bus,
+    /// Announces a hold change on the bus, after the answer.
+    pub(crate) fn announce(&self, routing_key: &str, hold: &Hold) {
+        self.announcer.hold(
             routing_key,
             &hold.hold_id,
             &hold.user_id,
             &hold.event_id,
             &hold.seat_ids,
-        )
-        .await;
-    }
-}
-
-/// Publishes a hold change. Holds are short-lived and rebuildable from the TTL store, so a lost
-/// announcement is logged, not retried.
-pub(crate) async fn announce_hold(
-    bus: &dyn MessageBus,
-    routing_key: &str,
-    hold_id: &str,
-    user_id: &str,
-    event_id: &str,
-    seat_ids: &[String],
-) {
-    let payload = serde_json::json!({
-        "holdId": hold_id,
-        "userId": user_id,
-        "eventId": event_id,
-        "seatIds": seat_ids,
-    });
-    let published = match BusMessage::new(routing_key, payload) {
-        Ok(message) => bus.publish(&message).await,
-        Err(e) => Err(e),
-    };
-    if let Err(error) = published {
-        tracing::warn!(%error, routing_key, %hold_id, "hold change not published");
+        );
     }
 }
 
@@ -165,6 +140,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             settings.orders.clone(),
         ),
         live: Arc::new(live::Live::default()),
+        announcer: announcer::Announcer::spawn(infra.bus.clone()),
         payments: Payments::new(infra.kv.clone(), settings.orders.payment_intent_ttl),
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         metrics: counters,

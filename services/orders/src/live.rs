@@ -357,7 +357,7 @@ pub fn spawn(state: &AppState) {
 
     let live = Arc::downgrade(&state.live);
     let mut expirations = state.holds.board().expirations();
-    let (bus, expired) = (state.infra.bus.clone(), state.metrics.holds_expired.clone());
+    let (announcer, expired) = (state.announcer.clone(), state.metrics.holds_expired.clone());
     tokio::spawn(async move {
         loop {
             let hold = match expirations.recv().await {
@@ -372,15 +372,13 @@ pub fn spawn(state: &AppState) {
                 return;
             }
             expired.inc();
-            crate::announce_hold(
-                &*bus,
+            announcer.hold(
                 "hold.expired",
                 &hold.hold_id,
                 &hold.user_id,
                 &hold.event_id,
                 &hold.seat_ids,
-            )
-            .await;
+            );
         }
     });
 

@@ -70,7 +70,7 @@ pub async fn create(
     state
         .live
         .watch(&event_id, state.settings.orders.hold_max_lifetime);
-    state.announce("hold.created", &hold).await;
+    state.announce("hold.created", &hold);
     Ok((
         StatusCode::CREATED,
         Json(json!({"holdId": hold.hold_id, "expiresInSeconds": hold.ttl_seconds()})),
@@ -155,6 +155,6 @@ pub async fn release(
     let hold = usable(&state, &caller, &hold_id).await?;
     state.holds.release(&hold).await?;
     state.live.invalidate(&hold.event_id);
-    state.announce("hold.released", &hold).await;
+    state.announce("hold.released", &hold);
     Ok(StatusCode::NO_CONTENT)
 }

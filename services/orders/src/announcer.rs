@@ -1,0 +1,59 @@
+//! Hold announcements (`hold.created|released|expired`), published after the answer.
+//!
+//! A hold's answer does not wait for the bus (on RabbitMQ, a publisher confirm): handlers queue
+//! the message and one task per process publishes the queue in order. Holds are short-lived and
+//! rebuildable from the TTL store, so an announcement the bus refuses, or one that finds the
+//! queue full, is logged and not retried (orders, which must not be lost, go through the
+//! outbox instead).
+
+use std::sync::Arc;
+
+use holdfast_common::bus::{BusMessage, MessageBus};
+use tokio::sync::mpsc;
+
+/// How many announcements may wait for the bus before new ones are dropped (and logged).
+const QUEUE: usize = 65_536;
+
+/// Queues hold announcements for the publishing task; cheap to clone.
+#[derive(Clone)]
+pub struct Announcer {
+    queue: mpsc::Sender<BusMessage>,
+}
+
+impl Announcer {
+    /// Starts the task publishing on `bus`; it ends once every `Announcer` is dropped.
+    pub fn spawn(bus: Arc<dyn MessageBus>) -> Self {
+        let (queue, mut waiting) = mpsc::channel::<BusMessage>(QUEUE);
+        tokio::spawn(async move {
+            while let Some(message) = waiting.recv().await {
+                if let Err(error) = bus.publish(&message).await {
+                    tracing::warn!(%error, routing_key = %message.routing_key, "hold change not published");
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Queues `routing_key` about the hold.
+    pub fn hold(
+        &self,
+        routing_key: &str,
+        hold_id: &str,
+        user_id: &str,
+        event_id: &str,
+        seat_ids: &[String],
+    ) {
+        let payload = serde_json::json!({
+            "holdId": hold_id,
+            "userId": user_id,
+            "eventId": event_id,
+            "seatIds": seat_ids,
+        });
+        let queued = BusMessage::new(routing_key, payload)
+            .map_err(|e| e.to_string())
+            .and_then(|message| self.queue.try_send(message).map_err(|e| e.to_string()));
+        if let Err(error) = queued {
+            tracing::warn!(%error, routing_key, %hold_id, "hold change not announced");
+        }
+    }
+}
