@@ -230,27 +230,35 @@ struct Switchable {
     calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+impl Switchable {
+    /// A route answering 503 while failing, else `{"items": []}`, counting every call.
+    fn route(&self) -> Router {
+        use std::sync::atomic::Ordering;
+        let upstream = self.clone();
+        Router::new().route(
+            "/recs",
+            get(move || {
+                let upstream = upstream.clone();
+                async move {
+                    upstream.calls.fetch_add(1, Ordering::SeqCst);
+                    if upstream.failing.load(Ordering::SeqCst) {
+                        (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response()
+                    } else {
+                        axum::Json(json!({"items": []})).into_response()
+                    }
+                }
+            }),
+        )
+    }
+}
+
 #[tokio::test]
 async fn a_failing_upstream_opens_its_circuit_and_a_recovered_one_closes_it() {
     use std::sync::atomic::Ordering;
 
     let token = CancellationToken::new();
     let upstream = Switchable::default();
-    let handler = {
-        let upstream = upstream.clone();
-        move || {
-            let upstream = upstream.clone();
-            async move {
-                upstream.calls.fetch_add(1, Ordering::SeqCst);
-                if upstream.failing.load(Ordering::SeqCst) {
-                    (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response()
-                } else {
-                    axum::Json(json!({"items": []})).into_response()
-                }
-            }
-        }
-    };
-    let ml = serve(Router::new().route("/recs", get(handler)), &token).await;
+    let ml = serve(upstream.route(), &token).await;
     let mut settings = Settings::from_map(&HashMap::from([
         ("CIRCUIT_FAILURE_THRESHOLD", "3"),
         ("CIRCUIT_OPEN_MS", "500"),
@@ -343,16 +351,7 @@ async fn in_process_upstreams_get_the_same_requests_timeouts_and_circuits() {
 
     let token = CancellationToken::new();
     let upstream = Switchable::default();
-    let failing = {
-        let upstream = upstream.clone();
-        move || {
-            let upstream = upstream.clone();
-            async move {
-                upstream.calls.fetch_add(1, Ordering::SeqCst);
-                (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response()
-            }
-        }
-    };
+    upstream.failing.store(true, Ordering::SeqCst);
     let echoing = Router::new()
         .route(
             "/slow",
@@ -373,7 +372,7 @@ async fn in_process_upstreams_get_the_same_requests_timeouts_and_circuits() {
     settings.service_urls.ml = dead_url().await;
     let local = holdfast_gateway::upstream::LocalServices::from([
         ("auth", echoing),
-        ("ml", Router::new().route("/recs", get(failing))),
+        ("ml", upstream.route()),
     ]);
     let app = holdfast_gateway::build_with(settings.into(), Infra::embedded(), local)
         .await

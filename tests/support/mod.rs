@@ -13,9 +13,8 @@ use serde_json::{Value, json};
 pub struct TestStack {
     pub stack: holdfast::Stack,
     pub url: String,
-    _data: Option<tempfile::TempDir>,
-    /// On MongoDB: the server and the database prefix of this stack, dropped afterwards.
-    mongo: Option<(String, String)>,
+    /// Where the stack keeps its records, when it is the test's (dropped after the stack).
+    storage: Option<Storage>,
 }
 
 /// Which document store a stack keeps its records in.
@@ -147,6 +146,12 @@ impl Storage {
         }
     }
 
+    /// The MongoDB server and the orders database of this storage, on MongoDB.
+    fn orders_database(&self) -> Option<(String, String)> {
+        let uri = std::env::var("MONGODB_URI").ok()?;
+        (self.db == Db::Mongo).then(|| (uri, format!("{}_orders", self.mongo_prefix)))
+    }
+
     /// Points `settings` at this storage.
     fn apply(&self, settings: &mut Settings) {
         settings.data_dir = self.dir.path().to_path_buf();
@@ -176,55 +181,44 @@ fn drop_databases(prefix: &str) {
     }
 }
 
-/// A stack keeping its records in `storage`.
-pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
-    let mut settings = Settings::from_map(&HashMap::from([
-        ("RATE_LIMIT_DISABLED", "true"),
-        ("SEAT_MAP_MAX_STALENESS_MS", "0"),
-    ]))
-    .unwrap();
-    storage.apply(&mut settings);
-    holdfast::spawn_with(settings, infra, storage.db.dispatch())
-        .await
-        .unwrap()
-}
-
-/// A stack on the given document store and infrastructure.
-pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStack {
-    let data = tempfile::tempdir().unwrap();
+/// Test settings: rate limits off and seat maps always current, unless `vars` say otherwise.
+fn test_settings(vars: &[(&str, &str)], storage: &Storage) -> Settings {
     let mut env: HashMap<&str, &str> = HashMap::from([
         ("RATE_LIMIT_DISABLED", "true"),
         ("SEAT_MAP_MAX_STALENESS_MS", "0"),
     ]);
     env.extend(vars.iter().copied());
     let mut settings = Settings::from_map(&env).unwrap();
-    settings.data_dir = data.path().to_path_buf();
-    let mut mongo = None;
-    if db == Db::Mongo {
-        let uri = std::env::var("MONGODB_URI").expect("MONGODB_URI for a MongoDB stack");
-        let prefix = holdfast_common::testing::unique_database_name("e2e");
-        settings.mongodb_uri = Some(uri.clone());
-        settings.mongodb_database_prefix = prefix.clone();
-        mongo = Some((uri, prefix));
-    }
-    let stack = holdfast::spawn_with(settings, infra, db.dispatch())
-        .await
-        .unwrap();
+    storage.apply(&mut settings);
+    settings
+}
+
+/// A stack keeping its records in `storage`.
+pub async fn spawn_on(storage: &Storage, infra: Infra) -> holdfast::Stack {
+    spawn_on_with(storage, &[], infra).await
+}
+
+/// A stack on the given document store and infrastructure.
+pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStack {
+    let storage = Storage::new(db);
+    let stack = spawn_on_with(&storage, vars, infra).await;
     TestStack {
         url: stack.gateway_url.clone(),
         stack,
-        _data: Some(data),
-        mongo,
+        storage: Some(storage),
     }
+}
+
+async fn spawn_on_with(storage: &Storage, vars: &[(&str, &str)], infra: Infra) -> holdfast::Stack {
+    holdfast::spawn_with(test_settings(vars, storage), infra, storage.db.dispatch())
+        .await
+        .unwrap()
 }
 
 impl Drop for TestStack {
     fn drop(&mut self) {
-        if let Some((_, prefix)) = self.mongo.take() {
-            // Stop the servers first, so nothing writes while the databases go.
-            self.stack.shutdown();
-            drop_databases(&prefix);
-        }
+        // Stop the servers first, so nothing writes while the storage goes.
+        self.stack.shutdown();
     }
 }
 
@@ -238,19 +232,18 @@ impl TestStack {
         Self {
             url: stack.gateway_url.clone(),
             stack,
-            _data: None,
-            mongo: None,
+            storage: None,
         }
     }
 
     /// Records `seat` of `event_id` as sold straight in the orders store, as another process
     /// would, without a hold.
     pub async fn sell_behind_the_back(&self, event_id: &str, seat: &str) {
-        match &self.mongo {
-            Some((uri, prefix)) => {
+        match self.storage.as_ref().and_then(Storage::orders_database) {
+            Some((uri, orders)) => {
                 let client = mongodb::Client::with_uri_str(uri).await.unwrap();
                 client
-                    .database(&format!("{prefix}_orders"))
+                    .database(&orders)
                     .collection::<mongodb::bson::Document>("sold_seats")
                     .insert_one(mongodb::bson::doc! {
                         "_id": format!("{event_id}/{seat}"),
@@ -275,10 +268,10 @@ impl TestStack {
     /// How many seats of `event_id` the orders store has sold, and its outbox messages.
     pub async fn sold_and_outbox_counts(&self, event_id: &str) -> (u64, u64) {
         use mongodb::bson::{Document, doc};
-        match &self.mongo {
-            Some((uri, prefix)) => {
+        match self.storage.as_ref().and_then(Storage::orders_database) {
+            Some((uri, orders)) => {
                 let client = mongodb::Client::with_uri_str(uri).await.unwrap();
-                let db = client.database(&format!("{prefix}_orders"));
+                let db = client.database(&orders);
                 let sold = db
                     .collection::<Document>("sold_seats")
                     .count_documents(doc! { "eventId": event_id })
@@ -317,9 +310,9 @@ impl TestStack {
     }
 
     pub fn data_dir(&self) -> &std::path::Path {
-        self._data
+        self.storage
             .as_ref()
-            .map(|d| d.path())
+            .map(|s| s.dir.path())
             .expect("a stack with its own data folder")
     }
 }

@@ -83,6 +83,13 @@ pub enum HoldError {
     Orders(#[from] StoreError),
 }
 
+/// The board kept answering that the event's sold seats are unknown, even after loading them.
+fn sold_seats_unloadable() -> HoldError {
+    HoldError::Store(KvError::Unavailable(
+        "the sold seats could not be loaded onto the seat board".into(),
+    ))
+}
+
 fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
 }
@@ -221,9 +228,7 @@ impl Holds {
             }
             return Ok(hold);
         }
-        Err(HoldError::Store(KvError::Unavailable(
-            "the sold seats could not be loaded onto the seat board".into(),
-        )))
+        Err(sold_seats_unloadable())
     }
 
     async fn save(&self, hold: &Hold, ttl: Duration) -> Result<(), KvError> {
@@ -306,9 +311,7 @@ impl Holds {
             }
             self.load_sold(event_id).await?;
         }
-        Err(HoldError::Store(KvError::Unavailable(
-            "the sold seats could not be loaded onto the seat board".into(),
-        )))
+        Err(sold_seats_unloadable())
     }
 }
 
