@@ -41,7 +41,7 @@ pub const SERVICE: &str = "gateway";
 #[derive(Clone)]
 pub struct GatewayState {
     pub upstreams: Arc<Upstreams>,
-    pub client: reqwest::Client,
+    pub client: proxy::HttpClient,
     pub browser: BrowserPolicy,
     pub breakers: Arc<Breakers>,
     /// How long an upstream may take to start answering.
@@ -55,29 +55,16 @@ impl GatewayState {
         local: &LocalServices,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
-        // No overall timeout: it would cut streamed answers; `proxy::forward` bounds the wait
-        // for each answer's head instead.
-        let client = reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(2))
-            // Redirects are the client's business: pass them through untouched.
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .build()?;
-        let upstreams = Upstreams::new(&settings.service_urls, local);
+        let upstreams = Upstreams::new(&settings.service_urls, local)?;
         for upstream in upstreams.all() {
-            let how = if upstream.local.is_some() {
-                "in process"
-            } else {
-                upstream.base_url.as_str()
-            };
-            tracing::info!(upstream = upstream.name, via = how, "gateway upstream");
+            tracing::info!(upstream = upstream.name, via = %upstream.address, "gateway upstream");
         }
         let names: Vec<&'static str> = upstreams.all().iter().map(|u| u.name).collect();
         Ok(Self {
             timeout: settings.upstream_timeout,
             breakers: Arc::new(Breakers::new(&names, &settings.gateway, registry)),
             upstreams: Arc::new(upstreams),
-            client,
+            client: proxy::http_client(),
             browser: BrowserPolicy {
                 keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
                 allowed_origins: Arc::new(settings.gateway.cors_origins.clone()),

@@ -3,18 +3,66 @@
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::http::Uri;
+use axum::http::uri::{Authority, Scheme};
 use holdfast_common::config::ServiceUrls;
 
 /// Service routers the gateway calls in process (the all-in-one profile), by service name.
 pub type LocalServices = HashMap<&'static str, Router>;
 
-/// One upstream service: reached over HTTP at `base_url`, or, when `local` is set, by calling
-/// its router in process (a `tower::Service` call with the same request and answer).
+/// One upstream service and how it is reached.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub name: &'static str,
-    pub base_url: String,
-    pub local: Option<Router>,
+    pub address: Address,
+}
+
+/// Where an upstream answers.
+#[derive(Debug, Clone)]
+pub enum Address {
+    /// Its router, called in process: a `tower::Service` call with the same request and answer.
+    Local(Router),
+    /// An HTTP server; `base_path` (empty, or starting with `/` and without a trailing one)
+    /// prefixes every path sent to it.
+    Http {
+        scheme: Scheme,
+        authority: Authority,
+        base_path: String,
+    },
+}
+
+impl Address {
+    /// The address of a service at `url`, an absolute `http://` URL.
+    pub fn http(url: &str) -> anyhow::Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("service URL {url:?}: {e}"))?;
+        let parts = uri.into_parts();
+        match (parts.scheme, parts.authority) {
+            (Some(scheme), Some(authority)) if scheme == Scheme::HTTP => Ok(Self::Http {
+                scheme,
+                authority,
+                base_path: parts
+                    .path_and_query
+                    .map(|p| p.path().trim_end_matches('/').to_string())
+                    .unwrap_or_default(),
+            }),
+            _ => anyhow::bail!("service URL {url:?}: must be an absolute http:// URL"),
+        }
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local(_) => f.write_str("in process"),
+            Self::Http {
+                scheme,
+                authority,
+                base_path,
+            } => write!(f, "{scheme}://{authority}{base_path}"),
+        }
+    }
 }
 
 /// All four upstreams.
@@ -28,18 +76,20 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// The upstreams at `urls`, except those in `local`, which are called in process.
-    pub fn new(urls: &ServiceUrls, local: &LocalServices) -> Self {
-        let upstream = |name, url: &String| Upstream {
-            name,
-            base_url: url.clone(),
-            local: local.get(name).cloned(),
+    pub fn new(urls: &ServiceUrls, local: &LocalServices) -> anyhow::Result<Self> {
+        let upstream = |name, url: &str| -> anyhow::Result<Upstream> {
+            let address = match local.get(name) {
+                Some(router) => Address::Local(router.clone()),
+                None => Address::http(url)?,
+            };
+            Ok(Upstream { name, address })
         };
-        Self {
-            auth: upstream("auth", &urls.auth),
-            events: upstream("events", &urls.events),
-            orders: upstream("orders", &urls.orders),
-            ml: upstream("ml", &urls.ml),
-        }
+        Ok(Self {
+            auth: upstream("auth", &urls.auth)?,
+            events: upstream("events", &urls.events)?,
+            orders: upstream("orders", &urls.orders)?,
+            ml: upstream("ml", &urls.ml)?,
+        })
     }
 
     pub fn all(&self) -> [&Upstream; 4] {
@@ -93,6 +143,27 @@ mod tests {
             },
             &LocalServices::new(),
         )
+        .expect("valid URLs")
+    }
+
+    #[test]
+    fn service_urls_must_be_absolute_http() {
+        for bad in [
+            "127.0.0.1:4001",
+            "/events",
+            "https://events:4002",
+            "ftp://x",
+        ] {
+            assert!(Address::http(bad).is_err(), "{bad}");
+        }
+        let address = Address::http("http://events:4002/prefix/").expect("valid");
+        assert_eq!(address.to_string(), "http://events:4002/prefix");
+        assert_eq!(
+            Address::http("http://events:4002")
+                .expect("valid")
+                .to_string(),
+            "http://events:4002"
+        );
     }
 
     #[test]

@@ -154,10 +154,120 @@ async fn a_body_over_one_mebibyte_is_refused_with_413() {
         .send()
         .await
         .unwrap();
+    assert_payload_too_large(res).await;
+}
+
+/// A client that writes its whole body before reading (as simple clients do) still gets the
+/// 413: had the gateway answered and closed with the body unread, the client's writes would fail
+/// with a reset once the socket buffers filled, and the answer would never be read.
+#[tokio::test]
+async fn a_client_that_writes_its_whole_oversized_body_first_reads_the_413() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = fixture().await;
+    let body_len = 8 * 1024 * 1024;
+    let mut stream = tokio::net::TcpStream::connect(f.gateway.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/events/events HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+         content-length: {body_len}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..body_len / chunk.len() {
+        stream
+            .write_all(&chunk)
+            .await
+            .expect("the gateway reads the body it refuses");
+    }
+    let mut answer = vec![0; 1024];
+    let read = stream.read(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+}
+
+async fn assert_payload_too_large(res: reqwest::Response) {
     assert_eq!(res.status(), 413);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "PAYLOAD_TOO_LARGE");
     assert!(body["requestId"].is_string());
+}
+
+/// A body sent without a length is cut at the limit while it streams; the client's excess is
+/// its own fault, so the upstream's circuit does not count it.
+#[tokio::test]
+async fn a_streamed_body_past_one_mebibyte_is_refused_with_413() {
+    let f = fixture().await;
+    let client = reqwest::Client::new();
+    for _ in 0..6 {
+        let chunks = (0..40).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'x'; 64 * 1024])));
+        let res = client
+            .post(format!("{}/api/auth/signup", f.gateway))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+            .await
+            .unwrap();
+        assert_payload_too_large(res).await;
+    }
+    let after = client
+        .post(format!("{}/api/auth/signup", f.gateway))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 201, "the circuit stays closed");
+}
+
+/// An answer streams through as the upstream writes it: the client reads the first event
+/// while the upstream still holds the rest back.
+#[tokio::test]
+async fn a_streamed_answer_passes_through_unbuffered() {
+    let token = CancellationToken::new();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let released = std::sync::Arc::new(std::sync::Mutex::new(Some(released)));
+    let events = move || {
+        let released = released.lock().unwrap().take();
+        async move {
+            let first = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"data: first\n\n"))
+            });
+            let rest = futures_util::stream::once(async move {
+                if let Some(released) = released {
+                    let _ = released.await;
+                }
+                Ok(Bytes::from_static(b"data: last\n\n"))
+            });
+            (
+                [("content-type", "text/event-stream")],
+                axum::body::Body::from_stream(futures_util::StreamExt::chain(first, rest)),
+            )
+        }
+    };
+    let upstream = serve(Router::new().route("/events/stream", get(events)), &token).await;
+    let mut settings = Settings::from_map(&HashMap::new()).unwrap();
+    settings.service_urls.events = upstream;
+    settings.upstream_timeout = Duration::from_millis(500);
+    let app = holdfast_gateway::build(settings.into(), Infra::embedded())
+        .await
+        .unwrap();
+    let gateway = serve(app, &token).await;
+
+    let mut res = reqwest::get(format!("{gateway}/api/events/stream"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    let first = res.chunk().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"data: first\n\n");
+    release.send(()).unwrap();
+    let last = res.chunk().await.unwrap().unwrap();
+    assert_eq!(&last[..], b"data: last\n\n");
+    assert!(res.chunk().await.unwrap().is_none());
+    token.cancel();
 }
 
 #[tokio::test]
