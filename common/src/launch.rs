@@ -39,7 +39,7 @@ where
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    telemetry::init(settings.log_format);
+    let _log_writer = telemetry::init(settings.log_format);
     match run(settings, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

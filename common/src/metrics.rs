@@ -5,11 +5,14 @@
 //! breaker state…) through [`Metrics::with`] at start-up.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use axum::extract::MatchedPath;
+use axum::http::Method;
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -17,10 +20,69 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
-    /// The route template (`/events/{id}`), never the raw path, to keep cardinality bounded.
-    route: String,
+    /// A standard method's name, or `OTHER`: clients choose methods, and must not choose how
+    /// many series there are.
+    method: &'static str,
+    route: Route,
     status: u16,
+}
+
+/// A request's route template (`/events/{id}`), never the raw path, to keep cardinality
+/// bounded. Holding the router's own [`MatchedPath`], recording a request copies no string.
+#[derive(Clone, Debug)]
+pub enum Route {
+    Matched(MatchedPath),
+    Named(&'static str),
+}
+
+impl Route {
+    /// Requests no route matched (404s, rejected methods).
+    pub const UNMATCHED: Self = Self::Named("unmatched");
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Matched(path) => path.as_str(),
+            Self::Named(name) => name,
+        }
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl std::hash::Hash for Route {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.as_str())
+    }
+}
+
+fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    STANDARD
+        .iter()
+        .find(|(standard, _)| standard == method)
+        .map_or("OTHER", |(_, name)| name)
 }
 
 type LatencyFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
@@ -84,10 +146,10 @@ impl Metrics {
     }
 
     /// Records one answered request.
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub fn observe_request(&self, method: &Method, route: Route, status: u16, elapsed: Duration) {
         let labels = HttpLabels {
-            method: method.to_string(),
-            route: route.to_string(),
+            method: method_label(method),
+            route,
             status,
         };
         self.inner.requests.get_or_create(&labels).inc();
@@ -114,15 +176,22 @@ mod tests {
     #[test]
     fn requests_are_counted_by_route_and_status() {
         let metrics = Metrics::new("events");
-        metrics.observe_request("GET", "/events/{id}", 200, Duration::from_millis(3));
-        metrics.observe_request("GET", "/events/{id}", 200, Duration::from_millis(5));
-        metrics.observe_request("GET", "/events/{id}", 404, Duration::from_millis(1));
+        let route = Route::Named("/events/{id}");
+        metrics.observe_request(&Method::GET, route.clone(), 200, Duration::from_millis(3));
+        metrics.observe_request(&Method::GET, route.clone(), 200, Duration::from_millis(5));
+        metrics.observe_request(&Method::GET, route.clone(), 404, Duration::from_millis(1));
+        let custom = Method::from_bytes(b"BREW").unwrap();
+        metrics.observe_request(&custom, Route::UNMATCHED, 405, Duration::from_millis(1));
         let text = metrics.render();
         assert!(text.contains(
             r#"holdfast_http_requests_total{service="events",method="GET",route="/events/{id}",status="200"} 2"#
         ), "{text}");
         assert!(
             text.contains(r#"route="/events/{id}",status="404"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"method="OTHER",route="unmatched",status="405"} 1"#),
             "{text}"
         );
         assert!(text.contains("holdfast_http_request_duration_seconds_bucket"));

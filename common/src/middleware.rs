@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Route};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -37,10 +37,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// The matched route template, handed from [`tag_route`] to [`observe`] on the response.
-#[derive(Debug, Clone)]
-struct RouteTemplate(String);
-
 fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -56,16 +52,14 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
     ok.then(|| raw.to_string())
 }
 
-/// Records the route template on the response; installed with `Router::route_layer`, where
+/// Records the route template on the response (a [`Route`] extension, taken off again by
+/// [`observe`]); installed with `Router::route_layer`, where
 /// axum has already matched the route.
 pub async fn tag_route(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).await;
     if let Some(route) = route {
-        response.extensions_mut().insert(RouteTemplate(route));
+        response.extensions_mut().insert(Route::Matched(route));
     }
     response
 }
@@ -95,11 +89,10 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
 
     let status = response.status();
     let route = response
-        .extensions()
-        .get::<RouteTemplate>()
-        .map_or("unmatched", |r| r.0.as_str())
-        .to_string();
-    metrics.observe_request(method.as_str(), &route, status.as_u16(), elapsed);
+        .extensions_mut()
+        .remove::<Route>()
+        .unwrap_or(Route::UNMATCHED);
+    metrics.observe_request(&method, route, status.as_u16(), elapsed);
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
