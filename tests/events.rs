@@ -4,13 +4,16 @@ mod support;
 
 use holdfast_common::demo::DEMO_ORGANIZER;
 use serde_json::{Value, json};
-use support::{Db, TestStack, access_token, account_with_role, assert_error, spawn_in};
+use support::{
+    Db, TestStack, access_token, account_with_role, assert_error, empty_stack_and_admin, spawn_in,
+};
 
 support::on_both_document_stores!(
     who_may_create_update_and_delete,
     every_validation_rule_answers_400_naming_the_field,
     malformed_and_unknown_ids,
     search_filters_and_paging,
+    the_list_shows_each_write_at_once,
     demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus,
 );
 
@@ -317,16 +320,7 @@ fn titles(events: &[Value]) -> Vec<&str> {
 }
 
 async fn search_filters_and_paging(db: Db) {
-    let s = spawn_in(
-        db,
-        &[
-            ("DEMO_SEED", "false"),
-            ("ADMIN_EMAIL", "root@example.com"),
-            ("ADMIN_PASSWORD", "root-password"),
-        ],
-    )
-    .await;
-    let admin = access_token(&s, "root@example.com", "root-password").await;
+    let (s, admin) = empty_stack_and_admin(db).await;
     for (title, description, date, tags) in [
         (
             "Autumn Jazz",
@@ -412,6 +406,37 @@ async fn search_filters_and_paging(db: Db) {
             "{query}: {error}"
         );
     }
+}
+
+/// The list is served from rendered pages; a write through the service must show in the very
+/// next read of the same page.
+async fn the_list_shows_each_write_at_once(db: Db) {
+    let (s, admin) = empty_stack_and_admin(db).await;
+    assert_eq!(list(&s, "").await, (vec![], 0));
+    let created = create(
+        &s,
+        &admin,
+        json!({"title": "First", "date": "2027-05-01T20:00:00Z"}),
+    )
+    .await;
+    let (events, total) = list(&s, "").await;
+    assert_eq!((titles(&events), total), (vec!["First"], 1));
+
+    let path = format!("/api/events/{}", created["_id"].as_str().unwrap());
+    let res = request(&s, reqwest::Method::PUT, &path, Some(&admin))
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(titles(&list(&s, "").await.0), vec!["Renamed"]);
+
+    let res = request(&s, reqwest::Method::DELETE, &path, Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(list(&s, "").await, (vec![], 0));
 }
 
 async fn demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus(db: Db) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Db, access_token, api, assert_error, hold_id, paid_intent, post, spawn_in, token_for,
+    Db, api, assert_error, empty_stack_and_admin, hold_id, paid_intent, post, spawn_in, token_for,
 };
 
 support::on_both_document_stores!(
@@ -60,16 +60,7 @@ async fn items_until(
 }
 
 async fn a_buyer_is_recommended_events_like_the_ones_they_bought(db: Db) {
-    let s = spawn_in(
-        db,
-        &[
-            ("DEMO_SEED", "false"),
-            ("ADMIN_EMAIL", "root@example.com"),
-            ("ADMIN_PASSWORD", "root-password"),
-        ],
-    )
-    .await;
-    let admin = access_token(&s, "root@example.com", "root-password").await;
+    let (s, admin) = empty_stack_and_admin(db).await;
     let jazz = tagged_event(&s, &admin, "Jazz night", &["jazz", "music"], "2031-01-10").await;
     let more_jazz = tagged_event(&s, &admin, "More jazz", &["jazz"], "2031-03-10").await;
     let talk = tagged_event(&s, &admin, "Tech talk", &["tech"], "2031-02-10").await;

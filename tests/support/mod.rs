@@ -81,6 +81,21 @@ pub async fn spawn_in(db: Db, vars: &[(&str, &str)]) -> TestStack {
     spawn_with(db, vars, Infra::embedded()).await
 }
 
+/// A stack on `db` with no demo data, and an access token of its one admin.
+pub async fn empty_stack_and_admin(db: Db) -> (TestStack, String) {
+    let s = spawn_in(
+        db,
+        &[
+            ("DEMO_SEED", "false"),
+            ("ADMIN_EMAIL", "root@example.com"),
+            ("ADMIN_PASSWORD", "root-password"),
+        ],
+    )
+    .await;
+    let admin = access_token(&s, "root@example.com", "root-password").await;
+    (s, admin)
+}
+
 /// Which TTL store a test runs against.
 #[derive(Debug, Clone, Copy)]
 pub enum Kv {

@@ -7,6 +7,7 @@
 //! [`router`]; `main.rs` only launches it.
 
 pub mod activity;
+pub mod catalogue;
 pub mod domain;
 pub mod error;
 pub mod http;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub events: Arc<dyn EventRepository>,
     pub keys: Arc<TokenKeys>,
     pub orders: OrdersClient,
+    /// Rendered pages of the event list; every write through this process invalidates them.
+    pub list_cache: Arc<catalogue::ListCache>,
 }
 
 impl FromRef<AppState> for Arc<TokenKeys> {
@@ -60,6 +63,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         events: store::events(&store).await?,
         orders: OrdersClient::new(&settings.service_urls.orders, settings.upstream_timeout)?,
+        list_cache: Arc::default(),
         settings,
         infra,
     };

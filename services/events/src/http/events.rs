@@ -2,15 +2,17 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::{AuthUser, Organizer};
 use holdfast_common::bus::BusMessage;
+use holdfast_common::error::ApiError;
 use holdfast_common::extract::ValidJson;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
+use crate::catalogue::Page;
 use crate::domain::event::{Event, EventFields};
 use crate::domain::when;
 use crate::error::EventsError;
@@ -91,11 +93,43 @@ pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Result<Response, EventsError> {
-    let (events, total) = state.events.search(&params.into_query()?).await?;
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(total));
-    let body: Vec<Value> = events.iter().map(Event::to_json).collect();
-    Ok((headers, Json(body)).into_response())
+    let query = params.into_query()?;
+    let page = match state.list_cache.get(&query) {
+        Some(page) => page,
+        None => {
+            let version = state.list_cache.version();
+            let page = render_page(&state, &query).await?;
+            state.list_cache.put(query, version, page.clone());
+            page
+        }
+    };
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (
+                HeaderName::from_static("x-total-count"),
+                HeaderValue::from(page.total),
+            ),
+        ],
+        page.body,
+    )
+        .into_response())
+}
+
+/// One page of the list, queried and serialised.
+async fn render_page(state: &AppState, query: &EventQuery) -> Result<Page, EventsError> {
+    let (events, total) = state.events.search(query).await?;
+    let events: Vec<Value> = events.iter().map(Event::to_json).collect();
+    // Serialising JSON values into memory cannot fail.
+    let body = serde_json::to_vec(&events)
+        .map_err(|_| ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
+    Ok(Page {
+        body: body.into(),
+        total,
+    })
 }
 
 async fn load(state: &AppState, id: &str) -> Result<Event, EventsError> {
@@ -129,6 +163,7 @@ pub async fn create(
 ) -> Result<Response, EventsError> {
     let event = fields.create(new_object_id(), caller.id().to_string())?;
     state.events.insert(&event).await?;
+    state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, organizer_id = %event.organizer_id, "event created");
     state.publish("event.created", &event).await;
     Ok((StatusCode::CREATED, Json(event.to_json())).into_response())
@@ -151,6 +186,7 @@ pub async fn update(
     if !state.events.update(&updated).await? {
         return Err(EventsError::NotFound);
     }
+    state.list_cache.invalidate();
     state.publish("event.updated", &updated).await;
     Ok(Json(updated.to_json()))
 }
@@ -168,6 +204,7 @@ pub async fn delete(
     if !state.events.delete(&event.id).await? {
         return Err(EventsError::NotFound);
     }
+    state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, by = %caller.id(), "event deleted");
     state.publish("event.deleted", &event).await;
     Ok(StatusCode::NO_CONTENT)

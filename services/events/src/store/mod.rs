@@ -98,7 +98,7 @@ pub const SCHEMA: Schema = Schema {
 pub type RepoError = StoreError;
 
 /// A page of the event list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct EventQuery {
     /// Words to find in title or description.
     pub text: Option<String>,
