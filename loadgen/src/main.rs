@@ -15,6 +15,7 @@
 //! The stack it starts reads the environment like any Holdfast process, so `REDIS_URL=…` or
 //! `MONGODB_URI=…` runs it against Redis or MongoDB.
 
+mod catalog;
 mod onsale;
 mod report;
 mod seatmap;
@@ -53,6 +54,8 @@ enum Scenario {
     Stream(StreamArgs),
     /// 1-seat holds by many users on large events, as fast as they go.
     Holds(HoldsArgs),
+    /// Readers of the event catalogue: GET /api/events, a page of 100 events.
+    Catalog(CatalogArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -139,6 +142,14 @@ pub struct SeatmapArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct CatalogArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: u64,
+}
+
+#[derive(Args, Clone)]
 pub struct HoldsArgs {
     #[command(flatten)]
     pub target: Target,
@@ -207,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Seatmap(a) => &a.target,
         Scenario::Stream(a) => &a.target,
         Scenario::Holds(a) => &a.target,
+        Scenario::Catalog(a) => &a.target,
     };
     let dispatch = if target_args.http_dispatch {
         holdfast::Dispatch::Http
@@ -224,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Seatmap(args) => seatmap::run(&url, args).await,
         Scenario::Stream(args) => seatmap::streams(&url, args).await,
         Scenario::Holds(args) => seatmap::holds(&url, args).await,
+        Scenario::Catalog(args) => catalog::run(&url, args).await,
     }
 }
 
