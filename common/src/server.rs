@@ -52,7 +52,9 @@ impl Readiness {
         self
     }
 
-    /// Runs every check concurrently; each answers "ok" or its failure.
+    /// Runs every check concurrently; each answers "ok" or "failing". Why a check failed is
+    /// logged, never answered: `/ready` is reachable from outside and the reason can name
+    /// hosts, ports and driver internals.
     async fn run(&self) -> (bool, Map<String, Value>) {
         let results = futures_util::future::join_all(self.checks.iter().map(|(name, check)| {
             let check = check.clone();
@@ -68,11 +70,15 @@ impl Readiness {
         let all_ok = results.iter().all(|(_, r)| r.is_ok());
         let checks = results
             .into_iter()
-            .map(|(name, r)| {
-                (
-                    name.to_string(),
-                    Value::String(r.err().unwrap_or("ok".into())),
-                )
+            .map(|(name, outcome)| {
+                let state = match outcome {
+                    Ok(()) => "ok",
+                    Err(reason) => {
+                        tracing::warn!(check = name, %reason, "readiness check failed");
+                        "failing"
+                    }
+                };
+                (name.to_string(), Value::from(state))
             })
             .collect();
         (all_ok, checks)
@@ -298,7 +304,8 @@ mod tests {
         assert_eq!(res.status(), 503);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["code"], "NOT_READY");
-        assert_eq!(body["details"]["checks"]["bus"], "connection refused");
+        assert_eq!(body["details"]["checks"]["bus"], "failing");
+        assert!(!body.to_string().contains("connection refused"));
         assert_eq!(body["details"]["checks"]["kv"], "ok");
         token.cancel();
     }

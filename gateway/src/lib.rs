@@ -4,11 +4,13 @@
 //! health on `/{service}/health`. For browsers it bridges the `access_token` cookie to a bearer
 //! header and checks the origin of cookie-authenticated writes ([`browser`]), applies CORS and
 //! security headers ([`security`]), and rate-limits the credential endpoints ([`limits`]).
+//! Only canonical paths get that far ([`paths`]).
 
 pub mod breaker;
 pub mod browser;
 pub mod error;
 pub mod limits;
+pub mod paths;
 pub mod proxy;
 pub mod security;
 pub mod upstream;
@@ -183,8 +185,10 @@ pub async fn build_with(
     let state = state?;
     let readiness = readiness(&state);
     let routes = router(state, &settings, rate_limited)?;
-    // CORS and the security headers cover every answer, the operational routes' included.
+    // Non-canonical paths are refused before any route, limit or upstream sees them; CORS and
+    // the security headers cover every answer, the operational routes' and refusals included.
     let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness)
+        .layer(axum::middleware::from_fn(paths::require_canonical))
         .layer(security::cors(&settings.gateway.cors_origins))
         .layer(from_fn_with_state(
             settings.auth.cookie_secure,

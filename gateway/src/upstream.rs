@@ -101,10 +101,27 @@ impl Upstreams {
     }
 }
 
+/// First segments of service paths that are for the other services and operators, never for the
+/// public: service-to-service calls (`/internal/*`) and each service's own `/metrics` and
+/// `/ready`. Their public counterparts are the gateway's own `/metrics`, `/ready` and
+/// `/{service}/health`.
+const NEVER_FORWARDED: [&str; 3] = ["internal", "metrics", "ready"];
+
 /// Which upstream serves a public path, and the path it knows it by:
 /// `/api/auth/*` → auth `/*`, `/api/events*` → events `/events*`, `/api/orders/*` → orders `/*`,
-/// `/api/public/*` → orders `/public/*`, `/api/ml/*` → ml `/*`.
+/// `/api/public/*` → orders `/public/*`, `/api/ml/*` → ml `/*`; `None` for other paths and for
+/// [`NEVER_FORWARDED`] service paths.
 pub fn route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {
+    let (upstream, service_path) = public_route(upstreams, path)?;
+    let first_segment = service_path[1..].split('/').next().unwrap_or_default();
+    if NEVER_FORWARDED.contains(&first_segment) {
+        return None;
+    }
+    Some((upstream, service_path))
+}
+
+/// [`route`] before the internal paths are taken out.
+fn public_route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {
     let strip = |prefix: &str| {
         path.strip_prefix(prefix)
             .filter(|rest| rest.starts_with('/'))
@@ -182,6 +199,13 @@ mod tests {
                 Some(("orders", "/public/orders/o1")),
             ),
             ("/api/ml/recs", Some(("ml", "/recs"))),
+            ("/api/orders/internal/events/e1/activity", None),
+            ("/api/auth/metrics", None),
+            ("/api/orders/metrics", None),
+            ("/api/ml/ready", None),
+            ("/api/auth/ready", None),
+            ("/api/ml/internal", None),
+            ("/api/auth/readyz", Some(("auth", "/readyz"))),
             ("/api/eventsx", None),
             ("/api/authx/login", None),
             ("/api/auth", None),

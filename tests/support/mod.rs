@@ -522,3 +522,38 @@ pub async fn paid_intent(s: &TestStack, token: &str, amount: f64, currency: &str
     assert_eq!(confirmed.status(), 200);
     intent["paymentIntentId"].as_str().unwrap().to_string()
 }
+
+/// An answer read off the wire by [`raw_request`].
+pub struct RawAnswer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+/// Sends `method path` to the stack exactly as written, byte for byte, on a connection of its
+/// own (HTTP clients would resolve dot segments and encodings before sending).
+pub async fn raw_request(s: &TestStack, method: &str, path: &str, body: &str) -> RawAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = s.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    RawAnswer {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}

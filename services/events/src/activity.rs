@@ -38,7 +38,7 @@ impl OrdersClient {
     }
 
     pub async fn activity(&self, event_id: &str) -> Result<Activity, ActivityUnavailable> {
-        let url = format!("{}/events/{event_id}/activity", self.orders_url);
+        let url = format!("{}/internal/events/{event_id}/activity", self.orders_url);
         let response = self
             .client
             .get(&url)

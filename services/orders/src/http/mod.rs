@@ -28,7 +28,10 @@ pub fn router() -> Router<AppState> {
         .route("/purchase", post(purchase::purchase))
         .route("/orders", get(orders::mine))
         .route("/public/orders/{order_id}", get(orders::public_order))
-        .route("/events/{event_id}/activity", get(orders::event_activity))
+        .route(
+            "/internal/events/{event_id}/activity",
+            get(orders::event_activity),
+        )
 }
 
 /// The event id of a request in its canonical spelling (see [`holdfast_common::ids`]), so

@@ -53,7 +53,7 @@ pub async fn public_order(
     })))
 }
 
-/// `GET /events/{eventId}/activity`: how many seats are sold and held. The events service asks
+/// `GET /internal/events/{eventId}/activity`: how many seats are sold and held. The events service asks
 /// this before letting an event's layout change or the event be deleted.
 pub async fn event_activity(
     State(state): State<AppState>,
