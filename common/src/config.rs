@@ -84,6 +84,54 @@ pub struct ServiceUrls {
     pub configured: Vec<&'static str>,
 }
 
+/// Whether `origin` is `https://host[:port]` with a host that is not this machine: browsers
+/// treat plain-http pages as forgeable by anyone on the network, and a localhost origin in
+/// production is any page a visitor happens to run locally.
+fn is_public_https_origin(origin: &str) -> bool {
+    let Some(authority) = origin.strip_prefix("https://") else {
+        return false;
+    };
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    }
+    .to_ascii_lowercase();
+    let loopback = host
+        .parse::<IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    !host.is_empty()
+        && !authority.contains('/')
+        && host != "localhost"
+        && !host.ends_with(".localhost")
+        && !loopback
+}
+
+/// The `user[:password]` part of a URL's authority, if it has one.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    authority.rsplit_once('@').map(|(userinfo, _)| userinfo)
+}
+
+/// `redis://[user]:password@host`.
+fn has_password(url: &str) -> bool {
+    userinfo(url)
+        .and_then(|info| info.split_once(':'))
+        .is_some_and(|(_, password)| !password.is_empty())
+}
+
+/// An AMQP URL with a user and password other than RabbitMQ's default `guest`.
+fn has_non_guest_user(url: &str) -> bool {
+    userinfo(url)
+        .and_then(|info| info.split_once(':'))
+        .is_some_and(|(user, password)| !user.is_empty() && user != "guest" && !password.is_empty())
+}
+
+/// A MongoDB URI with a user (password or not: X.509 has none) or an explicit mechanism.
+fn has_mongodb_credentials(url: &str) -> bool {
+    userinfo(url).is_some_and(|info| !info.is_empty()) || url.contains("authMechanism=")
+}
+
 /// The development signing key; production refuses it.
 pub const DEVELOPMENT_JWT_SECRET: &str = "holdfast-development-secret-never-use-in-production";
 
@@ -125,6 +173,9 @@ impl std::fmt::Debug for AdminAccount {
 pub struct GatewaySettings {
     /// Origins allowed by CORS (with credentials) and by the CSRF origin check.
     pub cors_origins: Vec<String>,
+    /// The proxies in front of the gateway (`TRUSTED_PROXIES`, CIDRs): only a request from one
+    /// of them has its `X-Forwarded-For`, `-Host` and `-Proto` believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Turns every rate limit off (tests, load runs); refused in production.
     pub rate_limit_disabled: bool,
     /// Requests a client IP may burst on login, signup and token.
@@ -286,6 +337,7 @@ impl Settings {
                     .map(|o| o.trim().trim_end_matches('/').to_string())
                     .filter(|o| !o.is_empty())
                     .collect(),
+                trusted_proxies: env.networks("TRUSTED_PROXIES")?,
                 rate_limit_disabled: env.flag("RATE_LIMIT_DISABLED", false)?,
                 auth_rate_limit_burst: u32::try_from(env.positive("AUTH_RATE_LIMIT_BURST", 20)?)
                     .unwrap_or(u32::MAX),
@@ -344,21 +396,40 @@ impl Settings {
                 "must be true so cookies only travel over HTTPS",
             );
         }
+        if let Some(origin) = self
+            .gateway
+            .cors_origins
+            .iter()
+            .find(|origin| !is_public_https_origin(origin))
+        {
+            return refuse(
+                "CORS_ORIGINS",
+                &format!("{origin:?} is not an https origin of a public host"),
+            );
+        }
         if self.gateway.rate_limit_disabled {
             return refuse("RATE_LIMIT_DISABLED", "rate limits cannot be turned off");
         }
         // Embedded adapters keep holds and sessions in one process's memory: a restart or a
-        // second replica would lose or split them.
-        for (name, value) in [
-            ("REDIS_URL", &self.redis_url),
-            ("AMQP_URL", &self.amqp_url),
-            ("MONGODB_URI", &self.mongodb_uri),
+        // second replica would lose or split them. And a store anyone on the network can write
+        // to lets them mark intents paid or make themselves admin: each needs credentials.
+        for (name, value, has_credentials) in [
+            (
+                "REDIS_URL",
+                &self.redis_url,
+                has_password as fn(&str) -> bool,
+            ),
+            ("AMQP_URL", &self.amqp_url, has_non_guest_user),
+            ("MONGODB_URI", &self.mongodb_uri, has_mongodb_credentials),
         ] {
-            if value.is_none() {
+            let Some(url) = value else {
                 return Err(ConfigError::UnsafeInProduction {
                     name,
                     reason: "must be set; the embedded adapter is for development".into(),
                 });
+            };
+            if !has_credentials(url) {
+                return refuse(name, "must carry credentials (a password, not guest)");
             }
         }
         Ok(())
@@ -401,6 +472,27 @@ impl Env<'_> {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// A comma-separated list of networks (`10.0.0.0/8`) or single addresses (`10.0.0.7`).
+    fn networks(&self, name: &'static str) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let Some(raw) = self.string(name) else {
+            return Ok(Vec::new());
+        };
+        raw.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<ipnet::IpNet>()
+                    .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Invalid {
+                        name,
+                        value: item.to_string(),
+                        reason: "expected an IP address or a CIDR network such as 10.0.0.0/8"
+                            .into(),
+                    })
+            })
+            .collect()
     }
 
     fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
@@ -551,9 +643,16 @@ mod tests {
         ("APP_ENV", "production"),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
         ("COOKIE_SECURE", "true"),
-        ("REDIS_URL", "redis://redis:6379"),
-        ("AMQP_URL", "amqp://rabbitmq:5672"),
-        ("MONGODB_URI", "mongodb://mongo:27017/?replicaSet=rs0"),
+        ("REDIS_URL", "redis://:redis-secret@redis:6379"),
+        (
+            "AMQP_URL",
+            "amqp://holdfast:rabbit-secret@rabbitmq:5672/%2f",
+        ),
+        (
+            "MONGODB_URI",
+            "mongodb://holdfast:mongo-secret@mongo:27017/?replicaSet=rs0&authSource=admin",
+        ),
+        ("CORS_ORIGINS", "https://tickets.example.com"),
     ];
 
     fn production_with(
@@ -604,6 +703,81 @@ mod tests {
             refused_variable(settings(&[("APP_ENV", "production")])),
             "JWT_SECRET"
         );
+    }
+
+    #[test]
+    fn production_refuses_stores_without_credentials() {
+        for (name, url) in [
+            ("REDIS_URL", "redis://redis:6379"),
+            ("REDIS_URL", "redis://user@redis:6379"),
+            ("REDIS_URL", "redis://redis:6379/0?password=@x"),
+            ("AMQP_URL", "amqp://rabbitmq:5672/%2f"),
+            ("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/%2f"),
+            ("AMQP_URL", "amqp://holdfast@rabbitmq:5672/%2f"),
+            ("MONGODB_URI", "mongodb://mongo:27017/?replicaSet=rs0"),
+        ] {
+            let mut vars: HashMap<&str, &str> = PRODUCTION.iter().copied().collect();
+            vars.insert(name, url);
+            assert_eq!(refused_variable(Settings::from_map(&vars)), name, "{url}");
+        }
+        assert!(
+            production_with(&[
+                (
+                    "REDIS_URL",
+                    "rediss://default:s3cret@cache.example.com:6380"
+                ),
+                (
+                    "MONGODB_URI",
+                    "mongodb://db.example.com/?authMechanism=MONGODB-X509&tls=true"
+                ),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn production_refuses_plain_http_and_local_origins() {
+        for origin in [
+            "http://localhost:5173",
+            "http://tickets.example.com",
+            "https://localhost:5173",
+            "https://app.localhost",
+            "https://127.0.0.1:8443",
+            "https://[::1]:8443",
+            "https://0.0.0.0",
+            "https://tickets.example.com, http://localhost:5173",
+        ] {
+            let mut vars: HashMap<&str, &str> = PRODUCTION.iter().copied().collect();
+            vars.insert("CORS_ORIGINS", origin);
+            assert_eq!(
+                refused_variable(Settings::from_map(&vars)),
+                "CORS_ORIGINS",
+                "{origin}"
+            );
+        }
+        let s = production_with(&[(
+            "CORS_ORIGINS",
+            "https://tickets.example.com,https://box.example.com:8443",
+        )])
+        .unwrap();
+        assert_eq!(s.gateway.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_addresses() {
+        let s = settings(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1")]).unwrap();
+        let shown: Vec<String> = s
+            .gateway
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]);
+        assert!(settings(&[]).unwrap().gateway.trusted_proxies.is_empty());
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0"] {
+            let err = settings(&[("TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("TRUSTED_PROXIES:"), "{err}");
+        }
     }
 
     #[test]

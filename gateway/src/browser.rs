@@ -6,7 +6,9 @@
 //! - CSRF (the HTTP contract, after the OWASP cheat sheet's Fetch Metadata + Origin check): an unsafe
 //!   method that carries our auth cookies and no bearer header must come from our own origin or
 //!   one in `CORS_ORIGINS`, judged by `Origin`, else `Referer`; with neither header it is refused
-//!   only when `Sec-Fetch-Site: cross-site`. Bearer requests are not subject to the check: a
+//!   only when `Sec-Fetch-Site: cross-site`. Our own origin is the `Host` the request was sent to,
+//!   or the `X-Forwarded-Host`/`-Proto` of a proxy in `TRUSTED_PROXIES` (see [`crate::clients`]);
+//!   anyone else's forwarding headers are ignored. Bearer requests are not subject to the check: a
 //!   browser never attaches them by itself.
 
 use std::sync::Arc;
@@ -19,6 +21,8 @@ use axum_extra::extract::cookie::CookieJar;
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::error::ApiError;
 
+use crate::clients::TrustedProxies;
+
 const AUTH_COOKIES: [&str; 3] = ["access_token", "refresh_token", "session_id"];
 
 /// What the browser layer needs to decide.
@@ -29,6 +33,8 @@ pub struct BrowserPolicy {
     pub allowed_origins: Arc<Vec<String>>,
     /// The scheme the gateway is reached by when no proxy says otherwise.
     pub default_scheme: &'static str,
+    /// Whose `X-Forwarded-Host`/`-Proto` tell our own origin.
+    pub trusted_proxies: TrustedProxies,
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -57,16 +63,17 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 impl BrowserPolicy {
-    /// The origin this request was addressed to, as the browser saw it.
-    fn own_origin(&self, headers: &HeaderMap) -> Option<String> {
-        let host =
-            header_str(headers, "x-forwarded-host").or_else(|| header_str(headers, "host"))?;
-        let scheme = header_str(headers, "x-forwarded-proto").unwrap_or(self.default_scheme);
+    /// The origin this request was addressed to, as the browser saw it; `forwarded` says
+    /// whether it came through a trusted proxy, whose forwarding headers then tell.
+    fn own_origin(&self, headers: &HeaderMap, forwarded: bool) -> Option<String> {
+        let forwarded_header = |name| forwarded.then(|| header_str(headers, name)).flatten();
+        let host = forwarded_header("x-forwarded-host").or_else(|| header_str(headers, "host"))?;
+        let scheme = forwarded_header("x-forwarded-proto").unwrap_or(self.default_scheme);
         origin_of(&format!("{scheme}://{host}"))
     }
 
-    fn is_allowed(&self, origin: &str, headers: &HeaderMap) -> bool {
-        self.own_origin(headers).as_deref() == Some(origin)
+    fn is_allowed(&self, origin: &str, headers: &HeaderMap, forwarded: bool) -> bool {
+        self.own_origin(headers, forwarded).as_deref() == Some(origin)
             || self
                 .allowed_origins
                 .iter()
@@ -74,12 +81,13 @@ impl BrowserPolicy {
     }
 
     /// Whether a cookie-authenticated unsafe request may pass.
-    fn passes_csrf_check(&self, headers: &HeaderMap) -> bool {
+    fn passes_csrf_check(&self, headers: &HeaderMap, forwarded: bool) -> bool {
+        let allowed = |url| origin_of(url).is_some_and(|o| self.is_allowed(&o, headers, forwarded));
         if let Some(origin) = header_str(headers, "origin") {
-            return origin_of(origin).is_some_and(|o| self.is_allowed(&o, headers));
+            return allowed(origin);
         }
         if let Some(referer) = header_str(headers, "referer") {
-            return origin_of(referer).is_some_and(|o| self.is_allowed(&o, headers));
+            return allowed(referer);
         }
         header_str(headers, "sec-fetch-site") != Some("cross-site")
     }
@@ -91,11 +99,14 @@ pub async fn cookie_bridge(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let forwarded = policy.trusted_proxies.forwarded_by_trusted(&request);
     let headers = request.headers();
     if !headers.contains_key(header::AUTHORIZATION) {
         let jar = CookieJar::from_headers(headers);
         let cookie_authenticated = AUTH_COOKIES.iter().any(|name| jar.get(name).is_some());
-        if cookie_authenticated && is_unsafe(request.method()) && !policy.passes_csrf_check(headers)
+        if cookie_authenticated
+            && is_unsafe(request.method())
+            && !policy.passes_csrf_check(headers, forwarded)
         {
             tracing::warn!(method = %request.method(), path = %request.uri().path(), "cross-site request refused");
             return ApiError::new(
@@ -126,6 +137,7 @@ mod tests {
             keys: Arc::new(TokenKeys::new("test-secret-test-secret-test-secret")),
             allowed_origins: Arc::new(vec!["http://localhost:5173".into()]),
             default_scheme: "http",
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -151,25 +163,40 @@ mod tests {
     #[test]
     fn the_csrf_check_follows_origin_then_referer_then_fetch_metadata() {
         let p = policy();
-        assert!(p.passes_csrf_check(&headers(&[("origin", "http://localhost:5173")])));
-        assert!(p.passes_csrf_check(&headers(&[("origin", "http://gateway.test:8080")])));
-        assert!(!p.passes_csrf_check(&headers(&[("origin", "https://evil.test")])));
-        assert!(!p.passes_csrf_check(&headers(&[("origin", "null")])));
+        assert!(p.passes_csrf_check(&headers(&[("origin", "http://localhost:5173")]), false));
+        assert!(p.passes_csrf_check(&headers(&[("origin", "http://gateway.test:8080")]), false));
+        assert!(!p.passes_csrf_check(&headers(&[("origin", "https://evil.test")]), false));
+        assert!(!p.passes_csrf_check(&headers(&[("origin", "null")]), false));
         // Origin wins over an allowed Referer.
-        assert!(!p.passes_csrf_check(&headers(&[
-            ("origin", "https://evil.test"),
-            ("referer", "http://localhost:5173/page"),
-        ])));
-        assert!(p.passes_csrf_check(&headers(&[("referer", "http://localhost:5173/checkout")])));
-        assert!(!p.passes_csrf_check(&headers(&[("referer", "https://evil.test/x")])));
-        assert!(!p.passes_csrf_check(&headers(&[("sec-fetch-site", "cross-site")])));
-        assert!(p.passes_csrf_check(&headers(&[("sec-fetch-site", "same-origin")])));
-        assert!(p.passes_csrf_check(&headers(&[])));
-        // Behind a TLS-terminating proxy, the forwarded scheme and host are the origin.
-        assert!(p.passes_csrf_check(&headers(&[
+        assert!(!p.passes_csrf_check(
+            &headers(&[
+                ("origin", "https://evil.test"),
+                ("referer", "http://localhost:5173/page"),
+            ]),
+            false
+        ));
+        assert!(p.passes_csrf_check(
+            &headers(&[("referer", "http://localhost:5173/checkout")]),
+            false
+        ));
+        assert!(!p.passes_csrf_check(&headers(&[("referer", "https://evil.test/x")]), false));
+        assert!(!p.passes_csrf_check(&headers(&[("sec-fetch-site", "cross-site")]), false));
+        assert!(p.passes_csrf_check(&headers(&[("sec-fetch-site", "same-origin")]), false));
+        assert!(p.passes_csrf_check(&headers(&[]), false));
+        // Behind a trusted TLS-terminating proxy, the forwarded scheme and host are the
+        // origin; from anyone else they are just headers a client chose.
+        let behind_proxy = headers(&[
             ("origin", "https://tickets.test"),
             ("x-forwarded-proto", "https"),
             ("x-forwarded-host", "tickets.test"),
-        ])));
+        ]);
+        assert!(p.passes_csrf_check(&behind_proxy, true));
+        assert!(!p.passes_csrf_check(&behind_proxy, false));
+        let forged = headers(&[
+            ("origin", "https://evil.test"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "evil.test"),
+        ]);
+        assert!(!p.passes_csrf_check(&forged, false));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod breaker;
 pub mod browser;
+pub mod clients;
 pub mod error;
 pub mod limits;
 pub mod paths;
@@ -75,6 +76,7 @@ impl GatewayState {
                 } else {
                     "http"
                 },
+                trusted_proxies: clients::TrustedProxies::new(&settings.gateway.trusted_proxies),
             },
         })
     }
