@@ -9,6 +9,8 @@ use support::{Db, raw_request};
 support::on_both_document_stores!(
     no_spelling_of_a_limited_path_gets_past_the_edge,
     internal_routes_are_not_reachable_through_the_gateway,
+    writes_are_limited_per_user_with_rate_limit_headers,
+    forwarded_addresses_count_only_from_trusted_proxies,
 );
 
 /// The routes with a limit of their own, as `(method, prefix, last segment, body)`.
@@ -104,4 +106,113 @@ async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
     // The gateway's own operational routes stay where API.md puts them.
     assert_eq!(raw_request(&s, "GET", "/ready", "").await.status, 200);
     assert_eq!(raw_request(&s, "GET", "/metrics", "").await.status, 200);
+}
+
+async fn writes_are_limited_per_user_with_rate_limit_headers(db: Db) {
+    let s = support::spawn_in(
+        db,
+        &[
+            ("RATE_LIMIT_DISABLED", "false"),
+            ("RATE_LIMIT_WRITES", "5/60"),
+        ],
+    )
+    .await;
+    let api = reqwest::Client::new();
+    let alice = support::access_token(&s, "user@holdfast.test", "holdfast-demo").await;
+    let bob = support::access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    let write = |token: &str, path: &str| {
+        api.post(s.at(path))
+            .bearer_auth(token)
+            .json(&serde_json::json!({"eventId": "not-an-id", "seats": []}))
+            .send()
+    };
+    for (i, path) in [
+        "/api/orders/holds",
+        "/api/orders/payments/intent",
+        "/api/orders/purchase",
+        "/api/orders/holds",
+        "/api/orders/payments/confirm",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let res = write(&alice, path).await.unwrap();
+        assert_ne!(res.status(), 429, "{path}");
+        let state = res.headers()["ratelimit"].to_str().unwrap().to_string();
+        assert_eq!(
+            state.split(';').nth(1),
+            Some(format!("r={}", 4 - i).as_str())
+        );
+        assert_eq!(res.headers()["ratelimit-policy"], "\"writes\";q=5;w=60");
+    }
+    let refused = write(&alice, "/api/orders/holds").await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12).contains(&retry_after), "{retry_after}");
+    assert!(
+        refused.headers()["ratelimit"]
+            .to_str()
+            .unwrap()
+            .contains("r=0")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "RATE_LIMITED");
+    assert!(body["requestId"].is_string());
+    // Another user has a quota of their own; reads are another class.
+    assert_ne!(
+        write(&bob, "/api/orders/holds").await.unwrap().status(),
+        429
+    );
+    let orders = api
+        .get(s.at("/api/orders/orders"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orders.status(), 200);
+}
+
+async fn forwarded_addresses_count_only_from_trusted_proxies(db: Db) {
+    let login = |s: &support::TestStack, forwarded_for: &'static str| {
+        reqwest::Client::new()
+            .post(s.at("/api/auth/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&serde_json::json!({"email": "nobody@example.com", "password": "wrong-password"}))
+            .send()
+    };
+    let limits = [
+        ("RATE_LIMIT_DISABLED", "false"),
+        ("AUTH_RATE_LIMIT_BURST", "3"),
+    ];
+    // Not behind a trusted proxy: a made-up X-Forwarded-For is no way around the limit.
+    let direct = support::spawn_in(db, &limits).await;
+    let mut statuses = Vec::new();
+    for forwarded_for in [
+        "198.51.100.1",
+        "198.51.100.2",
+        "198.51.100.3",
+        "198.51.100.4",
+    ] {
+        statuses.push(
+            login(&direct, forwarded_for)
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, [401, 401, 401, 429]);
+    // Behind a trusted proxy (the test's own address), each forwarded client counts alone.
+    let mut trusting = limits.to_vec();
+    trusting.push(("TRUSTED_PROXIES", "127.0.0.1/32, ::1"));
+    let proxied = support::spawn_in(db, &trusting).await;
+    for _ in 0..3 {
+        assert_eq!(login(&proxied, "198.51.100.1").await.unwrap().status(), 401);
+    }
+    assert_eq!(login(&proxied, "198.51.100.1").await.unwrap().status(), 429);
+    assert_eq!(login(&proxied, "198.51.100.2").await.unwrap().status(), 401);
 }

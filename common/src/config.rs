@@ -178,14 +178,61 @@ pub struct GatewaySettings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Turns every rate limit off (tests, load runs); refused in production.
     pub rate_limit_disabled: bool,
-    /// Requests a client IP may burst on login, signup and token.
-    pub auth_rate_limit_burst: u32,
-    /// One more such request is allowed per this interval.
-    pub auth_rate_limit_refill: Duration,
+    /// The rate limit of each route class (see the gateway's `limits` module).
+    pub rate_limits: RateLimits,
     /// Consecutive failures of an upstream that open its circuit.
     pub circuit_failure_threshold: u32,
     /// How long an open circuit refuses calls before letting a trial call through.
     pub circuit_open_for: Duration,
+}
+
+/// How many requests a client may make in a window: all of them at once, or spread out (a
+/// generic cell rate: one more every `window / quota`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub quota: u32,
+    pub window: Duration,
+}
+
+impl RatePolicy {
+    /// The time that earns back one request.
+    pub fn interval(&self) -> Duration {
+        self.window / self.quota.max(1)
+    }
+}
+
+impl FromStr for RatePolicy {
+    type Err = String;
+
+    /// `quota/window-seconds`, e.g. `120/60`.
+    fn from_str(raw: &str) -> Result<Self, String> {
+        let expected = || "expected <requests>/<seconds>, both above zero, e.g. 120/60".to_string();
+        let (quota, window) = raw.split_once('/').ok_or_else(expected)?;
+        let quota: u32 = quota.trim().parse().map_err(|_| expected())?;
+        let window: u64 = window.trim().parse().map_err(|_| expected())?;
+        if quota == 0 || window == 0 {
+            return Err(expected());
+        }
+        Ok(Self {
+            quota,
+            window: Duration::from_secs(window),
+        })
+    }
+}
+
+/// The limit of each route class, per user (or client IP when anonymous).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    /// Login, signup and token, always per client IP.
+    pub credentials: RatePolicy,
+    /// Refresh-token rotations.
+    pub refresh: RatePolicy,
+    /// Holds, releases, payment intents and purchases: writes to orders.
+    pub writes: RatePolicy,
+    /// Seat maps and hold TTLs, which clients poll.
+    pub reads: RatePolicy,
+    /// Everything else.
+    pub other: RatePolicy,
 }
 
 /// Holds, payments and idempotency in the orders service.
@@ -339,11 +386,7 @@ impl Settings {
                     .collect(),
                 trusted_proxies: env.networks("TRUSTED_PROXIES")?,
                 rate_limit_disabled: env.flag("RATE_LIMIT_DISABLED", false)?,
-                auth_rate_limit_burst: u32::try_from(env.positive("AUTH_RATE_LIMIT_BURST", 20)?)
-                    .unwrap_or(u32::MAX),
-                auth_rate_limit_refill: Duration::from_millis(
-                    env.positive("AUTH_RATE_LIMIT_REFILL_MS", 3000)?,
-                ),
+                rate_limits: env.rate_limits()?,
                 circuit_failure_threshold: u32::try_from(
                     env.positive("CIRCUIT_FAILURE_THRESHOLD", 5)?,
                 )
@@ -472,6 +515,27 @@ impl Env<'_> {
                 reason: e.to_string(),
             }),
         }
+    }
+
+    /// The limit of each route class. Credentials keep their older pair of variables: a burst,
+    /// and one more request per refill interval.
+    fn rate_limits(&self) -> Result<RateLimits, ConfigError> {
+        let burst = u32::try_from(self.positive("AUTH_RATE_LIMIT_BURST", 20)?).unwrap_or(u32::MAX);
+        let refill = Duration::from_millis(self.positive("AUTH_RATE_LIMIT_REFILL_MS", 3000)?);
+        let policy = |quota, window_seconds| RatePolicy {
+            quota,
+            window: Duration::from_secs(window_seconds),
+        };
+        Ok(RateLimits {
+            credentials: RatePolicy {
+                quota: burst,
+                window: refill.saturating_mul(burst),
+            },
+            refresh: self.parse("RATE_LIMIT_REFRESH", policy(30, 60))?,
+            writes: self.parse("RATE_LIMIT_WRITES", policy(120, 60))?,
+            reads: self.parse("RATE_LIMIT_READS", policy(600, 60))?,
+            other: self.parse("RATE_LIMIT_OTHER", policy(1200, 60))?,
+        })
     }
 
     /// A comma-separated list of networks (`10.0.0.0/8`) or single addresses (`10.0.0.7`).
@@ -761,6 +825,21 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(s.gateway.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn rate_limits_are_quotas_per_window() {
+        let s = settings(&[("RATE_LIMIT_WRITES", "10/5")]).unwrap();
+        let limits = s.gateway.rate_limits;
+        assert_eq!(limits.writes.quota, 10);
+        assert_eq!(limits.writes.interval(), Duration::from_millis(500));
+        assert_eq!(limits.credentials.quota, 20);
+        assert_eq!(limits.credentials.interval(), Duration::from_secs(3));
+        assert_eq!(limits.reads.window, Duration::from_secs(60));
+        for bad in ["10", "0/60", "10/0", "ten/60", "10/60s"] {
+            let err = settings(&[("RATE_LIMIT_READS", bad)]).unwrap_err();
+            assert!(err.to_string().starts_with("RATE_LIMIT_READS:"), "{err}");
+        }
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
-use axum::http::HeaderMap;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Request};
 use ipnet::IpNet;
 
 /// The proxies whose forwarding headers are believed.
@@ -35,13 +35,13 @@ impl TrustedProxies {
 
     /// Whether the connection carrying `request` comes from a trusted proxy (false when the
     /// peer is unknown, as for a request handed over in process).
-    pub fn forwarded_by_trusted(&self, request: &Request) -> bool {
+    pub fn forwarded_by_trusted<B>(&self, request: &Request<B>) -> bool {
         peer(request).is_some_and(|peer| self.trusts(peer))
     }
 
     /// The address of the client that sent `request`: its peer, or behind trusted proxies
     /// the address they forwarded. `None` only when the peer is unknown.
-    pub fn client_ip(&self, request: &Request) -> Option<IpAddr> {
+    pub fn client_ip<B>(&self, request: &Request<B>) -> Option<IpAddr> {
         let peer = peer(request)?.to_canonical();
         if !self.trusts(peer) {
             return Some(peer);
@@ -67,7 +67,7 @@ impl TrustedProxies {
     }
 }
 
-fn peer(request: &Request) -> Option<IpAddr> {
+fn peer<B>(request: &Request<B>) -> Option<IpAddr> {
     request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -78,8 +78,10 @@ fn peer(request: &Request) -> Option<IpAddr> {
 mod tests {
     use super::*;
 
-    fn request_from(peer: &str, forwarded_for: &[&str]) -> Request {
-        let mut request = Request::new(axum::body::Body::empty());
+    use axum::body::Body;
+
+    fn request_from(peer: &str, forwarded_for: &[&str]) -> Request<Body> {
+        let mut request = Request::new(Body::empty());
         let peer: SocketAddr = format!("{peer}:40000").parse().unwrap();
         request.extensions_mut().insert(ConnectInfo(peer));
         for value in forwarded_for {
@@ -135,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_request_without_a_peer_has_no_client_ip_and_is_not_trusted() {
-        let request = Request::new(axum::body::Body::empty());
+        let request = Request::new(Body::empty());
         assert_eq!(proxies().client_ip(&request), None);
         assert!(!proxies().forwarded_by_trusted(&request));
     }

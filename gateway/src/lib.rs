@@ -3,7 +3,8 @@
 //! It forwards `/api/*` to the services (see [`upstream::route`]) and answers the upstreams'
 //! health on `/{service}/health`. For browsers it bridges the `access_token` cookie to a bearer
 //! header and checks the origin of cookie-authenticated writes ([`browser`]), applies CORS and
-//! security headers ([`security`]), and rate-limits the credential endpoints ([`limits`]).
+//! security headers ([`security`]), and rate-limits every route class per user or client
+//! ([`limits`]).
 //! Only canonical paths get that far ([`paths`]).
 
 pub mod breaker;
@@ -125,30 +126,24 @@ async fn forward_api(State(state): State<GatewayState>, request: Request) -> Res
     }
 }
 
-/// The gateway's own routes with the cookie bridge and the credential rate limit (whose
-/// refusals `rate_limited` counts); CORS and security headers wrap it in [`build`].
-pub fn router(
-    state: GatewayState,
-    settings: &Settings,
-    rate_limited: Counter,
-) -> anyhow::Result<Router> {
+/// The gateway's own routes with the cookie bridge and, unless `limiter` is `None`, the rate
+/// limits; CORS and security headers wrap it in [`build`].
+pub fn router(state: GatewayState, limiter: Option<Arc<limits::Limiter>>) -> Router {
     let mut router = Router::new();
     for upstream in state.upstreams.all() {
         router = router.route(&format!("/{}/health", upstream.name), get(upstream_health));
     }
-    let credentials = Router::new()
-        .route("/api/auth/login", any(forward_api))
-        .route("/api/auth/signup", any(forward_api))
-        .route("/api/auth/token", any(forward_api));
-    let credentials = limits::limit_credentials(credentials, &settings.gateway, rate_limited)?;
-    Ok(router
-        .merge(credentials)
-        .route("/api/{*path}", any(forward_api))
+    router = router.route("/api/{*path}", any(forward_api));
+    if let Some(limiter) = limiter {
+        // Inside the cookie bridge, so a cookie's user is known when the limit is keyed.
+        router = router.layer(from_fn_with_state(limiter, limits::enforce));
+    }
+    router
         .layer(from_fn_with_state(
             state.browser.clone(),
             browser::cookie_bridge,
         ))
-        .with_state(state))
+        .with_state(state)
 }
 
 /// Readiness: every upstream answers its health check.
@@ -172,7 +167,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
 /// The gateway's complete application; the services in `local` are called in process.
 pub async fn build_with(
     settings: Arc<Settings>,
-    _infra: Infra,
+    infra: Infra,
     local: LocalServices,
 ) -> anyhow::Result<Router> {
     let rate_limited = Counter::default();
@@ -186,7 +181,18 @@ pub async fn build_with(
     });
     let state = state?;
     let readiness = readiness(&state);
-    let routes = router(state, &settings, rate_limited)?;
+    let limiter = if settings.gateway.rate_limit_disabled {
+        None
+    } else {
+        Some(Arc::new(limits::Limiter::new(
+            settings.gateway.rate_limits,
+            state.browser.keys.clone(),
+            state.browser.trusted_proxies.clone(),
+            infra.redis.clone(),
+            rate_limited,
+        )?))
+    };
+    let routes = router(state, limiter);
     // Non-canonical paths are refused before any route, limit or upstream sees them; CORS and
     // the security headers cover every answer, the operational routes' and refusals included.
     let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness)

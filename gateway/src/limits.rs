@@ -1,78 +1,527 @@
-//! Per-client-IP rate limits on the credential endpoints (login, signup, token), against
-//! password guessing and account-creation floods.
+//! Rate limits by route class, per user (or per client IP when anonymous), for every `/api` call.
 //!
-//! A client may burst `AUTH_RATE_LIMIT_BURST` requests, then one more per
-//! `AUTH_RATE_LIMIT_REFILL_MS`. Clients are told apart by their peer address: behind a proxy
-//! that address is the proxy's, and headers like `X-Forwarded-For` are not trusted because any
-//! client can set them. Rejections answer 429 with `Retry-After` and are counted in metrics.
+//! Each class has its own [`RatePolicy`] (a generic cell rate: `quota` requests at once, one more
+//! every `window / quota`):
+//!
+//! | class | routes | keyed by |
+//! |---|---|---|
+//! | `credentials` | login, signup, token | client IP, always (password guessing) |
+//! | `refresh` | refresh, token/refresh | user, else client IP |
+//! | `writes` | every non-GET call to orders: holds, releases, intents, purchases | user, else IP |
+//! | `reads` | seat maps and hold TTLs, which clients poll | user, else client IP |
+//! | `other` | everything else | user, else client IP |
+//!
+//! The user is the subject of a valid access token (bearer header or the cookie the bridge turned
+//! into one); the client IP comes from [`TrustedProxies`]. With Redis the counters live there, in
+//! one Lua script per check, so every gateway replica shares them; otherwise in this process, in
+//! governor's keyed limiters built through tower_governor. Each answer carries `RateLimit-Policy`
+//! and `RateLimit` (IETF httpapi rate-limit headers draft); a refusal is 429 `RATE_LIMITED` with
+//! `Retry-After`. If Redis cannot be asked, the request passes (and a warning is logged): a
+//! store outage should not take the whole API down with it.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
-use holdfast_common::config::GatewaySettings;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use holdfast_common::auth::TokenKeys;
+use holdfast_common::config::{RateLimits, RatePolicy};
 use holdfast_common::error::ApiError;
+use holdfast_common::kv::RedisStore;
 use prometheus_client::metrics::counter::Counter;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::{GovernorError, GovernorLayer};
+use tower_governor::GovernorError;
+use tower_governor::governor::{GovernorConfigBuilder, SharedRateLimiter};
+use tower_governor::key_extractor::KeyExtractor;
 
-/// Every route of `routes` behind one shared per-IP limit, unless limits are disabled.
-pub fn limit_credentials<S>(
-    routes: Router<S>,
-    settings: &GatewaySettings,
-    rejections: Counter,
-) -> anyhow::Result<Router<S>>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    if settings.rate_limit_disabled {
-        return Ok(routes);
+use crate::clients::TrustedProxies;
+
+/// The kinds of route that share a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    Credentials,
+    Refresh,
+    Writes,
+    Reads,
+    Other,
+}
+
+impl RouteClass {
+    pub const ALL: [RouteClass; 5] = [
+        Self::Credentials,
+        Self::Refresh,
+        Self::Writes,
+        Self::Reads,
+        Self::Other,
+    ];
+
+    /// The class of a call to the public (canonical) `path`.
+    pub fn of(method: &Method, path: &str) -> Self {
+        match path {
+            "/api/auth/login" | "/api/auth/signup" | "/api/auth/token" => Self::Credentials,
+            "/api/auth/refresh" | "/api/auth/token/refresh" => Self::Refresh,
+            _ if path.starts_with("/api/orders/") => {
+                let polled = path.starts_with("/api/orders/seats/")
+                    || (path.starts_with("/api/orders/holds/") && path.ends_with("/ttl"));
+                match *method {
+                    Method::GET | Method::HEAD if polled => Self::Reads,
+                    Method::GET | Method::HEAD | Method::OPTIONS => Self::Other,
+                    _ => Self::Writes,
+                }
+            }
+            _ => Self::Other,
+        }
     }
-    let refill_ms = u64::try_from(settings.auth_rate_limit_refill.as_millis()).unwrap_or(u64::MAX);
-    let config = GovernorConfigBuilder::default()
-        .per_millisecond(refill_ms)
-        .burst_size(settings.auth_rate_limit_burst)
-        .finish()
-        .ok_or_else(|| {
-            anyhow::anyhow!("AUTH_RATE_LIMIT_BURST / AUTH_RATE_LIMIT_REFILL_MS: invalid rate limit")
-        })?;
-    let config = Arc::new(config);
 
-    // Forget clients that have been quiet long enough to be back at a full burst.
-    let limiter = Arc::downgrade(config.limiter());
+    /// The policy's name in `RateLimit-Policy` and in keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Credentials => "credentials",
+            Self::Refresh => "refresh",
+            Self::Writes => "writes",
+            Self::Reads => "reads",
+            Self::Other => "other",
+        }
+    }
+
+    fn policy(self, limits: &RateLimits) -> RatePolicy {
+        match self {
+            Self::Credentials => limits.credentials,
+            Self::Refresh => limits.refresh,
+            Self::Writes => limits.writes,
+            Self::Reads => limits.reads,
+            Self::Other => limits.other,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Who a limit counts a request against: `<class>:u:<user id>` or `<class>:ip:<address>`.
+#[derive(Clone)]
+pub struct ClientKey {
+    keys: Arc<TokenKeys>,
+    proxies: TrustedProxies,
+}
+
+impl ClientKey {
+    fn user<B>(&self, request: &Request<B>) -> Option<String> {
+        let value = request
+            .headers()
+            .get(header::AUTHORIZATION)?
+            .to_str()
+            .ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.keys.verify(token.trim()).ok().map(|claims| claims.sub)
+    }
+}
+
+impl KeyExtractor for ClientKey {
+    type Key = String;
+
+    fn extract<B>(&self, request: &Request<B>) -> Result<String, GovernorError> {
+        let class = RouteClass::of(request.method(), request.uri().path());
+        let user = match class {
+            RouteClass::Credentials => None,
+            _ => self.user(request),
+        };
+        Ok(match user {
+            Some(user) => format!("{}:u:{user}", class.name()),
+            None => {
+                // Only a request handed over in process has no peer; they share one key.
+                let ip = self.proxies.client_ip(request);
+                let ip = ip.map_or_else(|| "unknown".to_string(), |ip: IpAddr| ip.to_string());
+                format!("{}:ip:{ip}", class.name())
+            }
+        })
+    }
+}
+
+/// One check's outcome, in the terms of the rate-limit headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    /// Requests left right now.
+    pub remaining: u32,
+    /// Until the quota is whole again.
+    pub reset: Duration,
+    /// Until the next request may pass (zero when allowed).
+    pub retry_after: Duration,
+}
+
+/// Where the counters live.
+enum Counters {
+    /// Governor's keyed limiters, one per class, in this process.
+    Local(Vec<SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>>),
+    /// A Redis GCRA, shared by every replica.
+    Shared(RedisStore),
+}
+
+/// The limits of every route class and where they are counted.
+pub struct Limiter {
+    limits: RateLimits,
+    key: ClientKey,
+    counters: Counters,
+    rejections: Counter,
+}
+
+/// GCRA (generic cell rate algorithm) on one key: the stored value is the theoretical arrival
+/// time (ms, Redis clock) of the next request at the sustained rate; a request passes when
+/// that time is less than a whole quota ahead of now. The key expires when the quota would be
+/// whole again, so an idle client costs nothing. Returns {allowed, remaining, reset_ms,
+/// retry_after_ms}.
+const GCRA: &str = r"
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local quota = tonumber(ARGV[2])
+local span = interval * quota
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local next_tat = tat + interval
+if next_tat - now > span then
+  return {0, 0, tat - now, next_tat - now - span}
+end
+redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now)
+return {1, math.floor((span - (next_tat - now)) / interval), next_tat - now, 0}
+";
+
+impl Limiter {
+    /// The limiter for `limits`, counting in `redis` when there is one.
+    pub fn new(
+        limits: RateLimits,
+        keys: Arc<TokenKeys>,
+        proxies: TrustedProxies,
+        redis: Option<RedisStore>,
+        rejections: Counter,
+    ) -> anyhow::Result<Self> {
+        let key = ClientKey { keys, proxies };
+        let counters = match redis {
+            Some(store) => Counters::Shared(store),
+            None => Counters::Local(local_limiters(&limits, &key)?),
+        };
+        Ok(Self {
+            limits,
+            key,
+            counters,
+            rejections,
+        })
+    }
+
+    /// The class of `request` and the key it is counted under (`None`: not counted).
+    pub fn classify(&self, request: &Request) -> (RouteClass, Option<String>) {
+        let class = RouteClass::of(request.method(), request.uri().path());
+        (class, self.key.extract(request).ok())
+    }
+
+    /// Counts one request of `class` under `key`.
+    pub async fn count(&self, class: RouteClass, key: Option<String>) -> Decision {
+        let policy = class.policy(&self.limits);
+        let Some(key) = key else {
+            return unlimited(policy);
+        };
+        match &self.counters {
+            Counters::Local(limiters) => check_local(&limiters[class.index()], &key, policy),
+            Counters::Shared(store) => check_shared(store, &key, policy).await,
+        }
+    }
+}
+
+fn local_limiters(
+    limits: &RateLimits,
+    key: &ClientKey,
+) -> anyhow::Result<Vec<SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>>>
+{
+    let limiters = RouteClass::ALL
+        .iter()
+        .map(|class| {
+            let policy = class.policy(limits);
+            let config = GovernorConfigBuilder::default()
+                .key_extractor(key.clone())
+                .period(policy.interval())
+                .burst_size(policy.quota)
+                .use_headers()
+                .finish()
+                .ok_or_else(|| anyhow::anyhow!("{}: invalid rate limit", class.name()))?;
+            Ok(config.limiter().clone())
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Forget clients quiet long enough to be back at a whole quota, so the maps stay bounded
+    // by the clients of the last window rather than every client ever seen.
+    let weak: Vec<_> = limiters.iter().map(Arc::downgrade).collect();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(limiter) = limiter.upgrade() else {
-                return;
-            };
-            limiter.retain_recent();
+            for limiter in &weak {
+                let Some(limiter) = limiter.upgrade() else {
+                    return;
+                };
+                limiter.retain_recent();
+                limiter.shrink_to_fit();
+            }
         }
     });
-
-    let layer = GovernorLayer::new(config).error_handler(move |error| {
-        rejections.inc();
-        too_many_requests(error)
-    });
-    Ok(routes.layer(layer))
+    Ok(limiters)
 }
 
-fn too_many_requests(error: GovernorError) -> axum::response::Response {
-    let wait_seconds = match error {
-        GovernorError::TooManyRequests { wait_time, .. } => wait_time.max(1),
-        _ => 1,
+fn check_local(
+    limiter: &SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
+    key: &String,
+    policy: RatePolicy,
+) -> Decision {
+    match limiter.check_key(key) {
+        Ok(snapshot) => {
+            let remaining = snapshot.remaining_burst_capacity();
+            Decision {
+                allowed: true,
+                remaining,
+                reset: policy.interval() * (policy.quota - remaining),
+                retry_after: Duration::ZERO,
+            }
+        }
+        Err(not_until) => Decision {
+            allowed: false,
+            remaining: 0,
+            reset: policy.window,
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        },
+    }
+}
+
+async fn check_shared(store: &RedisStore, key: &str, policy: RatePolicy) -> Decision {
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(GCRA));
+    let interval_ms = policy.interval().as_millis().max(1);
+    let args = [interval_ms.to_string(), policy.quota.to_string()];
+    let keys = [format!("ratelimit:{key}")];
+    match store
+        .eval::<(u8, u32, u64, u64)>(&SCRIPT, &keys, &args)
+        .await
+    {
+        Ok((allowed, remaining, reset_ms, retry_after_ms)) => Decision {
+            allowed: allowed == 1,
+            remaining,
+            reset: Duration::from_millis(reset_ms),
+            retry_after: Duration::from_millis(retry_after_ms),
+        },
+        Err(error) => {
+            tracing::warn!(%error, "rate limit store unavailable; request let through");
+            unlimited(policy)
+        }
+    }
+}
+
+/// The decision when nothing could be counted.
+fn unlimited(policy: RatePolicy) -> Decision {
+    Decision {
+        allowed: true,
+        remaining: policy.quota,
+        reset: Duration::ZERO,
+        retry_after: Duration::ZERO,
+    }
+}
+
+/// Whole seconds, rounded up: a client told 0 would retry at once.
+fn ceil_seconds(duration: Duration) -> u64 {
+    duration.as_millis().div_ceil(1000) as u64
+}
+
+/// The middleware: count, then refuse with 429 or pass; both answers carry the headers.
+pub async fn enforce(
+    State(limiter): State<Arc<Limiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // Classified before the await: a request's body is not `Sync`, so no borrow of it may be
+    // held across one.
+    let (class, key) = limiter.classify(&request);
+    let decision = limiter.count(class, key).await;
+    let policy = class.policy(&limiter.limits);
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        limiter.rejections.inc();
+        let wait = ceil_seconds(decision.retry_after).max(1);
+        let mut refusal = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "RATE_LIMITED",
+            format!("too many requests; retry in {wait} s"),
+        )
+        .into_response();
+        refusal
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        refusal
     };
-    let mut response = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "RATE_LIMITED",
-        format!("too many attempts; retry in {wait_seconds} s"),
-    )
-    .into_response();
+    let name = class.name();
+    let headers = response.headers_mut();
+    let policy_header = format!(
+        "\"{name}\";q={};w={}",
+        policy.quota,
+        policy.window.as_secs()
+    );
+    let state_header = format!(
+        "\"{name}\";r={};t={}",
+        decision.remaining,
+        ceil_seconds(decision.reset)
+    );
+    for (header_name, value) in [
+        ("ratelimit-policy", policy_header),
+        ("ratelimit", state_header),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(header_name, value);
+        }
+    }
     response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(wait_seconds));
-    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fall_into_their_classes() {
+        let cases = [
+            (Method::POST, "/api/auth/login", RouteClass::Credentials),
+            (Method::POST, "/api/auth/signup", RouteClass::Credentials),
+            (Method::POST, "/api/auth/token", RouteClass::Credentials),
+            (Method::POST, "/api/auth/refresh", RouteClass::Refresh),
+            (Method::POST, "/api/auth/token/refresh", RouteClass::Refresh),
+            (Method::POST, "/api/orders/holds", RouteClass::Writes),
+            (Method::DELETE, "/api/orders/holds/h1", RouteClass::Writes),
+            (
+                Method::POST,
+                "/api/orders/holds/h1/refresh",
+                RouteClass::Writes,
+            ),
+            (
+                Method::POST,
+                "/api/orders/payments/intent",
+                RouteClass::Writes,
+            ),
+            (
+                Method::POST,
+                "/api/orders/payments/confirm",
+                RouteClass::Writes,
+            ),
+            (Method::POST, "/api/orders/purchase", RouteClass::Writes),
+            (Method::GET, "/api/orders/seats/e1", RouteClass::Reads),
+            (
+                Method::GET,
+                "/api/orders/seats/e1/stream",
+                RouteClass::Reads,
+            ),
+            (Method::GET, "/api/orders/holds/h1/ttl", RouteClass::Reads),
+            (Method::GET, "/api/orders/orders", RouteClass::Other),
+            (Method::GET, "/api/events", RouteClass::Other),
+            (Method::POST, "/api/events", RouteClass::Other),
+            (Method::GET, "/api/auth/me", RouteClass::Other),
+        ];
+        for (method, path, class) in cases {
+            assert_eq!(RouteClass::of(&method, path), class, "{method} {path}");
+        }
+    }
+
+    fn limiter(redis: Option<RedisStore>) -> Limiter {
+        let policy = |quota| RatePolicy {
+            quota,
+            window: Duration::from_secs(60),
+        };
+        let limits = RateLimits {
+            credentials: policy(2),
+            refresh: policy(2),
+            writes: policy(3),
+            reads: policy(2),
+            other: policy(2),
+        };
+        let keys = Arc::new(TokenKeys::new("test-secret-test-secret-test-secret"));
+        Limiter::new(
+            limits,
+            keys,
+            TrustedProxies::default(),
+            redis,
+            Counter::default(),
+        )
+        .expect("valid limits")
+    }
+
+    /// Three writes pass with 2, 1, 0 left; the fourth waits for the 20 s a request earns back.
+    async fn a_quota_is_spent_then_refused(limiter: &Limiter) {
+        let key = || Some("writes:u:alice".to_string());
+        let mut remaining = Vec::new();
+        for _ in 0..3 {
+            let decision = limiter.count(RouteClass::Writes, key()).await;
+            assert!(decision.allowed);
+            assert!(decision.reset <= Duration::from_secs(60));
+            remaining.push(decision.remaining);
+        }
+        assert_eq!(remaining, [2, 1, 0]);
+        let refused = limiter.count(RouteClass::Writes, key()).await;
+        assert!(!refused.allowed);
+        assert!(refused.retry_after > Duration::from_secs(18), "{refused:?}");
+        assert!(
+            refused.retry_after <= Duration::from_secs(20),
+            "{refused:?}"
+        );
+        // Another user, and another class of the same user, have their own quotas.
+        let bob = limiter.count(RouteClass::Writes, Some("writes:u:bob".into()));
+        assert!(bob.await.allowed);
+        let reads = limiter.count(RouteClass::Reads, Some("reads:u:alice".into()));
+        assert!(reads.await.allowed);
+    }
+
+    #[tokio::test]
+    async fn in_process_a_quota_is_spent_then_refused() {
+        a_quota_is_spent_then_refused(&limiter(None)).await;
+    }
+
+    #[tokio::test]
+    async fn on_redis_replicas_share_one_quota_and_every_key_expires() {
+        let Some(url) = holdfast_common::testing::server_url("REDIS_URL") else {
+            return;
+        };
+        let prefix = format!("{}:", holdfast_common::testing::unique_name("limits"));
+        let connect = || RedisStore::connect(&url, &prefix);
+        let (first, second) = (connect().await.unwrap(), connect().await.unwrap());
+        a_quota_is_spent_then_refused(&limiter(Some(first.clone()))).await;
+        // A second replica sees the quota the first one spent.
+        let replica = limiter(Some(second));
+        let again = replica.count(RouteClass::Writes, Some("writes:u:alice".into()));
+        assert!(!again.await.allowed);
+
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        for key in keys {
+            let ttl_ms: i64 = redis::cmd("PTTL")
+                .arg(&key)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            assert!((1..=60_000).contains(&ttl_ms), "{key}: {ttl_ms}");
+        }
+    }
+
+    #[test]
+    fn waits_round_up_to_whole_seconds() {
+        assert_eq!(ceil_seconds(Duration::ZERO), 0);
+        assert_eq!(ceil_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(ceil_seconds(Duration::from_millis(1000)), 1);
+        assert_eq!(ceil_seconds(Duration::from_millis(1001)), 2);
+    }
 }
