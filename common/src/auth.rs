@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
@@ -146,9 +146,9 @@ impl TokenKeys {
     }
 }
 
-/// The bearer token of a request, if it has a well-formed `Authorization: Bearer …` header.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// The bearer token of a request's `headers`, if it has a well-formed `Authorization: Bearer …`.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -207,8 +207,8 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let token =
-            bearer_token(parts).ok_or_else(|| unauthenticated("authentication required"))?;
+        let token = bearer_token(&parts.headers)
+            .ok_or_else(|| unauthenticated("authentication required"))?;
         let keys = Arc::<TokenKeys>::from_ref(state);
         match keys.verify(token) {
             Ok(claims) => Ok(Self(claims)),

@@ -37,6 +37,11 @@ pub struct BrowserPolicy {
     pub trusted_proxies: TrustedProxies,
 }
 
+/// The user of an access token the cookie bridge has already verified, so that the layers
+/// inside it (the rate limits) need not verify it again.
+#[derive(Debug, Clone)]
+pub struct BridgedUser(pub String);
+
 fn is_unsafe(method: &Method) -> bool {
     !matches!(
         *method,
@@ -116,13 +121,15 @@ pub async fn cookie_bridge(
             )
             .into_response();
         }
-        let bearer = jar
-            .get("access_token")
-            .map(|c| c.value())
-            .filter(|token| policy.keys.verify(token).is_ok())
-            .and_then(|token| HeaderValue::from_str(&format!("Bearer {token}")).ok());
-        if let Some(bearer) = bearer {
+        let bridged = jar.get("access_token").and_then(|cookie| {
+            let token = cookie.value();
+            let claims = policy.keys.verify(token).ok()?;
+            let bearer = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+            Some((bearer, claims.sub))
+        });
+        if let Some((bearer, user)) = bridged {
             request.headers_mut().insert(header::AUTHORIZATION, bearer);
+            request.extensions_mut().insert(BridgedUser(user));
         }
     }
     next.run(request).await

@@ -28,7 +28,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use holdfast_common::auth::TokenKeys;
+use holdfast_common::auth::{TokenKeys, bearer_token};
 use holdfast_common::config::{RateLimits, RatePolicy};
 use holdfast_common::error::ApiError;
 use holdfast_common::kv::RedisStore;
@@ -37,6 +37,7 @@ use tower_governor::GovernorError;
 use tower_governor::governor::{GovernorConfigBuilder, SharedRateLimiter};
 use tower_governor::key_extractor::KeyExtractor;
 
+use crate::browser::BridgedUser;
 use crate::clients::TrustedProxies;
 
 /// The kinds of route that share a limit.
@@ -110,17 +111,13 @@ pub struct ClientKey {
 }
 
 impl ClientKey {
+    /// The user of a valid access token: the one the cookie bridge verified, else the bearer's.
     fn user<B>(&self, request: &Request<B>) -> Option<String> {
-        let value = request
-            .headers()
-            .get(header::AUTHORIZATION)?
-            .to_str()
-            .ok()?;
-        let (scheme, token) = value.split_once(' ')?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
+        if let Some(BridgedUser(user)) = request.extensions().get() {
+            return Some(user.clone());
         }
-        self.keys.verify(token.trim()).ok().map(|claims| claims.sub)
+        let token = bearer_token(request.headers())?;
+        self.keys.verify(token).ok().map(|claims| claims.sub)
     }
 }
 
@@ -157,10 +154,13 @@ pub struct Decision {
     pub retry_after: Duration,
 }
 
+/// One class's counters in this process.
+type LocalLimiter = SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>;
+
 /// Where the counters live.
 enum Counters {
     /// Governor's keyed limiters, one per class, in this process.
-    Local(Vec<SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>>),
+    Local(Vec<LocalLimiter>),
     /// A Redis GCRA, shared by every replica.
     Shared(RedisStore),
 }
@@ -235,11 +235,7 @@ impl Limiter {
     }
 }
 
-fn local_limiters(
-    limits: &RateLimits,
-    key: &ClientKey,
-) -> anyhow::Result<Vec<SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>>>
-{
+fn local_limiters(limits: &RateLimits, key: &ClientKey) -> anyhow::Result<Vec<LocalLimiter>> {
     let limiters = RouteClass::ALL
         .iter()
         .map(|class| {
@@ -273,11 +269,7 @@ fn local_limiters(
     Ok(limiters)
 }
 
-fn check_local(
-    limiter: &SharedRateLimiter<String, governor::middleware::StateInformationMiddleware>,
-    key: &String,
-    policy: RatePolicy,
-) -> Decision {
+fn check_local(limiter: &LocalLimiter, key: &String, policy: RatePolicy) -> Decision {
     match limiter.check_key(key) {
         Ok(snapshot) => {
             let remaining = snapshot.remaining_burst_capacity();

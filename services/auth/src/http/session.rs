@@ -218,7 +218,7 @@ pub async fn logout(
 ) -> Result<Response, AuthError> {
     let (parts, _) = request.into_parts();
     let mut sessions: Vec<String> = Vec::new();
-    if let Some(claims) = bearer_token(&parts).and_then(|t| state.keys.verify(t).ok()) {
+    if let Some(claims) = bearer_token(&parts.headers).and_then(|t| state.keys.verify(t).ok()) {
         sessions.push(claims.sid);
     }
     if let Some(sid) = jar.get(SESSION_COOKIE) {
