@@ -89,19 +89,21 @@ async fn no_spelling_of_a_limited_path_gets_past_the_edge(db: Db) {
 async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
     let s = support::spawn_in(db, &[]).await;
     let event_id = "507f1f77bcf86cd799439011";
-    for path in [
-        format!("/api/orders/internal/events/{event_id}/activity"),
-        "/api/auth/metrics".to_string(),
-        "/api/orders/metrics".to_string(),
-        "/api/ml/metrics".to_string(),
-        "/api/auth/ready".to_string(),
-        "/api/orders/ready".to_string(),
-        "/api/ml/ready".to_string(),
+    let lock = format!("/api/orders/internal/events/{event_id}/layout-lock");
+    for (method, path) in [
+        ("POST", lock.clone()),
+        ("DELETE", format!("{lock}/some-token")),
+        ("GET", "/api/auth/metrics".to_string()),
+        ("GET", "/api/orders/metrics".to_string()),
+        ("GET", "/api/ml/metrics".to_string()),
+        ("GET", "/api/auth/ready".to_string()),
+        ("GET", "/api/orders/ready".to_string()),
+        ("GET", "/api/ml/ready".to_string()),
     ] {
-        let answer = raw_request(&s, "GET", &path, "").await;
-        assert_eq!(answer.status, 404, "GET {path}: {}", answer.head);
+        let answer = raw_request(&s, method, &path, "").await;
+        assert_eq!(answer.status, 404, "{method} {path}: {}", answer.head);
         let error: Value = serde_json::from_str(&answer.body).unwrap();
-        assert_eq!(error["code"], "NOT_FOUND", "GET {path}");
+        assert_eq!(error["code"], "NOT_FOUND", "{method} {path}");
     }
     // The gateway's own operational routes stay where API.md puts them.
     assert_eq!(raw_request(&s, "GET", "/ready", "").await.status, 200);

@@ -822,7 +822,7 @@ async fn held_or_sold_seats_lock_the_layout(kv: Kv, db: Db) {
     let event_id = event(&s, 2, 2, 5.0).await;
     let organizer = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
     let token = token_for("locker");
-    let hold_id = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    let first = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
     let path = format!("/api/events/{event_id}");
     let relayout = api()
         .put(s.at(&path))
@@ -848,7 +848,7 @@ async fn held_or_sold_seats_lock_the_layout(kv: Kv, db: Db) {
         .unwrap();
     assert_error(delete, 409, "EVENT_HAS_ORDERS").await;
     let released = api()
-        .delete(s.at(&format!("/api/orders/holds/{hold_id}")))
+        .delete(s.at(&format!("/api/orders/holds/{first}")))
         .bearer_auth(&token)
         .send()
         .await
@@ -868,9 +868,19 @@ async fn held_or_sold_seats_lock_the_layout(kv: Kv, db: Db) {
         .await
         .unwrap();
     assert_eq!(relayout.status(), 200);
-    // The orders service sees the new layout (its cache follows event.updated).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // At once, not only once event.updated arrives: releasing the layout lock made every
+    // layout read before it stale.
     assert_eq!(seat_states(&s, &event_id).await.len(), 6);
+    hold_id(&s, &token, &event_id, &["R3-S2"]).await;
+    // The layout is locked again while a seat is held.
+    let relayout = api()
+        .put(s.at(&path))
+        .bearer_auth(&organizer)
+        .json(&json!({"rows": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(relayout, 409, "LAYOUT_LOCKED").await;
 }
 
 /// Invariant 6 across a restart: the answer is stored with the order, so a new process replays it.

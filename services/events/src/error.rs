@@ -27,8 +27,10 @@ pub enum EventsError {
     LayoutLocked,
     #[error("the event cannot be deleted: seats of it are held or sold")]
     HasOrders,
+    #[error("the seat layout is being changed by another request; retry shortly")]
+    LayoutBusy,
     #[error(transparent)]
-    Activity(#[from] crate::activity::ActivityUnavailable),
+    Orders(#[from] crate::layout_lock::OrdersUnavailable),
     #[error("{0}")]
     Api(#[from] ApiError),
     #[error("event store: {0}")]
@@ -46,7 +48,8 @@ impl IntoResponse for EventsError {
             Self::InvalidParameter { field, message } => field_error(field, message),
             Self::LayoutLocked => ApiError::new(StatusCode::CONFLICT, "LAYOUT_LOCKED", message),
             Self::HasOrders => ApiError::new(StatusCode::CONFLICT, "EVENT_HAS_ORDERS", message),
-            Self::Activity(cause) => {
+            Self::LayoutBusy => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGING", message),
+            Self::Orders(cause) => {
                 tracing::error!(%cause, "orders service unreachable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -6,11 +6,11 @@
 //! The crate exposes [`build`] (open the store, seed demo events, add the common layers) and
 //! [`router`]; `main.rs` only launches it.
 
-pub mod activity;
 pub mod catalogue;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod layout_lock;
 pub mod seed;
 pub mod store;
 
@@ -25,7 +25,7 @@ use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
-use crate::activity::OrdersClient;
+use crate::layout_lock::OrdersClient;
 use crate::store::EventRepository;
 
 /// The service's name in logs, metrics, health answers and storage names.

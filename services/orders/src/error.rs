@@ -25,6 +25,10 @@ pub enum OrdersError {
     ConflictSeats(Vec<String>),
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
+    #[error("the event's seat layout is being changed; retry shortly")]
+    LayoutChanging,
+    #[error("the event's seat layout changed since the hold was taken; hold the seats again")]
+    LayoutChanged,
     /// Details, refresh and release of a hold that is gone or not the caller's.
     #[error("no such hold")]
     HoldGone,
@@ -83,6 +87,8 @@ impl IntoResponse for OrdersError {
                 seats_error(StatusCode::CONFLICT, "CONFLICT_SEATS", message, &seats)
             }
             Self::TooManyHolds(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_LIMIT", message),
+            Self::LayoutChanging => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGING", message),
+            Self::LayoutChanged => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGED", message),
             Self::HoldNotFound(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_NOT_FOUND", message),
             Self::BadClientSecret => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CLIENT_SECRET", message)

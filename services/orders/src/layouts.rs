@@ -3,6 +3,8 @@
 //! cache (a queue per replica); entries
 //! also expire after `LAYOUT_CACHE_SECONDS`, which bounds staleness if a message is missed.
 //! An event the events service does not know is `None`: no seat map is ever invented for it.
+//! Each layout carries the seat board's layout version read just before it, so a hold checked
+//! against a layout that has changed since is refused by the board, whatever the cache holds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,6 +14,7 @@ use holdfast_common::bus::MessageBus;
 use serde_json::Value;
 
 use crate::domain::seat::Layout;
+use crate::store::board::SeatBoard;
 use holdfast_common::money;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +22,7 @@ use holdfast_common::money;
 pub struct LayoutUnavailable(pub String);
 
 pub struct Layouts {
+    board: Arc<dyn SeatBoard>,
     client: reqwest::Client,
     events_url: String,
     ttl: Duration,
@@ -26,8 +30,14 @@ pub struct Layouts {
 }
 
 impl Layouts {
-    pub fn new(events_url: &str, ttl: Duration, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        board: Arc<dyn SeatBoard>,
+        events_url: &str,
+        ttl: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
+            board,
             client: reqwest::Client::builder().timeout(timeout).build()?,
             events_url: events_url.to_string(),
             ttl,
@@ -48,6 +58,13 @@ impl Layouts {
         if let Some(layout) = self.cached(event_id) {
             return Ok(Some(layout));
         }
+        // Read before the layout: if the layout changes in between, this version is already
+        // stale and the seat board refuses holds checked against it.
+        let version = self
+            .board
+            .layout_version(event_id)
+            .await
+            .map_err(|e| LayoutUnavailable(e.to_string()))?;
         let url = format!("{}/events/{event_id}", self.events_url);
         let response = self
             .client
@@ -70,6 +87,7 @@ impl Layouts {
             .as_number()
             .and_then(|n| money::parse_minor(n).ok())
             .ok_or_else(|| LayoutUnavailable(format!("event {event_id} has no valid price")))?;
+        layout.version = version;
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -123,7 +123,9 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         );
     });
     let orders = store::orders(&store);
+    let board = store::board::board(&infra);
     let layouts = Arc::new(Layouts::new(
+        board.clone(),
         &settings.service_urls.events,
         settings.orders.layout_cache_ttl,
         settings.upstream_timeout,
@@ -131,7 +133,6 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     layouts.clone().follow_changes(infra.bus.clone()).await?;
     let outbox_wake = Arc::new(Notify::new());
     outbox::spawn(orders.clone(), infra.bus.clone(), outbox_wake.clone());
-    let board = store::board::board(&infra);
     let state = AppState {
         holds: Holds::new(
             infra.kv.clone(),

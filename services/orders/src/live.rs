@@ -511,6 +511,7 @@ mod tests {
             seats_per_row: 10,
             price_minor: 100,
             currency: "INR".into(),
+            version: 0,
         }
     }
 
@@ -520,7 +521,9 @@ mod tests {
 
     use std::sync::atomic::AtomicUsize;
 
-    use crate::store::board::{ExpiredHold, HoldKeys, MemoryBoard, SeatBoard, TakeRequest, Taken};
+    use crate::store::board::{
+        Claim, ExpiredHold, HoldKeys, LayoutLock, MemoryBoard, SeatBoard, TakeRequest, Taken,
+    };
     use holdfast_common::kv::KvError;
 
     /// A board that counts (and slows down) snapshots, so concurrent builds would show.
@@ -539,6 +542,23 @@ mod tests {
         }
         async fn extend(&self, h: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError> {
             self.inner.extend(h, ttl).await
+        }
+        async fn claim(&self, h: &HoldKeys, v: u64, at_least: Duration) -> Result<Claim, KvError> {
+            self.inner.claim(h, v, at_least).await
+        }
+        async fn layout_version(&self, e: &str) -> Result<u64, KvError> {
+            self.inner.layout_version(e).await
+        }
+        async fn lock_layout(
+            &self,
+            e: &str,
+            t: &str,
+            ttl: Duration,
+        ) -> Result<LayoutLock, KvError> {
+            self.inner.lock_layout(e, t, ttl).await
+        }
+        async fn unlock_layout(&self, e: &str, t: &str) -> Result<(), KvError> {
+            self.inner.unlock_layout(e, t).await
         }
         async fn release(&self, h: &HoldKeys) -> Result<(), KvError> {
             self.inner.release(h).await

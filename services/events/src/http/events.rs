@@ -16,6 +16,7 @@ use crate::catalogue::Page;
 use crate::domain::event::{Event, EventFields};
 use crate::domain::when;
 use crate::error::EventsError;
+use crate::layout_lock::LayoutLock;
 use crate::store::EventQuery;
 use holdfast_common::ids::{new_object_id, object_id};
 
@@ -180,10 +181,16 @@ pub async fn update(
     let changes_layout = fields.changes_layout(&event);
     // Checked (and refused when invalid) before asking the orders service anything.
     let updated = fields.update(event)?;
-    if changes_layout && state.orders.activity(&updated.id).await?.any() {
-        return Err(EventsError::LayoutLocked);
+    let lock = if changes_layout {
+        Some(locked(&state, &updated.id, EventsError::LayoutLocked).await?)
+    } else {
+        None
+    };
+    let written = state.events.update(&updated).await;
+    if let Some(token) = lock {
+        state.orders.unlock_layout(&updated.id, &token).await;
     }
-    if !state.events.update(&updated).await? {
+    if !written? {
         return Err(EventsError::NotFound);
     }
     state.list_cache.invalidate();
@@ -198,16 +205,30 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, EventsError> {
     let event = editable(&state, &caller, &id).await?;
-    if state.orders.activity(&event.id).await?.any() {
-        return Err(EventsError::HasOrders);
-    }
-    if !state.events.delete(&event.id).await? {
+    let token = locked(&state, &event.id, EventsError::HasOrders).await?;
+    let deleted = state.events.delete(&event.id).await;
+    state.orders.unlock_layout(&event.id, &token).await;
+    if !deleted? {
         return Err(EventsError::NotFound);
     }
     state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, by = %caller.id(), "event deleted");
     state.publish("event.deleted", &event).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes the event's layout lock (see [`crate::layout_lock`]): `refusal` when seats are held
+/// or sold.
+async fn locked(
+    state: &AppState,
+    event_id: &str,
+    refusal: EventsError,
+) -> Result<String, EventsError> {
+    match state.orders.lock_layout(event_id).await? {
+        LayoutLock::Granted(token) => Ok(token),
+        LayoutLock::HasOrders { .. } => Err(refusal),
+        LayoutLock::Busy => Err(EventsError::LayoutBusy),
+    }
 }
 
 impl AppState {

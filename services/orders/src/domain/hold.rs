@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::now_millis;
 use super::seat::{Layout, Seat};
 use crate::store::OrderRepository;
-use crate::store::board::{HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
+use crate::store::board::{Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -36,6 +36,9 @@ pub struct Hold {
     pub expires_at_ms: i64,
     /// Which of the holder's slots on this event the hold occupies.
     pub slot: usize,
+    /// The layout version the seats were checked against.
+    #[serde(default)]
+    pub layout_version: u64,
 }
 
 impl Hold {
@@ -76,6 +79,12 @@ pub enum HoldError {
     Conflict(Vec<String>),
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
+    /// The event's layout is being changed right now.
+    #[error("the event's seat layout is being changed; retry shortly")]
+    LayoutChanging,
+    /// The layout changed since the caller read it: read it again and check the seats again.
+    #[error("the event's seat layout changed")]
+    StaleLayout,
     #[error(transparent)]
     Store(#[from] KvError),
     /// The order store could not say which seats are sold.
@@ -195,6 +204,7 @@ impl Holds {
             seat_ids: request.0,
             ttl: self.policy.hold_ttl,
             max_holds: self.policy.max_holds_per_user_per_event,
+            layout_version: layout.version,
         };
         for _ in 0..SOLD_LOAD_ATTEMPTS {
             let (slot, expires_at_ms) = match self.board.take(&take).await? {
@@ -211,6 +221,8 @@ impl Holds {
                     self.load_sold(&take.event_id).await?;
                     continue;
                 }
+                Taken::LayoutLocked => return Err(HoldError::LayoutChanging),
+                Taken::StaleLayout => return Err(HoldError::StaleLayout),
             };
             let hold = Hold {
                 hold_id: take.hold_id,
@@ -220,6 +232,7 @@ impl Holds {
                 created_at_ms: now_millis(),
                 expires_at_ms,
                 slot,
+                layout_version: take.layout_version,
             };
             if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
                 // Without its record nobody could release or buy the hold.
@@ -247,6 +260,14 @@ impl Holds {
     /// Whether every seat of the hold still carries its id (none expired or was taken over).
     pub async fn is_intact(&self, hold: &Hold) -> Result<bool, KvError> {
         self.board.is_intact(&hold.keys()).await
+    }
+
+    /// Makes the hold last at least `at_least` more (see [`SeatBoard::claim`]), if it is intact
+    /// and the event's layout has not changed since it was taken.
+    pub async fn claim(&self, hold: &Hold, at_least: Duration) -> Result<Claim, KvError> {
+        self.board
+            .claim(&hold.keys(), hold.layout_version, at_least)
+            .await
     }
 
     /// Extends the hold by `requested` (or the default TTL), within the per-call and lifetime
@@ -352,6 +373,7 @@ mod tests {
             seats_per_row: 10,
             price_minor: 100,
             currency: "INR".into(),
+            version: 0,
         }
     }
 

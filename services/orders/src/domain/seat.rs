@@ -14,6 +14,10 @@ pub struct Layout {
     #[serde(skip)]
     pub price_minor: i64,
     pub currency: String,
+    /// The seat board's layout version this layout was read at (see
+    /// [`crate::store::board`]); filled by the layout source.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 /// A seat's place in the layout.
@@ -104,6 +108,7 @@ mod tests {
             seats_per_row: 3,
             price_minor: 100,
             currency: "INR".into(),
+            version: 0,
         };
         let ids: Vec<String> = layout.seats().map(|s| s.id()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);

@@ -40,6 +40,8 @@ impl From<HoldError> for OrdersError {
             HoldError::Invalid(message) => Self::InvalidSeats(message),
             HoldError::Conflict(seats) => Self::ConflictSeats(seats),
             HoldError::TooManyHolds(n) => Self::TooManyHolds(n),
+            // A layout that changed again right after it was read again is still changing.
+            HoldError::LayoutChanging | HoldError::StaleLayout => Self::LayoutChanging,
             HoldError::Store(e) => Self::Kv(e),
             HoldError::Orders(e) => Self::Store(e),
         }
@@ -53,11 +55,19 @@ pub async fn create(
     ValidJson(request): ValidJson<HoldRequest>,
 ) -> Result<Response, OrdersError> {
     let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
+    let seat_ids = request.seat_ids.unwrap_or_default();
     let layout = state.layout(&event_id).await?;
-    let seats = state
-        .holds
-        .check_request(&layout, request.seat_ids.unwrap_or_default())?;
-    let hold = match state.holds.take(caller.id(), &layout, seats).await {
+    let seats = state.holds.check_request(&layout, seat_ids.clone())?;
+    let mut taken = state.holds.take(caller.id(), &layout, seats).await;
+    if matches!(taken, Err(HoldError::StaleLayout)) {
+        // This replica's copy of the layout predates a change: check the seats against the
+        // current layout and try once more.
+        state.layouts.invalidate(&event_id);
+        let layout = state.layout(&event_id).await?;
+        let seats = state.holds.check_request(&layout, seat_ids)?;
+        taken = state.holds.take(caller.id(), &layout, seats).await;
+    }
+    let hold = match taken {
         Ok(hold) => hold,
         Err(HoldError::Conflict(seats)) => {
             state.metrics.hold_conflicts.inc();

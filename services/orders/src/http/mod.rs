@@ -1,6 +1,7 @@
 //! The orders service's routes (public paths are `/api/orders/*` and `/api/public/*`).
 
 mod holds;
+pub mod internal;
 mod orders;
 mod payments;
 mod purchase;
@@ -29,8 +30,12 @@ pub fn router() -> Router<AppState> {
         .route("/orders", get(orders::mine))
         .route("/public/orders/{order_id}", get(orders::public_order))
         .route(
-            "/internal/events/{event_id}/activity",
-            get(orders::event_activity),
+            "/internal/events/{event_id}/layout-lock",
+            post(internal::lock_layout),
+        )
+        .route(
+            "/internal/events/{event_id}/layout-lock/{token}",
+            delete(internal::unlock_layout),
         )
 }
 

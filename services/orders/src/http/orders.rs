@@ -1,4 +1,4 @@
-//! Reading orders: the caller's list, a public ticket, and an event's activity.
+//! Reading orders: the caller's list and a public ticket.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -51,18 +51,4 @@ pub async fn public_order(
             "createdAt": rfc3339(order.created_at_ms),
         }
     })))
-}
-
-/// `GET /internal/events/{eventId}/activity`: how many seats are sold and held. The events service asks
-/// this before letting an event's layout change or the event be deleted.
-pub async fn event_activity(
-    State(state): State<AppState>,
-    Path(event_id): Path<String>,
-) -> Result<Json<Value>, OrdersError> {
-    let event_id = super::event_id(&event_id)?;
-    let sold = state.orders.sold_seats(&event_id).await?.len();
-    let held = state.holds.snapshot(&event_id).await?.held.len();
-    Ok(Json(
-        json!({ "eventId": event_id, "soldSeats": sold, "heldSeats": held }),
-    ))
 }

@@ -28,11 +28,16 @@ use crate::AppState;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
 use crate::payments::IntentStatus;
+use crate::store::board::Claim;
 use crate::store::{IdempotentResponse, NewPurchase, Order, OutboxMessage, PurchaseOutcome};
 use holdfast_common::money;
 
 /// How long a purchase may hold its in-flight marker; longer than any purchase takes.
 const IN_FLIGHT: Duration = Duration::from_secs(60);
+
+/// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
+/// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
+const PURCHASE_CLAIM: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
@@ -179,10 +184,6 @@ async fn buy(
             "the hold is for other seats or another event",
         ));
     }
-    if !state.holds.is_intact(&hold).await? {
-        return Err(OrdersError::HoldNotFound("the hold has expired"));
-    }
-
     let layout = state.layout(&event_id).await?;
     let intent_id = request.payment_intent_id.clone().unwrap_or_default();
     let intent = state.payments.owned(&intent_id, caller.id()).await?.ok_or(
@@ -211,6 +212,13 @@ async fn buy(
             money::to_json(total),
             layout.currency
         )));
+    }
+    // Claimed in the step that checks it, so the hold cannot run out (and its seats go to
+    // someone else) between this check and the commit.
+    match state.holds.claim(&hold, PURCHASE_CLAIM).await? {
+        Claim::Claimed { .. } => {}
+        Claim::Gone => return Err(OrdersError::HoldNotFound("the hold has expired")),
+        Claim::StaleLayout => return Err(OrdersError::LayoutChanged),
     }
 
     let order = Order {

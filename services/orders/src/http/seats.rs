@@ -155,6 +155,35 @@ fn snapshot_event(map: &SeatMap) -> Event {
         .data(String::from_utf8_lossy(&body))
 }
 
+/// How often, and how long apart, a resuming stream looks for this process's change log to
+/// catch up with the board.
+const RESUME_ATTEMPTS: usize = 10;
+const RESUME_WAIT: Duration = Duration::from_millis(20);
+
+/// The changes after `since` up to the board's current version, if this process remembers every
+/// one of them. The log is fed by a background task and may trail the board by a moment after a
+/// change, so it gets a few short chances before the stream falls back to a snapshot.
+async fn changes_to_replay(
+    state: &AppState,
+    event_id: &str,
+    since: u64,
+) -> Result<Option<Vec<Arc<SeatDelta>>>, OrdersError> {
+    for _ in 0..RESUME_ATTEMPTS {
+        let current = state.holds.board().version(event_id).await?;
+        if since > current {
+            return Ok(None); // an id this board never gave out
+        }
+        let Some(changes) = state.live.changes_since(event_id, since) else {
+            return Ok(None);
+        };
+        if changes.last().map_or(since, |d| d.version) == current {
+            return Ok(Some(changes));
+        }
+        tokio::time::sleep(RESUME_WAIT).await;
+    }
+    Ok(None)
+}
+
 /// What one open stream knows.
 struct StreamState {
     state: AppState,
@@ -245,14 +274,14 @@ pub async fn stream(
         version: 0,
         pending: Default::default(),
     };
-    let replay = resume_from.and_then(|since| {
-        let changes = state.live.changes_since(&event_id, since)?;
-        // Resuming is only safe when the board has not moved past what is remembered.
-        Some((since, changes))
-    });
-    let current = state.holds.board().version(&event_id).await?;
+    let replay = match resume_from {
+        Some(since) => changes_to_replay(&state, &event_id, since)
+            .await?
+            .map(|changes| (since, changes)),
+        None => None,
+    };
     match replay {
-        Some((since, changes)) if changes.last().map_or(since, |d| d.version) == current => {
+        Some((since, changes)) => {
             stream.version = since;
             for delta in changes {
                 stream.version = delta.version;

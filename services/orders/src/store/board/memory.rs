@@ -11,8 +11,8 @@ use holdfast_common::kv::KvError;
 use tokio::sync::broadcast;
 
 use super::{
-    CHANGE_BUFFER, ExpiredHold, HoldKeys, SeatBoard, SeatDelta, SeatNews, SeatState, Snapshot,
-    TakeRequest, Taken, first_version,
+    CHANGE_BUFFER, Claim, ExpiredHold, HoldKeys, LayoutLock, SeatBoard, SeatDelta, SeatNews,
+    SeatState, Snapshot, TakeRequest, Taken, first_version,
 };
 use crate::domain::now_millis;
 
@@ -38,6 +38,9 @@ struct EventBoard {
     slots: HashMap<SlotKey, (String, i64)>,
     /// (expiry, slot) of every taken slot.
     slots_by_expiry: BTreeSet<(i64, SlotKey)>,
+    layout_version: u64,
+    /// (token, expiry) of the layout lock.
+    layout_lock: Option<(String, i64)>,
 }
 
 impl EventBoard {
@@ -50,7 +53,31 @@ impl EventBoard {
             sold_known: false,
             slots: HashMap::new(),
             slots_by_expiry: BTreeSet::new(),
+            layout_version: 0,
+            layout_lock: None,
         }
+    }
+
+    fn layout_locked(&self, now: i64) -> bool {
+        self.layout_lock
+            .as_ref()
+            .is_some_and(|(_, until)| *until > now)
+    }
+
+    /// Whether the slot and every seat of the hold carry its id.
+    fn intact(&self, hold: &HoldKeys, now: i64) -> bool {
+        hold.seat_ids.iter().all(|s| self.holds(s, hold, now)) && self.holds_slot(hold, now)
+    }
+
+    /// Makes the hold's seats and slot last until `until`.
+    fn extend_to(&mut self, hold: &HoldKeys, until: i64) {
+        for seat in &hold.seat_ids {
+            if let Some(mut held) = self.held.get(seat).cloned() {
+                held.expires_at_ms = until;
+                self.hold_seat(seat, held);
+            }
+        }
+        self.take_slot((hold.user_id.clone(), hold.slot), &hold.hold_id, until);
     }
 
     fn hold_seat(&mut self, seat: &str, held: HeldSeat) {
@@ -234,6 +261,12 @@ impl SeatBoard for MemoryBoard {
             if !board.sold_known {
                 return (Taken::SoldUnknown, Vec::new());
             }
+            if board.layout_locked(now) {
+                return (Taken::LayoutLocked, Vec::new());
+            }
+            if board.layout_version != request.layout_version {
+                return (Taken::StaleLayout, Vec::new());
+            }
             let conflicts: Vec<String> = request
                 .seat_ids
                 .iter()
@@ -283,29 +316,83 @@ impl SeatBoard for MemoryBoard {
 
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {
         Ok(self.with_event(&hold.event_id, |board, now| {
-            let intact = hold.seat_ids.iter().all(|s| board.holds(s, hold, now))
-                && board.holds_slot(hold, now);
-            (intact, Vec::new())
+            (board.intact(hold, now), Vec::new())
         }))
     }
 
     async fn extend(&self, hold: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError> {
         Ok(self.with_event(&hold.event_id, |board, now| {
-            let intact = hold.seat_ids.iter().all(|s| board.holds(s, hold, now))
-                && board.holds_slot(hold, now);
-            if !intact {
+            if !board.intact(hold, now) {
                 return (None, Vec::new());
             }
             let until = now.saturating_add(millis(ttl));
-            for seat in &hold.seat_ids {
-                if let Some(mut held) = board.held.get(seat).cloned() {
-                    held.expires_at_ms = until;
-                    board.hold_seat(seat, held);
-                }
-            }
-            board.take_slot((hold.user_id.clone(), hold.slot), &hold.hold_id, until);
+            board.extend_to(hold, until);
             (Some(until), Vec::new())
         }))
+    }
+
+    async fn claim(
+        &self,
+        hold: &HoldKeys,
+        layout_version: u64,
+        at_least: Duration,
+    ) -> Result<Claim, KvError> {
+        Ok(self.with_event(&hold.event_id, |board, now| {
+            if !board.intact(hold, now) {
+                return (Claim::Gone, Vec::new());
+            }
+            if board.layout_version != layout_version {
+                return (Claim::StaleLayout, Vec::new());
+            }
+            let current = board
+                .slots
+                .get(&(hold.user_id.clone(), hold.slot))
+                .map_or(now, |(_, until)| *until);
+            let until = current.max(now.saturating_add(millis(at_least)));
+            if until > current {
+                board.extend_to(hold, until);
+            }
+            (
+                Claim::Claimed {
+                    expires_at_ms: until,
+                },
+                Vec::new(),
+            )
+        }))
+    }
+
+    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError> {
+        Ok(self.with_event(event_id, |board, _| (board.layout_version, Vec::new())))
+    }
+
+    async fn lock_layout(
+        &self,
+        event_id: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<LayoutLock, KvError> {
+        Ok(self.with_event(event_id, |board, now| {
+            let answer = if !board.held.is_empty() {
+                LayoutLock::SeatsHeld(board.held.len())
+            } else if board.layout_locked(now) {
+                LayoutLock::Busy
+            } else {
+                board.layout_lock = Some((token.to_string(), now.saturating_add(millis(ttl))));
+                LayoutLock::Locked
+            };
+            (answer, Vec::new())
+        }))
+    }
+
+    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError> {
+        self.with_event(event_id, |board, _| {
+            if board.layout_lock.as_ref().is_some_and(|(t, _)| t == token) {
+                board.layout_lock = None;
+            }
+            board.layout_version += 1;
+            ((), Vec::new())
+        });
+        Ok(())
     }
 
     async fn release(&self, hold: &HoldKeys) -> Result<(), KvError> {

@@ -12,6 +12,12 @@
 //!   store in the steady state;
 //! - `seats:{<eventId>}:version`, bumped by every change of a seat's state in the same atomic
 //!   step as the change. It is the seat map's ETag.
+//! - `seats:{<eventId>}:layout`, the layout version (0 until the first layout change), and
+//!   `seats:{<eventId>}:layout-lock`, set while the events service writes a new layout. A lock
+//!   is only granted while no seat is held, no hold is taken while it stands, and releasing it
+//!   bumps the layout version. A hold is taken only against the layout version its caller
+//!   checked the seats with, and a purchase claims its hold only if that version is still
+//!   current, so no hold or sale ever straddles a layout change.
 //!
 //! Expired holds leave the index lazily: every operation on an event first sweeps the entries
 //! whose time has passed (bumping the version and announcing them as available), so an expired
@@ -97,6 +103,8 @@ pub struct TakeRequest {
     pub ttl: Duration,
     /// How many live holds the user may have on the event.
     pub max_holds: usize,
+    /// The layout version the seats were checked against.
+    pub layout_version: u64,
 }
 
 /// The outcome of [`SeatBoard::take`].
@@ -115,6 +123,32 @@ pub enum Taken {
     /// Nothing was taken: the event's sold seats are not on the board yet; load them
     /// ([`SeatBoard::load_sold`]) and try again.
     SoldUnknown,
+    /// Nothing was taken: the event's layout is being changed.
+    LayoutLocked,
+    /// Nothing was taken: the layout changed since the caller read it; read it again.
+    StaleLayout,
+}
+
+/// The outcome of [`SeatBoard::lock_layout`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutLock {
+    /// The lock is taken: no hold can be taken until it is released or runs out.
+    Locked,
+    /// Refused: this many seats are held.
+    SeatsHeld(usize),
+    /// Refused: another change holds the lock.
+    Busy,
+}
+
+/// The outcome of [`SeatBoard::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The hold is intact and lasts at least until `expires_at_ms`.
+    Claimed { expires_at_ms: i64 },
+    /// A seat or the slot no longer carries the hold (it expired or was released).
+    Gone,
+    /// The event's layout changed since the hold was taken.
+    StaleLayout,
 }
 
 /// What is not available on an event at one version.
@@ -145,6 +179,32 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// Makes the hold last `ttl` from now, if it is intact; answers whether it did and the new
     /// expiry.
     async fn extend(&self, hold: &HoldKeys, ttl: Duration) -> Result<Option<i64>, KvError>;
+
+    /// Makes sure the intact hold lasts at least `at_least` from now (never shortening it),
+    /// if the event's layout is still at `layout_version`: what a purchase does before it
+    /// commits, so the hold cannot run out under it.
+    async fn claim(
+        &self,
+        hold: &HoldKeys,
+        layout_version: u64,
+        at_least: Duration,
+    ) -> Result<Claim, KvError>;
+
+    /// The event's current layout version.
+    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError>;
+
+    /// Locks the event's layout for `ttl` under `token`, if no seat is held and no other lock
+    /// stands.
+    async fn lock_layout(
+        &self,
+        event_id: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<LayoutLock, KvError>;
+
+    /// Releases the lock `token` (if it still stands) and bumps the layout version, so every
+    /// layout read before it is stale.
+    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError>;
 
     /// Frees the seats and slot that still carry the hold's id.
     async fn release(&self, hold: &HoldKeys) -> Result<(), KvError>;
@@ -203,12 +263,18 @@ fn slot_key(event_id: &str, user_id: &str, slot: usize) -> String {
     format!("holdslot:{{{event_id}}}:{user_id}:{slot}")
 }
 
-/// The board's own keys of an event: held index, sold set, version.
-fn event_keys(event_id: &str) -> [String; 3] {
+/// How many keys of its own an event has on the board.
+const EVENT_KEY_COUNT: usize = 5;
+
+/// The board's own keys of an event: held index, sold set, version, layout version, layout
+/// lock.
+fn event_keys(event_id: &str) -> [String; EVENT_KEY_COUNT] {
     [
         format!("seats:{{{event_id}}}:held"),
         format!("seats:{{{event_id}}}:sold"),
         format!("seats:{{{event_id}}}:version"),
+        format!("seats:{{{event_id}}}:layout"),
+        format!("seats:{{{event_id}}}:layout-lock"),
     ]
 }
 

@@ -14,8 +14,9 @@ use holdfast_common::kv::{KvError, RedisStore, TtlStore};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    BOARD_KEY_TTL, CHANGE_BUFFER, ExpiredHold, HoldKeys, SeatBoard, SeatDelta, SeatNews, Snapshot,
-    TakeRequest, Taken, event_keys, expired_holds, first_version, seat_key, slot_key,
+    BOARD_KEY_TTL, CHANGE_BUFFER, Claim, EVENT_KEY_COUNT, ExpiredHold, HoldKeys, LayoutLock,
+    SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys, expired_holds,
+    first_version, seat_key, slot_key,
 };
 
 /// Where the scripts publish changes (under the store's key prefix).
@@ -26,7 +27,8 @@ const KNOWN: &str = "~known";
 
 /// Helpers every script starts with. The caller passes, after its own arguments' fixed part:
 /// ARGV[1] channel, ARGV[2] event id, ARGV[3] key lifetime (ms), ARGV[4] first version; and the
-/// event's keys as KEYS[1] held index, KEYS[2] sold set, KEYS[3] version.
+/// event's keys as KEYS[1] held index, KEYS[2] sold set, KEYS[3] version, KEYS[4] layout
+/// version, KEYS[5] layout lock. A hold's own keys follow from KEYS[6].
 const LIBRARY: &str = r"
 local function now_ms()
     local t = redis.call('TIME')
@@ -39,6 +41,11 @@ local function current_version()
         return ARGV[4]
     end
     return v
+end
+local function layout_version()
+    redis.call('SET', KEYS[4], '0', 'NX', 'PX', ARGV[3])
+    redis.call('PEXPIRE', KEYS[4], ARGV[3])
+    return redis.call('GET', KEYS[4])
 end
 local function bump(changes)
     current_version()
@@ -66,8 +73,8 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{LIBRARY}\n{body}"))
 }
 
-/// KEYS[4..4+cap) slot keys, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL
-/// (ms), ARGV[8] cap, then the seat ids.
+/// KEYS[6..6+cap) slot keys, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL
+/// (ms), ARGV[8] cap, ARGV[9] layout version, then the seat ids.
 static TAKE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -76,11 +83,13 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
         if redis.call('SISMEMBER', KEYS[2], '~known') == 0 then
             return {gone, {'sold-unknown'}}
         end
+        if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
+        if layout_version() ~= ARGV[9] then return {gone, {'stale-layout'}} end
         local cap = tonumber(ARGV[8])
-        local first_seat = 4 + cap
+        local first_seat = 6 + cap
         local conflicts = {}
         for i = first_seat, #KEYS do
-            local seat = ARGV[9 + i - first_seat]
+            local seat = ARGV[10 + i - first_seat]
             if redis.call('SISMEMBER', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
                 conflicts[#conflicts + 1] = seat
             end
@@ -91,15 +100,15 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
         end
         local slot = -1
         for s = 0, cap - 1 do
-            if redis.call('EXISTS', KEYS[4 + s]) == 0 then slot = s break end
+            if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
         end
         if slot < 0 then return {gone, {'full'}} end
         local ttl = tonumber(ARGV[7])
         local until_ms = now + ttl
-        redis.call('SET', KEYS[4 + slot], ARGV[5], 'PX', ttl)
+        redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
         local changes = {}
         for i = first_seat, #KEYS do
-            local seat = ARGV[9 + i - first_seat]
+            local seat = ARGV[10 + i - first_seat]
             redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
             redis.call('ZADD', KEYS[1], until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
             changes[#changes + 1] = {seat, 'held'}
@@ -111,21 +120,21 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[4] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL (ms), then
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL (ms), then
 /// the seat ids. Extends only when the slot and every seat still carry the hold.
 static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
         local now = now_ms()
         local gone = sweep(now)
-        for i = 4, #KEYS do
+        for i = 6, #KEYS do
             if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {}} end
         end
         local ttl = tonumber(ARGV[7])
         local until_ms = now + ttl
-        for i = 4, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
-        for i = 5, #KEYS do
-            local seat = ARGV[8 + i - 5]
+        for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+        for i = 7, #KEYS do
+            local seat = ARGV[8 + i - 7]
             redis.call('ZADD', KEYS[1], 'XX', until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
         end
         return {gone, {string.format('%d', until_ms)}}
@@ -133,7 +142,33 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[4] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `sell` or
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] claim (ms),
+/// ARGV[8] layout version, then the seat ids. Like EXTEND, but only while the layout version
+/// is unchanged, and never shortening the hold.
+static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        for i = 6, #KEYS do
+            if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {'gone'}} end
+        end
+        if layout_version() ~= ARGV[8] then return {gone, {'stale-layout'}} end
+        local ttl = tonumber(ARGV[7])
+        local left = redis.call('PTTL', KEYS[6])
+        if left >= ttl then return {gone, {'claimed', string.format('%d', now + left)}} end
+        local until_ms = now + ttl
+        for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+        for i = 7, #KEYS do
+            local seat = ARGV[9 + i - 7]
+            redis.call('ZADD', KEYS[1], 'XX', until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+        end
+        return {gone, {'claimed', string.format('%d', until_ms)}}
+        ",
+    )
+});
+
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `sell` or
 /// `release`, then the seat ids. Frees what still carries the hold; selling also adds every
 /// seat to the sold set.
 static FREE: LazyLock<Script> = LazyLock::new(|| {
@@ -142,8 +177,8 @@ static FREE: LazyLock<Script> = LazyLock::new(|| {
         local gone = sweep(now_ms())
         local selling = ARGV[7] == 'sell'
         local changes = {}
-        for i = 5, #KEYS do
-            local seat = ARGV[8 + i - 5]
+        for i = 7, #KEYS do
+            local seat = ARGV[8 + i - 7]
             if redis.call('GET', KEYS[i]) == ARGV[5] then
                 redis.call('DEL', KEYS[i])
                 redis.call('ZREM', KEYS[1], seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
@@ -153,10 +188,47 @@ static FREE: LazyLock<Script> = LazyLock::new(|| {
                 changes[#changes + 1] = {seat, 'reserved'}
             end
         end
-        if redis.call('GET', KEYS[4]) == ARGV[5] then redis.call('DEL', KEYS[4]) end
+        if redis.call('GET', KEYS[6]) == ARGV[5] then redis.call('DEL', KEYS[6]) end
         if selling then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
         if #changes > 0 then bump(changes) end
         return {gone, {}}
+        ",
+    )
+});
+
+/// ARGV[5] lock token, ARGV[6] lock TTL (ms). Answers {swept, {'locked'}}, {swept, {'busy'}}
+/// or {swept, {'held', count}}.
+static LOCK_LAYOUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local held = redis.call('ZCARD', KEYS[1])
+        if held > 0 then return {gone, {'held', tostring(held)}} end
+        if not redis.call('SET', KEYS[5], ARGV[5], 'NX', 'PX', ARGV[6]) then
+            return {gone, {'busy'}}
+        end
+        return {gone, {'locked'}}
+        ",
+    )
+});
+
+/// ARGV[5] lock token. Releases the lock if it is still this one; bumps the layout version.
+static UNLOCK_LAYOUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        if redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
+        layout_version()
+        redis.call('INCR', KEYS[4])
+        return {{}, {}}
+        ",
+    )
+});
+
+/// Answers {{}, {layout version}}.
+static LAYOUT_VERSION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        return {{}, {layout_version()}}
         ",
     )
 });
@@ -264,13 +336,26 @@ impl RedisBoard {
         keys
     }
 
-    fn hold_args(&self, hold: &HoldKeys, extra: &str) -> Vec<String> {
+    fn hold_args(&self, hold: &HoldKeys, extra: &[String]) -> Vec<String> {
         let mut args = self.args(&hold.event_id);
         args.push(hold.hold_id.clone());
         args.push(hold.user_id.clone());
-        args.push(extra.to_string());
+        args.extend_from_slice(extra);
         args.extend(hold.seat_ids.iter().cloned());
         args
+    }
+
+    /// Runs a script on the event's own keys with `extra` arguments; answers its reply.
+    async fn on_event<T: ::redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        event_id: &str,
+        extra: &[String],
+    ) -> Result<T, KvError> {
+        let mut args = self.args(event_id);
+        args.extend_from_slice(extra);
+        self.run(script, event_id, event_keys(event_id).to_vec(), args)
+            .await
     }
 
     async fn free(&self, hold: &HoldKeys, how: &str) -> Result<(), KvError> {
@@ -279,7 +364,7 @@ impl RedisBoard {
                 &FREE,
                 &hold.event_id,
                 Self::hold_keys(hold),
-                self.hold_args(hold, how),
+                self.hold_args(hold, &[how.to_string()]),
             )
             .await?;
         Ok(())
@@ -314,6 +399,7 @@ impl SeatBoard for RedisBoard {
                 .to_string(),
         );
         args.push(request.max_holds.to_string());
+        args.push(request.layout_version.to_string());
         args.extend(request.seat_ids.iter().cloned());
         let answer: Vec<String> = self.run(&TAKE, &request.event_id, keys, args).await?;
         match answer.first().map(String::as_str) {
@@ -325,6 +411,8 @@ impl SeatBoard for RedisBoard {
             Some("conflict") => Ok(Taken::Conflicts(answer[1..].to_vec())),
             Some("full") => Ok(Taken::TooManyHolds),
             Some("sold-unknown") => Ok(Taken::SoldUnknown),
+            Some("layout-locked") => Ok(Taken::LayoutLocked),
+            Some("stale-layout") => Ok(Taken::StaleLayout),
             other => Err(KvError::Backend(format!(
                 "unexpected take answer {other:?}"
             ))),
@@ -332,7 +420,7 @@ impl SeatBoard for RedisBoard {
     }
 
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {
-        let keys = Self::hold_keys(hold).split_off(3);
+        let keys = Self::hold_keys(hold).split_off(EVENT_KEY_COUNT);
         let values = self.redis.get_many(&keys).await?;
         Ok(values
             .iter()
@@ -346,13 +434,78 @@ impl SeatBoard for RedisBoard {
                 &EXTEND,
                 &hold.event_id,
                 Self::hold_keys(hold),
-                self.hold_args(hold, &ttl.to_string()),
+                self.hold_args(hold, &[ttl.to_string()]),
             )
             .await?;
         match answer.first() {
             None => Ok(None),
             until => Ok(Some(number(until)?)),
         }
+    }
+
+    async fn claim(
+        &self,
+        hold: &HoldKeys,
+        layout_version: u64,
+        at_least: Duration,
+    ) -> Result<Claim, KvError> {
+        let ttl = u64::try_from(at_least.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let answer: Vec<String> = self
+            .run(
+                &CLAIM,
+                &hold.event_id,
+                Self::hold_keys(hold),
+                self.hold_args(hold, &[ttl.to_string(), layout_version.to_string()]),
+            )
+            .await?;
+        match answer.first().map(String::as_str) {
+            Some("claimed") => Ok(Claim::Claimed {
+                expires_at_ms: number(answer.get(1))?,
+            }),
+            Some("gone") => Ok(Claim::Gone),
+            Some("stale-layout") => Ok(Claim::StaleLayout),
+            other => Err(KvError::Backend(format!(
+                "unexpected claim answer {other:?}"
+            ))),
+        }
+    }
+
+    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError> {
+        let answer: Vec<String> = self.on_event(&LAYOUT_VERSION, event_id, &[]).await?;
+        number(answer.first())
+    }
+
+    async fn lock_layout(
+        &self,
+        event_id: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<LayoutLock, KvError> {
+        let ttl = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let answer: Vec<String> = self
+            .on_event(
+                &LOCK_LAYOUT,
+                event_id,
+                &[token.to_string(), ttl.to_string()],
+            )
+            .await?;
+        match answer.first().map(String::as_str) {
+            Some("locked") => Ok(LayoutLock::Locked),
+            Some("busy") => Ok(LayoutLock::Busy),
+            Some("held") => Ok(LayoutLock::SeatsHeld(number(answer.get(1))?)),
+            other => Err(KvError::Backend(format!(
+                "unexpected lock answer {other:?}"
+            ))),
+        }
+    }
+
+    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError> {
+        let _: Vec<String> = self
+            .on_event(&UNLOCK_LAYOUT, event_id, &[token.to_string()])
+            .await?;
+        Ok(())
     }
 
     async fn release(&self, hold: &HoldKeys) -> Result<(), KvError> {

@@ -23,6 +23,7 @@ fn request(hold_id: &str, user: &str, ids: &[&str], ttl_ms: u64) -> TakeRequest 
         seat_ids: seats(ids),
         ttl: Duration::from_millis(ttl_ms),
         max_holds: 2,
+        layout_version: 0,
     }
 }
 
@@ -256,6 +257,90 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
     );
 }
 
+async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let v0 = board.layout_version(EVENT).await.unwrap();
+    let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
+    let minute = Duration::from_secs(60);
+    assert_eq!(
+        board.lock_layout(EVENT, "t1", minute).await.unwrap(),
+        LayoutLock::SeatsHeld(1)
+    );
+    board.release(&h1).await.unwrap();
+    assert_eq!(
+        board.lock_layout(EVENT, "t1", minute).await.unwrap(),
+        LayoutLock::Locked
+    );
+    assert_eq!(
+        board.lock_layout(EVENT, "t2", minute).await.unwrap(),
+        LayoutLock::Busy
+    );
+    let mut r2 = request("h2", "u2", &["R1-S2"], 60_000);
+    assert_eq!(board.take(&r2).await.unwrap(), Taken::LayoutLocked);
+    // Another change's token does not release the lock, but still makes old layouts stale.
+    board.unlock_layout(EVENT, "t2").await.unwrap();
+    assert_eq!(board.take(&r2).await.unwrap(), Taken::LayoutLocked);
+    board.unlock_layout(EVENT, "t1").await.unwrap();
+    let v1 = board.layout_version(EVENT).await.unwrap();
+    assert!(v1 > v0, "releasing the lock bumps the layout version");
+    // Seats checked against the old layout are refused; against the new one they are held.
+    assert_eq!(board.take(&r2).await.unwrap(), Taken::StaleLayout);
+    r2.layout_version = v1;
+    take(&*board, &r2).await;
+}
+
+/// The two interleavings a purchase must survive: its hold running out between the checks and
+/// the commit, and a layout change whose lock ran out before it was written.
+async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &[]).await.unwrap();
+    let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 200)).await;
+    let Claim::Claimed { expires_at_ms } =
+        board.claim(&h1, 0, Duration::from_secs(5)).await.unwrap()
+    else {
+        panic!("an intact hold is claimed")
+    };
+    assert!(expires_at_ms > crate::domain::now_millis() + 4_000);
+    // A shorter claim never shortens the hold.
+    assert_eq!(
+        board.claim(&h1, 0, Duration::from_millis(1)).await.unwrap(),
+        Claim::Claimed { expires_at_ms }
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        board.is_intact(&h1).await.unwrap(),
+        "claimed past its first expiry"
+    );
+    assert_eq!(
+        board
+            .take(&request("rival", "u2", &["R1-S1"], 60_000))
+            .await
+            .unwrap(),
+        Taken::Conflicts(seats(&["R1-S1"]))
+    );
+    board.release(&h1).await.unwrap();
+    assert_eq!(
+        board.claim(&h1, 0, Duration::from_secs(5)).await.unwrap(),
+        Claim::Gone
+    );
+
+    // A lock that ran out before its change was written lets a hold in with the old layout...
+    assert_eq!(
+        board
+            .lock_layout(EVENT, "slow", Duration::from_millis(50))
+            .await
+            .unwrap(),
+        LayoutLock::Locked
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let h2 = take(&*board, &request("h2", "u2", &["R1-S2"], 60_000)).await;
+    // ...but once the change is done, that hold can no longer be bought.
+    board.unlock_layout(EVENT, "slow").await.unwrap();
+    assert_eq!(
+        board.claim(&h2, 0, Duration::from_secs(5)).await.unwrap(),
+        Claim::StaleLayout
+    );
+}
+
 macro_rules! contract_suite {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
@@ -289,6 +374,18 @@ macro_rules! contract_suite {
             async fn a_user_holds_at_most_the_cap() {
                 if let Some(board) = $make.await {
                     super::a_user_holds_at_most_the_cap(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones() {
+                if let Some(board) = $make.await {
+                    super::a_layout_lock_waits_for_no_holds_and_stops_new_ones(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change() {
+                if let Some(board) = $make.await {
+                    super::a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board).await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,102 @@
+//! The layout lock the orders service grants around a change of an event's seats or its
+//! deletion. Orders is the only one who knows which seats are held or sold, and it grants the
+//! lock atomically with that check and refuses every hold while the lock stands; releasing it
+//! makes every layout orders read before stale. So no hold or sale straddles the change.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// What asking for the lock led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutLock {
+    /// Granted: release it with this token when the change is written (or abandoned).
+    Granted(String),
+    /// Refused: seats of the event are held or sold.
+    HasOrders { held_seats: u64, sold_seats: u64 },
+    /// Refused: another change of the event holds the lock.
+    Busy,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LockAnswer {
+    token: Option<String>,
+    #[serde(default)]
+    busy: bool,
+    #[serde(default)]
+    held_seats: u64,
+    #[serde(default)]
+    sold_seats: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the orders service: {0}")]
+pub struct OrdersUnavailable(String);
+
+#[derive(Clone)]
+pub struct OrdersClient {
+    client: reqwest::Client,
+    orders_url: String,
+}
+
+/// How often releasing a lock is tried: an unreleased lock blocks holds until it runs out.
+const UNLOCK_ATTEMPTS: u32 = 3;
+
+impl OrdersClient {
+    pub fn new(orders_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder().timeout(timeout).build()?,
+            orders_url: orders_url.to_string(),
+        })
+    }
+
+    fn lock_url(&self, event_id: &str) -> String {
+        format!("{}/internal/events/{event_id}/layout-lock", self.orders_url)
+    }
+
+    pub async fn lock_layout(&self, event_id: &str) -> Result<LayoutLock, OrdersUnavailable> {
+        let url = self.lock_url(event_id);
+        let response = self
+            .client
+            .post(&url)
+            .send()
+            .await
+            .map_err(|e| OrdersUnavailable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(OrdersUnavailable(format!(
+                "POST {url} answered {}",
+                response.status()
+            )));
+        }
+        let answer: LockAnswer = response
+            .json()
+            .await
+            .map_err(|e| OrdersUnavailable(e.to_string()))?;
+        Ok(match answer.token {
+            Some(token) => LayoutLock::Granted(token),
+            None if answer.busy => LayoutLock::Busy,
+            None => LayoutLock::HasOrders {
+                held_seats: answer.held_seats,
+                sold_seats: answer.sold_seats,
+            },
+        })
+    }
+
+    /// Releases the lock; failures are logged (the lock runs out by itself, and the bus message
+    /// about the change drops the orders service's cached layouts).
+    pub async fn unlock_layout(&self, event_id: &str, token: &str) {
+        let url = format!("{}/{token}", self.lock_url(event_id));
+        for attempt in 1..=UNLOCK_ATTEMPTS {
+            match self.client.delete(&url).send().await {
+                Ok(response) if response.status().is_success() => return,
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), attempt, %event_id, "layout lock not released")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, attempt, %event_id, "layout lock not released")
+                }
+            }
+        }
+    }
+}
