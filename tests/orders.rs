@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::{
     Db, Kv, Storage, TestStack, access_token, api, assert_error, browser, event, hold, hold_id,
-    infra, paid_intent, post, spawn_on, spawn_with, token_for,
+    infra, paid_intent, post, redis_keys_and_ttls, spawn_on, spawn_with, token_for,
 };
 
 /// A stack for `kv` and `db`, or `None` when one of them is not available here.
@@ -60,6 +60,157 @@ macro_rules! on_every_store {
 }
 
 support::on_both_document_stores!(a_purchase_is_replayed_after_a_restart);
+
+/// Holds cost no task of their own: the process's tasks do not grow with the holds it keeps,
+/// and none is left behind once they ran out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_start_no_task_of_their_own() {
+    let s = spawn_with(
+        Db::Sqlite,
+        &[("HOLD_TTL_SECONDS", "1")],
+        infra(Kv::Memory).await.unwrap(),
+    )
+    .await;
+    let event_id = event(&s, 10, 20, 5.0).await;
+    let client = api();
+    let tasks = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    // A first hold through the one client opens its connection and wakes the sweeper.
+    let hold = |n: usize| {
+        client
+            .post(s.at("/api/orders/holds"))
+            .bearer_auth(token_for(&format!("holder-{n}")))
+            .json(&json!({"eventId": event_id, "seatIds": [format!("R{}-S{}", n / 20 + 1, n % 20 + 1)]}))
+            .send()
+    };
+    assert_eq!(hold(0).await.unwrap().status(), 201);
+    let before = tasks();
+    for n in 1..150 {
+        assert_eq!(hold(n).await.unwrap().status(), 201);
+    }
+    let during = tasks();
+    assert!(
+        during < before + 10,
+        "{before} tasks before 149 holds, {during} with them"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        seat_states(&s, &event_id)
+            .await
+            .values()
+            .all(|st| st == "available"),
+        "every hold ran out"
+    );
+    assert!(tasks() <= during, "tasks left after the holds ran out");
+}
+
+/// A client refreshing, logging in, creating intents, holding, buying and releasing as fast as
+/// it can leaves state that is capped per user, and every key it caused expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_client_leaves_only_bounded_expiring_state() {
+    let Some(infra) = infra(Kv::Redis).await else {
+        return;
+    };
+    let keys = infra.clone();
+    let s = spawn_with(
+        Db::Sqlite,
+        &[
+            ("RATE_LIMIT_DISABLED", "false"),
+            ("MAX_SESSIONS_PER_USER", "3"),
+        ],
+        infra,
+    )
+    .await;
+    let login = json!({"email": "user@holdfast.test", "password": "holdfast-demo"});
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..5 {
+        let tokens: Value = api()
+            .post(s.at("/api/auth/token"))
+            .json(&login)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        refresh_tokens.push(tokens["refreshToken"].as_str().unwrap().to_string());
+    }
+    // Past the cap, the oldest sessions ended.
+    let refresh = |token: String| {
+        let url = s.at("/api/auth/token/refresh");
+        async move {
+            api()
+                .post(url)
+                .json(&json!({"refreshToken": token}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(refresh(refresh_tokens[0].clone()).await.status(), 401);
+    let mut current = refresh_tokens[4].clone();
+    let before = redis_keys_and_ttls(&keys).await.len();
+    for _ in 0..20 {
+        let tokens: Value = refresh(current).await.json().await.unwrap();
+        current = tokens["refreshToken"].as_str().unwrap().to_string();
+    }
+    assert_eq!(
+        redis_keys_and_ttls(&keys).await.len(),
+        before,
+        "rotations add no keys"
+    );
+
+    let token = access_token(&s, "user@holdfast.test", "holdfast-demo").await;
+    let event_id = event(&s, 2, 5, 10.0).await;
+    let intent = |n: u32| {
+        post(
+            &s,
+            &token,
+            "/api/orders/payments/intent",
+            json!({"amount": n, "currency": "INR"}),
+        )
+    };
+    for n in 1..=10 {
+        assert_eq!(intent(n).await.status(), 201);
+    }
+    assert_error(intent(11).await, 409, "INTENT_LIMIT").await;
+
+    let held = hold_id(&s, &token, &event_id, &["R1-S1"]).await;
+    let released = api()
+        .delete(s.at(&format!("/api/orders/holds/{held}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 204);
+    let buyer = token_for("busy-buyer");
+    let held = hold_id(&s, &buyer, &event_id, &["R1-S2"]).await;
+    let paid = paid_intent(&s, &buyer, 10.0, "INR").await;
+    let bought = api()
+        .post(s.at("/api/orders/purchase"))
+        .bearer_auth(&buyer)
+        .header("idempotency-key", "busy-1")
+        .json(&json!({"eventId": event_id, "holdId": held, "seatIds": ["R1-S2"], "paymentIntentId": paid}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bought.status(), 201);
+    let logout = api()
+        .post(s.at("/api/auth/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+
+    let state = redis_keys_and_ttls(&keys).await;
+    assert!(!state.is_empty());
+    let forever: Vec<&(String, i64)> = state.iter().filter(|(_, ttl)| *ttl < 0).collect();
+    assert!(forever.is_empty(), "keys without a TTL: {forever:?}");
+}
 
 on_every_store!(
     an_idempotency_key_is_usable_again_after_its_ttl,

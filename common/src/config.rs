@@ -143,6 +143,8 @@ pub struct AuthSettings {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
+    /// How many sessions a user may have; starting one more ends the oldest.
+    pub max_sessions_per_user: usize,
     /// Adds `Secure` to cookies (and HSTS at the gateway).
     pub cookie_secure: bool,
     pub cookie_domain: Option<String>,
@@ -249,6 +251,8 @@ pub struct OrdersSettings {
     pub max_holds_per_user_per_event: usize,
     /// A payment intent not consumed within this time expires.
     pub payment_intent_ttl: Duration,
+    /// How many unspent payment intents a user may have at once.
+    pub max_payment_intents_per_user: usize,
     /// How long a purchase's Idempotency-Key is remembered.
     pub idempotency_ttl: Duration,
     /// How long an event's layout is cached (bus messages invalidate it sooner).
@@ -348,6 +352,8 @@ impl Settings {
                 session_ttl: Duration::from_secs(
                     env.positive("SESSION_TTL_SECONDS", 30 * 24 * 3600)?,
                 ),
+                max_sessions_per_user: usize::try_from(env.positive("MAX_SESSIONS_PER_USER", 10)?)
+                    .unwrap_or(usize::MAX),
                 cookie_secure: env.flag("COOKIE_SECURE", false)?,
                 cookie_domain: env.string("COOKIE_DOMAIN"),
                 admin: env.admin_account()?,
@@ -368,6 +374,10 @@ impl Settings {
                 payment_intent_ttl: Duration::from_secs(
                     env.positive("PAYMENT_INTENT_TTL_SECONDS", 900)?,
                 ),
+                max_payment_intents_per_user: usize::try_from(
+                    env.positive("MAX_PAYMENT_INTENTS_PER_USER", 10)?,
+                )
+                .unwrap_or(usize::MAX),
                 idempotency_ttl: Duration::from_secs(
                     env.positive("IDEMPOTENCY_TTL_SECONDS", 86_400)?,
                 ),

@@ -130,6 +130,28 @@ pub async fn reconnect_redis(infra: &Infra) -> Infra {
     Infra::with_redis(again)
 }
 
+/// Every key of the stack's Redis prefix with its time to live in ms (-1: none).
+pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(String, i64)> {
+    let store = infra.redis.as_ref().expect("a Redis infrastructure");
+    let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", store.prefix()))
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    for key in keys {
+        let ttl: i64 = redis::cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        answer.push((key, ttl));
+    }
+    answer
+}
+
 /// Deletes the seat board's sold set of `event_id`, as a Redis restart would.
 pub async fn forget_sold_seats(infra: &Infra, event_id: &str) {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");

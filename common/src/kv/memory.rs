@@ -281,6 +281,22 @@ impl TtlStore for MemoryStore {
         }))
     }
 
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        Ok(self.with_state(|s, now| {
+            if s.live(key, now).map(|e| e.value.as_str()) != expected {
+                return false;
+            }
+            s.insert(key, value.to_string(), deadline(now, ttl));
+            true
+        }))
+    }
+
     async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError> {
         self.with_state(|s, now| {
             let (current, expires_at) = match s.live(key, now) {

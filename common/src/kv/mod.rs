@@ -81,12 +81,56 @@ pub trait TtlStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<bool, KvError>;
 
+    /// Sets `key` to `value` (expiring after `ttl`) only if its current value is `expected`
+    /// (`None`: only if it does not exist), atomically; answers whether it did.
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, KvError>;
+
     /// Adds `by` to the integer at `key` (0 when absent) and answers the new value. A key created
     /// by this call expires after `ttl`; an existing key keeps its expiry.
     async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError>;
 
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), KvError>;
+}
+
+/// How often [`update`] retries when other writers keep changing the key under it.
+const UPDATE_ATTEMPTS: usize = 32;
+
+/// What [`update`]'s step decides: the key's next value and TTL (`None`: leave it as it is),
+/// and what to answer.
+pub type Update<T> = (Option<(String, Duration)>, T);
+
+/// Reads `key`, lets `step` compute its next value from the current one, and writes it only if
+/// nobody wrote in between ([`TtlStore::compare_and_set`]), running `step` again on the newer
+/// value otherwise. For small per-user records (a user's sessions, their live payment intents)
+/// that several requests may change at once.
+pub async fn update<T>(
+    store: &dyn TtlStore,
+    key: &str,
+    mut step: impl FnMut(Option<&str>) -> Update<T>,
+) -> Result<T, KvError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = store.get(key).await?;
+        let (next, answer) = step(current.as_deref());
+        let Some((value, ttl)) = next else {
+            return Ok(answer);
+        };
+        if store
+            .compare_and_set(key, current.as_deref(), &value, ttl)
+            .await?
+        {
+            return Ok(answer);
+        }
+    }
+    Err(KvError::Unavailable(format!(
+        "{key} changed under every one of {UPDATE_ATTEMPTS} attempts"
+    )))
 }
 
 /// A TTL in whole milliseconds, at least one: zero would mean "never expires" or an error.

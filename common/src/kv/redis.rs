@@ -63,6 +63,23 @@ static DELETE_IF_VALUE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// KEYS[1]: the key; ARGV[1]: 1 when a current value is expected, ARGV[2] that value, ARGV[3]
+/// the new value, ARGV[4] its TTL in ms. Answers 1 when set.
+static COMPARE_AND_SET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local current = redis.call('GET', KEYS[1])
+        if ARGV[1] == '1' then
+            if current ~= ARGV[2] then return 0 end
+        elseif current then
+            return 0
+        end
+        redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+        return 1
+        ",
+    )
+});
+
 /// KEYS[1]: the key; ARGV[1]: increment; ARGV[2]: TTL in ms for a key this call creates.
 static INCREMENT_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -332,6 +349,28 @@ impl TtlStore for RedisStore {
             .run_script(&EXTEND_ALL_IF_VALUE, keys, &[value, &ttl])
             .await?;
         Ok(extended == 1)
+    }
+
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, KvError> {
+        let ttl = ttl_millis(ttl).to_string();
+        let (has_expected, expected) = match expected {
+            Some(expected) => ("1", expected),
+            None => ("0", ""),
+        };
+        let set: u64 = self
+            .run_script(
+                &COMPARE_AND_SET,
+                &[key.to_string()],
+                &[has_expected, expected, value, &ttl],
+            )
+            .await?;
+        Ok(set == 1)
     }
 
     async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError> {

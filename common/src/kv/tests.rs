@@ -167,6 +167,48 @@ async fn increment_counts_and_keeps_the_first_ttl(store: &dyn TtlStore) {
     assert!(store.increment("text", 1, MINUTE).await.is_err());
 }
 
+async fn compare_and_set_needs_the_expected_value(store: &dyn TtlStore) {
+    assert!(store.compare_and_set("c", None, "a", MINUTE).await.unwrap());
+    assert!(!store.compare_and_set("c", None, "b", MINUTE).await.unwrap());
+    assert!(
+        !store
+            .compare_and_set("c", Some("x"), "b", MINUTE)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .compare_and_set("c", Some("a"), "b", Duration::from_secs(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get("c").await.unwrap().as_deref(), Some("b"));
+    assert!(store.ttl("c").await.unwrap().unwrap() <= Duration::from_secs(5));
+}
+
+/// 30 writers append to one list at once through [`super::update`]: none is lost.
+async fn concurrent_updates_lose_nothing(store: Arc<dyn TtlStore>) {
+    let tasks = (0..30).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            super::update(&*store, "list", |current| {
+                let mut items: Vec<u32> = current
+                    .and_then(|c| serde_json::from_str(c).ok())
+                    .unwrap_or_default();
+                items.push(n);
+                (Some((serde_json::to_string(&items).unwrap(), MINUTE)), ())
+            })
+            .await
+            .unwrap()
+        })
+    });
+    futures_util::future::join_all(tasks).await;
+    let mut items: Vec<u32> =
+        serde_json::from_str(&store.get("list").await.unwrap().unwrap()).unwrap();
+    items.sort_unstable();
+    assert_eq!(items, (0..30).collect::<Vec<_>>());
+}
+
 /// 40 takers race for overlapping pairs of 12 keys: no key may end up promised to two takers.
 async fn concurrent_takes_never_share_a_key(store: Arc<dyn TtlStore>) {
     let names: Vec<String> = (0..12).map(|i| i.to_string()).collect();
@@ -260,6 +302,18 @@ macro_rules! contract_suite {
             async fn increment_counts_and_keeps_the_first_ttl() {
                 if let Some(s) = store().await {
                     super::increment_counts_and_keeps_the_first_ttl(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn compare_and_set_needs_the_expected_value() {
+                if let Some(s) = store().await {
+                    super::compare_and_set_needs_the_expected_value(&*s).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_updates_lose_nothing() {
+                if let Some(s) = store().await {
+                    super::concurrent_updates_lose_nothing(s).await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

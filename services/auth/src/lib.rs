@@ -26,7 +26,7 @@ use holdfast_common::server;
 
 use crate::cookies::CookiePolicy;
 use crate::domain::password::PasswordHasherPool;
-use crate::sessions::Sessions;
+use crate::sessions::{SessionPolicy, Sessions};
 use crate::store::UserRepository;
 
 /// The service's name in logs, metrics, health answers and storage names.
@@ -54,7 +54,14 @@ impl AppState {
     pub fn new(settings: Arc<Settings>, infra: Infra, users: Arc<dyn UserRepository>) -> Self {
         let auth = &settings.auth;
         Self {
-            sessions: Sessions::new(infra.kv.clone(), auth.session_ttl, auth.refresh_token_ttl),
+            sessions: Sessions::new(
+                infra.kv.clone(),
+                SessionPolicy {
+                    session_ttl: auth.session_ttl,
+                    refresh_ttl: auth.refresh_token_ttl,
+                    max_per_user: auth.max_sessions_per_user,
+                },
+            ),
             keys: Arc::new(TokenKeys::new(&auth.jwt_secret)),
             passwords: PasswordHasherPool::default(),
             cookies: CookiePolicy::new(auth),

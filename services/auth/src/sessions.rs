@@ -1,29 +1,48 @@
-//! Sessions and rotating refresh tokens, kept in the TTL store.
+//! Sessions and rotating refresh tokens, kept in the TTL store, in state that does not grow
+//! with use.
 //!
-//! - `auth:session:{sid}` → user id; lives `SESSION_TTL_SECONDS`. Revoking a session deletes it.
-//! - `auth:refresh:{sha256(token)}` → `{sid, userId}`; lives `REFRESH_TOKEN_TTL_SECONDS`.
-//!   Only the hash is stored, so a copy of the store does not hand out working tokens.
-//! - `auth:refresh-used:{sha256(token)}` marks a token as rotated. Claiming it is one atomic
-//!   set-if-absent, so of two concurrent refreshes with one token exactly one wins.
+//! - `auth:session:{sid}` → the session record: the user, when the session ends, the hash of
+//!   its current refresh token and when that was issued, and the hashes of the last
+//!   [`SPENT_KEPT`] tokens it replaced. It lives until the session ends (`SESSION_TTL_SECONDS`
+//!   after it started); revoking deletes it. A session is one key however often it refreshes.
+//! - `auth:user-sessions:{userId}` → the user's last `MAX_SESSIONS_PER_USER` session ids,
+//!   oldest first. Starting one more ends the oldest, so a user never has more live sessions.
 //!
-//! Reuse detection (RFC 9700 §4.14.2): presenting a token that was already rotated means it
+//! A refresh token is `base64url(session id ‖ 32 random bytes)`: it names its session, and only
+//! its hash is stored, so a copy of the store hands out no working token. It works once, for
+//! `REFRESH_TOKEN_TTL_SECONDS` at most. Rotating is one compare-and-set of the record, so of two
+//! concurrent refreshes with one token exactly one wins.
+//!
+//! Reuse detection (RFC 9700 §4.14.2): presenting a token the session already replaced means it
 //! leaked, or the legitimate client is racing an attacker; either way the whole session is
-//! revoked and every token of it stops working.
+//! revoked. Only the last [`SPENT_KEPT`] replaced tokens are remembered: an older one no longer
+//! refreshes anything either, it is merely not recognised as reuse.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use holdfast_common::kv::{KvError, TtlStore};
+use holdfast_common::kv::{self, KvError, TtlStore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::user::now_millis;
+
+/// How many replaced refresh tokens of a session are remembered for reuse detection.
+pub const SPENT_KEPT: usize = 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-struct RefreshRecord {
-    sid: String,
+struct SessionRecord {
     user_id: String,
+    ends_at_ms: i64,
+    /// Hash of the refresh token that works now.
+    current: String,
+    issued_at_ms: i64,
+    /// Hashes of the tokens it replaced, oldest first.
+    spent: Vec<String>,
 }
 
 /// A newly started or refreshed session.
@@ -45,119 +64,188 @@ pub enum Rotation {
     Invalid,
 }
 
+/// The limits sessions live by.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub session_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub max_per_user: usize,
+}
+
 #[derive(Clone)]
 pub struct Sessions {
     kv: Arc<dyn TtlStore>,
-    session_ttl: Duration,
-    refresh_ttl: Duration,
+    policy: SessionPolicy,
 }
 
 fn session_key(sid: &str) -> String {
     format!("auth:session:{sid}")
 }
 
+fn user_sessions_key(user_id: &str) -> String {
+    format!("auth:user-sessions:{user_id}")
+}
+
 fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-fn refresh_key(token: &str) -> String {
-    format!("auth:refresh:{}", token_hash(token))
-}
-
-fn used_key(token: &str) -> String {
-    format!("auth:refresh-used:{}", token_hash(token))
-}
-
-/// 244 random bits (two v4 UUIDs), URL-safe.
-fn new_refresh_token() -> String {
-    let mut bytes = [0u8; 32];
-    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+/// A new token for session `sid`: its 16 bytes, then 256 random bits (two v4 UUIDs' worth of
+/// randomness, 244 bits).
+fn new_refresh_token(sid: Uuid) -> String {
+    let mut bytes = [0u8; 48];
+    bytes[..16].copy_from_slice(sid.as_bytes());
+    bytes[16..32].copy_from_slice(Uuid::new_v4().as_bytes());
+    bytes[32..].copy_from_slice(Uuid::new_v4().as_bytes());
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The session a token names, if it has the shape of one of ours.
+fn session_of_token(token: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if bytes.len() != 48 {
+        return None;
+    }
+    Uuid::from_slice(&bytes[..16]).ok()
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The TTL for a record of a session ending at `ends_at_ms`; `None` once it has ended.
+fn time_left(ends_at_ms: i64) -> Option<Duration> {
+    let left = ends_at_ms.saturating_sub(now_millis());
+    (left > 0).then(|| Duration::from_millis(left.unsigned_abs()))
+}
+
+fn encode<T: Serialize>(value: &T) -> String {
+    // Plain structs of strings and integers always serialise.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 impl Sessions {
-    pub fn new(kv: Arc<dyn TtlStore>, session_ttl: Duration, refresh_ttl: Duration) -> Self {
-        Self {
-            kv,
-            session_ttl,
-            refresh_ttl,
-        }
+    pub fn new(kv: Arc<dyn TtlStore>, policy: SessionPolicy) -> Self {
+        Self { kv, policy }
     }
 
-    /// Starts a session for `user_id` with its first refresh token.
+    /// Starts a session for `user_id` with its first refresh token, ending the user's oldest
+    /// sessions beyond the cap.
     pub async fn start(&self, user_id: &str) -> Result<Grant, KvError> {
-        let sid = uuid::Uuid::new_v4().to_string();
-        self.kv
-            .set(&session_key(&sid), user_id, self.session_ttl)
-            .await?;
-        self.grant(sid, user_id.to_string()).await
-    }
-
-    async fn grant(&self, sid: String, user_id: String) -> Result<Grant, KvError> {
-        let refresh_token = new_refresh_token();
-        let record = RefreshRecord {
-            sid: sid.clone(),
-            user_id: user_id.clone(),
+        let sid = Uuid::new_v4();
+        let refresh_token = new_refresh_token(sid);
+        let now = now_millis();
+        let record = SessionRecord {
+            user_id: user_id.to_string(),
+            ends_at_ms: now.saturating_add(millis(self.policy.session_ttl)),
+            current: token_hash(&refresh_token),
+            issued_at_ms: now,
+            spent: Vec::new(),
         };
-        let record = serde_json::to_string(&record).map_err(|e| KvError::Backend(e.to_string()))?;
+        let sid = sid.to_string();
         self.kv
-            .set(&refresh_key(&refresh_token), &record, self.refresh_ttl)
+            .set(
+                &session_key(&sid),
+                &encode(&record),
+                self.policy.session_ttl,
+            )
             .await?;
+        let cap = self.policy.max_per_user;
+        let ended = kv::update(&*self.kv, &user_sessions_key(user_id), |current| {
+            let mut sids: Vec<String> = current
+                .and_then(|c| serde_json::from_str(c).ok())
+                .unwrap_or_default();
+            sids.push(sid.clone());
+            let ended: Vec<String> = sids.drain(..sids.len().saturating_sub(cap)).collect();
+            (Some((encode(&sids), self.policy.session_ttl)), ended)
+        })
+        .await?;
+        for old in ended {
+            tracing::info!(user_id, sid = %old, "session cap reached; the oldest session ends");
+            self.revoke(&old).await?;
+        }
         Ok(Grant {
             sid,
-            user_id,
+            user_id: user_id.to_string(),
             refresh_token,
         })
     }
 
+    async fn record(&self, sid: &str) -> Result<Option<SessionRecord>, KvError> {
+        let raw = self.kv.get(&session_key(sid)).await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
     /// Whether session `sid` is still live (not expired, not revoked).
     pub async fn is_live(&self, sid: &str) -> Result<bool, KvError> {
-        Ok(self.kv.get(&session_key(sid)).await?.is_some())
+        Ok(self.record(sid).await?.is_some())
     }
 
     /// Spends `token` and issues its successor, or detects reuse (see the module docs).
     pub async fn rotate(&self, token: &str) -> Result<Rotation, KvError> {
-        let Some(raw) = self.kv.get(&refresh_key(token)).await? else {
+        let Some(session) = session_of_token(token) else {
             return Ok(Rotation::Invalid);
         };
-        let Ok(record) = serde_json::from_str::<RefreshRecord>(&raw) else {
-            return Ok(Rotation::Invalid);
-        };
-        if !self
-            .kv
-            .set_if_absent(&used_key(token), "1", self.refresh_ttl)
-            .await?
-        {
-            tracing::warn!(sid = %record.sid, user_id = %record.user_id, "refresh token reused; revoking the session");
-            self.revoke(&record.sid).await?;
-            return Ok(Rotation::Reused);
+        let sid = session.to_string();
+        let presented = token_hash(token);
+        let successor = new_refresh_token(session);
+        let refresh_ttl = millis(self.policy.refresh_ttl);
+        let rotation = kv::update(&*self.kv, &session_key(&sid), |current| {
+            let Some(mut record) =
+                current.and_then(|c| serde_json::from_str::<SessionRecord>(c).ok())
+            else {
+                return (None, Rotation::Invalid);
+            };
+            if record.spent.contains(&presented) {
+                return (None, Rotation::Reused);
+            }
+            let now = now_millis();
+            let Some(ttl) = time_left(record.ends_at_ms) else {
+                return (None, Rotation::Invalid);
+            };
+            if record.current != presented || now >= record.issued_at_ms.saturating_add(refresh_ttl)
+            {
+                return (None, Rotation::Invalid);
+            }
+            record.spent.push(std::mem::replace(
+                &mut record.current,
+                token_hash(&successor),
+            ));
+            let excess = record.spent.len().saturating_sub(SPENT_KEPT);
+            record.spent.drain(..excess);
+            record.issued_at_ms = now;
+            let grant = Grant {
+                sid: sid.clone(),
+                user_id: record.user_id.clone(),
+                refresh_token: successor.clone(),
+            };
+            (Some((encode(&record), ttl)), Rotation::Rotated(grant))
+        })
+        .await?;
+        if rotation == Rotation::Reused {
+            tracing::warn!(%sid, "refresh token reused; revoking the session");
+            self.revoke(&sid).await?;
         }
-        if !self.is_live(&record.sid).await? {
-            return Ok(Rotation::Invalid);
-        }
-        Ok(Rotation::Rotated(
-            self.grant(record.sid, record.user_id).await?,
-        ))
+        Ok(rotation)
     }
 
-    /// The session a refresh token belongs to, if the token is known.
+    /// The live session a refresh token belongs to, if the token is or was one of its tokens.
     pub async fn session_of(&self, token: &str) -> Result<Option<String>, KvError> {
-        let raw = self.kv.get(&refresh_key(token)).await?;
-        Ok(raw
-            .and_then(|r| serde_json::from_str::<RefreshRecord>(&r).ok())
-            .map(|r| r.sid))
+        let Some(sid) = session_of_token(token).map(|s| s.to_string()) else {
+            return Ok(None);
+        };
+        let hash = token_hash(token);
+        Ok(self
+            .record(&sid)
+            .await?
+            .filter(|r| r.current == hash || r.spent.contains(&hash))
+            .map(|_| sid))
     }
 
     /// Ends session `sid`: its access tokens stop being accepted by auth and its refresh tokens
     /// stop refreshing.
     pub async fn revoke(&self, sid: &str) -> Result<(), KvError> {
         self.kv.delete(&session_key(sid)).await.map(|_| ())
-    }
-
-    /// Forgets one refresh token.
-    pub async fn forget_refresh(&self, token: &str) -> Result<(), KvError> {
-        self.kv.delete(&refresh_key(token)).await.map(|_| ())
     }
 }
 
@@ -169,8 +257,11 @@ mod tests {
     fn sessions() -> Sessions {
         Sessions::new(
             Arc::new(MemoryStore::new()),
-            Duration::from_secs(60),
-            Duration::from_secs(60),
+            SessionPolicy {
+                session_ttl: Duration::from_secs(60),
+                refresh_ttl: Duration::from_secs(60),
+                max_per_user: 3,
+            },
         )
     }
 
@@ -229,5 +320,87 @@ mod tests {
             sessions.rotate(&grant.refresh_token).await.unwrap(),
             Rotation::Invalid
         );
+    }
+
+    #[tokio::test]
+    async fn a_user_never_has_more_sessions_than_the_cap() {
+        let sessions = sessions();
+        let mut grants = Vec::new();
+        for _ in 0..5 {
+            grants.push(sessions.start("u1").await.unwrap());
+        }
+        let live: Vec<bool> =
+            futures_util::future::join_all(grants.iter().map(|g| sessions.is_live(&g.sid)))
+                .await
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
+        assert_eq!(
+            live,
+            [false, false, true, true, true],
+            "the oldest end first"
+        );
+        assert_eq!(
+            sessions.rotate(&grants[0].refresh_token).await.unwrap(),
+            Rotation::Invalid
+        );
+        // Another user's sessions are not touched.
+        let other = sessions.start("u2").await.unwrap();
+        assert!(sessions.is_live(&other.sid).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn rotating_often_keeps_one_key_per_session() {
+        let store = Arc::new(MemoryStore::new());
+        let sessions = Sessions::new(
+            store.clone(),
+            SessionPolicy {
+                session_ttl: Duration::from_secs(60),
+                refresh_ttl: Duration::from_secs(60),
+                max_per_user: 3,
+            },
+        );
+        let first = sessions.start("u1").await.unwrap();
+        let mut tokens = vec![first.refresh_token.clone()];
+        for _ in 0..50 {
+            let Rotation::Rotated(next) = sessions.rotate(tokens.last().unwrap()).await.unwrap()
+            else {
+                panic!("rotation of the current token")
+            };
+            tokens.push(next.refresh_token);
+        }
+        // The session record and the user's session list, whatever the number of rotations.
+        assert_eq!(store.len(), 2);
+        // A token replaced long ago no longer works and is not taken for reuse...
+        assert_eq!(
+            sessions.rotate(&tokens[0]).await.unwrap(),
+            Rotation::Invalid
+        );
+        assert!(sessions.is_live(&first.sid).await.unwrap());
+        // ...a recently replaced one is, and ends the session.
+        assert_eq!(
+            sessions.rotate(&tokens[tokens.len() - 2]).await.unwrap(),
+            Rotation::Reused
+        );
+        assert!(!sessions.is_live(&first.sid).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_refresh_token_expires_before_its_session() {
+        let sessions = Sessions::new(
+            Arc::new(MemoryStore::new()),
+            SessionPolicy {
+                session_ttl: Duration::from_secs(60),
+                refresh_ttl: Duration::from_millis(100),
+                max_per_user: 3,
+            },
+        );
+        let grant = sessions.start("u1").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            sessions.rotate(&grant.refresh_token).await.unwrap(),
+            Rotation::Invalid
+        );
+        assert!(sessions.is_live(&grant.sid).await.unwrap());
     }
 }

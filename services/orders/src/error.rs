@@ -37,6 +37,8 @@ pub enum OrdersError {
     HoldNotFound(&'static str),
     #[error("no such payment intent")]
     IntentNotFound,
+    #[error("you already have {0} unspent payment intents; use one or let one expire first")]
+    TooManyIntents(usize),
     #[error("wrong client secret for this payment intent")]
     BadClientSecret,
     #[error("the payment was declined")]
@@ -65,6 +67,15 @@ pub enum OrdersError {
     Store(#[from] RepoError),
 }
 
+impl From<crate::payments::IntentError> for OrdersError {
+    fn from(error: crate::payments::IntentError) -> Self {
+        match error {
+            crate::payments::IntentError::TooMany(n) => Self::TooManyIntents(n),
+            crate::payments::IntentError::Store(e) => Self::Kv(e),
+        }
+    }
+}
+
 fn seats_error(status: StatusCode, code: &str, message: String, seats: &[String]) -> ApiError {
     let mut error =
         ApiError::new(status, code, message).with_details(json!({ "conflicts": seats }));
@@ -87,6 +98,7 @@ impl IntoResponse for OrdersError {
                 seats_error(StatusCode::CONFLICT, "CONFLICT_SEATS", message, &seats)
             }
             Self::TooManyHolds(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_LIMIT", message),
+            Self::TooManyIntents(_) => ApiError::new(StatusCode::CONFLICT, "INTENT_LIMIT", message),
             Self::LayoutChanging => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGING", message),
             Self::LayoutChanged => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGED", message),
             Self::HoldNotFound(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_NOT_FOUND", message),

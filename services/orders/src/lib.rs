@@ -142,7 +142,11 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         ),
         live: Arc::new(live::Live::default()),
         announcer: announcer::Announcer::spawn(infra.bus.clone()),
-        payments: Payments::new(infra.kv.clone(), settings.orders.payment_intent_ttl),
+        payments: Payments::new(
+            infra.kv.clone(),
+            settings.orders.payment_intent_ttl,
+            settings.orders.max_payment_intents_per_user,
+        ),
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         metrics: counters,
         orders,

@@ -224,11 +224,10 @@ pub async fn logout(
     if let Some(sid) = jar.get(SESSION_COOKIE) {
         sessions.push(sid.value().to_string());
     }
-    if let Some(refresh) = jar.get(REFRESH_COOKIE) {
-        if let Some(sid) = state.sessions.session_of(refresh.value()).await? {
-            sessions.push(sid);
-        }
-        state.sessions.forget_refresh(refresh.value()).await?;
+    if let Some(refresh) = jar.get(REFRESH_COOKIE)
+        && let Some(sid) = state.sessions.session_of(refresh.value()).await?
+    {
+        sessions.push(sid);
     }
     for sid in sessions {
         state.sessions.revoke(&sid).await?;
