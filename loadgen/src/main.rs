@@ -16,6 +16,7 @@
 //! `MONGODB_URI=…` runs it against Redis or MongoDB.
 
 mod catalog;
+mod hammer;
 mod onsale;
 mod report;
 mod seatmap;
@@ -56,6 +57,8 @@ enum Scenario {
     Holds(HoldsArgs),
     /// Readers of the event catalogue: GET /api/events, a page of 100 events.
     Catalog(CatalogArgs),
+    /// One abusive client on every write route of a gateway with rate limits on (needs --url).
+    Hammer(HammerArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -150,6 +153,18 @@ pub struct CatalogArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct HammerArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Requests of the flood that follows the per-route runs.
+    #[arg(long, default_value_t = 100_000)]
+    pub requests: u64,
+    /// The most requests sent to one route while waiting for its first 429.
+    #[arg(long, default_value_t = 5_000)]
+    pub max_before_limit: u64,
+}
+
+#[derive(Args, Clone)]
 pub struct HoldsArgs {
     #[command(flatten)]
     pub target: Target,
@@ -219,7 +234,11 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Stream(a) => &a.target,
         Scenario::Holds(a) => &a.target,
         Scenario::Catalog(a) => &a.target,
+        Scenario::Hammer(a) => &a.target,
     };
+    if matches!(cli.scenario, Scenario::Hammer(_)) && target_args.url.is_none() {
+        bail!("hammer measures a gateway with its rate limits on: start one and pass --url");
+    }
     let dispatch = if target_args.http_dispatch {
         holdfast::Dispatch::Http
     } else {
@@ -237,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Stream(args) => seatmap::streams(&url, args).await,
         Scenario::Holds(args) => seatmap::holds(&url, args).await,
         Scenario::Catalog(args) => catalog::run(&url, args).await,
+        Scenario::Hammer(args) => hammer::run(&url, args).await,
     }
 }
 
