@@ -104,7 +104,12 @@ async fn holds_start_no_task_of_their_own() {
             .all(|st| st == "available"),
         "every hold ran out"
     );
-    assert!(tasks() <= during, "tasks left after the holds ran out");
+    // (Reading the map opened connections of its own: hence the same margin as above.)
+    let after = tasks();
+    assert!(
+        after < before + 10,
+        "{before} tasks before the holds, {after} after they ran out"
+    );
 }
 
 /// A client refreshing, logging in, creating intents, holding, buying and releasing as fast as

@@ -25,3 +25,4 @@ pub mod money;
 pub mod server;
 pub mod telemetry;
 pub mod testing;
+pub mod when;

@@ -5,9 +5,9 @@ use holdfast_common::demo::DEMO_ORGANIZER;
 
 use crate::AppState;
 use crate::domain::event::Event;
-use crate::domain::when::format_millis;
 use crate::store::RepoError;
 use holdfast_common::ids::new_object_id as new_event_id;
+use holdfast_common::when::{self, format_millis};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -91,10 +91,7 @@ pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
     if !settings.seeds_demo_data() || state.events.count().await? > 0 {
         return Ok(());
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(0))
-        .unwrap_or(0);
+    let now = when::now_millis();
     // Whole hours, 19:00 UTC, so the demo dates read naturally.
     let evening = (now / DAY_MS) * DAY_MS + 19 * 3_600_000;
     for demo in DEMOS {
@@ -105,6 +102,7 @@ pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
             description: Some(demo.description.into()),
             date: format_millis(date_ms),
             date_ms,
+            timezone: when::DEFAULT_TIME_ZONE.into(),
             location: Some(demo.location.into()),
             tags: demo.tags.iter().map(|t| t.to_string()).collect(),
             image_url: None,

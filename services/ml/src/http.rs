@@ -21,13 +21,6 @@ pub fn router() -> Router<AppState> {
         .route("/related", get(related))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn required<'q>(params: &'q HashMap<String, String>, name: &str) -> Result<&'q str, ApiError> {
     params
         .get(name)
@@ -57,7 +50,11 @@ async fn recs(
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let user_id = required(&params, "userId")?;
-    let items = state.model.recommend(user_id, limit(&params)?, now_ms());
+    let items = state.model.recommend(
+        user_id,
+        limit(&params)?,
+        holdfast_common::when::now_millis(),
+    );
     Ok(Json(json!({ "userId": user_id, "items": items })))
 }
 
@@ -71,6 +68,8 @@ async fn related(
     if !state.model.knows_event(event_id) {
         return Err(ApiError::not_found("no such event"));
     }
-    let items = state.model.related(event_id, limit, now_ms());
+    let items = state
+        .model
+        .related(event_id, limit, holdfast_common::when::now_millis());
     Ok(Json(json!({ "eventId": event_id, "items": items })))
 }

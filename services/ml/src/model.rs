@@ -17,6 +17,7 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::RwLock;
 
+use holdfast_common::when;
 use serde_json::Value;
 
 /// How many recent message ids are remembered for de-duplication.
@@ -42,20 +43,15 @@ pub struct Model {
     inner: RwLock<Inner>,
 }
 
-/// The date of an event as the events service writes it (`dateMs` is not exposed, so parse).
+/// The instant of an event as the events service announces it (`date`, read in its
+/// `timezone` when it has no offset, as events reads it).
 fn date_ms(event: &Value) -> Option<i64> {
     let date = event["date"].as_str()?;
-    let parsed = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .or_else(|| {
-            time::Date::parse(
-                date,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .ok()
-            .map(|d| d.midnight().assume_utc())
-        })?;
-    i64::try_from(parsed.unix_timestamp_nanos() / 1_000_000).ok()
+    let zone = event["timezone"]
+        .as_str()
+        .and_then(|name| when::time_zone(name).ok())
+        .map_or(when::TimeZone::UTC, |(zone, _)| zone);
+    when::parse_millis(date, &zone).ok()
 }
 
 fn tags(event: &Value) -> HashSet<String> {

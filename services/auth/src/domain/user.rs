@@ -68,13 +68,7 @@ impl From<&User> for UserView {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
+pub use holdfast_common::when::now_millis;
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,7 @@ use serde_json::{Number, Value, json};
 use validator::{Validate, ValidationError};
 
 use holdfast_common::money;
-
-use super::when;
+use holdfast_common::when;
 
 pub const DEFAULT_ROWS: u32 = 5;
 pub const DEFAULT_SEATS_PER_ROW: u32 = 10;
@@ -23,10 +22,13 @@ pub struct Event {
     pub id: String,
     pub title: String,
     pub description: Option<String>,
-    /// As the organizer wrote it (ISO 8601).
+    /// RFC 3339 in UTC, however the organizer wrote it.
     pub date: String,
     /// `date` in milliseconds since the epoch, for sorting and range filters.
     pub date_ms: i64,
+    /// The IANA time zone the event takes place in; dates sent without an offset are read in
+    /// it.
+    pub timezone: String,
     pub location: Option<String>,
     pub tags: Vec<String>,
     pub image_url: Option<String>,
@@ -44,7 +46,9 @@ impl Event {
             "_id": self.id,
             "title": self.title,
             "description": self.description,
-            "date": self.date,
+            // From the instant, so dates stored before they were normalised answer alike.
+            "date": when::format_millis(self.date_ms),
+            "timezone": self.timezone,
             "location": self.location,
             "tags": self.tags,
             "imageUrl": self.image_url,
@@ -80,7 +84,14 @@ fn valid_title(title: &str) -> Result<(), ValidationError> {
 }
 
 fn valid_date(date: &str) -> Result<(), ValidationError> {
-    when::parse_millis(date).map(|_| ()).map_err(invalid)
+    // The shape only: the zone the date is read in cannot make it invalid.
+    when::parse_millis(date, &when::TimeZone::UTC)
+        .map(|_| ())
+        .map_err(invalid)
+}
+
+fn valid_time_zone(name: &str) -> Result<(), ValidationError> {
+    when::time_zone(name).map(|_| ()).map_err(invalid)
 }
 
 fn valid_tags(tags: &[String]) -> Result<(), ValidationError> {
@@ -142,6 +153,8 @@ pub struct EventFields {
     pub description: Option<Option<String>>,
     #[validate(custom(function = "valid_date"))]
     pub date: Option<String>,
+    #[validate(custom(function = "valid_time_zone"))]
+    pub timezone: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 500, message = "must be at most 500 characters"))]
     pub location: Option<Option<String>>,
@@ -197,6 +210,7 @@ impl EventFields {
             description: None,
             date: String::new(),
             date_ms: 0,
+            timezone: when::DEFAULT_TIME_ZONE.into(),
             location: None,
             tags: Vec::new(),
             image_url: None,
@@ -223,9 +237,15 @@ impl EventFields {
         if let Some(description) = self.description {
             event.description = text(description);
         }
+        if let Some((_, name)) = self.timezone.and_then(|t| when::time_zone(&t).ok()) {
+            event.timezone = name;
+        }
         if let Some(date) = self.date {
-            event.date_ms = when::parse_millis(&date).unwrap_or(event.date_ms);
-            event.date = date.trim().to_string();
+            let zone = when::time_zone(&event.timezone)
+                .map(|(zone, _)| zone)
+                .unwrap_or(when::TimeZone::UTC);
+            event.date_ms = when::parse_millis(&date, &zone).unwrap_or(event.date_ms);
+            event.date = when::format_millis(event.date_ms);
         }
         if let Some(location) = self.location {
             event.location = text(location);

@@ -1,4 +1,4 @@
-//! The events service's domain: events, their fields' rules, money and dates.
+//! The events service's domain: events and their fields' rules (dates are
+//! [`holdfast_common::when`]'s).
 
 pub mod event;
-pub mod when;

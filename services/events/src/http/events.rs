@@ -14,11 +14,11 @@ use serde_json::Value;
 use crate::AppState;
 use crate::catalogue::Page;
 use crate::domain::event::{Event, EventFields};
-use crate::domain::when;
 use crate::error::EventsError;
 use crate::layout_lock::LayoutLock;
 use crate::store::EventQuery;
 use holdfast_common::ids::{new_object_id, object_id};
+use holdfast_common::when;
 
 pub const MAX_LIMIT: u64 = 100;
 
@@ -57,7 +57,7 @@ fn number_in(
 
 fn instant(field: &'static str, raw: Option<String>) -> Result<Option<i64>, EventsError> {
     non_empty(raw)
-        .map(|raw| when::parse_millis(&raw))
+        .map(|raw| when::parse_millis(&raw, &when::TimeZone::UTC))
         .transpose()
         .map_err(|message| EventsError::InvalidParameter { field, message })
 }

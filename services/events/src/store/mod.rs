@@ -68,6 +68,10 @@ pub const SCHEMA: Schema = Schema {
         );
         INSERT INTO events_fts (events_fts) VALUES ('rebuild');
     ",
+        r"
+        -- The IANA zone offset-less dates of the event are read in.
+        ALTER TABLE events ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC';
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {

@@ -35,10 +35,17 @@ struct EventDocument {
     seats_per_row: u32,
     price_minor: i64,
     currency: String,
+    /// Absent on documents written before events had a zone: UTC, as they were read.
+    #[serde(default = "default_time_zone")]
+    timezone: String,
     /// The words of title and description, for search; absent on documents written before it
     /// existed (filled in at start-up by [`MongoEvents::open`]).
     #[serde(default)]
     search_words: Vec<String>,
+}
+
+fn default_time_zone() -> String {
+    holdfast_common::when::DEFAULT_TIME_ZONE.into()
 }
 
 impl EventDocument {
@@ -58,6 +65,7 @@ impl EventDocument {
             seats_per_row: e.seats_per_row,
             price_minor: e.price_minor,
             currency: e.currency.clone(),
+            timezone: e.timezone.clone(),
             search_words: searchable_words(e),
         })
     }
@@ -77,6 +85,7 @@ impl EventDocument {
             seats_per_row: self.seats_per_row,
             price_minor: self.price_minor,
             currency: self.currency,
+            timezone: self.timezone,
         }
     }
 }

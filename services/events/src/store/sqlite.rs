@@ -19,7 +19,7 @@ impl SqliteEvents {
 }
 
 const COLUMNS: &str = "id, title, description, date, date_ms, location, tags, image_url, \
-                       organizer_id, rows, seats_per_row, price_minor, currency";
+                       organizer_id, rows, seats_per_row, price_minor, currency, timezone";
 
 fn read(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
     Ok((
@@ -37,6 +37,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
             seats_per_row: row.get(10)?,
             price_minor: row.get(11)?,
             currency: row.get(12)?,
+            timezone: row.get(13)?,
         },
         row.get(6)?,
     ))
@@ -59,10 +60,11 @@ impl EventRepository for SqliteEvents {
         self.db
             .call(move |c| {
                 c.execute(
-                    &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                    &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                     params![
                         e.id, e.title, e.description, e.date, e.date_ms, e.location, tags_json(&e),
-                        e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency
+                        e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency,
+                        e.timezone
                     ],
                 )?;
                 Ok(())
@@ -95,10 +97,11 @@ impl EventRepository for SqliteEvents {
                 Ok(c.execute(
                     "UPDATE events SET title = ?2, description = ?3, date = ?4, date_ms = ?5, location = ?6, \
                      tags = ?7, image_url = ?8, organizer_id = ?9, rows = ?10, seats_per_row = ?11, \
-                     price_minor = ?12, currency = ?13 WHERE id = ?1",
+                     price_minor = ?12, currency = ?13, timezone = ?14 WHERE id = ?1",
                     params![
                         e.id, e.title, e.description, e.date, e.date_ms, e.location, tags_json(&e),
-                        e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency
+                        e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency,
+                        e.timezone
                     ],
                 )?)
             })

@@ -22,6 +22,7 @@ fn event(title: &str, description: Option<&str>, date_ms: i64, tags: &[&str]) ->
         seats_per_row: 10,
         price_minor: 50_000,
         currency: "INR".into(),
+        timezone: "Asia/Kolkata".into(),
     }
 }
 

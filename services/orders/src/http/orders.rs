@@ -6,8 +6,8 @@ use holdfast_common::auth::AuthUser;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::domain::rfc3339;
 use crate::error::OrdersError;
+use holdfast_common::when::format_millis;
 
 /// `GET /orders`: the caller's orders, newest first.
 pub async fn mine(
@@ -25,7 +25,7 @@ pub async fn mine(
                 "seatIds": o.seat_ids,
                 "paymentIntentId": o.payment_intent_id,
                 "status": o.status,
-                "createdAt": rfc3339(o.created_at_ms),
+                "createdAt": format_millis(o.created_at_ms),
             })
         })
         .collect();
@@ -48,7 +48,7 @@ pub async fn public_order(
             "eventId": order.event_id,
             "seatIds": order.seat_ids,
             "status": order.status,
-            "createdAt": rfc3339(order.created_at_ms),
+            "createdAt": format_millis(order.created_at_ms),
         }
     })))
 }

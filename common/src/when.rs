@@ -1,0 +1,157 @@
+//! Dates and time zones, read the same way by every service.
+//!
+//! [`parse`] accepts RFC 3339 and the ISO 8601 forms browsers and people send: a date
+//! (`2027-03-14`, the start of that day), a date-time to the hour, minute or second and optional
+//! fractional seconds (`2027-03-14T19:30`, what `<input type="datetime-local">` sends;
+//! `2027-03-14 19:30:05.250`), with an offset (`Z`, `+05:30`, `+0530`) or without one, and then
+//! read in the given IANA time zone. Instants are answered as RFC 3339 UTC ([`format_millis`]).
+
+use jiff::Timestamp;
+use jiff::civil::{Date, DateTime};
+pub use jiff::tz::TimeZone;
+
+/// The zone offset-less dates are read in when nobody named one.
+pub const DEFAULT_TIME_ZONE: &str = "UTC";
+
+const NOT_A_DATE: &str = "must be an ISO 8601 date or date-time, e.g. 2027-03-14T19:30";
+const NOT_A_ZONE: &str = "must be an IANA time zone name, e.g. Europe/Paris";
+const OUT_OF_RANGE: &str = "must be between the years 1900 and 9999";
+
+/// The IANA time zone `name` (any case) and its canonical spelling.
+pub fn time_zone(name: &str) -> Result<(TimeZone, String), &'static str> {
+    let name = name.trim();
+    // Fixed offsets (`+05:00`) and POSIX rules are not places: only database names are.
+    if name.is_empty() || name.len() > 64 || name.starts_with(['+', '-']) {
+        return Err(NOT_A_ZONE);
+    }
+    let zone = TimeZone::get(name).map_err(|_| NOT_A_ZONE)?;
+    let canonical = zone.iana_name().unwrap_or(name).to_string();
+    Ok((zone, canonical))
+}
+
+/// Whether the time part of `raw` (after the date) names an offset.
+fn has_offset(raw: &str) -> bool {
+    raw.get(10..)
+        .is_some_and(|time| time.contains(['Z', 'z', '+', '-']))
+}
+
+/// The instant `raw` names; without an offset, read in `zone`.
+pub fn parse(raw: &str, zone: &TimeZone) -> Result<Timestamp, &'static str> {
+    let raw = raw.trim();
+    // Bracketed annotations (`[Europe/Paris]`) are RFC 9557, not what clients are asked for.
+    if raw.len() < 10 || raw.len() > 40 || raw.contains('[') {
+        return Err(NOT_A_DATE);
+    }
+    let instant = if has_offset(raw) {
+        raw.parse::<Timestamp>().map_err(|_| NOT_A_DATE)?
+    } else if raw.len() == 10 {
+        let date = raw.parse::<Date>().map_err(|_| NOT_A_DATE)?;
+        date.to_zoned(zone.clone())
+            .map_err(|_| OUT_OF_RANGE)?
+            .timestamp()
+    } else {
+        let civil = raw.parse::<DateTime>().map_err(|_| NOT_A_DATE)?;
+        civil
+            .to_zoned(zone.clone())
+            .map_err(|_| OUT_OF_RANGE)?
+            .timestamp()
+    };
+    let year = instant.to_zoned(TimeZone::UTC).year();
+    if !(1900..=9999).contains(&year) {
+        return Err(OUT_OF_RANGE);
+    }
+    Ok(instant)
+}
+
+/// Milliseconds since the Unix epoch of `raw` (see [`parse`]).
+pub fn parse_millis(raw: &str, zone: &TimeZone) -> Result<i64, &'static str> {
+    parse(raw, zone).map(|t| t.as_millisecond())
+}
+
+/// `millis` as RFC 3339 in UTC (`2027-03-14T18:30:00Z`, fractional seconds only when there
+/// are some).
+pub fn format_millis(millis: i64) -> String {
+    Timestamp::from_millisecond(millis)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    Timestamp::now().as_millisecond()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(raw: &str) -> Result<String, &'static str> {
+        parse_millis(raw, &TimeZone::UTC).map(format_millis)
+    }
+
+    #[test]
+    fn the_forms_clients_send_are_understood() {
+        for (raw, instant) in [
+            ("2027-03-14", "2027-03-14T00:00:00Z"),
+            ("2027-03-14T19:30", "2027-03-14T19:30:00Z"),
+            ("2027-03-14T19", "2027-03-14T19:00:00Z"),
+            ("2027-03-14T19:30:05", "2027-03-14T19:30:05Z"),
+            ("2027-03-14 19:30", "2027-03-14T19:30:00Z"),
+            ("2027-03-14T19:30:05.250", "2027-03-14T19:30:05.25Z"),
+            ("2027-03-14T19:30Z", "2027-03-14T19:30:00Z"),
+            ("2027-03-14T19:30:00z", "2027-03-14T19:30:00Z"),
+            ("2027-03-14T19:30:00+05:30", "2027-03-14T14:00:00Z"),
+            ("2027-03-14T19:30+0530", "2027-03-14T14:00:00Z"),
+            ("2027-03-14T19:30:00-08:00", "2027-03-15T03:30:00Z"),
+            (
+                " 2027-03-14T19:30:00.123456789Z ",
+                "2027-03-14T19:30:00.123Z",
+            ),
+        ] {
+            assert_eq!(utc(raw).as_deref(), Ok(instant), "{raw}");
+        }
+    }
+
+    #[test]
+    fn offset_less_input_is_read_in_the_zone() {
+        let (paris, name) = time_zone("europe/paris").unwrap();
+        assert_eq!(name, "Europe/Paris");
+        let read = |raw| parse_millis(raw, &paris).map(format_millis);
+        // Winter (UTC+1) and summer (UTC+2) time.
+        assert_eq!(
+            read("2027-01-14T19:30").as_deref(),
+            Ok("2027-01-14T18:30:00Z")
+        );
+        assert_eq!(
+            read("2027-07-14T19:30").as_deref(),
+            Ok("2027-07-14T17:30:00Z")
+        );
+        assert_eq!(read("2027-07-14").as_deref(), Ok("2027-07-13T22:00:00Z"));
+        // An explicit offset wins over the zone.
+        assert_eq!(
+            read("2027-07-14T19:30Z").as_deref(),
+            Ok("2027-07-14T19:30:00Z")
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        for raw in [
+            "",
+            "tomorrow",
+            "2027-13-01",
+            "2027-02-30",
+            "2027-03-14T25:00",
+            "14/03/2027",
+            "2027-03-14T19:30[Europe/Paris]",
+            "0001-01-01",
+            "1899-12-31T23:00Z",
+        ] {
+            assert!(utc(raw).is_err(), "{raw:?} must be refused");
+        }
+        for zone in ["", "Mars/Olympus", "+05:00", "EST5EDT,M3.2.0,M11.1.0"] {
+            assert!(time_zone(zone).is_err(), "{zone:?} must be refused");
+        }
+        assert!(time_zone("UTC").is_ok());
+    }
+}
