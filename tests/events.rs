@@ -14,6 +14,7 @@ support::on_both_document_stores!(
     malformed_and_unknown_ids,
     search_filters_and_paging,
     the_list_shows_each_write_at_once,
+    dates_are_read_as_browsers_and_people_send_them,
     demo_events_belong_to_the_demo_organizer_and_changes_go_on_the_bus,
 );
 
@@ -183,6 +184,15 @@ async fn every_validation_rule_answers_400_naming_the_field(db: Db) {
         ),
         (json!({"title": "ok"}), "date"),
         (json!({"title": "ok", "date": "next friday"}), "date"),
+        (json!({"title": "ok", "date": "14/03/2027"}), "date"),
+        (
+            json!({"title": "ok", "date": "2027-01-01", "timezone": "Mars/Olympus"}),
+            "timezone",
+        ),
+        (
+            json!({"title": "ok", "date": "2027-01-01", "timezone": "+05:30"}),
+            "timezone",
+        ),
         (
             json!({"title": "ok", "date": "2027-01-01", "description": "d".repeat(2001)}),
             "description",
@@ -269,6 +279,71 @@ async fn every_validation_rule_answers_400_naming_the_field(db: Db) {
         .unwrap();
     let error = assert_error(res, 400, "VALIDATION_FAILED").await;
     assert!(error["details"]["fields"]["rows"].is_array());
+}
+
+/// `<input type="datetime-local">` sends minutes and no offset; the event's time zone says
+/// where that clock is. Answers always carry the instant in UTC and the zone.
+async fn dates_are_read_as_browsers_and_people_send_them(db: Db) {
+    let s = spawn_in(db, &[]).await;
+    let owner = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    let plain = create(
+        &s,
+        &owner,
+        json!({"title": "Form", "date": "2027-03-14T19:30"}),
+    )
+    .await;
+    assert_eq!(
+        (&plain["date"], &plain["timezone"]),
+        (&json!("2027-03-14T19:30:00Z"), &json!("UTC"))
+    );
+    let paris = create(
+        &s,
+        &owner,
+        json!({"title": "Paris", "date": "2027-03-14T19:30", "timezone": "europe/paris"}),
+    )
+    .await;
+    assert_eq!(
+        (&paris["date"], &paris["timezone"]),
+        (&json!("2027-03-14T18:30:00Z"), &json!("Europe/Paris"))
+    );
+    let offset = create(
+        &s,
+        &owner,
+        json!({"title": "Offset", "date": "2027-03-14T19:30:00.5+05:30", "timezone": "Europe/Paris"}),
+    )
+    .await;
+    assert_eq!(offset["date"], "2027-03-14T14:00:00.5Z", "an offset wins");
+    // A new date of the Paris event is read in Paris time: summer time by then.
+    let id = paris["_id"].as_str().unwrap();
+    let moved: Value = request(
+        &s,
+        reqwest::Method::PUT,
+        &format!("/api/events/{id}"),
+        Some(&owner),
+    )
+    .json(&json!({"date": "2027-07-14 20:00"}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(moved["date"], "2027-07-14T18:00:00Z");
+    let read: Value = request(&s, reqwest::Method::GET, &format!("/api/events/{id}"), None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&read["date"], &read["timezone"]),
+        (&moved["date"], &json!("Europe/Paris"))
+    );
+    // Range filters take the same forms.
+    let (found, _) = list(&s, "?from=2027-07-14T17:59Z&to=2027-07-14T18:01Z").await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["_id"], paris["_id"]);
 }
 
 async fn malformed_and_unknown_ids(db: Db) {

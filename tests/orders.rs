@@ -229,7 +229,76 @@ on_every_store!(
     bad_hold_requests_get_400_and_caps_apply,
     held_or_sold_seats_lock_the_layout,
     holds_that_run_out_are_announced_and_counted,
+    free_seats_need_no_payment,
 );
+
+/// A total of 0 needs no payment intent; one given must match 0; paid seats still need one.
+async fn free_seats_need_no_payment(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
+        return;
+    };
+    let free = event(&s, 1, 5, 0.0).await;
+    let buyer = token_for("free-rider");
+    let buy = |hold: String, seat: &'static str, intent: Option<String>| {
+        let mut body = json!({"eventId": free, "holdId": hold, "seatIds": [seat]});
+        if let Some(intent) = intent {
+            body["paymentIntentId"] = json!(intent);
+        }
+        post(&s, &buyer, "/api/orders/purchase", body)
+    };
+    let first = hold_id(&s, &buyer, &free, &["R1-S1"]).await;
+    let bought = buy(first, "R1-S1", None).await;
+    assert_eq!(bought.status(), 201);
+    let order: Value = bought.json().await.unwrap();
+    assert_eq!(order["paymentIntentId"], Value::Null);
+    // A second free order: the "one order per intent" key does not get in the way.
+    let second = hold_id(&s, &buyer, &free, &["R1-S2"]).await;
+    assert_eq!(buy(second, "R1-S2", None).await.status(), 201);
+    // An intent for a free seat must be for 0.
+    let third = hold_id(&s, &buyer, &free, &["R1-S3"]).await;
+    let ten = paid_intent(&s, &buyer, 10.0, "INR").await;
+    assert_error(
+        buy(third.clone(), "R1-S3", Some(ten)).await,
+        409,
+        "PAYMENT_MISMATCH",
+    )
+    .await;
+    let zero = paid_intent(&s, &buyer, 0.0, "INR").await;
+    assert_eq!(buy(third, "R1-S3", Some(zero)).await.status(), 201);
+    let mine: Value = api()
+        .get(s.at("/api/orders/orders"))
+        .bearer_auth(&buyer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paid_with: Vec<&Value> = mine["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["paymentIntentId"])
+        .collect();
+    assert_eq!(paid_with.iter().filter(|p| p.is_null()).count(), 2);
+    assert_eq!(paid_with.len(), 3);
+
+    // Seats that cost something still need an intent.
+    let paid = event(&s, 1, 5, 5.0).await;
+    let held = hold_id(&s, &buyer, &paid, &["R1-S1"]).await;
+    let refused = post(
+        &s,
+        &buyer,
+        "/api/orders/purchase",
+        json!({"eventId": paid, "holdId": held, "seatIds": ["R1-S1"]}),
+    )
+    .await;
+    let error = assert_error(refused, 400, "VALIDATION_FAILED").await;
+    assert!(
+        error["details"]["fields"]["paymentIntentId"].is_array(),
+        "{error}"
+    );
+}
 
 async fn the_whole_flow_through_the_gateway_with_cookies(kv: Kv, db: Db) {
     let Some(s) = stack(kv, db, &[]).await else {

@@ -110,7 +110,11 @@ pub async fn run(url: &str, args: &HammerArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(usize::try_from(args.target.connections)?)
         .build()?;
     let event_id = create_event(&client, url, 10, 10).await?;
-    let routes = routes(&event_id);
+    let mut routes = routes(&event_id);
+    if let Some(only) = &args.only {
+        routes.retain(|r| r.label.contains(only.as_str()));
+        anyhow::ensure!(!routes.is_empty(), "no route matches {only:?}");
+    }
     println!("hammer against {url}: each route by one client until the first 429");
     for route in &routes {
         let bearer = route.user.map(|u| token(u, Role::User)).transpose()?;

@@ -162,6 +162,9 @@ pub struct HammerArgs {
     /// The most requests sent to one route while waiting for its first 429.
     #[arg(long, default_value_t = 5_000)]
     pub max_before_limit: u64,
+    /// Only the routes whose label contains this (e.g. `intent`).
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
 #[derive(Args, Clone)]

@@ -23,7 +23,7 @@ pub async fn mine(
                 "orderId": o.order_id,
                 "eventId": o.event_id,
                 "seatIds": o.seat_ids,
-                "paymentIntentId": o.payment_intent_id,
+                "paymentIntentId": o.paid_with(),
                 "status": o.status,
                 "createdAt": format_millis(o.created_at_ms),
             })

@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_common::auth::AuthUser;
 use holdfast_common::bus::BusMessage;
-use holdfast_common::extract::ValidJson;
+use holdfast_common::extract::{ValidJson, field_error};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -27,7 +27,7 @@ use super::{event_id, may_use};
 use crate::AppState;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
-use crate::payments::IntentStatus;
+use crate::payments::{Intent, IntentStatus};
 use crate::store::board::Claim;
 use crate::store::{IdempotentResponse, NewPurchase, Order, OutboxMessage, PurchaseOutcome};
 use holdfast_common::money;
@@ -51,7 +51,8 @@ pub struct PurchaseRequest {
         length(min = 1, max = 100, message = "must list 1 to 100 seats")
     )]
     seat_ids: Option<Vec<String>>,
-    #[validate(required(message = "required"))]
+    /// Not needed when the seats are free (their total is 0).
+    #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
     payment_intent_id: Option<String>,
 }
 
@@ -158,6 +159,47 @@ impl AppState {
     }
 }
 
+/// The caller's succeeded, unused intent `intent_id` of exactly `total` in `currency`.
+async fn paying_intent(
+    state: &AppState,
+    caller: &AuthUser,
+    intent_id: &str,
+    total: i64,
+    currency: &str,
+) -> Result<Intent, OrdersError> {
+    let intent =
+        state
+            .payments
+            .owned(intent_id, caller.id())
+            .await?
+            .ok_or(OrdersError::PaymentRequired(
+                "no such payment intent of yours",
+            ))?;
+    match intent.status {
+        IntentStatus::Succeeded => {}
+        IntentStatus::Consumed => {
+            return Err(OrdersError::PaymentMismatch(
+                "this payment already paid for an order".into(),
+            ));
+        }
+        IntentStatus::RequiresConfirmation | IntentStatus::Failed => {
+            return Err(OrdersError::PaymentRequired(
+                "the payment has not succeeded",
+            ));
+        }
+    }
+    if intent.amount_minor != total || intent.currency != currency {
+        return Err(OrdersError::PaymentMismatch(format!(
+            "the payment is {} {} but the seats cost {} {}",
+            money::to_json(intent.amount_minor),
+            intent.currency,
+            money::to_json(total),
+            currency
+        )));
+    }
+    Ok(intent)
+}
+
 /// The purchase itself: checks the hold and the payment, then one transaction.
 async fn buy(
     state: &AppState,
@@ -185,34 +227,20 @@ async fn buy(
         ));
     }
     let layout = state.layout(&event_id).await?;
-    let intent_id = request.payment_intent_id.clone().unwrap_or_default();
-    let intent = state.payments.owned(&intent_id, caller.id()).await?.ok_or(
-        OrdersError::PaymentRequired("no such payment intent of yours"),
-    )?;
-    match intent.status {
-        IntentStatus::Succeeded => {}
-        IntentStatus::Consumed => {
-            return Err(OrdersError::PaymentMismatch(
-                "this payment already paid for an order".into(),
-            ));
-        }
-        IntentStatus::RequiresConfirmation | IntentStatus::Failed => {
-            return Err(OrdersError::PaymentRequired(
-                "the payment has not succeeded",
-            ));
-        }
-    }
     let seats = i64::try_from(seat_ids.len()).unwrap_or(i64::MAX);
     let total = layout.price_minor.saturating_mul(seats);
-    if intent.amount_minor != total || intent.currency != layout.currency {
-        return Err(OrdersError::PaymentMismatch(format!(
-            "the payment is {} {} but the seats cost {} {}",
-            money::to_json(intent.amount_minor),
-            intent.currency,
-            money::to_json(total),
-            layout.currency
-        )));
-    }
+    let intent = match request.payment_intent_id.as_deref() {
+        // Free seats need no payment.
+        None if total == 0 => None,
+        None => {
+            return Err(
+                field_error("paymentIntentId", "required: these seats are not free").into(),
+            );
+        }
+        Some(intent_id) => {
+            Some(paying_intent(state, caller, intent_id, total, &layout.currency).await?)
+        }
+    };
     // Claimed in the step that checks it, so the hold cannot run out (and its seats go to
     // someone else) between this check and the commit.
     match state.holds.claim(&hold, PURCHASE_CLAIM).await? {
@@ -221,14 +249,17 @@ async fn buy(
         Claim::StaleLayout => return Err(OrdersError::LayoutChanged),
     }
 
+    let order_id = uuid::Uuid::new_v4().to_string();
     let order = Order {
-        order_id: uuid::Uuid::new_v4().to_string(),
+        order_id: order_id.clone(),
         user_id: caller.id().to_string(),
         event_id: event_id.clone(),
         seat_ids: hold.seat_ids.clone(),
         amount_minor: total,
         currency: layout.currency.clone(),
-        payment_intent_id: intent.id.clone(),
+        payment_intent_id: intent
+            .as_ref()
+            .map_or_else(|| Order::free_payment_id(&order_id), |i| i.id.clone()),
         status: "reserved".into(),
         created_at_ms: now_millis(),
     };
@@ -247,7 +278,7 @@ async fn buy(
             "seatIds": order.seat_ids,
             "amount": money::to_json(order.amount_minor),
             "currency": order.currency,
-            "paymentIntentId": order.payment_intent_id,
+            "paymentIntentId": order.paid_with(),
         }),
     )
     .map_err(|e| OrdersError::Store(crate::store::RepoError::Corrupt(e.to_string())))?;
@@ -305,10 +336,11 @@ async fn buy(
         tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
     state.live.invalidate(&hold.event_id);
-    if let Err(error) = state
-        .payments
-        .set_status(intent, IntentStatus::Consumed)
-        .await
+    if let Some(intent) = intent
+        && let Err(error) = state
+            .payments
+            .set_status(intent, IntentStatus::Consumed)
+            .await
     {
         tracing::warn!(%error, "payment intent not marked consumed; the order store still refuses its reuse");
     }

@@ -145,9 +145,26 @@ pub struct Order {
     pub seat_ids: Vec<String>,
     pub amount_minor: i64,
     pub currency: String,
+    /// The intent that paid; for free seats [`Order::free_payment_id`], which keeps the
+    /// store's "one order per intent" key simple.
     pub payment_intent_id: String,
     pub status: String,
     pub created_at_ms: i64,
+}
+
+/// Marks the payment id of an order of free seats.
+const FREE: &str = "free:";
+
+impl Order {
+    /// The payment id recorded for a free order.
+    pub fn free_payment_id(order_id: &str) -> String {
+        format!("{FREE}{order_id}")
+    }
+
+    /// The intent that paid for the order; `None` when the seats were free.
+    pub fn paid_with(&self) -> Option<&str> {
+        (!self.payment_intent_id.starts_with(FREE)).then_some(self.payment_intent_id.as_str())
+    }
 }
 
 /// The first answer to a purchase made with an Idempotency-Key, replayed to retries.
