@@ -232,6 +232,27 @@ on_every_store!(
     free_seats_need_no_payment,
 );
 
+/// Error bodies are rewritten (to carry the request id) after the service compressed them: the
+/// answer must not claim an encoding its body no longer has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_error_answers_are_still_readable() {
+    let s = spawn_with(Db::Sqlite, &[], infra(Kv::Memory).await.unwrap()).await;
+    for encoding in ["br", "gzip"] {
+        let answer = api()
+            .post(s.at("/api/orders/holds"))
+            .bearer_auth(token_for("compressed"))
+            .header("accept-encoding", encoding)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400);
+        assert_eq!(answer.headers().get("content-encoding"), None, "{encoding}");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["code"], "VALIDATION_FAILED");
+    }
+}
+
 /// A total of 0 needs no payment intent; one given must match 0; paid seats still need one.
 async fn free_seats_need_no_payment(kv: Kv, db: Db) {
     let Some(s) = stack(kv, db, &[]).await else {

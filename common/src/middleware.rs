@@ -127,7 +127,9 @@ fn with_error_body(response: Response, request_id: &str) -> Response {
         Ok(json) => json,
         Err(_) => return ApiError::from_status(parts.status).into_response(),
     };
+    // The new body is plain JSON, whatever an inner layer had compressed the old one with.
     parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.remove(header::CONTENT_ENCODING);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
