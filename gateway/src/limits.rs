@@ -19,9 +19,10 @@
 //! `Retry-After`. If Redis cannot be asked, the request passes (and a warning is logged): a
 //! store outage should not take the whole API down with it.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -161,9 +162,45 @@ type LocalLimiter = SharedRateLimiter<String, governor::middleware::StateInforma
 enum Counters {
     /// Governor's keyed limiters, one per class, in this process.
     Local(Vec<LocalLimiter>),
-    /// A Redis GCRA, shared by every replica.
-    Shared(RedisStore),
+    /// A Redis GCRA, shared by every replica, with this replica's leases of it.
+    Shared(Box<SharedCounters>),
 }
+
+struct SharedCounters {
+    store: RedisStore,
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+/// Requests a replica took from the shared quota of one key in one round trip, spent locally.
+///
+/// A key seen once takes one request at a time, exactly as without leases. A key that comes
+/// back while its lease is fresh takes twice as many next time, up to a twentieth of its quota
+/// (at most [`MAX_LEASE`]): a busy client costs one round trip per batch instead of one per
+/// request, and nobody is ever let through beyond the shared quota (leased requests are
+/// counted there when taken). What a lease does not spend within [`LEASE_TIME`] is forfeited,
+/// which only ever refuses early, by at most one batch. A refusal is remembered until its
+/// retry time, so a flood from one client costs Redis nothing more.
+#[derive(Debug, Clone)]
+struct Lease {
+    /// Requests left to spend.
+    tokens: u32,
+    /// How many the last round trip took.
+    batch: u32,
+    /// What the shared counter reported then.
+    remaining: u32,
+    reset: Duration,
+    /// When the round trip answered; fresh for [`LEASE_TIME`] from then.
+    taken_at: Instant,
+    /// Refused until then.
+    refused_until: Option<Instant>,
+}
+
+/// How long a lease's requests may be spent.
+const LEASE_TIME: Duration = Duration::from_millis(250);
+/// The largest batch a lease takes.
+const MAX_LEASE: u32 = 64;
+/// Past this many keys, leases that are no longer fresh are dropped.
+const MAX_LEASES: usize = 10_000;
 
 /// The limits of every route class and where they are counted.
 pub struct Limiter {
@@ -175,23 +212,27 @@ pub struct Limiter {
 
 /// GCRA (generic cell rate algorithm) on one key: the stored value is the theoretical arrival
 /// time (ms, Redis clock) of the next request at the sustained rate; a request passes when
-/// that time is less than a whole quota ahead of now. The key expires when the quota would be
-/// whole again, so an idle client costs nothing. Returns {allowed, remaining, reset_ms,
+/// that time is less than a whole quota ahead of now. Takes up to ARGV[3] requests at once (as
+/// many as the quota allows, at least one or none). The key expires when the quota would be
+/// whole again, so an idle client costs nothing. Returns {granted, remaining, reset_ms,
 /// retry_after_ms}.
 const GCRA: &str = r"
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
 local interval = tonumber(ARGV[1])
 local quota = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local span = interval * quota
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local next_tat = tat + interval
-if next_tat - now > span then
-  return {0, 0, tat - now, next_tat - now - span}
+local available = math.floor((span - (tat - now)) / interval)
+if available < 1 then
+  return {0, 0, tat - now, tat + interval - now - span}
 end
+local granted = math.min(wanted, available)
+local next_tat = tat + granted * interval
 redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now)
-return {1, math.floor((span - (next_tat - now)) / interval), next_tat - now, 0}
+return {granted, available - granted, next_tat - now, 0}
 ";
 
 impl Limiter {
@@ -205,7 +246,10 @@ impl Limiter {
     ) -> anyhow::Result<Self> {
         let key = ClientKey { keys, proxies };
         let counters = match redis {
-            Some(store) => Counters::Shared(store),
+            Some(store) => Counters::Shared(Box::new(SharedCounters {
+                store,
+                leases: Mutex::new(HashMap::new()),
+            })),
             None => Counters::Local(local_limiters(&limits, &key)?),
         };
         Ok(Self {
@@ -230,7 +274,7 @@ impl Limiter {
         };
         match &self.counters {
             Counters::Local(limiters) => check_local(&limiters[class.index()], &key, policy),
-            Counters::Shared(store) => check_shared(store, &key, policy).await,
+            Counters::Shared(shared) => check_shared(shared, &key, policy).await,
         }
     }
 }
@@ -289,26 +333,82 @@ fn check_local(limiter: &LocalLimiter, key: &String, policy: RatePolicy) -> Deci
     }
 }
 
-async fn check_shared(store: &RedisStore, key: &str, policy: RatePolicy) -> Decision {
+async fn check_shared(shared: &SharedCounters, key: &str, policy: RatePolicy) -> Decision {
+    let SharedCounters { store, leases } = shared;
+    let now = Instant::now();
+    let wanted = {
+        let mut leases = leases.lock().unwrap_or_else(|p| p.into_inner());
+        match leases.get_mut(key) {
+            Some(lease) if lease.refused_until.is_some_and(|until| now < until) => {
+                let retry_after = lease.refused_until.map_or(Duration::ZERO, |u| u - now);
+                return Decision {
+                    allowed: false,
+                    remaining: 0,
+                    reset: lease.reset.saturating_sub(now - lease.taken_at),
+                    retry_after,
+                };
+            }
+            Some(lease) if now < lease.taken_at + LEASE_TIME && lease.tokens > 0 => {
+                lease.tokens -= 1;
+                return Decision {
+                    allowed: true,
+                    remaining: lease.remaining + lease.tokens,
+                    reset: lease.reset.saturating_sub(now - lease.taken_at),
+                    retry_after: Duration::ZERO,
+                };
+            }
+            // Back while its lease was fresh: a busy client; take more at once.
+            Some(lease) if now < lease.taken_at + 2 * LEASE_TIME => lease
+                .batch
+                .saturating_mul(2)
+                .min((policy.quota / 20).clamp(1, MAX_LEASE)),
+            _ => 1,
+        }
+    };
     static SCRIPT: std::sync::LazyLock<redis::Script> =
         std::sync::LazyLock::new(|| redis::Script::new(GCRA));
     let interval_ms = policy.interval().as_millis().max(1);
-    let args = [interval_ms.to_string(), policy.quota.to_string()];
+    let args = [
+        interval_ms.to_string(),
+        policy.quota.to_string(),
+        wanted.to_string(),
+    ];
     let keys = [format!("ratelimit:{key}")];
-    match store
-        .eval::<(u8, u32, u64, u64)>(&SCRIPT, &keys, &args)
+    let (granted, remaining, reset_ms, retry_after_ms) = match store
+        .eval::<(u32, u32, u64, u64)>(&SCRIPT, &keys, &args)
         .await
     {
-        Ok((allowed, remaining, reset_ms, retry_after_ms)) => Decision {
-            allowed: allowed == 1,
-            remaining,
-            reset: Duration::from_millis(reset_ms),
-            retry_after: Duration::from_millis(retry_after_ms),
-        },
+        Ok(answer) => answer,
         Err(error) => {
             tracing::warn!(%error, "rate limit store unavailable; request let through");
-            unlimited(policy)
+            return unlimited(policy);
         }
+    };
+    let reset = Duration::from_millis(reset_ms);
+    let retry_after = Duration::from_millis(retry_after_ms);
+    let mut leases = leases.lock().unwrap_or_else(|p| p.into_inner());
+    if leases.len() >= MAX_LEASES {
+        leases.retain(|_, lease| {
+            now < lease.taken_at + LEASE_TIME
+                || lease.refused_until.is_some_and(|until| now < until)
+        });
+    }
+    leases.insert(
+        key.to_string(),
+        Lease {
+            tokens: granted.saturating_sub(1),
+            batch: granted.max(1),
+            remaining,
+            reset,
+            taken_at: now,
+            refused_until: (granted == 0).then(|| now + retry_after),
+        },
+    );
+    Decision {
+        allowed: granted > 0,
+        remaining: remaining + granted.saturating_sub(1),
+        reset,
+        retry_after,
     }
 }
 
@@ -425,6 +525,11 @@ mod tests {
     }
 
     fn limiter(redis: Option<RedisStore>) -> Limiter {
+        limiter_with(redis, 2)
+    }
+
+    /// Small quotas, but `other` requests for the "other" class.
+    fn limiter_with(redis: Option<RedisStore>, other: u32) -> Limiter {
         let policy = |quota| RatePolicy {
             quota,
             window: Duration::from_secs(60),
@@ -434,7 +539,7 @@ mod tests {
             refresh: policy(2),
             writes: policy(3),
             reads: policy(2),
-            other: policy(2),
+            other: policy(other),
         };
         let keys = Arc::new(TokenKeys::new("test-secret-test-secret-test-secret"));
         Limiter::new(
@@ -507,6 +612,42 @@ mod tests {
                 .unwrap();
             assert!((1..=60_000).contains(&ttl_ms), "{key}: {ttl_ms}");
         }
+    }
+
+    /// Two replicas serve one busy client: leases save round trips, yet together they never
+    /// let more through than the quota, and forfeit at most a batch each.
+    #[tokio::test]
+    async fn on_redis_leases_never_let_more_through_than_the_quota() {
+        let Some(url) = holdfast_common::testing::server_url("REDIS_URL") else {
+            return;
+        };
+        let prefix = format!("{}:", holdfast_common::testing::unique_name("leases"));
+        let replicas = [
+            limiter_with(Some(RedisStore::connect(&url, &prefix).await.unwrap()), 200),
+            limiter_with(Some(RedisStore::connect(&url, &prefix).await.unwrap()), 200),
+        ];
+        let key = || Some("other:u:busy".to_string());
+        let lease = |replica: &Limiter| {
+            let Counters::Shared(shared) = &replica.counters else {
+                panic!("shared counters")
+            };
+            shared.leases.lock().unwrap().get("other:u:busy").cloned()
+        };
+        let mut allowed = 0;
+        for n in 0..400 {
+            let decision = replicas[n % 2].count(RouteClass::Other, key()).await;
+            if decision.allowed {
+                allowed += 1;
+            }
+            if n == 100 {
+                let busy = lease(&replicas[0]).expect("a lease");
+                // A batch is at most a twentieth of the quota: 10 here.
+                assert_eq!(busy.batch, 10, "a busy client takes batches: {busy:?}");
+            }
+        }
+        assert!((180..=200).contains(&allowed), "{allowed} let through");
+        let spent = lease(&replicas[0]).expect("a lease");
+        assert!(spent.refused_until.is_some(), "the refusal is remembered");
     }
 
     #[test]
