@@ -208,6 +208,8 @@ pub struct Limiter {
     key: ClientKey,
     counters: Counters,
     rejections: Counter,
+    /// Each class's `RateLimit-Policy` value, written once.
+    policy_headers: Vec<HeaderValue>,
 }
 
 /// GCRA (generic cell rate algorithm) on one key: the stored value is the theoretical arrival
@@ -252,11 +254,25 @@ impl Limiter {
             })),
             None => Counters::Local(local_limiters(&limits, &key)?),
         };
+        let policy_headers = RouteClass::ALL
+            .iter()
+            .map(|class| {
+                let policy = class.policy(&limits);
+                let value = format!(
+                    "\"{}\";q={};w={}",
+                    class.name(),
+                    policy.quota,
+                    policy.window.as_secs()
+                );
+                HeaderValue::from_str(&value).map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             limits,
             key,
             counters,
             rejections,
+            policy_headers,
         })
     }
 
@@ -437,7 +453,6 @@ pub async fn enforce(
     // held across one.
     let (class, key) = limiter.classify(&request);
     let decision = limiter.count(class, key).await;
-    let policy = class.policy(&limiter.limits);
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
@@ -454,25 +469,19 @@ pub async fn enforce(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         refusal
     };
-    let name = class.name();
     let headers = response.headers_mut();
-    let policy_header = format!(
-        "\"{name}\";q={};w={}",
-        policy.quota,
-        policy.window.as_secs()
+    headers.insert(
+        "ratelimit-policy",
+        limiter.policy_headers[class.index()].clone(),
     );
-    let state_header = format!(
-        "\"{name}\";r={};t={}",
+    let state = format!(
+        "\"{}\";r={};t={}",
+        class.name(),
         decision.remaining,
         ceil_seconds(decision.reset)
     );
-    for (header_name, value) in [
-        ("ratelimit-policy", policy_header),
-        ("ratelimit", state_header),
-    ] {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(header_name, value);
-        }
+    if let Ok(value) = HeaderValue::from_str(&state) {
+        headers.insert("ratelimit", value);
     }
     response
 }
