@@ -5,7 +5,8 @@ mod support;
 use holdfast_common::demo::DEMO_ORGANIZER;
 use serde_json::{Value, json};
 use support::{
-    Db, TestStack, access_token, account_with_role, assert_error, empty_stack_and_admin, spawn_in,
+    Db, TestStack, access_token, account_with_role, assert_error, empty_stack_and_admin, get_json,
+    spawn_in,
 };
 
 support::on_both_document_stores!(
@@ -286,33 +287,37 @@ async fn every_validation_rule_answers_400_naming_the_field(db: Db) {
 async fn dates_are_read_as_browsers_and_people_send_them(db: Db) {
     let s = spawn_in(db, &[]).await;
     let owner = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
-    let plain = create(
-        &s,
-        &owner,
-        json!({"title": "Form", "date": "2027-03-14T19:30"}),
-    )
-    .await;
-    assert_eq!(
-        (&plain["date"], &plain["timezone"]),
-        (&json!("2027-03-14T19:30:00Z"), &json!("UTC"))
-    );
-    let paris = create(
-        &s,
-        &owner,
-        json!({"title": "Paris", "date": "2027-03-14T19:30", "timezone": "europe/paris"}),
-    )
-    .await;
-    assert_eq!(
-        (&paris["date"], &paris["timezone"]),
-        (&json!("2027-03-14T18:30:00Z"), &json!("Europe/Paris"))
-    );
-    let offset = create(
-        &s,
-        &owner,
-        json!({"title": "Offset", "date": "2027-03-14T19:30:00.5+05:30", "timezone": "Europe/Paris"}),
-    )
-    .await;
-    assert_eq!(offset["date"], "2027-03-14T14:00:00.5Z", "an offset wins");
+    let cases = [
+        // What <input type="datetime-local"> sends, in the default zone.
+        (
+            json!({"date": "2027-03-14T19:30"}),
+            "2027-03-14T19:30:00Z",
+            "UTC",
+        ),
+        // The same in Paris (winter time), the zone named in any case.
+        (
+            json!({"date": "2027-03-14T19:30", "timezone": "europe/paris"}),
+            "2027-03-14T18:30:00Z",
+            "Europe/Paris",
+        ),
+        // An offset wins over the zone.
+        (
+            json!({"date": "2027-03-14T19:30:00.5+05:30", "timezone": "Europe/Paris"}),
+            "2027-03-14T14:00:00.5Z",
+            "Europe/Paris",
+        ),
+    ];
+    let mut created = Vec::new();
+    for (mut body, date, zone) in cases {
+        body["title"] = json!("Dated");
+        let event = create(&s, &owner, body).await;
+        assert_eq!(
+            (&event["date"], &event["timezone"]),
+            (&json!(date), &json!(zone))
+        );
+        created.push(event);
+    }
+    let paris = &created[1];
     // A new date of the Paris event is read in Paris time: summer time by then.
     let id = paris["_id"].as_str().unwrap();
     let moved: Value = request(
@@ -329,13 +334,7 @@ async fn dates_are_read_as_browsers_and_people_send_them(db: Db) {
     .await
     .unwrap();
     assert_eq!(moved["date"], "2027-07-14T18:00:00Z");
-    let read: Value = request(&s, reqwest::Method::GET, &format!("/api/events/{id}"), None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = get_json(&s, None, &format!("/api/events/{id}")).await;
     assert_eq!(
         (&read["date"], &read["timezone"]),
         (&moved["date"], &json!("Europe/Paris"))

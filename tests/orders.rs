@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Db, Kv, Storage, TestStack, access_token, api, assert_error, browser, event, hold, hold_id,
-    infra, paid_intent, post, redis_keys_and_ttls, spawn_on, spawn_with, token_for,
+    Db, Kv, Storage, TestStack, access_token, api, assert_error, browser, event, get_json, hold,
+    hold_id, infra, paid_intent, post, redis_keys_and_ttls, spawn_on, spawn_with, token_for,
+    tokens,
 };
 
 /// A stack for `kv` and `db`, or `None` when one of them is not available here.
@@ -129,18 +130,9 @@ async fn a_busy_client_leaves_only_bounded_expiring_state() {
         infra,
     )
     .await;
-    let login = json!({"email": "user@holdfast.test", "password": "holdfast-demo"});
     let mut refresh_tokens = Vec::new();
     for _ in 0..5 {
-        let tokens: Value = api()
-            .post(s.at("/api/auth/token"))
-            .json(&login)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let tokens = tokens(&s, "user@holdfast.test", "holdfast-demo").await;
         refresh_tokens.push(tokens["refreshToken"].as_str().unwrap().to_string());
     }
     // Past the cap, the oldest sessions ended.
@@ -286,15 +278,7 @@ async fn free_seats_need_no_payment(kv: Kv, db: Db) {
     .await;
     let zero = paid_intent(&s, &buyer, 0.0, "INR").await;
     assert_eq!(buy(third, "R1-S3", Some(zero)).await.status(), 201);
-    let mine: Value = api()
-        .get(s.at("/api/orders/orders"))
-        .bearer_auth(&buyer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mine = get_json(&s, Some(&buyer), "/api/orders/orders").await;
     let paid_with: Vec<&Value> = mine["orders"]
         .as_array()
         .unwrap()

@@ -417,8 +417,9 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str) 
 }
 
 /// An access token for `email`, from `POST /api/auth/token`.
-pub async fn access_token(s: &TestStack, email: &str, password: &str) -> String {
-    let tokens: Value = reqwest::Client::new()
+/// The answer of `POST /api/auth/token` (access and refresh token) for an account.
+pub async fn tokens(s: &TestStack, email: &str, password: &str) -> Value {
+    reqwest::Client::new()
         .post(s.at("/api/auth/token"))
         .json(&serde_json::json!({"email": email, "password": password}))
         .send()
@@ -426,7 +427,20 @@ pub async fn access_token(s: &TestStack, email: &str, password: &str) -> String 
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The JSON answer of `GET path`, with `token` as bearer when given.
+pub async fn get_json(s: &TestStack, token: Option<&str>, path: &str) -> Value {
+    let mut request = api().get(s.at(path));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+pub async fn access_token(s: &TestStack, email: &str, password: &str) -> String {
+    let tokens = tokens(s, email, password).await;
     tokens["accessToken"]
         .as_str()
         .unwrap_or_else(|| panic!("no token for {email}: {tokens}"))
