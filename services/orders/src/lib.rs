@@ -8,6 +8,7 @@ pub mod announcer;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod idempotency;
 pub mod layouts;
 pub mod live;
 pub mod outbox;

@@ -1,17 +1,13 @@
-//! The idempotent purchase.
-//!
-//! With an `Idempotency-Key` (per user, ≤ 255 characters, remembered `IDEMPOTENCY_TTL_SECONDS`):
-//! the first answer is stored with the order, in the same transaction, so a retry with the same
-//! body gets it back (with `Idempotent-Replayed: true`) even after a crash right after commit;
-//! the same key with another body gets 422; a retry while the first is still running gets 409
-//! (an in-flight marker in the TTL store, which expires by itself if the process dies).
+//! The purchase: the hold, the payment and the price checked, then one transaction writing the
+//! order, its sold seats, its outbox message and (with an `Idempotency-Key`, see
+//! [`crate::idempotency`]) its answer.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,13 +23,11 @@ use super::{event_id, may_use};
 use crate::AppState;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
+use crate::idempotency;
 use crate::payments::{Intent, IntentStatus};
 use crate::store::board::Claim;
-use crate::store::{IdempotentResponse, NewPurchase, Order, OutboxMessage, PurchaseOutcome};
+use crate::store::{NewPurchase, Order, OutboxMessage, PurchaseOutcome};
 use holdfast_common::money;
-
-/// How long a purchase may hold its in-flight marker; longer than any purchase takes.
-const IN_FLIGHT: Duration = Duration::from_secs(60);
 
 /// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
 /// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
@@ -56,20 +50,6 @@ pub struct PurchaseRequest {
     payment_intent_id: Option<String>,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, OrdersError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| OrdersError::InvalidIdempotencyKey)?;
-    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
-    {
-        return Err(OrdersError::InvalidIdempotencyKey);
-    }
-    Ok(Some(key.to_string()))
-}
-
 /// A fingerprint of what was asked, insensitive to field order, formatting and the order in
 /// which the seats are listed.
 fn request_hash(request: &PurchaseRequest) -> String {
@@ -85,18 +65,6 @@ fn request_hash(request: &PurchaseRequest) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical))
 }
 
-fn replay(stored: &IdempotentResponse) -> Response {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut response = (status, stored.body.clone()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
-}
-
 /// `POST /purchase`
 pub async fn purchase(
     State(state): State<AppState>,
@@ -104,59 +72,14 @@ pub async fn purchase(
     headers: HeaderMap,
     ValidJson(request): ValidJson<PurchaseRequest>,
 ) -> Result<Response, OrdersError> {
-    let Some(key) = idempotency_key(&headers)? else {
+    let Some(key) = idempotency::key_of(&headers)? else {
         return buy(&state, &caller, &request, None).await;
     };
-    let hash = request_hash(&request);
-    if let Some(response) = state.stored_answer(caller.id(), &key, &hash).await? {
-        return Ok(response);
-    }
-    let marker = format!("idem:{}:{key}", caller.id());
-    if !state
-        .infra
-        .kv
-        .set_if_absent(&marker, &hash, IN_FLIGHT)
-        .await?
-    {
-        // Finished in the meantime? Then answer as a replay; otherwise it is still running.
-        if let Some(response) = state.stored_answer(caller.id(), &key, &hash).await? {
-            return Ok(response);
-        }
-        return match state.infra.kv.get(&marker).await? {
-            Some(other) if other != hash => Err(OrdersError::IdempotencyKeyReused),
-            _ => Err(OrdersError::IdempotencyInProgress),
-        };
-    }
-    // The first attempt may have finished between our look and taking the marker: look again
-    // now that no other attempt can run.
-    let answer = match state.stored_answer(caller.id(), &key, &hash).await {
-        Ok(Some(response)) => Ok(response),
-        Ok(None) => buy(&state, &caller, &request, Some((key.clone(), hash.clone()))).await,
-        Err(error) => Err(error),
-    };
-    // Forget the marker whatever happened: a failed attempt may be retried with the same key.
-    let _ = state.infra.kv.delete(&marker).await;
-    answer
-}
-
-impl AppState {
-    /// The stored answer to `key`, replayed if the request matches, refused if it does not.
-    async fn stored_answer(
-        &self,
-        user_id: &str,
-        key: &str,
-        hash: &str,
-    ) -> Result<Option<Response>, OrdersError> {
-        match self
-            .orders
-            .idempotent_response(user_id, key, now_millis())
-            .await?
-        {
-            Some(stored) if stored.request_hash == hash => Ok(Some(replay(&stored))),
-            Some(_) => Err(OrdersError::IdempotencyKeyReused),
-            None => Ok(None),
-        }
-    }
+    let once = idempotency::Once::new(caller.id(), key, request_hash(&request));
+    once.run(&state, || {
+        buy(&state, &caller, &request, Some(once.clone()))
+    })
+    .await
 }
 
 /// The caller's succeeded, unused intent `intent_id` of exactly `total` in `currency`.
@@ -205,7 +128,7 @@ async fn buy(
     state: &AppState,
     caller: &AuthUser,
     request: &PurchaseRequest,
-    idempotency: Option<(String, String)>,
+    idempotency: Option<idempotency::Once>,
 ) -> Result<Response, OrdersError> {
     let event_id = event_id(request.event_id.as_deref().unwrap_or_default())?;
     let hold_id = request.hold_id.clone().unwrap_or_default();
@@ -283,16 +206,13 @@ async fn buy(
     )
     .map_err(|e| OrdersError::Store(crate::store::RepoError::Corrupt(e.to_string())))?;
     let purchase = NewPurchase {
-        idempotency: idempotency.map(|(key, request_hash)| IdempotentResponse {
-            key,
-            request_hash,
-            status: StatusCode::CREATED.as_u16(),
-            body: body.to_string(),
-            created_at_ms: order.created_at_ms,
-            expires_at_ms: order.created_at_ms.saturating_add(
-                i64::try_from(state.settings.orders.idempotency_ttl.as_millis())
-                    .unwrap_or(i64::MAX),
-            ),
+        idempotency: idempotency.as_ref().map(|once| {
+            once.answer(
+                StatusCode::CREATED,
+                body.to_string(),
+                order.created_at_ms,
+                state.settings.orders.idempotency_ttl,
+            )
         }),
         outbox: OutboxMessage {
             id: message.message_id.to_string(),
@@ -317,15 +237,12 @@ async fn buy(
             ));
         }
         PurchaseOutcome::KeyUsed => {
-            let (key, hash) = purchase
-                .idempotency
-                .as_ref()
-                .map(|i| (i.key.clone(), i.request_hash.clone()))
-                .unwrap_or_default();
-            return match state.stored_answer(caller.id(), &key, &hash).await? {
-                Some(response) => Ok(response),
-                None => Err(OrdersError::IdempotencyInProgress),
+            // Another attempt with the key committed first: answer what it answered.
+            let stored = match &idempotency {
+                Some(once) => once.stored_answer(state).await?,
+                None => None,
             };
+            return stored.ok_or(OrdersError::IdempotencyInProgress);
         }
     }
     state.metrics.purchases.inc();
