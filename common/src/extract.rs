@@ -63,6 +63,11 @@ pub fn validation_failed(errors: ValidationErrors) -> ApiError {
     ApiError::bad_request("VALIDATION_FAILED", message).with_details(json!({ "fields": fields }))
 }
 
+/// A `validator` rule's failure with `message` (code `invalid`), for custom rules.
+pub fn invalid(message: &'static str) -> validator::ValidationError {
+    validator::ValidationError::new("invalid").with_message(message.into())
+}
+
 /// A single-field validation error, for rules checked outside `validator`.
 pub fn field_error(field: &str, message: &str) -> ApiError {
     ApiError::bad_request("VALIDATION_FAILED", format!("invalid input: {field}"))

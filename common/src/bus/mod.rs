@@ -62,6 +62,15 @@ impl BusMessage {
     }
 }
 
+/// Publishes a new message of `payload` under `routing_key` on `bus`.
+pub async fn publish(
+    bus: &dyn MessageBus,
+    routing_key: &str,
+    payload: impl Serialize,
+) -> Result<(), BusError> {
+    bus.publish(&BusMessage::new(routing_key, payload)?).await
+}
+
 /// Publishes messages and opens subscriptions.
 #[async_trait]
 pub trait MessageBus: Send + Sync + 'static {

@@ -5,6 +5,7 @@ mod users;
 
 use axum::Router;
 use axum::routing::{get, patch, post};
+use holdfast_common::extract::invalid;
 use validator::ValidationError;
 
 use crate::AppState;
@@ -22,10 +23,6 @@ pub fn router() -> Router<AppState> {
         .route("/token/refresh", post(session::token_refresh))
         .route("/users", get(users::list))
         .route("/users/{user_id}/role", patch(users::set_role))
-}
-
-fn invalid(message: &'static str) -> ValidationError {
-    ValidationError::new("invalid").with_message(message.into())
 }
 
 /// `validator` rule: an email address (after trimming).

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use holdfast_common::auth::{AuthUser, Role, bearer_token};
-use holdfast_common::bus::BusMessage;
+use holdfast_common::bus;
 use holdfast_common::extract::{ValidJson, field_error};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -164,11 +164,7 @@ pub async fn signup(
 /// Tells other services about a new account; losing this message loses nothing essential
 /// (recommendations warm up on the user's first order), so a failure is logged, not answered.
 async fn publish_signed_up(state: &AppState, user: &User) {
-    let message = BusMessage::new("user.signed_up", UserView::from(user));
-    let published = match message {
-        Ok(message) => state.infra.bus.publish(&message).await,
-        Err(e) => Err(e),
-    };
+    let published = bus::publish(&*state.infra.bus, "user.signed_up", UserView::from(user)).await;
     if let Err(error) = published {
         tracing::warn!(%error, user_id = %user.id, "user.signed_up not published");
     }

@@ -4,6 +4,7 @@
 //! update (any subset; `null` clears a nullable field). [`EventFields::apply`] checks every rule
 //! with `validator`, naming each offending field, and yields a complete [`Event`].
 
+use holdfast_common::extract::invalid;
 use serde::{Deserialize, Deserializer};
 use serde_json::{Number, Value, json};
 use validator::{Validate, ValidationError};
@@ -68,10 +69,6 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
-}
-
-fn invalid(message: &'static str) -> ValidationError {
-    ValidationError::new("invalid").with_message(message.into())
 }
 
 fn valid_title(title: &str) -> Result<(), ValidationError> {

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::{AuthUser, Organizer};
-use holdfast_common::bus::BusMessage;
+use holdfast_common::bus;
 use holdfast_common::error::ApiError;
 use holdfast_common::extract::ValidJson;
 use serde::Deserialize;
@@ -235,10 +235,7 @@ impl AppState {
     /// Announces a change on the bus. The change is already stored; a bus failure is logged
     /// and consumers catch up from the next message about the event.
     pub(crate) async fn publish(&self, routing_key: &str, event: &Event) {
-        let published = match BusMessage::new(routing_key, event.to_json()) {
-            Ok(message) => self.infra.bus.publish(&message).await,
-            Err(e) => Err(e),
-        };
+        let published = bus::publish(&*self.infra.bus, routing_key, event.to_json()).await;
         if let Err(error) = published {
             tracing::warn!(%error, event_id = %event.id, routing_key, "event change not published");
         }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
-use holdfast_common::extract::ValidJson;
+use holdfast_common::extract::{ValidJson, invalid};
 use serde::Deserialize;
 use serde_json::{Number, json};
 use validator::{Validate, ValidationError};
@@ -14,10 +14,6 @@ use crate::AppState;
 use crate::error::OrdersError;
 use crate::payments::IntentStatus;
 use holdfast_common::money;
-
-fn invalid(message: &'static str) -> ValidationError {
-    ValidationError::new("invalid").with_message(message.into())
-}
 
 fn valid_amount(amount: &Number) -> Result<(), ValidationError> {
     money::parse_minor(amount).map(|_| ()).map_err(invalid)
