@@ -3,6 +3,8 @@
 //! [`mount_all`] is what the `holdfast` binary serves on the configured ports; [`spawn`] serves
 //! the same routers on ephemeral ports with the gateway wired to them, for end-to-end tests.
 
+pub mod openapi;
+
 use std::sync::Arc;
 
 use holdfast_common::config::Settings;

@@ -12,17 +12,30 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// The JSON body of every non-2xx answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "error": "seats R1-S2 are no longer available",
+    "code": "CONFLICT_SEATS",
+    "requestId": "5d0f7c1e-8c1a-4d8e-9f55-2f1a3c4b5d6e",
+    "details": {"conflicts": ["R1-S2"]},
+    "conflicts": ["R1-S2"]
+}))]
 pub struct ErrorBody {
+    /// A message for people.
     pub error: String,
+    /// A stable machine code (`VALIDATION_FAILED`, `CONFLICT_SEATS`, …).
     pub code: String,
+    /// The request's `X-Request-Id`, to quote when asking for help.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// Structured detail, e.g. `fields` (validation) or `conflicts` (seats).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
     pub details: Option<Value>,
     /// Top-level copies of detail fields that existing clients read (e.g. `conflicts`).
     #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(ignore)]
     pub extra: serde_json::Map<String, Value>,
 }
 

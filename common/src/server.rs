@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use crate::middleware::{observe, tag_route};
 
@@ -92,10 +92,20 @@ struct OpsState {
     readiness: Readiness,
 }
 
+/// Whether the process is up.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "Up", body = Object, example = json!({"status": "ok", "service": "gateway"}))))]
 async fn health(State(ops): State<OpsState>) -> Json<Value> {
     Json(json!({"status": "ok", "service": ops.service}))
 }
 
+/// Whether the process can serve: each of its dependencies answers.
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Ready; `checks` names each dependency as `ok`", body = Object,
+            example = json!({"status": "ready", "service": "gateway", "checks": {"orders": "ok"}})),
+        (status = 503, description = "`NOT_READY`; `details.checks` says which failed (reasons are logged, not sent)", body = ErrorBody),
+    ))]
 async fn ready(State(ops): State<OpsState>) -> Response {
     let (ok, checks) = ops.readiness.run().await;
     if ok {
@@ -111,6 +121,9 @@ async fn ready(State(ops): State<OpsState>) -> Response {
     }
 }
 
+/// Prometheus / OpenMetrics counters and histograms of the process.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(ops): State<OpsState>) -> impl IntoResponse {
     (
         [(
@@ -119,6 +132,15 @@ async fn metrics(State(ops): State<OpsState>) -> impl IntoResponse {
         )],
         ops.metrics.render(),
     )
+}
+
+/// The OpenAPI description of the operational routes every process serves.
+pub fn operations_openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(health, ready, metrics))]
+    struct OperationsDoc;
+    OperationsDoc::openapi()
 }
 
 /// Adds the operational routes to `routes` and wraps everything in the common layers.

@@ -10,6 +10,7 @@
 pub mod breaker;
 pub mod browser;
 pub mod clients;
+pub mod docs;
 pub mod error;
 pub mod limits;
 pub mod paths;
@@ -94,6 +95,14 @@ impl GatewayState {
 }
 
 /// `GET /{service}/health`: the upstream's own health answer, or 503 `{status: "down"}`.
+#[utoipa::path(get, path = "/{service}/health", tag = "operations",
+    params(("service" = String, Path, description = "`auth`, `events`, `orders` or `ml`")),
+    responses(
+        (status = 200, description = "The service's own health answer", body = Object,
+            example = json!({"status": "ok", "service": "orders"})),
+        (status = 503, description = "`{status: \"down\", service}`", body = Object,
+            example = json!({"status": "down", "service": "orders"})),
+    ))]
 async fn upstream_health(State(state): State<GatewayState>, request: Request) -> Response {
     let name = request
         .uri()
@@ -133,7 +142,12 @@ pub fn router(state: GatewayState, limiter: Option<Arc<limits::Limiter>>) -> Rou
     for upstream in state.upstreams.all() {
         router = router.route(&format!("/{}/health", upstream.name), get(upstream_health));
     }
-    router = router.route("/api/{*path}", any(forward_api));
+    router = router
+        .route("/api/openapi.json", get(docs::openapi_json))
+        .route("/docs", get(docs::docs_root))
+        .route("/docs/", get(docs::docs_index))
+        .route("/docs/{*file}", get(docs::docs_file))
+        .route("/api/{*path}", any(forward_api));
     if let Some(limiter) = limiter {
         // Inside the cookie bridge, so a cookie's user is known when the limit is keyed.
         router = router.layer(from_fn_with_state(limiter, limits::enforce));
@@ -144,6 +158,16 @@ pub fn router(state: GatewayState, limiter: Option<Arc<limits::Limiter>>) -> Rou
             browser::cookie_bridge,
         ))
         .with_state(state)
+}
+
+/// The OpenAPI description of the gateway's own routes (the services' are merged in by
+/// `holdfast::openapi`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    #[derive(OpenApi)]
+    #[openapi(paths(upstream_health, docs::openapi_json, docs::docs_root))]
+    struct GatewayDoc;
+    GatewayDoc::openapi()
 }
 
 /// Readiness: every upstream answers its health check.

@@ -26,10 +26,10 @@ pub async fn security_headers(State(hsts): State<bool>, request: Request, next: 
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
+    // A page of our own (the documentation) brings a policy of its own.
+    headers
+        .entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     if hsts {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,

@@ -48,8 +48,9 @@ pub struct User {
 }
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"userId": "6650c0ffee0000000000abcd", "email": "ada@example.com", "name": "Ada Lovelace", "role": "user"}))]
 pub struct UserView {
     pub user_id: String,
     pub email: String,

@@ -4,25 +4,38 @@ mod session;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, patch, post};
 use holdfast_common::extract::invalid;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use validator::ValidationError;
 
 use crate::AppState;
 use crate::domain::password;
 use crate::domain::user::Email;
 
+/// The public routes, each registered with its OpenAPI description, so that a route cannot
+/// exist without being documented.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(session::signup))
+        .routes(routes!(session::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::token))
+        .routes(routes!(session::token_refresh))
+        .routes(routes!(users::list))
+        .routes(routes!(users::set_role))
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/signup", post(session::signup))
-        .route("/login", post(session::login))
-        .route("/refresh", post(session::refresh))
-        .route("/logout", post(session::logout))
-        .route("/me", get(session::me))
-        .route("/token", post(session::token))
-        .route("/token/refresh", post(session::token_refresh))
-        .route("/users", get(users::list))
-        .route("/users/{user_id}/role", patch(users::set_role))
+    documented().into()
+}
+
+/// The OpenAPI description of [`router`], with the service's own paths (the gateway serves
+/// them under `/api/auth`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
 }
 
 /// `validator` rule: an email address (after trimming).

@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use holdfast_common::auth::{AuthUser, Role, bearer_token};
 use holdfast_common::bus;
+use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::{ValidJson, field_error};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{valid_email, valid_password};
@@ -19,38 +20,48 @@ use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
 use crate::error::AuthError;
 use crate::sessions::{Grant, Rotation};
 
-#[derive(Debug, Deserialize, Validate)]
+/// A new account. The email is trimmed and compared case-insensitively.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct SignupRequest {
     #[validate(required(message = "required"), custom(function = "valid_email"))]
+    #[schema(required, value_type = String, format = Email, example = "ada@example.com")]
     email: Option<String>,
     #[validate(required(message = "required"), custom(function = "valid_password"))]
+    #[schema(required, value_type = String, min_length = 8, max_length = 128, example = "correct horse battery")]
     password: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
+    #[schema(value_type = String, max_length = 100, example = "Ada Lovelace")]
     name: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+/// An email and password.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct Credentials {
     #[validate(required(message = "required"), custom(function = "valid_email"))]
+    #[schema(required, value_type = String, format = Email, example = "ada@example.com")]
     email: Option<String>,
     #[validate(required(message = "required"), custom(function = "valid_password"))]
+    #[schema(required, value_type = String, min_length = 8, max_length = 128, example = "correct horse battery")]
     password: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+/// A refresh token from an earlier `POST /api/auth/token`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
     #[validate(
         required(message = "required"),
         length(min = 1, max = 512, message = "invalid")
     )]
+    #[schema(required, value_type = String, min_length = 1, max_length = 512)]
     refresh_token: Option<String>,
 }
 
 /// The body of `signup` and `login`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Identity {
+#[schema(example = json!({"userId": "6650c0ffee0000000000abcd", "email": "ada@example.com", "role": "user"}))]
+pub struct Identity {
     user_id: String,
     email: String,
     role: Role,
@@ -67,13 +78,27 @@ impl From<&User> for Identity {
 }
 
 /// The body of `token` and `token/refresh`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenSet {
+#[schema(example = json!({
+    "accessToken": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI…",
+    "refreshToken": "q1Zt3fK…",
+    "tokenType": "Bearer",
+    "expiresIn": 900
+}))]
+pub struct TokenSet {
     access_token: String,
     refresh_token: String,
+    #[schema(value_type = String, example = "Bearer")]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
+}
+
+/// The body of a cookie refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Refreshed {
+    ok: bool,
 }
 
 /// Validated input is always present; this keeps handlers free of `unwrap`.
@@ -131,7 +156,14 @@ impl AppState {
     }
 }
 
-/// `POST /signup`
+/// Creates an account and starts a session (cookies `access_token`, `refresh_token`,
+/// `session_id`).
+#[utoipa::path(post, path = "/signup", tag = "auth", request_body = SignupRequest,
+    responses(
+        (status = 201, description = "Signed up and logged in; session cookies set", body = Identity),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (email, password 8–128, name ≤ 100)", body = ErrorBody),
+        (status = 409, description = "`USER_EXISTS`", body = ErrorBody),
+    ))]
 pub async fn signup(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -170,7 +202,13 @@ async fn publish_signed_up(state: &AppState, user: &User) {
     }
 }
 
-/// `POST /login`
+/// Logs in with cookies (browsers).
+#[utoipa::path(post, path = "/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in; session cookies set", body = Identity),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+    ))]
 pub async fn login(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -183,7 +221,14 @@ pub async fn login(
     Ok((jar, Json(Identity::from(&user))).into_response())
 }
 
-/// `POST /refresh`: rotates the `refresh_token` cookie.
+/// Rotates the `refresh_token` cookie and issues a new `access_token` cookie. Reusing an
+/// already rotated refresh token revokes the whole session.
+#[utoipa::path(post, path = "/refresh", tag = "auth",
+    params(("refresh_token" = Option<String>, Cookie, description = "The refresh token cookie")),
+    responses(
+        (status = 200, description = "Rotated; new cookies set", body = Refreshed, example = json!({"ok": true})),
+        (status = 401, description = "`INVALID_REFRESH_TOKEN` (missing, expired, revoked), `REFRESH_REUSED` (session revoked), `SESSION_ENDED`; cookies cleared", body = ErrorBody),
+    ))]
 pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Result<Response, AuthError> {
     let Some(token) = jar.get(REFRESH_COOKIE).map(|c| c.value().to_string()) else {
         return Ok((state.cookies.clear_session(jar), AuthError::InvalidRefresh).into_response());
@@ -202,11 +247,14 @@ pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Result<Re
     let user = state.user_of(&grant).await?;
     let access = state.access_token(&user, &grant.sid)?;
     let jar = state.cookies.set_session(jar, &access, &grant);
-    Ok((jar, Json(json!({ "ok": true }))).into_response())
+    Ok((jar, Json(Refreshed { ok: true })).into_response())
 }
 
-/// `POST /logout`: ends the session named by the bearer token, the `session_id` cookie or the
-/// refresh cookie, and clears the cookies. Answers 204 even when nothing was left to end.
+/// Ends the session named by the bearer token, the `session_id` cookie or the refresh cookie,
+/// and clears the cookies. Answers 204 even when nothing was left to end.
+#[utoipa::path(post, path = "/logout", tag = "auth",
+    security((), ("bearer" = []), ("cookie" = [])),
+    responses((status = 204, description = "Logged out; cookies cleared")))]
 pub async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -231,7 +279,12 @@ pub async fn logout(
     Ok((StatusCode::NO_CONTENT, state.cookies.clear_session(jar)).into_response())
 }
 
-/// `GET /me`
+/// The caller's account.
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller", body = UserView),
+        (status = 401, description = "`UNAUTHENTICATED`, `SESSION_ENDED`", body = ErrorBody),
+    ))]
 pub async fn me(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -240,7 +293,13 @@ pub async fn me(
     Ok(Json(UserView::from(&user)))
 }
 
-/// `POST /token`: the login of API clients, with tokens in the body instead of cookies.
+/// The login of API clients: tokens in the body instead of cookies.
+#[utoipa::path(post, path = "/token", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in", body = TokenSet),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+    ))]
 pub async fn token(
     State(state): State<AppState>,
     ValidJson(credentials): ValidJson<Credentials>,
@@ -251,7 +310,13 @@ pub async fn token(
     Ok(Json(state.token_set(access, grant)).into_response())
 }
 
-/// `POST /token/refresh`
+/// Rotates an API client's refresh token. Reusing a rotated one revokes the session.
+#[utoipa::path(post, path = "/token/refresh", tag = "auth", request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "Rotated", body = TokenSet),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`INVALID_REFRESH_TOKEN`, `REFRESH_REUSED` (session revoked), `SESSION_ENDED`", body = ErrorBody),
+    ))]
 pub async fn token_refresh(
     State(state): State<AppState>,
     ValidJson(request): ValidJson<RefreshRequest>,

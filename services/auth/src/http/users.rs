@@ -3,8 +3,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::ValidJson;
 use serde::Deserialize;
+use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use crate::AppState;
@@ -17,9 +19,11 @@ fn valid_role(value: &str) -> Result<(), ValidationError> {
     })
 }
 
-#[derive(Debug, Deserialize, Validate)]
+/// A user's new role.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct RoleChange {
     #[validate(required(message = "required"), custom(function = "valid_role"))]
+    #[schema(required, value_type = Role)]
     role: Option<String>,
 }
 
@@ -45,7 +49,13 @@ impl AppState {
     }
 }
 
-/// `GET /users` (admin)
+/// Every user (admin).
+#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "All users", body = Vec<UserView>),
+        (status = 401, description = "`UNAUTHENTICATED`, `SESSION_ENDED`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -55,7 +65,18 @@ pub async fn list(
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
-/// `PATCH /users/{userId}/role` (admin). The new role shows in the user's next access token.
+/// Changes a user's role (admin). The new role shows in the user's next access token.
+#[utoipa::path(patch, path = "/users/{user_id}/role", tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    params(("user_id" = String, Path, description = "The user's id (24 hex digits)")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The updated user", body = UserView),
+        (status = 400, description = "`INVALID_ID`, `INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`, `SESSION_ENDED`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such user", body = ErrorBody),
+    ))]
 pub async fn set_role(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -5,8 +5,9 @@
 //! with `validator`, naming each offending field, and yields a complete [`Event`].
 
 use holdfast_common::extract::invalid;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Number, Value, json};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Number;
+use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use holdfast_common::money;
@@ -41,25 +42,59 @@ pub struct Event {
 }
 
 impl Event {
-    /// The event as the API shows it.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "_id": self.id,
-            "title": self.title,
-            "description": self.description,
+    /// The event as the API and the bus show it.
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            id: &self.id,
+            title: &self.title,
+            description: self.description.as_deref(),
             // From the instant, so dates stored before they were normalised answer alike.
-            "date": when::format_millis(self.date_ms),
-            "timezone": self.timezone,
-            "location": self.location,
-            "tags": self.tags,
-            "imageUrl": self.image_url,
-            "organizerId": self.organizer_id,
-            "rows": self.rows,
-            "seatsPerRow": self.seats_per_row,
-            "price": money::to_json(self.price_minor),
-            "currency": self.currency,
-        })
+            date: when::format_millis(self.date_ms),
+            timezone: &self.timezone,
+            location: self.location.as_deref(),
+            tags: &self.tags,
+            image_url: self.image_url.as_deref(),
+            organizer_id: &self.organizer_id,
+            rows: self.rows,
+            seats_per_row: self.seats_per_row,
+            price: money::to_json(self.price_minor),
+            currency: &self.currency,
+        }
     }
+}
+
+/// An event as the API and the bus show it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Event)]
+pub struct EventView<'a> {
+    /// 24 hexadecimal digits.
+    #[serde(rename = "_id")]
+    #[schema(example = "6650c0ffee0000000000abcd")]
+    pub id: &'a str,
+    #[schema(example = "Quartet at the Old Hall")]
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime, example = "2027-03-14T14:00:00Z")]
+    pub date: String,
+    /// IANA time zone name.
+    #[schema(example = "Asia/Kolkata")]
+    pub timezone: &'a str,
+    pub location: Option<&'a str>,
+    pub tags: &'a [String],
+    pub image_url: Option<&'a str>,
+    pub organizer_id: &'a str,
+    #[schema(minimum = 1, maximum = 100)]
+    pub rows: u32,
+    #[schema(minimum = 1, maximum = 200)]
+    pub seats_per_row: u32,
+    /// Per seat, in major units (at most 2 decimals).
+    #[schema(value_type = f64, minimum = 0, example = 500)]
+    pub price: Number,
+    /// ISO 4217.
+    #[schema(example = "INR")]
+    pub currency: &'a str,
 }
 
 /// Present-and-null (`Some(None)`) is told apart from absent (`None`).
@@ -140,33 +175,62 @@ fn valid_currency(code: &str) -> Result<(), ValidationError> {
 }
 
 /// The fields of an event as a client sends them.
-#[derive(Debug, Default, Deserialize, Validate)]
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "title": "Quartet at the Old Hall",
+    "date": "2027-03-14T19:30",
+    "timezone": "Asia/Kolkata",
+    "location": "Old Hall, Pune",
+    "tags": ["music"],
+    "rows": 5,
+    "seatsPerRow": 10,
+    "price": 500,
+    "currency": "INR"
+}))]
 pub struct EventFields {
     #[validate(custom(function = "valid_title"))]
+    #[schema(value_type = String, min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     #[validate(custom(function = "valid_date"))]
+    /// ISO 8601 date or date-time: RFC 3339, or without offset (read in `timezone`), to the
+    /// minute as HTML `datetime-local` inputs send it, or a date alone.
+    #[schema(value_type = String, example = "2027-03-14T19:30")]
     pub date: Option<String>,
     #[validate(custom(function = "valid_time_zone"))]
+    /// IANA time zone name (default `UTC`).
+    #[schema(value_type = String, example = "Asia/Kolkata")]
     pub timezone: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub location: Option<Option<String>>,
     #[validate(custom(function = "valid_tags"))]
+    /// At most 20, each 1–40 characters.
+    #[schema(value_type = Vec<String>, max_items = 20)]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "valid_image_url"))]
+    /// An http(s) URL or a bare image file name, at most 500 characters.
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub image_url: Option<Option<String>>,
     #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
+    #[schema(value_type = u32, minimum = 1, maximum = 100, default = 5)]
     pub rows: Option<u32>,
     #[validate(range(min = 1, max = 200, message = "must be 1 to 200"))]
+    #[schema(value_type = u32, minimum = 1, maximum = 200, default = 10)]
     pub seats_per_row: Option<u32>,
     #[validate(custom(function = "valid_price"))]
+    /// Per seat in major units, at most 2 decimals (default 500).
+    #[schema(value_type = f64, minimum = 0)]
     pub price: Option<Number>,
     #[validate(custom(function = "valid_currency"))]
+    /// ISO 4217 code (default `INR`).
+    #[schema(value_type = String, min_length = 3, max_length = 3)]
     pub currency: Option<String>,
 }
 
@@ -278,6 +342,7 @@ impl EventFields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn fields(value: Value) -> EventFields {
         serde_json::from_value(value).unwrap()
@@ -305,8 +370,9 @@ mod tests {
         assert_eq!((event.rows, event.seats_per_row), (5, 10));
         assert_eq!(event.price_minor, 50_000);
         assert_eq!(event.currency, "INR");
-        assert_eq!(event.to_json()["price"], json!(500));
-        assert_eq!(event.to_json()["description"], Value::Null);
+        let view = serde_json::to_value(event.view()).unwrap();
+        assert_eq!(view["price"], json!(500));
+        assert_eq!(view["description"], Value::Null);
     }
 
     #[test]

@@ -6,14 +6,14 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::{AuthUser, Organizer};
 use holdfast_common::bus;
-use holdfast_common::error::ApiError;
+use holdfast_common::error::{ApiError, ErrorBody};
 use holdfast_common::extract::ValidJson;
 use serde::Deserialize;
-use serde_json::Value;
+use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::catalogue::Page;
-use crate::domain::event::{Event, EventFields};
+use crate::domain::event::{Event, EventFields, EventView};
 use crate::error::EventsError;
 use crate::layout_lock::LayoutLock;
 use crate::store::EventQuery;
@@ -22,14 +22,26 @@ use holdfast_common::when;
 
 pub const MAX_LIMIT: u64 = 100;
 
-/// `GET /events` query parameters, all optional.
-#[derive(Debug, Default, Deserialize)]
+/// `GET /events` query parameters, all optional. Numbers are read as text so that a bad one
+/// gets the error body rather than a bare rejection.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Words in the title, description or location (at most 200 characters).
+    #[param(value_type = Option<String>, max_length = 200)]
     q: Option<String>,
+    /// Only events with this tag.
     tag: Option<String>,
+    /// Only events at or after this date (ISO 8601; offset-less is UTC).
+    #[param(example = "2027-01-01")]
     from: Option<String>,
+    /// Only events at or before this date.
     to: Option<String>,
+    /// 1-based page number.
+    #[param(value_type = Option<u32>, minimum = 1, default = 1)]
     page: Option<String>,
+    /// Events per page.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, default = 100)]
     limit: Option<String>,
 }
 
@@ -89,7 +101,13 @@ impl ListParams {
     }
 }
 
-/// `GET /events`: public, sorted by date, with `X-Total-Count`.
+/// Lists events sorted by date, a page at a time.
+#[utoipa::path(get, path = "/events", tag = "events", params(ListParams),
+    responses(
+        (status = 200, description = "One page of events", body = Vec<EventView>,
+            headers(("x-total-count" = u64, description = "Events matching, on all pages"))),
+        (status = 400, description = "`VALIDATION_FAILED`: a bad `page`, `limit`, `from` or `to`", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
@@ -123,7 +141,7 @@ pub async fn list(
 /// One page of the list, queried and serialised.
 async fn render_page(state: &AppState, query: &EventQuery) -> Result<Page, EventsError> {
     let (events, total) = state.events.search(query).await?;
-    let events: Vec<Value> = events.iter().map(Event::to_json).collect();
+    let events: Vec<EventView> = events.iter().map(Event::view).collect();
     // Serialising JSON values into memory cannot fail.
     let body = serde_json::to_vec(&events)
         .map_err(|_| ApiError::from_status(StatusCode::INTERNAL_SERVER_ERROR))?;
@@ -138,13 +156,29 @@ async fn load(state: &AppState, id: &str) -> Result<Event, EventsError> {
     state.events.get(&id).await?.ok_or(EventsError::NotFound)
 }
 
-/// `GET /events/{id}`
+/// One event.
+#[utoipa::path(get, path = "/events/{id}", tag = "events", params(EventId),
+    responses(
+        (status = 200, description = "The event", body = EventView),
+        (status = 400, description = "`INVALID_ID`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+    ))]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, EventsError> {
-    Ok(Json(load(&state, &id).await?.to_json()))
+) -> Result<Response, EventsError> {
+    Ok(Json(load(&state, &id).await?.view()).into_response())
 }
+
+/// The `{id}` of an event's path.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EventId(
+    /// 24 hexadecimal digits.
+    #[param(example = "6650c0ffee0000000000abcd")]
+    String,
+);
 
 /// The event, if `caller` may change it: its organizer or an admin.
 async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event, EventsError> {
@@ -156,7 +190,16 @@ async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event
     }
 }
 
-/// `POST /events` (organizer, admin): the caller becomes the organizer.
+/// Creates an event (organizer, admin); the caller becomes its organizer. `title` and `date`
+/// are required, the rest take their defaults.
+#[utoipa::path(post, path = "/events", tag = "events", security(("bearer" = []), ("cookie" = [])),
+    request_body = EventFields,
+    responses(
+        (status = 201, description = "Created", body = EventView),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` with `details.fields`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an organizer or admin; `CSRF_ORIGIN`", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Organizer(caller): Organizer,
@@ -167,16 +210,27 @@ pub async fn create(
     state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, organizer_id = %event.organizer_id, "event created");
     state.publish("event.created", &event).await;
-    Ok((StatusCode::CREATED, Json(event.to_json())).into_response())
+    Ok((StatusCode::CREATED, Json(event.view())).into_response())
 }
 
-/// `PUT /events/{id}` (its organizer, admin): any subset of the fields.
+/// Changes any subset of an event's fields (its organizer, admin); `null` clears a nullable
+/// field. `rows` and `seatsPerRow` cannot change once a seat is held or sold.
+#[utoipa::path(put, path = "/events/{id}", tag = "events", security(("bearer" = []), ("cookie" = [])),
+    params(EventId), request_body = EventFields,
+    responses(
+        (status = 200, description = "The updated event", body = EventView),
+        (status = 400, description = "`INVALID_ID`, `INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not its organizer nor an admin; `CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`LAYOUT_LOCKED`: seats are held or sold; `LAYOUT_CHANGING`: another change is under way", body = ErrorBody),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     Organizer(caller): Organizer,
     Path(id): Path<String>,
     ValidJson(fields): ValidJson<EventFields>,
-) -> Result<Json<Value>, EventsError> {
+) -> Result<Response, EventsError> {
     let event = editable(&state, &caller, &id).await?;
     let changes_layout = fields.changes_layout(&event);
     // Checked (and refused when invalid) before asking the orders service anything.
@@ -195,10 +249,20 @@ pub async fn update(
     }
     state.list_cache.invalidate();
     state.publish("event.updated", &updated).await;
-    Ok(Json(updated.to_json()))
+    Ok(Json(updated.view()).into_response())
 }
 
-/// `DELETE /events/{id}` (its organizer, admin)
+/// Deletes an event (its organizer, admin) unless seats of it are held or sold.
+#[utoipa::path(delete, path = "/events/{id}", tag = "events", security(("bearer" = []), ("cookie" = [])),
+    params(EventId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`INVALID_ID`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not its organizer nor an admin; `CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`EVENT_HAS_ORDERS`: seats are held or sold; `LAYOUT_CHANGING`", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
     Organizer(caller): Organizer,
@@ -235,7 +299,7 @@ impl AppState {
     /// Announces a change on the bus. The change is already stored; a bus failure is logged
     /// and consumers catch up from the next message about the event.
     pub(crate) async fn publish(&self, routing_key: &str, event: &Event) {
-        let published = bus::publish(&*self.infra.bus, routing_key, event.to_json()).await;
+        let published = bus::publish(&*self.infra.bus, routing_key, event.view()).await;
         if let Err(error) = published {
             tracing::warn!(%error, event_id = %event.id, routing_key, "event change not published");
         }

@@ -3,15 +3,24 @@
 mod events;
 
 use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
+/// The public routes, each registered with its OpenAPI description, so that a route cannot
+/// exist without being documented.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(events::list, events::create))
+        .routes(routes!(events::get, events::update, events::delete))
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/events", get(events::list).post(events::create))
-        .route(
-            "/events/{id}",
-            get(events::get).put(events::update).delete(events::delete),
-        )
+    documented().into()
+}
+
+/// The OpenAPI description of [`router`] (the gateway serves these paths under `/api`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
 }

@@ -8,9 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
+use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::ValidJson;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::may_use;
@@ -18,21 +19,63 @@ use crate::AppState;
 use crate::domain::hold::{Hold, HoldError};
 use crate::error::OrdersError;
 
-#[derive(Debug, Deserialize, Validate)]
+/// Seats to hold: all of them or none.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HoldRequest {
     #[validate(required(message = "required"))]
+    #[schema(required, value_type = String, example = "6650c0ffee0000000000abcd")]
     event_id: Option<String>,
+    /// Seat ids `R<row>-S<number>`, 1 to `MAX_SEATS_PER_HOLD` of them.
     #[validate(required(message = "required"))]
+    #[schema(required, value_type = Vec<String>, example = json!(["R1-S1", "R1-S2"]))]
     seat_ids: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize, Validate)]
+/// An optional body of a hold refresh.
+#[derive(Debug, Default, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshRequest {
+    /// Seconds to add (capped per call and by the hold's total lifetime).
     #[validate(range(min = 1, max = 86400, message = "must be 1 to 86400 seconds"))]
+    #[schema(value_type = u64, minimum = 1, maximum = 86400, example = 120)]
     extend_seconds: Option<u64>,
 }
+
+/// A new hold.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"holdId": "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b", "expiresInSeconds": 600}))]
+pub struct HoldCreated {
+    hold_id: String,
+    expires_in_seconds: u64,
+}
+
+/// The time a hold has left.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"holdId": "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b", "ttl": 583}))]
+pub struct HoldTtl {
+    hold_id: String,
+    /// Seconds left; 0 when the hold is gone.
+    ttl: u64,
+}
+
+/// A hold and what it holds.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HoldDetails {
+    hold_id: String,
+    event_id: String,
+    seat_ids: Vec<String>,
+    ttl: u64,
+}
+
+/// The `{holdId}` of a hold's path.
+#[derive(IntoParams)]
+#[into_params(names("hold_id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct HoldId(String);
 
 impl From<HoldError> for OrdersError {
     fn from(error: HoldError) -> Self {
@@ -48,7 +91,17 @@ impl From<HoldError> for OrdersError {
     }
 }
 
-/// `POST /holds`: all requested seats or none.
+/// Holds seats for the caller: all requested seats or none. The hold expires unless bought or
+/// refreshed.
+#[utoipa::path(post, path = "/holds", tag = "holds", security(("bearer" = []), ("cookie" = [])), request_body = HoldRequest,
+    responses(
+        (status = 201, description = "Held", body = HoldCreated),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_ID`, `INVALID_SEATS` (unknown seat, duplicates, more than `MAX_SEATS_PER_HOLD`)", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+        (status = 409, description = "`CONFLICT_SEATS` with `details.conflicts` (and a top-level `conflicts`); `HOLD_LIMIT`; `LAYOUT_CHANGING`", body = ErrorBody),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -83,7 +136,10 @@ pub async fn create(
     state.announce("hold.created", &hold);
     Ok((
         StatusCode::CREATED,
-        Json(json!({"holdId": hold.hold_id, "expiresInSeconds": hold.ttl_seconds()})),
+        Json(HoldCreated {
+            expires_in_seconds: hold.ttl_seconds(),
+            hold_id: hold.hold_id,
+        }),
     )
         .into_response())
 }
@@ -96,43 +152,61 @@ async fn usable(state: &AppState, caller: &AuthUser, hold_id: &str) -> Result<Ho
     }
 }
 
-/// `GET /holds/{holdId}/ttl`: seconds left, 0 when gone (or not the caller's, which is the
-/// same thing from where they stand).
+/// Seconds a hold has left: 0 when gone (or not the caller's, which is the same thing from
+/// where they stand).
+#[utoipa::path(get, path = "/holds/{hold_id}/ttl", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+    responses((status = 200, description = "Seconds left", body = HoldTtl), (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody)))]
 pub async fn ttl(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(hold_id): Path<String>,
-) -> Result<Json<Value>, OrdersError> {
+) -> Result<Json<HoldTtl>, OrdersError> {
     let ttl = match usable(&state, &caller, &hold_id).await {
         Ok(hold) => hold.ttl_seconds(),
         Err(OrdersError::HoldGone) => 0,
         Err(other) => return Err(other),
     };
-    Ok(Json(json!({"holdId": hold_id, "ttl": ttl})))
+    Ok(Json(HoldTtl { hold_id, ttl }))
 }
 
-/// `GET /holds/{holdId}/details`
+/// A hold of the caller's: its event, seats and time left.
+#[utoipa::path(get, path = "/holds/{hold_id}/details", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+    responses(
+        (status = 200, description = "The hold", body = HoldDetails),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
+    ))]
 pub async fn details(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(hold_id): Path<String>,
-) -> Result<Json<Value>, OrdersError> {
+) -> Result<Json<HoldDetails>, OrdersError> {
     let hold = usable(&state, &caller, &hold_id).await?;
-    Ok(Json(json!({
-        "holdId": hold.hold_id,
-        "eventId": hold.event_id,
-        "seatIds": hold.seat_ids,
-        "ttl": hold.ttl_seconds(),
-    })))
+    Ok(Json(HoldDetails {
+        ttl: hold.ttl_seconds(),
+        hold_id: hold.hold_id,
+        event_id: hold.event_id,
+        seat_ids: hold.seat_ids,
+    }))
 }
 
-/// `POST /holds/{holdId}/refresh` with an optional `{extendSeconds}`.
+/// Extends a hold, by `extendSeconds` or the default; capped per call and in total lifetime.
+/// The body is optional.
+#[utoipa::path(post, path = "/holds/{hold_id}/refresh", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+    request_body(content = Option<RefreshRequest>, description = "Optional; empty means the default extension"),
+    responses(
+        (status = 200, description = "Extended", body = HoldTtl),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
+    ))]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(hold_id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, OrdersError> {
+) -> Result<Json<HoldTtl>, OrdersError> {
     // The body is optional: an empty one means "the default extension".
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
@@ -151,12 +225,20 @@ pub async fn refresh(
         .refresh(hold, request.extend_seconds.map(Duration::from_secs))
         .await?
         .ok_or(OrdersError::HoldGone)?;
-    Ok(Json(
-        json!({"holdId": refreshed.hold_id, "ttl": refreshed.ttl_seconds()}),
-    ))
+    Ok(Json(HoldTtl {
+        ttl: refreshed.ttl_seconds(),
+        hold_id: refreshed.hold_id,
+    }))
 }
 
-/// `DELETE /holds/{holdId}`: frees every seat of the hold.
+/// Releases a hold: every seat of it is free again.
+#[utoipa::path(delete, path = "/holds/{hold_id}", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+    responses(
+        (status = 204, description = "Released"),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
+    ))]
 pub async fn release(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -8,27 +8,42 @@ mod purchase;
 mod seats;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, post};
 use holdfast_common::auth::AuthUser;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::domain::hold::Hold;
 use crate::error::OrdersError;
 
+/// The public routes, each registered with its OpenAPI description, so that a route cannot
+/// exist without being documented.
+fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(seats::seat_map))
+        .routes(routes!(seats::stream))
+        .routes(routes!(holds::create))
+        .routes(routes!(holds::release))
+        .routes(routes!(holds::ttl))
+        .routes(routes!(holds::details))
+        .routes(routes!(holds::refresh))
+        .routes(routes!(payments::create_intent))
+        .routes(routes!(payments::confirm))
+        .routes(routes!(purchase::purchase))
+        .routes(routes!(orders::mine))
+        .routes(routes!(orders::public_order))
+}
+
+/// The OpenAPI description of the public routes: `/public/*` is served by the gateway as
+/// `/api/public/*`, the rest under `/api/orders`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    documented().into_openapi()
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/seats/{event_id}", get(seats::seat_map))
-        .route("/seats/{event_id}/stream", get(seats::stream))
-        .route("/holds", post(holds::create))
-        .route("/holds/{hold_id}", delete(holds::release))
-        .route("/holds/{hold_id}/ttl", get(holds::ttl))
-        .route("/holds/{hold_id}/details", get(holds::details))
-        .route("/holds/{hold_id}/refresh", post(holds::refresh))
-        .route("/payments/intent", post(payments::create_intent))
-        .route("/payments/confirm", post(payments::confirm))
-        .route("/purchase", post(purchase::purchase))
-        .route("/orders", get(orders::mine))
-        .route("/public/orders/{order_id}", get(orders::public_order))
+    Router::from(documented())
+        // Service-to-service only: the gateway never forwards `/internal`.
         .route(
             "/internal/events/{event_id}/layout-lock",
             post(internal::lock_layout),

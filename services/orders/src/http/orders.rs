@@ -2,53 +2,111 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
-use serde_json::{Value, json};
+use holdfast_common::error::ErrorBody;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::OrdersError;
+use crate::store::Order;
 use holdfast_common::when::format_millis;
 
-/// `GET /orders`: the caller's orders, newest first.
+/// One of the caller's orders.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView<'a> {
+    /// The same as `orderId`, for clients that read `_id`.
+    #[serde(rename = "_id")]
+    id: &'a str,
+    /// A UUID.
+    #[schema(example = "0b6c1a52-8a0e-4c55-9d1f-1f1b2c3d4e5f")]
+    order_id: &'a str,
+    event_id: &'a str,
+    seat_ids: &'a [String],
+    /// The paying intent; `null` for free seats.
+    payment_intent_id: Option<&'a str>,
+    /// `reserved`: bought.
+    #[schema(example = "reserved")]
+    status: &'a str,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+impl<'a> From<&'a Order> for OrderView<'a> {
+    fn from(order: &'a Order) -> Self {
+        Self {
+            id: &order.order_id,
+            order_id: &order.order_id,
+            event_id: &order.event_id,
+            seat_ids: &order.seat_ids,
+            payment_intent_id: order.paid_with(),
+            status: &order.status,
+            created_at: format_millis(order.created_at_ms),
+        }
+    }
+}
+
+/// The caller's orders.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderList<'a> {
+    orders: Vec<OrderView<'a>>,
+}
+
+/// An order as anyone with its id may see it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketView<'a> {
+    order_id: &'a str,
+    event_id: &'a str,
+    seat_ids: &'a [String],
+    #[schema(example = "reserved")]
+    status: &'a str,
+    #[schema(format = DateTime)]
+    created_at: String,
+}
+
+/// `{order: …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ticket<'a> {
+    order: TicketView<'a>,
+}
+
+/// The caller's orders, newest first.
+#[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Newest first", body = OrderList), (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,
-) -> Result<Json<Value>, OrdersError> {
+) -> Result<Response, OrdersError> {
     let orders = state.orders.orders_of(caller.id()).await?;
-    let orders: Vec<Value> = orders
-        .iter()
-        .map(|o| {
-            json!({
-                "_id": o.order_id,
-                "orderId": o.order_id,
-                "eventId": o.event_id,
-                "seatIds": o.seat_ids,
-                "paymentIntentId": o.paid_with(),
-                "status": o.status,
-                "createdAt": format_millis(o.created_at_ms),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "orders": orders })))
+    let orders = orders.iter().map(OrderView::from).collect();
+    Ok(Json(OrderList { orders }).into_response())
 }
 
-/// `GET /public/orders/{orderId}` (public): a ticket anyone with the id may show.
+/// A ticket anyone with the order's id may show (no authentication).
+#[utoipa::path(get, path = "/public/orders/{order_id}", tag = "orders",
+    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    responses(
+        (status = 200, description = "The order", body = Ticket),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+    ))]
 pub async fn public_order(
     State(state): State<AppState>,
     Path(order_id): Path<String>,
-) -> Result<Json<Value>, OrdersError> {
+) -> Result<Response, OrdersError> {
     let not_found = || holdfast_common::error::ApiError::not_found("no such order");
     if uuid::Uuid::parse_str(&order_id).is_err() {
         return Err(not_found().into());
     }
     let order = state.orders.order(&order_id).await?.ok_or_else(not_found)?;
-    Ok(Json(json!({
-        "order": {
-            "orderId": order.order_id,
-            "eventId": order.event_id,
-            "seatIds": order.seat_ids,
-            "status": order.status,
-            "createdAt": format_millis(order.created_at_ms),
-        }
-    })))
+    let order = TicketView {
+        order_id: &order.order_id,
+        event_id: &order.event_id,
+        seat_ids: &order.seat_ids,
+        status: &order.status,
+        created_at: format_millis(order.created_at_ms),
+    };
+    Ok(Json(Ticket { order }).into_response())
 }

@@ -5,9 +5,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
+use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::{ValidJson, invalid};
-use serde::Deserialize;
-use serde_json::{Number, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Number;
+use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use crate::AppState;
@@ -35,33 +37,71 @@ fn valid_simulation(value: &str) -> Result<(), ValidationError> {
     }
 }
 
-#[derive(Debug, Deserialize, Validate)]
+/// A (simulated) payment of `amount` in `currency`.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 pub struct IntentRequest {
+    /// Major units, at most 2 decimals; must equal the purchase total.
     #[validate(required(message = "required"), custom(function = "valid_amount"))]
+    #[schema(required, value_type = f64, minimum = 0, example = 1000)]
     amount: Option<Number>,
+    /// ISO 4217 code.
     #[validate(required(message = "required"), custom(function = "valid_currency"))]
+    #[schema(required, value_type = String, min_length = 3, max_length = 3, example = "INR")]
     currency: Option<String>,
-    /// `"decline"` makes the confirmation fail, to test that path.
+    /// `decline` makes the confirmation fail, to try that path.
     #[validate(custom(function = "valid_simulation"))]
+    #[schema(value_type = String, pattern = "^(decline|succeed)$")]
     simulate: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Validate)]
+/// The intent to confirm and its secret.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfirmRequest {
     #[validate(
         required(message = "required"),
         length(min = 1, max = 100, message = "invalid")
     )]
+    #[schema(required, value_type = String, min_length = 1, max_length = 100)]
     payment_intent_id: Option<String>,
     #[validate(
         required(message = "required"),
         length(min = 1, max = 200, message = "invalid")
     )]
+    #[schema(required, value_type = String, min_length = 1, max_length = 200)]
     client_secret: Option<String>,
 }
 
-/// `POST /payments/intent`
+/// A new intent, to be confirmed with its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentCreated {
+    #[schema(example = "pi_3f2b8c1e5d4a4e8f")]
+    payment_intent_id: String,
+    client_secret: String,
+    #[schema(example = "requires_confirmation")]
+    status: &'static str,
+}
+
+/// A confirmed intent.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IntentConfirmed {
+    payment_intent_id: String,
+    #[schema(example = "succeeded")]
+    status: &'static str,
+}
+
+/// Creates a simulated payment intent. At most `MAX_PAYMENT_INTENTS_PER_USER` unspent ones
+/// live at a time; each expires after 15 minutes unless consumed.
+#[utoipa::path(post, path = "/payments/intent", tag = "payments", security(("bearer" = []), ("cookie" = [])), request_body = IntentRequest,
+    responses(
+        (status = 201, description = "Created", body = IntentCreated),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 409, description = "`INTENT_LIMIT`", body = ErrorBody),
+    ))]
 pub async fn create_intent(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -80,16 +120,26 @@ pub async fn create_intent(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "paymentIntentId": intent.id,
-            "clientSecret": intent.client_secret,
-            "status": "requires_confirmation",
-        })),
+        Json(IntentCreated {
+            payment_intent_id: intent.id,
+            client_secret: intent.client_secret,
+            status: "requires_confirmation",
+        }),
     )
         .into_response())
 }
 
-/// `POST /payments/confirm`
+/// Confirms a payment intent with its client secret.
+#[utoipa::path(post, path = "/payments/confirm", tag = "payments", security(("bearer" = []), ("cookie" = [])), request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "Succeeded", body = IntentConfirmed),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`; `INVALID_CLIENT_SECRET`", body = ErrorBody),
+        (status = 402, description = "`PAYMENT_DECLINED`", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such intent of yours", body = ErrorBody),
+        (status = 409, description = "`PAYMENT_MISMATCH`: it already paid for an order", body = ErrorBody),
+    ))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -126,5 +176,9 @@ pub async fn confirm(
                 .await?;
         }
     }
-    Ok(Json(json!({"paymentIntentId": intent.id, "status": "succeeded"})).into_response())
+    Ok(Json(IntentConfirmed {
+        payment_intent_id: intent.id,
+        status: "succeeded",
+    })
+    .into_response())
 }

@@ -5,18 +5,19 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use holdfast_common::auth::AuthUser;
 use holdfast_common::bus::BusMessage;
+use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::{ValidJson, field_error};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use validator::Validate;
 
 use super::{event_id, may_use};
@@ -33,21 +34,42 @@ use holdfast_common::money;
 /// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
 const PURCHASE_CLAIM: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Deserialize, Validate)]
+/// The held seats to buy and the payment for them.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PurchaseRequest {
     #[validate(required(message = "required"))]
+    #[schema(required, value_type = String, example = "6650c0ffee0000000000abcd")]
     event_id: Option<String>,
     #[validate(required(message = "required"))]
+    #[schema(required, value_type = String)]
     hold_id: Option<String>,
+    /// Exactly the seats of the hold.
     #[validate(
         required(message = "required"),
         length(min = 1, max = 100, message = "must list 1 to 100 seats")
     )]
+    #[schema(required, value_type = Vec<String>, min_items = 1, max_items = 100, example = json!(["R1-S1", "R1-S2"]))]
     seat_ids: Option<Vec<String>>,
-    /// Not needed when the seats are free (their total is 0).
+    /// A succeeded intent of exactly `price × seats`; not needed (and refused unless it is of 0)
+    /// when the seats are free.
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
+    #[schema(value_type = String, min_length = 1, max_length = 100)]
     payment_intent_id: Option<String>,
+}
+
+/// A new order.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Purchased<'a> {
+    /// A UUID.
+    #[schema(example = "0b6c1a52-8a0e-4c55-9d1f-1f1b2c3d4e5f")]
+    order_id: &'a str,
+    event_id: &'a str,
+    seat_ids: &'a [String],
+    /// `reserved`: bought.
+    #[schema(example = "reserved")]
+    status: &'a str,
 }
 
 /// A fingerprint of what was asked, insensitive to field order, formatting and the order in
@@ -65,7 +87,23 @@ fn request_hash(request: &PurchaseRequest) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical))
 }
 
-/// `POST /purchase`
+/// Buys the seats of a hold, paid by a succeeded intent (none for free seats): the order, its
+/// sold seats and its announcement are written in one transaction. With an `Idempotency-Key`
+/// a retry answers the first answer again, with `Idempotent-Replayed: true`.
+#[utoipa::path(post, path = "/purchase", tag = "orders", security(("bearer" = []), ("cookie" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body replays the first answer")),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 201, description = "Bought (or replayed, with `Idempotent-Replayed: true`)", body = Purchased,
+            headers(("idempotent-replayed" = String, description = "`true` on a replay"))),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (also `paymentIntentId` missing for seats that are not free), `INVALID_ID`, `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
+        (status = 402, description = "`PAYMENT_REQUIRED`: no such intent of yours, or it has not succeeded", body = ErrorBody),
+        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+        (status = 409, description = "`HOLD_NOT_FOUND`, `SEAT_ALREADY_RESERVED` (with `conflicts`), `PAYMENT_MISMATCH` (amount, currency, or already used), `LAYOUT_CHANGED`, `IDEMPOTENCY_IN_PROGRESS`", body = ErrorBody),
+        (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key came with another request", body = ErrorBody),
+    ))]
 pub async fn purchase(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -186,12 +224,14 @@ async fn buy(
         status: "reserved".into(),
         created_at_ms: now_millis(),
     };
-    let body = json!({
-        "orderId": order.order_id,
-        "eventId": order.event_id,
-        "seatIds": order.seat_ids,
-        "status": order.status,
-    });
+    // Strings and a list of strings: serialising them cannot fail.
+    let body = serde_json::to_string(&Purchased {
+        order_id: &order.order_id,
+        event_id: &order.event_id,
+        seat_ids: &order.seat_ids,
+        status: &order.status,
+    })
+    .unwrap_or_default();
     let message = BusMessage::new(
         "order.purchased",
         json!({
@@ -209,7 +249,7 @@ async fn buy(
         idempotency: idempotency.as_ref().map(|once| {
             once.answer(
                 StatusCode::CREATED,
-                body.to_string(),
+                body.clone(),
                 order.created_at_ms,
                 state.settings.orders.idempotency_ttl,
             )
@@ -261,7 +301,11 @@ async fn buy(
     {
         tracing::warn!(%error, "payment intent not marked consumed; the order store still refuses its reuse");
     }
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let json = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    )];
+    Ok((StatusCode::CREATED, json, body).into_response())
 }
 
 #[cfg(test)]

@@ -20,8 +20,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
+use holdfast_common::error::ErrorBody;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{self, error::RecvError};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::domain::seat::Layout;
@@ -32,9 +34,79 @@ use crate::store::board::{SeatDelta, SeatNews, SeatState};
 /// How often an idle stream sends a comment, so proxies keep it open.
 const HEARTBEAT: Duration = Duration::from_secs(15);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MapQuery {
+    /// `full` (the default): every seat; `compact`: dimensions, version and only the seats
+    /// that are not available.
+    #[param(value_type = Option<String>, pattern = "^(full|compact)$")]
     view: Option<String>,
+}
+
+/// The `{event_id}` of a seat map's path.
+#[derive(IntoParams)]
+#[into_params(names("event_id"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EventId(
+    /// 24 hexadecimal digits.
+    #[param(example = "6650c0ffee0000000000abcd")]
+    String,
+);
+
+/// Either map.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum MapSchema {
+    Full(FullMapSchema),
+    Compact(CompactMapSchema),
+}
+
+/// The full seat map, as [`crate::live`] writes it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatMap)]
+#[allow(dead_code)]
+pub struct FullMapSchema {
+    #[serde(rename = "eventId")]
+    event_id: String,
+    seats: Vec<SeatSchema>,
+}
+
+/// One seat of the full map.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Seat)]
+#[allow(dead_code)]
+pub struct SeatSchema {
+    /// `R<row>-S<number>`.
+    #[serde(rename = "seatId")]
+    #[schema(example = "R1-S2")]
+    seat_id: String,
+    #[schema(minimum = 1)]
+    row: u32,
+    #[schema(minimum = 1)]
+    number: u32,
+    state: SeatState,
+}
+
+/// The compact seat map: the seats that are not available, per row as runs of seat numbers
+/// (`"3": "1-4,9"` is row 3, seats 1 to 4 and 9).
+#[derive(Serialize, ToSchema)]
+#[schema(as = CompactSeatMap, example = json!({
+    "eventId": "6650c0ffee0000000000abcd", "version": 42, "rows": 5, "seatsPerRow": 10,
+    "held": {"1": "3-4"}, "reserved": {"2": "1-2,7"}
+}))]
+#[allow(dead_code)]
+pub struct CompactMapSchema {
+    #[serde(rename = "eventId")]
+    event_id: String,
+    /// The availability version (also the `ETag`).
+    version: u64,
+    rows: u32,
+    #[serde(rename = "seatsPerRow")]
+    seats_per_row: u32,
+    held: std::collections::BTreeMap<String, String>,
+    /// Sold seats.
+    reserved: std::collections::BTreeMap<String, String>,
 }
 
 /// The weak ETag of a view at a version.
@@ -57,7 +129,18 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag == etag || tag.trim_start_matches("W/") == &etag[2..])
 }
 
-/// `GET /seats/{eventId}` (public)
+/// The seat map of an event (no authentication). It may be up to `SEAT_MAP_MAX_STALENESS_MS`
+/// old; holds are the truth. Compressed when the client accepts gzip or brotli.
+#[utoipa::path(get, path = "/seats/{event_id}", tag = "seats", params(EventId, MapQuery,
+        ("If-None-Match" = Option<String>, Header, description = "An earlier `ETag`: 304 when unchanged")),
+    responses(
+        (status = 200, description = "The map: `SeatMap`, or `CompactSeatMap` with `view=compact`",
+            body = MapSchema,
+            headers(("etag" = String, description = "The availability version (weak)"))),
+        (status = 304, description = "Unchanged since `If-None-Match`"),
+        (status = 400, description = "`INVALID_ID`, `INVALID_QUERY`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+    ))]
 pub async fn seat_map(
     State(state): State<AppState>,
     Path(event_id): Path<String>,
@@ -250,7 +333,17 @@ impl StreamState {
     }
 }
 
-/// `GET /seats/{eventId}/stream` (public)
+/// Live seat changes as Server-Sent Events (no authentication): a `snapshot` event (the compact
+/// map) and then a `seats` event per change (`{eventId, version, seats: [{seatId, state}]}`),
+/// each with the version as its `id`, and a heartbeat comment every 15 s. Reconnecting with
+/// `Last-Event-ID` replays the missed changes, or sends a fresh snapshot.
+#[utoipa::path(get, path = "/seats/{event_id}/stream", tag = "seats", params(EventId,
+        ("Last-Event-ID" = Option<u64>, Header, description = "The last version seen, to resume from")),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`INVALID_ID`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
     Path(event_id): Path<String>,

@@ -44,7 +44,7 @@ pub use self::redis::RedisBoard;
 const CHANGE_BUFFER: usize = 16_384;
 
 /// What a seat is, as seat maps and streams show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeatState {
     Available,

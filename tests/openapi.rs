@@ -1,0 +1,289 @@
+//! The OpenAPI document: the served file is the generated one, every route is in it, every
+//! operation in it is routed, and the documentation page is served without the internet.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::Value;
+
+const DOCUMENT_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/gateway/openapi.json");
+
+fn document() -> Value {
+    serde_json::from_str(&holdfast::openapi::to_json().unwrap()).unwrap()
+}
+
+/// `(METHOD, path)` of every operation of the document.
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "delete", "patch"] {
+            if item.get(method).is_some() {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+#[test]
+fn the_served_document_is_the_generated_one() {
+    let generated = holdfast::openapi::to_json().unwrap();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(DOCUMENT_FILE, &generated).unwrap();
+    }
+    let served = std::fs::read_to_string(DOCUMENT_FILE).unwrap();
+    assert!(
+        served == generated,
+        "gateway/openapi.json is not what the code describes; regenerate it with \
+         `UPDATE_OPENAPI=1 cargo test --test openapi`"
+    );
+    assert_eq!(
+        served,
+        holdfast_gateway::docs::OPENAPI_JSON,
+        "rebuild the gateway"
+    );
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_both_security_schemes_and_error_codes() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["cookie"]["in"], "cookie");
+    assert_eq!(schemes["cookie"]["name"], "access_token");
+    for (method, path) in operations(&doc) {
+        let operation = &doc["paths"][&path][method.to_lowercase()];
+        let answers = operation["responses"].as_object().unwrap();
+        assert!(
+            answers
+                .keys()
+                .any(|status| status.starts_with('2') || status.starts_with('3')),
+            "{method} {path} documents no success"
+        );
+        assert!(answers.contains_key("429"), "{method} {path}: no 429");
+        for (status, answer) in answers {
+            if status.starts_with('4') || status.starts_with('5') {
+                let schema = &answer["content"]["application/json"]["schema"]["$ref"];
+                let is_error_body = schema == "#/components/schemas/ErrorBody";
+                // The upstream health answer is the service's own body, not an error.
+                assert!(
+                    is_error_body || path == "/{service}/health",
+                    "{method} {path} {status}: not the error body"
+                );
+            }
+        }
+    }
+    let purchase = &doc["paths"]["/api/orders/purchase"]["post"];
+    assert!(
+        purchase["responses"]["409"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("SEAT_ALREADY_RESERVED")
+    );
+    assert!(doc["components"]["schemas"]["Event"]["properties"]["timezone"].is_object());
+}
+
+/// The public path of a route a service's source registers.
+fn public_path(source: &Path, route: &str) -> String {
+    let crate_dir = source
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    let has = |name: &str| crate_dir.iter().any(|c| c == name);
+    let route = route.to_string();
+    if has("auth") {
+        format!("/api/auth{route}")
+    } else if has("events") {
+        format!("/api{route}")
+    } else if has("orders") && route.starts_with("/public/") {
+        format!("/api{route}")
+    } else if has("orders") {
+        format!("/api/orders{route}")
+    } else if has("ml") {
+        format!("/api/ml{route}")
+    } else {
+        route
+    }
+}
+
+fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// Routes come from documented handlers (`utoipa_axum::routes!`); a plain `.route("…")` outside
+/// tests is only allowed for what the gateway never forwards (`/internal/…`) or when its path is
+/// documented.
+#[test]
+fn every_route_of_every_router_is_in_the_document() {
+    let doc = document();
+    let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["services", "gateway/src", "common/src", "src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut seen = 0;
+    let mut missing = Vec::new();
+    for file in files {
+        let source = std::fs::read_to_string(&file).unwrap();
+        let source = source.split("#[cfg(test)]").next().unwrap();
+        for call in source.split(".route(").skip(1) {
+            let call = call.trim_start();
+            let Some(literal) = call.strip_prefix('"') else {
+                continue;
+            };
+            let route = &literal[..literal.find('"').unwrap()];
+            seen += 1;
+            if route.starts_with("/internal/") {
+                continue;
+            }
+            let public = public_path(file.strip_prefix(root).unwrap(), route);
+            // `/docs/` and `/docs/{*file}` are the page's files, under the documented `/docs`;
+            // `/api/{*path}` forwards to the services' routes, which this test checks above.
+            let undocumented_by_design = public.starts_with("/docs/") || public == "/api/{*path}";
+            if !documented.contains(&public) && !undocumented_by_design {
+                missing.push(format!("{public} ({})", file.display()));
+            }
+        }
+    }
+    assert!(seen >= 8, "the scan found only {seen} routes");
+    assert!(
+        missing.is_empty(),
+        "routes missing from the document: {missing:#?}"
+    );
+    // And the routes built from documented handlers are all there.
+    for path in [
+        "/api/auth/signup",
+        "/api/auth/users/{user_id}/role",
+        "/api/events/{id}",
+        "/api/orders/seats/{event_id}/stream",
+        "/api/orders/purchase",
+        "/api/public/orders/{order_id}",
+        "/api/ml/related",
+        "/{service}/health",
+        "/api/openapi.json",
+        "/docs",
+        "/metrics",
+    ] {
+        assert!(documented.contains(path), "{path} is not documented");
+    }
+}
+
+/// Every documented operation reaches a handler through the gateway (a route that is documented
+/// but not served would answer the router's own 404 or 405).
+#[tokio::test]
+async fn every_documented_operation_is_routed() {
+    let stack = support::spawn(&[]).await;
+    let client = reqwest::Client::new();
+    let doc = document();
+    for (method, path) in operations(&doc) {
+        let concrete = path
+            .replace("{service}", "orders")
+            .replace("{order_id}", "0b6c1a52-8a0e-4c55-9d1f-1f1b2c3d4e5f")
+            .replace("{hold_id}", "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b")
+            .replace(['{', '}'], "")
+            .replace("user_id", "6650c0ffee0000000000abcd")
+            .replace("event_id", "6650c0ffee0000000000abcd")
+            .replace("/id", "/6650c0ffee0000000000abcd");
+        let request = client.request(method.parse().unwrap(), format!("{}{concrete}", stack.url));
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let router_miss = status == 404 && body["error"] == "no such resource";
+        assert!(
+            !router_miss && status != 405,
+            "{method} {path} ({concrete}) is not routed: {status} {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_serves_the_document_and_an_offline_page() {
+    let stack = support::spawn(&[]).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let served: Value = client
+        .get(format!("{}/api/openapi.json", stack.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, document());
+
+    let redirect = client
+        .get(format!("{}/docs", stack.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 303);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+
+    let page = client
+        .get(format!("{}/docs/", stack.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    let html = page.text().await.unwrap();
+    // Every script and style sheet the page loads is one of ours, relative to the page.
+    for reference in html
+        .split(['"', '\''])
+        .filter(|r| r.ends_with(".js") || r.ends_with(".css"))
+    {
+        assert!(
+            !reference.contains("//"),
+            "the page loads {reference} from elsewhere"
+        );
+        let asset = client
+            .get(format!(
+                "{}/docs/{}",
+                stack.url,
+                reference.trim_start_matches("./")
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), 200, "{reference}");
+    }
+    let initializer = client
+        .get(format!("{}/docs/swagger-initializer.js", stack.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(initializer.contains("/api/openapi.json"), "{initializer}");
+
+    // Elsewhere, the API's strict policy is unchanged.
+    let api = client
+        .get(format!("{}/health", stack.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        api.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+}
