@@ -28,7 +28,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
-use holdfast_common::error::ApiError;
+use holdfast_common::error::{ApiError, ErrorBody};
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server::{self, Readiness};
@@ -96,10 +96,11 @@ impl GatewayState {
 
 /// `GET /{service}/health`: the upstream's own health answer, or 503 `{status: "down"}`.
 #[utoipa::path(get, path = "/{service}/health", tag = "operations",
-    params(("service" = String, Path, description = "`auth`, `events`, `orders` or `ml`")),
+    params(("service" = inline(UpstreamName), Path)),
     responses(
         (status = 200, description = "The service's own health answer", body = Object,
             example = json!({"status": "ok", "service": "orders"})),
+        (status = 404, description = "`NOT_FOUND`: no such service", body = ErrorBody),
         (status = 503, description = "`{status: \"down\", service}`", body = Object,
             example = json!({"status": "down", "service": "orders"})),
     ))]
@@ -121,6 +122,17 @@ async fn upstream_health(State(state): State<GatewayState>, request: Request) ->
         )
             .into_response(),
     }
+}
+
+/// The services whose health the gateway reports.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum UpstreamName {
+    Auth,
+    Events,
+    Orders,
+    Ml,
 }
 
 /// Everything under `/api`: forwarded to the service that owns the path.

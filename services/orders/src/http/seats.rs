@@ -53,6 +53,21 @@ pub struct EventId(
     String,
 );
 
+/// One Server-Sent Event of the seat stream.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatStreamEvent)]
+#[allow(dead_code)]
+struct StreamEventSchema {
+    /// `snapshot` (data: a `CompactSeatMap`) or `seats` (data: `{eventId, version, seats:
+    /// [{seatId, state}]}`).
+    #[schema(pattern = "^(snapshot|seats)$")]
+    event: String,
+    /// The availability version after this event.
+    id: String,
+    /// JSON.
+    data: String,
+}
+
 /// Either map.
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
@@ -340,7 +355,7 @@ impl StreamState {
 #[utoipa::path(get, path = "/seats/{event_id}/stream", tag = "seats", params(EventId,
         ("Last-Event-ID" = Option<u64>, Header, description = "The last version seen, to resume from")),
     responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String),
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = StreamEventSchema),
         (status = 400, description = "`INVALID_ID`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
     ))]
