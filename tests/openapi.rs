@@ -96,9 +96,7 @@ fn public_path(source: &Path, route: &str) -> String {
     let route = route.to_string();
     if has("auth") {
         format!("/api/auth{route}")
-    } else if has("events") {
-        format!("/api{route}")
-    } else if has("orders") && route.starts_with("/public/") {
+    } else if has("events") || (has("orders") && route.starts_with("/public/")) {
         format!("/api{route}")
     } else if has("orders") {
         format!("/api/orders{route}")
