@@ -212,14 +212,7 @@ async fn the_gateway_serves_the_document_and_an_offline_page() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let served: Value = client
-        .get(format!("{}/api/openapi.json", stack.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served = support::get_json(&stack, None, "/api/openapi.json").await;
     assert_eq!(served, document());
 
     let redirect = client

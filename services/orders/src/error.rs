@@ -29,12 +29,13 @@ pub enum OrdersError {
     LayoutChanging,
     #[error("the event's seat layout changed since the hold was taken; hold the seats again")]
     LayoutChanged,
-    /// Details, refresh and release of a hold that is gone or not the caller's.
+    /// Details, refresh and release of a hold that is gone or not the caller's (404).
     #[error("no such hold")]
-    HoldGone,
-    /// A purchase whose hold is gone, not the caller's, or not for these seats.
+    NoSuchHold,
+    /// A purchase whose hold is gone, not the caller's, or not for these seats (409
+    /// `HOLD_NOT_FOUND`).
     #[error("{0}")]
-    HoldNotFound(&'static str),
+    HoldUnusable(&'static str),
     #[error("no such payment intent")]
     IntentNotFound,
     #[error("you already have {0} unspent payment intents; use one or let one expire first")]
@@ -45,10 +46,15 @@ pub enum OrdersError {
     PaymentDeclined,
     #[error("{0}")]
     PaymentRequired(&'static str),
+    /// The intent's amount or currency is not the purchase's.
     #[error("{0}")]
     PaymentMismatch(String),
+    /// The intent already paid for an order (409 `PAYMENT_MISMATCH`).
+    #[error("this payment already paid for an order")]
+    IntentUsed,
+    /// 409 `SEAT_ALREADY_RESERVED`.
     #[error("seats already sold: {}", .0.join(", "))]
-    SeatAlreadyReserved(Vec<String>),
+    SeatsSold(Vec<String>),
     #[error("a purchase with this Idempotency-Key is in progress; retry shortly")]
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used with a different request")]
@@ -90,7 +96,7 @@ impl IntoResponse for OrdersError {
         let error = match self {
             Self::InvalidEventId => ApiError::bad_request("INVALID_ID", message),
             Self::InvalidQuery(_) => ApiError::bad_request("INVALID_QUERY", message),
-            Self::EventNotFound | Self::HoldGone | Self::IntentNotFound => {
+            Self::EventNotFound | Self::NoSuchHold | Self::IntentNotFound => {
                 ApiError::not_found(message)
             }
             Self::InvalidSeats(_) => ApiError::bad_request("INVALID_SEATS", message),
@@ -101,7 +107,7 @@ impl IntoResponse for OrdersError {
             Self::TooManyIntents(_) => ApiError::new(StatusCode::CONFLICT, "INTENT_LIMIT", message),
             Self::LayoutChanging => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGING", message),
             Self::LayoutChanged => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGED", message),
-            Self::HoldNotFound(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_NOT_FOUND", message),
+            Self::HoldUnusable(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_NOT_FOUND", message),
             Self::BadClientSecret => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CLIENT_SECRET", message)
             }
@@ -111,10 +117,10 @@ impl IntoResponse for OrdersError {
             Self::PaymentRequired(_) => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "PAYMENT_REQUIRED", message)
             }
-            Self::PaymentMismatch(_) => {
+            Self::PaymentMismatch(_) | Self::IntentUsed => {
                 ApiError::new(StatusCode::CONFLICT, "PAYMENT_MISMATCH", message)
             }
-            Self::SeatAlreadyReserved(seats) => seats_error(
+            Self::SeatsSold(seats) => seats_error(
                 StatusCode::CONFLICT,
                 "SEAT_ALREADY_RESERVED",
                 message,

@@ -5,6 +5,7 @@
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
 pub mod announcer;
+pub mod checkout;
 pub mod domain;
 pub mod error;
 pub mod http;

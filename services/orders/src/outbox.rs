@@ -102,7 +102,7 @@ mod tests {
                 amount_minor: 100,
                 currency: "INR".into(),
                 payment_intent_id: "pi".into(),
-                status: "reserved".into(),
+                status: crate::store::OrderStatus::Bought,
                 created_at_ms: 1,
             },
             idempotency: None,

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_common::auth::AuthUser;
 use holdfast_common::config::OrdersSettings;
 use holdfast_common::docstore::StoreError;
 use holdfast_common::kv::{KvError, TtlStore};
@@ -42,6 +43,11 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// Whether `caller` may see, use and release the hold: its holder, or an admin.
+    pub fn may_be_used_by(&self, caller: &AuthUser) -> bool {
+        caller.is_admin() || self.user_id == caller.id()
+    }
+
     fn keys(&self) -> HoldKeys {
         HoldKeys {
             hold_id: self.hold_id.clone(),
@@ -424,7 +430,7 @@ mod tests {
                 amount_minor: 100,
                 currency: "INR".into(),
                 payment_intent_id: "pi_1".into(),
-                status: "reserved".into(),
+                status: crate::store::OrderStatus::Bought,
                 created_at_ms: now_millis(),
             },
             idempotency: None,

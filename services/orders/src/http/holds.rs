@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::may_use;
 use crate::AppState;
 use crate::domain::hold::{Hold, HoldError};
 use crate::error::OrdersError;
@@ -147,8 +146,8 @@ pub async fn create(
 /// The hold if `caller` may use it; otherwise (or when gone) 404.
 async fn usable(state: &AppState, caller: &AuthUser, hold_id: &str) -> Result<Hold, OrdersError> {
     match state.holds.get(hold_id).await? {
-        Some(hold) if may_use(caller, &hold) => Ok(hold),
-        _ => Err(OrdersError::HoldGone),
+        Some(hold) if hold.may_be_used_by(caller) => Ok(hold),
+        _ => Err(OrdersError::NoSuchHold),
     }
 }
 
@@ -163,7 +162,7 @@ pub async fn ttl(
 ) -> Result<Json<HoldTtl>, OrdersError> {
     let ttl = match usable(&state, &caller, &hold_id).await {
         Ok(hold) => hold.ttl_seconds(),
-        Err(OrdersError::HoldGone) => 0,
+        Err(OrdersError::NoSuchHold) => 0,
         Err(other) => return Err(other),
     };
     Ok(Json(HoldTtl { hold_id, ttl }))
@@ -224,7 +223,7 @@ pub async fn refresh(
         .holds
         .refresh(hold, request.extend_seconds.map(Duration::from_secs))
         .await?
-        .ok_or(OrdersError::HoldGone)?;
+        .ok_or(OrdersError::NoSuchHold)?;
     Ok(Json(HoldTtl {
         ttl: refreshed.ttl_seconds(),
         hold_id: refreshed.hold_id,

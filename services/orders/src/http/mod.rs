@@ -9,12 +9,10 @@ mod seats;
 
 use axum::Router;
 use axum::routing::{delete, post};
-use holdfast_common::auth::AuthUser;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
-use crate::domain::hold::Hold;
 use crate::error::OrdersError;
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -58,9 +56,4 @@ pub fn router() -> Router<AppState> {
 /// that hold keys, sold-seat lookups and the layout cache all see one spelling.
 pub(crate) fn event_id(id: &str) -> Result<String, OrdersError> {
     holdfast_common::ids::object_id(id).ok_or(OrdersError::InvalidEventId)
-}
-
-/// Whether `caller` may see and act on `hold`: its holder, or an admin.
-fn may_use(caller: &AuthUser, hold: &Hold) -> bool {
-    caller.is_admin() || hold.user_id == caller.id()
 }

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::OrdersError;
-use crate::store::Order;
+use crate::store::{Order, OrderStatus};
 use holdfast_common::when::format_millis;
 
 /// One of the caller's orders.
@@ -27,9 +27,7 @@ pub struct OrderView<'a> {
     seat_ids: &'a [String],
     /// The paying intent; `null` for free seats.
     payment_intent_id: Option<&'a str>,
-    /// `reserved`: bought.
-    #[schema(example = "reserved")]
-    status: &'a str,
+    status: OrderStatus,
     #[schema(format = DateTime)]
     created_at: String,
 }
@@ -42,7 +40,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             event_id: &order.event_id,
             seat_ids: &order.seat_ids,
             payment_intent_id: order.paid_with(),
-            status: &order.status,
+            status: order.status,
             created_at: format_millis(order.created_at_ms),
         }
     }
@@ -61,8 +59,7 @@ pub struct TicketView<'a> {
     order_id: &'a str,
     event_id: &'a str,
     seat_ids: &'a [String],
-    #[schema(example = "reserved")]
-    status: &'a str,
+    status: OrderStatus,
     #[schema(format = DateTime)]
     created_at: String,
 }
@@ -105,7 +102,7 @@ pub async fn public_order(
         order_id: &order.order_id,
         event_id: &order.event_id,
         seat_ids: &order.seat_ids,
-        status: &order.status,
+        status: order.status,
         created_at: format_millis(order.created_at_ms),
     };
     Ok(Json(Ticket { order }).into_response())

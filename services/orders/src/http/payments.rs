@@ -156,11 +156,7 @@ pub async fn confirm(
     }
     match intent.status {
         IntentStatus::Succeeded => {}
-        IntentStatus::Consumed => {
-            return Err(OrdersError::PaymentMismatch(
-                "this payment already paid for an order".into(),
-            ));
-        }
+        IntentStatus::Consumed => return Err(OrdersError::IntentUsed),
         IntentStatus::Failed => return Err(OrdersError::PaymentDeclined),
         IntentStatus::RequiresConfirmation if intent.decline => {
             state

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use holdfast_common::docstore::{DocumentStore, IndexOrder, IndexSpec, Schema, StoreError};
+use serde::{Deserialize, Serialize};
 
 pub use self::mongo::MongoOrders;
 pub use self::sqlite::SqliteOrders;
@@ -148,8 +149,34 @@ pub struct Order {
     /// The intent that paid; for free seats [`Order::free_payment_id`], which keeps the
     /// store's "one order per intent" key simple.
     pub payment_intent_id: String,
-    pub status: String,
+    pub status: OrderStatus,
     pub created_at_ms: i64,
+}
+
+/// What became of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum OrderStatus {
+    /// Bought and paid for; `reserved` on the wire and in the stores, as existing clients and
+    /// records have it.
+    #[serde(rename = "reserved")]
+    Bought,
+}
+
+impl OrderStatus {
+    /// The stored and answered spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Bought => "reserved",
+        }
+    }
+
+    /// The status a stored spelling names.
+    pub fn parse(stored: &str) -> Option<Self> {
+        match stored {
+            "reserved" => Some(Self::Bought),
+            _ => None,
+        }
+    }
 }
 
 /// Marks the payment id of an order of free seats.

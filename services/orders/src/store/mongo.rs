@@ -21,8 +21,8 @@ use mongodb::{Client, ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IdempotentResponse, NewPurchase, Order, OrderRepository, OutboxMessage, PurchaseOutcome,
-    RepoError,
+    IdempotentResponse, NewPurchase, Order, OrderRepository, OrderStatus, OutboxMessage,
+    PurchaseOutcome, RepoError,
 };
 use crate::domain::now_millis;
 
@@ -44,7 +44,7 @@ struct OrderDocument {
     amount_minor: i64,
     currency: String,
     payment_intent_id: String,
-    status: String,
+    status: OrderStatus,
     created_at: i64,
 }
 
@@ -58,7 +58,7 @@ impl From<&Order> for OrderDocument {
             amount_minor: o.amount_minor,
             currency: o.currency.clone(),
             payment_intent_id: o.payment_intent_id.clone(),
-            status: o.status.clone(),
+            status: o.status,
             created_at: o.created_at_ms,
         }
     }

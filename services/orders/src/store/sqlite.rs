@@ -8,8 +8,8 @@ use holdfast_common::docstore::{SqliteDb, StoreError};
 use rusqlite::{ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    IdempotentResponse, NewPurchase, Order, OrderRepository, OutboxMessage, PurchaseOutcome,
-    RepoError,
+    IdempotentResponse, NewPurchase, Order, OrderRepository, OrderStatus, OutboxMessage,
+    PurchaseOutcome, RepoError,
 };
 use crate::domain::now_millis;
 
@@ -39,7 +39,15 @@ fn read_order(row: &Row<'_>) -> rusqlite::Result<(Order, String)> {
             amount_minor: row.get(4)?,
             currency: row.get(5)?,
             payment_intent_id: row.get(6)?,
-            status: row.get(7)?,
+            status: row.get::<_, String>(7).and_then(|s| {
+                OrderStatus::parse(&s).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        7,
+                        rusqlite::types::Type::Text,
+                        format!("unknown order status {s:?}").into(),
+                    )
+                })
+            })?,
             created_at_ms: row.get(8)?,
         },
         row.get(3)?,
@@ -99,7 +107,7 @@ fn purchase_blocking(
             order.amount_minor,
             order.currency,
             order.payment_intent_id,
-            order.status,
+            order.status.as_str(),
             order.created_at_ms,
         ],
     );

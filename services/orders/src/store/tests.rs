@@ -28,7 +28,7 @@ fn purchase(
             amount_minor: 1_000 * i64::try_from(seats.len()).unwrap(),
             currency: "INR".into(),
             payment_intent_id: intent.into(),
-            status: "reserved".into(),
+            status: super::OrderStatus::Bought,
             created_at_ms: at,
         },
         idempotency: key.map(|k| IdempotentResponse {

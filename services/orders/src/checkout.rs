@@ -1,0 +1,250 @@
+//! Checkout: the rules that turn a hold and a payment into an order.
+//!
+//! [`buy`] takes a [`Purchase`] through its steps — the hold is the buyer's and holds exactly
+//! the seats asked for; the seats are priced from the event's layout; the payment is a succeeded,
+//! unused intent of the buyer's for exactly that total (none when it is 0); the hold is claimed
+//! so that it cannot run out before the commit — then writes the order, its sold seats, its
+//! `order.purchased` message and (with an idempotency key) its answer in one transaction, and
+//! tidies up after it. It knows nothing of HTTP: the handler parses, calls and answers.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use holdfast_common::auth::AuthUser;
+use holdfast_common::bus::BusMessage;
+use holdfast_common::extract::field_error;
+use holdfast_common::money;
+use serde_json::json;
+
+use crate::AppState;
+use crate::domain::hold::Hold;
+use crate::domain::now_millis;
+use crate::domain::seat::Layout;
+use crate::error::OrdersError;
+use crate::idempotency::Once;
+use crate::payments::{Intent, IntentStatus};
+use crate::store::board::Claim;
+use crate::store::{NewPurchase, Order, OrderStatus, OutboxMessage, PurchaseOutcome, RepoError};
+
+/// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
+/// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
+pub const PURCHASE_CLAIM: Duration = Duration::from_secs(30);
+
+/// What a buyer asks for.
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    /// Canonical (see [`crate::http::event_id`]).
+    pub event_id: String,
+    pub hold_id: String,
+    pub seat_ids: Vec<String>,
+    pub payment_intent_id: Option<String>,
+}
+
+/// The answer stored with an idempotent purchase: its key, and the status and body that answer
+/// an order.
+pub struct Receipt<'a> {
+    pub once: &'a Once,
+    pub status: StatusCode,
+    pub answer: fn(&Order) -> String,
+}
+
+/// How a purchase ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The order is committed.
+    Bought(Order),
+    /// Another attempt with the same idempotency key committed first: answer what it answered.
+    AnsweredByAnotherAttempt,
+}
+
+/// Buys `purchase` for `buyer`. Every refusal leaves everything as it was.
+pub async fn buy(
+    state: &AppState,
+    buyer: &AuthUser,
+    purchase: &Purchase,
+    receipt: Option<Receipt<'_>>,
+) -> Result<Outcome, OrdersError> {
+    let hold = held_seats(state, buyer, purchase).await?;
+    let layout = state.layout(&purchase.event_id).await?;
+    let total = price(&layout, &hold);
+    let intent = payment(state, buyer, purchase, total, &layout.currency).await?;
+    // Claimed in the step that checks it, so the hold cannot run out (and its seats go to
+    // someone else) between this check and the commit.
+    match state.holds.claim(&hold, PURCHASE_CLAIM).await? {
+        Claim::Claimed { .. } => {}
+        Claim::Gone => return Err(OrdersError::HoldUnusable("the hold has expired")),
+        Claim::StaleLayout => return Err(OrdersError::LayoutChanged),
+    }
+    let order = order(buyer, &hold, total, &layout, intent.as_ref());
+    let new_purchase = NewPurchase {
+        idempotency: receipt.map(|r| {
+            r.once.answer(
+                r.status,
+                (r.answer)(&order),
+                order.created_at_ms,
+                state.settings.orders.idempotency_ttl,
+            )
+        }),
+        outbox: announcement(&order)?,
+        order,
+    };
+    match state.orders.purchase(&new_purchase).await? {
+        PurchaseOutcome::Committed => {}
+        PurchaseOutcome::SeatsTaken(seats) => {
+            // The store knows better than the board: show those seats sold from now on.
+            let board = state.holds.board();
+            if let Err(error) = board.mark_sold(&purchase.event_id, &seats).await {
+                tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
+            }
+            state.live.invalidate(&purchase.event_id);
+            return Err(OrdersError::SeatsSold(seats));
+        }
+        PurchaseOutcome::IntentUsed => return Err(OrdersError::IntentUsed),
+        PurchaseOutcome::KeyUsed => return Ok(Outcome::AnsweredByAnotherAttempt),
+    }
+    settle(state, &hold, intent).await;
+    Ok(Outcome::Bought(new_purchase.order))
+}
+
+/// The buyer's hold, if it holds exactly the seats asked for on the event asked for.
+async fn held_seats(
+    state: &AppState,
+    buyer: &AuthUser,
+    purchase: &Purchase,
+) -> Result<Hold, OrdersError> {
+    let hold = match state.holds.get(&purchase.hold_id).await? {
+        Some(hold) if hold.may_be_used_by(buyer) => hold,
+        _ => {
+            return Err(OrdersError::HoldUnusable(
+                "no such hold: it expired, was released, or is not yours",
+            ));
+        }
+    };
+    let wanted: BTreeSet<&String> = purchase.seat_ids.iter().collect();
+    let held: BTreeSet<&String> = hold.seat_ids.iter().collect();
+    if hold.event_id != purchase.event_id
+        || wanted != held
+        || wanted.len() != purchase.seat_ids.len()
+    {
+        return Err(OrdersError::HoldUnusable(
+            "the hold is for other seats or another event",
+        ));
+    }
+    Ok(hold)
+}
+
+/// The price of the hold's seats, in minor units of the event's currency.
+fn price(layout: &Layout, hold: &Hold) -> i64 {
+    let seats = i64::try_from(hold.seat_ids.len()).unwrap_or(i64::MAX);
+    layout.price_minor.saturating_mul(seats)
+}
+
+/// The intent that pays `total`: none for free seats, else the buyer's succeeded, unused intent
+/// of exactly `total` in `currency`.
+async fn payment(
+    state: &AppState,
+    buyer: &AuthUser,
+    purchase: &Purchase,
+    total: i64,
+    currency: &str,
+) -> Result<Option<Intent>, OrdersError> {
+    let Some(intent_id) = purchase.payment_intent_id.as_deref() else {
+        if total == 0 {
+            return Ok(None);
+        }
+        return Err(field_error("paymentIntentId", "required: these seats are not free").into());
+    };
+    let intent =
+        state
+            .payments
+            .owned(intent_id, buyer.id())
+            .await?
+            .ok_or(OrdersError::PaymentRequired(
+                "no such payment intent of yours",
+            ))?;
+    match intent.status {
+        IntentStatus::Succeeded => {}
+        IntentStatus::Consumed => return Err(OrdersError::IntentUsed),
+        IntentStatus::RequiresConfirmation | IntentStatus::Failed => {
+            return Err(OrdersError::PaymentRequired(
+                "the payment has not succeeded",
+            ));
+        }
+    }
+    if intent.amount_minor != total || intent.currency != currency {
+        return Err(OrdersError::PaymentMismatch(format!(
+            "the payment is {} {} but the seats cost {} {}",
+            money::to_json(intent.amount_minor),
+            intent.currency,
+            money::to_json(total),
+            currency
+        )));
+    }
+    Ok(Some(intent))
+}
+
+/// The order for the hold's seats, paid by `intent` (or free).
+fn order(
+    buyer: &AuthUser,
+    hold: &Hold,
+    total: i64,
+    layout: &Layout,
+    intent: Option<&Intent>,
+) -> Order {
+    let order_id = uuid::Uuid::new_v4().to_string();
+    Order {
+        payment_intent_id: intent
+            .map_or_else(|| Order::free_payment_id(&order_id), |i| i.id.clone()),
+        order_id,
+        user_id: buyer.id().to_string(),
+        event_id: hold.event_id.clone(),
+        seat_ids: hold.seat_ids.clone(),
+        amount_minor: total,
+        currency: layout.currency.clone(),
+        status: OrderStatus::Bought,
+        created_at_ms: now_millis(),
+    }
+}
+
+/// The `order.purchased` message, written to the outbox with the order.
+fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
+    let message = BusMessage::new(
+        "order.purchased",
+        json!({
+            "orderId": order.order_id,
+            "userId": order.user_id,
+            "eventId": order.event_id,
+            "seatIds": order.seat_ids,
+            "amount": money::to_json(order.amount_minor),
+            "currency": order.currency,
+            "paymentIntentId": order.paid_with(),
+        }),
+    )
+    .map_err(|e| RepoError::Corrupt(e.to_string()))?;
+    Ok(OutboxMessage {
+        id: message.message_id.to_string(),
+        routing_key: message.routing_key.clone(),
+        payload: serde_json::to_string(&message).map_err(|e| RepoError::Corrupt(e.to_string()))?,
+    })
+}
+
+/// After the commit: the outbox relay woken, the seats moved from held to sold on the board,
+/// the intent marked consumed. The order stands whatever happens here, so failures are logged.
+async fn settle(state: &AppState, hold: &Hold, intent: Option<Intent>) {
+    state.metrics.purchases.inc();
+    state.outbox_wake.notify_one();
+    // The seats join the board's sold set as the hold leaves it, in one step.
+    if let Err(error) = state.holds.sell(hold).await {
+        tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
+    }
+    state.live.invalidate(&hold.event_id);
+    if let Some(intent) = intent
+        && let Err(error) = state
+            .payments
+            .set_status(intent, IntentStatus::Consumed)
+            .await
+    {
+        tracing::warn!(%error, "payment intent not marked consumed; the order store still refuses its reuse");
+    }
+}
