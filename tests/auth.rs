@@ -696,16 +696,7 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
         .unwrap();
     assert!(retry_after >= 1);
     assert_error(limited, 429, "RATE_LIMITED").await;
-    let metrics = reqwest::get(s.at("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("holdfast_rate_limit_rejections_total") && !l.ends_with(" 0")),
-        "{metrics}"
-    );
+    let metrics = support::metrics(&s.url).await;
+    let rejections = support::counter(&metrics, "holdfast_rate_limit_rejections_total");
+    assert!(rejections.unwrap_or(0.0) > 0.0, "{metrics}");
 }

@@ -1210,16 +1210,7 @@ async fn holds_that_run_out_are_announced_and_counted(kv: Kv, db: Db) {
     delivery.ack().await.unwrap();
     let more = tokio::time::timeout(Duration::from_millis(1500), bus.next()).await;
     assert!(more.is_err(), "a released hold is not announced as expired");
-    let metrics = reqwest::get(format!("{}/metrics", s.stack.orders_url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("holdfast_holds_expired_total") && l.ends_with(" 1")),
-        "{metrics}"
-    );
+    let metrics = support::metrics(&s.stack.orders_url).await;
+    let expired = support::counter(&metrics, "holdfast_holds_expired_total");
+    assert_eq!(expired, Some(1.0), "{metrics}");
 }

@@ -1,20 +1,13 @@
 //! The whole stack in one test process, driven through the gateway.
 
-use holdfast_common::config::Settings;
-use holdfast_common::infra::Infra;
-use serde_json::{Value, json};
+mod support;
 
-async fn stack() -> (holdfast::Stack, tempfile::TempDir) {
-    let data = tempfile::tempdir().unwrap();
-    let mut settings = Settings::from_map(&Default::default()).unwrap();
-    settings.data_dir = data.path().to_path_buf();
-    let stack = holdfast::spawn(settings, Infra::embedded()).await.unwrap();
-    (stack, data)
-}
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn every_process_is_healthy_ready_and_measured() {
-    let (stack, _data) = stack().await;
+    let s = support::spawn(&[]).await;
+    let stack = &s.stack;
     let client = reqwest::Client::new();
     for (name, url) in [
         ("gateway", &stack.gateway_url),
@@ -34,14 +27,7 @@ async fn every_process_is_healthy_ready_and_measured() {
         assert_eq!(health, json!({"status": "ok", "service": name}));
         let ready = client.get(format!("{url}/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{name} ready");
-        let metrics = client
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = support::metrics(url).await;
         assert!(
             metrics.contains(&format!(r#"service="{name}""#)),
             "{name}: {metrics}"
@@ -51,7 +37,8 @@ async fn every_process_is_healthy_ready_and_measured() {
 
 #[tokio::test]
 async fn the_request_id_travels_from_the_gateway_to_the_service_and_back() {
-    let (stack, _data) = stack().await;
+    let s = support::spawn(&[]).await;
+    let stack = &s.stack;
     let res = reqwest::Client::new()
         .get(format!("{}/api/auth/no-such-route", stack.gateway_url))
         .header("x-request-id", "req-abc-123")

@@ -303,106 +303,23 @@ impl Settings {
     /// Reads configuration through `lookup`, which answers a variable's value if it is set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env { lookup: &lookup };
-        let ports = Ports {
-            gateway: env.parse("GATEWAY_PORT", 8080)?,
-            auth: env.parse("AUTH_PORT", 4001)?,
-            events: env.parse("EVENTS_PORT", 4002)?,
-            orders: env.parse("ORDERS_PORT", 4003)?,
-            ml: env.parse("ML_PORT", 5000)?,
-        };
-        let service_urls = ServiceUrls {
-            auth: env.url("AUTH_SERVICE_URL", ports.auth)?,
-            events: env.url("EVENTS_SERVICE_URL", ports.events)?,
-            orders: env.url("ORDERS_SERVICE_URL", ports.orders)?,
-            ml: env.url("ML_SERVICE_URL", ports.ml)?,
-            configured: [
-                ("auth", "AUTH_SERVICE_URL"),
-                ("events", "EVENTS_SERVICE_URL"),
-                ("orders", "ORDERS_SERVICE_URL"),
-                ("ml", "ML_SERVICE_URL"),
-            ]
-            .into_iter()
-            .filter(|(_, variable)| env.string(variable).is_some())
-            .map(|(service, _)| service)
-            .collect(),
-        };
+        let ports = Ports::read(&env)?;
         let settings = Settings {
             app_env: env.parse("APP_ENV", AppEnv::Development)?,
             log_format: env.parse("LOG_FORMAT", LogFormat::Pretty)?,
             host: env.parse("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            service_urls: ServiceUrls::read(&env, &ports)?,
             ports,
-            service_urls,
             data_dir: PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| "./data".into())),
             redis_url: env.string("REDIS_URL"),
             amqp_url: env.string("AMQP_URL"),
             mongodb_uri: env.string("MONGODB_URI"),
             mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
-            upstream_timeout: Duration::from_millis(env.positive("UPSTREAM_TIMEOUT_MS", 10_000)?),
-            shutdown_grace: Duration::from_secs(env.positive("SHUTDOWN_GRACE_SECONDS", 20)?),
-            auth: AuthSettings {
-                jwt_secret: env
-                    .string("JWT_SECRET")
-                    .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.into()),
-                access_token_ttl: Duration::from_secs(
-                    env.positive("ACCESS_TOKEN_TTL_SECONDS", 900)?,
-                ),
-                refresh_token_ttl: Duration::from_secs(
-                    env.positive("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
-                ),
-                session_ttl: Duration::from_secs(
-                    env.positive("SESSION_TTL_SECONDS", 30 * 24 * 3600)?,
-                ),
-                max_sessions_per_user: usize::try_from(env.positive("MAX_SESSIONS_PER_USER", 10)?)
-                    .unwrap_or(usize::MAX),
-                cookie_secure: env.flag("COOKIE_SECURE", false)?,
-                cookie_domain: env.string("COOKIE_DOMAIN"),
-                admin: env.admin_account()?,
-                demo_seed: env.flag("DEMO_SEED", true)?,
-            },
-            orders: OrdersSettings {
-                hold_ttl: Duration::from_secs(env.positive("HOLD_TTL_SECONDS", 300)?),
-                hold_refresh_max: Duration::from_secs(
-                    env.positive("HOLD_REFRESH_MAX_SECONDS", 300)?,
-                ),
-                hold_max_lifetime: Duration::from_secs(env.positive("HOLD_MAX_SECONDS", 900)?),
-                max_seats_per_hold: usize::try_from(env.positive("MAX_SEATS_PER_HOLD", 10)?)
-                    .unwrap_or(usize::MAX),
-                max_holds_per_user_per_event: usize::try_from(
-                    env.positive("MAX_HOLDS_PER_USER_PER_EVENT", 2)?,
-                )
-                .unwrap_or(usize::MAX),
-                payment_intent_ttl: Duration::from_secs(
-                    env.positive("PAYMENT_INTENT_TTL_SECONDS", 900)?,
-                ),
-                max_payment_intents_per_user: usize::try_from(
-                    env.positive("MAX_PAYMENT_INTENTS_PER_USER", 10)?,
-                )
-                .unwrap_or(usize::MAX),
-                idempotency_ttl: Duration::from_secs(
-                    env.positive("IDEMPOTENCY_TTL_SECONDS", 86_400)?,
-                ),
-                layout_cache_ttl: Duration::from_secs(env.positive("LAYOUT_CACHE_SECONDS", 60)?),
-                seat_map_max_staleness: Duration::from_millis(
-                    env.parse("SEAT_MAP_MAX_STALENESS_MS", 250)?,
-                ),
-            },
-            gateway: GatewaySettings {
-                cors_origins: env
-                    .string("CORS_ORIGINS")
-                    .unwrap_or_else(|| "http://localhost:5173".into())
-                    .split(',')
-                    .map(|o| o.trim().trim_end_matches('/').to_string())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
-                trusted_proxies: env.networks("TRUSTED_PROXIES")?,
-                rate_limit_disabled: env.flag("RATE_LIMIT_DISABLED", false)?,
-                rate_limits: env.rate_limits()?,
-                circuit_failure_threshold: u32::try_from(
-                    env.positive("CIRCUIT_FAILURE_THRESHOLD", 5)?,
-                )
-                .unwrap_or(u32::MAX),
-                circuit_open_for: Duration::from_millis(env.positive("CIRCUIT_OPEN_MS", 10_000)?),
-            },
+            upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 10_000)?,
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 20)?,
+            auth: AuthSettings::read(&env)?,
+            orders: OrdersSettings::read(&env)?,
+            gateway: GatewaySettings::read(&env)?,
         };
         settings.check_consistency()?;
         settings.check_production()?;
@@ -499,6 +416,98 @@ impl Settings {
     }
 }
 
+impl Ports {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            gateway: env.parse("GATEWAY_PORT", 8080)?,
+            auth: env.parse("AUTH_PORT", 4001)?,
+            events: env.parse("EVENTS_PORT", 4002)?,
+            orders: env.parse("ORDERS_PORT", 4003)?,
+            ml: env.parse("ML_PORT", 5000)?,
+        })
+    }
+}
+
+impl ServiceUrls {
+    /// Each service's URL: its `*_SERVICE_URL`, else the local port it listens on.
+    fn read(env: &Env<'_>, ports: &Ports) -> Result<Self, ConfigError> {
+        Ok(Self {
+            auth: env.url("AUTH_SERVICE_URL", ports.auth)?,
+            events: env.url("EVENTS_SERVICE_URL", ports.events)?,
+            orders: env.url("ORDERS_SERVICE_URL", ports.orders)?,
+            ml: env.url("ML_SERVICE_URL", ports.ml)?,
+            configured: [
+                ("auth", "AUTH_SERVICE_URL"),
+                ("events", "EVENTS_SERVICE_URL"),
+                ("orders", "ORDERS_SERVICE_URL"),
+                ("ml", "ML_SERVICE_URL"),
+            ]
+            .into_iter()
+            .filter(|(_, variable)| env.string(variable).is_some())
+            .map(|(service, _)| service)
+            .collect(),
+        })
+    }
+}
+
+impl AuthSettings {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            jwt_secret: env
+                .string("JWT_SECRET")
+                .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.into()),
+            access_token_ttl: env.seconds("ACCESS_TOKEN_TTL_SECONDS", 900)?,
+            refresh_token_ttl: env.seconds("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
+            session_ttl: env.seconds("SESSION_TTL_SECONDS", 30 * 24 * 3600)?,
+            max_sessions_per_user: env.count("MAX_SESSIONS_PER_USER", 10)?,
+            cookie_secure: env.flag("COOKIE_SECURE", false)?,
+            cookie_domain: env.string("COOKIE_DOMAIN"),
+            admin: env.admin_account()?,
+            demo_seed: env.flag("DEMO_SEED", true)?,
+        })
+    }
+}
+
+impl OrdersSettings {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            hold_ttl: env.seconds("HOLD_TTL_SECONDS", 300)?,
+            hold_refresh_max: env.seconds("HOLD_REFRESH_MAX_SECONDS", 300)?,
+            hold_max_lifetime: env.seconds("HOLD_MAX_SECONDS", 900)?,
+            max_seats_per_hold: env.count("MAX_SEATS_PER_HOLD", 10)?,
+            max_holds_per_user_per_event: env.count("MAX_HOLDS_PER_USER_PER_EVENT", 2)?,
+            payment_intent_ttl: env.seconds("PAYMENT_INTENT_TTL_SECONDS", 900)?,
+            max_payment_intents_per_user: env.count("MAX_PAYMENT_INTENTS_PER_USER", 10)?,
+            idempotency_ttl: env.seconds("IDEMPOTENCY_TTL_SECONDS", 86_400)?,
+            layout_cache_ttl: env.seconds("LAYOUT_CACHE_SECONDS", 60)?,
+            // 0 is allowed: always current.
+            seat_map_max_staleness: Duration::from_millis(
+                env.parse("SEAT_MAP_MAX_STALENESS_MS", 250)?,
+            ),
+        })
+    }
+}
+
+impl GatewaySettings {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            cors_origins: env
+                .string("CORS_ORIGINS")
+                .unwrap_or_else(|| "http://localhost:5173".into())
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            trusted_proxies: env.networks("TRUSTED_PROXIES")?,
+            rate_limit_disabled: env.flag("RATE_LIMIT_DISABLED", false)?,
+            rate_limits: env.rate_limits()?,
+            circuit_failure_threshold: u32::try_from(env.positive("CIRCUIT_FAILURE_THRESHOLD", 5)?)
+                .unwrap_or(u32::MAX),
+            circuit_open_for: env.millis("CIRCUIT_OPEN_MS", 10_000)?,
+        })
+    }
+}
+
 /// Reads variables through a lookup function and parses them with errors naming the variable.
 struct Env<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -567,6 +576,21 @@ impl Env<'_> {
                     })
             })
             .collect()
+    }
+
+    /// A positive number of seconds.
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(self.positive(name, default)?))
+    }
+
+    /// A positive number of milliseconds.
+    fn millis(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        Ok(Duration::from_millis(self.positive(name, default)?))
+    }
+
+    /// A positive count.
+    fn count(&self, name: &'static str, default: u64) -> Result<usize, ConfigError> {
+        Ok(usize::try_from(self.positive(name, default)?).unwrap_or(usize::MAX))
     }
 
     fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {

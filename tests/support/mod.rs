@@ -431,6 +431,22 @@ pub async fn tokens(s: &TestStack, email: &str, password: &str) -> Value {
 }
 
 /// The JSON answer of `GET path`, with `token` as bearer when given.
+/// The `/metrics` text of the process at `base_url`.
+pub async fn metrics(base_url: &str) -> String {
+    let url = format!("{base_url}/metrics");
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// The value of the counter `name` in `metrics`, if it is there.
+pub fn counter(metrics: &str, name: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix(name))
+        .filter(|rest| rest.starts_with(['{', ' ']))
+        .filter_map(|rest| rest.rsplit(' ').next())
+        .find_map(|value| value.parse().ok())
+}
+
 pub async fn get_json(s: &TestStack, token: Option<&str>, path: &str) -> Value {
     let mut request = api().get(s.at(path));
     if let Some(token) = token {

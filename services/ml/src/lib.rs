@@ -21,11 +21,9 @@ use crate::model::Model;
 /// The service's name in logs, metrics and health answers.
 pub const SERVICE: &str = "ml";
 
-/// Everything a handler may need.
+/// Everything a handler may need: the model (fed from the bus by [`feed`]).
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub infra: Infra,
     pub model: Arc<Model>,
 }
 
@@ -45,11 +43,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     )
     .await?;
     let readiness = infra.readiness(None);
-    let state = AppState {
-        settings,
-        infra,
-        model,
-    };
+    let state = AppState { model };
     Ok(server::finish(
         router(state),
         SERVICE,
