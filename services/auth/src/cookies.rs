@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use holdfast_common::config::AuthSettings;
 
-use crate::sessions::Grant;
+use crate::store::sessions::Grant;
 
 pub const ACCESS_COOKIE: &str = "access_token";
 pub const REFRESH_COOKIE: &str = "refresh_token";

@@ -10,7 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod seed;
-pub mod sessions;
 pub mod store;
 
 use std::sync::Arc;
@@ -26,8 +25,8 @@ use holdfast_common::server;
 
 use crate::cookies::CookiePolicy;
 use crate::domain::password::PasswordHasherPool;
-use crate::sessions::{SessionPolicy, Sessions};
 use crate::store::UserRepository;
+use crate::store::sessions::{SessionPolicy, Sessions};
 
 /// The service's name in logs, metrics, health answers and storage names.
 pub const SERVICE: &str = "auth";

@@ -4,6 +4,7 @@
 //! The crate exposes [`build`] (start feeding the model, add the common layers) and [`router`];
 //! `main.rs` only launches it.
 
+pub mod error;
 pub mod feed;
 pub mod http;
 pub mod model;

@@ -18,13 +18,13 @@ use holdfast_common::money;
 use serde_json::json;
 
 use crate::AppState;
-use crate::domain::hold::Hold;
 use crate::domain::now_millis;
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::idempotency::Once;
-use crate::payments::{Intent, IntentStatus};
 use crate::store::board::Claim;
+use crate::store::holds::Hold;
+use crate::store::payments::{Intent, IntentStatus};
 use crate::store::{NewPurchase, Order, OrderStatus, OutboxMessage, PurchaseOutcome, RepoError};
 
 /// How long a purchase keeps its hold alive at least, from its last check to its commit; longer

@@ -73,11 +73,11 @@ pub enum OrdersError {
     Store(#[from] RepoError),
 }
 
-impl From<crate::payments::IntentError> for OrdersError {
-    fn from(error: crate::payments::IntentError) -> Self {
+impl From<crate::store::payments::IntentError> for OrdersError {
+    fn from(error: crate::store::payments::IntentError) -> Self {
         match error {
-            crate::payments::IntentError::TooMany(n) => Self::TooManyIntents(n),
-            crate::payments::IntentError::Store(e) => Self::Kv(e),
+            crate::store::payments::IntentError::TooMany(n) => Self::TooManyIntents(n),
+            crate::store::payments::IntentError::Store(e) => Self::Kv(e),
         }
     }
 }

@@ -13,7 +13,6 @@ pub mod idempotency;
 pub mod layouts;
 pub mod live;
 pub mod outbox;
-pub mod payments;
 pub mod store;
 
 use std::sync::Arc;
@@ -29,10 +28,10 @@ use holdfast_common::server;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
-use crate::domain::hold::{Hold, Holds};
 use crate::layouts::Layouts;
-use crate::payments::Payments;
 use crate::store::OrderRepository;
+use crate::store::holds::{Hold, Holds};
+use crate::store::payments::Payments;
 
 /// The service's name in logs, metrics, health answers and storage names.
 pub const SERVICE: &str = "orders";

@@ -24,10 +24,10 @@ use axum::body::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
-use crate::domain::hold::{HoldError, Holds};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::store::board::{SeatDelta, SeatNews, Snapshot};
+use crate::store::holds::{HoldError, Holds};
 
 /// How many recent changes per event a stream can resume from.
 const RECENT_CHANGES: usize = 512;

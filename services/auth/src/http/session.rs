@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::cookies::{REFRESH_COOKIE, SESSION_COOKIE};
 use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
 use crate::error::AuthError;
-use crate::sessions::{Grant, Rotation};
+use crate::store::sessions::{Grant, Rotation};
 
 /// A new account. The email is trimmed and compared case-insensitively.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

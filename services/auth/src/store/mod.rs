@@ -1,6 +1,7 @@
 //! Where users are kept: the [`UserRepository`] port with a SQLite and a MongoDB adapter.
 
 mod mongo;
+pub mod sessions;
 mod sqlite;
 #[cfg(test)]
 mod tests;

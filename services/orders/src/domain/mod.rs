@@ -1,6 +1,5 @@
-//! The orders service's domain: seats and holds.
+//! The orders service's domain, free of I/O: seats and seat layouts.
 
-pub mod hold;
 pub mod seat;
 
 pub use holdfast_common::when::now_millis;

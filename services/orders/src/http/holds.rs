@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::AppState;
-use crate::domain::hold::{Hold, HoldError};
 use crate::error::OrdersError;
+use crate::store::holds::{Hold, HoldError};
 
 /// Seats to hold: all of them or none.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -14,7 +14,7 @@ use validator::{Validate, ValidationError};
 
 use crate::AppState;
 use crate::error::OrdersError;
-use crate::payments::IntentStatus;
+use crate::store::payments::IntentStatus;
 use holdfast_common::money;
 
 fn valid_amount(amount: &Number) -> Result<(), ValidationError> {

@@ -6,7 +6,9 @@
 //! not the hold keys, are what make a seat sell at most once.
 
 pub mod board;
+pub mod holds;
 mod mongo;
+pub mod payments;
 mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -5,14 +5,14 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
-use holdfast_common::error::{ApiError, ErrorBody};
-use holdfast_common::extract::field_error;
+use holdfast_common::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::error::MlError;
 
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 50;
@@ -52,15 +52,21 @@ pub struct Related {
     items: Vec<String>,
 }
 
-fn required<'q>(params: &'q HashMap<String, String>, name: &str) -> Result<&'q str, ApiError> {
+fn required<'q>(
+    params: &'q HashMap<String, String>,
+    name: &'static str,
+) -> Result<&'q str, MlError> {
     params
         .get(name)
         .map(|v| v.trim())
         .filter(|v| !v.is_empty() && v.len() <= 100)
-        .ok_or_else(|| field_error(name, "required, at most 100 characters"))
+        .ok_or(MlError::InvalidParameter {
+            field: name,
+            message: "required, at most 100 characters",
+        })
 }
 
-fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+fn limit(params: &HashMap<String, String>) -> Result<usize, MlError> {
     match params
         .get("limit")
         .map(|v| v.trim())
@@ -71,7 +77,10 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
             .parse::<usize>()
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| field_error("limit", "must be 1 to 50")),
+            .ok_or(MlError::InvalidParameter {
+                field: "limit",
+                message: "must be 1 to 50",
+            }),
     }
 }
 
@@ -88,7 +97,7 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
 async fn recs(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Recommendations>, ApiError> {
+) -> Result<Json<Recommendations>, MlError> {
     let user_id = required(&params, "userId")?;
     let items = state.model.recommend(
         user_id,
@@ -115,11 +124,11 @@ async fn recs(
 async fn related(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> Result<Json<Related>, ApiError> {
+) -> Result<Json<Related>, MlError> {
     let event_id = required(&params, "eventId")?;
     let limit = limit(&params)?;
     if !state.model.knows_event(event_id) {
-        return Err(ApiError::not_found("no such event"));
+        return Err(MlError::UnknownEvent);
     }
     let items = state
         .model

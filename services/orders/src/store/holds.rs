@@ -21,8 +21,8 @@ use holdfast_common::docstore::StoreError;
 use holdfast_common::kv::{KvError, TtlStore};
 use serde::{Deserialize, Serialize};
 
-use super::now_millis;
-use super::seat::{Layout, Seat};
+use crate::domain::now_millis;
+use crate::domain::seat::{Layout, Seat};
 use crate::store::OrderRepository;
 use crate::store::board::{Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
 

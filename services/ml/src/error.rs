@@ -1,0 +1,28 @@
+//! The ml service's error type and how each case is answered.
+
+use axum::response::{IntoResponse, Response};
+use holdfast_common::error::ApiError;
+use holdfast_common::extract::field_error;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MlError {
+    /// A query parameter that is missing or out of range (400 `VALIDATION_FAILED`).
+    #[error("{field}: {message}")]
+    InvalidParameter {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// An event the model has not seen (404).
+    #[error("no such event")]
+    UnknownEvent,
+}
+
+impl IntoResponse for MlError {
+    fn into_response(self) -> Response {
+        let error = match self {
+            Self::InvalidParameter { field, message } => field_error(field, message),
+            Self::UnknownEvent => ApiError::not_found(self.to_string()),
+        };
+        error.into_response()
+    }
+}
