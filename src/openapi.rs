@@ -127,6 +127,13 @@ fn add_gateway_answers(doc: &mut OpenApi) {
         let proxied = path.starts_with("/api/") && path != "/api/openapi.json";
         let has_path_params = path.contains('{');
         for (is_write, operation) in operations(item) {
+            if needs_authentication(operation) {
+                answer_if_missing(operation, "401", || {
+                    error_answer(
+                        "`UNAUTHENTICATED`: no valid bearer token or `access_token` cookie",
+                    )
+                });
+            }
             answer_if_missing(operation, "429", || {
                 let mut answer = error_answer("`RATE_LIMITED`: wait `Retry-After` seconds");
                 let seconds = ObjectBuilder::new().schema_type(Type::Integer).build();
@@ -164,6 +171,20 @@ fn add_gateway_answers(doc: &mut OpenApi) {
             });
         }
     }
+}
+
+/// Whether `operation` refuses anonymous callers: it names security schemes, none of them
+/// optional (an empty requirement).
+fn needs_authentication(operation: &Operation) -> bool {
+    operation.security.as_ref().is_some_and(|requirements| {
+        !requirements.is_empty()
+            && requirements.iter().all(|requirement| {
+                serde_json::to_value(requirement)
+                    .ok()
+                    .and_then(|value| value.as_object().map(|schemes| !schemes.is_empty()))
+                    .unwrap_or(false)
+            })
+    })
 }
 
 /// Each operation of `item`, and whether it is a write (CSRF-checked with cookies).

@@ -197,7 +197,6 @@ async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event
     responses(
         (status = 201, description = "Created", body = EventView),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` with `details.fields`", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`: not an organizer or admin; `CSRF_ORIGIN`", body = ErrorBody),
     ))]
 pub async fn create(
@@ -220,7 +219,6 @@ pub async fn create(
     responses(
         (status = 200, description = "The updated event", body = EventView),
         (status = 400, description = "`INVALID_ID`, `INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`: not its organizer nor an admin; `CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`LAYOUT_LOCKED`: seats are held or sold; `LAYOUT_CHANGING`: another change is under way", body = ErrorBody),
@@ -258,7 +256,6 @@ pub async fn update(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "`INVALID_ID`", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`: not its organizer nor an admin; `CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
         (status = 409, description = "`EVENT_HAS_ORDERS`: seats are held or sold; `LAYOUT_CHANGING`", body = ErrorBody),

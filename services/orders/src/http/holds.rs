@@ -96,8 +96,6 @@ impl From<HoldError> for OrdersError {
     responses(
         (status = 201, description = "Held", body = HoldCreated),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_ID`, `INVALID_SEATS` (unknown seat, duplicates, more than `MAX_SEATS_PER_HOLD`)", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
-        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
         (status = 409, description = "`CONFLICT_SEATS` with `details.conflicts` (and a top-level `conflicts`); `HOLD_LIMIT`; `LAYOUT_CHANGING`", body = ErrorBody),
     ))]
@@ -154,7 +152,7 @@ async fn usable(state: &AppState, caller: &AuthUser, hold_id: &str) -> Result<Ho
 /// Seconds a hold has left: 0 when gone (or not the caller's, which is the same thing from
 /// where they stand).
 #[utoipa::path(get, path = "/holds/{hold_id}/ttl", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
-    responses((status = 200, description = "Seconds left", body = HoldTtl), (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody)))]
+    responses((status = 200, description = "Seconds left", body = HoldTtl)))]
 pub async fn ttl(
     State(state): State<AppState>,
     caller: AuthUser,
@@ -172,7 +170,6 @@ pub async fn ttl(
 #[utoipa::path(get, path = "/holds/{hold_id}/details", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
     responses(
         (status = 200, description = "The hold", body = HoldDetails),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
     ))]
 pub async fn details(
@@ -196,8 +193,6 @@ pub async fn details(
     responses(
         (status = 200, description = "Extended", body = HoldTtl),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
-        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
     ))]
 pub async fn refresh(
@@ -234,8 +229,6 @@ pub async fn refresh(
 #[utoipa::path(delete, path = "/holds/{hold_id}", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
     responses(
         (status = 204, description = "Released"),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
-        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
     ))]
 pub async fn release(

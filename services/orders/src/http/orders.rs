@@ -72,7 +72,7 @@ pub struct Ticket<'a> {
 
 /// The caller's orders, newest first.
 #[utoipa::path(get, path = "/orders", tag = "orders", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, description = "Newest first", body = OrderList), (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody)))]
+    responses((status = 200, description = "Newest first", body = OrderList)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,

@@ -98,8 +98,6 @@ pub struct IntentConfirmed {
     responses(
         (status = 201, description = "Created", body = IntentCreated),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
-        (status = 401, description = "`UNAUTHENTICATED`", body = ErrorBody),
-        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
         (status = 409, description = "`INTENT_LIMIT`", body = ErrorBody),
     ))]
 pub async fn create_intent(
@@ -136,7 +134,6 @@ pub async fn create_intent(
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`; `INVALID_CLIENT_SECRET`", body = ErrorBody),
         (status = 402, description = "`PAYMENT_DECLINED`", body = ErrorBody),
-        (status = 403, description = "`CSRF_ORIGIN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such intent of yours", body = ErrorBody),
         (status = 409, description = "`PAYMENT_MISMATCH`: it already paid for an order", body = ErrorBody),
     ))]
