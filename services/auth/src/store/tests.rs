@@ -80,39 +80,6 @@ async fn set_role_changes_only_that_user(repo: Arc<dyn UserRepository>) {
     );
 }
 
-macro_rules! contract_suite {
-    ($adapter:ident, $make:expr) => {
-        mod $adapter {
-            use super::*;
-
-            #[tokio::test]
-            async fn create_then_find_by_email_and_id() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::create_then_find_by_email_and_id(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn an_email_is_taken_once_whatever_its_case() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::an_email_is_taken_once_whatever_its_case(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn list_is_oldest_first() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::list_is_oldest_first(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn set_role_changes_only_that_user() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::set_role_changes_only_that_user(repo).await
-                }
-            }
-        }
-    };
-}
-
 async fn sqlite() -> Option<(Arc<dyn UserRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((users(&test.store), test))
@@ -123,5 +90,23 @@ async fn mongodb() -> Option<(Arc<dyn UserRepository>, TestStore)> {
     Some((users(&test.store), test))
 }
 
-contract_suite!(sqlite_adapter, sqlite());
-contract_suite!(mongodb_adapter, mongodb());
+holdfast_common::contract_suite!(
+    sqlite_adapter,
+    sqlite(),
+    [
+        create_then_find_by_email_and_id,
+        an_email_is_taken_once_whatever_its_case,
+        list_is_oldest_first,
+        set_role_changes_only_that_user
+    ]
+);
+holdfast_common::contract_suite!(
+    mongodb_adapter,
+    mongodb(),
+    [
+        create_then_find_by_email_and_id,
+        an_email_is_taken_once_whatever_its_case,
+        list_is_oldest_first,
+        set_role_changes_only_that_user
+    ]
+);

@@ -182,39 +182,6 @@ async fn pages_report_the_total(repo: Arc<dyn EventRepository>) {
     assert_eq!(repo.search(&past).await.unwrap(), (vec![], 5));
 }
 
-macro_rules! contract_suite {
-    ($adapter:ident, $make:expr) => {
-        mod $adapter {
-            use super::*;
-
-            #[tokio::test]
-            async fn crud_round_trip() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::crud_round_trip(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn lists_sort_by_date_and_filter() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::lists_sort_by_date_and_filter(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn every_word_must_begin_a_word() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::every_word_must_begin_a_word(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn pages_report_the_total() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::pages_report_the_total(repo).await
-                }
-            }
-        }
-    };
-}
-
 async fn sqlite() -> Option<(Arc<dyn EventRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((events(&test.store).await.unwrap(), test))
@@ -225,5 +192,23 @@ async fn mongodb() -> Option<(Arc<dyn EventRepository>, TestStore)> {
     Some((events(&test.store).await.unwrap(), test))
 }
 
-contract_suite!(sqlite_adapter, sqlite());
-contract_suite!(mongodb_adapter, mongodb());
+holdfast_common::contract_suite!(
+    sqlite_adapter,
+    sqlite(),
+    [
+        crud_round_trip,
+        lists_sort_by_date_and_filter,
+        every_word_must_begin_a_word,
+        pages_report_the_total
+    ]
+);
+holdfast_common::contract_suite!(
+    mongodb_adapter,
+    mongodb(),
+    [
+        crud_round_trip,
+        lists_sort_by_date_and_filter,
+        every_word_must_begin_a_word,
+        pages_report_the_total
+    ]
+);

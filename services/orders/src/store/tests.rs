@@ -212,51 +212,6 @@ async fn concurrent_purchases_sell_a_seat_once(repo: Arc<dyn OrderRepository>) {
     assert_eq!(repo.pending_outbox(100).await.unwrap().len(), 1);
 }
 
-macro_rules! contract_suite {
-    ($adapter:ident, $make:expr) => {
-        mod $adapter {
-            use super::*;
-
-            #[tokio::test]
-            async fn a_purchase_writes_seats_order_and_outbox() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::a_purchase_writes_seats_order_and_outbox(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn a_sold_seat_refuses_the_whole_purchase() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::a_sold_seat_refuses_the_whole_purchase(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn an_intent_pays_for_one_order_and_a_key_is_used_once() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::an_intent_pays_for_one_order_and_a_key_is_used_once(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn an_expired_key_can_be_used_again() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::an_expired_key_can_be_used_again(repo).await
-                }
-            }
-            #[tokio::test]
-            async fn orders_are_listed_newest_first() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::orders_are_listed_newest_first(repo).await
-                }
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn concurrent_purchases_sell_a_seat_once() {
-                if let Some((repo, _guard)) = $make.await {
-                    super::concurrent_purchases_sell_a_seat_once(repo).await
-                }
-            }
-        }
-    };
-}
-
 async fn sqlite() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((orders(&test.store), test))
@@ -267,5 +222,27 @@ async fn mongodb() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
     Some((orders(&test.store), test))
 }
 
-contract_suite!(sqlite_adapter, sqlite());
-contract_suite!(mongodb_adapter, mongodb());
+holdfast_common::contract_suite!(
+    sqlite_adapter,
+    sqlite(),
+    [
+        a_purchase_writes_seats_order_and_outbox,
+        a_sold_seat_refuses_the_whole_purchase,
+        an_intent_pays_for_one_order_and_a_key_is_used_once,
+        an_expired_key_can_be_used_again,
+        orders_are_listed_newest_first,
+        concurrent_purchases_sell_a_seat_once
+    ]
+);
+holdfast_common::contract_suite!(
+    mongodb_adapter,
+    mongodb(),
+    [
+        a_purchase_writes_seats_order_and_outbox,
+        a_sold_seat_refuses_the_whole_purchase,
+        an_intent_pays_for_one_order_and_a_key_is_used_once,
+        an_expired_key_can_be_used_again,
+        orders_are_listed_newest_first,
+        concurrent_purchases_sell_a_seat_once
+    ]
+);
