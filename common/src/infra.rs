@@ -10,7 +10,7 @@ use anyhow::Context;
 
 use crate::bus::{self, MemoryBus, MessageBus, RabbitBus};
 use crate::config::Settings;
-use crate::docstore::DocumentStore;
+use crate::docstore::Database;
 use crate::kv::{MemoryStore, RedisStore, TtlStore};
 use crate::server::Readiness;
 
@@ -80,7 +80,7 @@ impl Infra {
     }
 
     /// Readiness checks for the TTL store, the bus and, if given, the service's document store.
-    pub fn readiness(&self, store: Option<&DocumentStore>) -> Readiness {
+    pub fn readiness(&self, store: Option<&Database>) -> Readiness {
         let kv = self.kv.clone();
         let bus = self.bus.clone();
         let readiness = Readiness::new()

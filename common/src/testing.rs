@@ -76,7 +76,7 @@ pub fn drop_mongo_databases(uri: &str, names: Vec<String>) {
 /// A document store for one test: SQLite in a temporary folder, or a MongoDB database of its
 /// own (where `MONGODB_URI` is set) that is dropped afterwards.
 pub struct TestStore {
-    pub store: crate::docstore::DocumentStore,
+    pub store: crate::docstore::Database,
     _dir: Option<tempfile::TempDir>,
     /// The server and database to drop afterwards, on MongoDB.
     mongo: Option<(String, String)>,
@@ -96,7 +96,7 @@ impl TestStore {
         .await
         .expect("a test SQLite database");
         Self {
-            store: crate::docstore::DocumentStore::Sqlite(db),
+            store: crate::docstore::Database::Sqlite(db),
             _dir: Some(dir),
             mongo: None,
         }
@@ -114,7 +114,7 @@ impl TestStore {
             .await
             .unwrap_or_else(|e| panic!("MONGODB_URI is set but unusable: {e}"));
         Some(Self {
-            store: crate::docstore::DocumentStore::Mongo(db),
+            store: crate::docstore::Database::Mongo(db),
             _dir: None,
             mongo: Some((uri, name)),
         })

@@ -1,7 +1,7 @@
 //! Document store plumbing: where each service keeps its records.
 //!
 //! A service declares its [`Schema`] (SQLite migrations and MongoDB indexes) and opens a
-//! [`DocumentStore`] with it: MongoDB when `MONGODB_URI` is set (one database per service,
+//! [`Database`] with it: MongoDB when `MONGODB_URI` is set (one database per service,
 //! indexes created at start-up), otherwise one SQLite file per service under `DATA_DIR`
 //! (WAL, migrations applied in order). Each service defines its own repository trait on top,
 //! with one adapter per variant.
@@ -55,14 +55,15 @@ pub struct Schema {
     pub mongo_indexes: &'static [IndexSpec],
 }
 
-/// The opened store of one service.
+/// The database one service keeps its records in, opened: SQLite files or a MongoDB database.
+/// Each service's repositories pick their adapter by matching on it.
 #[derive(Clone)]
-pub enum DocumentStore {
+pub enum Database {
     Sqlite(SqliteDb),
     Mongo(MongoDb),
 }
 
-impl DocumentStore {
+impl Database {
     /// Opens the store of `service` as the settings choose, preparing `schema`.
     pub async fn open(
         settings: &Settings,

@@ -66,11 +66,6 @@ impl IntoResponse for AuthError {
                     "sessions are temporarily unavailable",
                 )
             }
-            Self::Store(RepoError::Duplicate) => ApiError::new(
-                StatusCode::CONFLICT,
-                "USER_EXISTS",
-                RepoError::Duplicate.to_string(),
-            ),
             other => ApiError::internal(other),
         };
         error.into_response()

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
-use holdfast_common::docstore::DocumentStore;
+use holdfast_common::docstore::Database;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Opens the user store, creates the start-up accounts and returns the complete application.
 pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
-    let store = DocumentStore::open(&settings, SERVICE, &store::SCHEMA).await?;
+    let store = Database::open(&settings, SERVICE, &store::SCHEMA).await?;
     tracing::info!(service = SERVICE, store = store.kind(), "store opened");
     let readiness = infra.readiness(Some(&store));
     let state = AppState::new(settings, infra, store::users(&store));

@@ -7,7 +7,6 @@ use holdfast_common::demo::{DEMO_ACCOUNTS, DEMO_PASSWORD};
 use crate::AppState;
 use crate::domain::user::{Email, User, new_user_id, now_millis};
 use crate::error::AuthError;
-use crate::store::RepoError;
 
 /// Creates the configured admin and, where asked, the demo accounts.
 pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
@@ -62,9 +61,7 @@ async fn ensure_account(
         password_hash: state.passwords.hash(password).await?,
         created_at: now_millis(),
     };
-    match state.users.create(&user).await {
-        // Another replica created it at the same moment: that is fine.
-        Ok(()) | Err(RepoError::Duplicate) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    // Taken means another replica created it at the same moment: that is fine.
+    let _created_or_taken = state.users.create(&user).await?;
+    Ok(())
 }

@@ -18,6 +18,7 @@ use crate::AppState;
 use crate::cookies::{REFRESH_COOKIE, SESSION_COOKIE};
 use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
 use crate::error::AuthError;
+use crate::store::Created;
 use crate::store::sessions::{Grant, Rotation};
 
 /// A new account. The email is trimmed and compared case-insensitively.
@@ -182,10 +183,9 @@ pub async fn signup(
         password_hash: state.passwords.hash(&required(request.password)).await?,
         created_at: now_millis(),
     };
-    state.users.create(&user).await.map_err(|e| match e {
-        crate::store::RepoError::Duplicate => AuthError::UserExists,
-        other => other.into(),
-    })?;
+    if state.users.create(&user).await? == Created::EmailTaken {
+        return Err(AuthError::UserExists);
+    }
     publish_signed_up(&state, &user).await;
     let grant = state.sessions.start(&user.id).await?;
     let access = state.access_token(&user, &grant.sid)?;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use holdfast_common::auth::Role;
-use holdfast_common::docstore::{DocumentStore, IndexOrder, IndexSpec, Schema, StoreError};
+use holdfast_common::docstore::{Database, IndexOrder, IndexSpec, Schema, StoreError};
 
 use crate::domain::user::{Email, User};
 
@@ -37,27 +37,22 @@ pub const SCHEMA: Schema = Schema {
     }],
 };
 
-#[derive(Debug, thiserror::Error)]
-pub enum RepoError {
-    #[error("an account with this email already exists")]
-    Duplicate,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stored user is corrupt: {0}")]
-    Corrupt(String),
-}
+pub type RepoError = StoreError;
 
-impl From<mongodb::error::Error> for RepoError {
-    fn from(error: mongodb::error::Error) -> Self {
-        Self::Store(StoreError::Mongo(error))
-    }
+/// Whether a new user was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Created {
+    Created,
+    /// Nothing was written: an account with this email exists.
+    EmailTaken,
 }
 
 /// Users, by id and by (normalised) email.
 #[async_trait]
 pub trait UserRepository: Send + Sync + 'static {
-    /// Stores a new user; [`RepoError::Duplicate`] when the email is taken.
-    async fn create(&self, user: &User) -> Result<(), RepoError>;
+    /// Stores a new user unless the email is taken.
+    async fn create(&self, user: &User) -> Result<Created, RepoError>;
     async fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
     async fn by_id(&self, id: &str) -> Result<Option<User>, RepoError>;
     /// Every user, oldest first.
@@ -67,10 +62,10 @@ pub trait UserRepository: Send + Sync + 'static {
 }
 
 /// The adapter for an opened document store.
-pub fn users(store: &DocumentStore) -> Arc<dyn UserRepository> {
+pub fn users(store: &Database) -> Arc<dyn UserRepository> {
     match store {
-        DocumentStore::Sqlite(db) => Arc::new(SqliteUsers::new(db.clone())),
-        DocumentStore::Mongo(db) => Arc::new(MongoUsers::new(db)),
+        Database::Sqlite(db) => Arc::new(SqliteUsers::new(db.clone())),
+        Database::Mongo(db) => Arc::new(MongoUsers::new(db)),
     }
 }
 

@@ -11,7 +11,7 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
-use super::{RepoError, UserRepository, parse_email, parse_role};
+use super::{Created, RepoError, UserRepository, parse_email, parse_role};
 use crate::domain::user::{Email, User};
 
 /// MongoDB's code for a unique index violation.
@@ -75,10 +75,10 @@ fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
 
 #[async_trait]
 impl UserRepository for MongoUsers {
-    async fn create(&self, user: &User) -> Result<(), RepoError> {
+    async fn create(&self, user: &User) -> Result<Created, RepoError> {
         match self.users.insert_one(UserDocument::from_user(user)?).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_duplicate_key(&e) => Err(RepoError::Duplicate),
+            Ok(_) => Ok(Created::Created),
+            Err(e) if is_duplicate_key(&e) => Ok(Created::EmailTaken),
             Err(e) => Err(e.into()),
         }
     }

@@ -5,7 +5,7 @@ use holdfast_common::auth::Role;
 use holdfast_common::docstore::{SqliteDb, StoreError};
 use rusqlite::{ErrorCode, OptionalExtension, Row, params};
 
-use super::{RepoError, UserRepository, parse_email, parse_role};
+use super::{Created, RepoError, UserRepository, parse_email, parse_role};
 use crate::domain::user::{Email, User};
 
 pub struct SqliteUsers {
@@ -70,7 +70,7 @@ impl SqliteUsers {
 
 #[async_trait]
 impl UserRepository for SqliteUsers {
-    async fn create(&self, user: &User) -> Result<(), RepoError> {
+    async fn create(&self, user: &User) -> Result<Created, RepoError> {
         let user = user.clone();
         let inserted = self
             .db
@@ -93,11 +93,11 @@ impl UserRepository for SqliteUsers {
                 }
             })
             .await?;
-        if inserted {
-            Ok(())
+        Ok(if inserted {
+            Created::Created
         } else {
-            Err(RepoError::Duplicate)
-        }
+            Created::EmailTaken
+        })
     }
 
     async fn by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {

@@ -21,7 +21,7 @@ fn user(email: &str, created_at: i64) -> User {
 
 async fn create_then_find_by_email_and_id(repo: Arc<dyn UserRepository>) {
     let ada = user("ada@example.com", 1);
-    repo.create(&ada).await.unwrap();
+    assert_eq!(repo.create(&ada).await.unwrap(), Created::Created);
     let by_email = repo
         .by_email(&Email::parse("ADA@example.com ").unwrap())
         .await
@@ -39,16 +39,17 @@ async fn create_then_find_by_email_and_id(repo: Arc<dyn UserRepository>) {
 }
 
 async fn an_email_is_taken_once_whatever_its_case(repo: Arc<dyn UserRepository>) {
-    repo.create(&user("dup@example.com", 1)).await.unwrap();
-    let again = repo.create(&user("  DUP@Example.com", 2)).await;
-    assert!(matches!(again, Err(RepoError::Duplicate)), "{again:?}");
+    let first = repo.create(&user("dup@example.com", 1)).await.unwrap();
+    assert_eq!(first, Created::Created);
+    let again = repo.create(&user("  DUP@Example.com", 2)).await.unwrap();
+    assert_eq!(again, Created::EmailTaken);
     assert_eq!(repo.list().await.unwrap().len(), 1);
 }
 
 async fn list_is_oldest_first(repo: Arc<dyn UserRepository>) {
     let (late, early) = (user("late@example.com", 20), user("early@example.com", 10));
-    repo.create(&late).await.unwrap();
-    repo.create(&early).await.unwrap();
+    assert_eq!(repo.create(&late).await.unwrap(), Created::Created);
+    assert_eq!(repo.create(&early).await.unwrap(), Created::Created);
     let ids: Vec<String> = repo
         .list()
         .await
@@ -61,8 +62,8 @@ async fn list_is_oldest_first(repo: Arc<dyn UserRepository>) {
 
 async fn set_role_changes_only_that_user(repo: Arc<dyn UserRepository>) {
     let (a, b) = (user("a@example.com", 1), user("b@example.com", 2));
-    repo.create(&a).await.unwrap();
-    repo.create(&b).await.unwrap();
+    assert_eq!(repo.create(&a).await.unwrap(), Created::Created);
+    assert_eq!(repo.create(&b).await.unwrap(), Created::Created);
     let updated = repo
         .set_role(&a.id, Role::Organizer)
         .await

@@ -15,7 +15,7 @@ mod tests;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use holdfast_common::docstore::{DocumentStore, IndexOrder, IndexSpec, Schema, StoreError};
+use holdfast_common::docstore::{Database, IndexOrder, IndexSpec, Schema, StoreError};
 
 use crate::domain::event::Event;
 
@@ -130,10 +130,10 @@ pub trait EventRepository: Send + Sync + 'static {
     async fn count(&self) -> Result<u64, RepoError>;
 }
 
-pub async fn events(store: &DocumentStore) -> Result<Arc<dyn EventRepository>, RepoError> {
+pub async fn events(store: &Database) -> Result<Arc<dyn EventRepository>, RepoError> {
     Ok(match store {
-        DocumentStore::Sqlite(db) => Arc::new(SqliteEvents::new(db.clone())),
-        DocumentStore::Mongo(db) => Arc::new(MongoEvents::open(db).await?),
+        Database::Sqlite(db) => Arc::new(SqliteEvents::new(db.clone())),
+        Database::Mongo(db) => Arc::new(MongoEvents::open(db).await?),
     })
 }
 

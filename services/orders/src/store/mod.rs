@@ -17,7 +17,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use holdfast_common::docstore::{DocumentStore, IndexOrder, IndexSpec, Schema, StoreError};
+use holdfast_common::docstore::{Database, IndexOrder, IndexSpec, Schema, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use self::mongo::MongoOrders;
@@ -257,9 +257,9 @@ pub trait OrderRepository: Send + Sync + 'static {
     async fn mark_sent(&self, id: &str) -> Result<(), RepoError>;
 }
 
-pub fn orders(store: &DocumentStore) -> Arc<dyn OrderRepository> {
+pub fn orders(store: &Database) -> Arc<dyn OrderRepository> {
     match store {
-        DocumentStore::Sqlite(db) => Arc::new(SqliteOrders::new(db.clone())),
-        DocumentStore::Mongo(db) => Arc::new(MongoOrders::new(db)),
+        Database::Sqlite(db) => Arc::new(SqliteOrders::new(db.clone())),
+        Database::Mongo(db) => Arc::new(MongoOrders::new(db)),
     }
 }
