@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
-use holdfast_common::config::Settings;
+use holdfast_common::config::{AuthSettings, Settings};
 use holdfast_common::docstore::Database;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
@@ -34,7 +34,10 @@ pub const SERVICE: &str = "auth";
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// The auth section of the settings; the rest is read once, in [`build`].
+    pub settings: AuthSettings,
+    /// Whether the demo accounts are seeded (see [`Settings::seeds_demo_data`]).
+    pub seeds_demo_data: bool,
     pub infra: Infra,
     pub users: Arc<dyn UserRepository>,
     pub sessions: Sessions,
@@ -64,7 +67,8 @@ impl AppState {
             keys: Arc::new(TokenKeys::new(&auth.jwt_secret)),
             passwords: PasswordHasherPool::default(),
             cookies: CookiePolicy::new(auth),
-            settings,
+            seeds_demo_data: settings.seeds_demo_data(),
+            settings: auth.clone(),
             infra,
             users,
         }

@@ -10,14 +10,13 @@ use crate::error::AuthError;
 
 /// Creates the configured admin and, where asked, the demo accounts.
 pub async fn bootstrap(state: &AppState) -> anyhow::Result<()> {
-    if let Some(admin) = &state.settings.auth.admin {
+    if let Some(admin) = &state.settings.admin {
         let email = Email::parse(&admin.email)
             .map_err(|reason| anyhow::anyhow!("ADMIN_EMAIL: {reason}"))?;
         ensure_account(state, None, &email, &admin.password, None, Role::Admin).await?;
         tracing::info!(email = email.as_str(), "admin account ready");
     }
-    let settings = &state.settings;
-    if settings.seeds_demo_data() {
+    if state.seeds_demo_data {
         for account in DEMO_ACCOUNTS {
             let email = Email::parse(account.email).map_err(|r| anyhow::anyhow!("{r}"))?;
             ensure_account(

@@ -34,7 +34,8 @@ pub const SERVICE: &str = "events";
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// Whether demo events are seeded (see [`Settings::seeds_demo_data`]).
+    pub seeds_demo_data: bool,
     pub infra: Infra,
     pub events: Arc<dyn EventRepository>,
     pub keys: Arc<TokenKeys>,
@@ -64,7 +65,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         events: store::events(&store).await?,
         orders: OrdersClient::new(&settings.service_urls.orders, settings.upstream_timeout)?,
         list_cache: Arc::default(),
-        settings,
+        seeds_demo_data: settings.seeds_demo_data(),
         infra,
     };
     seed::seed_demo_events(&state).await?;

@@ -87,8 +87,7 @@ const DEMOS: &[Demo] = &[
 
 /// Seeds the demo events when asked for and the store is empty.
 pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
-    let settings = &state.settings;
-    if !settings.seeds_demo_data() || state.events.count().await? > 0 {
+    if !state.seeds_demo_data || state.events.count().await? > 0 {
         return Ok(());
     }
     let now = when::now_millis();

@@ -83,7 +83,7 @@ pub async fn buy(
                 r.status,
                 (r.answer)(&order),
                 order.created_at_ms,
-                state.settings.orders.idempotency_ttl,
+                state.settings.idempotency_ttl,
             )
         }),
         outbox: announcement(&order)?,

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
-use holdfast_common::config::Settings;
+use holdfast_common::config::{OrdersSettings, Settings};
 use holdfast_common::docstore::Database;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
@@ -48,7 +48,8 @@ pub struct OrdersMetrics {
 /// Everything a handler may need.
 #[derive(Clone)]
 pub struct AppState {
-    pub settings: Arc<Settings>,
+    /// The orders section of the settings; the rest is read once, in [`build`].
+    pub settings: OrdersSettings,
     pub infra: Infra,
     pub orders: Arc<dyn OrderRepository>,
     pub holds: Holds,
@@ -153,7 +154,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         orders,
         layouts,
         outbox_wake,
-        settings,
+        settings: settings.orders.clone(),
         infra,
     };
     live::spawn(&state);

@@ -114,7 +114,7 @@ impl AppState {
             user.email.as_str(),
             user.role,
             sid,
-            self.settings.auth.access_token_ttl,
+            self.settings.access_token_ttl,
         )?)
     }
 
@@ -141,7 +141,7 @@ impl AppState {
             access_token,
             refresh_token: grant.refresh_token,
             token_type: "Bearer",
-            expires_in: self.settings.auth.access_token_ttl.as_secs(),
+            expires_in: self.settings.access_token_ttl.as_secs(),
         }
     }
 

@@ -129,7 +129,7 @@ pub async fn create(
     state.live.invalidate(&event_id);
     state
         .live
-        .watch(&event_id, state.settings.orders.hold_max_lifetime);
+        .watch(&event_id, state.settings.hold_max_lifetime);
     state.announce("hold.created", &hold);
     Ok((
         StatusCode::CREATED,

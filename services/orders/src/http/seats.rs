@@ -175,11 +175,7 @@ pub async fn seat_map(
     let layout = state.layout(&event_id).await?;
     let map = state
         .live
-        .map(
-            &state.holds,
-            &layout,
-            state.settings.orders.seat_map_max_staleness,
-        )
+        .map(&state.holds, &layout, state.settings.seat_map_max_staleness)
         .await?;
     let tag = etag(map.version, compact);
     let mut response = if matches(&headers, &tag) {
@@ -370,7 +366,7 @@ pub async fn stream(
     let news = state.holds.board().changes();
     state
         .live
-        .watch(&event_id, state.settings.orders.hold_max_lifetime);
+        .watch(&event_id, state.settings.hold_max_lifetime);
     let resume_from = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
