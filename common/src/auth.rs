@@ -199,6 +199,20 @@ fn join_roles(roles: &[Role]) -> String {
         .join(" or ")
 }
 
+/// Lets the extractors of this module ([`AuthUser`], [`Organizer`], …) find the token keys in a
+/// service's state: `holdfast_common::token_keys_in!(AppState, keys);` for a state whose field
+/// `keys` is an `Arc<TokenKeys>`.
+#[macro_export]
+macro_rules! token_keys_in {
+    ($state:ty, $field:ident) => {
+        impl ::axum::extract::FromRef<$state> for ::std::sync::Arc<$crate::auth::TokenKeys> {
+            fn from_ref(state: &$state) -> Self {
+                state.$field.clone()
+            }
+        }
+    };
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     Arc<TokenKeys>: FromRef<S>,

@@ -15,7 +15,6 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::{AuthSettings, Settings};
 use holdfast_common::docstore::Database;
@@ -46,11 +45,7 @@ pub struct AppState {
     pub cookies: CookiePolicy,
 }
 
-impl FromRef<AppState> for Arc<TokenKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
-    }
-}
+holdfast_common::token_keys_in!(AppState, keys);
 
 impl AppState {
     pub fn new(settings: Arc<Settings>, infra: Infra, users: Arc<dyn UserRepository>) -> Self {

@@ -17,7 +17,6 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
 use holdfast_common::docstore::Database;
@@ -44,11 +43,7 @@ pub struct AppState {
     pub list_cache: Arc<catalogue::ListCache>,
 }
 
-impl FromRef<AppState> for Arc<TokenKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
-    }
-}
+holdfast_common::token_keys_in!(AppState, keys);
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {

@@ -18,7 +18,6 @@ pub mod store;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::FromRef;
 use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::{OrdersSettings, Settings};
 use holdfast_common::docstore::Database;
@@ -65,11 +64,7 @@ pub struct AppState {
     pub announcer: announcer::Announcer,
 }
 
-impl FromRef<AppState> for Arc<TokenKeys> {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
-    }
-}
+holdfast_common::token_keys_in!(AppState, keys);
 
 impl AppState {
     /// The layout of an existing event (its id already canonical), else 404.
