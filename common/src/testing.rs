@@ -129,15 +129,18 @@ impl Drop for TestStore {
     }
 }
 
-/// One contract suite, run against one adapter of a port.
+/// One contract suite, run against each adapter of a port.
 ///
-/// `contract_suite!(sqlite_adapter, sqlite(), [test_a, test_b])` makes a module `sqlite_adapter`
-/// with one test per name, each calling the suite's `test_x(repo)` with a fresh adapter from the
+/// `contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [test_a, test_b])`
+/// makes a module per adapter (`sqlite_adapter`, …) with one test per name, each calling the suite's `test_x(repo)` with a fresh adapter from the
 /// factory. The factory yields `Option<(adapter, guard)>`: `None` when the adapter's server is
 /// not configured (see [`server_url`]), and the guard lives until the test ends (it removes what
 /// the test created). Tests run on a multi-threaded runtime, so suites may race tasks.
 #[macro_export]
 macro_rules! contract_suite {
+    ($($adapter:ident => $make:expr),+ ; $tests:tt) => {
+        $( $crate::contract_suite!($adapter, $make, $tests); )+
+    };
     ($adapter:ident, $make:expr, [$($test:ident),+ $(,)?]) => {
         mod $adapter {
             use super::*;

@@ -91,23 +91,9 @@ async fn mongodb() -> Option<(Arc<dyn UserRepository>, TestStore)> {
     Some((users(&test.store), test))
 }
 
-holdfast_common::contract_suite!(
-    sqlite_adapter,
-    sqlite(),
-    [
-        create_then_find_by_email_and_id,
-        an_email_is_taken_once_whatever_its_case,
-        list_is_oldest_first,
-        set_role_changes_only_that_user
-    ]
-);
-holdfast_common::contract_suite!(
-    mongodb_adapter,
-    mongodb(),
-    [
-        create_then_find_by_email_and_id,
-        an_email_is_taken_once_whatever_its_case,
-        list_is_oldest_first,
-        set_role_changes_only_that_user
-    ]
-);
+holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    create_then_find_by_email_and_id,
+    an_email_is_taken_once_whatever_its_case,
+    list_is_oldest_first,
+    set_role_changes_only_that_user
+]);

@@ -192,23 +192,9 @@ async fn mongodb() -> Option<(Arc<dyn EventRepository>, TestStore)> {
     Some((events(&test.store).await.unwrap(), test))
 }
 
-holdfast_common::contract_suite!(
-    sqlite_adapter,
-    sqlite(),
-    [
-        crud_round_trip,
-        lists_sort_by_date_and_filter,
-        every_word_must_begin_a_word,
-        pages_report_the_total
-    ]
-);
-holdfast_common::contract_suite!(
-    mongodb_adapter,
-    mongodb(),
-    [
-        crud_round_trip,
-        lists_sort_by_date_and_filter,
-        every_word_must_begin_a_word,
-        pages_report_the_total
-    ]
-);
+holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    crud_round_trip,
+    lists_sort_by_date_and_filter,
+    every_word_must_begin_a_word,
+    pages_report_the_total
+]);

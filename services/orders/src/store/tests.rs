@@ -222,27 +222,11 @@ async fn mongodb() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
     Some((orders(&test.store), test))
 }
 
-holdfast_common::contract_suite!(
-    sqlite_adapter,
-    sqlite(),
-    [
-        a_purchase_writes_seats_order_and_outbox,
-        a_sold_seat_refuses_the_whole_purchase,
-        an_intent_pays_for_one_order_and_a_key_is_used_once,
-        an_expired_key_can_be_used_again,
-        orders_are_listed_newest_first,
-        concurrent_purchases_sell_a_seat_once
-    ]
-);
-holdfast_common::contract_suite!(
-    mongodb_adapter,
-    mongodb(),
-    [
-        a_purchase_writes_seats_order_and_outbox,
-        a_sold_seat_refuses_the_whole_purchase,
-        an_intent_pays_for_one_order_and_a_key_is_used_once,
-        an_expired_key_can_be_used_again,
-        orders_are_listed_newest_first,
-        concurrent_purchases_sell_a_seat_once
-    ]
-);
+holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    a_purchase_writes_seats_order_and_outbox,
+    a_sold_seat_refuses_the_whole_purchase,
+    an_intent_pays_for_one_order_and_a_key_is_used_once,
+    an_expired_key_can_be_used_again,
+    orders_are_listed_newest_first,
+    concurrent_purchases_sell_a_seat_once
+]);
