@@ -156,7 +156,12 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
         if layout_version() ~= ARGV[8] then return {gone, {'stale-layout'}} end
         local ttl = tonumber(ARGV[7])
         local left = redis.call('PTTL', KEYS[6])
-        if left >= ttl then return {gone, {'claimed', string.format('%d', now + left)}} end
+        if left >= ttl then
+            -- The stored expiry, not now + PTTL, which can differ by a millisecond per call.
+            local held = ARGV[9] .. '|' .. ARGV[5] .. '|' .. ARGV[6]
+            local until_ms = redis.call('ZSCORE', KEYS[1], held)
+            return {gone, {'claimed', until_ms or string.format('%d', now + left)}}
+        end
         local until_ms = now + ttl
         for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
         for i = 7, #KEYS do
