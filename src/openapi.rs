@@ -14,7 +14,9 @@
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{ContentBuilder, Header, OpenApi, Ref, RefOr};
 use utoipa::{Modify, OpenApi as _};
 
@@ -80,23 +82,33 @@ impl Modify for SecuritySchemes {
 
 /// The whole public API.
 pub fn document() -> OpenApi {
-    let mut doc = Holdfast::openapi()
-        .nest("/api/auth", holdfast_auth::http::openapi())
-        .nest("/api", holdfast_events::http::openapi())
-        .nest_with_path_composer("/api", holdfast_orders::http::openapi(), orders_path)
-        .nest("/api/ml", holdfast_ml::http::openapi())
+    let services = [
+        (holdfast_auth::SERVICE, holdfast_auth::http::openapi()),
+        (holdfast_events::SERVICE, holdfast_events::http::openapi()),
+        (holdfast_orders::SERVICE, holdfast_orders::http::openapi()),
+        (holdfast_ml::SERVICE, holdfast_ml::http::openapi()),
+    ];
+    let mut doc = Holdfast::openapi();
+    for (service, routes) in services {
+        doc = doc.nest_with_path_composer("", routes, |_, path| public_path(service, path));
+    }
+    let mut doc = doc
         .merge_from(holdfast_gateway::openapi())
         .merge_from(holdfast_common::server::operations_openapi());
     add_gateway_answers(&mut doc);
     doc
 }
 
-/// Orders' `/public/*` is public as `/api/public/*`; the rest lives under `/api/orders`.
-fn orders_path(api: &str, path: &str) -> String {
-    if path.starts_with("/public/") {
-        format!("{api}{path}")
-    } else {
-        format!("{api}/orders{path}")
+/// The path the gateway serves `service`'s route `path` on (API.md); any other name (the
+/// gateway's own routes) keeps its path.
+pub fn public_path(service: &str, path: &str) -> String {
+    match service {
+        "auth" => format!("/api/auth{path}"),
+        "events" => format!("/api{path}"),
+        "orders" if path.starts_with("/public/") => format!("/api{path}"),
+        "orders" => format!("/api/orders{path}"),
+        "ml" => format!("/api/ml{path}"),
+        _ => path.to_string(),
     }
 }
 
@@ -176,15 +188,11 @@ fn add_gateway_answers(doc: &mut OpenApi) {
 /// Whether `operation` refuses anonymous callers: it names security schemes, none of them
 /// optional (an empty requirement).
 fn needs_authentication(operation: &Operation) -> bool {
-    operation.security.as_ref().is_some_and(|requirements| {
-        !requirements.is_empty()
-            && requirements.iter().all(|requirement| {
-                serde_json::to_value(requirement)
-                    .ok()
-                    .and_then(|value| value.as_object().map(|schemes| !schemes.is_empty()))
-                    .unwrap_or(false)
-            })
-    })
+    let optional = SecurityRequirement::default();
+    operation
+        .security
+        .as_ref()
+        .is_some_and(|requirements| !requirements.is_empty() && !requirements.contains(&optional))
 }
 
 /// Each operation of `item`, and whether it is a write (CSRF-checked with cookies).

@@ -86,25 +86,14 @@ fn the_document_is_openapi_3_1_with_both_security_schemes_and_error_codes() {
     assert!(doc["components"]["schemas"]["Event"]["properties"]["timezone"].is_object());
 }
 
-/// The public path of a route a service's source registers.
+/// The public path of a route registered in `source` (a file of a service crate, or of the
+/// gateway or common, whose routes keep their paths).
 fn public_path(source: &Path, route: &str) -> String {
-    let crate_dir = source
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect::<Vec<_>>();
-    let has = |name: &str| crate_dir.iter().any(|c| c == name);
-    let route = route.to_string();
-    if has("auth") {
-        format!("/api/auth{route}")
-    } else if has("events") || (has("orders") && route.starts_with("/public/")) {
-        format!("/api{route}")
-    } else if has("orders") {
-        format!("/api/orders{route}")
-    } else if has("ml") {
-        format!("/api/ml{route}")
-    } else {
-        route
-    }
+    let service = ["auth", "events", "orders", "ml"]
+        .into_iter()
+        .find(|name| source.components().any(|c| c.as_os_str() == *name))
+        .unwrap_or("gateway");
+    holdfast::openapi::public_path(service, route)
 }
 
 fn rust_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
@@ -215,19 +204,12 @@ async fn the_gateway_serves_the_document_and_an_offline_page() {
     let served = support::get_json(&stack, None, "/api/openapi.json").await;
     assert_eq!(served, document());
 
-    let redirect = client
-        .get(format!("{}/docs", stack.url))
-        .send()
-        .await
-        .unwrap();
+    let get = |path: &str| client.get(stack.at(path)).send();
+    let redirect = get("/docs").await.unwrap();
     assert_eq!(redirect.status(), 303);
     assert_eq!(redirect.headers()["location"], "/docs/");
 
-    let page = client
-        .get(format!("{}/docs/", stack.url))
-        .send()
-        .await
-        .unwrap();
+    let page = get("/docs/").await.unwrap();
     assert_eq!(page.status(), 200);
     let policy = page.headers()["content-security-policy"]
         .to_str()
@@ -244,33 +226,17 @@ async fn the_gateway_serves_the_document_and_an_offline_page() {
             !reference.contains("//"),
             "the page loads {reference} from elsewhere"
         );
-        let asset = client
-            .get(format!(
-                "{}/docs/{}",
-                stack.url,
-                reference.trim_start_matches("./")
-            ))
-            .send()
+        let asset = get(&format!("/docs/{}", reference.trim_start_matches("./")))
             .await
             .unwrap();
         assert_eq!(asset.status(), 200, "{reference}");
     }
-    let initializer = client
-        .get(format!("{}/docs/swagger-initializer.js", stack.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let initializer = get("/docs/swagger-initializer.js").await.unwrap();
+    let initializer = initializer.text().await.unwrap();
     assert!(initializer.contains("/api/openapi.json"), "{initializer}");
 
     // Elsewhere, the API's strict policy is unchanged.
-    let api = client
-        .get(format!("{}/health", stack.url))
-        .send()
-        .await
-        .unwrap();
+    let api = get("/health").await.unwrap();
     assert!(
         api.headers()["content-security-policy"]
             .to_str()
