@@ -55,6 +55,27 @@ local function bump(changes)
         cjson.encode({eventId = ARGV[2], version = v, changes = changes}))
     return string.format('%d', v)
 end
+-- A hold's entry in the held index, for one of its seats (hold ARGV[5], user ARGV[6]).
+local function held_entry(seat)
+    return seat .. '|' .. ARGV[5] .. '|' .. ARGV[6]
+end
+-- Whether the hold's slot and seat keys (KEYS[6..]) all still carry it.
+local function hold_intact()
+    for i = 6, #KEYS do
+        if redis.call('GET', KEYS[i]) ~= ARGV[5] then return false end
+    end
+    return true
+end
+-- Makes the hold (seat ids from ARGV[first_seat]) last `ttl` ms from `now`, its keys and its
+-- entries in the held index alike; answers the new expiry.
+local function extend_hold(now, ttl, first_seat)
+    local until_ms = now + ttl
+    for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+    for i = 7, #KEYS do
+        redis.call('ZADD', KEYS[1], 'XX', until_ms, held_entry(ARGV[first_seat + i - 7]))
+    end
+    return string.format('%d', until_ms)
+end
 local function sweep(now)
     local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
     if #gone > 0 then
@@ -110,7 +131,7 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
         for i = first_seat, #KEYS do
             local seat = ARGV[10 + i - first_seat]
             redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
-            redis.call('ZADD', KEYS[1], until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
             changes[#changes + 1] = {seat, 'held'}
         end
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -127,17 +148,8 @@ static EXTEND: LazyLock<Script> = LazyLock::new(|| {
         r"
         local now = now_ms()
         local gone = sweep(now)
-        for i = 6, #KEYS do
-            if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {}} end
-        end
-        local ttl = tonumber(ARGV[7])
-        local until_ms = now + ttl
-        for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
-        for i = 7, #KEYS do
-            local seat = ARGV[8 + i - 7]
-            redis.call('ZADD', KEYS[1], 'XX', until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
-        end
-        return {gone, {string.format('%d', until_ms)}}
+        if not hold_intact() then return {gone, {}} end
+        return {gone, {extend_hold(now, tonumber(ARGV[7]), 8)}}
         ",
     )
 });
@@ -150,25 +162,16 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
         r"
         local now = now_ms()
         local gone = sweep(now)
-        for i = 6, #KEYS do
-            if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {'gone'}} end
-        end
+        if not hold_intact() then return {gone, {'gone'}} end
         if layout_version() ~= ARGV[8] then return {gone, {'stale-layout'}} end
         local ttl = tonumber(ARGV[7])
         local left = redis.call('PTTL', KEYS[6])
         if left >= ttl then
             -- The stored expiry, not now + PTTL, which can differ by a millisecond per call.
-            local held = ARGV[9] .. '|' .. ARGV[5] .. '|' .. ARGV[6]
-            local until_ms = redis.call('ZSCORE', KEYS[1], held)
+            local until_ms = redis.call('ZSCORE', KEYS[1], held_entry(ARGV[9]))
             return {gone, {'claimed', until_ms or string.format('%d', now + left)}}
         end
-        local until_ms = now + ttl
-        for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
-        for i = 7, #KEYS do
-            local seat = ARGV[9 + i - 7]
-            redis.call('ZADD', KEYS[1], 'XX', until_ms, seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
-        end
-        return {gone, {'claimed', string.format('%d', until_ms)}}
+        return {gone, {'claimed', extend_hold(now, ttl, 9)}}
         ",
     )
 });
@@ -186,7 +189,7 @@ static FREE: LazyLock<Script> = LazyLock::new(|| {
             local seat = ARGV[8 + i - 7]
             if redis.call('GET', KEYS[i]) == ARGV[5] then
                 redis.call('DEL', KEYS[i])
-                redis.call('ZREM', KEYS[1], seat .. '|' .. ARGV[5] .. '|' .. ARGV[6])
+                redis.call('ZREM', KEYS[1], held_entry(seat))
                 if not selling then changes[#changes + 1] = {seat, 'available'} end
             end
             if selling and redis.call('SADD', KEYS[2], seat) == 1 then
