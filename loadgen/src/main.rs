@@ -20,6 +20,7 @@ mod hammer;
 mod onsale;
 mod report;
 mod seatmap;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;

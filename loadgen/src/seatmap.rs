@@ -6,13 +6,14 @@
 //!   not parse it, so the server is what is measured. Reports maps/s, 304s/s, p50/p99 and
 //!   bytes per answer.
 //! - `holds`: 1-seat holds by many users spread over large events (20,000 seats each), each
-//!   connection as fast as it goes; reports holds/s (201) and conflicts (409) with p50/p99.
+//!   connection as fast as it goes, over [`crate::wire`]'s lean keep-alive connections; reports
+//!   holds/s (201) and conflicts (409) with p50/p99.
 //! - `stream`: `--streams` clients hold the live stream of one event open while holds are taken
 //!   one after another; reports how long each change takes to reach every stream (from just
 //!   before the hold request is sent).
 
 use std::collections::HashSet;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use tokio::sync::Mutex;
 
 use crate::onsale::{create_event, token};
 use crate::report::{self, Latencies};
+use crate::wire;
 use crate::{HoldsArgs, ReadMode, SeatmapArgs, StreamArgs};
 
 /// A seat as (row, number).
@@ -528,8 +530,7 @@ pub async fn holds(url: &str, args: &HoldsArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut workers = Vec::new();
     for worker in 0..connections {
-        let (client, url, events, tokens, conflicts) = (
-            client.clone(),
+        let (url, events, tokens, conflicts) = (
             url.to_string(),
             events.clone(),
             tokens.clone(),
@@ -538,6 +539,8 @@ pub async fn holds(url: &str, args: &HoldsArgs) -> anyhow::Result<()> {
         workers.push(tokio::spawn(async move {
             let mut latencies = Latencies::default();
             let mut failures = 0u64;
+            let mut connection = None;
+            let mut body = Vec::with_capacity(128);
             let mut n = (worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             while started.elapsed() < run_for {
                 n ^= n << 13;
@@ -545,25 +548,34 @@ pub async fn holds(url: &str, args: &HoldsArgs) -> anyhow::Result<()> {
                 n ^= n << 17;
                 let event = &events[(n % events.len() as u64) as usize];
                 let seat = (n >> 20) % u64::from(ROWS * PER_ROW);
-                let seat = format!(
-                    "R{}-S{}",
+                body.clear();
+                write!(
+                    body,
+                    r#"{{"eventId":"{event}","seatIds":["R{}-S{}"]}}"#,
                     seat / u64::from(PER_ROW) + 1,
                     seat % u64::from(PER_ROW) + 1
-                );
+                )
+                .expect("writing to a Vec cannot fail");
                 let token = &tokens[((n >> 40) % tokens.len() as u64) as usize];
                 let t = Instant::now();
-                let res = client
-                    .post(format!("{url}/api/orders/holds"))
-                    .bearer_auth(token)
-                    .json(&json!({"eventId": event, "seatIds": [seat]}))
-                    .send()
-                    .await;
-                match res.map(|r| r.status().as_u16()) {
+                if connection.is_none() {
+                    connection = wire::Connection::open(&url).await.ok();
+                }
+                let Some(open) = connection.as_mut() else {
+                    failures += 1;
+                    continue;
+                };
+                match open.post_json("/api/orders/holds", token, &body).await {
                     Ok(201) => latencies.record(t.elapsed()),
                     Ok(409) => {
                         conflicts.fetch_add(1, Ordering::Relaxed);
                     }
-                    _ => failures += 1,
+                    Ok(_) => failures += 1,
+                    Err(_) => {
+                        // A broken connection is counted and replaced.
+                        failures += 1;
+                        connection = None;
+                    }
                 }
             }
             (latencies, failures)
