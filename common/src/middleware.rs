@@ -2,8 +2,9 @@
 //!
 //! [`observe`] runs outermost. It accepts a well-formed `x-request-id` or makes one, opens the
 //! request's tracing span (so every log line carries the id), records the request in the
-//! process's [`Metrics`], returns the id on the response, and makes sure every error response
-//! has the body of [`crate::error`] with the request id in it.
+//! process's [`Metrics`] and the access log ([`telemetry::access`]), returns the id on the
+//! response, and makes sure every error response has the body of [`crate::error`] with the
+//! request id in it.
 
 use std::convert::Infallible;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::metrics::{Metrics, Route};
+use crate::telemetry;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -77,14 +79,12 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
         .insert(RequestId(request_id.clone()));
 
     let method = request.method().clone();
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %method,
-        path = %request.uri().path(),
-    );
+    // The path is taken for the access line only when that line will be written.
+    let path = tracing::enabled!(target: telemetry::ACCESS_TARGET, tracing::Level::INFO)
+        .then(|| request.uri().path().to_owned());
+    let span = tracing::info_span!("request", request_id = %request_id);
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = next.run(request).instrument(span).await;
     let elapsed = started.elapsed();
 
     let status = response.status();
@@ -93,13 +93,15 @@ pub async fn observe(State(metrics): State<Metrics>, mut request: Request, next:
         .remove::<Route>()
         .unwrap_or(Route::UNMATCHED);
     metrics.observe_request(&method, route, status.as_u16(), elapsed);
-    span.in_scope(|| {
-        tracing::info!(
-            status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            "answered"
-        )
-    });
+    if let Some(path) = &path {
+        telemetry::access(&telemetry::Access {
+            request_id: &request_id,
+            method: method.as_str(),
+            path,
+            status: status.as_u16(),
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+        });
+    }
 
     if status.is_client_error() || status.is_server_error() {
         response = with_error_body(response, &request_id);
