@@ -173,7 +173,7 @@ pub struct HoldsArgs {
     #[command(flatten)]
     pub target: Target,
     /// Events to spread the holds over (20,000 seats each).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub events: u64,
     /// Distinct users taking the holds (each may hold 2 per event).
     #[arg(long, default_value_t = 100_000)]
