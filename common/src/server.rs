@@ -180,7 +180,26 @@ pub fn with_operations(
 
 /// The outermost layer: request ids, tracing, metrics and the error body.
 pub fn observed(app: Router, metrics: Metrics) -> Router {
-    app.layer(middleware::from_fn_with_state(metrics, observe))
+    around(middleware::from_fn_with_state(metrics, observe), app)
+}
+
+/// `app` inside `layer`, as one router. Unlike `Router::layer`, which wraps every route's
+/// service on its own and boxes it again at each layer (a clone and an allocation per layer
+/// per request), the layer wraps the router once.
+pub fn around<L>(layer: L, app: Router) -> Router
+where
+    L: tower::Layer<Router>,
+    L::Service: tower::Service<
+            axum::extract::Request,
+            Response = Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    <L::Service as tower::Service<axum::extract::Request>>::Future: Send + 'static,
+{
+    Router::new().fallback_service(layer.layer(app))
 }
 
 /// Binds a listener, naming the address when that fails.

@@ -231,12 +231,14 @@ pub async fn build_with(
     let routes = router(state, limiter);
     // Non-canonical paths are refused before any route, limit or upstream sees them; CORS and
     // the security headers cover every answer, the operational routes' and refusals included.
-    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness)
-        .layer(axum::middleware::from_fn(paths::require_canonical))
-        .layer(security::cors(&settings.gateway.cors_origins))
+    let edge = tower::ServiceBuilder::new()
         .layer(from_fn_with_state(
             settings.auth.cookie_secure,
             security::security_headers,
-        ));
+        ))
+        .layer(security::cors(&settings.gateway.cors_origins))
+        .layer(axum::middleware::from_fn(paths::require_canonical));
+    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness);
+    let app = server::around(edge, app);
     Ok(server::observed(app, metrics))
 }

@@ -130,7 +130,7 @@ pub async fn reconnect_redis(infra: &Infra) -> Infra {
     Infra::with_redis(again)
 }
 
-/// Every key of the stack's Redis prefix with its time to live in ms (-1: none).
+/// Every key of the stack's Redis prefix that still exists, with its time to live in ms (-1: none).
 pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(String, i64)> {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");
     let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
@@ -147,7 +147,11 @@ pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(
             .query_async(&mut connection)
             .await
             .unwrap();
-        answer.push((key, ttl));
+        // -2: the key expired between the listing and this question (a rate-limit key lives
+        // only until its quota is whole again); it is not state that stays.
+        if ttl != -2 {
+            answer.push((key, ttl));
+        }
     }
     answer
 }
