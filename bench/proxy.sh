@@ -5,6 +5,9 @@
 #   bash bench/proxy.sh                  # 64 connections, 10 s each
 #   CONNECTIONS=128 DURATION=20 bash bench/proxy.sh
 #
+# Between the two runs the floor: the same axum server and hyper-util client with nothing else
+# (gateway/examples/reference_proxy.rs), i.e. what this HTTP stack costs before any gateway work.
+#
 # The upstream is an nginx server answering every path with the same 105-byte JSON body. The
 # nginx proxy keeps upstream connections alive (as the gateway's pooled client does) and logs
 # each request, as the gateway does at info. The gateway's rate limiter runs but with a quota
@@ -18,6 +21,7 @@ THREADS=${THREADS:-2}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
 GATEWAY_PORT=${BENCH_GATEWAY_PORT:-18083}
+REFERENCE_PORT=${REFERENCE_PORT:-18084}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 need() {
@@ -36,6 +40,7 @@ WORK=$(mktemp -d)
 cleanup() {
   [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
   [ -n "${GATEWAY_PID:-}" ] && kill "$GATEWAY_PID" 2>/dev/null || true
+  [ -n "${REFERENCE_PID:-}" ] && kill "$REFERENCE_PID" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -79,15 +84,20 @@ http {
 CONF
 "$NGINX" -c "$WORK/nginx.conf" -e "$WORK/error.log"
 
-cargo build --release --quiet -p holdfast-gateway --manifest-path "$ROOT/Cargo.toml"
+cargo build --release --quiet -p holdfast-gateway --bin holdfast-gateway --example reference_proxy \
+  --manifest-path "$ROOT/Cargo.toml"
 UPSTREAM="http://127.0.0.1:$UPSTREAM_PORT"
 env GATEWAY_PORT="$GATEWAY_PORT" AUTH_SERVICE_URL="$UPSTREAM" EVENTS_SERVICE_URL="$UPSTREAM" \
   ORDERS_SERVICE_URL="$UPSTREAM" ML_SERVICE_URL="$UPSTREAM" RUST_LOG="${RUST_LOG:-info}" \
   RATE_LIMIT_OTHER="${RATE_LIMIT_OTHER:-1000000000/60}" \
   "$ROOT/target/release/holdfast-gateway" > "$WORK/gateway.log" 2>&1 &
 GATEWAY_PID=$!
+env GATEWAY_PORT="$REFERENCE_PORT" UPSTREAM="$UPSTREAM" \
+  "$ROOT/target/release/examples/reference_proxy" > "$WORK/reference.log" 2>&1 &
+REFERENCE_PID=$!
 
-for url in "http://127.0.0.1:$NGINX_PORT/api/events" "http://127.0.0.1:$GATEWAY_PORT/api/events"; do
+for port in "$NGINX_PORT" "$REFERENCE_PORT" "$GATEWAY_PORT"; do
+  url="http://127.0.0.1:$port/api/events"
   for _ in $(seq 100); do curl -fsS -o /dev/null "$url" 2>/dev/null && break; sleep 0.1; done
   curl -fsS -o /dev/null "$url"
 done
@@ -110,6 +120,7 @@ run() { # name url → "requests/s p50 p99"
 
 echo "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, GET /api/events → a 105-byte upstream answer"
 run nginx "http://127.0.0.1:$NGINX_PORT/api/events"
+run floor "http://127.0.0.1:$REFERENCE_PORT/api/events"
 run gateway "http://127.0.0.1:$GATEWAY_PORT/api/events"
-awk -v g="$(cat "$WORK/gateway.rps")" -v n="$(cat "$WORK/nginx.rps")" \
-  'BEGIN { printf "gateway / nginx = %.2f\n", g / n }'
+awk -v g="$(cat "$WORK/gateway.rps")" -v f="$(cat "$WORK/floor.rps")" -v n="$(cat "$WORK/nginx.rps")" \
+  'BEGIN { printf "gateway / nginx = %.2f   floor / nginx = %.2f   gateway / floor = %.2f\n", g / n, f / n, g / f }'
