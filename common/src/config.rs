@@ -259,6 +259,11 @@ pub struct OrdersSettings {
     pub layout_cache_ttl: Duration,
     /// How old a served seat map may be under churn (0: always the current version).
     pub seat_map_max_staleness: Duration,
+    /// Buyers may cancel until this long before the event starts (0: until it starts);
+    /// organizers and admins may cancel any time.
+    pub cancellation_cutoff: Duration,
+    /// How long a waitlist offer (a hold made for the next in line) lasts.
+    pub waitlist_offer_ttl: Duration,
 }
 
 /// All of Holdfast's configuration. See the README for the table of variables.
@@ -484,6 +489,12 @@ impl OrdersSettings {
             seat_map_max_staleness: Duration::from_millis(
                 env.parse("SEAT_MAP_MAX_STALENESS_MS", 250)?,
             ),
+            // 0 is allowed: buyers may cancel until the event starts.
+            cancellation_cutoff: Duration::from_secs(
+                env.parse::<u64>("CANCELLATION_CUTOFF_HOURS", 24)?
+                    .saturating_mul(3600),
+            ),
+            waitlist_offer_ttl: env.seconds("WAITLIST_OFFER_SECONDS", 600)?,
         })
     }
 }

@@ -316,9 +316,51 @@ impl TtlStore for MemoryStore {
         })
     }
 
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        until_ms: i64,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<(), KvError> {
+        // The index is a JSON object of member → instant, changed under the store's lock.
+        self.with_state(|s, now| {
+            let mut index = index_of(s.live(key, now).map(|e| e.value.as_str()))?;
+            index.retain(|_, until| *until >= now_ms);
+            index.insert(member.to_string(), until_ms);
+            let value =
+                serde_json::to_string(&index).map_err(|e| KvError::Backend(e.to_string()))?;
+            s.insert(key, value, deadline(now, ttl));
+            Ok(())
+        })
+    }
+
+    async fn index_members(&self, key: &str, now_ms: i64) -> Result<Vec<String>, KvError> {
+        self.with_state(|s, now| {
+            let index = index_of(s.live(key, now).map(|e| e.value.as_str()))?;
+            Ok(index
+                .into_iter()
+                .filter(|(_, until)| *until > now_ms)
+                .map(|(member, _)| member)
+                .collect())
+        })
+    }
+
     async fn ping(&self) -> Result<(), KvError> {
         Ok(())
     }
+}
+
+/// An index as [`MemoryStore::index_add`] keeps it.
+fn index_of(value: Option<&str>) -> Result<HashMap<String, i64>, KvError> {
+    value.map_or_else(
+        || Ok(HashMap::new()),
+        |json| {
+            serde_json::from_str(json)
+                .map_err(|_| KvError::Backend("the value is not an index".into()))
+        },
+    )
 }
 
 #[cfg(test)]

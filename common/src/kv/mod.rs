@@ -95,6 +95,22 @@ pub trait TtlStore: Send + Sync + 'static {
     /// by this call expires after `ttl`; an existing key keeps its expiry.
     async fn increment(&self, key: &str, by: i64, ttl: Duration) -> Result<i64, KvError>;
 
+    /// Adds `member` to the index at `key`, where it counts until `until_ms` (Unix ms; adding
+    /// it again moves that instant), and forgets members whose instant is before `now_ms`. The
+    /// index expires `ttl` after its last addition. For small per-owner lists (a user's holds)
+    /// that must not cost a read-modify-write on a hot path.
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        until_ms: i64,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<(), KvError>;
+
+    /// The members of the index at `key` that count beyond `now_ms`, in no particular order.
+    async fn index_members(&self, key: &str, now_ms: i64) -> Result<Vec<String>, KvError>;
+
     /// Checks that the store answers.
     async fn ping(&self) -> Result<(), KvError>;
 }

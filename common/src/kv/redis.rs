@@ -380,6 +380,48 @@ impl TtlStore for RedisStore {
             .await
     }
 
+    async fn index_add(
+        &self,
+        key: &str,
+        member: &str,
+        until_ms: i64,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<(), KvError> {
+        // A sorted set scored by the member's instant; MULTI makes the three one step.
+        let key = self.key(key);
+        let _: () = redis::pipe()
+            .atomic()
+            .cmd("ZADD")
+            .arg(&key)
+            .arg(until_ms)
+            .arg(member)
+            .ignore()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(format!("({now_ms}"))
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&key)
+            .arg(ttl_millis(ttl))
+            .ignore()
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn index_members(&self, key: &str, now_ms: i64) -> Result<Vec<String>, KvError> {
+        self.query(
+            redis::cmd("ZRANGEBYSCORE")
+                .arg(self.key(key))
+                .arg(format!("({now_ms}"))
+                .arg("+inf"),
+        )
+        .await
+    }
+
     async fn ping(&self) -> Result<(), KvError> {
         let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())

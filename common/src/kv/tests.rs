@@ -186,6 +186,30 @@ async fn compare_and_set_needs_the_expected_value(store: &dyn TtlStore) {
     assert!(store.ttl("c").await.unwrap().unwrap() <= Duration::from_secs(5));
 }
 
+async fn an_index_lists_members_until_their_instant(store: &dyn TtlStore) {
+    let now = 1_000_000;
+    store
+        .index_add("ix", "a", now + 10, now, MINUTE)
+        .await
+        .unwrap();
+    store
+        .index_add("ix", "b", now + 20, now, MINUTE)
+        .await
+        .unwrap();
+    let mut members = store.index_members("ix", now).await.unwrap();
+    members.sort();
+    assert_eq!(members, ["a", "b"]);
+    assert_eq!(store.index_members("ix", now + 15).await.unwrap(), ["b"]);
+    // Adding again moves the instant; adding later forgets what ended before.
+    store
+        .index_add("ix", "a", now + 30, now + 25, MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(store.index_members("ix", now + 25).await.unwrap(), ["a"]);
+    assert!(store.index_members("none", now).await.unwrap().is_empty());
+    assert!(store.ttl("ix").await.unwrap().unwrap() <= MINUTE);
+}
+
 /// 30 writers append to one list at once through [`super::update`]: none is lost.
 async fn concurrent_updates_lose_nothing(store: Arc<dyn TtlStore>) {
     let tasks = (0..30).map(|n| {
@@ -308,6 +332,12 @@ macro_rules! contract_suite {
             async fn compare_and_set_needs_the_expected_value() {
                 if let Some(s) = store().await {
                     super::compare_and_set_needs_the_expected_value(&*s).await
+                }
+            }
+            #[tokio::test]
+            async fn an_index_lists_members_until_their_instant() {
+                if let Some(s) = store().await {
+                    super::an_index_lists_members_until_their_instant(&*s).await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
