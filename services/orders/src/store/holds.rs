@@ -40,6 +40,9 @@ pub struct Hold {
     /// The layout version the seats were checked against.
     #[serde(default)]
     pub layout_version: u64,
+    /// Made for the holder by the event's waitlist (see [`crate::waitlist`]).
+    #[serde(default)]
+    pub offer: bool,
 }
 
 impl Hold {
@@ -56,6 +59,12 @@ impl Hold {
             seat_ids: self.seat_ids.clone(),
             slot: self.slot,
         }
+    }
+
+    /// Whether `hold_id` names a waitlist offer (their ids start with [`OFFER_PREFIX`]), so
+    /// that what happens to ordinary holds never has to ask the waitlist.
+    pub fn is_offer_id(hold_id: &str) -> bool {
+        hold_id.starts_with(OFFER_PREFIX)
     }
 
     /// Whole seconds left, rounded up, 0 once expired.
@@ -105,8 +114,16 @@ fn sold_seats_unloadable() -> HoldError {
     ))
 }
 
+/// How the ids of waitlist offers start.
+const OFFER_PREFIX: &str = "offer-";
+
 fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
+}
+
+/// The index of a user's holds (their ids, each until its expiry), for listing them.
+fn user_index_key(user_id: &str) -> String {
+    format!("holds:user:{user_id}")
 }
 
 /// The hold rules and the stores they act on.
@@ -203,12 +220,31 @@ impl Holds {
         layout: &Layout,
         request: SeatRequest,
     ) -> Result<Hold, HoldError> {
+        self.take_for(user_id, layout, request, self.policy.hold_ttl, false)
+            .await
+    }
+
+    /// Takes every requested seat for `user_id` for `ttl`, or none; `offer` marks a waitlist
+    /// offer.
+    pub async fn take_for(
+        &self,
+        user_id: &str,
+        layout: &Layout,
+        request: SeatRequest,
+        ttl: Duration,
+        offer: bool,
+    ) -> Result<Hold, HoldError> {
+        let id = uuid::Uuid::new_v4();
         let take = TakeRequest {
-            hold_id: uuid::Uuid::new_v4().to_string(),
+            hold_id: if offer {
+                format!("{OFFER_PREFIX}{id}")
+            } else {
+                id.to_string()
+            },
             user_id: user_id.to_string(),
             event_id: layout.event_id.clone(),
             seat_ids: request.0,
-            ttl: self.policy.hold_ttl,
+            ttl,
             max_holds: self.policy.max_holds_per_user_per_event,
             layout_version: layout.version,
         };
@@ -239,8 +275,9 @@ impl Holds {
                 expires_at_ms,
                 slot,
                 layout_version: take.layout_version,
+                offer,
             };
-            if let Err(error) = self.save(&hold, self.policy.hold_ttl).await {
+            if let Err(error) = self.save(&hold, ttl).await {
                 // Without its record nobody could release or buy the hold.
                 let _ = self.board.release(&hold.keys()).await;
                 return Err(error.into());
@@ -250,9 +287,43 @@ impl Holds {
         Err(sold_seats_unloadable())
     }
 
+    /// Writes the hold's record and lists it among its holder's holds until it expires.
     async fn save(&self, hold: &Hold, ttl: Duration) -> Result<(), KvError> {
         let record = serde_json::to_string(hold).map_err(|e| KvError::Backend(e.to_string()))?;
-        self.kv.set(&record_key(&hold.hold_id), &record, ttl).await
+        let index_ttl = ttl.max(self.policy.hold_max_lifetime);
+        let (record_key, index_key) = (record_key(&hold.hold_id), user_index_key(&hold.user_id));
+        let (saved, indexed) = tokio::join!(
+            self.kv.set(&record_key, &record, ttl),
+            self.kv.index_add(
+                &index_key,
+                &hold.hold_id,
+                hold.expires_at_ms,
+                now_millis(),
+                index_ttl,
+            )
+        );
+        saved.and(indexed)
+    }
+
+    /// The user's live holds, oldest first.
+    pub async fn of_user(&self, user_id: &str) -> Result<Vec<Hold>, KvError> {
+        let ids = self
+            .kv
+            .index_members(&user_index_key(user_id), now_millis())
+            .await?;
+        let keys: Vec<String> = ids.iter().map(|id| record_key(id)).collect();
+        let now = now_millis();
+        let mut holds: Vec<Hold> = self
+            .kv
+            .get_many(&keys)
+            .await?
+            .into_iter()
+            .flatten()
+            .filter_map(|record| serde_json::from_str::<Hold>(&record).ok())
+            .filter(|hold| hold.expires_at_ms > now && hold.user_id == user_id)
+            .collect();
+        holds.sort_by_key(|hold| hold.created_at_ms);
+        Ok(holds)
     }
 
     /// The hold if it is still live.
@@ -380,6 +451,8 @@ mod tests {
             price_minor: 100,
             currency: "INR".into(),
             version: 0,
+            organizer_id: None,
+            starts_at_ms: None,
         }
     }
 
@@ -432,6 +505,9 @@ mod tests {
                 payment_intent_id: "pi_1".into(),
                 status: crate::store::OrderStatus::Bought,
                 created_at_ms: now_millis(),
+                cancelled_seat_ids: Vec::new(),
+                refunded_minor: 0,
+                revision: 0,
             },
             idempotency: None,
             outbox: crate::store::OutboxMessage {

@@ -84,6 +84,39 @@ pub const SCHEMA: Schema = Schema {
         ALTER TABLE orders DROP COLUMN response_status;
         ALTER TABLE orders DROP COLUMN response_body;
     ",
+        r"
+        -- Cancellations: the seats given back so far, what was refunded, and a revision that
+        -- each cancellation bumps (two cancellations of one order cannot both apply). Refunds
+        -- are rows of their own; the waitlist is one row per user and event.
+        ALTER TABLE orders ADD COLUMN cancelled_seat_ids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE orders ADD COLUMN refunded_minor INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX orders_by_event ON orders (event_id, created_at);
+        CREATE TABLE refunds (
+            refund_id         TEXT PRIMARY KEY,
+            order_id          TEXT NOT NULL,
+            event_id          TEXT NOT NULL,
+            user_id           TEXT NOT NULL,
+            payment_intent_id TEXT,
+            seat_ids          TEXT NOT NULL,
+            amount_minor      INTEGER NOT NULL,
+            currency          TEXT NOT NULL,
+            cancelled_by      TEXT NOT NULL,
+            created_at        INTEGER NOT NULL
+        );
+        CREATE INDEX refunds_by_order ON refunds (order_id, created_at);
+        CREATE INDEX refunds_by_event ON refunds (event_id);
+        CREATE TABLE waitlist (
+            event_id       TEXT NOT NULL,
+            user_id        TEXT NOT NULL,
+            seats          INTEGER NOT NULL,
+            joined_at      INTEGER NOT NULL,
+            offer_hold_id  TEXT,
+            offer_until    INTEGER,
+            PRIMARY KEY (event_id, user_id)
+        );
+        CREATE INDEX waitlist_queue ON waitlist (event_id, joined_at, user_id);
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -126,6 +159,49 @@ pub const SCHEMA: Schema = Schema {
             unique: true,
         },
         IndexSpec {
+            collection: "orders",
+            name: "orders_by_event",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "refunds",
+            name: "refunds_by_order",
+            keys: &[
+                ("orderId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "refunds",
+            name: "refunds_by_event",
+            keys: &[("eventId", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_one_entry_per_user",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("userId", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_queue",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("joinedAt", IndexOrder::Ascending),
+                ("userId", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
             collection: "outbox",
             name: "outbox_pending",
             keys: &[
@@ -153,6 +229,12 @@ pub struct Order {
     pub payment_intent_id: String,
     pub status: OrderStatus,
     pub created_at_ms: i64,
+    /// Seats given back by cancellations, in the order they were given back.
+    pub cancelled_seat_ids: Vec<String>,
+    /// What the cancellations refunded so far, in minor units.
+    pub refunded_minor: i64,
+    /// Bumped by every cancellation; a cancellation applies only to the revision it read.
+    pub revision: i64,
 }
 
 /// What became of an order.
@@ -162,6 +244,12 @@ pub enum OrderStatus {
     /// records have it.
     #[serde(rename = "reserved")]
     Bought,
+    /// Some of its seats were cancelled and refunded; the rest still stand.
+    #[serde(rename = "partially_cancelled")]
+    PartlyCancelled,
+    /// Every seat was cancelled and refunded.
+    #[serde(rename = "cancelled")]
+    Cancelled,
 }
 
 impl OrderStatus {
@@ -169,6 +257,8 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Bought => "reserved",
+            Self::PartlyCancelled => "partially_cancelled",
+            Self::Cancelled => "cancelled",
         }
     }
 
@@ -176,6 +266,8 @@ impl OrderStatus {
     pub fn parse(stored: &str) -> Option<Self> {
         match stored {
             "reserved" => Some(Self::Bought),
+            "partially_cancelled" => Some(Self::PartlyCancelled),
+            "cancelled" => Some(Self::Cancelled),
             _ => None,
         }
     }
@@ -194,6 +286,79 @@ impl Order {
     pub fn paid_with(&self) -> Option<&str> {
         (!self.payment_intent_id.starts_with(FREE)).then_some(self.payment_intent_id.as_str())
     }
+
+    /// The seats that still stand (bought and not cancelled).
+    pub fn standing_seats(&self) -> impl Iterator<Item = &String> {
+        self.seat_ids
+            .iter()
+            .filter(|seat| !self.cancelled_seat_ids.contains(seat))
+    }
+}
+
+/// The simulated refund of a cancellation: always `refunded` at once, for `amount_minor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: String,
+    pub order_id: String,
+    pub event_id: String,
+    /// The buyer.
+    pub user_id: String,
+    /// The intent refunded; `None` for free seats.
+    pub payment_intent_id: Option<String>,
+    /// The seats this cancellation gave back.
+    pub seat_ids: Vec<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    /// Who cancelled: the buyer, the organizer or an admin.
+    pub cancelled_by: String,
+    pub created_at_ms: i64,
+}
+
+/// Everything one cancellation writes: the order as it becomes (its revision already bumped),
+/// the seats it releases, the refund and the `order.cancelled` message.
+#[derive(Debug, Clone)]
+pub struct NewCancellation {
+    pub order: Order,
+    pub released: Vec<String>,
+    pub refund: Refund,
+    pub outbox: OutboxMessage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    Committed,
+    /// Nothing was written: the order changed since it was read (another cancellation); read
+    /// it again.
+    Stale,
+}
+
+/// One user's place on an event's waitlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitlistEntry {
+    pub event_id: String,
+    pub user_id: String,
+    /// How many seats the user wants.
+    pub seats: usize,
+    pub joined_at_ms: i64,
+    /// The hold offered to the user, while an offer stands.
+    pub offer: Option<Offer>,
+}
+
+/// Seats held for a waitlisted user until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub hold_id: String,
+    pub until_ms: i64,
+}
+
+/// Where a user stands on a waitlist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub entry: WaitlistEntry,
+    /// 1 for the head of the queue.
+    pub position: usize,
+    /// How many are on the waitlist in all.
+    pub length: usize,
 }
 
 /// The first answer to a purchase made with an Idempotency-Key, replayed to retries.
@@ -255,6 +420,65 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// Outbox messages not yet published, oldest first.
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, RepoError>;
     async fn mark_sent(&self, id: &str) -> Result<(), RepoError>;
+
+    /// Applies a cancellation in one transaction — the order updated if it is still at the
+    /// revision before `cancellation.order.revision`, its released seats' sold records deleted,
+    /// the refund and the outbox message written — or nothing.
+    async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError>;
+    /// The refunds of an order, oldest first.
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError>;
+    /// Every order of an event.
+    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError>;
+    /// Every refund of an event.
+    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError>;
+
+    /// Adds the user to the event's waitlist; `false` (and nothing changes) when they are on it.
+    async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError>;
+    /// The user's place on the event's waitlist.
+    async fn waitlist_place(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Place>, RepoError>;
+    /// Takes the user off the event's waitlist; the entry as it was, if there was one.
+    async fn leave_waitlist(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<WaitlistEntry>, RepoError>;
+    /// The event's waitlist in queue order (first come, first served).
+    async fn waitlist(&self, event_id: &str) -> Result<Vec<WaitlistEntry>, RepoError>;
+    /// Records `offer` for the user if they are waiting without one, with `announce` in the
+    /// outbox in the same transaction; whether it was recorded. This is what makes an offer
+    /// happen once, whichever process made it.
+    async fn record_offer(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        offer: &Offer,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<bool, RepoError>;
+    /// Takes the user whose offer is the hold `hold_id` off the waitlist (the offer was bought
+    /// or ran out), with `announce` in the outbox in the same transaction; the entry, if it was
+    /// there (nothing is announced otherwise).
+    async fn end_offer(
+        &self,
+        event_id: &str,
+        hold_id: &str,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<Option<WaitlistEntry>, RepoError>;
+}
+
+/// Where `user_id` stands in `queue` (the event's waitlist in queue order).
+fn place_in(queue: Vec<WaitlistEntry>, user_id: &str) -> Option<Place> {
+    let length = queue.len();
+    let index = queue.iter().position(|e| e.user_id == user_id)?;
+    let entry = queue.into_iter().nth(index)?;
+    Some(Place {
+        entry,
+        position: index + 1,
+        length,
+    })
 }
 
 pub fn orders(store: &Database) -> Arc<dyn OrderRepository> {

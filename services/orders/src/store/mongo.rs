@@ -21,12 +21,43 @@ use mongodb::{Client, ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    IdempotentResponse, NewPurchase, Order, OrderRepository, OrderStatus, OutboxMessage,
-    PurchaseOutcome, RepoError,
+    CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
+    OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
 const DUPLICATE_KEY: i32 = 11000;
+
+/// Runs `$body` — an expression using the session `$session` that answers
+/// `Result<T, mongodb::error::Error>` — in a transaction, retried as the module's doc says;
+/// answers `Result<T, RepoError>`.
+macro_rules! in_transaction {
+    ($self:ident, |$session:ident| $body:expr) => {{
+        let mut $session = $self.client.start_session().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retry = |e: &mongodb::error::Error| {
+                e.contains_label(TRANSIENT_TRANSACTION_ERROR) && attempt < TRANSACTION_ATTEMPTS
+            };
+            $session.start_transaction().await?;
+            match $body {
+                Ok(value) => match Self::commit(&mut $session).await {
+                    Ok(()) => break Ok(value),
+                    Err(e) if retry(&e) => continue,
+                    Err(e) => break Err(RepoError::from(e)),
+                },
+                Err(e) => {
+                    let _ = $session.abort_transaction().await;
+                    if retry(&e) {
+                        continue;
+                    }
+                    break Err(RepoError::from(e));
+                }
+            }
+        }
+    }};
+}
 /// How often a purchase transaction is run again after a transient error (write conflicts
 /// between concurrent buyers of one seat end here), and a commit retried after an unknown
 /// result, before the error is answered.
@@ -46,6 +77,13 @@ struct OrderDocument {
     payment_intent_id: String,
     status: OrderStatus,
     created_at: i64,
+    // Written by cancellations; orders stored before them have none.
+    #[serde(default)]
+    cancelled_seat_ids: Vec<String>,
+    #[serde(default)]
+    refunded_minor: i64,
+    #[serde(default)]
+    revision: i64,
 }
 
 impl From<&Order> for OrderDocument {
@@ -60,6 +98,9 @@ impl From<&Order> for OrderDocument {
             payment_intent_id: o.payment_intent_id.clone(),
             status: o.status,
             created_at: o.created_at_ms,
+            cancelled_seat_ids: o.cancelled_seat_ids.clone(),
+            refunded_minor: o.refunded_minor,
+            revision: o.revision,
         }
     }
 }
@@ -76,6 +117,9 @@ impl From<OrderDocument> for Order {
             payment_intent_id: d.payment_intent_id,
             status: d.status,
             created_at_ms: d.created_at,
+            cancelled_seat_ids: d.cancelled_seat_ids,
+            refunded_minor: d.refunded_minor,
+            revision: d.revision,
         }
     }
 }
@@ -86,6 +130,91 @@ pub struct MongoOrders {
     idempotency: Collection<Document>,
     sold_seats: Collection<Document>,
     outbox: Collection<Document>,
+    refunds: Collection<RefundDocument>,
+    waitlist: Collection<WaitlistDocument>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefundDocument {
+    #[serde(rename = "_id")]
+    refund_id: String,
+    order_id: String,
+    event_id: String,
+    user_id: String,
+    payment_intent_id: Option<String>,
+    seat_ids: Vec<String>,
+    amount_minor: i64,
+    currency: String,
+    cancelled_by: String,
+    created_at: i64,
+}
+
+impl From<&Refund> for RefundDocument {
+    fn from(r: &Refund) -> Self {
+        Self {
+            refund_id: r.refund_id.clone(),
+            order_id: r.order_id.clone(),
+            event_id: r.event_id.clone(),
+            user_id: r.user_id.clone(),
+            payment_intent_id: r.payment_intent_id.clone(),
+            seat_ids: r.seat_ids.clone(),
+            amount_minor: r.amount_minor,
+            currency: r.currency.clone(),
+            cancelled_by: r.cancelled_by.clone(),
+            created_at: r.created_at_ms,
+        }
+    }
+}
+
+impl From<RefundDocument> for Refund {
+    fn from(d: RefundDocument) -> Self {
+        Self {
+            refund_id: d.refund_id,
+            order_id: d.order_id,
+            event_id: d.event_id,
+            user_id: d.user_id,
+            payment_intent_id: d.payment_intent_id,
+            seat_ids: d.seat_ids,
+            amount_minor: d.amount_minor,
+            currency: d.currency,
+            cancelled_by: d.cancelled_by,
+            created_at_ms: d.created_at,
+        }
+    }
+}
+
+/// A waitlist entry, keyed `<eventId>/<userId>` so that a user is on an event's list once.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitlistDocument {
+    #[serde(rename = "_id")]
+    id: String,
+    event_id: String,
+    user_id: String,
+    seats: i64,
+    joined_at: i64,
+    offer_hold_id: Option<String>,
+    offer_until: Option<i64>,
+}
+
+impl From<WaitlistDocument> for WaitlistEntry {
+    fn from(d: WaitlistDocument) -> Self {
+        Self {
+            event_id: d.event_id,
+            user_id: d.user_id,
+            seats: usize::try_from(d.seats).unwrap_or(0),
+            joined_at_ms: d.joined_at,
+            offer: d
+                .offer_hold_id
+                .zip(d.offer_until)
+                .map(|(hold_id, until_ms)| Offer { hold_id, until_ms }),
+        }
+    }
+}
+
+fn waitlist_id(event_id: &str, user_id: &str) -> String {
+    format!("{event_id}/{user_id}")
 }
 
 impl MongoOrders {
@@ -97,6 +226,8 @@ impl MongoOrders {
             idempotency: database.collection("idempotency"),
             sold_seats: database.collection("sold_seats"),
             outbox: database.collection("outbox"),
+            refunds: database.collection("refunds"),
+            waitlist: database.collection("waitlist"),
         }
     }
 }
@@ -193,10 +324,19 @@ impl MongoOrders {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.write_outbox(session, &p.outbox).await?;
+        Ok(())
+    }
+
+    async fn write_outbox(
+        &self,
+        session: &mut ClientSession,
+        message: &OutboxMessage,
+    ) -> Result<(), mongodb::error::Error> {
         let message = doc! {
-            "_id": &p.outbox.id,
-            "routingKey": &p.outbox.routing_key,
-            "payload": &p.outbox.payload,
+            "_id": &message.id,
+            "routingKey": &message.routing_key,
+            "payload": &message.payload,
             "createdAt": now_millis(),
             "sentAt": Bson::Null,
         };
@@ -205,6 +345,66 @@ impl MongoOrders {
             .session(&mut *session)
             .await?;
         Ok(())
+    }
+
+    /// The writes of one cancellation, inside the session's transaction.
+    async fn write_cancellation(
+        &self,
+        session: &mut ClientSession,
+        p: &NewCancellation,
+    ) -> Result<CancelOutcome, mongodb::error::Error> {
+        let order = &p.order;
+        let read_revision = order.revision - 1;
+        // Orders stored before cancellations existed have no revision: they are at 0.
+        let at_revision = if read_revision == 0 {
+            doc! { "$or": [{ "revision": 0_i64 }, { "revision": { "$exists": false } }] }
+        } else {
+            doc! { "revision": read_revision }
+        };
+        let mut filter = doc! { "_id": &order.order_id };
+        filter.extend(at_revision);
+        let updated = self
+            .orders
+            .update_one(
+                filter,
+                doc! { "$set": {
+                    "status": order.status.as_str(),
+                    "cancelledSeatIds": &order.cancelled_seat_ids,
+                    "refundedMinor": order.refunded_minor,
+                    "revision": order.revision,
+                } },
+            )
+            .session(&mut *session)
+            .await?;
+        if updated.matched_count == 0 {
+            return Ok(CancelOutcome::Stale);
+        }
+        let released: Vec<String> = p
+            .released
+            .iter()
+            .map(|seat| sold_seat_id(&order.event_id, seat))
+            .collect();
+        self.sold_seats
+            .delete_many(doc! { "_id": { "$in": released }, "orderId": &order.order_id })
+            .session(&mut *session)
+            .await?;
+        self.refunds
+            .insert_one(RefundDocument::from(&p.refund))
+            .session(&mut *session)
+            .await?;
+        self.write_outbox(session, &p.outbox).await?;
+        Ok(CancelOutcome::Committed)
+    }
+
+    async fn refunds_matching(&self, filter: Document) -> Result<Vec<Refund>, RepoError> {
+        let documents: Vec<RefundDocument> = self
+            .refunds
+            .find(filter)
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(Refund::from).collect())
     }
 
     async fn commit(session: &mut ClientSession) -> Result<(), mongodb::error::Error> {
@@ -368,5 +568,130 @@ impl OrderRepository for MongoOrders {
             )
             .await?;
         Ok(())
+    }
+
+    async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError> {
+        // A stale cancellation wrote nothing: its commit commits nothing.
+        in_transaction!(self, |session| self
+            .write_cancellation(&mut session, cancellation)
+            .await)
+    }
+
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError> {
+        self.refunds_matching(doc! { "orderId": order_id }).await
+    }
+
+    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError> {
+        let documents: Vec<OrderDocument> = self
+            .orders
+            .find(doc! { "eventId": event_id })
+            .sort(doc! { "createdAt": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(Order::from).collect())
+    }
+
+    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError> {
+        self.refunds_matching(doc! { "eventId": event_id }).await
+    }
+
+    async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError> {
+        let document = WaitlistDocument {
+            id: waitlist_id(&entry.event_id, &entry.user_id),
+            event_id: entry.event_id.clone(),
+            user_id: entry.user_id.clone(),
+            seats: i64::try_from(entry.seats).unwrap_or(i64::MAX),
+            joined_at: entry.joined_at_ms,
+            offer_hold_id: None,
+            offer_until: None,
+        };
+        match self.waitlist.insert_one(document).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn waitlist_place(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Place>, RepoError> {
+        let queue = self.waitlist(event_id).await?;
+        Ok(super::place_in(queue, user_id))
+    }
+
+    async fn leave_waitlist(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
+        Ok(self
+            .waitlist
+            .find_one_and_delete(doc! { "_id": waitlist_id(event_id, user_id) })
+            .await?
+            .map(WaitlistEntry::from))
+    }
+
+    async fn waitlist(&self, event_id: &str) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let documents: Vec<WaitlistDocument> = self
+            .waitlist
+            .find(doc! { "eventId": event_id })
+            .sort(doc! { "joinedAt": 1, "userId": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(WaitlistEntry::from).collect())
+    }
+
+    async fn record_offer(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        offer: &Offer,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<bool, RepoError> {
+        in_transaction!(self, |session| {
+            let updated = self
+                .waitlist
+                .update_one(
+                    doc! { "_id": waitlist_id(event_id, user_id), "offerHoldId": Bson::Null },
+                    doc! { "$set": { "offerHoldId": &offer.hold_id, "offerUntil": offer.until_ms } },
+                )
+                .session(&mut session)
+                .await;
+            match (updated, announce) {
+                (Ok(updated), Some(message)) if updated.modified_count == 1 => self
+                    .write_outbox(&mut session, message)
+                    .await
+                    .map(|()| true),
+                (Ok(updated), _) => Ok(updated.modified_count == 1),
+                (Err(e), _) => Err(e),
+            }
+        })
+    }
+
+    async fn end_offer(
+        &self,
+        event_id: &str,
+        hold_id: &str,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
+        in_transaction!(self, |session| {
+            let ended = self
+                .waitlist
+                .find_one_and_delete(doc! { "eventId": event_id, "offerHoldId": hold_id })
+                .session(&mut session)
+                .await;
+            match (ended, announce) {
+                (Ok(Some(entry)), Some(message)) => self
+                    .write_outbox(&mut session, message)
+                    .await
+                    .map(|()| Some(WaitlistEntry::from(entry))),
+                (Ok(entry), _) => Ok(entry.map(WaitlistEntry::from)),
+                (Err(e), _) => Err(e),
+            }
+        })
     }
 }

@@ -8,8 +8,8 @@ use holdfast_common::docstore::{SqliteDb, StoreError};
 use rusqlite::{ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    IdempotentResponse, NewPurchase, Order, OrderRepository, OrderStatus, OutboxMessage,
-    PurchaseOutcome, RepoError,
+    CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
+    OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
@@ -28,8 +28,14 @@ fn is_constraint(error: &rusqlite::Error) -> bool {
 }
 
 const ORDER_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at";
+/// What a read of an order selects: the columns a purchase writes, then those cancellations
+/// change.
+const ORDER_READ_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, cancelled_seat_ids, refunded_minor, revision";
 
-fn read_order(row: &Row<'_>) -> rusqlite::Result<(Order, String)> {
+/// An order as read, with its two JSON seat lists still to decode (see [`with_seats`]).
+type OrderRow = (Order, String, String);
+
+fn read_order(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok((
         Order {
             order_id: row.get(0)?,
@@ -49,15 +55,133 @@ fn read_order(row: &Row<'_>) -> rusqlite::Result<(Order, String)> {
                 })
             })?,
             created_at_ms: row.get(8)?,
+            cancelled_seat_ids: Vec::new(),
+            refunded_minor: row.get(10)?,
+            revision: row.get(11)?,
         },
         row.get(3)?,
+        row.get(9)?,
     ))
 }
 
-fn with_seats((mut order, seats): (Order, String)) -> Result<Order, RepoError> {
-    order.seat_ids = serde_json::from_str(&seats)
-        .map_err(|e| RepoError::Corrupt(format!("seats of {}: {e}", order.order_id)))?;
+fn with_seats((mut order, seats, cancelled): OrderRow) -> Result<Order, RepoError> {
+    order.seat_ids = seat_list(&seats, &order.order_id)?;
+    order.cancelled_seat_ids = seat_list(&cancelled, &order.order_id)?;
     Ok(order)
+}
+
+fn seat_list(json: &str, owner: &str) -> Result<Vec<String>, RepoError> {
+    serde_json::from_str(json).map_err(|e| RepoError::Corrupt(format!("seats of {owner}: {e}")))
+}
+
+fn seats_json(seats: &[String]) -> String {
+    serde_json::to_string(seats).unwrap_or_else(|_| "[]".into())
+}
+
+const REFUND_COLUMNS: &str = "refund_id, order_id, event_id, user_id, payment_intent_id, seat_ids, amount_minor, currency, cancelled_by, created_at";
+
+fn read_refund(row: &Row<'_>) -> rusqlite::Result<(Refund, String)> {
+    Ok((
+        Refund {
+            refund_id: row.get(0)?,
+            order_id: row.get(1)?,
+            event_id: row.get(2)?,
+            user_id: row.get(3)?,
+            payment_intent_id: row.get(4)?,
+            seat_ids: Vec::new(),
+            amount_minor: row.get(6)?,
+            currency: row.get(7)?,
+            cancelled_by: row.get(8)?,
+            created_at_ms: row.get(9)?,
+        },
+        row.get(5)?,
+    ))
+}
+
+fn refund_with_seats((mut refund, seats): (Refund, String)) -> Result<Refund, RepoError> {
+    refund.seat_ids = seat_list(&seats, &refund.refund_id)?;
+    Ok(refund)
+}
+
+const WAITLIST_COLUMNS: &str = "event_id, user_id, seats, joined_at, offer_hold_id, offer_until";
+
+fn read_entry(row: &Row<'_>) -> rusqlite::Result<WaitlistEntry> {
+    let hold_id: Option<String> = row.get(4)?;
+    let until: Option<i64> = row.get(5)?;
+    Ok(WaitlistEntry {
+        event_id: row.get(0)?,
+        user_id: row.get(1)?,
+        seats: usize::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
+        joined_at_ms: row.get(3)?,
+        offer: hold_id
+            .zip(until)
+            .map(|(hold_id, until_ms)| Offer { hold_id, until_ms }),
+    })
+}
+
+fn cancel_blocking(
+    c: &mut rusqlite::Connection,
+    p: &NewCancellation,
+) -> Result<CancelOutcome, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let order = &p.order;
+    let updated = tx.execute(
+        "UPDATE orders SET status = ?2, cancelled_seat_ids = ?3, refunded_minor = ?4, revision = ?5 \
+         WHERE order_id = ?1 AND revision = ?6",
+        params![
+            order.order_id,
+            order.status.as_str(),
+            seats_json(&order.cancelled_seat_ids),
+            order.refunded_minor,
+            order.revision,
+            order.revision - 1,
+        ],
+    )?;
+    if updated == 0 {
+        return Ok(CancelOutcome::Stale);
+    }
+    {
+        let mut release = tx.prepare(
+            "DELETE FROM sold_seats WHERE event_id = ?1 AND seat_id = ?2 AND order_id = ?3",
+        )?;
+        for seat in &p.released {
+            release.execute(params![order.event_id, seat, order.order_id])?;
+        }
+    }
+    let r = &p.refund;
+    tx.execute(
+        &format!(
+            "INSERT INTO refunds ({REFUND_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            r.refund_id,
+            r.order_id,
+            r.event_id,
+            r.user_id,
+            r.payment_intent_id,
+            seats_json(&r.seat_ids),
+            r.amount_minor,
+            r.currency,
+            r.cancelled_by,
+            r.created_at_ms,
+        ],
+    )?;
+    insert_outbox(&tx, &p.outbox)?;
+    tx.commit()?;
+    Ok(CancelOutcome::Committed)
+}
+
+fn insert_outbox(tx: &rusqlite::Transaction<'_>, message: &OutboxMessage) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            message.id,
+            message.routing_key,
+            message.payload,
+            now_millis()
+        ],
+    )?;
+    Ok(())
 }
 
 fn purchase_blocking(
@@ -94,7 +218,7 @@ fn purchase_blocking(
         }
         return Ok(PurchaseOutcome::SeatsTaken(taken));
     }
-    let seats = serde_json::to_string(&order.seat_ids).unwrap_or_else(|_| "[]".into());
+    let seats = seats_json(&order.seat_ids);
     let inserted = tx.execute(
         &format!(
             "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
@@ -141,15 +265,7 @@ fn purchase_blocking(
             Err(e) => return Err(e.into()),
         }
     }
-    tx.execute(
-        "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            p.outbox.id,
-            p.outbox.routing_key,
-            p.outbox.payload,
-            now_millis()
-        ],
-    )?;
+    insert_outbox(&tx, &p.outbox)?;
     tx.commit()?;
     Ok(PurchaseOutcome::Committed)
 }
@@ -215,7 +331,7 @@ impl OrderRepository for SqliteOrders {
             .db
             .call(move |c| {
                 let mut statement = c.prepare(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = ?1 ORDER BY created_at DESC, order_id DESC"
+                    "SELECT {ORDER_READ_COLUMNS} FROM orders WHERE user_id = ?1 ORDER BY created_at DESC, order_id DESC"
                 ))?;
                 let rows = statement.query_map([user_id], read_order)?.collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(rows)
@@ -230,7 +346,7 @@ impl OrderRepository for SqliteOrders {
             .db
             .call(move |c| {
                 Ok(c.query_row(
-                    &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?1"),
+                    &format!("SELECT {ORDER_READ_COLUMNS} FROM orders WHERE order_id = ?1"),
                     [order_id],
                     read_order,
                 )
@@ -273,5 +389,189 @@ impl OrderRepository for SqliteOrders {
             })
             .await?;
         Ok(())
+    }
+
+    async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError> {
+        let cancellation = cancellation.clone();
+        Ok(self
+            .db
+            .call(move |c| cancel_blocking(c, &cancellation))
+            .await?)
+    }
+
+    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError> {
+        self.refunds_where("order_id", order_id).await
+    }
+
+    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError> {
+        let event_id = event_id.to_string();
+        let rows = self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {ORDER_READ_COLUMNS} FROM orders WHERE event_id = ?1 ORDER BY created_at"
+                ))?;
+                let rows = statement
+                    .query_map([event_id], read_order)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter().map(with_seats).collect()
+    }
+
+    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError> {
+        self.refunds_where("event_id", event_id).await
+    }
+
+    async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError> {
+        let entry = entry.clone();
+        Ok(self
+            .db
+            .call(move |c| {
+                let inserted = c.execute(
+                    "INSERT INTO waitlist (event_id, user_id, seats, joined_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (event_id, user_id) DO NOTHING",
+                    params![
+                        entry.event_id,
+                        entry.user_id,
+                        i64::try_from(entry.seats).unwrap_or(i64::MAX),
+                        entry.joined_at_ms
+                    ],
+                )?;
+                Ok(inserted == 1)
+            })
+            .await?)
+    }
+
+    async fn waitlist_place(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Place>, RepoError> {
+        let queue = self.waitlist(event_id).await?;
+        Ok(super::place_in(queue, user_id))
+    }
+
+    async fn leave_waitlist(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
+        let (event_id, user_id) = (event_id.to_string(), user_id.to_string());
+        Ok(self
+            .db
+            .call(move |c| {
+                Ok(c.query_row(
+                    &format!(
+                        "DELETE FROM waitlist WHERE event_id = ?1 AND user_id = ?2 RETURNING {WAITLIST_COLUMNS}"
+                    ),
+                    params![event_id, user_id],
+                    read_entry,
+                )
+                .optional()?)
+            })
+            .await?)
+    }
+
+    async fn waitlist(&self, event_id: &str) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let event_id = event_id.to_string();
+        Ok(self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {WAITLIST_COLUMNS} FROM waitlist WHERE event_id = ?1 ORDER BY joined_at, user_id"
+                ))?;
+                let entries = statement
+                    .query_map([event_id], read_entry)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(entries)
+            })
+            .await?)
+    }
+
+    async fn record_offer(
+        &self,
+        event_id: &str,
+        user_id: &str,
+        offer: &Offer,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<bool, RepoError> {
+        let (event_id, user_id) = (event_id.to_string(), user_id.to_string());
+        let (offer, announce) = (offer.clone(), announce.cloned());
+        Ok(self
+            .db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let updated = tx.execute(
+                    "UPDATE waitlist SET offer_hold_id = ?3, offer_until = ?4 \
+                     WHERE event_id = ?1 AND user_id = ?2 AND offer_hold_id IS NULL",
+                    params![event_id, user_id, offer.hold_id, offer.until_ms],
+                )?;
+                if updated == 1
+                    && let Some(message) = &announce
+                {
+                    insert_outbox(&tx, message)?;
+                }
+                tx.commit()?;
+                Ok(updated == 1)
+            })
+            .await?)
+    }
+
+    async fn end_offer(
+        &self,
+        event_id: &str,
+        hold_id: &str,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
+        let (event_id, hold_id, announce) =
+            (event_id.to_string(), hold_id.to_string(), announce.cloned());
+        Ok(self
+            .db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let ended = tx
+                    .query_row(
+                        &format!(
+                            "DELETE FROM waitlist WHERE event_id = ?1 AND offer_hold_id = ?2 RETURNING {WAITLIST_COLUMNS}"
+                        ),
+                        params![event_id, hold_id],
+                        read_entry,
+                    )
+                    .optional()?;
+                if ended.is_some()
+                    && let Some(message) = &announce
+                {
+                    insert_outbox(&tx, message)?;
+                }
+                tx.commit()?;
+                Ok(ended)
+            })
+            .await?)
+    }
+}
+
+impl SqliteOrders {
+    /// Refunds whose `column` (a fixed column name, never input) is `value`, oldest first.
+    async fn refunds_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<Refund>, RepoError> {
+        let value = value.to_string();
+        let rows = self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {REFUND_COLUMNS} FROM refunds WHERE {column} = ?1 ORDER BY created_at, refund_id"
+                ))?;
+                let rows = statement
+                    .query_map([value], read_refund)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await?;
+        rows.into_iter().map(refund_with_seats).collect()
     }
 }

@@ -30,6 +30,9 @@ fn purchase(
             payment_intent_id: intent.into(),
             status: super::OrderStatus::Bought,
             created_at_ms: at,
+            cancelled_seat_ids: Vec::new(),
+            refunded_minor: 0,
+            revision: 0,
         },
         idempotency: key.map(|k| IdempotentResponse {
             key: k.into(),
@@ -212,6 +215,173 @@ async fn concurrent_purchases_sell_a_seat_once(repo: Arc<dyn OrderRepository>) {
     assert_eq!(repo.pending_outbox(100).await.unwrap().len(), 1);
 }
 
+/// The cancellation of `seats` of `order`, planned from the order as given.
+fn cancellation(order: &Order, seats: &[&str], amount: i64) -> NewCancellation {
+    let mut updated = order.clone();
+    updated
+        .cancelled_seat_ids
+        .extend(seats.iter().map(|s| s.to_string()));
+    updated.refunded_minor += amount;
+    updated.revision += 1;
+    updated.status = if updated.cancelled_seat_ids.len() == order.seat_ids.len() {
+        OrderStatus::Cancelled
+    } else {
+        OrderStatus::PartlyCancelled
+    };
+    NewCancellation {
+        released: seats.iter().map(|s| s.to_string()).collect(),
+        refund: Refund {
+            refund_id: uuid::Uuid::new_v4().to_string(),
+            order_id: order.order_id.clone(),
+            event_id: order.event_id.clone(),
+            user_id: order.user_id.clone(),
+            payment_intent_id: order.paid_with().map(str::to_string),
+            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            amount_minor: amount,
+            currency: order.currency.clone(),
+            cancelled_by: order.user_id.clone(),
+            created_at_ms: now_millis(),
+        },
+        outbox: OutboxMessage {
+            id: uuid::Uuid::new_v4().to_string(),
+            routing_key: "order.cancelled".into(),
+            payload: "{}".into(),
+        },
+        order: updated,
+    }
+}
+
+async fn a_cancellation_releases_seats_and_records_its_refund(repo: Arc<dyn OrderRepository>) {
+    let p = purchase("u1", "e9", &["R1-S1", "R1-S2"], "pi_c", None, now_millis());
+    assert_eq!(repo.purchase(&p).await.unwrap(), PurchaseOutcome::Committed);
+    // Another order's seat on the same event stays sold.
+    let other = purchase("u2", "e9", &["R2-S1"], "pi_d", None, now_millis());
+    assert_eq!(
+        repo.purchase(&other).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+    let first = cancellation(&p.order, &["R1-S2"], 1_000);
+    assert_eq!(repo.cancel(&first).await.unwrap(), CancelOutcome::Committed);
+    assert_eq!(
+        repo.sold_seats("e9").await.unwrap(),
+        HashSet::from(["R1-S1".to_string(), "R2-S1".to_string()])
+    );
+    let stored = repo.order(&p.order.order_id).await.unwrap().unwrap();
+    assert_eq!(stored, first.order);
+    assert_eq!(stored.status, OrderStatus::PartlyCancelled);
+    assert_eq!(
+        repo.refunds_of(&p.order.order_id).await.unwrap(),
+        vec![first.refund.clone()]
+    );
+    let routing: Vec<String> = repo
+        .pending_outbox(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.routing_key)
+        .collect();
+    assert_eq!(
+        routing,
+        ["order.purchased", "order.purchased", "order.cancelled"]
+    );
+
+    // A plan made from the order before the first cancellation is stale: nothing changes.
+    let stale = cancellation(&p.order, &["R1-S1"], 1_000);
+    assert_eq!(repo.cancel(&stale).await.unwrap(), CancelOutcome::Stale);
+    assert_eq!(repo.refunds_of(&p.order.order_id).await.unwrap().len(), 1);
+    assert_eq!(repo.sold_seats("e9").await.unwrap().len(), 2);
+
+    let rest = cancellation(&stored, &["R1-S1"], 1_000);
+    assert_eq!(repo.cancel(&rest).await.unwrap(), CancelOutcome::Committed);
+    let stored = repo.order(&p.order.order_id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.refunded_minor),
+        (OrderStatus::Cancelled, 2_000)
+    );
+    assert_eq!(repo.refunds_of_event("e9").await.unwrap().len(), 2);
+    assert_eq!(repo.orders_of_event("e9").await.unwrap().len(), 2);
+    assert_eq!(
+        repo.sold_seats("e9").await.unwrap(),
+        HashSet::from(["R2-S1".to_string()])
+    );
+    // A released seat can be sold again.
+    let again = purchase("u3", "e9", &["R1-S1"], "pi_e", None, now_millis());
+    assert_eq!(
+        repo.purchase(&again).await.unwrap(),
+        PurchaseOutcome::Committed
+    );
+}
+
+fn entry(event: &str, user: &str, seats: usize, at: i64) -> WaitlistEntry {
+    WaitlistEntry {
+        event_id: event.into(),
+        user_id: user.into(),
+        seats,
+        joined_at_ms: at,
+        offer: None,
+    }
+}
+
+async fn the_waitlist_is_first_come_first_served_with_one_offer_each(
+    repo: Arc<dyn OrderRepository>,
+) {
+    let now = now_millis();
+    assert!(
+        repo.join_waitlist(&entry("w1", "ann", 2, now))
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo.join_waitlist(&entry("w1", "bob", 1, now + 1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo.join_waitlist(&entry("w2", "ann", 1, now + 2))
+            .await
+            .unwrap()
+    );
+    // One entry per user and event: joining again changes nothing.
+    assert!(
+        !repo
+            .join_waitlist(&entry("w1", "ann", 4, now + 3))
+            .await
+            .unwrap()
+    );
+    let queue = repo.waitlist("w1").await.unwrap();
+    assert_eq!(
+        queue,
+        vec![entry("w1", "ann", 2, now), entry("w1", "bob", 1, now + 1)]
+    );
+    let bob = repo.waitlist_place("w1", "bob").await.unwrap().unwrap();
+    assert_eq!((bob.position, bob.length), (2, 2));
+    assert_eq!(repo.waitlist_place("w1", "cid").await.unwrap(), None);
+
+    let offer = Offer {
+        hold_id: "h1".into(),
+        until_ms: now + 60_000,
+    };
+    assert!(repo.record_offer("w1", "ann", &offer, None).await.unwrap());
+    // An offer is made once: a second one (another process) is refused.
+    let second = Offer {
+        hold_id: "h2".into(),
+        until_ms: now + 60_000,
+    };
+    assert!(!repo.record_offer("w1", "ann", &second, None).await.unwrap());
+    assert!(!repo.record_offer("w1", "cid", &second, None).await.unwrap());
+    let ann = repo.waitlist_place("w1", "ann").await.unwrap().unwrap();
+    assert_eq!(ann.entry.offer, Some(offer));
+    assert_eq!(repo.end_offer("w1", "h2", None).await.unwrap(), None);
+    let ended = repo.end_offer("w1", "h1", None).await.unwrap().unwrap();
+    assert_eq!(ended.user_id, "ann");
+    let bob = repo.waitlist_place("w1", "bob").await.unwrap().unwrap();
+    assert_eq!((bob.position, bob.length), (1, 1));
+    assert!(repo.leave_waitlist("w1", "bob").await.unwrap().is_some());
+    assert!(repo.leave_waitlist("w1", "bob").await.unwrap().is_none());
+    assert!(repo.waitlist("w1").await.unwrap().is_empty());
+    assert_eq!(repo.waitlist("w2").await.unwrap().len(), 1);
+}
+
 async fn sqlite() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((orders(&test.store), test))
@@ -228,5 +398,7 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     an_intent_pays_for_one_order_and_a_key_is_used_once,
     an_expired_key_can_be_used_again,
     orders_are_listed_newest_first,
-    concurrent_purchases_sell_a_seat_once
+    concurrent_purchases_sell_a_seat_once,
+    a_cancellation_releases_seats_and_records_its_refund,
+    the_waitlist_is_first_come_first_served_with_one_offer_each
 ]);

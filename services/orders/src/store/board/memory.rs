@@ -423,6 +423,18 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
+    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
+        self.with_event(event_id, |board, _| {
+            let changes = seat_ids
+                .iter()
+                .filter(|s| board.sold.remove(*s))
+                .map(|s| (s.clone(), SeatState::Available))
+                .collect();
+            ((), changes)
+        });
+        Ok(())
+    }
+
     async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
             board.sold.extend(sold.iter().cloned());

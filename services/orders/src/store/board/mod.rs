@@ -227,6 +227,11 @@ pub trait SeatBoard: Send + Sync + 'static {
         .await
     }
 
+    /// Takes seats whose sale was cancelled (the order store has already released them) off
+    /// the sold set, so they are available again. Seats not in the set are left alone, so this
+    /// may be repeated.
+    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError>;
+
     /// Puts the event's sold seats, as the order store has them, on the board.
     async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError>;
 

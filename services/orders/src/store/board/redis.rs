@@ -241,6 +241,23 @@ static LAYOUT_VERSION: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// ARGV[5..] seat ids whose sale was cancelled.
+static UNSELL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local changes = {}
+        for i = 5, #ARGV do
+            if redis.call('SREM', KEYS[2], ARGV[i]) == 1 then
+                changes[#changes + 1] = {ARGV[i], 'available'}
+            end
+        end
+        if #changes > 0 then bump(changes) end
+        return {gone, {}}
+        ",
+    )
+});
+
 /// ARGV[5..] the sold seat ids of the order store.
 static LOAD_SOLD: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -522,6 +539,12 @@ impl SeatBoard for RedisBoard {
 
     async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError> {
         self.free(hold, "sell").await
+    }
+
+    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
+        let seats: Vec<String> = seat_ids.iter().filter(|s| *s != KNOWN).cloned().collect();
+        let _: Vec<String> = self.on_event(&UNSELL, event_id, &seats).await?;
+        Ok(())
     }
 
     async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
