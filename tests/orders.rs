@@ -43,23 +43,6 @@ async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {
         .collect()
 }
 
-macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::Kv::Memory, super::Db::Sqlite).await } )*
-        }
-        mod redis {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::Kv::Redis, super::Db::Sqlite).await } )*
-        }
-        mod redis_mongodb {
-            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::Kv::Redis, super::Db::Mongo).await } )*
-        }
-    };
-}
-
 support::on_both_document_stores!(a_purchase_is_replayed_after_a_restart);
 
 /// Holds cost no task of their own: the process's tasks do not grow with the holds it keeps,
@@ -209,7 +192,7 @@ async fn a_busy_client_leaves_only_bounded_expiring_state() {
     assert!(forever.is_empty(), "keys without a TTL: {forever:?}");
 }
 
-on_every_store!(
+support::on_every_store!(
     an_idempotency_key_is_usable_again_after_its_ttl,
     upper_case_event_ids_see_the_same_seats,
     the_whole_flow_through_the_gateway_with_cookies,

@@ -69,6 +69,34 @@ macro_rules! on_both_document_stores {
 #[allow(unused_imports)]
 pub(crate) use on_both_document_stores;
 
+/// Runs each named test, an `async fn(Kv, Db)`, three times: on the in-process TTL store with
+/// SQLite, on Redis with SQLite, and on Redis with MongoDB (the production profile).
+#[allow(unused_macros)]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   super::$name(super::support::Kv::Memory, super::support::Db::Sqlite).await
+               } )*
+        }
+        mod redis {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   super::$name(super::support::Kv::Redis, super::support::Db::Sqlite).await
+               } )*
+        }
+        mod redis_mongodb {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() {
+                   super::$name(super::support::Kv::Redis, super::support::Db::Mongo).await
+               } )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_every_store;
+
 /// A stack with embedded adapters, a private data folder and `vars` as its environment.
 /// Rate limits are off unless `vars` sets `RATE_LIMIT_DISABLED`, and seat maps are always
 /// current unless `vars` sets `SEAT_MAP_MAX_STALENESS_MS`.

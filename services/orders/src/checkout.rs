@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use holdfast_common::auth::AuthUser;
-use holdfast_common::bus::BusMessage;
 use holdfast_common::extract::field_error;
 use holdfast_common::money;
 use serde_json::json;
@@ -25,7 +24,7 @@ use crate::idempotency::Once;
 use crate::store::board::Claim;
 use crate::store::holds::Hold;
 use crate::store::payments::{Intent, IntentStatus};
-use crate::store::{NewPurchase, Order, OrderStatus, OutboxMessage, PurchaseOutcome, RepoError};
+use crate::store::{NewPurchase, Order, OrderStatus, OutboxMessage, PurchaseOutcome};
 
 /// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
 /// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
@@ -204,12 +203,15 @@ fn order(
         currency: layout.currency.clone(),
         status: OrderStatus::Bought,
         created_at_ms: now_millis(),
+        cancelled_seat_ids: Vec::new(),
+        refunded_minor: 0,
+        revision: 0,
     }
 }
 
 /// The `order.purchased` message, written to the outbox with the order.
 fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
-    let message = BusMessage::new(
+    crate::outbox::message(
         "order.purchased",
         json!({
             "orderId": order.order_id,
@@ -221,12 +223,6 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
             "paymentIntentId": order.paid_with(),
         }),
     )
-    .map_err(|e| RepoError::Corrupt(e.to_string()))?;
-    Ok(OutboxMessage {
-        id: message.message_id.to_string(),
-        routing_key: message.routing_key.clone(),
-        payload: serde_json::to_string(&message).map_err(|e| RepoError::Corrupt(e.to_string()))?,
-    })
 }
 
 /// After the commit: the outbox relay woken, the seats moved from held to sold on the board,
@@ -239,6 +235,9 @@ async fn settle(state: &AppState, hold: &Hold, intent: Option<Intent>) {
         tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
     state.live.invalidate(&hold.event_id);
+    if hold.offer {
+        crate::waitlist::offer_bought(state, hold).await;
+    }
     if let Some(intent) = intent
         && let Err(error) = state
             .payments

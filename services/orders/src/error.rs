@@ -38,6 +38,21 @@ pub enum OrdersError {
     HoldUnusable(&'static str),
     #[error("no such payment intent")]
     IntentNotFound,
+    /// An order that does not exist or that the caller may not see (404).
+    #[error("no such order")]
+    NoSuchOrder,
+    /// The buyer's cancellation window has closed (409 `CANCELLATION_CLOSED`).
+    #[error("cancellations closed {0} hours before the event; ask the organizer")]
+    CancellationClosed(u64),
+    /// The caller is not on the event's waitlist (404).
+    #[error("you are not on this event's waitlist")]
+    NotWaitlisted,
+    /// Other cancellations of the order kept coming first (409 `CANCELLATION_IN_PROGRESS`).
+    #[error("the order is being cancelled by another request; retry shortly")]
+    CancellationBusy,
+    /// Only the event's organizer or an admin may do this (403).
+    #[error("only the event's organizer or an admin may see this")]
+    NotOrganizer,
     #[error("you already have {0} unspent payment intents; use one or let one expire first")]
     TooManyIntents(usize),
     #[error("wrong client secret for this payment intent")]
@@ -96,9 +111,18 @@ impl IntoResponse for OrdersError {
         let error = match self {
             Self::InvalidEventId => ApiError::bad_request("INVALID_ID", message),
             Self::InvalidQuery(_) => ApiError::bad_request("INVALID_QUERY", message),
-            Self::EventNotFound | Self::NoSuchHold | Self::IntentNotFound => {
-                ApiError::not_found(message)
+            Self::EventNotFound
+            | Self::NoSuchHold
+            | Self::IntentNotFound
+            | Self::NoSuchOrder
+            | Self::NotWaitlisted => ApiError::not_found(message),
+            Self::CancellationClosed(_) => {
+                ApiError::new(StatusCode::CONFLICT, "CANCELLATION_CLOSED", message)
             }
+            Self::CancellationBusy => {
+                ApiError::new(StatusCode::CONFLICT, "CANCELLATION_IN_PROGRESS", message)
+            }
+            Self::NotOrganizer => ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
             Self::InvalidSeats(_) => ApiError::bad_request("INVALID_SEATS", message),
             Self::ConflictSeats(seats) => {
                 seats_error(StatusCode::CONFLICT, "CONFLICT_SEATS", message, &seats)

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::domain::seat::Layout;
 use crate::store::board::SeatBoard;
-use holdfast_common::money;
+use holdfast_common::{money, when};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the events service is unavailable: {0}")]
@@ -88,6 +88,9 @@ impl Layouts {
             .and_then(|n| money::parse_minor(n).ok())
             .ok_or_else(|| LayoutUnavailable(format!("event {event_id} has no valid price")))?;
         layout.version = version;
+        layout.starts_at_ms = event["date"]
+            .as_str()
+            .and_then(|date| when::parse_millis(date, &when::TimeZone::UTC).ok());
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())

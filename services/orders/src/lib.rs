@@ -5,6 +5,7 @@
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
 pub mod announcer;
+pub mod cancellation;
 pub mod checkout;
 pub mod domain;
 pub mod error;
@@ -13,7 +14,9 @@ pub mod idempotency;
 pub mod layouts;
 pub mod live;
 pub mod outbox;
+pub mod sales;
 pub mod store;
+pub mod waitlist;
 
 use std::sync::Arc;
 
@@ -62,6 +65,10 @@ pub struct AppState {
     pub live: Arc<live::Live>,
     /// Publishes hold changes after the answer.
     pub announcer: announcer::Announcer,
+    /// The waitlist rounds running in this process.
+    pub waitlist: Arc<waitlist::Rounds>,
+    /// Sales reports by event, for the availability version they were tallied at.
+    pub sales: Arc<sales::SalesCache>,
 }
 
 holdfast_common::token_keys_in!(AppState, keys);
@@ -138,6 +145,8 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             settings.orders.clone(),
         ),
         live: Arc::new(live::Live::default()),
+        waitlist: Arc::new(waitlist::Rounds::default()),
+        sales: Arc::new(sales::SalesCache::default()),
         announcer: announcer::Announcer::spawn(infra.bus.clone()),
         payments: Payments::new(
             infra.kv.clone(),
@@ -153,6 +162,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         infra,
     };
     live::spawn(&state);
+    waitlist::spawn(&state).await?;
     let app = router(state).layer(tower_http::compression::CompressionLayer::new());
     Ok(server::finish(app, SERVICE, metrics, readiness))
 }

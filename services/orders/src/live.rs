@@ -512,6 +512,8 @@ mod tests {
             price_minor: 100,
             currency: "INR".into(),
             version: 0,
+            organizer_id: None,
+            starts_at_ms: None,
         }
     }
 
@@ -565,6 +567,9 @@ mod tests {
         }
         async fn sell(&self, h: &HoldKeys) -> Result<(), KvError> {
             self.inner.sell(h).await
+        }
+        async fn unsell(&self, e: &str, seats: &[String]) -> Result<(), KvError> {
+            self.inner.unsell(e, seats).await
         }
         async fn load_sold(&self, e: &str, sold: &[String]) -> Result<(), KvError> {
             self.inner.load_sold(e, sold).await

@@ -2,6 +2,8 @@
 //! confirms, and marks each one sent only after the bus accepted it. A crash between the two
 //! publishes a message twice, never zero times (at least once); consumers de-duplicate by
 //! message id. Because the outbox is in the store, pending messages survive restarts.
+//! Purchases write `order.purchased`, cancellations `order.cancelled`, the waitlist
+//! `waitlist.offered` and `waitlist.expired`, each in the transaction of what it announces.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +11,22 @@ use std::time::Duration;
 use holdfast_common::bus::{BusMessage, MessageBus};
 use tokio::sync::Notify;
 
-use crate::store::OrderRepository;
+use crate::error::OrdersError;
+use crate::store::{OrderRepository, OutboxMessage, RepoError};
+
+/// The bus message `routing_key` with `payload`, as the outbox keeps it until it is sent.
+pub fn message(
+    routing_key: &str,
+    payload: serde_json::Value,
+) -> Result<OutboxMessage, OrdersError> {
+    let message =
+        BusMessage::new(routing_key, payload).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+    Ok(OutboxMessage {
+        id: message.message_id.to_string(),
+        routing_key: message.routing_key.clone(),
+        payload: serde_json::to_string(&message).map_err(|e| RepoError::Corrupt(e.to_string()))?,
+    })
+}
 
 const BATCH: u32 = 100;
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -104,6 +121,9 @@ mod tests {
                 payment_intent_id: "pi".into(),
                 status: crate::store::OrderStatus::Bought,
                 created_at_ms: 1,
+                cancelled_seat_ids: Vec::new(),
+                refunded_minor: 0,
+                revision: 0,
             },
             idempotency: None,
             outbox: OutboxMessage {

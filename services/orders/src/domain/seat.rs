@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-/// What orders needs to know about an event: its layout and its price.
+/// What orders needs to know about an event: its layout, its price, who runs it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layout {
@@ -18,6 +18,12 @@ pub struct Layout {
     /// [`crate::store::board`]); filled by the layout source.
     #[serde(skip)]
     pub version: u64,
+    /// The organizer who owns the event (organizers see its sales and cancel its orders).
+    #[serde(default)]
+    pub organizer_id: Option<String>,
+    /// When the event starts (Unix ms); filled from the event's `date` by the layout source.
+    #[serde(skip)]
+    pub starts_at_ms: Option<i64>,
 }
 
 /// A seat's place in the layout.
@@ -109,6 +115,8 @@ mod tests {
             price_minor: 100,
             currency: "INR".into(),
             version: 0,
+            organizer_id: None,
+            starts_at_ms: None,
         };
         let ids: Vec<String> = layout.seats().map(|s| s.id()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);

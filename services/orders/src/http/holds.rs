@@ -166,6 +166,48 @@ pub async fn ttl(
     Ok(Json(HoldTtl { hold_id, ttl }))
 }
 
+/// One of the caller's live holds.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeldSeats {
+    hold_id: String,
+    event_id: String,
+    seat_ids: Vec<String>,
+    /// Seconds left.
+    ttl: u64,
+    /// `true` when the event's waitlist offered these seats; absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    offer: bool,
+}
+
+/// The caller's live holds, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldList {
+    holds: Vec<HeldSeats>,
+}
+
+/// The caller's live holds, including seats the waitlist offered them (`offer: true`).
+#[utoipa::path(get, path = "/holds", tag = "holds", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Oldest first", body = HeldList)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<HeldList>, OrdersError> {
+    let holds = state.holds.of_user(caller.id()).await?;
+    Ok(Json(HeldList {
+        holds: holds
+            .into_iter()
+            .map(|hold| HeldSeats {
+                ttl: hold.ttl_seconds(),
+                offer: hold.offer,
+                hold_id: hold.hold_id,
+                event_id: hold.event_id,
+                seat_ids: hold.seat_ids,
+            })
+            .collect(),
+    }))
+}
+
 /// A hold of the caller's: its event, seats and time left.
 #[utoipa::path(get, path = "/holds/{hold_id}/details", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
     responses(
@@ -202,17 +244,7 @@ pub async fn refresh(
     body: Bytes,
 ) -> Result<Json<HoldTtl>, OrdersError> {
     // The body is optional: an empty one means "the default extension".
-    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            holdfast_common::error::ApiError::bad_request(
-                "INVALID_JSON",
-                format!("malformed JSON: {e}"),
-            )
-        })?
-    };
-    request.validate()?;
+    let request: RefreshRequest = super::optional_json(&body)?;
     let hold = usable(&state, &caller, &hold_id).await?;
     let refreshed = state
         .holds
@@ -240,5 +272,6 @@ pub async fn release(
     state.holds.release(&hold).await?;
     state.live.invalidate(&hold.event_id);
     state.announce("hold.released", &hold);
+    crate::waitlist::hold_released(&state, &hold).await;
     Ok(StatusCode::NO_CONTENT)
 }

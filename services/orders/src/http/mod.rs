@@ -1,11 +1,14 @@
 //! The orders service's routes (public paths are `/api/orders/*` and `/api/public/*`).
 
+mod cancel;
 mod holds;
 pub mod internal;
 mod orders;
 mod payments;
 mod purchase;
+mod sales;
 mod seats;
+mod waitlist;
 
 use axum::Router;
 use axum::routing::{delete, post};
@@ -21,7 +24,7 @@ fn documented() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(seats::seat_map))
         .routes(routes!(seats::stream))
-        .routes(routes!(holds::create))
+        .routes(routes!(holds::create, holds::mine))
         .routes(routes!(holds::release))
         .routes(routes!(holds::ttl))
         .routes(routes!(holds::details))
@@ -31,6 +34,9 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(purchase::purchase))
         .routes(routes!(orders::mine))
         .routes(routes!(orders::public_order))
+        .routes(routes!(cancel::cancel))
+        .routes(routes!(waitlist::join, waitlist::place, waitlist::leave))
+        .routes(routes!(sales::sales))
 }
 
 /// The OpenAPI description of the public routes: `/public/*` is served by the gateway as
@@ -50,6 +56,25 @@ pub fn router() -> Router<AppState> {
             "/internal/events/{event_id}/layout-lock/{token}",
             delete(internal::unlock_layout),
         )
+}
+
+/// An optional JSON body: `T::default()` when it is empty (or only white space), else `T`,
+/// validated.
+pub(crate) fn optional_json<T>(body: &[u8]) -> Result<T, OrdersError>
+where
+    T: serde::de::DeserializeOwned + Default + validator::Validate,
+{
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value: T = serde_json::from_slice(body).map_err(|e| {
+        holdfast_common::error::ApiError::bad_request(
+            "INVALID_JSON",
+            format!("malformed JSON: {e}"),
+        )
+    })?;
+    value.validate()?;
+    Ok(value)
 }
 
 /// The event id of a request in its canonical spelling (see [`holdfast_common::ids`]), so

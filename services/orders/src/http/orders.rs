@@ -25,6 +25,8 @@ pub struct OrderView<'a> {
     order_id: &'a str,
     event_id: &'a str,
     seat_ids: &'a [String],
+    /// Seats given back by cancellations (still listed in `seatIds`).
+    cancelled_seat_ids: &'a [String],
     /// The paying intent; `null` for free seats.
     payment_intent_id: Option<&'a str>,
     status: OrderStatus,
@@ -39,6 +41,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             order_id: &order.order_id,
             event_id: &order.event_id,
             seat_ids: &order.seat_ids,
+            cancelled_seat_ids: &order.cancelled_seat_ids,
             payment_intent_id: order.paid_with(),
             status: order.status,
             created_at: format_millis(order.created_at_ms),

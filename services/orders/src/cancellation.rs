@@ -1,0 +1,227 @@
+//! Cancellations: the rules that give an order's seats back and refund them.
+//!
+//! [`cancel`] lets the buyer cancel until `CANCELLATION_CUTOFF_HOURS` before the event, and the
+//! event's organizer or an admin at any time; anyone else is told there is no such order. Some
+//! seats or all may be cancelled; each cancellation refunds its share of the order's total pro
+//! rata in minor units, the last one the remainder, so the refunds of an order add up to exactly
+//! what it cost. The order, the sold-seat records, the refund and the `order.cancelled` message
+//! are written in ONE transaction, applied only to the order's revision the plan was made from,
+//! so two cancellations of one order never both refund a seat. Cancelling seats already
+//! cancelled changes nothing and answers the order as it stands.
+//!
+//! The refund is simulated: it succeeds at once and is recorded in the order store (intents
+//! live in the TTL store only until they expire). After the commit the seats go back on the
+//! seat board, where the waitlist may offer them; the `order.cancelled` message does the same
+//! on every replica if this step is lost.
+
+use std::collections::BTreeSet;
+
+use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::money;
+use serde_json::json;
+
+use crate::AppState;
+use crate::domain::now_millis;
+use crate::domain::seat::Layout;
+use crate::error::OrdersError;
+use crate::store::{CancelOutcome, NewCancellation, Order, OrderStatus, OutboxMessage, Refund};
+
+/// How often a cancellation is planned again after another one changed the order first.
+const ATTEMPTS: usize = 5;
+
+/// An order as a cancellation leaves it, with every refund it has had.
+#[derive(Debug, Clone)]
+pub struct Cancelled {
+    pub order: Order,
+    pub refunds: Vec<Refund>,
+}
+
+/// Cancels `seats` of the order (all when `None`) for `caller`.
+pub async fn cancel(
+    state: &AppState,
+    caller: &AuthUser,
+    order_id: &str,
+    seats: Option<&[String]>,
+) -> Result<Cancelled, OrdersError> {
+    for _ in 0..ATTEMPTS {
+        let order = state
+            .orders
+            .order(order_id)
+            .await?
+            .ok_or(OrdersError::NoSuchOrder)?;
+        let layout = state.layouts.get(&order.event_id).await?;
+        let runs_event = runs_event(caller, layout.as_ref());
+        if order.user_id != caller.id() && !runs_event {
+            return Err(OrdersError::NoSuchOrder);
+        }
+        let release = seats_to_release(&order, seats)?;
+        if release.is_empty() {
+            let refunds = state.orders.refunds_of(order_id).await?;
+            return Ok(Cancelled { order, refunds });
+        }
+        if !runs_event {
+            check_window(state, layout.as_ref())?;
+        }
+        let cancellation = plan(&order, release, caller)?;
+        match state.orders.cancel(&cancellation).await? {
+            CancelOutcome::Stale => continue,
+            CancelOutcome::Committed => {}
+        }
+        give_back(state, &cancellation.order.event_id, &cancellation.released).await;
+        let refunds = state.orders.refunds_of(order_id).await?;
+        return Ok(Cancelled {
+            order: cancellation.order,
+            refunds,
+        });
+    }
+    Err(OrdersError::CancellationBusy)
+}
+
+/// Whether `caller` may manage the event: an admin, or the organizer who owns it.
+pub fn runs_event(caller: &AuthUser, layout: Option<&Layout>) -> bool {
+    caller.is_admin()
+        || (caller.role() == Role::Organizer
+            && layout.and_then(|l| l.organizer_id.as_deref()) == Some(caller.id()))
+}
+
+/// The seats asked for that still stand; every one asked for must be the order's.
+fn seats_to_release(order: &Order, asked: Option<&[String]>) -> Result<Vec<String>, OrdersError> {
+    let Some(asked) = asked else {
+        return Ok(order.standing_seats().cloned().collect());
+    };
+    let unique: BTreeSet<&String> = asked.iter().collect();
+    if unique.len() != asked.len() {
+        return Err(OrdersError::InvalidSeats("a seat is named twice".into()));
+    }
+    let foreign: Vec<&str> = asked
+        .iter()
+        .filter(|seat| !order.seat_ids.contains(seat))
+        .map(String::as_str)
+        .collect();
+    if !foreign.is_empty() {
+        return Err(OrdersError::InvalidSeats(format!(
+            "not seats of this order: {}",
+            foreign.join(", ")
+        )));
+    }
+    Ok(asked
+        .iter()
+        .filter(|seat| !order.cancelled_seat_ids.contains(seat))
+        .cloned()
+        .collect())
+}
+
+/// Refuses a buyer's cancellation once the event starts within the cutoff.
+fn check_window(state: &AppState, layout: Option<&Layout>) -> Result<(), OrdersError> {
+    let cutoff = state.settings.cancellation_cutoff;
+    let Some(starts_at_ms) = layout.and_then(|l| l.starts_at_ms) else {
+        return Ok(());
+    };
+    let cutoff_ms = i64::try_from(cutoff.as_millis()).unwrap_or(i64::MAX);
+    if now_millis() >= starts_at_ms.saturating_sub(cutoff_ms) {
+        return Err(OrdersError::CancellationClosed(cutoff.as_secs() / 3600));
+    }
+    Ok(())
+}
+
+/// The share of `total` that `cancelled` of `seats` seats stand for, rounded down; the shares of
+/// successive cancellations differ by what each refunds, and all seats get exactly `total`.
+pub fn share(total: i64, seats: usize, cancelled: usize) -> i64 {
+    if seats == 0 {
+        return 0;
+    }
+    let share = i128::from(total) * cancelled as i128 / seats as i128;
+    i64::try_from(share).unwrap_or(i64::MAX)
+}
+
+/// Everything the cancellation of `release` writes.
+fn plan(
+    order: &Order,
+    release: Vec<String>,
+    caller: &AuthUser,
+) -> Result<NewCancellation, OrdersError> {
+    let seats = order.seat_ids.len();
+    let before = order.cancelled_seat_ids.len();
+    let after = before + release.len();
+    let amount = share(order.amount_minor, seats, after) - share(order.amount_minor, seats, before);
+    let mut updated = order.clone();
+    updated.cancelled_seat_ids.extend(release.iter().cloned());
+    updated.refunded_minor += amount;
+    updated.revision += 1;
+    updated.status = if after == seats {
+        OrderStatus::Cancelled
+    } else {
+        OrderStatus::PartlyCancelled
+    };
+    let refund = Refund {
+        refund_id: uuid::Uuid::new_v4().to_string(),
+        order_id: order.order_id.clone(),
+        event_id: order.event_id.clone(),
+        user_id: order.user_id.clone(),
+        payment_intent_id: order.paid_with().map(str::to_string),
+        seat_ids: release.clone(),
+        amount_minor: amount,
+        currency: order.currency.clone(),
+        cancelled_by: caller.id().to_string(),
+        created_at_ms: now_millis(),
+    };
+    Ok(NewCancellation {
+        outbox: announcement(&updated, &refund)?,
+        order: updated,
+        released: release,
+        refund,
+    })
+}
+
+/// The `order.cancelled` message, written to the outbox with the cancellation.
+fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersError> {
+    crate::outbox::message(
+        "order.cancelled",
+        json!({
+            "orderId": order.order_id,
+            "userId": order.user_id,
+            "eventId": order.event_id,
+            "seatIds": refund.seat_ids,
+            "status": order.status,
+            "refund": {
+                "refundId": refund.refund_id,
+                "amount": money::to_json(refund.amount_minor),
+                "currency": refund.currency,
+                "paymentIntentId": refund.payment_intent_id,
+            },
+            "cancelledBy": refund.cancelled_by,
+        }),
+    )
+}
+
+/// After the commit: the outbox relay woken and the seats back on the seat board. The
+/// cancellation stands whatever happens here; the `order.cancelled` message repeats the board
+/// step (see [`crate::waitlist`]). Then the waitlist is offered the seats.
+pub async fn give_back(state: &AppState, event_id: &str, seats: &[String]) {
+    state.outbox_wake.notify_one();
+    if let Err(error) = state.holds.board().unsell(event_id, seats).await {
+        tracing::warn!(%error, %event_id, "cancelled seats not taken off the seat board yet");
+    }
+    state.live.invalidate(event_id);
+    crate::waitlist::start_round(state, event_id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn shares_add_up_to_the_total_in_minor_units() {
+        // 1000 over 3 seats, one at a time: 333, 333, 334.
+        let steps: Vec<i64> = (0..3)
+            .map(|k| share(1000, 3, k + 1) - share(1000, 3, k))
+            .collect();
+        assert_eq!(steps, [333, 333, 334]);
+        assert_eq!(steps.iter().sum::<i64>(), 1000);
+        // Two then one of 1001: 667 then 334.
+        assert_eq!(share(1001, 3, 2), 667);
+        assert_eq!(share(1001, 3, 3) - share(1001, 3, 2), 334);
+        assert_eq!(share(0, 4, 2), 0);
+        assert_eq!(share(i64::MAX, 2, 2), i64::MAX);
+    }
+}

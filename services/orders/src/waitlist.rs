@@ -1,0 +1,538 @@
+//! The waitlist: first come, first served, one entry per user and event, kept in the order
+//! store.
+//!
+//! When seats come free (a cancellation, a hold released or run out) and no one holds them, an
+//! offer round gives them to the first user in line whose wanted count fits: a hold is taken
+//! for that user on free seats (side by side in one row when possible) for
+//! `WAITLIST_OFFER_SECONDS`, and the offer is recorded on their entry with a
+//! `waitlist.offered` message in one transaction. An offer bought takes the user off the list;
+//! one left to run out ends with `waitlist.expired` and the seats pass to the next in line.
+//!
+//! Offers are made once per freed seat however many orders processes run rounds at the same
+//! time, without a lock: the seat board takes a seat for one hold only, and the store records an
+//! offer only on an entry that has none, so a process that loses either race releases what it
+//! took and looks again.
+//!
+//! Rounds start after each cancellation, release, expiry and join in this process, and on
+//! every `order.cancelled` from the bus (one consumer of a shared queue), which also puts the
+//! cancelled seats back on the seat board if the cancelling process could not.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use holdfast_common::auth::AuthUser;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::AppState;
+use crate::domain::now_millis;
+use crate::domain::seat::{Layout, Seat};
+use crate::error::OrdersError;
+use crate::live::Live;
+use crate::store::board::{ExpiredHold, Snapshot};
+use crate::store::holds::{Hold, HoldError};
+use crate::store::{Offer, Place, WaitlistEntry};
+
+/// How many offers one round makes at most (each takes a few store round trips).
+const OFFERS_PER_ROUND: usize = 50;
+/// How long a round keeps going after others took the seats it picked.
+const LOST_RACES_PER_ROUND: usize = 10;
+/// After this long past its end, an offer whose hold is gone is ended by any round, so that a
+/// process stopping before it swept its own offers leaves no one stuck.
+const STALE_OFFER_GRACE_MS: i64 = 5_000;
+/// How often this process sweeps the events it made offers on, so that an offer runs out on
+/// time even when nobody looks at the event.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// How long an empty waitlist read here is trusted by rounds this process starts. A join in
+/// another process runs a round there; `order.cancelled` rounds never trust it.
+const EMPTY_TRUSTED_FOR: Duration = Duration::from_secs(1);
+/// The shared queue of `order.cancelled` messages for the orders service.
+const CANCELLATIONS_QUEUE: &str = "orders.cancellations";
+
+/// Puts the caller on the event's waitlist for `seats` seats; answers their place and whether
+/// they were added (`false`: they already were, and nothing changed).
+pub async fn join(
+    state: &AppState,
+    caller: &AuthUser,
+    event_id: &str,
+    seats: usize,
+) -> Result<(Place, bool), OrdersError> {
+    state.layout(event_id).await?;
+    let joined = state
+        .orders
+        .join_waitlist(&WaitlistEntry {
+            event_id: event_id.to_string(),
+            user_id: caller.id().to_string(),
+            seats,
+            joined_at_ms: now_millis(),
+            offer: None,
+        })
+        .await?;
+    if joined {
+        state.waitlist.joined(event_id);
+        start_round(state, event_id);
+    }
+    let place = state
+        .orders
+        .waitlist_place(event_id, caller.id())
+        .await?
+        .ok_or(OrdersError::NotWaitlisted)?;
+    Ok((place, joined))
+}
+
+/// The caller's place on the event's waitlist.
+pub async fn place(
+    state: &AppState,
+    caller: &AuthUser,
+    event_id: &str,
+) -> Result<Place, OrdersError> {
+    state
+        .orders
+        .waitlist_place(event_id, caller.id())
+        .await?
+        .ok_or(OrdersError::NotWaitlisted)
+}
+
+/// Takes the caller off the event's waitlist, releasing an offer they had.
+pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
+    let entry = state
+        .orders
+        .leave_waitlist(event_id, caller.id())
+        .await?
+        .ok_or(OrdersError::NotWaitlisted)?;
+    if let Some(offer) = entry.offer
+        && let Some(hold) = state.holds.get(&offer.hold_id).await?
+    {
+        state.holds.release(&hold).await?;
+        state.live.invalidate(event_id);
+        state.announce("hold.released", &hold);
+        start_round(state, event_id);
+    }
+    Ok(())
+}
+
+/// After an offer's hold was bought: its holder leaves the waitlist.
+pub async fn offer_bought(state: &AppState, hold: &Hold) {
+    if let Err(error) = state
+        .orders
+        .end_offer(&hold.event_id, &hold.hold_id, None)
+        .await
+    {
+        tracing::warn!(%error, hold_id = %hold.hold_id, "bought offer still on the waitlist");
+    }
+}
+
+/// After a hold was released: an offer released ends (its holder declined it), and the seats
+/// go to the next in line.
+pub async fn hold_released(state: &AppState, hold: &Hold) {
+    if hold.offer
+        && let Err(error) = state
+            .orders
+            .end_offer(&hold.event_id, &hold.hold_id, None)
+            .await
+    {
+        tracing::warn!(%error, hold_id = %hold.hold_id, "declined offer still on the waitlist");
+    }
+    start_round(state, &hold.event_id);
+}
+
+/// Runs an offer round for the event in the background, logging a failure (the next
+/// trigger, or the stale-offer rule, makes up for it). While a round of the event runs in this
+/// process, further triggers make it run once more instead of starting rounds of their own.
+pub fn start_round(state: &AppState, event_id: &str) {
+    if !state.waitlist.begin_round(event_id) {
+        return;
+    }
+    let (state, event_id) = (state.clone(), event_id.to_string());
+    tokio::spawn(async move {
+        loop {
+            let result = if state.waitlist.known_empty(&event_id) {
+                Ok(())
+            } else {
+                offer_round(&state, &event_id).await
+            };
+            if let Err(error) = result {
+                tracing::warn!(%error, %event_id, "waitlist offer round failed");
+            }
+            if !state.waitlist.again(&event_id) {
+                return;
+            }
+        }
+    });
+}
+
+/// Offers the event's free seats to its waitlist, first in line first, until none fits.
+pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
+    let mut passed_over: HashSet<String> = HashSet::new();
+    let mut lost_races = 0;
+    let mut offers = 0;
+    while offers < OFFERS_PER_ROUND && lost_races < LOST_RACES_PER_ROUND {
+        let queue = state.orders.waitlist(event_id).await?;
+        if queue.is_empty() {
+            state.waitlist.read_empty(event_id);
+            return Ok(());
+        }
+        end_stale_offers(state, &queue).await?;
+        let waiting: Vec<&WaitlistEntry> = queue
+            .iter()
+            .filter(|e| e.offer.is_none() && !passed_over.contains(&e.user_id))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        let Some(layout) = state.layouts.get(event_id).await? else {
+            return Ok(());
+        };
+        let snapshot = state.holds.snapshot(event_id).await?;
+        let free = free_seats(&layout, &snapshot);
+        let Some(entry) = waiting.into_iter().find(|e| e.seats <= free.len()) else {
+            return Ok(());
+        };
+        let seats = pick(&free, entry.seats);
+        match offer(state, &layout, entry, seats).await? {
+            Offered::Yes => offers += 1,
+            Offered::LostRace => lost_races += 1,
+            Offered::CannotHold => {
+                passed_over.insert(entry.user_id.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+enum Offered {
+    Yes,
+    /// Another process took the seats or made the offer first: look again.
+    LostRace,
+    /// The user cannot hold more on this event now: the next in line gets the seats.
+    CannotHold,
+}
+
+/// Holds `seats` for the entry's user and records the offer, or gives the hold back.
+async fn offer(
+    state: &AppState,
+    layout: &Layout,
+    entry: &WaitlistEntry,
+    seats: Vec<String>,
+) -> Result<Offered, OrdersError> {
+    let request = state.holds.check_request(layout, seats)?;
+    let ttl = state.settings.waitlist_offer_ttl;
+    let hold = match state
+        .holds
+        .take_for(&entry.user_id, layout, request, ttl, true)
+        .await
+    {
+        Ok(hold) => hold,
+        Err(HoldError::Conflict(_) | HoldError::StaleLayout | HoldError::LayoutChanging) => {
+            return Ok(Offered::LostRace);
+        }
+        Err(HoldError::TooManyHolds(_) | HoldError::Invalid(_)) => {
+            return Ok(Offered::CannotHold);
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let offer = Offer {
+        hold_id: hold.hold_id.clone(),
+        until_ms: hold.expires_at_ms,
+    };
+    let message = crate::outbox::message(
+        "waitlist.offered",
+        json!({
+            "eventId": hold.event_id,
+            "userId": hold.user_id,
+            "holdId": hold.hold_id,
+            "seatIds": hold.seat_ids,
+            "expiresAt": holdfast_common::when::format_millis(hold.expires_at_ms),
+        }),
+    )?;
+    let recorded = state
+        .orders
+        .record_offer(&entry.event_id, &entry.user_id, &offer, Some(&message))
+        .await;
+    match recorded {
+        Ok(true) => {
+            state.outbox_wake.notify_one();
+            state.live.invalidate(&hold.event_id);
+            state.announce("hold.created", &hold);
+            state.waitlist.offered_on(&hold.event_id);
+            Ok(Offered::Yes)
+        }
+        Ok(false) => {
+            state.holds.release(&hold).await?;
+            Ok(Offered::LostRace)
+        }
+        Err(error) => {
+            state.holds.release(&hold).await?;
+            Err(error.into())
+        }
+    }
+}
+
+/// Ends offers that ran out a while ago and whose hold is gone (see [`STALE_OFFER_GRACE_MS`]).
+async fn end_stale_offers(state: &AppState, queue: &[WaitlistEntry]) -> Result<(), OrdersError> {
+    let now = now_millis();
+    for entry in queue {
+        let Some(offer) = &entry.offer else { continue };
+        if offer.until_ms + STALE_OFFER_GRACE_MS > now
+            || state.holds.get(&offer.hold_id).await?.is_some()
+        {
+            continue;
+        }
+        offer_expired(state, &entry.event_id, &entry.user_id, &offer.hold_id).await?;
+    }
+    Ok(())
+}
+
+/// Ends the offer `hold_id` that ran out, announcing `waitlist.expired` once.
+async fn offer_expired(
+    state: &AppState,
+    event_id: &str,
+    user_id: &str,
+    hold_id: &str,
+) -> Result<(), OrdersError> {
+    let message = crate::outbox::message(
+        "waitlist.expired",
+        json!({ "eventId": event_id, "userId": user_id, "holdId": hold_id }),
+    )?;
+    if state
+        .orders
+        .end_offer(event_id, hold_id, Some(&message))
+        .await?
+        .is_some()
+    {
+        state.outbox_wake.notify_one();
+    }
+    Ok(())
+}
+
+/// Seats of the layout neither held nor sold, row by row.
+fn free_seats(layout: &Layout, snapshot: &Snapshot) -> Vec<Seat> {
+    let taken: HashSet<&str> = snapshot
+        .held
+        .iter()
+        .chain(&snapshot.sold)
+        .map(String::as_str)
+        .collect();
+    layout
+        .seats()
+        .filter(|seat| !taken.contains(seat.id().as_str()))
+        .collect()
+}
+
+/// `count` of the free seats (in layout order): the first run of side-by-side seats in one
+/// row that is long enough, else the first `count`.
+fn pick(free: &[Seat], count: usize) -> Vec<String> {
+    let mut run_start = 0;
+    for i in 0..free.len() {
+        let continues =
+            i > 0 && free[i].row == free[i - 1].row && free[i].number == free[i - 1].number + 1;
+        if !continues {
+            run_start = i;
+        }
+        if i + 1 - run_start == count {
+            return free[run_start..=i].iter().map(Seat::id).collect();
+        }
+    }
+    free.iter().take(count).map(Seat::id).collect()
+}
+
+/// What this process knows of its waitlist work: the events with a round running (and whether
+/// another was asked for meanwhile), and the events it made offers on, swept every
+/// [`SWEEP_EVERY`] until no offer is left, so that its offers run out on time.
+#[derive(Default)]
+pub struct Rounds {
+    running: Mutex<HashMap<String, bool>>,
+    offered_on: Mutex<HashSet<String>>,
+    /// Events whose waitlist was empty when last read here, until when that is trusted.
+    empty_until: Mutex<HashMap<String, Instant>>,
+}
+
+impl Rounds {
+    /// Whether the event's waitlist was read empty less than [`EMPTY_TRUSTED_FOR`] ago, so
+    /// that holds released and run out in an on-sale without a waitlist cost no store reads.
+    fn known_empty(&self, event_id: &str) -> bool {
+        lock(&self.empty_until)
+            .get(event_id)
+            .is_some_and(|until| *until > Instant::now())
+    }
+
+    fn read_empty(&self, event_id: &str) {
+        let mut empty = lock(&self.empty_until);
+        let now = Instant::now();
+        if empty.len() >= 10_000 {
+            empty.retain(|_, until| *until > now);
+        }
+        empty.insert(event_id.to_string(), now + EMPTY_TRUSTED_FOR);
+    }
+
+    fn joined(&self, event_id: &str) {
+        lock(&self.empty_until).remove(event_id);
+    }
+
+    /// Whether the caller should run a round of the event (none is running here).
+    fn begin_round(&self, event_id: &str) -> bool {
+        let mut running = lock(&self.running);
+        match running.get_mut(event_id) {
+            Some(again) => {
+                *again = true;
+                false
+            }
+            None => {
+                running.insert(event_id.to_string(), false);
+                true
+            }
+        }
+    }
+
+    /// After a round: whether to run another (one was asked for meanwhile); else the event's
+    /// round ends.
+    fn again(&self, event_id: &str) -> bool {
+        let mut running = lock(&self.running);
+        match running.get_mut(event_id) {
+            Some(again) if *again => {
+                *again = false;
+                true
+            }
+            _ => {
+                running.remove(event_id);
+                false
+            }
+        }
+    }
+
+    fn offered_on(&self, event_id: &str) {
+        lock(&self.offered_on).insert(event_id.to_string());
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Starts the waitlist's background work: expired holds end offers and start rounds, the
+/// events with offers are swept, and `order.cancelled` from the bus starts rounds.
+pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
+    let live: Weak<Live> = std::sync::Arc::downgrade(&state.live);
+    let mut expirations = state.holds.board().expirations();
+    let on_expiry = state.clone();
+    tokio::spawn(async move {
+        loop {
+            let hold: ExpiredHold = match expirations.recv().await {
+                Ok(hold) => hold,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            if live.strong_count() == 0 {
+                return;
+            }
+            let state = &on_expiry;
+            if Hold::is_offer_id(&hold.hold_id)
+                && let Err(error) =
+                    offer_expired(state, &hold.event_id, &hold.user_id, &hold.hold_id).await
+            {
+                tracing::warn!(%error, hold_id = %hold.hold_id, "expired offer not ended yet");
+            }
+            start_round(state, &hold.event_id);
+        }
+    });
+
+    let live: Weak<Live> = std::sync::Arc::downgrade(&state.live);
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if live.strong_count() == 0 {
+                return;
+            }
+            let events: Vec<String> = lock(&sweeper.waitlist.offered_on).iter().cloned().collect();
+            for event_id in events {
+                let _ = sweeper.holds.board().sweep(&event_id).await;
+                let offers_left = match sweeper.orders.waitlist(&event_id).await {
+                    Ok(queue) => queue.iter().any(|e| e.offer.is_some()),
+                    Err(_) => true,
+                };
+                if !offers_left {
+                    lock(&sweeper.waitlist.offered_on).remove(&event_id);
+                }
+            }
+        }
+    });
+
+    let mut cancellations = state
+        .infra
+        .bus
+        .subscribe(CANCELLATIONS_QUEUE, &["order.cancelled"])
+        .await?;
+    let on_cancel = state.clone();
+    tokio::spawn(async move {
+        while let Some(delivery) = cancellations.next().await {
+            let payload = &delivery.message.payload;
+            let event_id = payload["eventId"].as_str().unwrap_or_default().to_string();
+            let seats: Vec<String> = payload["seatIds"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let handled = cancelled(&on_cancel, &event_id, &seats).await;
+            let acked = match handled {
+                Ok(()) => delivery.ack().await,
+                Err(error) => {
+                    tracing::warn!(%error, %event_id, "order.cancelled not handled; redelivering");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    delivery.requeue().await
+                }
+            };
+            if let Err(error) = acked {
+                tracing::warn!(%error, "cannot settle an order.cancelled delivery");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// A cancellation heard from the bus: its seats back on the board (those the order store does
+/// not show sold again since), then an offer round.
+async fn cancelled(state: &AppState, event_id: &str, seats: &[String]) -> Result<(), OrdersError> {
+    if crate::http::event_id(event_id).is_err() {
+        return Ok(());
+    }
+    let sold = state.orders.sold_seats(event_id).await?;
+    let free: Vec<String> = seats
+        .iter()
+        .filter(|s| !sold.contains(*s))
+        .cloned()
+        .collect();
+    if !free.is_empty() {
+        state.holds.board().unsell(event_id, &free).await?;
+        state.live.invalidate(event_id);
+    }
+    offer_round(state, event_id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seats(ids: &[&str]) -> Vec<Seat> {
+        ids.iter().map(|id| Seat::parse(id).unwrap()).collect()
+    }
+
+    #[test]
+    fn offers_pick_side_by_side_seats_when_there_are_some() {
+        let free = seats(&["R1-S1", "R1-S3", "R1-S4", "R2-S1", "R2-S2", "R2-S3"]);
+        assert_eq!(pick(&free, 1), ["R1-S1"]);
+        assert_eq!(pick(&free, 2), ["R1-S3", "R1-S4"]);
+        assert_eq!(pick(&free, 3), ["R2-S1", "R2-S2", "R2-S3"]);
+        // No run of four: the first four free seats.
+        assert_eq!(pick(&free, 4), ["R1-S1", "R1-S3", "R1-S4", "R2-S1"]);
+        // A row's end and the next row's start are not side by side.
+        let split = seats(&["R1-S5", "R2-S1"]);
+        assert_eq!(pick(&split, 2), ["R1-S5", "R2-S1"]);
+    }
+}
