@@ -5,7 +5,8 @@ COPY . .
 RUN cargo build --release --locked --workspace --bins \
     && mkdir /out \
     && cp target/release/holdfast target/release/holdfast-gateway target/release/holdfast-auth \
-          target/release/holdfast-events target/release/holdfast-orders target/release/holdfast-ml /out/
+          target/release/holdfast-events target/release/holdfast-orders target/release/holdfast-ml \
+          target/release/holdfast-notifications /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

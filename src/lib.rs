@@ -1,4 +1,5 @@
-//! The all-in-one Holdfast: every service's router, mounted together.
+//! The all-in-one Holdfast: every service's router, mounted together (the notifications worker
+//! too: it serves only its operations routes, and the gateway does not route to it).
 //!
 //! [`mount_all`] is what the `holdfast` binary serves on the configured ports; [`spawn`] serves
 //! the same routers on ephemeral ports with the gateway wired to them, for end-to-end tests.
@@ -56,6 +57,11 @@ async fn mount(
             port: ports.ml,
             router: holdfast_ml::build(settings.clone(), infra.clone()).await?,
         },
+        Mounted {
+            name: holdfast_notifications::SERVICE,
+            port: ports.notifications,
+            router: holdfast_notifications::build(settings.clone(), infra.clone()).await?,
+        },
     ];
     let local = match dispatch {
         Dispatch::Http => LocalServices::new(),
@@ -80,6 +86,7 @@ pub struct Stack {
     pub events_url: String,
     pub orders_url: String,
     pub ml_url: String,
+    pub notifications_url: String,
     pub infra: Infra,
     shutdown: CancellationToken,
 }
@@ -111,7 +118,7 @@ pub async fn spawn_with(
 ) -> anyhow::Result<Stack> {
     let mut listeners = std::collections::HashMap::new();
     let mut urls = std::collections::HashMap::new();
-    for name in ["auth", "events", "orders", "ml", "gateway"] {
+    for name in ["auth", "events", "orders", "ml", "notifications", "gateway"] {
         let listener = server::bind(settings.host, 0).await?;
         urls.insert(name, format!("http://{}", listener.local_addr()?));
         listeners.insert(name, listener);
@@ -137,6 +144,7 @@ pub async fn spawn_with(
         events_url: url("events"),
         orders_url: url("orders"),
         ml_url: url("ml"),
+        notifications_url: url("notifications"),
         infra,
         shutdown,
     })

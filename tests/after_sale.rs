@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{
-    Db, Kv, Storage, TestStack, access_token, account_with_role, api, assert_error, event,
-    get_json, hold_id, infra, paid_intent, post, reconnect_redis, spawn_on, spawn_with, token_for,
+    Db, Kv, Storage, TestStack, access_token, account_with_role, api, assert_error, buy, cancel,
+    event, get_json, hold_id, infra, paid_intent, post, reconnect_redis, spawn_on, spawn_with,
+    token_for,
 };
 
 async fn stack(kv: Kv, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
@@ -18,40 +19,6 @@ async fn stack(kv: Kv, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
         return None;
     }
     Some(spawn_with(db, vars, infra(kv).await?).await)
-}
-
-/// Buys `seats` of `event_id` for `token` at `price` each; answers the order id.
-async fn buy(s: &TestStack, token: &str, event_id: &str, seats: &[&str], price: f64) -> String {
-    let hold = hold_id(s, token, event_id, seats).await;
-    let mut body = json!({"eventId": event_id, "holdId": hold, "seatIds": seats});
-    if price > 0.0 {
-        let total = price * seats.len() as f64;
-        body["paymentIntentId"] = json!(paid_intent(s, token, total, "INR").await);
-    }
-    let bought = post(s, token, "/api/orders/purchase", body).await;
-    assert_eq!(bought.status(), 201);
-    bought.json::<Value>().await.unwrap()["orderId"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn cancel(
-    s: &TestStack,
-    token: &str,
-    order_id: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let request = api()
-        .post(s.at(&format!("/api/orders/orders/{order_id}/cancel")))
-        .bearer_auth(token);
-    match body {
-        Some(body) => request.json(&body),
-        None => request,
-    }
-    .send()
-    .await
-    .unwrap()
 }
 
 async fn seat_state(s: &TestStack, event_id: &str, seat: &str) -> String {

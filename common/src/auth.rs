@@ -169,6 +169,11 @@ impl AuthUser {
         &self.0.user_id
     }
 
+    /// The address the caller signed in with, as the token states it.
+    pub fn email(&self) -> &str {
+        &self.0.email
+    }
+
     pub fn role(&self) -> Role {
         self.0.role
     }

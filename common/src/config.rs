@@ -70,6 +70,8 @@ pub struct Ports {
     pub events: u16,
     pub orders: u16,
     pub ml: u16,
+    /// Health, readiness and metrics of the notifications worker (it serves no API).
+    pub notifications: u16,
 }
 
 /// Where the gateway (and services that call each other) find the other processes.
@@ -266,6 +268,22 @@ pub struct OrdersSettings {
     pub waitlist_offer_ttl: Duration,
 }
 
+/// How the notifications worker delivers e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationsSettings {
+    /// Set: mail goes to this SMTP server (`smtp://`, `smtps://`, `?tls=required` for
+    /// STARTTLS). Unset: to the file sink `DATA_DIR/mail.mbox`, for development.
+    pub smtp_url: Option<String>,
+    /// The `From` of every mail, `Name <address>` or a bare address.
+    pub mail_from: String,
+    /// A mail not sent after this many attempts is marked `DEAD`.
+    pub max_attempts: u32,
+    /// The wait before the first retry; each further retry waits twice as long (with jitter).
+    pub retry_base: Duration,
+    /// The longest wait between two attempts.
+    pub retry_max: Duration,
+}
+
 /// All of Holdfast's configuration. See the README for the table of variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -292,6 +310,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub gateway: GatewaySettings,
     pub orders: OrdersSettings,
+    pub notifications: NotificationsSettings,
 }
 
 impl Settings {
@@ -324,6 +343,7 @@ impl Settings {
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 20)?,
             auth: AuthSettings::read(&env)?,
             orders: OrdersSettings::read(&env)?,
+            notifications: NotificationsSettings::read(&env)?,
             gateway: GatewaySettings::read(&env)?,
         };
         settings.check_consistency()?;
@@ -407,7 +427,14 @@ impl Settings {
                 return refuse(name, "must carry credentials (a password, not guest)");
             }
         }
-        Ok(())
+        // The file sink delivers nothing; plain SMTP exposes tickets and offers on the wire.
+        match &self.notifications.smtp_url {
+            None => refuse("SMTP_URL", "must be set; the file sink is for development"),
+            Some(url) if !is_encrypted_smtp(url) => {
+                refuse("SMTP_URL", "must use smtps:// or smtp://…?tls=required")
+            }
+            Some(_) => Ok(()),
+        }
     }
 
     /// True when the process runs with `APP_ENV=production`.
@@ -429,6 +456,7 @@ impl Ports {
             events: env.parse("EVENTS_PORT", 4002)?,
             orders: env.parse("ORDERS_PORT", 4003)?,
             ml: env.parse("ML_PORT", 5000)?,
+            notifications: env.parse("NOTIFICATIONS_PORT", 4004)?,
         })
     }
 }
@@ -497,6 +525,34 @@ impl OrdersSettings {
             waitlist_offer_ttl: env.seconds("WAITLIST_OFFER_SECONDS", 600)?,
         })
     }
+}
+
+impl NotificationsSettings {
+    fn read(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let mail_from = env
+            .string("MAIL_FROM")
+            .unwrap_or_else(|| "Holdfast <tickets@holdfast.localhost>".into());
+        if !mail_from.contains('@') {
+            return Err(ConfigError::Invalid {
+                name: "MAIL_FROM",
+                value: mail_from,
+                reason: "expected an e-mail address, optionally as `Name <address>`".into(),
+            });
+        }
+        Ok(Self {
+            smtp_url: env.string("SMTP_URL"),
+            mail_from,
+            max_attempts: u32::try_from(env.count("MAIL_MAX_ATTEMPTS", 8)?).unwrap_or(u32::MAX),
+            retry_base: env.millis("MAIL_RETRY_BASE_MS", 2_000)?,
+            retry_max: env.seconds("MAIL_RETRY_MAX_SECONDS", 900)?,
+        })
+    }
+}
+
+/// Whether mail to `url` travels encrypted: implicit TLS (`smtps://`) or STARTTLS that the
+/// client insists on (`tls=required`).
+fn is_encrypted_smtp(url: &str) -> bool {
+    url.starts_with("smtps://") || (url.starts_with("smtp://") && url.contains("tls=required"))
 }
 
 impl GatewaySettings {
@@ -762,6 +818,10 @@ mod tests {
             "mongodb://holdfast:mongo-secret@mongo:27017/?replicaSet=rs0&authSource=admin",
         ),
         ("CORS_ORIGINS", "https://tickets.example.com"),
+        (
+            "SMTP_URL",
+            "smtps://holdfast:smtp-secret@smtp.example.com:465",
+        ),
     ];
 
     fn production_with(
@@ -841,6 +901,31 @@ mod tests {
                 ),
             ])
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn production_sends_mail_only_over_tls() {
+        for url in [
+            "",
+            "smtp://smtp.example.com:25",
+            "smtp://smtp.example.com?tls=opportunistic",
+        ] {
+            assert_eq!(
+                refused_variable(production_with(&[("SMTP_URL", url)])),
+                "SMTP_URL",
+                "{url:?}"
+            );
+        }
+        let starttls = production_with(&[("SMTP_URL", "smtp://smtp.example.com:587?tls=required")]);
+        assert!(starttls.is_ok());
+        assert!(settings(&[("SMTP_URL", "smtp://127.0.0.1:2525")]).is_ok());
+        let err = settings(&[("MAIL_FROM", "Holdfast")]).unwrap_err();
+        assert!(err.to_string().starts_with("MAIL_FROM:"), "{err}");
+        assert_eq!(
+            settings(&[]).unwrap().notifications.smtp_url,
+            None,
+            "development defaults to the file sink"
         );
     }
 

@@ -242,7 +242,7 @@ impl Drop for Storage {
 /// Drops the databases of every service under `prefix`.
 fn drop_databases(prefix: &str) {
     if let Ok(uri) = std::env::var("MONGODB_URI") {
-        let names = ["auth", "events", "orders", "ml"]
+        let names = ["auth", "events", "orders", "ml", "notifications"]
             .iter()
             .map(|service| format!("{prefix}_{service}"))
             .collect();
@@ -605,6 +605,41 @@ pub async fn paid_intent(s: &TestStack, token: &str, amount: f64, currency: &str
     .await;
     assert_eq!(confirmed.status(), 200);
     intent["paymentIntentId"].as_str().unwrap().to_string()
+}
+
+/// Buys `seats` of `event_id` for `token` at `price` each; answers the order id.
+pub async fn buy(s: &TestStack, token: &str, event_id: &str, seats: &[&str], price: f64) -> String {
+    let hold = hold_id(s, token, event_id, seats).await;
+    let mut body = json!({"eventId": event_id, "holdId": hold, "seatIds": seats});
+    if price > 0.0 {
+        let total = price * seats.len() as f64;
+        body["paymentIntentId"] = json!(paid_intent(s, token, total, "INR").await);
+    }
+    let bought = post(s, token, "/api/orders/purchase", body).await;
+    assert_eq!(bought.status(), 201);
+    bought.json::<Value>().await.unwrap()["orderId"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Cancels `order_id` as `token`, with `body` (`{seatIds}`) if given.
+pub async fn cancel(
+    s: &TestStack,
+    token: &str,
+    order_id: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let request = api()
+        .post(s.at(&format!("/api/orders/orders/{order_id}/cancel")))
+        .bearer_auth(token);
+    match body {
+        Some(body) => request.json(&body),
+        None => request,
+    }
+    .send()
+    .await
+    .unwrap()
 }
 
 /// An answer read off the wire by [`raw_request`].

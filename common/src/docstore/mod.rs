@@ -11,7 +11,7 @@ mod sqlite;
 
 use crate::config::Settings;
 
-pub use self::mongo::MongoDb;
+pub use self::mongo::{MongoDb, is_duplicate_key};
 pub use self::sqlite::SqliteDb;
 
 /// A failure of the document store.

@@ -5,6 +5,7 @@
 //! Transactions need a replica set; docker-compose runs a single-node one.
 
 use mongodb::bson::{Bson, Document, doc};
+use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::IndexOptions;
 use mongodb::{Client, Database, IndexModel};
 
@@ -52,6 +53,17 @@ impl MongoDb {
         self.database.run_command(doc! { "ping": 1 }).await?;
         Ok(())
     }
+}
+
+/// MongoDB's code for a write that a unique index refused.
+const DUPLICATE_KEY: i32 = 11000;
+
+/// Whether `error` is a write refused by a unique index (a document with that key exists).
+pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
+    matches!(
+        error.kind.as_ref(),
+        ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY
+    )
 }
 
 fn index_model(spec: &IndexSpec) -> IndexModel {

@@ -190,6 +190,7 @@ fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersE
                 "paymentIntentId": refund.payment_intent_id,
             },
             "cancelledBy": refund.cancelled_by,
+            "email": order.email,
         }),
     )
 }

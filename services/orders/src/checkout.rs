@@ -206,6 +206,7 @@ fn order(
         cancelled_seat_ids: Vec::new(),
         refunded_minor: 0,
         revision: 0,
+        email: Some(buyer.email().to_string()),
     }
 }
 
@@ -221,6 +222,7 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
             "amount": money::to_json(order.amount_minor),
             "currency": order.currency,
             "paymentIntentId": order.paid_with(),
+            "email": order.email,
         }),
     )
 }

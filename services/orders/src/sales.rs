@@ -236,6 +236,7 @@ mod tests {
             cancelled_seat_ids: cancelled.iter().map(|s| s.to_string()).collect(),
             refunded_minor: 0,
             revision: 0,
+            email: None,
         }
     }
 
@@ -282,6 +283,7 @@ mod tests {
             user_id: "w".into(),
             seats: 3,
             joined_at_ms: 0,
+            email: None,
             offer: None,
         }];
         let report = tally(&layout, &snapshot, &orders, &refunds, &waitlist);

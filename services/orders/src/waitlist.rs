@@ -66,6 +66,7 @@ pub async fn join(
             user_id: caller.id().to_string(),
             seats,
             joined_at_ms: now_millis(),
+            email: Some(caller.email().to_string()),
             offer: None,
         })
         .await?;
@@ -244,6 +245,7 @@ async fn offer(
             "holdId": hold.hold_id,
             "seatIds": hold.seat_ids,
             "expiresAt": holdfast_common::when::format_millis(hold.expires_at_ms),
+            "email": entry.email,
         }),
     )?;
     let recorded = state
@@ -279,21 +281,39 @@ async fn end_stale_offers(state: &AppState, queue: &[WaitlistEntry]) -> Result<(
         {
             continue;
         }
-        offer_expired(state, &entry.event_id, &entry.user_id, &offer.hold_id).await?;
+        offer_expired(state, entry, &offer.hold_id).await?;
     }
     Ok(())
 }
 
-/// Ends the offer `hold_id` that ran out, announcing `waitlist.expired` once.
+/// Ends the offer whose hold just expired, if its user is still waitlisted (a user who left
+/// the list took the offer with them). The sweep ends what this misses.
+async fn expired_offer_hold(state: &AppState, hold: &ExpiredHold) -> Result<(), OrdersError> {
+    match state
+        .orders
+        .waitlist_place(&hold.event_id, &hold.user_id)
+        .await?
+    {
+        Some(place) => offer_expired(state, &place.entry, &hold.hold_id).await,
+        None => Ok(()),
+    }
+}
+
+/// Ends the offer `hold_id` made to `entry` that ran out, announcing `waitlist.expired` once.
 async fn offer_expired(
     state: &AppState,
-    event_id: &str,
-    user_id: &str,
+    entry: &WaitlistEntry,
     hold_id: &str,
 ) -> Result<(), OrdersError> {
+    let event_id = &entry.event_id;
     let message = crate::outbox::message(
         "waitlist.expired",
-        json!({ "eventId": event_id, "userId": user_id, "holdId": hold_id }),
+        json!({
+            "eventId": event_id,
+            "userId": entry.user_id,
+            "holdId": hold_id,
+            "email": entry.email,
+        }),
     )?;
     if state
         .orders
@@ -428,8 +448,7 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
             }
             let state = &on_expiry;
             if Hold::is_offer_id(&hold.hold_id)
-                && let Err(error) =
-                    offer_expired(state, &hold.event_id, &hold.user_id, &hold.hold_id).await
+                && let Err(error) = expired_offer_hold(state, &hold).await
             {
                 tracing::warn!(%error, hold_id = %hold.hold_id, "expired offer not ended yet");
             }

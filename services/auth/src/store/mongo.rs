@@ -3,19 +3,15 @@
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use holdfast_common::auth::Role;
-use holdfast_common::docstore::MongoDb;
+use holdfast_common::docstore::{MongoDb, is_duplicate_key};
 use mongodb::Collection;
 use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
-use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use serde::{Deserialize, Serialize};
 
 use super::{Created, RepoError, UserRepository, parse_email, parse_role};
 use crate::domain::user::{Email, User};
-
-/// MongoDB's code for a unique index violation.
-const DUPLICATE_KEY: i32 = 11000;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,13 +60,6 @@ impl MongoUsers {
             users: db.database().collection("users"),
         }
     }
-}
-
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    matches!(
-        error.kind.as_ref(),
-        ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY
-    )
 }
 
 #[async_trait]

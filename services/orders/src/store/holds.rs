@@ -508,6 +508,7 @@ mod tests {
                 cancelled_seat_ids: Vec::new(),
                 refunded_minor: 0,
                 revision: 0,
+                email: None,
             },
             idempotency: None,
             outbox: crate::store::OutboxMessage {

@@ -91,6 +91,7 @@ pub const SCHEMA: Schema = Schema {
         ALTER TABLE orders ADD COLUMN cancelled_seat_ids TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE orders ADD COLUMN refunded_minor INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE orders ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN email TEXT;
         CREATE INDEX orders_by_event ON orders (event_id, created_at);
         CREATE TABLE refunds (
             refund_id         TEXT PRIMARY KEY,
@@ -111,6 +112,7 @@ pub const SCHEMA: Schema = Schema {
             user_id        TEXT NOT NULL,
             seats          INTEGER NOT NULL,
             joined_at      INTEGER NOT NULL,
+            email          TEXT,
             offer_hold_id  TEXT,
             offer_until    INTEGER,
             PRIMARY KEY (event_id, user_id)
@@ -235,6 +237,9 @@ pub struct Order {
     pub refunded_minor: i64,
     /// Bumped by every cancellation; a cancellation applies only to the revision it read.
     pub revision: i64,
+    /// The buyer's e-mail address when they bought, for the notifications; orders stored
+    /// before it was kept have none.
+    pub email: Option<String>,
 }
 
 /// What became of an order.
@@ -340,6 +345,8 @@ pub struct WaitlistEntry {
     /// How many seats the user wants.
     pub seats: usize,
     pub joined_at_ms: i64,
+    /// Where offers are mailed: the user's address when they joined.
+    pub email: Option<String>,
     /// The hold offered to the user, while an offer stands.
     pub offer: Option<Offer>,
 }

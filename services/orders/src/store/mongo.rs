@@ -12,11 +12,9 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use holdfast_common::docstore::MongoDb;
+use holdfast_common::docstore::{MongoDb, is_duplicate_key};
 use mongodb::bson::{Bson, DateTime, Document, doc};
-use mongodb::error::{
-    ErrorKind, TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
-};
+use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use mongodb::{Client, ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
@@ -25,8 +23,6 @@ use super::{
     OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
 };
 use crate::domain::now_millis;
-
-const DUPLICATE_KEY: i32 = 11000;
 
 /// Runs `$body` — an expression using the session `$session` that answers
 /// `Result<T, mongodb::error::Error>` — in a transaction, retried as the module's doc says;
@@ -84,6 +80,8 @@ struct OrderDocument {
     refunded_minor: i64,
     #[serde(default)]
     revision: i64,
+    #[serde(default)]
+    email: Option<String>,
 }
 
 impl From<&Order> for OrderDocument {
@@ -101,6 +99,7 @@ impl From<&Order> for OrderDocument {
             cancelled_seat_ids: o.cancelled_seat_ids.clone(),
             refunded_minor: o.refunded_minor,
             revision: o.revision,
+            email: o.email.clone(),
         }
     }
 }
@@ -120,6 +119,7 @@ impl From<OrderDocument> for Order {
             cancelled_seat_ids: d.cancelled_seat_ids,
             refunded_minor: d.refunded_minor,
             revision: d.revision,
+            email: d.email,
         }
     }
 }
@@ -194,6 +194,8 @@ struct WaitlistDocument {
     user_id: String,
     seats: i64,
     joined_at: i64,
+    #[serde(default)]
+    email: Option<String>,
     offer_hold_id: Option<String>,
     offer_until: Option<i64>,
 }
@@ -205,6 +207,7 @@ impl From<WaitlistDocument> for WaitlistEntry {
             user_id: d.user_id,
             seats: usize::try_from(d.seats).unwrap_or(0),
             joined_at_ms: d.joined_at,
+            email: d.email,
             offer: d
                 .offer_hold_id
                 .zip(d.offer_until)
@@ -230,10 +233,6 @@ impl MongoOrders {
             waitlist: database.collection("waitlist"),
         }
     }
-}
-
-fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
-    matches!(error.kind.as_ref(), ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY)
 }
 
 fn sold_seat_id(event_id: &str, seat_id: &str) -> String {
@@ -603,6 +602,7 @@ impl OrderRepository for MongoOrders {
             user_id: entry.user_id.clone(),
             seats: i64::try_from(entry.seats).unwrap_or(i64::MAX),
             joined_at: entry.joined_at_ms,
+            email: entry.email.clone(),
             offer_hold_id: None,
             offer_until: None,
         };

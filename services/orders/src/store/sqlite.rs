@@ -27,10 +27,10 @@ fn is_constraint(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation)
 }
 
-const ORDER_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at";
+const ORDER_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email";
 /// What a read of an order selects: the columns a purchase writes, then those cancellations
 /// change.
-const ORDER_READ_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, cancelled_seat_ids, refunded_minor, revision";
+const ORDER_READ_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email, cancelled_seat_ids, refunded_minor, revision";
 
 /// An order as read, with its two JSON seat lists still to decode (see [`with_seats`]).
 type OrderRow = (Order, String, String);
@@ -55,12 +55,13 @@ fn read_order(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
                 })
             })?,
             created_at_ms: row.get(8)?,
+            email: row.get(9)?,
             cancelled_seat_ids: Vec::new(),
-            refunded_minor: row.get(10)?,
-            revision: row.get(11)?,
+            refunded_minor: row.get(11)?,
+            revision: row.get(12)?,
         },
         row.get(3)?,
-        row.get(9)?,
+        row.get(10)?,
     ))
 }
 
@@ -103,7 +104,8 @@ fn refund_with_seats((mut refund, seats): (Refund, String)) -> Result<Refund, Re
     Ok(refund)
 }
 
-const WAITLIST_COLUMNS: &str = "event_id, user_id, seats, joined_at, offer_hold_id, offer_until";
+const WAITLIST_COLUMNS: &str =
+    "event_id, user_id, seats, joined_at, offer_hold_id, offer_until, email";
 
 fn read_entry(row: &Row<'_>) -> rusqlite::Result<WaitlistEntry> {
     let hold_id: Option<String> = row.get(4)?;
@@ -113,6 +115,7 @@ fn read_entry(row: &Row<'_>) -> rusqlite::Result<WaitlistEntry> {
         user_id: row.get(1)?,
         seats: usize::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
         joined_at_ms: row.get(3)?,
+        email: row.get(6)?,
         offer: hold_id
             .zip(until)
             .map(|(hold_id, until_ms)| Offer { hold_id, until_ms }),
@@ -221,7 +224,7 @@ fn purchase_blocking(
     let seats = seats_json(&order.seat_ids);
     let inserted = tx.execute(
         &format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
         ),
         params![
             order.order_id,
@@ -233,6 +236,7 @@ fn purchase_blocking(
             order.payment_intent_id,
             order.status.as_str(),
             order.created_at_ms,
+            order.email,
         ],
     );
     match inserted {
@@ -430,13 +434,14 @@ impl OrderRepository for SqliteOrders {
             .db
             .call(move |c| {
                 let inserted = c.execute(
-                    "INSERT INTO waitlist (event_id, user_id, seats, joined_at) VALUES (?1, ?2, ?3, ?4) \
+                    "INSERT INTO waitlist (event_id, user_id, seats, joined_at, email) VALUES (?1, ?2, ?3, ?4, ?5) \
                      ON CONFLICT (event_id, user_id) DO NOTHING",
                     params![
                         entry.event_id,
                         entry.user_id,
                         i64::try_from(entry.seats).unwrap_or(i64::MAX),
-                        entry.joined_at_ms
+                        entry.joined_at_ms,
+                        entry.email,
                     ],
                 )?;
                 Ok(inserted == 1)

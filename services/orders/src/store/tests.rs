@@ -33,6 +33,7 @@ fn purchase(
             cancelled_seat_ids: Vec::new(),
             refunded_minor: 0,
             revision: 0,
+            email: Some(format!("{user}@holdfast.test")),
         },
         idempotency: key.map(|k| IdempotentResponse {
             key: k.into(),
@@ -318,6 +319,7 @@ fn entry(event: &str, user: &str, seats: usize, at: i64) -> WaitlistEntry {
         user_id: user.into(),
         seats,
         joined_at_ms: at,
+        email: Some(format!("{user}@holdfast.test")),
         offer: None,
     }
 }

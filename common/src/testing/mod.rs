@@ -1,8 +1,11 @@
-//! Helpers for tests that need a real server (Redis, RabbitMQ, MongoDB).
+//! Helpers for tests that need a real server (Redis, RabbitMQ, MongoDB), and an SMTP server of
+//! their own ([`smtp`]).
 //!
 //! A suite whose server variable is unset is skipped with a visible message, except under
 //! `CI=true`, where skipping would hide a broken set-up and therefore fails (CI starts Redis,
 //! RabbitMQ and a MongoDB-compatible server; see `.ci/run`).
+
+pub mod smtp;
 
 use std::io::Write;
 

@@ -1,0 +1,64 @@
+//! Notifications service: e-mails buyers and waitlisted users about what happened to their
+//! orders and offers, from the bus, with a delivery log that retries and gives up visibly.
+//!
+//! It is a service of its own rather than a module of orders because mail is the one part of
+//! the after-sale that depends on a third party: an SMTP relay that is slow or down must never
+//! hold a checkout's resources, its retries must survive an orders deployment, and it scales
+//! (or stops) on its own. Everything it needs travels in the messages (each carries the
+//! recipient's address), so it calls no other service.
+//!
+//! - [`compose`] turns `order.purchased`, `order.cancelled`, `waitlist.offered` and
+//!   `waitlist.expired` into mails;
+//! - [`store`] is the delivery log (one record per bus message id, so a redelivered message
+//!   sends nothing twice);
+//! - [`mailer`] sends through `SMTP_URL`, or appends to `DATA_DIR/mail.mbox` in development;
+//! - [`worker`] records what the bus brings and sends what is due, with exponential backoff,
+//!   jitter and a `DEAD` state.
+//!
+//! The crate exposes [`build`]; `main.rs` only launches it. Its router serves the common
+//! `/health`, `/ready` and `/metrics` and nothing else.
+
+pub mod compose;
+pub mod error;
+pub mod mailer;
+pub mod store;
+pub mod worker;
+
+use std::sync::Arc;
+
+use axum::Router;
+use holdfast_common::config::Settings;
+use holdfast_common::docstore::Database;
+use holdfast_common::infra::Infra;
+use holdfast_common::metrics::Metrics;
+use holdfast_common::server;
+
+use crate::mailer::Mailer;
+use crate::worker::{Counters, RetryPolicy, Worker};
+
+/// The service's name in logs, metrics, health answers and storage names.
+pub const SERVICE: &str = "notifications";
+
+/// Opens the delivery log, starts consuming and sending, and returns the operations router.
+pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
+    let store = Database::open(&settings, SERVICE, &store::SCHEMA).await?;
+    let mailer = Mailer::from_settings(&settings)?;
+    tracing::info!(
+        service = SERVICE,
+        store = store.kind(),
+        mailer = %mailer.describe(),
+        "delivery log opened"
+    );
+    let readiness = infra.readiness(Some(&store));
+    let counters = Counters::default();
+    let metrics = Metrics::with(SERVICE, |registry| counters.register(registry));
+    Worker {
+        log: store::deliveries(&store),
+        mailer: Arc::new(mailer),
+        policy: RetryPolicy::from_settings(&settings.notifications),
+        counters,
+    }
+    .start(infra.bus.as_ref())
+    .await?;
+    Ok(server::finish(Router::new(), SERVICE, metrics, readiness))
+}

@@ -1,0 +1,18 @@
+//! `holdfast-notifications`: the mail worker alone in its process.
+
+use std::process::ExitCode;
+
+use holdfast_common::launch::{self, Mounted};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    launch::main(|settings, infra| async move {
+        let router = holdfast_notifications::build(settings.clone(), infra).await?;
+        Ok(vec![Mounted {
+            name: holdfast_notifications::SERVICE,
+            port: settings.ports.notifications,
+            router,
+        }])
+    })
+    .await
+}

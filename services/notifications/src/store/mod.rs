@@ -1,0 +1,166 @@
+//! The delivery log: one record per mail, keyed by the id of the bus message that made it.
+//!
+//! A record is `PENDING` until a sender claims it, `SENDING` while it is being sent (the
+//! claim is a lease: a sender that dies mid-send leaves a record that falls due again when the
+//! lease ends), then `SENT`, or `PENDING` again with a later `nextAttemptAt` after a failed
+//! attempt, or `DEAD` once the attempts are spent. Claiming is one atomic update per record,
+//! so two senders never send the same record at once. A record whose mail reached the relay
+//! just as its sender died is sent again when the lease ends: delivery is at least once.
+
+mod mongo;
+mod sqlite;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use holdfast_common::docstore::{Database, IndexOrder, IndexSpec, Schema, StoreError};
+
+pub use self::mongo::MongoDeliveries;
+pub use self::sqlite::SqliteDeliveries;
+
+pub const SCHEMA: Schema = Schema {
+    sqlite_migrations: &[r"
+        CREATE TABLE deliveries (
+            message_id      TEXT PRIMARY KEY,
+            routing_key     TEXT NOT NULL,
+            recipient       TEXT NOT NULL,
+            subject         TEXT NOT NULL,
+            body            TEXT NOT NULL,
+            status          TEXT NOT NULL,
+            attempts        INTEGER NOT NULL,
+            next_attempt_at INTEGER NOT NULL,
+            last_error      TEXT,
+            created_at      INTEGER NOT NULL,
+            sent_at         INTEGER
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+    "],
+    mongo_indexes: &[IndexSpec {
+        collection: "deliveries",
+        name: "deliveries_due",
+        keys: &[
+            ("status", IndexOrder::Ascending),
+            ("nextAttemptAt", IndexOrder::Ascending),
+        ],
+        unique: false,
+    }],
+};
+
+/// Where a mail is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Pending,
+    Sending,
+    Sent,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sending => "SENDING",
+            Self::Sent => "SENT",
+            Self::Dead => "DEAD",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Sending, Self::Sent, Self::Dead]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+    }
+}
+
+/// One mail and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The id of the bus message the mail was made from.
+    pub message_id: String,
+    pub routing_key: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub status: DeliveryStatus,
+    /// Attempts started so far (a claim counts as one).
+    pub attempts: u32,
+    /// When a pending record falls due, or a sending one's lease ends.
+    pub next_attempt_at_ms: i64,
+    pub last_error: Option<String>,
+    pub created_at_ms: i64,
+    pub sent_at_ms: Option<i64>,
+}
+
+impl Delivery {
+    /// A record due at once, not tried yet.
+    pub fn new(
+        message_id: String,
+        routing_key: String,
+        mail: crate::compose::Mail,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            message_id,
+            routing_key,
+            recipient: mail.to,
+            subject: mail.subject,
+            body: mail.body,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at_ms: now_ms,
+            last_error: None,
+            created_at_ms: now_ms,
+            sent_at_ms: None,
+        }
+    }
+}
+
+/// The delivery log's storage; one adapter per document store.
+#[async_trait]
+pub trait DeliveryLog: Send + Sync + 'static {
+    /// Keeps `delivery`; false (and nothing changes) when its message id is already logged.
+    async fn record(&self, delivery: &Delivery) -> Result<bool, StoreError>;
+
+    /// Claims up to `limit` records due at `now_ms` (pending, or sending with an ended lease),
+    /// soonest first: each becomes `SENDING` until `lease_until_ms`, one attempt more.
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Marks the claimed attempt `attempt` of `message_id` sent. An attempt whose lease
+    /// ended and that another sender claimed again changes nothing.
+    async fn mark_sent(
+        &self,
+        message_id: &str,
+        attempt: u32,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Records the failure of attempt `attempt`: pending again from `retry_at_ms`, or `DEAD`
+    /// when that is `None`.
+    async fn mark_failed(
+        &self,
+        message_id: &str,
+        attempt: u32,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> Result<(), StoreError>;
+
+    /// When the soonest pending or sending record falls due.
+    async fn next_due(&self) -> Result<Option<i64>, StoreError>;
+
+    async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError>;
+}
+
+/// The delivery log of `store`.
+pub fn deliveries(store: &Database) -> Arc<dyn DeliveryLog> {
+    match store {
+        Database::Sqlite(db) => Arc::new(SqliteDeliveries::new(db.clone())),
+        Database::Mongo(db) => Arc::new(MongoDeliveries::new(db)),
+    }
+}

@@ -1,0 +1,212 @@
+//! Notifications, end to end: what the orders service announces reaches a real SMTP server
+//! (an in-test one, over TCP) once per message, a refused mail is tried again, a hopeless one
+//! ends `DEAD`, and without `SMTP_URL` mail goes to the development mbox file. Each SMTP test
+//! runs with the delivery log on SQLite and on MongoDB.
+
+mod support;
+
+use std::time::Duration;
+
+use holdfast_common::bus::BusMessage;
+use holdfast_common::testing::smtp::{ReceivedMail, SmtpSink};
+use serde_json::json;
+use support::{Db, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, token_for};
+
+/// How long mail may take to arrive; tests wait only as long as it actually takes.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+async fn stack_mailing_to(sink: &SmtpSink, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
+    if !db.available() {
+        return None;
+    }
+    let mut env = vec![
+        ("SMTP_URL", sink.url.as_str()),
+        ("MAIL_RETRY_BASE_MS", "20"),
+    ];
+    env.extend_from_slice(vars);
+    Some(spawn_in(db, &env).await)
+}
+
+fn to<'m>(mails: &'m [ReceivedMail], address: &str) -> Vec<&'m ReceivedMail> {
+    mails.iter().filter(|m| m.to == [address]).collect()
+}
+
+fn subject(mail: &ReceivedMail) -> String {
+    mail.header("Subject").unwrap_or_default()
+}
+
+/// An `order.purchased` announcement for `email`, as the outbox relay publishes it.
+fn purchase_message(order_id: &str, email: &str) -> BusMessage {
+    BusMessage::new(
+        "order.purchased",
+        json!({
+            "orderId": order_id, "eventId": "mail-event", "seatIds": ["A-1"],
+            "amount": 5, "currency": "INR", "email": email,
+        }),
+    )
+    .unwrap()
+}
+
+async fn notifications_counter(s: &TestStack, name: &str) -> f64 {
+    counter(&metrics(&s.stack.notifications_url).await, name).unwrap_or(0.0)
+}
+
+/// Waits until the notifications counter `name` reaches `value`; answers what it reached.
+async fn counter_reaching(s: &TestStack, name: &str, value: f64) -> f64 {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let now = notifications_counter(s, name).await;
+        if now >= value || tokio::time::Instant::now() >= deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_purchase_a_cancellation_and_an_offer_are_mailed(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 2, 10.0).await;
+    let buyer = token_for("mail-buyer");
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1", "R1-S2"], 10.0).await;
+    let waitlist = format!("/api/orders/events/{event_id}/waitlist");
+    let joined = post(
+        &s,
+        &token_for("mail-waiter"),
+        &waitlist,
+        json!({"seats": 1}),
+    )
+    .await;
+    assert_eq!(joined.status(), 201);
+    let partly = cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S2"]}))).await;
+    assert_eq!(partly.status(), 200);
+
+    let mails = sink.wait_for(3, PATIENCE).await;
+    assert_eq!(mails.len(), 3, "{mails:#?}");
+    let buyer_mails = to(&mails, "mail-buyer@example.com");
+    let bought = buyer_mails
+        .iter()
+        .find(|m| subject(m) == format!("Your tickets: order {order_id}"))
+        .expect("a purchase mail");
+    assert!(
+        bought.body().contains("Seats: R1-S1, R1-S2"),
+        "{}",
+        bought.body()
+    );
+    assert!(bought.body().contains("Paid: 20 INR"), "{}", bought.body());
+    assert!(bought.from.contains('@'));
+    assert!(
+        bought
+            .header("Message-ID")
+            .is_some_and(|id| id.ends_with("@holdfast>"))
+    );
+    let cancelled = buyer_mails
+        .iter()
+        .find(|m| subject(m) == format!("Seats of order {order_id} are cancelled"))
+        .expect("a cancellation mail");
+    assert!(
+        cancelled.body().contains("Refunded: 10 INR"),
+        "{}",
+        cancelled.body()
+    );
+
+    let offers = to(&mails, "mail-waiter@example.com");
+    assert_eq!(offers.len(), 1, "{mails:#?}");
+    assert_eq!(subject(offers[0]), "Seats are waiting for you");
+    assert!(
+        offers[0].body().contains("Seats held for you: R1-S2"),
+        "{}",
+        offers[0].body()
+    );
+}
+
+async fn a_message_delivered_twice_is_mailed_once(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[]).await else {
+        return;
+    };
+    let bus = s.stack.infra.bus.clone();
+    let twice = purchase_message("o-twice", "twice@example.com");
+    bus.publish(&twice).await.unwrap();
+    bus.publish(&twice).await.unwrap();
+    // The queue is consumed in order: once the next message's mail is out, the redelivery
+    // has been handled.
+    bus.publish(&purchase_message("o-after", "after@example.com"))
+        .await
+        .unwrap();
+    let mails = sink.wait_for(2, PATIENCE).await;
+    assert_eq!(to(&mails, "after@example.com").len(), 1, "{mails:#?}");
+    assert_eq!(to(&mails, "twice@example.com").len(), 1, "{mails:#?}");
+    assert_eq!(mails.len(), 2);
+    assert_eq!(
+        notifications_counter(&s, "holdfast_mail_sent_total").await,
+        2.0
+    );
+}
+
+async fn a_refused_mail_is_retried_and_a_hopeless_one_ends_dead(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[("MAIL_MAX_ATTEMPTS", "3")]).await else {
+        return;
+    };
+    let bus = s.stack.infra.bus.clone();
+    sink.refuse_next(1);
+    bus.publish(&purchase_message("o-retried", "retried@example.com"))
+        .await
+        .unwrap();
+    let mails = sink.wait_for(1, PATIENCE).await;
+    assert_eq!(to(&mails, "retried@example.com").len(), 1, "{mails:#?}");
+    assert_eq!(sink.refused(), 1, "the first attempt was refused");
+    assert_eq!(
+        notifications_counter(&s, "holdfast_mail_failed_attempts_total").await,
+        1.0
+    );
+
+    sink.refuse_next(usize::MAX);
+    bus.publish(&purchase_message("o-hopeless", "hopeless@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        counter_reaching(&s, "holdfast_mail_dead_total", 1.0).await,
+        1.0
+    );
+    assert_eq!(sink.refused(), 1 + 3, "three attempts, then DEAD");
+    assert!(to(&sink.received(), "hopeless@example.com").is_empty());
+    assert_eq!(
+        notifications_counter(&s, "holdfast_mail_failed_attempts_total").await,
+        4.0
+    );
+}
+
+support::on_both_document_stores!(
+    a_purchase_a_cancellation_and_an_offer_are_mailed,
+    a_message_delivered_twice_is_mailed_once,
+    a_refused_mail_is_retried_and_a_hopeless_one_ends_dead,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_smtp_mail_goes_to_the_mbox_file() {
+    let s = spawn_in(Db::Sqlite, &[]).await;
+    s.stack
+        .infra
+        .bus
+        .publish(&purchase_message("o-filed", "filed@example.com"))
+        .await
+        .unwrap();
+    let mbox = s.data_dir().join("mail.mbox");
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut written = String::new();
+    while tokio::time::Instant::now() < deadline && !written.contains("o-filed") {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        written = std::fs::read_to_string(&mbox).unwrap_or_default();
+    }
+    assert!(written.starts_with("From holdfast "), "{written}");
+    assert!(written.contains("To: filed@example.com"), "{written}");
+    assert!(
+        written.contains("Subject: Your tickets: order o-filed"),
+        "{written}"
+    );
+    assert!(written.contains("Paid: 5 INR"), "{written}");
+}
