@@ -68,7 +68,7 @@ where
         let listener = server::bind(settings.host, port).await?;
         let address = listener.local_addr()?;
         tracing::info!(service = name, %address, "listening");
-        println!("  {name:<8} http://{address}");
+        println!("  {name:<13} http://{address}");
         let (shutdown, grace) = (shutdown.clone(), settings.shutdown_grace);
         servers
             .spawn(async move { (name, server::serve(listener, router, shutdown, grace).await) });

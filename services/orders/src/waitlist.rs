@@ -11,7 +11,9 @@
 //! Offers are made once per freed seat however many orders processes run rounds at the same
 //! time, without a lock: the seat board takes a seat for one hold only, and the store records an
 //! offer only on an entry that has none, so a process that loses either race releases what it
-//! took and looks again.
+//! took and looks again. The offer's hold record (what `GET /holds` shows and a purchase
+//! checks) is written only after the offer is recorded, so nobody sees an offer that another
+//! process wins.
 //!
 //! Rounds start after each cancellation, release, expiry and join in this process, and on
 //! every `order.cancelled` from the bus (one consumer of a shared queue), which also puts the
@@ -221,7 +223,7 @@ async fn offer(
     let ttl = state.settings.waitlist_offer_ttl;
     let hold = match state
         .holds
-        .take_for(&entry.user_id, layout, request, ttl, true)
+        .take_unrecorded(&entry.user_id, layout, request, ttl, true)
         .await
     {
         Ok(hold) => hold,
@@ -255,6 +257,12 @@ async fn offer(
     match recorded {
         Ok(true) => {
             state.outbox_wake.notify_one();
+            if let Err(error) = state.holds.keep(&hold, ttl).await {
+                // The offer stands in the store but its hold could not be kept: it ends now,
+                // announced as expired, and the seats go to the next round.
+                offer_expired(state, entry, &hold.hold_id).await?;
+                return Err(error.into());
+            }
             state.live.invalidate(&hold.event_id);
             state.announce("hold.created", &hold);
             state.waitlist.offered_on(&hold.event_id);

@@ -220,13 +220,41 @@ impl Holds {
         layout: &Layout,
         request: SeatRequest,
     ) -> Result<Hold, HoldError> {
-        self.take_for(user_id, layout, request, self.policy.hold_ttl, false)
+        self.take_for(user_id, layout, request, self.policy.hold_ttl)
             .await
     }
 
-    /// Takes every requested seat for `user_id` for `ttl`, or none; `offer` marks a waitlist
-    /// offer.
+    /// Takes every requested seat for `user_id` for `ttl`, or none, and keeps the hold's
+    /// record.
     pub async fn take_for(
+        &self,
+        user_id: &str,
+        layout: &Layout,
+        request: SeatRequest,
+        ttl: Duration,
+    ) -> Result<Hold, HoldError> {
+        let hold = self
+            .take_unrecorded(user_id, layout, request, ttl, false)
+            .await?;
+        self.keep(&hold, ttl).await?;
+        Ok(hold)
+    }
+
+    /// Keeps the record of `hold`, taken by [`Holds::take_unrecorded`]: from then on its user
+    /// sees it and may buy or release it. Without its record nobody could, so the seats are let
+    /// go when it cannot be written.
+    pub async fn keep(&self, hold: &Hold, ttl: Duration) -> Result<(), HoldError> {
+        if let Err(error) = self.save(hold, ttl).await {
+            let _ = self.board.release(&hold.keys()).await;
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
+    /// Takes every requested seat for `user_id` for `ttl` on the seat board, or none, without
+    /// the hold's record (see [`Holds::keep`]): a waitlist offer (`offer`) is shown only once
+    /// the store has recorded it, never while another process may still win the offer.
+    pub async fn take_unrecorded(
         &self,
         user_id: &str,
         layout: &Layout,
@@ -277,11 +305,6 @@ impl Holds {
                 layout_version: take.layout_version,
                 offer,
             };
-            if let Err(error) = self.save(&hold, ttl).await {
-                // Without its record nobody could release or buy the hold.
-                let _ = self.board.release(&hold.keys()).await;
-                return Err(error.into());
-            }
             return Ok(hold);
         }
         Err(sold_seats_unloadable())
