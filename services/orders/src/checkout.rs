@@ -52,7 +52,7 @@ pub struct Receipt<'a> {
 #[derive(Debug)]
 pub enum Outcome {
     /// The order is committed.
-    Bought(Order),
+    Bought(Box<Order>),
     /// Another attempt with the same idempotency key committed first: answer what it answered.
     AnsweredByAnotherAttempt,
 }
@@ -103,7 +103,7 @@ pub async fn buy(
         PurchaseOutcome::KeyUsed => return Ok(Outcome::AnsweredByAnotherAttempt),
     }
     settle(state, &hold, intent).await;
-    Ok(Outcome::Bought(new_purchase.order))
+    Ok(Outcome::Bought(Box::new(new_purchase.order)))
 }
 
 /// The buyer's hold, if it holds exactly the seats asked for on the event asked for.
