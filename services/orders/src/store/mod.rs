@@ -441,12 +441,14 @@ pub trait OrderRepository: Send + Sync + 'static {
 
     /// Adds the user to the event's waitlist; `false` (and nothing changes) when they are on it.
     async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError>;
-    /// The user's place on the event's waitlist.
+    /// The user's place on the event's waitlist (reads the whole queue: a position needs it).
     async fn waitlist_place(
         &self,
         event_id: &str,
         user_id: &str,
-    ) -> Result<Option<Place>, RepoError>;
+    ) -> Result<Option<Place>, RepoError> {
+        Ok(place_in(self.waitlist(event_id).await?, user_id))
+    }
     /// Takes the user off the event's waitlist; the entry as it was, if there was one.
     async fn leave_waitlist(
         &self,

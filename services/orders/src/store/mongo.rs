@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
-    OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
+    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
@@ -611,15 +611,6 @@ impl OrderRepository for MongoOrders {
             Err(e) if is_duplicate_key(&e) => Ok(false),
             Err(e) => Err(e.into()),
         }
-    }
-
-    async fn waitlist_place(
-        &self,
-        event_id: &str,
-        user_id: &str,
-    ) -> Result<Option<Place>, RepoError> {
-        let queue = self.waitlist(event_id).await?;
-        Ok(super::place_in(queue, user_id))
     }
 
     async fn leave_waitlist(

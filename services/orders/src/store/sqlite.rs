@@ -9,7 +9,7 @@ use rusqlite::{ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
-    OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
+    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
@@ -447,15 +447,6 @@ impl OrderRepository for SqliteOrders {
                 Ok(inserted == 1)
             })
             .await?)
-    }
-
-    async fn waitlist_place(
-        &self,
-        event_id: &str,
-        user_id: &str,
-    ) -> Result<Option<Place>, RepoError> {
-        let queue = self.waitlist(event_id).await?;
-        Ok(super::place_in(queue, user_id))
     }
 
     async fn leave_waitlist(
