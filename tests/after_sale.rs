@@ -207,7 +207,7 @@ async fn buyers_cannot_cancel_after_the_cutoff_but_organizers_can(kv: Kv, db: Db
 /// Cancel → seats free → the waitlisted user gets the offer → buys it; an offer left to run out
 /// passes to the next in line.
 async fn the_waitlist_offers_freed_seats_first_come_first_served(kv: Kv, db: Db) {
-    let Some(s) = stack(kv, db, &[("WAITLIST_OFFER_SECONDS", "2")]).await else {
+    let Some(s) = stack(kv, db, &[("WAITLIST_OFFER_SECONDS", "5")]).await else {
         return;
     };
     let event_id = event(&s, 1, 2, 5.0).await;
