@@ -19,13 +19,20 @@ fn isolated_env(data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
         ("EVENTS_PORT", free_port().to_string()),
         ("ORDERS_PORT", free_port().to_string()),
         ("ML_PORT", free_port().to_string()),
+        ("NOTIFICATIONS_PORT", free_port().to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
     ]
 }
 
 fn launcher(env: &[(&'static str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast"));
-    for var in ["REDIS_URL", "AMQP_URL", "MONGODB_URI", "APP_ENV"] {
+    for var in [
+        "REDIS_URL",
+        "AMQP_URL",
+        "MONGODB_URI",
+        "APP_ENV",
+        "SMTP_URL",
+    ] {
         command.env_remove(var);
     }
     command.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
@@ -67,6 +74,16 @@ async fn the_launcher_serves_every_health_route_then_stops_cleanly_on_sigterm() 
             serde_json::json!({"status": "ok", "service": service})
         );
     }
+    // The notifications worker is not behind the gateway: its own port answers.
+    let notifications: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{}/health", env[5].1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notifications["service"], "notifications");
     assert!(
         data.path().join("orders.sqlite3").exists(),
         "the embedded store lives in DATA_DIR"
