@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod money;
 pub mod server;
+pub mod sync;
 pub mod telemetry;
 pub mod testing;
 pub mod when;

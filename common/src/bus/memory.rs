@@ -4,7 +4,7 @@
 //! published while a queue has no consumer waits for the next one, as it would on RabbitMQ.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::{
     Acknowledger, BusError, BusMessage, Delivery, MessageBus, Source, Subscription, topic_matches,
 };
+use crate::sync::lock;
 
 /// The in-process adapter of [`MessageBus`].
 #[derive(Default)]
@@ -24,12 +25,6 @@ pub(super) struct Queue {
     bindings: Mutex<Vec<String>>,
     messages: Mutex<VecDeque<(BusMessage, bool)>>,
     arrived: Notify,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Queue {

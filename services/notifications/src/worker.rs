@@ -192,9 +192,10 @@ impl Worker {
             }
             Err(error) => {
                 self.counters.failed.inc();
-                let retry_at = match error.is_permanent() {
-                    true => None,
-                    false => self.policy.retry_at(delivery.attempts, now_millis()),
+                let retry_at = if error.is_permanent() {
+                    None
+                } else {
+                    self.policy.retry_at(delivery.attempts, now_millis())
                 };
                 if retry_at.is_none() {
                     self.counters.dead.inc();

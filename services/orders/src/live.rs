@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -28,6 +28,7 @@ use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::store::board::{SeatDelta, SeatNews, Snapshot};
 use crate::store::holds::{HoldError, Holds};
+use holdfast_common::sync::lock;
 
 /// How many recent changes per event a stream can resume from.
 const RECENT_CHANGES: usize = 512;
@@ -199,12 +200,6 @@ struct EventState {
 #[derive(Default)]
 pub struct Live {
     events: Mutex<HashMap<String, EventState>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Live {

@@ -20,10 +20,11 @@
 //! cancelled seats back on the seat board if the cancelling process could not.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, Weak};
+use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use holdfast_common::auth::AuthUser;
+use holdfast_common::sync::lock;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -432,10 +433,6 @@ impl Rounds {
     fn offered_on(&self, event_id: &str) {
         lock(&self.offered_on).insert(event_id.to_string());
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Starts the waitlist's background work: expired holds end offers and start rounds, the
