@@ -49,21 +49,30 @@ impl TrustedProxies {
         Some(self.forwarded_client(request.headers()).unwrap_or(peer))
     }
 
-    /// The right-most `X-Forwarded-For` entry that is not a trusted proxy; the left-most entry
-    /// when all are; `None` when an entry does not parse (a proxy we trust would not write one).
+    /// The right-most `X-Forwarded-For` entry that is not a trusted proxy, walking from the
+    /// right; the left-most trusted entry when all are. Only what stands right of the client
+    /// matters: entries left of it (whatever the client wrote, junk included) are never read.
+    /// An entry that does not parse before an untrusted one is found ends the walk at the
+    /// trusted hop right of it (a proxy we trust would not write one); `None` when that leaves
+    /// nothing.
     fn forwarded_client(&self, headers: &HeaderMap) -> Option<IpAddr> {
-        let mut chain = Vec::new();
-        for value in headers.get_all("x-forwarded-for") {
-            for entry in value.to_str().ok()?.split(',') {
-                chain.push(entry.trim().parse::<IpAddr>().ok()?.to_canonical());
-            }
-        }
-        chain
+        let lines: Vec<&str> = headers
+            .get_all("x-forwarded-for")
             .iter()
-            .rev()
-            .find(|address| !self.trusts(**address))
-            .or(chain.first())
-            .copied()
+            .map(|value| value.to_str().unwrap_or(""))
+            .collect();
+        let mut nearest_trusted = None;
+        for entry in lines.iter().rev().flat_map(|line| line.rsplit(',')) {
+            let Ok(address) = entry.trim().parse::<IpAddr>() else {
+                break;
+            };
+            let address = address.to_canonical();
+            if !self.trusts(address) {
+                return Some(address);
+            }
+            nearest_trusted = Some(address);
+        }
+        nearest_trusted
     }
 }
 
@@ -133,6 +142,32 @@ mod tests {
         // IPv4-mapped IPv6 peers count as their IPv4 address.
         let request = request_from("[::ffff:10.0.0.2]", &["198.51.100.7"]);
         assert_eq!(p.client_ip(&request), ip("198.51.100.7"));
+    }
+
+    /// Junk anywhere left of the client never moves a request into the proxy's bucket: the
+    /// walk stops at the first untrusted entry from the right.
+    #[test]
+    fn junk_left_of_the_client_is_never_read() {
+        let p = proxies();
+        let cases: [(&[&str], &str); 7] = [
+            (&["junk, 203.0.113.5"], "203.0.113.5"),
+            (&["junk, 198.51.100.9"], "198.51.100.9"),
+            (&["1.2.3.4, junk, 203.0.113.5"], "203.0.113.5"),
+            (&["junk, 203.0.113.5, 10.0.0.3"], "203.0.113.5"),
+            (&["junk", "203.0.113.5"], "203.0.113.5"),
+            (
+                &["junk, , 999.1.1.1", "203.0.113.5, 10.0.0.3"],
+                "203.0.113.5",
+            ),
+            (&["203.0.113.5, ::1"], "203.0.113.5"),
+        ];
+        for (chain, client) in cases {
+            let request = request_from("10.0.0.2", chain);
+            assert_eq!(p.client_ip(&request), ip(client), "{chain:?}");
+        }
+        // Junk written by a trusted hop right of any client: the nearest trusted hop answers.
+        let request = request_from("10.0.0.2", &["203.0.113.5, junk, 10.0.0.3"]);
+        assert_eq!(p.client_ip(&request), ip("10.0.0.3"));
     }
 
     #[test]
