@@ -343,6 +343,12 @@ async fn dates_are_read_as_browsers_and_people_send_them(db: Db) {
     let (found, _) = list(&s, "?from=2027-07-14T17:59Z&to=2027-07-14T18:01Z").await;
     assert_eq!(found.len(), 1);
     assert_eq!(found[0]["_id"], paris["_id"]);
+    // Both ends are inclusive: a bare `to` date takes in that whole day.
+    let (found, _) = list(&s, "?from=2027-07-14&to=2027-07-14").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["_id"], paris["_id"]);
+    let (found, _) = list(&s, "?to=2027-07-13").await;
+    assert!(found.iter().all(|e| e["_id"] != paris["_id"]), "{found:?}");
 }
 
 async fn malformed_and_unknown_ids(db: Db) {

@@ -68,6 +68,24 @@ pub fn parse_millis(raw: &str, zone: &TimeZone) -> Result<i64, &'static str> {
     parse(raw, zone).map(|t| t.as_millisecond())
 }
 
+/// Milliseconds since the Unix epoch of the last instant `raw` covers, for the upper end of an
+/// inclusive range: a bare date covers its whole day (up to the last millisecond before the
+/// next day starts in `zone`); anything else names one instant (see [`parse`]).
+pub fn parse_end_millis(raw: &str, zone: &TimeZone) -> Result<i64, &'static str> {
+    let trimmed = raw.trim();
+    if trimmed.len() != 10 {
+        return parse_millis(raw, zone);
+    }
+    let date = trimmed.parse::<Date>().map_err(|_| NOT_A_DATE)?;
+    // Validates the date and its range the same way as every other bound.
+    parse(trimmed, zone)?;
+    let end = date
+        .tomorrow()
+        .and_then(|next_day| next_day.to_zoned(zone.clone()))
+        .map(|next_day| next_day.timestamp().as_millisecond() - 1);
+    end.map_err(|_| OUT_OF_RANGE)
+}
+
 /// `millis` as RFC 3339 in UTC (`2027-03-14T18:30:00Z`, fractional seconds only when there
 /// are some).
 pub fn format_millis(millis: i64) -> String {
@@ -131,6 +149,32 @@ mod tests {
         assert_eq!(
             read("2027-07-14T19:30Z").as_deref(),
             Ok("2027-07-14T19:30:00Z")
+        );
+    }
+
+    #[test]
+    fn a_bare_date_ends_at_the_end_of_its_day() {
+        let end = |raw, zone: &TimeZone| parse_end_millis(raw, zone).map(format_millis);
+        assert_eq!(
+            end("2027-06-10", &TimeZone::UTC).as_deref(),
+            Ok("2027-06-10T23:59:59.999Z")
+        );
+        let (paris, _) = time_zone("Europe/Paris").unwrap();
+        assert_eq!(
+            end("2027-06-10", &paris).as_deref(),
+            Ok("2027-06-10T21:59:59.999Z")
+        );
+        // A date-time is one instant, as for the start of a range.
+        assert_eq!(
+            end("2027-06-10T19:30", &TimeZone::UTC).as_deref(),
+            Ok("2027-06-10T19:30:00Z")
+        );
+        assert!(parse_end_millis("2027-02-30", &TimeZone::UTC).is_err());
+        assert!(parse_end_millis("9999-12-29", &TimeZone::UTC).is_ok());
+        // Past the last instant the clock can name: refused, not a panic.
+        assert_eq!(
+            parse_end_millis("9999-12-31", &TimeZone::UTC),
+            Err(OUT_OF_RANGE)
         );
     }
 

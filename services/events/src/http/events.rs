@@ -35,7 +35,8 @@ pub struct ListParams {
     /// Only events at or after this date (ISO 8601; offset-less is UTC).
     #[param(example = "2027-01-01")]
     from: Option<String>,
-    /// Only events at or before this date.
+    /// Only events at or before this date; a bare date includes that whole day (UTC).
+    #[param(example = "2027-12-31")]
     to: Option<String>,
     /// 1-based page number.
     #[param(value_type = Option<u32>, minimum = 1, default = 1)]
@@ -67,9 +68,14 @@ fn number_in(
         .ok_or(EventsError::InvalidParameter { field, message })
 }
 
-fn instant(field: &'static str, raw: Option<String>) -> Result<Option<i64>, EventsError> {
+/// A bound of the date range, read in UTC by `read` (the start or the end of what it names).
+fn instant(
+    field: &'static str,
+    raw: Option<String>,
+    read: fn(&str, &when::TimeZone) -> Result<i64, &'static str>,
+) -> Result<Option<i64>, EventsError> {
     non_empty(raw)
-        .map(|raw| when::parse_millis(&raw, &when::TimeZone::UTC))
+        .map(|raw| read(&raw, &when::TimeZone::UTC))
         .transpose()
         .map_err(|message| EventsError::InvalidParameter { field, message })
 }
@@ -93,8 +99,9 @@ impl ListParams {
         Ok(EventQuery {
             text: non_empty(self.q).filter(|q| q.chars().count() <= 200),
             tag: non_empty(self.tag),
-            from_ms: instant("from", self.from)?,
-            to_ms: instant("to", self.to)?,
+            from_ms: instant("from", self.from, when::parse_millis)?,
+            // Both ends are inclusive: `to=2027-06-10` takes in the whole of 10 June.
+            to_ms: instant("to", self.to, when::parse_end_millis)?,
             offset: (page - 1) * limit,
             limit,
         })
