@@ -12,6 +12,7 @@ use support::{
 support::on_both_document_stores!(
     a_buyer_is_recommended_events_like_the_ones_they_bought,
     bad_recommendation_requests_get_400_or_404,
+    recommendations_are_their_users_alone,
 );
 
 async fn tagged_event(
@@ -34,22 +35,21 @@ async fn tagged_event(
     created["_id"].as_str().unwrap().to_string()
 }
 
-/// Polls `path` until its `items` satisfy `done` (the model learns from the bus asynchronously).
+/// Polls `path` as `token`'s user (anonymously with none) until its `items` satisfy `done`
+/// (the model learns from the bus asynchronously).
 async fn items_until(
     s: &support::TestStack,
+    token: Option<&str>,
     path: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
     let mut items = Vec::new();
     for _ in 0..50 {
-        let body: Value = api()
-            .get(s.at(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let mut request = api().get(s.at(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let body: Value = request.send().await.unwrap().json().await.unwrap();
         items = body["items"].as_array().cloned().unwrap_or_default();
         if done(&items) {
             break;
@@ -79,7 +79,7 @@ async fn a_buyer_is_recommended_events_like_the_ones_they_bought(db: Db) {
     .await;
     assert_eq!(bought.status(), 201);
 
-    let recs = items_until(&s, "/api/ml/recs?userId=jazz-fan&limit=5", |items| {
+    let recs = items_until(&s, Some(&buyer), "/api/ml/recs?limit=5", |items| {
         items.first() == Some(&json!(more_jazz))
     })
     .await;
@@ -90,34 +90,84 @@ async fn a_buyer_is_recommended_events_like_the_ones_they_bought(db: Db) {
     );
     let related = items_until(
         &s,
+        None,
         &format!("/api/ml/related?eventId={jazz}&limit=1"),
         |items| !items.is_empty(),
     )
     .await;
     assert_eq!(related, vec![json!(more_jazz)]);
+    // The buyer's list named explicitly, and as an admin sees it.
+    let own = items_until(
+        &s,
+        Some(&buyer),
+        "/api/ml/recs?userId=jazz-fan&limit=5",
+        |_| true,
+    )
+    .await;
+    assert_eq!(own, recs);
+    let as_admin = items_until(
+        &s,
+        Some(&admin),
+        "/api/ml/recs?userId=jazz-fan&limit=5",
+        |_| true,
+    )
+    .await;
+    assert_eq!(as_admin, recs);
     let stranger: Value = api()
-        .get(s.at("/api/ml/recs?userId=someone-else"))
+        .get(s.at("/api/ml/recs"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(stranger["userId"], "someone-else");
+    assert_eq!(stranger["userId"], Value::Null);
     assert_eq!(
         stranger["items"][0],
         json!(jazz),
-        "strangers get the most popular event first"
+        "anonymous callers get the most popular event first"
     );
+    let newcomer: Value = api()
+        .get(s.at("/api/ml/recs"))
+        .bearer_auth(token_for("newcomer"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(newcomer["userId"], "newcomer");
+    assert_eq!(
+        newcomer["items"][0],
+        json!(jazz),
+        "as for anyone with no purchases"
+    );
+}
+
+/// A user's recommendations reveal what they bought: nobody else reads them.
+async fn recommendations_are_their_users_alone(db: Db) {
+    let s = spawn_in(db, &[("DEMO_SEED", "false")]).await;
+    let anonymous = api()
+        .get(s.at("/api/ml/recs?userId=jazz-fan"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "UNAUTHENTICATED").await;
+    let stranger = api()
+        .get(s.at("/api/ml/recs?userId=jazz-fan"))
+        .bearer_auth(token_for("someone-else"))
+        .send()
+        .await
+        .unwrap();
+    assert_error(stranger, 403, "FORBIDDEN").await;
 }
 
 async fn bad_recommendation_requests_get_400_or_404(db: Db) {
     let s = spawn_in(db, &[("DEMO_SEED", "false")]).await;
     for (path, status, code) in [
-        ("/api/ml/recs", 400, "VALIDATION_FAILED"),
-        ("/api/ml/recs?userId=u&limit=0", 400, "VALIDATION_FAILED"),
-        ("/api/ml/recs?userId=u&limit=51", 400, "VALIDATION_FAILED"),
-        ("/api/ml/recs?userId=u&limit=many", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?limit=0", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?limit=51", 400, "VALIDATION_FAILED"),
+        ("/api/ml/recs?limit=many", 400, "VALIDATION_FAILED"),
         ("/api/ml/related", 400, "VALIDATION_FAILED"),
         (
             "/api/ml/related?eventId=0123456789abcdef01234567",

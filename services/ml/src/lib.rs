@@ -12,6 +12,7 @@ pub mod model;
 use std::sync::Arc;
 
 use axum::Router;
+use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::Settings;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
@@ -22,11 +23,15 @@ use crate::model::Model;
 /// The service's name in logs, metrics and health answers.
 pub const SERVICE: &str = "ml";
 
-/// Everything a handler may need: the model (fed from the bus by [`feed`]).
+/// Everything a handler may need: the model (fed from the bus by [`feed`]) and the keys that
+/// verify callers' tokens (a user's recommendations are theirs alone).
 #[derive(Clone)]
 pub struct AppState {
     pub model: Arc<Model>,
+    pub keys: Arc<TokenKeys>,
 }
+
+holdfast_common::token_keys_in!(AppState, keys);
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
@@ -44,7 +49,10 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     )
     .await?;
     let readiness = infra.readiness(None);
-    let state = AppState { model };
+    let state = AppState {
+        model,
+        keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+    };
     Ok(server::finish(
         router(state),
         SERVICE,

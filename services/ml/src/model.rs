@@ -158,6 +158,13 @@ impl Model {
         })
     }
 
+    /// Up to `limit` upcoming events by how many bought them: what a user with no purchases
+    /// is recommended, and what an anonymous caller gets.
+    pub fn popular(&self, limit: usize, now_ms: i64) -> Vec<String> {
+        let inner = self.read();
+        inner.rank(limit, now_ms, |id, _| Some(inner.popularity(id)))
+    }
+
     /// Up to `limit` upcoming events like `event_id`, best first.
     pub fn related(&self, event_id: &str, limit: usize, now_ms: i64) -> Vec<String> {
         let inner = self.read();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
+use holdfast_common::auth::MaybeAuthUser;
 use holdfast_common::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -38,7 +39,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Recommendations {
-    user_id: String,
+    /// Whose recommendations these are; `null` for an anonymous caller's popular list.
+    user_id: Option<String>,
     /// Event ids, best first; only upcoming events.
     items: Vec<String>,
 }
@@ -56,14 +58,24 @@ fn required<'q>(
     params: &'q HashMap<String, String>,
     name: &'static str,
 ) -> Result<&'q str, MlError> {
-    params
-        .get(name)
-        .map(|v| v.trim())
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .ok_or(MlError::InvalidParameter {
+    optional(params, name)?.ok_or(MlError::InvalidParameter {
+        field: name,
+        message: "required, at most 100 characters",
+    })
+}
+
+/// The parameter when given (blank counts as absent); at most 100 characters.
+fn optional<'q>(
+    params: &'q HashMap<String, String>,
+    name: &'static str,
+) -> Result<Option<&'q str>, MlError> {
+    match params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        Some(value) if value.len() > 100 => Err(MlError::InvalidParameter {
             field: name,
-            message: "required, at most 100 characters",
-        })
+            message: "at most 100 characters",
+        }),
+        value => Ok(value),
+    }
 }
 
 fn limit(params: &HashMap<String, String>) -> Result<usize, MlError> {
@@ -85,27 +97,43 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, MlError> {
 }
 
 /// Upcoming events for a user, from what they and people like them bought.
+///
+/// Recommendations leave out what the user bought and weigh what similar buyers bought, so
+/// they reveal purchases: a user's list needs that user's token (or an admin's). `userId`
+/// defaults to the caller; an anonymous caller gets the popular list.
 #[utoipa::path(get, path = "/recs", tag = "recommendations",
     params(
-        ("userId" = String, Query, description = "The user (1–100 characters)"),
+        ("userId" = Option<String>, Query, description = "The user (1–100 characters); the caller when absent. Another user's needs an admin's token"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 50, description = "At most this many (default 10)"),
     ),
     responses(
-        (status = 200, description = "Recommendations", body = Recommendations),
-        (status = 400, description = "`VALIDATION_FAILED`: `userId` missing or too long, bad `limit`", body = ErrorBody),
-    ))]
+        (status = 200, description = "Recommendations; for an anonymous caller the popular list (`userId` null)", body = Recommendations),
+        (status = 400, description = "`VALIDATION_FAILED`: `userId` too long, bad `limit`", body = ErrorBody),
+        (status = 401, description = "`UNAUTHENTICATED`: a `userId` asked for without a token, or a bad token", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: another user's recommendations, asked for by someone who is not an admin", body = ErrorBody),
+    ),
+    security((), ("bearer" = []), ("cookie" = [])))]
 async fn recs(
     State(state): State<AppState>,
+    MaybeAuthUser(caller): MaybeAuthUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Json<Recommendations>, MlError> {
-    let user_id = required(&params, "userId")?;
-    let items = state.model.recommend(
-        user_id,
-        limit(&params)?,
-        holdfast_common::when::now_millis(),
-    );
+    let asked = optional(&params, "userId")?;
+    let limit = limit(&params)?;
+    let user_id = match (&caller, asked) {
+        (None, None) => None,
+        (None, Some(_)) => return Err(MlError::Unauthenticated),
+        (Some(caller), None) => Some(caller.id()),
+        (Some(caller), Some(asked)) if asked == caller.id() || caller.is_admin() => Some(asked),
+        (Some(_), Some(_)) => return Err(MlError::NotYours),
+    };
+    let now = holdfast_common::when::now_millis();
+    let items = match user_id {
+        Some(user_id) => state.model.recommend(user_id, limit, now),
+        None => state.model.popular(limit, now),
+    };
     Ok(Json(Recommendations {
-        user_id: user_id.to_string(),
+        user_id: user_id.map(str::to_string),
         items,
     }))
 }
