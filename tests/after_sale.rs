@@ -424,7 +424,59 @@ async fn the_sales_view_follows_sales_and_refunds(kv: Kv, db: Db) {
     assert_error(bad, 400, "INVALID_ID").await;
 }
 
+/// A seat cancelled and bought again by someone else is named by one ticket only: every view
+/// of the first order lists its live seats and, apart, the cancelled one with when.
+async fn every_view_of_an_order_shows_its_live_and_cancelled_seats(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 5, 10.0).await;
+    let first = token_for("first-buyer");
+    let order_id = buy(&s, &first, &event_id, &["R1-S1", "R1-S2", "R1-S3"], 10.0).await;
+    let partial = cancel(&s, &first, &order_id, Some(json!({"seatIds": ["R1-S2"]}))).await;
+    assert_eq!(partial.status(), 200);
+    let partial: Value = partial.json().await.unwrap();
+    let second = token_for("second-buyer");
+    let resold = buy(&s, &second, &event_id, &["R1-S2"], 10.0).await;
+
+    let live = json!(["R1-S1", "R1-S3"]);
+    let ticket = get_json(&s, None, &format!("/api/public/orders/{order_id}")).await;
+    let mine = get_json(&s, Some(&first), "/api/orders/orders").await;
+    for (view, order) in [
+        ("the cancel answer", &partial),
+        ("the public ticket", &ticket["order"]),
+        ("the buyer's list", &mine["orders"][0]),
+    ] {
+        assert_eq!(order["seatIds"], live, "{view}: {order}");
+        assert_eq!(order["cancelledSeatIds"], json!(["R1-S2"]), "{view}");
+        let cancellation = &order["cancellations"][0];
+        assert_eq!(cancellation["seatId"], "R1-S2", "{view}");
+        assert!(
+            cancellation["cancelledAt"]
+                .as_str()
+                .is_some_and(|at| at.ends_with('Z')),
+            "{view}: {cancellation}"
+        );
+    }
+    assert_eq!(ticket["order"]["validForEntry"], true);
+    // The seat's ticket is the second buyer's alone.
+    let other = get_json(&s, None, &format!("/api/public/orders/{resold}")).await;
+    assert_eq!(other["order"]["seatIds"], json!(["R1-S2"]));
+
+    // A fully cancelled order's ticket admits nobody.
+    cancel(&s, &first, &order_id, None).await;
+    let ticket = get_json(&s, None, &format!("/api/public/orders/{order_id}")).await;
+    assert_eq!(ticket["order"]["status"], "cancelled");
+    assert_eq!(ticket["order"]["seatIds"], json!([]));
+    assert_eq!(ticket["order"]["validForEntry"], false);
+    assert_eq!(
+        ticket["order"]["cancelledSeatIds"],
+        json!(["R1-S2", "R1-S1", "R1-S3"])
+    );
+}
+
 support::on_every_store!(
+    every_view_of_an_order_shows_its_live_and_cancelled_seats,
     a_cancellation_frees_seats_and_refunds_pro_rata,
     cancellations_refuse_strangers_and_bad_input,
     buyers_cannot_cancel_after_the_cutoff_but_organizers_can,

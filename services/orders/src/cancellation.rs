@@ -60,7 +60,12 @@ pub async fn cancel(
             return Ok(Cancelled { order, refunds });
         }
         if !runs_event {
-            check_window(state, layout.as_ref())?;
+            let starts_at_ms = layout.as_ref().and_then(|l| l.starts_at_ms);
+            check_window(
+                state.settings.cancellation_cutoff,
+                starts_at_ms,
+                now_millis(),
+            )?;
         }
         let cancellation = plan(&order, release, caller)?;
         match state.orders.cancel(&cancellation).await? {
@@ -111,14 +116,17 @@ fn seats_to_release(order: &Order, asked: Option<&[String]>) -> Result<Vec<Strin
         .collect())
 }
 
-/// Refuses a buyer's cancellation once the event starts within the cutoff.
-fn check_window(state: &AppState, layout: Option<&Layout>) -> Result<(), OrdersError> {
-    let cutoff = state.settings.cancellation_cutoff;
-    let Some(starts_at_ms) = layout.and_then(|l| l.starts_at_ms) else {
-        return Ok(());
-    };
+/// Refuses a buyer's cancellation once the event starts within the cutoff. It fails closed:
+/// when the start time cannot be read (`None`: the event is gone or its date is unreadable),
+/// the window cannot be checked and the buyer is refused (the organizer still can cancel).
+fn check_window(
+    cutoff: std::time::Duration,
+    starts_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<(), OrdersError> {
+    let starts_at_ms = starts_at_ms.ok_or(OrdersError::CancellationUnverifiable)?;
     let cutoff_ms = i64::try_from(cutoff.as_millis()).unwrap_or(i64::MAX);
-    if now_millis() >= starts_at_ms.saturating_sub(cutoff_ms) {
+    if now_ms >= starts_at_ms.saturating_sub(cutoff_ms) {
         return Err(OrdersError::CancellationClosed(cutoff.as_secs() / 3600));
     }
     Ok(())
@@ -144,8 +152,15 @@ fn plan(
     let before = order.cancelled_seat_ids.len();
     let after = before + release.len();
     let amount = share(order.amount_minor, seats, after) - share(order.amount_minor, seats, before);
+    let now = now_millis();
     let mut updated = order.clone();
     updated.cancelled_seat_ids.extend(release.iter().cloned());
+    // Times recorded for every earlier cancelled seat (older records may lack them).
+    if updated.cancelled_at_ms.len() == before {
+        updated
+            .cancelled_at_ms
+            .extend(std::iter::repeat_n(now, release.len()));
+    }
     updated.refunded_minor += amount;
     updated.revision += 1;
     updated.status = if after == seats {
@@ -163,7 +178,7 @@ fn plan(
         amount_minor: amount,
         currency: order.currency.clone(),
         cancelled_by: caller.id().to_string(),
-        created_at_ms: now_millis(),
+        created_at_ms: now,
     };
     Ok(NewCancellation {
         outbox: announcement(&updated, &refund)?,
@@ -209,7 +224,30 @@ pub async fn give_back(state: &AppState, event_id: &str, seats: &[String]) {
 
 #[cfg(test)]
 mod tests {
-    use super::share;
+    use std::time::Duration;
+
+    use super::{OrdersError, check_window, share};
+
+    #[test]
+    fn the_buyers_window_fails_closed() {
+        let day = Duration::from_secs(24 * 3600);
+        let now = 1_000_000_000_000;
+        let day_ms = 24 * 3600 * 1000;
+        assert!(check_window(day, Some(now + 2 * day_ms), now).is_ok());
+        assert!(matches!(
+            check_window(day, Some(now + day_ms / 2), now),
+            Err(OrdersError::CancellationClosed(24))
+        ));
+        // No readable start time: refused, never let through.
+        assert!(matches!(
+            check_window(day, None, now),
+            Err(OrdersError::CancellationUnverifiable)
+        ));
+        assert!(matches!(
+            check_window(Duration::ZERO, None, now),
+            Err(OrdersError::CancellationUnverifiable)
+        ));
+    }
 
     #[test]
     fn shares_add_up_to_the_total_in_minor_units() {

@@ -204,6 +204,7 @@ fn order(
         status: OrderStatus::Bought,
         created_at_ms: now_millis(),
         cancelled_seat_ids: Vec::new(),
+        cancelled_at_ms: Vec::new(),
         refunded_minor: 0,
         revision: 0,
         email: Some(buyer.email().to_string()),

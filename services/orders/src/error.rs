@@ -44,6 +44,13 @@ pub enum OrdersError {
     /// The buyer's cancellation window has closed (409 `CANCELLATION_CLOSED`).
     #[error("cancellations closed {0} hours before the event; ask the organizer")]
     CancellationClosed(u64),
+    /// The event's start time cannot be read (the event is gone or its date is unreadable), so
+    /// the buyer's cancellation window cannot be checked: refused rather than let open (409
+    /// `CANCELLATION_UNVERIFIABLE`).
+    #[error(
+        "the event's start time cannot be read, so a cancellation cannot be checked against the cutoff; ask the organizer"
+    )]
+    CancellationUnverifiable,
     /// The caller is not on the event's waitlist (404).
     #[error("you are not on this event's waitlist")]
     NotWaitlisted,
@@ -118,6 +125,9 @@ impl IntoResponse for OrdersError {
             | Self::NotWaitlisted => ApiError::not_found(message),
             Self::CancellationClosed(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_CLOSED", message)
+            }
+            Self::CancellationUnverifiable => {
+                ApiError::new(StatusCode::CONFLICT, "CANCELLATION_UNVERIFIABLE", message)
             }
             Self::CancellationBusy => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_IN_PROGRESS", message)

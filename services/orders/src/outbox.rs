@@ -122,6 +122,7 @@ mod tests {
                 status: crate::store::OrderStatus::Bought,
                 created_at_ms: 1,
                 cancelled_seat_ids: Vec::new(),
+                cancelled_at_ms: Vec::new(),
                 refunded_minor: 0,
                 revision: 0,
                 email: None,

@@ -234,6 +234,7 @@ mod tests {
             },
             created_at_ms: at,
             cancelled_seat_ids: cancelled.iter().map(|s| s.to_string()).collect(),
+            cancelled_at_ms: vec![at; cancelled.len()],
             refunded_minor: 0,
             revision: 0,
             email: None,

@@ -16,6 +16,7 @@ use validator::Validate;
 use crate::AppState;
 use crate::cancellation::{self, Cancelled};
 use crate::error::OrdersError;
+use crate::http::orders::OrderSeats;
 use crate::store::{OrderStatus, Refund};
 
 /// Which seats to cancel; without a body (or without `seatIds`) every seat of the order.
@@ -68,9 +69,8 @@ pub struct CancelledOrder<'a> {
     id: &'a str,
     order_id: &'a str,
     event_id: &'a str,
-    /// Every seat the order bought, cancelled or not.
-    seat_ids: &'a [String],
-    cancelled_seat_ids: &'a [String],
+    #[serde(flatten)]
+    seats: OrderSeats<'a>,
     /// `cancelled` once every seat is, `partially_cancelled` before.
     status: OrderStatus,
     /// What the order cost, in major units.
@@ -93,7 +93,7 @@ pub struct CancelledOrder<'a> {
         (status = 200, description = "The order as the cancellation left it, with every refund", body = CancelledOrder),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_SEATS` (a seat named twice or not the order's)", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such order of yours or of your event", body = ErrorBody),
-        (status = 409, description = "`CANCELLATION_CLOSED`: the buyer's window has closed", body = ErrorBody),
+        (status = 409, description = "`CANCELLATION_CLOSED`: the buyer's window has closed; `CANCELLATION_UNVERIFIABLE`: the event's start time cannot be read, so a buyer cannot cancel", body = ErrorBody),
     ))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -116,8 +116,7 @@ fn view(cancelled: &Cancelled) -> CancelledOrder<'_> {
         id: &order.order_id,
         order_id: &order.order_id,
         event_id: &order.event_id,
-        seat_ids: &order.seat_ids,
-        cancelled_seat_ids: &order.cancelled_seat_ids,
+        seats: OrderSeats::from(order),
         status: order.status,
         amount: money::to_json(order.amount_minor),
         refunded_amount: money::to_json(order.refunded_minor),

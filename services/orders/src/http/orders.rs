@@ -1,4 +1,6 @@
-//! Reading orders: the caller's list and a public ticket.
+//! Reading orders: the caller's list and a public ticket. Every view of an order lists the
+//! seats it still holds in `seatIds` and, apart, the cancelled ones with when each was given
+//! back ([`OrderSeats`]), so that no two valid-looking tickets ever name one seat.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -13,6 +15,46 @@ use crate::error::OrdersError;
 use crate::store::{Order, OrderStatus};
 use holdfast_common::when::format_millis;
 
+/// An order's seats, as every view of it shows them.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderSeats<'a> {
+    /// The seats the order still holds; cancelled seats are not among them.
+    #[schema(example = json!(["R1-S1", "R1-S3"]))]
+    seat_ids: Vec<&'a str>,
+    /// The seats given back by cancellations (no longer the order's).
+    #[schema(example = json!(["R1-S2"]))]
+    cancelled_seat_ids: &'a [String],
+    /// Each cancelled seat with when it was given back.
+    cancellations: Vec<SeatCancellation<'a>>,
+}
+
+/// A seat given back by a cancellation.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatCancellation<'a> {
+    seat_id: &'a str,
+    /// `null` for cancellations recorded before the time was kept.
+    #[schema(format = DateTime)]
+    cancelled_at: Option<String>,
+}
+
+impl<'a> From<&'a Order> for OrderSeats<'a> {
+    fn from(order: &'a Order) -> Self {
+        Self {
+            seat_ids: order.standing_seats().map(String::as_str).collect(),
+            cancelled_seat_ids: &order.cancelled_seat_ids,
+            cancellations: order
+                .cancelled_seats()
+                .map(|(seat, at_ms)| SeatCancellation {
+                    seat_id: seat,
+                    cancelled_at: at_ms.map(format_millis),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// One of the caller's orders.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -24,9 +66,8 @@ pub struct OrderView<'a> {
     #[schema(example = "0b6c1a52-8a0e-4c55-9d1f-1f1b2c3d4e5f")]
     order_id: &'a str,
     event_id: &'a str,
-    seat_ids: &'a [String],
-    /// Seats given back by cancellations (still listed in `seatIds`).
-    cancelled_seat_ids: &'a [String],
+    #[serde(flatten)]
+    seats: OrderSeats<'a>,
     /// The paying intent; `null` for free seats.
     payment_intent_id: Option<&'a str>,
     status: OrderStatus,
@@ -40,8 +81,7 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             id: &order.order_id,
             order_id: &order.order_id,
             event_id: &order.event_id,
-            seat_ids: &order.seat_ids,
-            cancelled_seat_ids: &order.cancelled_seat_ids,
+            seats: OrderSeats::from(order),
             payment_intent_id: order.paid_with(),
             status: order.status,
             created_at: format_millis(order.created_at_ms),
@@ -61,8 +101,11 @@ pub struct OrderList<'a> {
 pub struct TicketView<'a> {
     order_id: &'a str,
     event_id: &'a str,
-    seat_ids: &'a [String],
+    #[serde(flatten)]
+    seats: OrderSeats<'a>,
     status: OrderStatus,
+    /// Whether the ticket admits anyone: `false` once every seat is cancelled.
+    valid_for_entry: bool,
     #[schema(format = DateTime)]
     created_at: String,
 }
@@ -104,8 +147,9 @@ pub async fn public_order(
     let order = TicketView {
         order_id: &order.order_id,
         event_id: &order.event_id,
-        seat_ids: &order.seat_ids,
+        seats: OrderSeats::from(&order),
         status: order.status,
+        valid_for_entry: order.standing_seats().next().is_some(),
         created_at: format_millis(order.created_at_ms),
     };
     Ok(Json(Ticket { order }).into_response())

@@ -529,6 +529,7 @@ mod tests {
                 status: crate::store::OrderStatus::Bought,
                 created_at_ms: now_millis(),
                 cancelled_seat_ids: Vec::new(),
+                cancelled_at_ms: Vec::new(),
                 refunded_minor: 0,
                 revision: 0,
                 email: None,

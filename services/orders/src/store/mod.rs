@@ -119,6 +119,19 @@ pub const SCHEMA: Schema = Schema {
         );
         CREATE INDEX waitlist_queue ON waitlist (event_id, joined_at, user_id);
     ",
+        r"
+        -- When each cancelled seat was given back, index for index with cancelled_seat_ids;
+        -- for cancellations stored before, taken from their refunds.
+        ALTER TABLE orders ADD COLUMN cancelled_at TEXT NOT NULL DEFAULT '[]';
+        UPDATE orders SET cancelled_at = (
+            SELECT json_group_array(
+                (SELECT r.created_at FROM refunds r, json_each(r.seat_ids) s
+                 WHERE r.order_id = orders.order_id AND s.value = c.value
+                 ORDER BY r.created_at DESC LIMIT 1))
+            FROM json_each(orders.cancelled_seat_ids) c
+        )
+        WHERE cancelled_seat_ids <> '[]';
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -233,6 +246,9 @@ pub struct Order {
     pub created_at_ms: i64,
     /// Seats given back by cancellations, in the order they were given back.
     pub cancelled_seat_ids: Vec<String>,
+    /// When each of `cancelled_seat_ids` was given back (index for index); empty for orders
+    /// whose cancellations were stored before the time was kept.
+    pub cancelled_at_ms: Vec<i64>,
     /// What the cancellations refunded so far, in minor units.
     pub refunded_minor: i64,
     /// Bumped by every cancellation; a cancellation applies only to the revision it read.
@@ -297,6 +313,14 @@ impl Order {
         self.seat_ids
             .iter()
             .filter(|seat| !self.cancelled_seat_ids.contains(seat))
+    }
+
+    /// The cancelled seats, each with when it was given back (`None` when not recorded).
+    pub fn cancelled_seats(&self) -> impl Iterator<Item = (&String, Option<i64>)> {
+        self.cancelled_seat_ids
+            .iter()
+            .enumerate()
+            .map(|(i, seat)| (seat, self.cancelled_at_ms.get(i).copied()))
     }
 }
 

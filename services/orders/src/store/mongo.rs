@@ -77,6 +77,8 @@ struct OrderDocument {
     #[serde(default)]
     cancelled_seat_ids: Vec<String>,
     #[serde(default)]
+    cancelled_at: Vec<i64>,
+    #[serde(default)]
     refunded_minor: i64,
     #[serde(default)]
     revision: i64,
@@ -97,6 +99,7 @@ impl From<&Order> for OrderDocument {
             status: o.status,
             created_at: o.created_at_ms,
             cancelled_seat_ids: o.cancelled_seat_ids.clone(),
+            cancelled_at: o.cancelled_at_ms.clone(),
             refunded_minor: o.refunded_minor,
             revision: o.revision,
             email: o.email.clone(),
@@ -117,6 +120,7 @@ impl From<OrderDocument> for Order {
             status: d.status,
             created_at_ms: d.created_at,
             cancelled_seat_ids: d.cancelled_seat_ids,
+            cancelled_at_ms: d.cancelled_at,
             refunded_minor: d.refunded_minor,
             revision: d.revision,
             email: d.email,
@@ -369,6 +373,7 @@ impl MongoOrders {
                 doc! { "$set": {
                     "status": order.status.as_str(),
                     "cancelledSeatIds": &order.cancelled_seat_ids,
+                    "cancelledAt": &order.cancelled_at_ms,
                     "refundedMinor": order.refunded_minor,
                     "revision": order.revision,
                 } },

@@ -30,10 +30,11 @@ fn is_constraint(error: &rusqlite::Error) -> bool {
 const ORDER_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email";
 /// What a read of an order selects: the columns a purchase writes, then those cancellations
 /// change.
-const ORDER_READ_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email, cancelled_seat_ids, refunded_minor, revision";
+const ORDER_READ_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email, cancelled_seat_ids, refunded_minor, revision, cancelled_at";
 
-/// An order as read, with its two JSON seat lists still to decode (see [`with_seats`]).
-type OrderRow = (Order, String, String);
+/// An order as read, with its JSON seat lists and cancellation times still to decode (see
+/// [`with_seats`]).
+type OrderRow = (Order, String, String, String);
 
 fn read_order(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
     Ok((
@@ -57,17 +58,24 @@ fn read_order(row: &Row<'_>) -> rusqlite::Result<OrderRow> {
             created_at_ms: row.get(8)?,
             email: row.get(9)?,
             cancelled_seat_ids: Vec::new(),
+            cancelled_at_ms: Vec::new(),
             refunded_minor: row.get(11)?,
             revision: row.get(12)?,
         },
         row.get(3)?,
         row.get(10)?,
+        row.get(13)?,
     ))
 }
 
-fn with_seats((mut order, seats, cancelled): OrderRow) -> Result<Order, RepoError> {
+fn with_seats((mut order, seats, cancelled, cancelled_at): OrderRow) -> Result<Order, RepoError> {
     order.seat_ids = seat_list(&seats, &order.order_id)?;
     order.cancelled_seat_ids = seat_list(&cancelled, &order.order_id)?;
+    // A time the migration could not find (no refund named the seat) reads as unknown.
+    let times: Vec<Option<i64>> = serde_json::from_str(&cancelled_at).map_err(|e| {
+        RepoError::Corrupt(format!("cancellation times of {}: {e}", order.order_id))
+    })?;
+    order.cancelled_at_ms = times.into_iter().map_while(|t| t).collect();
     Ok(order)
 }
 
@@ -129,8 +137,8 @@ fn cancel_blocking(
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let order = &p.order;
     let updated = tx.execute(
-        "UPDATE orders SET status = ?2, cancelled_seat_ids = ?3, refunded_minor = ?4, revision = ?5 \
-         WHERE order_id = ?1 AND revision = ?6",
+        "UPDATE orders SET status = ?2, cancelled_seat_ids = ?3, refunded_minor = ?4, revision = ?5, \
+         cancelled_at = ?7 WHERE order_id = ?1 AND revision = ?6",
         params![
             order.order_id,
             order.status.as_str(),
@@ -138,6 +146,7 @@ fn cancel_blocking(
             order.refunded_minor,
             order.revision,
             order.revision - 1,
+            serde_json::to_string(&order.cancelled_at_ms).unwrap_or_else(|_| "[]".into()),
         ],
     )?;
     if updated == 0 {

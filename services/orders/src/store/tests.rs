@@ -31,6 +31,7 @@ fn purchase(
             status: super::OrderStatus::Bought,
             created_at_ms: at,
             cancelled_seat_ids: Vec::new(),
+            cancelled_at_ms: Vec::new(),
             refunded_minor: 0,
             revision: 0,
             email: Some(format!("{user}@holdfast.test")),
