@@ -212,7 +212,7 @@ impl Lease {
     fn idle(&self, now: Instant) -> bool {
         self.in_flight.is_none()
             && !self.fresh(now, LEASE_TIME)
-            && !self.refused_until.is_some_and(|until| now < until)
+            && self.refused_until.is_none_or(|until| now >= until)
     }
 }
 
