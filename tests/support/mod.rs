@@ -184,12 +184,12 @@ pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(
     answer
 }
 
-/// Deletes the seat board's sold set of `event_id`, as a Redis restart would.
+/// Deletes the seat board's sold seats of `event_id`, as a Redis restart would.
 pub async fn forget_sold_seats(infra: &Infra, event_id: &str) {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");
     let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let key = store.key(&format!("seats:{{{event_id}}}:sold"));
+    let key = store.key(&format!("seats:{{{event_id}}}:sales"));
     let deleted: i64 = redis::cmd("DEL")
         .arg(&key)
         .query_async(&mut connection)
@@ -213,6 +213,11 @@ impl Storage {
             dir: tempfile::tempdir().unwrap(),
             mongo_prefix: holdfast_common::testing::unique_database_name("e2e"),
         }
+    }
+
+    /// The data folder (SQLite files).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     /// The MongoDB server and the orders database of this storage, on MongoDB.
@@ -278,7 +283,12 @@ pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStac
     }
 }
 
-async fn spawn_on_with(storage: &Storage, vars: &[(&str, &str)], infra: Infra) -> holdfast::Stack {
+/// A stack keeping its records in `storage`, with `vars` as its environment.
+pub async fn spawn_on_with(
+    storage: &Storage,
+    vars: &[(&str, &str)],
+    infra: Infra,
+) -> holdfast::Stack {
     holdfast::spawn_with(test_settings(vars, storage), infra, storage.db.dispatch())
         .await
         .unwrap()

@@ -72,7 +72,7 @@ pub async fn cancel(
             CancelOutcome::Stale => continue,
             CancelOutcome::Committed => {}
         }
-        give_back(state, &cancellation.order.event_id, &cancellation.released).await;
+        give_back(state, &cancellation.order, &cancellation.released).await;
         let refunds = state.orders.refunds_of(order_id).await?;
         return Ok(Cancelled {
             order: cancellation.order,
@@ -213,9 +213,11 @@ fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersE
 /// After the commit: the outbox relay woken and the seats back on the seat board. The
 /// cancellation stands whatever happens here; the `order.cancelled` message repeats the board
 /// step (see [`crate::waitlist`]). Then the waitlist is offered the seats.
-pub async fn give_back(state: &AppState, event_id: &str, seats: &[String]) {
+pub async fn give_back(state: &AppState, order: &Order, seats: &[String]) {
+    let event_id = &order.event_id;
     state.outbox_wake.notify_one();
-    if let Err(error) = state.holds.board().unsell(event_id, seats).await {
+    let board = state.holds.board();
+    if let Err(error) = board.unsell(event_id, &order.order_id, seats).await {
         tracing::warn!(%error, %event_id, "cancelled seats not taken off the seat board yet");
     }
     state.live.invalidate(event_id);

@@ -92,18 +92,30 @@ pub async fn buy(
         PurchaseOutcome::Committed => {}
         PurchaseOutcome::SeatsTaken(seats) => {
             // The store knows better than the board: show those seats sold from now on.
-            let board = state.holds.board();
-            if let Err(error) = board.mark_sold(&purchase.event_id, &seats).await {
-                tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
-            }
-            state.live.invalidate(&purchase.event_id);
+            mark_sold_elsewhere(state, &purchase.event_id, &seats).await;
             return Err(OrdersError::SeatsSold(seats));
         }
         PurchaseOutcome::IntentUsed => return Err(OrdersError::IntentUsed),
         PurchaseOutcome::KeyUsed => return Ok(Outcome::AnsweredByAnotherAttempt),
     }
-    settle(state, &hold, intent).await;
+    settle(state, &hold, &new_purchase.order.order_id, intent).await;
     Ok(Outcome::Bought(Box::new(new_purchase.order)))
+}
+
+/// Puts `seats`, found sold in the order store, on the seat board with the orders that bought
+/// them (a failure is logged: the board catches up when it next reloads).
+async fn mark_sold_elsewhere(state: &AppState, event_id: &str, seats: &[String]) {
+    let marked = match state.orders.sold_seats(event_id).await {
+        Ok(mut sold) => {
+            sold.retain(|seat, _| seats.contains(seat));
+            state.holds.board().mark_sold(event_id, &sold).await
+        }
+        Err(error) => Err(holdfast_common::kv::KvError::Backend(error.to_string())),
+    };
+    if let Err(error) = marked {
+        tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
+    }
+    state.live.invalidate(event_id);
 }
 
 /// The buyer's hold, if it holds exactly the seats asked for on the event asked for.
@@ -230,11 +242,11 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
 
 /// After the commit: the outbox relay woken, the seats moved from held to sold on the board,
 /// the intent marked consumed. The order stands whatever happens here, so failures are logged.
-async fn settle(state: &AppState, hold: &Hold, intent: Option<Intent>) {
+async fn settle(state: &AppState, hold: &Hold, order_id: &str, intent: Option<Intent>) {
     state.metrics.purchases.inc();
     state.outbox_wake.notify_one();
     // The seats join the board's sold set as the hold leaves it, in one step.
-    if let Err(error) = state.holds.sell(hold).await {
+    if let Err(error) = state.holds.sell(hold, order_id).await {
         tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
     state.live.invalidate(&hold.event_id);

@@ -523,6 +523,8 @@ mod tests {
     };
     use holdfast_common::kv::KvError;
 
+    use crate::store::SoldSeats;
+
     /// A board that counts (and slows down) snapshots, so concurrent builds would show.
     struct CountingBoard {
         inner: MemoryBoard,
@@ -560,13 +562,16 @@ mod tests {
         async fn release(&self, h: &HoldKeys) -> Result<(), KvError> {
             self.inner.release(h).await
         }
-        async fn sell(&self, h: &HoldKeys) -> Result<(), KvError> {
-            self.inner.sell(h).await
+        async fn sell(&self, h: &HoldKeys, o: &str) -> Result<(), KvError> {
+            self.inner.sell(h, o).await
         }
-        async fn unsell(&self, e: &str, seats: &[String]) -> Result<(), KvError> {
-            self.inner.unsell(e, seats).await
+        async fn mark_sold(&self, e: &str, sold: &SoldSeats) -> Result<(), KvError> {
+            self.inner.mark_sold(e, sold).await
         }
-        async fn load_sold(&self, e: &str, sold: &[String]) -> Result<(), KvError> {
+        async fn unsell(&self, e: &str, o: &str, seats: &[String]) -> Result<(), KvError> {
+            self.inner.unsell(e, o, seats).await
+        }
+        async fn load_sold(&self, e: &str, sold: &SoldSeats) -> Result<(), KvError> {
             self.inner.load_sold(e, sold).await
         }
         async fn snapshot(&self, e: &str) -> Result<Option<Snapshot>, KvError> {
@@ -594,7 +599,10 @@ mod tests {
             inner: MemoryBoard::new(),
             snapshots: AtomicUsize::new(0),
         });
-        board.load_sold(&layout().event_id, &[]).await.unwrap();
+        board
+            .load_sold(&layout().event_id, &SoldSeats::new())
+            .await
+            .unwrap();
         let test = holdfast_common::testing::TestStore::sqlite(&crate::store::SCHEMA).await;
         let settings = holdfast_common::config::Settings::from_map(&Default::default()).unwrap();
         let holds = Holds::new(

@@ -495,6 +495,7 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
         while let Some(delivery) = cancellations.next().await {
             let payload = &delivery.message.payload;
             let event_id = payload["eventId"].as_str().unwrap_or_default().to_string();
+            let order_id = payload["orderId"].as_str().unwrap_or_default();
             let seats: Vec<String> = payload["seatIds"]
                 .as_array()
                 .map(|a| {
@@ -503,7 +504,7 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
                         .collect()
                 })
                 .unwrap_or_default();
-            let handled = cancelled(&on_cancel, &event_id, &seats).await;
+            let handled = cancelled(&on_cancel, &event_id, order_id, &seats).await;
             let acked = match handled {
                 Ok(()) => delivery.ack().await,
                 Err(error) => {
@@ -520,20 +521,24 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A cancellation heard from the bus: its seats back on the board (those the order store does
-/// not show sold again since), then an offer round.
-async fn cancelled(state: &AppState, event_id: &str, seats: &[String]) -> Result<(), OrdersError> {
-    if crate::http::event_id(event_id).is_err() {
+/// A cancellation heard from the bus: its seats back on the board (in one step on the board,
+/// only those still sold to the cancelled order: a seat bought again since stays sold), then
+/// an offer round.
+async fn cancelled(
+    state: &AppState,
+    event_id: &str,
+    order_id: &str,
+    seats: &[String],
+) -> Result<(), OrdersError> {
+    if crate::http::event_id(event_id).is_err() || order_id.is_empty() {
         return Ok(());
     }
-    let sold = state.orders.sold_seats(event_id).await?;
-    let free: Vec<String> = seats
-        .iter()
-        .filter(|s| !sold.contains(*s))
-        .cloned()
-        .collect();
-    if !free.is_empty() {
-        state.holds.board().unsell(event_id, &free).await?;
+    if !seats.is_empty() {
+        state
+            .holds
+            .board()
+            .unsell(event_id, order_id, seats)
+            .await?;
         state.live.invalidate(event_id);
     }
     offer_round(state, event_id).await

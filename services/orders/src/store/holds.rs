@@ -203,12 +203,7 @@ impl Holds {
 
     /// Puts the event's sold seats, as the order store has them, on the board.
     async fn load_sold(&self, event_id: &str) -> Result<(), HoldError> {
-        let sold: Vec<String> = self
-            .orders
-            .sold_seats(event_id)
-            .await?
-            .into_iter()
-            .collect();
+        let sold = self.orders.sold_seats(event_id).await?;
         self.board.load_sold(event_id, &sold).await?;
         Ok(())
     }
@@ -406,10 +401,10 @@ impl Holds {
     /// Marks the hold's seats sold (its purchase committed) and forgets the hold. A few
     /// attempts: until the board knows the sale, only the order store's unique key stops
     /// another hold on those seats from being bought.
-    pub async fn sell(&self, hold: &Hold) -> Result<(), KvError> {
+    pub async fn sell(&self, hold: &Hold, order_id: &str) -> Result<(), KvError> {
         let mut attempt = 1;
         loop {
-            match self.board.sell(&hold.keys()).await {
+            match self.board.sell(&hold.keys(), order_id).await {
                 Ok(()) => break,
                 Err(error) if attempt >= SELL_ATTEMPTS => return Err(error),
                 Err(error) => {

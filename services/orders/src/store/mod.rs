@@ -13,7 +13,7 @@ mod sqlite;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -434,9 +434,12 @@ pub enum PurchaseOutcome {
     KeyUsed,
 }
 
+/// An event's sold seats, each with the order that bought it.
+pub type SoldSeats = HashMap<String, String>;
+
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
-    async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError>;
+    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError>;
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError>;
     /// The stored answer for `user_id`'s `key`, unless it had expired at `now_ms`.
     async fn idempotent_response(

@@ -8,8 +8,6 @@
 //! purchase also deletes an expired record of its key itself, since the TTL monitor runs only
 //! once a minute.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use holdfast_common::docstore::{MongoDb, is_duplicate_key};
@@ -20,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
-    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
+    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, SoldSeats, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
@@ -429,17 +427,21 @@ impl MongoOrders {
 
 #[async_trait]
 impl OrderRepository for MongoOrders {
-    async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError> {
+    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError> {
         let documents: Vec<Document> = self
             .sold_seats
             .find(doc! { "eventId": event_id })
-            .projection(doc! { "seatId": 1 })
+            .projection(doc! { "seatId": 1, "orderId": 1 })
             .await?
             .try_collect()
             .await?;
         Ok(documents
             .iter()
-            .filter_map(|d| d.get_str("seatId").ok().map(str::to_string))
+            .filter_map(|d| {
+                let seat = d.get_str("seatId").ok()?;
+                let order = d.get_str("orderId").ok()?;
+                Some((seat.to_string(), order.to_string()))
+            })
             .collect())
     }
 
@@ -474,7 +476,7 @@ impl OrderRepository for MongoOrders {
                             .order
                             .seat_ids
                             .iter()
-                            .filter(|s| sold.contains(*s))
+                            .filter(|s| sold.contains_key(*s))
                             .cloned()
                             .collect();
                         return Ok(PurchaseOutcome::SeatsTaken(taken));

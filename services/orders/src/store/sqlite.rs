@@ -1,15 +1,13 @@
 //! The SQLite adapter of [`OrderRepository`]; a purchase runs in a `BEGIN IMMEDIATE`
 //! transaction, so it holds the write lock from its first statement.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 use holdfast_common::docstore::{SqliteDb, StoreError};
 use rusqlite::{ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
-    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, WaitlistEntry,
+    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, SoldSeats, WaitlistEntry,
 };
 use crate::domain::now_millis;
 
@@ -285,16 +283,17 @@ fn purchase_blocking(
 
 #[async_trait]
 impl OrderRepository for SqliteOrders {
-    async fn sold_seats(&self, event_id: &str) -> Result<HashSet<String>, RepoError> {
+    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError> {
         let event_id = event_id.to_string();
         Ok(self
             .db
             .call(move |c| {
-                let mut statement =
-                    c.prepare_cached("SELECT seat_id FROM sold_seats WHERE event_id = ?1")?;
+                let mut statement = c.prepare_cached(
+                    "SELECT seat_id, order_id FROM sold_seats WHERE event_id = ?1",
+                )?;
                 let seats = statement
-                    .query_map([event_id], |r| r.get::<_, String>(0))?
-                    .collect::<rusqlite::Result<HashSet<_>>>()?;
+                    .query_map([event_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<SoldSeats>>()?;
                 Ok(seats)
             })
             .await?)

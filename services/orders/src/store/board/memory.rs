@@ -15,6 +15,7 @@ use super::{
     SeatState, Snapshot, TakeRequest, Taken, first_version,
 };
 use crate::domain::now_millis;
+use crate::store::SoldSeats;
 
 /// A held seat: whose, and until when.
 #[derive(Debug, Clone)]
@@ -32,7 +33,10 @@ struct EventBoard {
     held: HashMap<String, HeldSeat>,
     /// (expiry, seat) of every held seat.
     held_by_expiry: BTreeSet<(i64, String)>,
-    sold: HashSet<String>,
+    /// Sold seat → the order that bought it.
+    sold: SoldSeats,
+    /// (seat, order) of every sale that was cancelled: never recorded again.
+    unsold: HashSet<(String, String)>,
     sold_known: bool,
     /// (user, slot) → (hold id, expiry)
     slots: HashMap<SlotKey, (String, i64)>,
@@ -49,7 +53,8 @@ impl EventBoard {
             version: first_version(),
             held: HashMap::new(),
             held_by_expiry: BTreeSet::new(),
-            sold: HashSet::new(),
+            sold: SoldSeats::new(),
+            unsold: HashSet::new(),
             sold_known: false,
             slots: HashMap::new(),
             slots_by_expiry: BTreeSet::new(),
@@ -125,6 +130,20 @@ impl EventBoard {
     }
 
     /// Frees the seats and slot still carrying the hold; answers the seats freed.
+    /// Records `seat` as sold to `order` unless that sale was cancelled, or (unless
+    /// `overwrite`: a purchase that just committed) the seat is recorded already; whether the
+    /// seat became sold.
+    fn record_sale(&mut self, seat: &str, order: &str, overwrite: bool) -> bool {
+        if self.unsold.contains(&(seat.to_string(), order.to_string())) {
+            return false;
+        }
+        let recorded = self.sold.contains_key(seat);
+        if !recorded || overwrite {
+            self.sold.insert(seat.to_string(), order.to_string());
+        }
+        !recorded
+    }
+
     fn free(&mut self, hold: &HoldKeys, now: i64) -> Vec<String> {
         let freed: Vec<String> = hold
             .seat_ids
@@ -270,7 +289,7 @@ impl SeatBoard for MemoryBoard {
             let conflicts: Vec<String> = request
                 .seat_ids
                 .iter()
-                .filter(|s| board.sold.contains(*s) || board.held.contains_key(*s))
+                .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
                 .cloned()
                 .collect();
             if !conflicts.is_empty() {
@@ -409,13 +428,13 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError> {
+    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError> {
         self.with_event(&hold.event_id, |board, now| {
             board.free(hold, now);
             let changes = hold
                 .seat_ids
                 .iter()
-                .filter(|s| board.sold.insert((*s).clone()))
+                .filter(|seat| board.record_sale(seat, order_id, true))
                 .map(|s| (s.clone(), SeatState::Sold))
                 .collect();
             ((), changes)
@@ -423,21 +442,43 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
+    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
-            let changes = seat_ids
+            let changes = sold
                 .iter()
-                .filter(|s| board.sold.remove(*s))
-                .map(|s| (s.clone(), SeatState::Available))
+                .filter(|(seat, order)| board.record_sale(seat, order, false))
+                .map(|(seat, _)| (seat.clone(), SeatState::Sold))
                 .collect();
             ((), changes)
         });
         Ok(())
     }
 
-    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
+    async fn unsell(
+        &self,
+        event_id: &str,
+        order_id: &str,
+        seat_ids: &[String],
+    ) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
-            board.sold.extend(sold.iter().cloned());
+            let mut changes = Vec::new();
+            for seat in seat_ids {
+                board.unsold.insert((seat.clone(), order_id.to_string()));
+                if board.sold.get(seat).is_some_and(|order| order == order_id) {
+                    board.sold.remove(seat);
+                    changes.push((seat.clone(), SeatState::Available));
+                }
+            }
+            ((), changes)
+        });
+        Ok(())
+    }
+
+    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+        self.with_event(event_id, |board, _| {
+            for (seat, order) in sold {
+                board.record_sale(seat, order, false);
+            }
             board.sold_known = true;
             ((), Vec::new())
         });
@@ -449,7 +490,7 @@ impl SeatBoard for MemoryBoard {
             let snapshot = board.sold_known.then(|| Snapshot {
                 version: board.version,
                 held: board.held.keys().cloned().collect(),
-                sold: board.sold.iter().cloned().collect(),
+                sold: board.sold.keys().cloned().collect(),
             });
             (snapshot, Vec::new())
         }))

@@ -7,9 +7,12 @@
 //!   never has more than `MAX_HOLDS_PER_USER_PER_EVENT` holds;
 //! - `seats:{<eventId>}:held`, an index of the held seats with their expiry (a sorted set on
 //!   Redis), so reading what is held is ONE command that returns only held seats;
-//! - `seats:{<eventId>}:sold`, the sold seats, added after each purchase commits and rebuilt from
-//!   the order store when missing (a cold start, a flushed Redis) — holds never ask the order
-//!   store in the steady state;
+//! - `seats:{<eventId>}:sales`, the sold seats, each with the order that bought it, added after
+//!   each purchase commits and rebuilt from the order store when missing (a cold start, a
+//!   flushed Redis) — holds never ask the order store in the steady state. A cancellation takes
+//!   off only the seats still sold to the cancelled order and marks that order's sale of them
+//!   cancelled, so neither a sale made again since nor a rebuild that read the store before the
+//!   cancellation is undone or undoes it;
 //! - `seats:{<eventId>}:version`, bumped by every change of a seat's state in the same atomic
 //!   step as the change. It is the seat map's ETag.
 //! - `seats:{<eventId>}:layout`, the layout version (0 until the first layout change), and
@@ -36,6 +39,8 @@ use async_trait::async_trait;
 use holdfast_common::kv::KvError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+
+use crate::store::SoldSeats;
 
 pub use self::memory::MemoryBoard;
 pub use self::redis::RedisBoard;
@@ -209,31 +214,30 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// Frees the seats and slot that still carry the hold's id.
     async fn release(&self, hold: &HoldKeys) -> Result<(), KvError>;
 
-    /// Records the hold's seats as sold (the purchase has committed) and frees the hold, in one
-    /// step, so no other hold can slip in between.
-    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError>;
+    /// Records the hold's seats as sold to `order_id` (the purchase has committed) and frees
+    /// the hold, in one step, so no other hold can slip in between. A sale already cancelled
+    /// (see [`SeatBoard::unsell`]) is not recorded.
+    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError>;
 
     /// Adds seats found sold in the order store (by a purchase that did not go through this
-    /// board) to the sold set, without touching any hold.
-    async fn mark_sold(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
-        // No hold has an empty id, so this frees nothing and only records the sale.
-        self.sell(&HoldKeys {
-            hold_id: String::new(),
-            user_id: String::new(),
-            event_id: event_id.to_string(),
-            seat_ids: seat_ids.to_vec(),
-            slot: 0,
-        })
-        .await
-    }
+    /// board) to the sold seats, without touching any hold; a seat recorded already, or whose
+    /// sale to that order was cancelled, is left as it is.
+    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError>;
 
-    /// Takes seats whose sale was cancelled (the order store has already released them) off
-    /// the sold set, so they are available again. Seats not in the set are left alone, so this
-    /// may be repeated.
-    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError>;
+    /// Takes the seats of `order_id` whose sale was cancelled (the order store has already
+    /// released them) off the sold seats, so they are available again, in one step with marking
+    /// that sale cancelled. A seat sold to another order since stays sold; a load of sold seats
+    /// read before the cancellation cannot put the seat back. May be repeated.
+    async fn unsell(
+        &self,
+        event_id: &str,
+        order_id: &str,
+        seat_ids: &[String],
+    ) -> Result<(), KvError>;
 
-    /// Puts the event's sold seats, as the order store has them, on the board.
-    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError>;
+    /// Puts the event's sold seats, as the order store has them, on the board (sales marked
+    /// cancelled meanwhile excepted), and marks them complete.
+    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError>;
 
     /// The held and sold seats with their version; `None` while the sold seats are unknown.
     async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError>;
@@ -276,7 +280,7 @@ const EVENT_KEY_COUNT: usize = 5;
 fn event_keys(event_id: &str) -> [String; EVENT_KEY_COUNT] {
     [
         format!("seats:{{{event_id}}}:held"),
-        format!("seats:{{{event_id}}}:sold"),
+        format!("seats:{{{event_id}}}:sales"),
         format!("seats:{{{event_id}}}:version"),
         format!("seats:{{{event_id}}}:layout"),
         format!("seats:{{{event_id}}}:layout-lock"),

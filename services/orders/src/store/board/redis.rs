@@ -18,16 +18,19 @@ use super::{
     SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys, expired_holds,
     first_version, seat_key, slot_key,
 };
+use crate::store::SoldSeats;
 
 /// Where the scripts publish changes (under the store's key prefix).
 const CHANNEL: &str = "seats:changes";
 
-/// Marks the sold set as complete: the order store's sold seats were loaded into it.
-const KNOWN: &str = "~known";
+/// Fields of the sales hash that are not seats start with this (seat ids never do): `~known`
+/// marks the hash complete (the order store's sold seats were loaded into it),
+/// `~unsold:<seatId>|<orderId>` a sale that was cancelled.
+const NOT_A_SEAT: char = '~';
 
 /// Helpers every script starts with. The caller passes, after its own arguments' fixed part:
 /// ARGV[1] channel, ARGV[2] event id, ARGV[3] key lifetime (ms), ARGV[4] first version; and the
-/// event's keys as KEYS[1] held index, KEYS[2] sold set, KEYS[3] version, KEYS[4] layout
+/// event's keys as KEYS[1] held index, KEYS[2] sales hash, KEYS[3] version, KEYS[4] layout
 /// version, KEYS[5] layout lock. A hold's own keys follow from KEYS[6].
 const LIBRARY: &str = r"
 local function now_ms()
@@ -54,6 +57,11 @@ local function bump(changes)
     redis.call('PUBLISH', ARGV[1],
         cjson.encode({eventId = ARGV[2], version = v, changes = changes}))
     return string.format('%d', v)
+end
+-- The sales hash's mark that `order`'s sale of `seat` was cancelled: a sale with it is never
+-- (re)recorded, whoever read it before the cancellation.
+local function unsold(seat, order)
+    return '~unsold:' .. seat .. '|' .. order
 end
 -- A hold's entry in the held index, for one of its seats (hold ARGV[5], user ARGV[6]).
 local function held_entry(seat)
@@ -101,7 +109,7 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
         r"
         local now = now_ms()
         local gone = sweep(now)
-        if redis.call('SISMEMBER', KEYS[2], '~known') == 0 then
+        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
             return {gone, {'sold-unknown'}}
         end
         if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
@@ -111,7 +119,7 @@ static TAKE: LazyLock<Script> = LazyLock::new(|| {
         local conflicts = {}
         for i = first_seat, #KEYS do
             local seat = ARGV[10 + i - first_seat]
-            if redis.call('SISMEMBER', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
+            if redis.call('HEXISTS', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
                 conflicts[#conflicts + 1] = seat
             end
         end
@@ -176,14 +184,15 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `sell` or
-/// `release`, then the seat ids. Frees what still carries the hold; selling also adds every
-/// seat to the sold set.
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `release` or
+/// `sell:<orderId>`, then the seat ids. Frees what still carries the hold; selling also records
+/// every seat as sold to the order, unless that sale was cancelled already.
 static FREE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
         local gone = sweep(now_ms())
-        local selling = ARGV[7] == 'sell'
+        local selling = string.sub(ARGV[7], 1, 5) == 'sell:'
+        local order = string.sub(ARGV[7], 6)
         local changes = {}
         for i = 7, #KEYS do
             local seat = ARGV[8 + i - 7]
@@ -192,7 +201,8 @@ static FREE: LazyLock<Script> = LazyLock::new(|| {
                 redis.call('ZREM', KEYS[1], held_entry(seat))
                 if not selling then changes[#changes + 1] = {seat, 'available'} end
             end
-            if selling and redis.call('SADD', KEYS[2], seat) == 1 then
+            if selling and redis.call('HEXISTS', KEYS[2], unsold(seat, order)) == 0
+                and redis.call('HSET', KEYS[2], seat, order) == 1 then
                 changes[#changes + 1] = {seat, 'reserved'}
             end
         end
@@ -241,31 +251,50 @@ static LAYOUT_VERSION: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// ARGV[5..] seat ids whose sale was cancelled.
+/// ARGV[5] the order whose sale was cancelled, ARGV[6..] its seat ids. Takes off each seat
+/// still sold to that order (a seat sold again since stays sold) and marks the sale cancelled.
 static UNSELL: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
         local gone = sweep(now_ms())
+        local order = ARGV[5]
         local changes = {}
-        for i = 5, #ARGV do
-            if redis.call('SREM', KEYS[2], ARGV[i]) == 1 then
-                changes[#changes + 1] = {ARGV[i], 'available'}
+        for i = 6, #ARGV do
+            local seat = ARGV[i]
+            redis.call('HSET', KEYS[2], unsold(seat, order), '1')
+            if redis.call('HGET', KEYS[2], seat) == order then
+                redis.call('HDEL', KEYS[2], seat)
+                changes[#changes + 1] = {seat, 'available'}
             end
         end
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
         if #changes > 0 then bump(changes) end
         return {gone, {}}
         ",
     )
 });
 
-/// ARGV[5..] the sold seat ids of the order store.
+/// ARGV[5] `known` (a whole load: the hash is complete after it) or `some`, ARGV[6..] pairs of
+/// a seat id and the order that bought it, as the order store has them. A sale already
+/// recorded, or marked cancelled, is left as it is: the store was read before.
 static LOAD_SOLD: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-        for i = 5, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
-        redis.call('SADD', KEYS[2], '~known')
+        local changes = {}
+        for i = 6, #ARGV - 1, 2 do
+            local seat, order = ARGV[i], ARGV[i + 1]
+            if redis.call('HEXISTS', KEYS[2], unsold(seat, order)) == 0
+                and redis.call('HSETNX', KEYS[2], seat, order) == 1 then
+                changes[#changes + 1] = {seat, 'reserved'}
+            end
+        end
+        if ARGV[5] == 'known' then
+            redis.call('HSET', KEYS[2], '~known', '1')
+        elseif #changes > 0 then
+            bump(changes)
+        end
         redis.call('PEXPIRE', KEYS[2], ARGV[3])
-        return 1
+        return {{}, {}}
         ",
     )
 });
@@ -276,10 +305,10 @@ static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
         r"
         local gone = sweep(now_ms())
         local v = current_version()
-        if redis.call('SISMEMBER', KEYS[2], '~known') == 0 then
+        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
             return {gone, {{'sold-unknown', v}, {}, {}}}
         end
-        return {gone, {{'ok', v}, redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('SMEMBERS', KEYS[2])}}
+        return {gone, {{'ok', v}, redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HKEYS', KEYS[2])}}
         ",
     )
 });
@@ -383,6 +412,25 @@ impl RedisBoard {
             .await
     }
 
+    /// Records the order store's `sold` seats with [`LOAD_SOLD`]; `how` is `known` for a
+    /// whole load.
+    async fn record_sales(
+        &self,
+        event_id: &str,
+        how: &str,
+        sold: &SoldSeats,
+    ) -> Result<(), KvError> {
+        let mut args = vec![how.to_string()];
+        for (seat, order) in sold {
+            if !seat.starts_with(NOT_A_SEAT) {
+                args.push(seat.clone());
+                args.push(order.clone());
+            }
+        }
+        let _: Vec<String> = self.on_event(&LOAD_SOLD, event_id, &args).await?;
+        Ok(())
+    }
+
     async fn free(&self, hold: &HoldKeys, how: &str) -> Result<(), KvError> {
         let _: Vec<String> = self
             .run(
@@ -394,6 +442,15 @@ impl RedisBoard {
             .await?;
         Ok(())
     }
+}
+
+/// The ids that can be seats: fields of the sales hash that are not seats are never touched.
+fn seats_only(seat_ids: &[String]) -> Vec<String> {
+    seat_ids
+        .iter()
+        .filter(|s| !s.starts_with(NOT_A_SEAT))
+        .cloned()
+        .collect()
 }
 
 fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
@@ -537,24 +594,28 @@ impl SeatBoard for RedisBoard {
         self.free(hold, "release").await
     }
 
-    async fn sell(&self, hold: &HoldKeys) -> Result<(), KvError> {
-        self.free(hold, "sell").await
+    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError> {
+        self.free(hold, &format!("sell:{order_id}")).await
     }
 
-    async fn unsell(&self, event_id: &str, seat_ids: &[String]) -> Result<(), KvError> {
-        let seats: Vec<String> = seat_ids.iter().filter(|s| *s != KNOWN).cloned().collect();
-        let _: Vec<String> = self.on_event(&UNSELL, event_id, &seats).await?;
+    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+        self.record_sales(event_id, "some", sold).await
+    }
+
+    async fn unsell(
+        &self,
+        event_id: &str,
+        order_id: &str,
+        seat_ids: &[String],
+    ) -> Result<(), KvError> {
+        let mut args = vec![order_id.to_string()];
+        args.extend(seats_only(seat_ids));
+        let _: Vec<String> = self.on_event(&UNSELL, event_id, &args).await?;
         Ok(())
     }
 
-    async fn load_sold(&self, event_id: &str, sold: &[String]) -> Result<(), KvError> {
-        let mut args = self.args(event_id);
-        args.extend(sold.iter().filter(|s| *s != KNOWN).cloned());
-        let _: i64 = self
-            .redis
-            .eval(&LOAD_SOLD, &event_keys(event_id), &args)
-            .await?;
-        Ok(())
+    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+        self.record_sales(event_id, "known", sold).await
     }
 
     async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError> {
@@ -575,7 +636,10 @@ impl SeatBoard for RedisBoard {
                 .iter()
                 .filter_map(|entry| entry.split('|').next().map(str::to_string))
                 .collect(),
-            sold: sold.into_iter().filter(|s| s != KNOWN).collect(),
+            sold: sold
+                .into_iter()
+                .filter(|s| !s.starts_with(NOT_A_SEAT))
+                .collect(),
         }))
     }
 

@@ -8,6 +8,7 @@ use holdfast_common::kv::RedisStore;
 use holdfast_common::testing::{server_url, unique_name};
 
 use super::*;
+use crate::store::SoldSeats;
 
 const EVENT: &str = "0123456789abcdef01234567";
 
@@ -58,6 +59,13 @@ async fn snapshot(board: &dyn SeatBoard) -> (u64, HashSet<String>, HashSet<Strin
     )
 }
 
+/// `ids` sold to `order`.
+fn sales(order: &str, ids: &[&str]) -> SoldSeats {
+    ids.iter()
+        .map(|s| (s.to_string(), order.to_string()))
+        .collect()
+}
+
 fn set(ids: &[&str]) -> HashSet<String> {
     ids.iter().map(|s| s.to_string()).collect()
 }
@@ -66,7 +74,10 @@ async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing(board: Arc<dyn Se
     let first = request("h1", "u1", &["R1-S1", "R1-S2"], 60_000);
     assert_eq!(board.take(&first).await.unwrap(), Taken::SoldUnknown);
     assert_eq!(board.snapshot(EVENT).await.unwrap(), None);
-    board.load_sold(EVENT, &seats(&["R1-S9"])).await.unwrap();
+    board
+        .load_sold(EVENT, &sales("o0", &["R1-S9"]))
+        .await
+        .unwrap();
     let (v0, held, sold) = snapshot(&*board).await;
     assert_eq!((held, sold), (set(&[]), set(&["R1-S9"])));
 
@@ -92,7 +103,7 @@ async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing(board: Arc<dyn Se
 }
 
 async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let r1 = request("h1", "u1", &["R1-S1"], 60_000);
     let h1 = take(&*board, &r1).await;
     let r2 = request("h2", "u2", &["R2-S1", "R2-S2"], 60_000);
@@ -111,7 +122,7 @@ async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn Seat
     assert_eq!(held, set(&["R2-S1", "R2-S2"]));
     assert!(!board.is_intact(&h1).await.unwrap());
 
-    board.sell(&h2).await.unwrap();
+    board.sell(&h2, "o2").await.unwrap();
     let (v2, held, sold) = snapshot(&*board).await;
     assert!(v2 > v1);
     assert_eq!((held, sold), (set(&[]), set(&["R2-S1", "R2-S2"])));
@@ -125,7 +136,7 @@ async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn Seat
 }
 
 async fn expired_holds_never_show_and_are_announced_once(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let mut expirations = board.expirations();
     let short = request("h1", "u1", &["R1-S1", "R1-S2"], 150);
     take(&*board, &short).await;
@@ -165,7 +176,7 @@ async fn expired_holds_never_show_and_are_announced_once(board: Arc<dyn SeatBoar
 }
 
 async fn extending_keeps_the_hold_past_its_first_expiry(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let r = request("h1", "u1", &["R1-S1"], 200);
     let h = take(&*board, &r).await;
     let until = board
@@ -185,7 +196,7 @@ async fn extending_keeps_the_hold_past_its_first_expiry(board: Arc<dyn SeatBoard
 }
 
 async fn a_user_holds_at_most_the_cap(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
     take(&*board, &request("h2", "u1", &["R1-S2"], 60_000)).await;
     assert_eq!(
@@ -201,7 +212,7 @@ async fn a_user_holds_at_most_the_cap(board: Arc<dyn SeatBoard>) {
 }
 
 async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let mut changes = board.changes();
     // On Redis the subscription is opened in the background: wait until it delivers.
     let mut n = 0;
@@ -223,7 +234,7 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
         panic!("{first:?}")
     };
     let h = take(&*board, &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000)).await;
-    board.sell(&h).await.unwrap();
+    board.sell(&h, "o1").await.unwrap();
     let mut seen = vec![first.clone()];
     while seen.last().map(|d| d.changes.clone())
         != Some(vec![
@@ -258,7 +269,7 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
 }
 
 async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let v0 = board.layout_version(EVENT).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
     let minute = Duration::from_secs(60);
@@ -292,7 +303,7 @@ async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones(board: Arc<dyn Seat
 /// The two interleavings a purchase must survive: its hold running out between the checks and
 /// the commit, and a layout change whose lock ran out before it was written.
 async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &[]).await.unwrap();
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 200)).await;
     let Claim::Claimed { expires_at_ms } =
         board.claim(&h1, 0, Duration::from_secs(5)).await.unwrap()
@@ -341,6 +352,58 @@ async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<
     );
 }
 
+/// A cancellation heard late (its seat bought again since by another order) leaves the new sale
+/// alone; repeating it changes nothing.
+async fn a_cancellation_never_unsells_a_seat_sold_again(board: Arc<dyn SeatBoard>) {
+    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    let h1 = take(&*board, &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000)).await;
+    board.sell(&h1, "o1").await.unwrap();
+    // The cancelling process gives R1-S2 back...
+    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
+    let (v1, _, sold) = snapshot(&*board).await;
+    assert_eq!(sold, set(&["R1-S1"]));
+    // ...someone buys it...
+    let h2 = take(&*board, &request("h2", "u2", &["R1-S2"], 60_000)).await;
+    board.sell(&h2, "o2").await.unwrap();
+    // ...and the cancellation, heard again from the bus, must not undo that sale.
+    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
+    let (v2, _, sold) = snapshot(&*board).await;
+    assert_eq!(sold, set(&["R1-S1", "R1-S2"]));
+    assert!(v2 > v1);
+    assert_eq!(
+        board
+            .take(&request("h3", "u3", &["R1-S2"], 60_000))
+            .await
+            .unwrap(),
+        Taken::Conflicts(seats(&["R1-S2"]))
+    );
+    // A purchase settling after its own cancellation does not put the seat back either.
+    board.unsell(EVENT, "o3", &seats(&["R1-S3"])).await.unwrap();
+    let h3 = take(&*board, &request("h3", "u3", &["R1-S3"], 60_000)).await;
+    board.sell(&h3, "o3").await.unwrap();
+    assert_eq!(snapshot(&*board).await.2, set(&["R1-S1", "R1-S2"]));
+}
+
+/// A cold board loads the sold seats the order store had before a cancellation committed and
+/// hears the cancellation first: the cancelled seat is not left stuck as sold.
+async fn a_load_read_before_a_cancellation_does_not_bring_its_seat_back(board: Arc<dyn SeatBoard>) {
+    // The loader read the store: R1-S1 and R1-S2 sold to o1. Then o1's R1-S2 was cancelled
+    // and the cancellation reached the (still cold) board before the load did.
+    let read_before = sales("o1", &["R1-S1", "R1-S2"]);
+    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
+    assert!(board.snapshot(EVENT).await.unwrap().is_none(), "still cold");
+    board.load_sold(EVENT, &read_before).await.unwrap();
+    let (_, _, sold) = snapshot(&*board).await;
+    assert_eq!(sold, set(&["R1-S1"]));
+    take(&*board, &request("h1", "u1", &["R1-S2"], 60_000)).await;
+    // Seats found sold elsewhere are marked the same way.
+    board
+        .mark_sold(EVENT, &sales("o1", &["R1-S2", "R1-S3"]))
+        .await
+        .unwrap();
+    assert_eq!(snapshot(&*board).await.2, set(&["R1-S1", "R1-S3"]));
+}
+
 macro_rules! contract_suite {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
@@ -386,6 +449,19 @@ macro_rules! contract_suite {
             async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change() {
                 if let Some(board) = $make.await {
                     super::a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_cancellation_never_unsells_a_seat_sold_again() {
+                if let Some(board) = $make.await {
+                    super::a_cancellation_never_unsells_a_seat_sold_again(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_load_read_before_a_cancellation_does_not_bring_its_seat_back() {
+                if let Some(board) = $make.await {
+                    super::a_load_read_before_a_cancellation_does_not_bring_its_seat_back(board)
+                        .await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
