@@ -131,7 +131,9 @@ pub async fn spawn_with(
 
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();
-    for Mounted { name, router, .. } in mount(settings.clone(), infra.clone(), dispatch).await? {
+    let mounted = mount(settings.clone(), infra.clone(), dispatch).await?;
+    infra.bus.subscribers_ready();
+    for Mounted { name, router, .. } in mounted {
         let listener = listeners
             .remove(name)
             .ok_or_else(|| anyhow::anyhow!("no listener for {name}"))?;

@@ -8,9 +8,13 @@ mod support;
 use std::time::Duration;
 
 use holdfast_common::bus::BusMessage;
+use holdfast_common::infra::Infra;
 use holdfast_common::testing::smtp::{ReceivedMail, SmtpSink};
 use serde_json::json;
-use support::{Db, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, token_for};
+use support::{
+    Db, Storage, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, spawn_on,
+    spawn_on_with, token_for,
+};
 
 /// How long mail may take to arrive; tests wait only as long as it actually takes.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -61,6 +65,51 @@ async fn counter_reaching(s: &TestStack, name: &str, value: f64) -> f64 {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// An `order.purchased` left unsent in the outbox at a stop is mailed after the restart, once:
+/// the in-process bus routes what the relay publishes at start-up only once every consumer
+/// (the notifications worker among them) has subscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_rows_left_unsent_at_a_stop_are_mailed_after_the_restart() {
+    let storage = Storage::new(Db::Sqlite);
+    let first = spawn_on(&storage, Infra::embedded()).await;
+    first.shutdown();
+    drop(first);
+    let message = purchase_message("left-unsent", "restarted@example.com");
+    let orders = rusqlite::Connection::open(storage.data_dir().join("orders.sqlite3")).unwrap();
+    orders.busy_timeout(Duration::from_secs(5)).unwrap();
+    orders
+        .execute(
+            "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES (?1, ?2, ?3, 0)",
+            rusqlite::params![
+                message.message_id.to_string(),
+                message.routing_key,
+                serde_json::to_string(&message).unwrap()
+            ],
+        )
+        .unwrap();
+
+    let sink = SmtpSink::start().await;
+    let vars = [
+        ("SMTP_URL", sink.url.as_str()),
+        ("MAIL_RETRY_BASE_MS", "20"),
+    ];
+    let second = spawn_on_with(&storage, &vars, Infra::embedded()).await;
+    let mails = sink.wait_for(1, PATIENCE).await;
+    assert_eq!(to(&mails, "restarted@example.com").len(), 1, "{mails:#?}");
+    // Exactly once: nothing more arrives, and the row is sent.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(sink.received().len(), 1, "{:#?}", sink.received());
+    let unsent: i64 = orders
+        .query_row(
+            "SELECT count(*) FROM outbox WHERE sent_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unsent, 0);
+    second.shutdown();
 }
 
 async fn a_purchase_a_cancellation_and_an_offer_are_mailed(db: Db) {

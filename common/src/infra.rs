@@ -47,7 +47,7 @@ impl Infra {
                 ),
                 "rabbitmq",
             ),
-            None => (Arc::new(MemoryBus::new()), "memory"),
+            None => (Arc::new(MemoryBus::until_subscribed()), "memory"),
         };
         let mut infra = match redis {
             Some(store) => Self::with_redis(store),
@@ -63,7 +63,7 @@ impl Infra {
         Self {
             kv: Arc::new(MemoryStore::new()),
             redis: None,
-            bus: Arc::new(MemoryBus::new()),
+            bus: Arc::new(MemoryBus::until_subscribed()),
             kv_kind: "memory",
             bus_kind: "memory",
         }

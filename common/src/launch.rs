@@ -61,7 +61,8 @@ where
         bus = infra.bus_kind,
         "infrastructure connected"
     );
-    let mounted = build(settings.clone(), infra).await?;
+    let mounted = build(settings.clone(), infra.clone()).await?;
+    infra.bus.subscribers_ready();
     let shutdown = shutdown_on_signal();
     let mut servers = tokio::task::JoinSet::new();
     for Mounted { name, port, router } in mounted {

@@ -2,6 +2,10 @@
 //!
 //! Used by the all-in-one launcher and tests. Queues live as long as the bus, so a message
 //! published while a queue has no consumer waits for the next one, as it would on RabbitMQ.
+//! A bus made for a process ([`MemoryBus::until_subscribed`]) holds what is published while
+//! the process starts and routes it once every consumer has subscribed
+//! ([`MessageBus::subscribers_ready`]): after a restart, queues are declared again by their
+//! consumers, and a message routed before that would find no queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,6 +22,8 @@ use crate::sync::lock;
 #[derive(Default)]
 pub struct MemoryBus {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
+    /// Messages published before the consumers subscribed, in order; `None` once routing.
+    held: Mutex<Option<Vec<BusMessage>>>,
 }
 
 /// One named queue: its bindings and the messages waiting in it.
@@ -57,20 +63,37 @@ impl Queue {
 }
 
 impl MemoryBus {
+    /// A bus that routes every message at once.
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-#[async_trait]
-impl MessageBus for MemoryBus {
-    async fn publish(&self, message: &BusMessage) -> Result<(), BusError> {
+    /// A bus that holds what is published until [`MessageBus::subscribers_ready`].
+    pub fn until_subscribed() -> Self {
+        Self {
+            held: Mutex::new(Some(Vec::new())),
+            ..Self::default()
+        }
+    }
+
+    fn route(&self, message: &BusMessage) {
         let queues = lock(&self.queues);
         for queue in queues.values() {
             if queue.is_bound_to(&message.routing_key) {
                 queue.push(message.clone(), false);
             }
         }
+    }
+}
+
+#[async_trait]
+impl MessageBus for MemoryBus {
+    async fn publish(&self, message: &BusMessage) -> Result<(), BusError> {
+        if let Some(held) = lock(&self.held).as_mut() {
+            held.push(message.clone());
+            return Ok(());
+        }
+        self.route(message);
         Ok(())
     }
 
@@ -108,5 +131,13 @@ impl MessageBus for MemoryBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
+    }
+
+    fn subscribers_ready(&self) {
+        // Routed under the lock, so a message published meanwhile waits behind these.
+        let mut held = lock(&self.held);
+        for message in held.take().unwrap_or_default() {
+            self.route(&message);
+        }
     }
 }

@@ -96,6 +96,12 @@ pub trait MessageBus: Send + Sync + 'static {
 
     /// Checks that the bus answers.
     async fn ping(&self) -> Result<(), BusError>;
+
+    /// Every consumer of this process has subscribed (called once the services are built).
+    /// The in-process bus holds what is published before (an outbox relay draining rows left
+    /// unsent at the last stop) and routes it now, so no message is lost for a queue that was
+    /// not declared yet; RabbitMQ's durable queues outlive the process, so it has nothing to do.
+    fn subscribers_ready(&self) {}
 }
 
 /// The messages of one queue, in arrival order. Dropping it stops consuming; the queue and its

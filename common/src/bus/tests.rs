@@ -263,6 +263,26 @@ async fn memory_bus_requeues_a_delivery_dropped_unacknowledged() {
     assert_nothing_arrives(&mut subscription).await;
 }
 
+/// A process's bus holds what is published while its consumers subscribe, then routes it to
+/// every queue bound by then, once; from then on messages are routed at once.
+#[tokio::test]
+async fn memory_bus_routes_what_was_published_before_the_consumers_subscribed() {
+    let bus = MemoryBus::until_subscribed();
+    bus.publish(&message("order.purchased", 1)).await.unwrap();
+    let mut early = bus.subscribe("early", &["order.*"]).await.unwrap();
+    let mut late = bus.subscribe("late", &["#"]).await.unwrap();
+    assert_nothing_arrives(&mut early).await;
+    bus.subscribers_ready();
+    assert_eq!(take(&mut early).await.payload["n"], 1);
+    assert_eq!(take(&mut late).await.payload["n"], 1);
+    bus.publish(&message("order.cancelled", 2)).await.unwrap();
+    assert_eq!(take(&mut early).await.payload["n"], 2);
+    assert_eq!(take(&mut late).await.payload["n"], 2);
+    bus.subscribers_ready();
+    assert_nothing_arrives(&mut early).await;
+    assert_nothing_arrives(&mut late).await;
+}
+
 /// The publisher's connection drops; the next publish reconnects and is confirmed.
 #[tokio::test]
 async fn rabbitmq_publisher_reconnects_after_its_connection_drops() {
