@@ -334,15 +334,29 @@ async fn waitlist_requests_are_checked(kv: Kv, db: Db) {
         .unwrap();
     assert_error(not_on_it, 404, "NOT_FOUND").await;
 
-    // The one seat is free: joining gets it offered at once; leaving releases it.
+    // The one seat is free: hold it instead of waiting for it.
+    let free = post(&s, &user, &path, json!({"seats": 1})).await;
+    let body = assert_error(free, 409, "SEATS_AVAILABLE").await;
+    assert_eq!(body["details"]["available"], 1);
+    // Held by someone else: the user joins, and is offered it when it is released.
+    let other = token_for("holding-user");
+    let held = hold_id(&s, &other, &event_id, &["R1-S1"]).await;
     assert_eq!(
         post(&s, &user, &path, json!({"seats": 1})).await.status(),
         201
     );
+    let released = api()
+        .delete(s.at(&format!("/api/orders/holds/{held}")))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(released.status(), 204);
     let offer = offer_of(&s, &user)
         .await
-        .expect("a free seat is offered at once");
+        .expect("the released seat is offered");
     assert_eq!(offer["seatIds"], json!(["R1-S1"]));
+    // Leaving releases the offer.
     let left = api()
         .delete(s.at(&path))
         .bearer_auth(&user)

@@ -112,6 +112,76 @@ async fn outbox_rows_left_unsent_at_a_stop_are_mailed_after_the_restart() {
     second.shutdown();
 }
 
+/// `MAX_SEATS_PER_HOLD` lowered below what someone on a waitlist asked for: that entry is taken
+/// off the line with a mail saying why, and the next in line is offered the seats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_wanting_more_than_a_hold_may_take_never_blocks_the_line() {
+    let storage = Storage::new(Db::Sqlite);
+    let first = TestStack::wrap(spawn_on(&storage, Infra::embedded()).await);
+    let event_id = event(&first, 1, 6, 2.0).await;
+    let buyer = token_for("six-seat-buyer");
+    let seats = ["R1-S1", "R1-S2", "R1-S3", "R1-S4", "R1-S5", "R1-S6"];
+    let order_id = buy(&first, &buyer, &event_id, &seats, 2.0).await;
+    let path = format!("/api/orders/events/{event_id}/waitlist");
+    let (big, small) = (token_for("wants-six"), token_for("wants-one"));
+    assert_eq!(
+        post(&first, &big, &path, json!({"seats": 6}))
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        post(&first, &small, &path, json!({"seats": 1}))
+            .await
+            .status(),
+        201
+    );
+    drop(first);
+
+    let sink = SmtpSink::start().await;
+    let vars = [
+        ("SMTP_URL", sink.url.as_str()),
+        ("MAIL_RETRY_BASE_MS", "20"),
+        ("MAX_SEATS_PER_HOLD", "4"),
+    ];
+    let second = TestStack::wrap(spawn_on_with(&storage, &vars, Infra::embedded()).await);
+    let cancelled = cancel(
+        &second,
+        &buyer,
+        &order_id,
+        Some(json!({"seatIds": ["R1-S3"]})),
+    )
+    .await;
+    assert_eq!(cancelled.status(), 200);
+    let mut offer = None;
+    for _ in 0..200 {
+        let holds = support::get_json(&second, Some(&small), "/api/orders/holds").await;
+        offer = holds["holds"].as_array().unwrap().first().cloned();
+        if offer.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let offer = offer.expect("the next in line is offered the seat");
+    assert_eq!(offer["seatIds"], json!(["R1-S3"]));
+    let gone = support::api()
+        .get(second.at(&path))
+        .bearer_auth(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let mails = sink.wait_for(3, PATIENCE).await;
+    let removed = to(&mails, "wants-six@example.com");
+    assert_eq!(removed.len(), 1, "{mails:#?}");
+    assert_eq!(subject(removed[0]), "You were taken off a waitlist");
+    assert!(
+        removed[0].body().contains("at most 4 seats"),
+        "{}",
+        removed[0].body()
+    );
+}
+
 async fn a_purchase_a_cancellation_and_an_offer_are_mailed(db: Db) {
     let sink = SmtpSink::start().await;
     let Some(s) = stack_mailing_to(&sink, db, &[]).await else {

@@ -8,11 +8,12 @@
 use serde_json::Value;
 
 /// The routing keys that make mail.
-pub const ROUTING_KEYS: [&str; 4] = [
+pub const ROUTING_KEYS: [&str; 5] = [
     "order.purchased",
     "order.cancelled",
     "waitlist.offered",
     "waitlist.expired",
+    "waitlist.removed",
 ];
 
 /// One mail to send.
@@ -94,6 +95,21 @@ pub fn compose(routing_key: &str, payload: &Value) -> Option<Mail> {
                  Join the waitlist again to be offered seats that come free.\n"
             ),
         ),
+        "waitlist.removed" => {
+            let wanted = payload.get("seats").and_then(Value::as_u64).unwrap_or(0);
+            let most = payload.get("maxSeats").and_then(Value::as_u64).unwrap_or(0);
+            (
+                "You were taken off a waitlist".to_string(),
+                format!(
+                    "You asked for {wanted} seats, but no one may now hold more than {most} \
+                     seats at once, so no offer could ever be made to you. You were taken off \
+                     the waitlist so that it does not hold up the people behind you.\n\n\
+                     Event: {event}\n\n\
+                     Join the waitlist again for at most {most} seats to be offered seats that \
+                     come free.\n"
+                ),
+            )
+        }
         _ => return None,
     };
     Some(Mail {
@@ -183,6 +199,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(expired.subject, "Your waitlist offer has ended");
+    }
+
+    #[test]
+    fn a_removal_says_why_and_what_to_do() {
+        let mail = compose(
+            "waitlist.removed",
+            &json!({"eventId": "e-1", "seats": 6, "maxSeats": 4, "email": "cy@holdfast.test"}),
+        )
+        .unwrap();
+        assert_eq!(mail.subject, "You were taken off a waitlist");
+        assert!(mail.body.contains("You asked for 6 seats"), "{}", mail.body);
+        assert!(mail.body.contains("for at most 4 seats"), "{}", mail.body);
     }
 
     #[test]

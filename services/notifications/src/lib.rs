@@ -7,8 +7,8 @@
 //! (or stops) on its own. Everything it needs travels in the messages (each carries the
 //! recipient's address), so it calls no other service.
 //!
-//! - [`compose`] turns `order.purchased`, `order.cancelled`, `waitlist.offered` and
-//!   `waitlist.expired` into mails;
+//! - [`compose`] turns `order.purchased`, `order.cancelled`, `waitlist.offered`,
+//!   `waitlist.expired` and `waitlist.removed` into mails;
 //! - [`store`] is the delivery log (one record per bus message id, so a redelivered message
 //!   sends nothing twice);
 //! - [`mailer`] sends through `SMTP_URL`, or appends to `DATA_DIR/mail.mbox` in development;

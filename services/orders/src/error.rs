@@ -51,6 +51,10 @@ pub enum OrdersError {
         "the event's start time cannot be read, so a cancellation cannot be checked against the cutoff; ask the organizer"
     )]
     CancellationUnverifiable,
+    /// Enough seats are free to hold them now: no waitlist to join (409 `SEATS_AVAILABLE`,
+    /// with how many in `details.available`).
+    #[error("{0} seats are available: hold them instead of joining the waitlist")]
+    SeatsAvailable(usize),
     /// The caller is not on the event's waitlist (404).
     #[error("you are not on this event's waitlist")]
     NotWaitlisted,
@@ -128,6 +132,10 @@ impl IntoResponse for OrdersError {
             }
             Self::CancellationUnverifiable => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_UNVERIFIABLE", message)
+            }
+            Self::SeatsAvailable(available) => {
+                ApiError::new(StatusCode::CONFLICT, "SEATS_AVAILABLE", message)
+                    .with_details(json!({ "available": available }))
             }
             Self::CancellationBusy => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_IN_PROGRESS", message)

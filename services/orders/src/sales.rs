@@ -19,7 +19,7 @@ use crate::AppState;
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::store::board::Snapshot;
-use crate::store::{Order, OrderStatus, Refund, WaitlistEntry};
+use crate::store::{Order, OrderStatus, Refund, WaitlistSummary};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -120,7 +120,7 @@ pub async fn report(state: &AppState, layout: &Layout) -> Result<Arc<SalesReport
     let (orders, refunds, waitlist) = tokio::try_join!(
         state.orders.orders_of_event(event_id),
         state.orders.refunds_of_event(event_id),
-        state.orders.waitlist(event_id),
+        state.orders.waitlist_summary(event_id),
     )?;
     let report = Arc::new(tally(layout, &snapshot, &orders, &refunds, &waitlist));
     state.sales.keep(event_id, report.clone());
@@ -151,7 +151,7 @@ pub fn tally(
     snapshot: &Snapshot,
     orders: &[Order],
     refunds: &[Refund],
-    waitlist: &[WaitlistEntry],
+    waitlist: &WaitlistSummary,
 ) -> SalesReport {
     let sold: usize = orders.iter().map(|o| o.standing_seats().count()).sum();
     let held = snapshot.held.len();
@@ -182,9 +182,9 @@ pub fn tally(
             available: capacity.saturating_sub(sold + held),
         },
         waitlist: WaitlistCounts {
-            entries: waitlist.len(),
-            seats: waitlist.iter().map(|e| e.seats).sum(),
-            offers: waitlist.iter().filter(|e| e.offer.is_some()).count(),
+            entries: waitlist.entries,
+            seats: waitlist.seats,
+            offers: waitlist.offers,
         },
         revenue: money_by_currency
             .into_iter()
@@ -279,14 +279,11 @@ mod tests {
             order(&["R1-S5"], &["R1-S5"], 1_050, HOUR_MS + 9),
         ];
         let refunds = [refund(1_050), refund(1_050)];
-        let waitlist = [WaitlistEntry {
-            event_id: "e".into(),
-            user_id: "w".into(),
+        let waitlist = WaitlistSummary {
+            entries: 1,
             seats: 3,
-            joined_at_ms: 0,
-            email: None,
-            offer: None,
-        }];
+            offers: 0,
+        };
         let report = tally(&layout, &snapshot, &orders, &refunds, &waitlist);
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(

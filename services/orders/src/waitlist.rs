@@ -54,19 +54,30 @@ const EMPTY_TRUSTED_FOR: Duration = Duration::from_secs(1);
 const CANCELLATIONS_QUEUE: &str = "orders.cancellations";
 
 /// Puts the caller on the event's waitlist for `seats` seats; answers their place and whether
-/// they were added (`false`: they already were, and nothing changed).
+/// they were added (`false`: they already were, and nothing changed). While at least `seats`
+/// seats are free the caller is refused (409 `SEATS_AVAILABLE`): a waitlist is for an event
+/// that is sold out, and joining would only turn into an offer hold they did not ask for, which
+/// counts toward their own holds on the event.
 pub async fn join(
     state: &AppState,
     caller: &AuthUser,
     event_id: &str,
     seats: usize,
 ) -> Result<(Place, bool), OrdersError> {
-    state.layout(event_id).await?;
+    let layout = state.layout(event_id).await?;
+    if let Some(place) = state.orders.waitlist_place(event_id, caller.id()).await? {
+        return Ok((place, false));
+    }
+    let free = free_seats(&layout, &state.holds.snapshot(event_id).await?).len();
+    if free >= seats {
+        return Err(OrdersError::SeatsAvailable(free));
+    }
     let joined = state
         .orders
         .join_waitlist(&WaitlistEntry {
             event_id: event_id.to_string(),
             user_id: caller.id().to_string(),
+            seq: 0,
             seats,
             joined_at_ms: now_millis(),
             email: Some(caller.email().to_string()),
@@ -102,7 +113,7 @@ pub async fn place(
 pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
     let entry = state
         .orders
-        .leave_waitlist(event_id, caller.id())
+        .leave_waitlist(event_id, caller.id(), None)
         .await?
         .ok_or(OrdersError::NotWaitlisted)?;
     if let Some(offer) = entry.offer
@@ -166,40 +177,79 @@ pub fn start_round(state: &AppState, event_id: &str) {
     });
 }
 
-/// Offers the event's free seats to its waitlist, first in line first, until none fits.
+/// Offers the event's free seats to its waitlist, first in line first, until none fits. Every
+/// read is indexed and bounded (the head of the line by seats wanted, offers that ran out, the
+/// line's figures): a round costs the same whatever the length of the queue.
 pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
-    let mut passed_over: HashSet<String> = HashSet::new();
+    let max_seats = state.settings.max_seats_per_hold;
+    let mut passed_over: Vec<String> = Vec::new();
     let mut lost_races = 0;
     let mut offers = 0;
     while offers < OFFERS_PER_ROUND && lost_races < LOST_RACES_PER_ROUND {
-        let queue = state.orders.waitlist(event_id).await?;
-        if queue.is_empty() {
+        if state.orders.waitlist_summary(event_id).await?.entries == 0 {
             state.waitlist.read_empty(event_id);
             return Ok(());
         }
-        end_stale_offers(state, &queue).await?;
-        let waiting: Vec<&WaitlistEntry> = queue
-            .iter()
-            .filter(|e| e.offer.is_none() && !passed_over.contains(&e.user_id))
-            .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
+        end_stale_offers(state, event_id).await?;
+        remove_oversized(state, event_id, max_seats).await?;
         let Some(layout) = state.layouts.get(event_id).await? else {
             return Ok(());
         };
         let snapshot = state.holds.snapshot(event_id).await?;
         let free = free_seats(&layout, &snapshot);
-        let Some(entry) = waiting.into_iter().find(|e| e.seats <= free.len()) else {
+        let fits = free.len().min(max_seats);
+        if fits == 0 {
+            return Ok(());
+        }
+        let next = state
+            .orders
+            .next_in_line(event_id, fits, &passed_over, 1)
+            .await?;
+        let Some(entry) = next.into_iter().next() else {
             return Ok(());
         };
         let seats = pick(&free, entry.seats);
-        match offer(state, &layout, entry, seats).await? {
+        match offer(state, &layout, &entry, seats).await? {
             Offered::Yes => offers += 1,
             Offered::LostRace => lost_races += 1,
-            Offered::CannotHold => {
-                passed_over.insert(entry.user_id.clone());
-            }
+            Offered::CannotHold => passed_over.push(entry.user_id.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Takes off the waitlist, with a mail saying why, the entries that want more seats than one
+/// may now hold at once (`MAX_SEATS_PER_HOLD` was lowered since they joined): no offer could
+/// ever be made to them, and they must not hold up the line.
+async fn remove_oversized(
+    state: &AppState,
+    event_id: &str,
+    max_seats: usize,
+) -> Result<(), OrdersError> {
+    let oversized = state
+        .orders
+        .oversized_entries(event_id, max_seats, OFFERS_PER_ROUND)
+        .await?;
+    for entry in oversized {
+        let message = crate::outbox::message(
+            "waitlist.removed",
+            json!({
+                "eventId": entry.event_id,
+                "userId": entry.user_id,
+                "seats": entry.seats,
+                "maxSeats": max_seats,
+                "reason": "more seats than MAX_SEATS_PER_HOLD",
+                "email": entry.email,
+            }),
+        )?;
+        if state
+            .orders
+            .leave_waitlist(event_id, &entry.user_id, Some(&message))
+            .await?
+            .is_some()
+        {
+            tracing::info!(%event_id, user_id = %entry.user_id, seats = entry.seats, max_seats, "waitlist entry wanting more than a hold may take removed");
+            state.outbox_wake.notify_one();
         }
     }
     Ok(())
@@ -281,16 +331,17 @@ async fn offer(
 }
 
 /// Ends offers that ran out a while ago and whose hold is gone (see [`STALE_OFFER_GRACE_MS`]).
-async fn end_stale_offers(state: &AppState, queue: &[WaitlistEntry]) -> Result<(), OrdersError> {
-    let now = now_millis();
-    for entry in queue {
+async fn end_stale_offers(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
+    let ended_before = now_millis() - STALE_OFFER_GRACE_MS;
+    let stale = state
+        .orders
+        .offers_ended_before(event_id, ended_before, OFFERS_PER_ROUND)
+        .await?;
+    for entry in stale {
         let Some(offer) = &entry.offer else { continue };
-        if offer.until_ms + STALE_OFFER_GRACE_MS > now
-            || state.holds.get(&offer.hold_id).await?.is_some()
-        {
-            continue;
+        if state.holds.get(&offer.hold_id).await?.is_none() {
+            offer_expired(state, &entry, &offer.hold_id).await?;
         }
-        offer_expired(state, entry, &offer.hold_id).await?;
     }
     Ok(())
 }
@@ -474,10 +525,7 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
             let events: Vec<String> = lock(&sweeper.waitlist.offered_on).iter().cloned().collect();
             for event_id in events {
                 let _ = sweeper.holds.board().sweep(&event_id).await;
-                let offers_left = match sweeper.orders.waitlist(&event_id).await {
-                    Ok(queue) => queue.iter().any(|e| e.offer.is_some()),
-                    Err(_) => true,
-                };
+                let offers_left = sweeper.orders.has_offers(&event_id).await.unwrap_or(true);
                 if !offers_left {
                     lock(&sweeper.waitlist.offered_on).remove(&event_id);
                 }

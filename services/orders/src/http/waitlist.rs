@@ -71,9 +71,9 @@ impl From<Place> for WaitlistPlace {
     }
 }
 
-/// Joins the event's waitlist (first come, first served; once per user). When seats come free,
-/// the first in line whose count fits is offered them as a hold for `WAITLIST_OFFER_SECONDS`:
-/// it shows in `GET /holds` with `offer: true`.
+/// Joins the event's waitlist (first come, first served; once per user) while fewer seats are
+/// free than asked for. When seats come free, the first in line whose count fits is offered
+/// them as a hold for `WAITLIST_OFFER_SECONDS`: it shows in `GET /holds` with `offer: true`.
 #[utoipa::path(post, path = "/events/{event_id}/waitlist", tag = "waitlist", security(("bearer" = []), ("cookie" = [])),
     params(("event_id" = String, Path, description = "The event's id (24 hexadecimal characters)")),
     request_body = JoinRequest,
@@ -82,6 +82,7 @@ impl From<Place> for WaitlistPlace {
         (status = 200, description = "Already on the waitlist: the entry as it is", body = WaitlistPlace),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (`seats` out of range), `INVALID_ID`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+        (status = 409, description = "`SEATS_AVAILABLE`: at least as many seats as asked for are free (how many in `details.available`): hold them instead", body = ErrorBody),
     ))]
 pub async fn join(
     State(state): State<AppState>,

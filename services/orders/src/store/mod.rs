@@ -7,6 +7,7 @@
 
 pub mod board;
 pub mod holds;
+pub mod line;
 mod mongo;
 pub mod payments;
 mod sqlite;
@@ -132,6 +133,51 @@ pub const SCHEMA: Schema = Schema {
         )
         WHERE cancelled_seat_ids <> '[]';
     ",
+        r"
+        -- The waitlist as a line (see store::line): a sequence number per entry, the count of
+        -- entries per block of numbers at levels 1 to 4, and per event the next number, the
+        -- entries and the seats wanted; places are counted from these, never by reading the
+        -- queue. Entries so far are numbered in the order they were served (joined_at, user).
+        ALTER TABLE waitlist ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE waitlist SET seq = (
+            SELECT n FROM (
+                SELECT event_id AS e, user_id AS u,
+                       ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY joined_at, user_id) AS n
+                FROM waitlist
+            ) WHERE e = waitlist.event_id AND u = waitlist.user_id
+        );
+        DROP INDEX waitlist_queue;
+        CREATE UNIQUE INDEX waitlist_line ON waitlist (event_id, seq);
+        CREATE INDEX waitlist_wanting ON waitlist (event_id, seats, seq)
+            WHERE offer_hold_id IS NULL;
+        CREATE INDEX waitlist_offers ON waitlist (event_id, offer_until)
+            WHERE offer_hold_id IS NOT NULL;
+        CREATE INDEX waitlist_offer_holds ON waitlist (event_id, offer_hold_id)
+            WHERE offer_hold_id IS NOT NULL;
+        CREATE TABLE waitlist_lines (
+            event_id TEXT PRIMARY KEY,
+            next_seq INTEGER NOT NULL,
+            entries  INTEGER NOT NULL,
+            seats    INTEGER NOT NULL
+        );
+        INSERT INTO waitlist_lines
+            SELECT event_id, MAX(seq) + 1, COUNT(*), SUM(seats) FROM waitlist GROUP BY event_id;
+        CREATE TABLE waitlist_blocks (
+            event_id TEXT NOT NULL,
+            level    INTEGER NOT NULL,
+            block    INTEGER NOT NULL,
+            entries  INTEGER NOT NULL,
+            PRIMARY KEY (event_id, level, block)
+        ) WITHOUT ROWID;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 1, seq >> 8, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 8;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 2, seq >> 16, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 16;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 3, seq >> 24, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 24;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 4, seq >> 32, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 32;
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -206,13 +252,52 @@ pub const SCHEMA: Schema = Schema {
             ],
             unique: true,
         },
+        // The line's reads (see `line`): places by sequence number, the head by seats wanted,
+        // offers by end and by hold, block counts by level.
         IndexSpec {
             collection: "waitlist",
-            name: "waitlist_queue",
+            name: "waitlist_line",
             keys: &[
                 ("eventId", IndexOrder::Ascending),
-                ("joinedAt", IndexOrder::Ascending),
-                ("userId", IndexOrder::Ascending),
+                ("seq", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_wanting",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("seats", IndexOrder::Ascending),
+                ("seq", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_offers",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("offerUntil", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_offer_holds",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("offerHoldId", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist_blocks",
+            name: "waitlist_blocks_by_level",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("level", IndexOrder::Ascending),
+                ("block", IndexOrder::Ascending),
             ],
             unique: false,
         },
@@ -366,6 +451,9 @@ pub enum CancelOutcome {
 pub struct WaitlistEntry {
     pub event_id: String,
     pub user_id: String,
+    /// Where the entry stands in the event's line (see [`line`]): given by the store when the
+    /// user joins, 0 before.
+    pub seq: u64,
     /// How many seats the user wants.
     pub seats: usize,
     pub joined_at_ms: i64,
@@ -380,6 +468,16 @@ pub struct WaitlistEntry {
 pub struct Offer {
     pub hold_id: String,
     pub until_ms: i64,
+}
+
+/// An event's waitlist in figures, for the sales view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitlistSummary {
+    pub entries: usize,
+    /// Seats wanted, all entries together.
+    pub seats: usize,
+    /// Offers standing.
+    pub offers: usize,
 }
 
 /// Where a user stands on a waitlist.
@@ -466,24 +564,53 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// Every refund of an event.
     async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError>;
 
-    /// Adds the user to the event's waitlist; `false` (and nothing changes) when they are on it.
+    /// Adds the user to the end of the event's waitlist; `false` (and nothing changes) when
+    /// they are on it.
     async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError>;
-    /// The user's place on the event's waitlist (reads the whole queue: a position needs it).
+    /// The user's place on the event's waitlist, counted from the line's blocks (see [`line`]):
+    /// bounded work whatever the length of the queue.
     async fn waitlist_place(
         &self,
         event_id: &str,
         user_id: &str,
-    ) -> Result<Option<Place>, RepoError> {
-        Ok(place_in(self.waitlist(event_id).await?, user_id))
-    }
-    /// Takes the user off the event's waitlist; the entry as it was, if there was one.
+    ) -> Result<Option<Place>, RepoError>;
+    /// Takes the user off the event's waitlist, with `announce` in the outbox in the same
+    /// transaction; the entry as it was, if there was one (nothing is announced otherwise).
     async fn leave_waitlist(
         &self,
         event_id: &str,
         user_id: &str,
+        announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError>;
-    /// The event's waitlist in queue order (first come, first served).
-    async fn waitlist(&self, event_id: &str) -> Result<Vec<WaitlistEntry>, RepoError>;
+    /// The first entries in line without an offer that want 1 to `max_seats` seats, leaving out
+    /// the users in `skip`; at most `limit`, in queue order (indexed reads by seats wanted,
+    /// never a scan of the queue).
+    async fn next_in_line(
+        &self,
+        event_id: &str,
+        max_seats: usize,
+        skip: &[String],
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError>;
+    /// Entries without an offer that want more than `max_seats` seats (the limit was lowered
+    /// since they joined); at most `limit`.
+    async fn oversized_entries(
+        &self,
+        event_id: &str,
+        max_seats: usize,
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError>;
+    /// Entries whose offer ended before `before_ms`; at most `limit`.
+    async fn offers_ended_before(
+        &self,
+        event_id: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError>;
+    /// Whether any offer stands on the event.
+    async fn has_offers(&self, event_id: &str) -> Result<bool, RepoError>;
+    /// The event's waitlist in figures (kept with the line, so no read of the queue).
+    async fn waitlist_summary(&self, event_id: &str) -> Result<WaitlistSummary, RepoError>;
     /// Records `offer` for the user if they are waiting without one, with `announce` in the
     /// outbox in the same transaction; whether it was recorded. This is what makes an offer
     /// happen once, whichever process made it.
@@ -505,16 +632,16 @@ pub trait OrderRepository: Send + Sync + 'static {
     ) -> Result<Option<WaitlistEntry>, RepoError>;
 }
 
-/// Where `user_id` stands in `queue` (the event's waitlist in queue order).
-fn place_in(queue: Vec<WaitlistEntry>, user_id: &str) -> Option<Place> {
-    let length = queue.len();
-    let index = queue.iter().position(|e| e.user_id == user_id)?;
-    let entry = queue.into_iter().nth(index)?;
-    Some(Place {
-        entry,
-        position: index + 1,
-        length,
-    })
+/// Merges entries read per seats wanted into queue order, without `skip`, at most `limit`.
+fn first_in_line(
+    mut entries: Vec<WaitlistEntry>,
+    skip: &[String],
+    limit: usize,
+) -> Vec<WaitlistEntry> {
+    entries.retain(|e| !skip.contains(&e.user_id));
+    entries.sort_by_key(|e| e.seq);
+    entries.truncate(limit);
+    entries
 }
 
 pub fn orders(store: &Database) -> Arc<dyn OrderRepository> {

@@ -13,12 +13,14 @@ use futures_util::TryStreamExt;
 use holdfast_common::docstore::{MongoDb, is_duplicate_key};
 use mongodb::bson::{Bson, DateTime, Document, doc};
 use mongodb::error::{TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT};
+use mongodb::options::ReturnDocument;
 use mongodb::{Client, ClientSession, Collection};
 use serde::{Deserialize, Serialize};
 
 use super::{
     CancelOutcome, IdempotentResponse, NewCancellation, NewPurchase, Offer, Order, OrderRepository,
-    OrderStatus, OutboxMessage, PurchaseOutcome, Refund, RepoError, SoldSeats, WaitlistEntry,
+    OrderStatus, OutboxMessage, Place, PurchaseOutcome, Refund, RepoError, SoldSeats,
+    WaitlistEntry, WaitlistSummary, line,
 };
 use crate::domain::now_millis;
 
@@ -134,6 +136,10 @@ pub struct MongoOrders {
     outbox: Collection<Document>,
     refunds: Collection<RefundDocument>,
     waitlist: Collection<WaitlistDocument>,
+    /// Per event: the next sequence number, the entries and the seats wanted.
+    waitlist_lines: Collection<Document>,
+    /// How many entries each block of sequence numbers holds (see `store::line`).
+    waitlist_blocks: Collection<Document>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -200,6 +206,9 @@ struct WaitlistDocument {
     email: Option<String>,
     offer_hold_id: Option<String>,
     offer_until: Option<i64>,
+    /// Its place in the line (see `store::line`); entries stored before it was kept have 0.
+    #[serde(default)]
+    seq: i64,
 }
 
 impl From<WaitlistDocument> for WaitlistEntry {
@@ -207,6 +216,7 @@ impl From<WaitlistDocument> for WaitlistEntry {
         Self {
             event_id: d.event_id,
             user_id: d.user_id,
+            seq: u64::try_from(d.seq).unwrap_or(0),
             seats: usize::try_from(d.seats).unwrap_or(0),
             joined_at_ms: d.joined_at,
             email: d.email,
@@ -233,6 +243,8 @@ impl MongoOrders {
             outbox: database.collection("outbox"),
             refunds: database.collection("refunds"),
             waitlist: database.collection("waitlist"),
+            waitlist_lines: database.collection("waitlist_lines"),
+            waitlist_blocks: database.collection("waitlist_blocks"),
         }
     }
 }
@@ -603,44 +615,186 @@ impl OrderRepository for MongoOrders {
     }
 
     async fn join_waitlist(&self, entry: &WaitlistEntry) -> Result<bool, RepoError> {
-        let document = WaitlistDocument {
-            id: waitlist_id(&entry.event_id, &entry.user_id),
-            event_id: entry.event_id.clone(),
-            user_id: entry.user_id.clone(),
-            seats: i64::try_from(entry.seats).unwrap_or(i64::MAX),
-            joined_at: entry.joined_at_ms,
-            email: entry.email.clone(),
-            offer_hold_id: None,
-            offer_until: None,
-        };
-        match self.waitlist.insert_one(document).await {
-            Ok(_) => Ok(true),
-            Err(e) if is_duplicate_key(&e) => Ok(false),
-            Err(e) => Err(e.into()),
+        let id = waitlist_id(&entry.event_id, &entry.user_id);
+        let on_it = || self.waitlist.find_one(doc! { "_id": &id });
+        if on_it().await?.is_some() {
+            return Ok(false);
         }
+        let seats = i64::try_from(entry.seats).unwrap_or(i64::MAX);
+        let joined = in_transaction!(self, |session| {
+            async {
+                let line = self
+                    .waitlist_lines
+                    .find_one_and_update(
+                        doc! { "_id": &entry.event_id },
+                        doc! { "$inc": { "nextSeq": 1_i64, "entries": 1_i64, "seats": seats } },
+                    )
+                    .upsert(true)
+                    .return_document(ReturnDocument::After)
+                    .session(&mut session)
+                    .await?;
+                let seq = line
+                    .and_then(|l| l.get_i64("nextSeq").ok())
+                    .unwrap_or_default();
+                let document = WaitlistDocument {
+                    id: id.clone(),
+                    event_id: entry.event_id.clone(),
+                    user_id: entry.user_id.clone(),
+                    seats,
+                    joined_at: entry.joined_at_ms,
+                    email: entry.email.clone(),
+                    offer_hold_id: None,
+                    offer_until: None,
+                    seq,
+                };
+                self.waitlist
+                    .insert_one(document)
+                    .session(&mut session)
+                    .await?;
+                self.count_in_blocks(&mut session, &entry.event_id, seq, 1)
+                    .await?;
+                Ok(true)
+            }
+            .await
+        });
+        match joined {
+            // The same user joining twice at once: the other join won.
+            Err(_) if on_it().await?.is_some() => Ok(false),
+            joined => joined,
+        }
+    }
+
+    async fn waitlist_place(
+        &self,
+        event_id: &str,
+        user_id: &str,
+    ) -> Result<Option<Place>, RepoError> {
+        let Some(entry) = self
+            .waitlist
+            .find_one(doc! { "_id": waitlist_id(event_id, user_id) })
+            .await?
+            .map(WaitlistEntry::from)
+        else {
+            return Ok(None);
+        };
+        let mut before = 0_i64;
+        let mut blocks = Vec::new();
+        for (level, first, end) in line::ranges_before(entry.seq) {
+            let (first, end) = (as_i64(first), as_i64(end));
+            if level == 0 {
+                let filter = doc! { "eventId": event_id, "seq": { "$gte": first, "$lt": end } };
+                before += as_i64(self.waitlist.count_documents(filter).await?);
+            } else {
+                blocks.push(doc! { "level": level, "block": { "$gte": first, "$lt": end } });
+            }
+        }
+        if !blocks.is_empty() {
+            let counts: Vec<Document> = self
+                .waitlist_blocks
+                .find(doc! { "eventId": event_id, "$or": blocks })
+                .projection(doc! { "entries": 1 })
+                .await?
+                .try_collect()
+                .await?;
+            before += counts.iter().map(entries_of).sum::<i64>();
+        }
+        let length = self
+            .waitlist_lines
+            .find_one(doc! { "_id": event_id })
+            .await?
+            .as_ref()
+            .map_or(0, entries_of);
+        Ok(Some(Place {
+            entry,
+            position: usize::try_from(before + 1).unwrap_or(1),
+            length: usize::try_from(length).unwrap_or(0),
+        }))
     }
 
     async fn leave_waitlist(
         &self,
         event_id: &str,
         user_id: &str,
+        announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
-        Ok(self
-            .waitlist
-            .find_one_and_delete(doc! { "_id": waitlist_id(event_id, user_id) })
-            .await?
-            .map(WaitlistEntry::from))
+        let filter = doc! { "_id": waitlist_id(event_id, user_id) };
+        self.remove_from_waitlist(filter, announce).await
     }
 
-    async fn waitlist(&self, event_id: &str) -> Result<Vec<WaitlistEntry>, RepoError> {
-        let documents: Vec<WaitlistDocument> = self
-            .waitlist
-            .find(doc! { "eventId": event_id })
-            .sort(doc! { "joinedAt": 1, "userId": 1 })
-            .await?
-            .try_collect()
+    async fn next_in_line(
+        &self,
+        event_id: &str,
+        max_seats: usize,
+        skip: &[String],
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let mut entries = Vec::new();
+        let each = as_i64(u64::try_from(limit + skip.len()).unwrap_or(u64::MAX));
+        // One indexed read per seats wanted: those who want more than is free are never
+        // stepped over one by one.
+        for seats in 1..=max_seats {
+            let filter = doc! {
+                "eventId": event_id,
+                "seats": as_i64(u64::try_from(seats).unwrap_or(u64::MAX)),
+                "offerHoldId": Bson::Null,
+            };
+            entries.extend(
+                self.entries_matching(filter, doc! { "seq": 1 }, each)
+                    .await?,
+            );
+        }
+        Ok(super::first_in_line(entries, skip, limit))
+    }
+
+    async fn oversized_entries(
+        &self,
+        event_id: &str,
+        max_seats: usize,
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let max_seats = as_i64(u64::try_from(max_seats).unwrap_or(u64::MAX));
+        let filter = doc! {
+            "eventId": event_id,
+            "seats": { "$gt": max_seats },
+            "offerHoldId": Bson::Null,
+        };
+        let limit = as_i64(u64::try_from(limit).unwrap_or(u64::MAX));
+        self.entries_matching(filter, doc! { "seats": 1, "seq": 1 }, limit)
+            .await
+    }
+
+    async fn offers_ended_before(
+        &self,
+        event_id: &str,
+        before_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let filter = doc! { "eventId": event_id, "offerUntil": { "$lt": before_ms } };
+        let limit = as_i64(u64::try_from(limit).unwrap_or(u64::MAX));
+        self.entries_matching(filter, doc! { "offerUntil": 1 }, limit)
+            .await
+    }
+
+    async fn has_offers(&self, event_id: &str) -> Result<bool, RepoError> {
+        Ok(self.waitlist.find_one(offers_of(event_id)).await?.is_some())
+    }
+
+    async fn waitlist_summary(&self, event_id: &str) -> Result<WaitlistSummary, RepoError> {
+        let line = self
+            .waitlist_lines
+            .find_one(doc! { "_id": event_id })
             .await?;
-        Ok(documents.into_iter().map(WaitlistEntry::from).collect())
+        let offers = self.waitlist.count_documents(offers_of(event_id)).await?;
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
+        Ok(WaitlistSummary {
+            entries: count(line.as_ref().map_or(0, entries_of)),
+            seats: count(
+                line.as_ref()
+                    .and_then(|l| l.get_i64("seats").ok())
+                    .unwrap_or(0),
+            ),
+            offers: usize::try_from(offers).unwrap_or(0),
+        })
     }
 
     async fn record_offer(
@@ -676,20 +830,110 @@ impl OrderRepository for MongoOrders {
         hold_id: &str,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
+        let filter = doc! { "eventId": event_id, "offerHoldId": hold_id };
+        self.remove_from_waitlist(filter, announce).await
+    }
+}
+
+impl MongoOrders {
+    /// Adds `by` (1 or -1) to the count of every block holding `seq`, inside the session's
+    /// transaction; blocks left empty go.
+    async fn count_in_blocks(
+        &self,
+        session: &mut ClientSession,
+        event_id: &str,
+        seq: i64,
+        by: i64,
+    ) -> Result<(), mongodb::error::Error> {
+        let seq = u64::try_from(seq).unwrap_or(0);
+        for (level, block) in line::blocks_of(seq) {
+            let block = as_i64(block);
+            self.waitlist_blocks
+                .update_one(
+                    doc! { "_id": format!("{event_id}/{level}/{block}") },
+                    doc! {
+                        "$inc": { "entries": by },
+                        "$setOnInsert": { "eventId": event_id, "level": level, "block": block },
+                    },
+                )
+                .upsert(by > 0)
+                .session(&mut *session)
+                .await?;
+        }
+        if by < 0 {
+            self.waitlist_blocks
+                .delete_many(doc! { "eventId": event_id, "entries": { "$lte": 0_i64 } })
+                .session(&mut *session)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the entry matching `filter`, takes it out of the line's counts and writes
+    /// `announce`, in one transaction; the entry as it was.
+    async fn remove_from_waitlist(
+        &self,
+        filter: Document,
+        announce: Option<&OutboxMessage>,
+    ) -> Result<Option<WaitlistEntry>, RepoError> {
         in_transaction!(self, |session| {
-            let ended = self
-                .waitlist
-                .find_one_and_delete(doc! { "eventId": event_id, "offerHoldId": hold_id })
-                .session(&mut session)
-                .await;
-            match (ended, announce) {
-                (Ok(Some(entry)), Some(message)) => self
-                    .write_outbox(&mut session, message)
-                    .await
-                    .map(|()| Some(WaitlistEntry::from(entry))),
-                (Ok(entry), _) => Ok(entry.map(WaitlistEntry::from)),
-                (Err(e), _) => Err(e),
+            async {
+                let Some(entry) = self
+                    .waitlist
+                    .find_one_and_delete(filter.clone())
+                    .session(&mut session)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                self.waitlist_lines
+                    .update_one(
+                        doc! { "_id": &entry.event_id },
+                        doc! { "$inc": { "entries": -1_i64, "seats": -entry.seats } },
+                    )
+                    .session(&mut session)
+                    .await?;
+                self.count_in_blocks(&mut session, &entry.event_id, entry.seq, -1)
+                    .await?;
+                if let Some(message) = announce {
+                    self.write_outbox(&mut session, message).await?;
+                }
+                Ok(Some(WaitlistEntry::from(entry)))
             }
+            .await
         })
     }
+
+    /// Entries matching `filter` in `order`, at most `limit`.
+    async fn entries_matching(
+        &self,
+        filter: Document,
+        order: Document,
+        limit: i64,
+    ) -> Result<Vec<WaitlistEntry>, RepoError> {
+        let documents: Vec<WaitlistDocument> = self
+            .waitlist
+            .find(filter)
+            .sort(order)
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(WaitlistEntry::from).collect())
+    }
+}
+
+/// The event's entries with an offer standing.
+fn offers_of(event_id: &str) -> Document {
+    doc! { "eventId": event_id, "offerHoldId": { "$type": "string" } }
+}
+
+/// The `entries` count of a line or block document.
+fn entries_of(document: &Document) -> i64 {
+    document.get_i64("entries").unwrap_or(0)
+}
+
+/// A count or sequence number as MongoDB stores it.
+fn as_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -334,6 +334,7 @@ fn entry(event: &str, user: &str, seats: usize, at: i64) -> WaitlistEntry {
     WaitlistEntry {
         event_id: event.into(),
         user_id: user.into(),
+        seq: 0,
         seats,
         joined_at_ms: at,
         email: Some(format!("{user}@holdfast.test")),
@@ -367,11 +368,25 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(
             .await
             .unwrap()
     );
-    let queue = repo.waitlist("w1").await.unwrap();
+    let queue = repo.next_in_line("w1", 10, &[], 10).await.unwrap();
+    let numbered = |mut e: WaitlistEntry, seq| {
+        e.seq = seq;
+        e
+    };
     assert_eq!(
         queue,
-        vec![entry("w1", "ann", 2, now), entry("w1", "bob", 1, now + 1)]
+        vec![
+            numbered(entry("w1", "ann", 2, now), 1),
+            numbered(entry("w1", "bob", 1, now + 1), 2)
+        ]
     );
+    // Only those whose wish fits, and not those passed over.
+    let fits_one = repo.next_in_line("w1", 1, &[], 10).await.unwrap();
+    assert_eq!(fits_one.len(), 1);
+    assert_eq!(fits_one[0].user_id, "bob");
+    let skip = ["ann".to_string()];
+    let skipped = repo.next_in_line("w1", 10, &skip, 10).await.unwrap();
+    assert_eq!(skipped[0].user_id, "bob");
     let bob = repo.waitlist_place("w1", "bob").await.unwrap().unwrap();
     assert_eq!((bob.position, bob.length), (2, 2));
     assert_eq!(repo.waitlist_place("w1", "cid").await.unwrap(), None);
@@ -395,10 +410,92 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(
     assert_eq!(ended.user_id, "ann");
     let bob = repo.waitlist_place("w1", "bob").await.unwrap().unwrap();
     assert_eq!((bob.position, bob.length), (1, 1));
-    assert!(repo.leave_waitlist("w1", "bob").await.unwrap().is_some());
-    assert!(repo.leave_waitlist("w1", "bob").await.unwrap().is_none());
-    assert!(repo.waitlist("w1").await.unwrap().is_empty());
-    assert_eq!(repo.waitlist("w2").await.unwrap().len(), 1);
+    assert!(
+        repo.leave_waitlist("w1", "bob", None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        repo.leave_waitlist("w1", "bob", None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        repo.waitlist_summary("w1").await.unwrap(),
+        Default::default()
+    );
+    assert_eq!(repo.waitlist_summary("w2").await.unwrap().entries, 1);
+}
+
+/// Places counted from the line's blocks agree with the queue, past the first blocks of 256,
+/// as people leave from anywhere; the figures follow every join, offer and leave.
+async fn places_in_a_long_line_are_counted_right(repo: Arc<dyn OrderRepository>) {
+    let now = now_millis();
+    let users: Vec<String> = (0..600).map(|n| format!("u{n:03}")).collect();
+    for (n, user) in users.iter().enumerate() {
+        let wanted = 1 + n % 3;
+        let joiner = entry("long", user, wanted, now + n as i64);
+        assert!(repo.join_waitlist(&joiner).await.unwrap());
+    }
+    let mut line = users.clone();
+    // Some leave from the front, the middle and the back, one takes an offer that ends.
+    for n in [0, 1, 255, 256, 257, 300, 511, 512, 599] {
+        repo.leave_waitlist("long", &users[n], None).await.unwrap();
+        line.retain(|u| *u != users[n]);
+    }
+    let offer = Offer {
+        hold_id: "offer-long".into(),
+        until_ms: now - 10_000,
+    };
+    assert!(
+        repo.record_offer("long", "u100", &offer, None)
+            .await
+            .unwrap()
+    );
+    let summary = repo.waitlist_summary("long").await.unwrap();
+    assert_eq!((summary.entries, summary.offers), (line.len(), 1));
+    let ended = repo.offers_ended_before("long", now, 10).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert!(repo.has_offers("long").await.unwrap());
+    repo.end_offer("long", "offer-long", None).await.unwrap();
+    line.retain(|u| u != "u100");
+    assert!(!repo.has_offers("long").await.unwrap());
+    for user in ["u002", "u099", "u101", "u258", "u300", "u513", "u598"] {
+        let place = repo.waitlist_place("long", user).await.unwrap();
+        match line.iter().position(|u| u == user) {
+            Some(index) => {
+                let place = place.expect("on the line");
+                assert_eq!(
+                    (place.position, place.length),
+                    (index + 1, line.len()),
+                    "{user}"
+                );
+            }
+            None => assert_eq!(place, None, "{user}"),
+        }
+    }
+    let seats: usize = (0..600)
+        .filter(|n| line.contains(&users[*n]))
+        .map(|n| 1 + n % 3)
+        .sum();
+    assert_eq!(repo.waitlist_summary("long").await.unwrap().seats, seats);
+    // Wants above a lowered limit are found, first the smallest.
+    let oversized = repo.oversized_entries("long", 2, 2).await.unwrap();
+    assert_eq!(oversized.len(), 2);
+    assert!(oversized.iter().all(|e| e.seats == 3));
+    // A rejoin goes to the back of the line.
+    assert!(
+        repo.join_waitlist(&entry("long", "u000", 1, now + 1_000))
+            .await
+            .unwrap()
+    );
+    let back = repo.waitlist_place("long", "u000").await.unwrap().unwrap();
+    assert_eq!(
+        (back.position, back.length),
+        (line.len() + 1, line.len() + 1)
+    );
 }
 
 async fn sqlite() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
@@ -419,5 +516,6 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     orders_are_listed_newest_first,
     concurrent_purchases_sell_a_seat_once,
     a_cancellation_releases_seats_and_records_its_refund,
-    the_waitlist_is_first_come_first_served_with_one_offer_each
+    the_waitlist_is_first_come_first_served_with_one_offer_each,
+    places_in_a_long_line_are_counted_right
 ]);
