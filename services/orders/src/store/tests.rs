@@ -519,3 +519,62 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     the_waitlist_is_first_come_first_served_with_one_offer_each,
     places_in_a_long_line_are_counted_right
 ]);
+
+/// The migration that made the waitlist a line numbers the entries already stored in the
+/// order they were served, and counts them into blocks and lines as joins would have.
+#[test]
+fn the_line_migration_numbers_existing_entries_in_queue_order() {
+    let migrations = SCHEMA.sqlite_migrations;
+    let line_migration = migrations
+        .iter()
+        .position(|m| m.contains("CREATE TABLE waitlist_lines"))
+        .expect("the line migration");
+    let c = rusqlite::Connection::open_in_memory().unwrap();
+    for migration in &migrations[..line_migration] {
+        c.execute_batch(migration).unwrap();
+    }
+    // 300 entries on e1 stored newest first, and one on e2.
+    for n in (0..300_i64).rev() {
+        c.execute(
+            "INSERT INTO waitlist (event_id, user_id, seats, joined_at) VALUES ('e1', ?1, 2, ?2)",
+            rusqlite::params![format!("u{n:03}"), 1_000 + n],
+        )
+        .unwrap();
+    }
+    c.execute(
+        "INSERT INTO waitlist (event_id, user_id, seats, joined_at) VALUES ('e2', 'x', 1, 5)",
+        [],
+    )
+    .unwrap();
+    for migration in &migrations[line_migration..] {
+        c.execute_batch(migration).unwrap();
+    }
+    let seq_of = |user: &str| -> i64 {
+        c.query_row(
+            "SELECT seq FROM waitlist WHERE event_id = 'e1' AND user_id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!((seq_of("u000"), seq_of("u299")), (1, 300));
+    let line: (i64, i64, i64) = c
+        .query_row(
+            "SELECT next_seq, entries, seats FROM waitlist_lines WHERE event_id = 'e1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(line, (301, 300, 600));
+    let block = |level: i64, block: i64| -> i64 {
+        c.query_row(
+            "SELECT entries FROM waitlist_blocks WHERE event_id = 'e1' AND level = ?1 AND block = ?2",
+            [level, block],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    // Numbers 1..=255 in the first block of 256, 256..=300 in the second.
+    assert_eq!((block(1, 0), block(1, 1)), (255, 45));
+    assert_eq!((block(2, 0), block(4, 0)), (300, 300));
+}
