@@ -307,6 +307,10 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// How long a stopping process waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long records that are done with are kept before they are pruned: outbox messages
+    /// after they were published, mail deliveries after they were sent or given up (0: pruned
+    /// at the next pass). Expired idempotency records go at once.
+    pub record_retention: Duration,
     pub auth: AuthSettings,
     pub gateway: GatewaySettings,
     pub orders: OrdersSettings,
@@ -341,6 +345,11 @@ impl Settings {
             mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
             upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 10_000)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 20)?,
+            // 0 is allowed: prune at the next pass.
+            record_retention: Duration::from_secs(
+                env.parse::<u64>("RECORD_RETENTION_HOURS", 168)?
+                    .saturating_mul(3600),
+            ),
             auth: AuthSettings::read(&env)?,
             orders: OrdersSettings::read(&env)?,
             notifications: NotificationsSettings::read(&env)?,

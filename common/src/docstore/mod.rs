@@ -19,7 +19,7 @@ pub use self::sqlite::SqliteDb;
 pub enum StoreError {
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("mongodb: {0}")]
+    #[error("mongodb: {}", mongo::describe(.0))]
     Mongo(#[from] mongodb::error::Error),
     #[error("cannot open the store: {0}")]
     Open(String),

@@ -58,6 +58,21 @@ impl MongoDb {
 /// MongoDB's code for a write that a unique index refused.
 const DUPLICATE_KEY: i32 = 11000;
 
+/// The driver's message and code for `error`, without the raw server reply (BSON, shown as
+/// bytes) that the driver's own `Display` appends: what a person reading a start-up failure
+/// or a log line needs.
+pub fn describe(error: &mongodb::error::Error) -> String {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => format!(
+            "write failed: error code {} ({}): {}",
+            e.code,
+            e.code_name.as_deref().unwrap_or("unnamed"),
+            e.message
+        ),
+        kind => kind.to_string(),
+    }
+}
+
 /// Whether `error` is a write refused by a unique index (a document with that key exists).
 pub fn is_duplicate_key(error: &mongodb::error::Error) -> bool {
     matches!(
@@ -134,6 +149,31 @@ mod tests {
         let options = model.options.expect("options set");
         assert_eq!(options.expire_after, Some(std::time::Duration::ZERO));
         assert_eq!(index_model(&INDEXES[0]).options.unwrap().expire_after, None);
+    }
+
+    /// A server error reads as the driver's message and code, not as the raw reply's bytes.
+    #[tokio::test]
+    async fn server_errors_read_as_their_message_and_code() {
+        let Some(uri) = server_url("MONGODB_URI") else {
+            return;
+        };
+        let name = unique_database_name("holdfast_test");
+        let db = MongoDb::connect(&uri, &name, &[]).await.unwrap();
+        let refused = db
+            .database()
+            .run_command(doc! { "noSuchCommandAnywhere": 1 })
+            .await
+            .unwrap_err();
+        let shown = StoreError::from(refused).to_string();
+        assert!(
+            shown.starts_with("mongodb: Command failed: Error code "),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("RawDocumentBuf") && !shown.contains("server response"),
+            "{shown}"
+        );
+        drop_mongo_databases(&uri, vec![name]);
     }
 
     /// Restarts and replicas starting together create the same indexes: none of them fails.

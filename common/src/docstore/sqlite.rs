@@ -70,34 +70,48 @@ fn open_blocking(path: &Path, migrations: &[&str]) -> Result<Connection, StoreEr
             .map_err(|e| StoreError::Open(format!("cannot create {}: {e}", dir.display())))?;
     }
     let mut connection = Connection::open(path)?;
+    // Before anything that may wait for another process's lock (switching to WAL does).
+    connection.busy_timeout(MIGRATION_BUSY_TIMEOUT)?;
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     connection.pragma_update(None, "foreign_keys", "ON")?;
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut connection, migrations)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(connection)
 }
 
+/// How long a process waits for another one's migration (or write) before giving up.
+const MIGRATION_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Applies the migrations the database has not seen, one `BEGIN IMMEDIATE` transaction each:
+/// the applied count is read inside the transaction that holds the write lock, so processes
+/// starting together on one file take turns, and each migration runs exactly once.
 fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
-    let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let applied = usize::try_from(applied).unwrap_or(usize::MAX);
-    if applied > migrations.len() {
-        return Err(StoreError::Open(format!(
-            "the database has {applied} migrations applied but this build knows {}; \
-             it was written by a newer version",
-            migrations.len()
-        )));
-    }
-    for (index, script) in migrations.iter().enumerate().skip(applied) {
-        let transaction = connection.transaction()?;
+    loop {
+        let transaction =
+            connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let applied: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let applied = usize::try_from(applied).unwrap_or(usize::MAX);
+        if applied > migrations.len() {
+            return Err(StoreError::Open(format!(
+                "the database has {applied} migrations applied but this build knows {}; \
+                 it was written by a newer version",
+                migrations.len()
+            )));
+        }
+        let Some(script) = migrations.get(applied) else {
+            transaction.commit()?;
+            break;
+        };
         transaction.execute_batch(script)?;
         transaction.pragma_update(
             None,
             "user_version",
-            i64::try_from(index + 1).unwrap_or(i64::MAX),
+            i64::try_from(applied + 1).unwrap_or(i64::MAX),
         )?;
         transaction.commit()?;
-        tracing::info!(migration = index + 1, "applied SQLite migration");
+        tracing::info!(migration = applied + 1, "applied SQLite migration");
     }
     Ok(())
 }
@@ -105,6 +119,40 @@ fn migrate(connection: &mut Connection, migrations: &[&str]) -> Result<(), Store
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A first migration slow enough that processes starting together overlap in it.
+    const SLOW: &[&str] = &[
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
+         INSERT INTO items SELECT i, 'item ' || i FROM n;",
+        "CREATE INDEX items_by_name ON items (name);",
+    ];
+
+    /// Four openers of one fresh file at the same moment (each its own connection, as separate
+    /// processes have): every one starts, and each migration ran once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn processes_starting_together_take_turns_to_migrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.sqlite3");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteDb::open(&path, SLOW).await })
+            })
+            .collect();
+        for opener in openers {
+            let db = opener.await.unwrap().expect("every process starts");
+            let (count, version) = db
+                .call(|c| {
+                    let count: i64 = c.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
+                    let version: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                    Ok((count, version))
+                })
+                .await
+                .unwrap();
+            assert_eq!((count, version), (200_000, 2));
+        }
+    }
 
     const V1: &[&str] = &["CREATE TABLE items (id TEXT PRIMARY KEY, name TEXT NOT NULL);"];
     const V2: &[&str] = &[

@@ -52,8 +52,17 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     let readiness = infra.readiness(Some(&store));
     let counters = Counters::default();
     let metrics = Metrics::with(SERVICE, |registry| counters.register(registry));
+    let log = store::deliveries(&store);
+    let retention_ms = i64::try_from(settings.record_retention.as_millis()).unwrap_or(i64::MAX);
+    let pruned = Arc::downgrade(&log);
+    holdfast_common::retention::spawn("deliveries", move |now_ms, limit| {
+        let log = pruned.upgrade()?;
+        Some(Box::pin(async move {
+            log.prune(now_ms.saturating_sub(retention_ms), limit).await
+        }))
+    });
     Worker {
-        log: store::deliveries(&store),
+        log,
         mailer: Arc::new(mailer),
         policy: RetryPolicy::from_settings(&settings.notifications),
         counters,

@@ -137,6 +137,16 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     layouts.clone().follow_changes(infra.bus.clone()).await?;
     let outbox_wake = Arc::new(Notify::new());
     outbox::spawn(orders.clone(), infra.bus.clone(), outbox_wake.clone());
+    let retention_ms = i64::try_from(settings.record_retention.as_millis()).unwrap_or(i64::MAX);
+    let pruned = Arc::downgrade(&orders);
+    holdfast_common::retention::spawn("orders", move |now_ms, limit| {
+        let orders = pruned.upgrade()?;
+        Some(Box::pin(async move {
+            orders
+                .prune(now_ms.saturating_sub(retention_ms), now_ms, limit)
+                .await
+        }))
+    });
     let state = AppState {
         holds: Holds::new(
             infra.kv.clone(),

@@ -21,7 +21,8 @@ pub use self::mongo::MongoDeliveries;
 pub use self::sqlite::SqliteDeliveries;
 
 pub const SCHEMA: Schema = Schema {
-    sqlite_migrations: &[r"
+    sqlite_migrations: &[
+        r"
         CREATE TABLE deliveries (
             message_id      TEXT PRIMARY KEY,
             routing_key     TEXT NOT NULL,
@@ -36,16 +37,32 @@ pub const SCHEMA: Schema = Schema {
             sent_at         INTEGER
         );
         CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
-    "],
-    mongo_indexes: &[IndexSpec {
-        collection: "deliveries",
-        name: "deliveries_due",
-        keys: &[
-            ("status", IndexOrder::Ascending),
-            ("nextAttemptAt", IndexOrder::Ascending),
-        ],
-        unique: false,
-    }],
+    ",
+        r"
+        -- Pruning finished records (common::retention) by when they were made.
+        CREATE INDEX deliveries_finished ON deliveries (status, created_at);
+    ",
+    ],
+    mongo_indexes: &[
+        IndexSpec {
+            collection: "deliveries",
+            name: "deliveries_due",
+            keys: &[
+                ("status", IndexOrder::Ascending),
+                ("nextAttemptAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "deliveries",
+            name: "deliveries_finished",
+            keys: &[
+                ("status", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+    ],
 };
 
 /// Where a mail is in its life.
@@ -155,6 +172,11 @@ pub trait DeliveryLog: Send + Sync + 'static {
     async fn next_due(&self) -> Result<Option<i64>, StoreError>;
 
     async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// Deletes at most `limit` finished records (`SENT` or `DEAD`) made before
+    /// `finished_before_ms`; how many went. A message redelivered after its record went would
+    /// be mailed again, so the retention is days, far past any redelivery.
+    async fn prune(&self, finished_before_ms: i64, limit: usize) -> Result<usize, StoreError>;
 }
 
 /// The delivery log of `store`.

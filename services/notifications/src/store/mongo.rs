@@ -3,6 +3,7 @@
 //! due records between them.
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use holdfast_common::docstore::{MongoDb, StoreError, is_duplicate_key};
 use mongodb::Collection;
 use mongodb::bson::doc;
@@ -174,5 +175,31 @@ impl DeliveryLog for MongoDeliveries {
             .await?
             .map(Delivery::try_from)
             .transpose()
+    }
+
+    async fn prune(&self, finished_before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let finished = doc! {
+            "status": { "$in": ["SENT", "DEAD"] },
+            "createdAt": { "$lt": finished_before_ms },
+        };
+        let ids: Vec<String> = self
+            .deliveries
+            .find(finished)
+            .limit(limit)
+            .await?
+            .try_collect::<Vec<DeliveryDocument>>()
+            .await?
+            .into_iter()
+            .map(|d| d.message_id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = self
+            .deliveries
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .await?;
+        Ok(usize::try_from(deleted.deleted_count).unwrap_or(usize::MAX))
     }
 }

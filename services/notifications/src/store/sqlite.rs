@@ -157,6 +157,19 @@ impl DeliveryLog for SqliteDeliveries {
             .await
     }
 
+    async fn prune(&self, finished_before_ms: i64, limit: usize) -> Result<usize, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .call(move |c| {
+                Ok(c.execute(
+                    "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries \
+                     WHERE status IN ('SENT', 'DEAD') AND created_at < ?1 LIMIT ?2)",
+                    params![finished_before_ms, limit],
+                )?)
+            })
+            .await
+    }
+
     async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError> {
         let message_id = message_id.to_string();
         self.db

@@ -139,6 +139,44 @@ async fn concurrent_senders_never_claim_a_record_twice(log: Arc<dyn DeliveryLog>
     assert_eq!((total, seen.len()), (40, 40));
 }
 
+/// Finished records past the retention go in batches; pending ones and recent ones stay, and
+/// the log stays flat however many mails went through it.
+async fn finished_records_are_pruned_in_batches(log: Arc<dyn DeliveryLog>) {
+    let now = now_millis();
+    let old = now - 10_000;
+    for round in 0..4 {
+        for n in 0..50 {
+            let id = format!("r{round}-m{n}");
+            assert!(log.record(&delivery(&id, old)).await.unwrap());
+        }
+        // All sent (or given up) but two that stay pending.
+        let claimed = log.claim_due(now, now + 60_000, 48).await.unwrap();
+        for (n, d) in claimed.iter().enumerate() {
+            if n % 2 == 0 {
+                log.mark_sent(&d.message_id, d.attempts, now).await.unwrap();
+            } else {
+                log.mark_failed(&d.message_id, d.attempts, "no", None)
+                    .await
+                    .unwrap();
+            }
+        }
+        // Not past the retention yet: nothing goes.
+        assert_eq!(log.prune(old, 100).await.unwrap(), 0);
+        let mut pruned = 0;
+        loop {
+            let batch = log.prune(now, 7).await.unwrap();
+            pruned += batch;
+            if batch < 7 {
+                break;
+            }
+        }
+        assert_eq!(pruned, 48, "round {round}");
+    }
+    // What is left: the two pending records of each round.
+    let left = log.claim_due(now, now + 60_000, 1_000).await.unwrap();
+    assert_eq!(left.len(), 8);
+}
+
 async fn sqlite() -> Option<(Arc<dyn DeliveryLog>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((deliveries(&test.store), test))
@@ -153,5 +191,6 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     a_message_is_logged_once,
     a_claim_is_a_lease_counted_as_an_attempt,
     a_failure_is_retried_later_or_dead,
-    concurrent_senders_never_claim_a_record_twice
+    concurrent_senders_never_claim_a_record_twice,
+    finished_records_are_pruned_in_batches
 ]);

@@ -134,6 +134,12 @@ pub const SCHEMA: Schema = Schema {
         WHERE cancelled_seat_ids <> '[]';
     ",
         r"
+        -- Pruning (common::retention): published outbox messages and expired idempotency
+        -- records, found by when they were done with.
+        CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+        CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+    ",
+        r"
         -- The waitlist as a line (see store::line): a sequence number per entry, the count of
         -- entries per block of numbers at levels 1 to 4, and per event the next number, the
         -- entries and the seats wanted; places are counted from these, never by reading the
@@ -552,6 +558,14 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// Outbox messages not yet published, oldest first.
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, RepoError>;
     async fn mark_sent(&self, id: &str) -> Result<(), RepoError>;
+    /// Deletes at most `limit` records that are done with: outbox messages published before
+    /// `sent_before_ms` and idempotency records expired at `now_ms`; how many went.
+    async fn prune(
+        &self,
+        sent_before_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, RepoError>;
 
     /// Applies a cancellation in one transaction — the order updated if it is still at the
     /// revision before `cancellation.order.revision`, its released seats' sold records deleted,

@@ -588,6 +588,33 @@ impl OrderRepository for MongoOrders {
         Ok(())
     }
 
+    async fn prune(
+        &self,
+        sent_before_ms: i64,
+        _now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, RepoError> {
+        // Expired idempotency records go by their TTL index; published outbox messages here.
+        let limit = as_i64(u64::try_from(limit).unwrap_or(u64::MAX));
+        let done: Vec<Document> = self
+            .outbox
+            .find(doc! { "sentAt": { "$lt": sent_before_ms } })
+            .projection(doc! { "_id": 1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await?;
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<&Bson> = done.iter().filter_map(|d| d.get("_id")).collect();
+        let deleted = self
+            .outbox
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .await?;
+        Ok(usize::try_from(deleted.deleted_count).unwrap_or(usize::MAX))
+    }
+
     async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError> {
         // A stale cancellation wrote nothing: its commit commits nothing.
         in_transaction!(self, |session| self

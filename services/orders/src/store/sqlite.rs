@@ -405,6 +405,31 @@ impl OrderRepository for SqliteOrders {
         Ok(())
     }
 
+    async fn prune(
+        &self,
+        sent_before_ms: i64,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<usize, RepoError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.db
+            .call(move |c| {
+                let sent = c.execute(
+                    "DELETE FROM outbox WHERE rowid IN \
+                     (SELECT rowid FROM outbox WHERE sent_at < ?1 LIMIT ?2)",
+                    params![sent_before_ms, limit],
+                )?;
+                let left = limit - i64::try_from(sent).unwrap_or(limit);
+                let expired = c.execute(
+                    "DELETE FROM idempotency WHERE rowid IN \
+                     (SELECT rowid FROM idempotency WHERE expires_at <= ?1 LIMIT ?2)",
+                    params![now_ms, left],
+                )?;
+                Ok(sent + expired)
+            })
+            .await
+    }
+
     async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError> {
         let cancellation = cancellation.clone();
         Ok(self

@@ -498,6 +498,78 @@ async fn places_in_a_long_line_are_counted_right(repo: Arc<dyn OrderRepository>)
     );
 }
 
+/// Published outbox messages past the retention go in batches; unpublished ones stay.
+async fn published_outbox_messages_are_pruned_in_batches(repo: Arc<dyn OrderRepository>) {
+    let now = now_millis();
+    for n in 0..40 {
+        let seat = format!("R1-S{n}");
+        let p = purchase(
+            "u1",
+            "prune",
+            &[seat.as_str()],
+            &format!("pi_p{n}"),
+            None,
+            now,
+        );
+        assert_eq!(repo.purchase(&p).await.unwrap(), PurchaseOutcome::Committed);
+    }
+    let pending = repo.pending_outbox(100).await.unwrap();
+    assert_eq!(pending.len(), 40);
+    for message in &pending[..30] {
+        repo.mark_sent(&message.id).await.unwrap();
+    }
+    // Not past the retention: nothing goes.
+    assert_eq!(repo.prune(now - 60_000, now, 100).await.unwrap(), 0);
+    let mut pruned = 0;
+    loop {
+        let batch = repo.prune(now_millis() + 1, now, 7).await.unwrap();
+        pruned += batch;
+        if batch < 7 {
+            break;
+        }
+    }
+    assert_eq!(pruned, 30);
+    assert_eq!(
+        repo.pending_outbox(100).await.unwrap(),
+        pending[30..].to_vec()
+    );
+}
+
+/// Expired idempotency records go too on SQLite (MongoDB removes them by its TTL index).
+#[tokio::test]
+async fn expired_idempotency_records_are_pruned_on_sqlite() {
+    let test = TestStore::sqlite(&SCHEMA).await;
+    let repo = orders(&test.store);
+    let now = now_millis();
+    let old = purchase(
+        "u1",
+        "e1",
+        &["R1-S1"],
+        "pi_1",
+        Some("k1"),
+        now - 2 * KEY_TTL_MS,
+    );
+    let new = purchase("u1", "e1", &["R1-S2"], "pi_2", Some("k2"), now);
+    for p in [&old, &new] {
+        assert_eq!(repo.purchase(p).await.unwrap(), PurchaseOutcome::Committed);
+    }
+    assert_eq!(repo.prune(0, now, 100).await.unwrap(), 1);
+    let Database::Sqlite(db) = &test.store else {
+        panic!("a SQLite store")
+    };
+    let keys: Vec<String> = db
+        .call(|c| {
+            let mut statement = c.prepare("SELECT key FROM idempotency")?;
+            let keys = statement
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(keys)
+        })
+        .await
+        .unwrap();
+    assert_eq!(keys, ["k2"]);
+}
+
 async fn sqlite() -> Option<(Arc<dyn OrderRepository>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((orders(&test.store), test))
@@ -517,7 +589,8 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     concurrent_purchases_sell_a_seat_once,
     a_cancellation_releases_seats_and_records_its_refund,
     the_waitlist_is_first_come_first_served_with_one_offer_each,
-    places_in_a_long_line_are_counted_right
+    places_in_a_long_line_are_counted_right,
+    published_outbox_messages_are_pruned_in_batches
 ]);
 
 /// The migration that made the waitlist a line numbers the entries already stored in the
