@@ -6,6 +6,7 @@
 //! cargo run --release -p loadgen -- onsale --buyers 5000 --map compact
 //! cargo run --release -p loadgen -- seatmap --view full --readers 64 --writers 4
 //! cargo run --release -p loadgen -- stream --streams 1000
+//! cargo run --release -p loadgen -- waitlist --entries 200000
 //! ```
 //!
 //! Without `--url` it starts its own stack in-process (embedded adapters, rate limits off, a
@@ -18,8 +19,10 @@
 mod catalog;
 mod hammer;
 mod onsale;
+mod quota;
 mod report;
 mod seatmap;
+mod waitlist;
 mod wire;
 
 use std::collections::HashMap;
@@ -60,6 +63,10 @@ enum Scenario {
     Catalog(CatalogArgs),
     /// One abusive client on every write route of a gateway with rate limits on (needs --url).
     Hammer(HammerArgs),
+    /// A long waitlist on a sold-out event: place reads, and purchases elsewhere beside them.
+    Waitlist(WaitlistArgs),
+    /// One user's write quota, served to sequential and parallel senders (needs --url).
+    Quota(QuotaArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -183,6 +190,37 @@ pub struct HoldsArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct QuotaArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Requests per user.
+    #[arg(long, default_value_t = 400)]
+    pub requests: u64,
+    /// How many in flight at once, one run (and one fresh user) each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_u32, 8, 40])]
+    pub parallel: Vec<u32>,
+}
+
+#[derive(Args, Clone)]
+pub struct WaitlistArgs {
+    /// Connections joining the waitlist (`--connections`); the other clients are below.
+    #[command(flatten)]
+    pub target: Target,
+    /// People on the waitlist.
+    #[arg(long, default_value_t = 200_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub entries: u64,
+    /// Clients reading their place as fast as they go.
+    #[arg(long, default_value_t = 8)]
+    pub pollers: u64,
+    /// Clients buying seats of another event, one seat at a time.
+    #[arg(long, default_value_t = 4)]
+    pub buyers: u64,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: u64,
+}
+
+#[derive(Args, Clone)]
 pub struct StreamArgs {
     #[command(flatten)]
     pub target: Target,
@@ -239,9 +277,12 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Holds(a) => &a.target,
         Scenario::Catalog(a) => &a.target,
         Scenario::Hammer(a) => &a.target,
+        Scenario::Waitlist(a) => &a.target,
+        Scenario::Quota(a) => &a.target,
     };
-    if matches!(cli.scenario, Scenario::Hammer(_)) && target_args.url.is_none() {
-        bail!("hammer measures a gateway with its rate limits on: start one and pass --url");
+    if matches!(cli.scenario, Scenario::Hammer(_) | Scenario::Quota(_)) && target_args.url.is_none()
+    {
+        bail!("this scenario measures a gateway with its rate limits on: start one and pass --url");
     }
     let dispatch = if target_args.http_dispatch {
         holdfast::Dispatch::Http
@@ -261,6 +302,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Holds(args) => seatmap::holds(&url, args).await,
         Scenario::Catalog(args) => catalog::run(&url, args).await,
         Scenario::Hammer(args) => hammer::run(&url, args).await,
+        Scenario::Waitlist(args) => waitlist::run(&url, args).await,
+        Scenario::Quota(args) => quota::run(&url, args).await,
     }
 }
 

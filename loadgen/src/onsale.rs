@@ -27,7 +27,8 @@ use crate::report::{self, Latencies};
 use crate::seatmap::{self, Availability, Cached, Seat, parse_seat};
 use crate::{MapView, OnsaleArgs};
 
-const PRICE: u32 = 100;
+/// The price of every seat of the events the scenarios create.
+pub const PRICE: u32 = 100;
 const TRIES: usize = 5;
 
 /// A small deterministic generator, so runs are comparable.
