@@ -9,9 +9,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    holdfast_common::launch::main(|settings, infra| async move {
-        println!("Holdfast (all services in one process) is listening on:");
-        holdfast::mount_all(settings, infra).await
-    })
-    .await
+    holdfast_common::launch::main(holdfast::mount_all).await
 }

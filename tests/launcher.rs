@@ -122,3 +122,64 @@ fn production_refuses_development_settings() {
         "{stderr}"
     );
 }
+
+/// A busy port ends the start-up with an error naming it, and no address was announced.
+#[test]
+fn a_busy_port_stops_the_launcher_before_any_address_is_announced() {
+    let data = tempfile::tempdir().unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port();
+    let mut env = isolated_env(data.path());
+    env.push(("ML_PORT", port.to_string()));
+    let output = launcher(&env).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stdout.contains("listening") && !stdout.contains("http://"),
+        "announced before binding: {stdout}"
+    );
+    assert!(stderr.contains(&format!(":{port}")), "{stderr}");
+}
+
+/// A clean start logs no warning (services that start together wait for each other quietly),
+/// and announces every address once all are bound.
+#[tokio::test]
+async fn a_clean_start_warns_of_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let env = isolated_env(data.path());
+    let gateway = format!("http://127.0.0.1:{}", env[0].1);
+    let log = data.path().join("launcher.log");
+    let mut child = launcher(&env)
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the launcher starts");
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut loaded = false;
+    // Until the recommendations model has its catalog (what warned before).
+    while started.elapsed() < Duration::from_secs(15) {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("event catalog loaded") {
+            loaded = true;
+            break;
+        }
+        let _ = client.get(format!("{gateway}/health")).send().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(loaded, "the catalog was not loaded: {text}");
+    let warnings: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("\"level\":\"WARN\"") || line.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert!(text.contains("Holdfast is listening on:"), "{text}");
+}

@@ -4,6 +4,7 @@
 //! A binary only says which routers it serves on which ports; `holdfast` (all-in-one) returns
 //! all five, `holdfast-auth` just one.
 
+use anyhow::Context;
 use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,11 +63,20 @@ where
         "infrastructure connected"
     );
     let mounted = build(settings.clone(), infra.clone()).await?;
+    // Every port is bound before anything is announced: a busy port ends the start-up with
+    // its error alone, never after addresses that are not served.
+    let mut bound = Vec::with_capacity(mounted.len());
+    for Mounted { name, port, router } in mounted {
+        let listener = server::bind(settings.host, port)
+            .await
+            .with_context(|| format!("{name} cannot listen on {}:{port}", settings.host))?;
+        bound.push((name, listener, router));
+    }
     infra.bus.subscribers_ready();
+    println!("Holdfast is listening on:");
     let shutdown = shutdown_on_signal();
     let mut servers = tokio::task::JoinSet::new();
-    for Mounted { name, port, router } in mounted {
-        let listener = server::bind(settings.host, port).await?;
+    for (name, listener, router) in bound {
         let address = listener.local_addr()?;
         tracing::info!(service = name, %address, "listening");
         println!("  {name:<13} http://{address}");

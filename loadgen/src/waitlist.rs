@@ -203,6 +203,15 @@ async fn pollers(
 }
 
 pub async fn run(url: &str, args: &WaitlistArgs) -> anyhow::Result<()> {
+    // The stack's memory is this process's only when it runs here.
+    let own_stack = args.target.url.is_none();
+    let memory = || {
+        if own_stack {
+            format!("{} MB", resident_mb())
+        } else {
+            "(the stack runs elsewhere)".to_string()
+        }
+    };
     let client = reqwest::Client::new();
     let run = Duration::from_secs(args.seconds);
     println!(
@@ -222,12 +231,12 @@ pub async fn run(url: &str, args: &WaitlistArgs) -> anyhow::Result<()> {
     let (rows, per_row) = (100_u64, 200_u64);
     let other = create_event(&client, url, rows as u32, per_row as u32).await?;
     let next_seat = Arc::new(AtomicU64::new(0));
-    println!("resident memory before the waitlist: {} MB", resident_mb());
+    println!("resident memory before the waitlist: {}", memory());
 
     let started = Instant::now();
     let joins = fill(url, &sold_out, args.entries, args.target.connections).await?;
     report::print("POST …/waitlist (join)", &joins, 0, started.elapsed());
-    println!("resident memory with the waitlist: {} MB", resident_mb());
+    println!("resident memory with the waitlist: {}", memory());
 
     let started = Instant::now();
     let (alone, failed) = buyers(url, &other, args.buyers, per_row, next_seat.clone(), run).await?;
@@ -242,7 +251,7 @@ pub async fn run(url: &str, args: &WaitlistArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed();
     report::print("buy, beside place readers", &bought, failed, elapsed);
     report::print("GET …/waitlist (place)", &places, unread, elapsed);
-    println!("resident memory after the reads: {} MB", resident_mb());
+    println!("resident memory after the reads: {}", memory());
     let last: Value = client
         .get(format!("{url}/api/orders/events/{sold_out}/waitlist"))
         .bearer_auth(token(&waiter(args.entries - 1), Role::User)?)

@@ -39,6 +39,9 @@ async fn load_catalog(
     Ok(loaded)
 }
 
+/// How long the events service may take to answer at start-up before it is worth a warning.
+const CATALOG_PATIENCE: Duration = Duration::from_secs(15);
+
 /// Subscribes to the bus, then loads the catalog in the background. Subscribing first means no
 /// change made while the catalog loads is missed.
 pub async fn start(
@@ -62,12 +65,20 @@ pub async fn start(
     });
     let client = reqwest::Client::builder().timeout(timeout).build()?;
     tokio::spawn(async move {
+        let started = std::time::Instant::now();
         let mut backoff = Duration::from_millis(200);
         loop {
             match load_catalog(&client, &events_url, &model).await {
                 Ok(count) => {
                     tracing::info!(count, "event catalog loaded");
                     return;
+                }
+                // Services start together: the events service not answering in the first
+                // seconds is expected, not worth a warning.
+                Err(error) if started.elapsed() < CATALOG_PATIENCE => {
+                    tracing::debug!(%error, ?backoff, "event catalog not loaded yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 Err(error) => {
                     tracing::warn!(%error, ?backoff, "event catalog not loaded yet");

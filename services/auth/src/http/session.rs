@@ -31,7 +31,7 @@ pub struct SignupRequest {
     #[schema(required, value_type = String, min_length = 8, max_length = 128, example = "correct horse battery")]
     password: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
-    #[schema(value_type = String, max_length = 100, example = "Ada Lovelace")]
+    #[schema(required = false, value_type = String, max_length = 100, example = "Ada Lovelace")]
     name: Option<String>,
 }
 

@@ -190,7 +190,7 @@ fn valid_currency(code: &str) -> Result<(), ValidationError> {
 }))]
 pub struct EventFields {
     #[validate(custom(function = "valid_title"))]
-    #[schema(value_type = String, min_length = 1, max_length = 200)]
+    #[schema(required, value_type = String, min_length = 1, max_length = 200)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
@@ -199,11 +199,11 @@ pub struct EventFields {
     #[validate(custom(function = "valid_date"))]
     /// ISO 8601 date or date-time: RFC 3339, or without offset (read in `timezone`), to the
     /// minute as HTML `datetime-local` inputs send it, or a date alone.
-    #[schema(value_type = String, example = "2027-03-14T19:30")]
+    #[schema(required, value_type = String, example = "2027-03-14T19:30")]
     pub date: Option<String>,
     #[validate(custom(function = "valid_time_zone"))]
     /// IANA time zone name (default `UTC`).
-    #[schema(value_type = String, example = "Asia/Kolkata")]
+    #[schema(required = false, value_type = String, example = "Asia/Kolkata")]
     pub timezone: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(length(max = 500, message = "must be at most 500 characters"))]
@@ -211,7 +211,7 @@ pub struct EventFields {
     pub location: Option<Option<String>>,
     #[validate(custom(function = "valid_tags"))]
     /// At most 20, each 1–40 characters.
-    #[schema(value_type = Vec<String>, max_items = 20)]
+    #[schema(required = false, value_type = Vec<String>, max_items = 20)]
     pub tags: Option<Vec<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[validate(custom(function = "valid_image_url"))]
@@ -219,18 +219,18 @@ pub struct EventFields {
     #[schema(value_type = Option<String>, max_length = 500)]
     pub image_url: Option<Option<String>>,
     #[validate(range(min = 1, max = 100, message = "must be 1 to 100"))]
-    #[schema(value_type = u32, minimum = 1, maximum = 100, default = 5)]
+    #[schema(required = false, value_type = u32, minimum = 1, maximum = 100, default = 5)]
     pub rows: Option<u32>,
     #[validate(range(min = 1, max = 200, message = "must be 1 to 200"))]
-    #[schema(value_type = u32, minimum = 1, maximum = 200, default = 10)]
+    #[schema(required = false, value_type = u32, minimum = 1, maximum = 200, default = 10)]
     pub seats_per_row: Option<u32>,
     #[validate(custom(function = "valid_price"))]
     /// Per seat in major units, at most 2 decimals (default 500).
-    #[schema(value_type = f64, minimum = 0)]
+    #[schema(required = false, value_type = f64, minimum = 0)]
     pub price: Option<Number>,
     #[validate(custom(function = "valid_currency"))]
     /// ISO 4217 code (default `INR`).
-    #[schema(value_type = String, min_length = 3, max_length = 3)]
+    #[schema(required = false, value_type = String, min_length = 3, max_length = 3)]
     pub currency: Option<String>,
 }
 

@@ -220,7 +220,9 @@ pub async fn create(
 }
 
 /// Changes any subset of an event's fields (its organizer, admin); `null` clears a nullable
-/// field. `rows` and `seatsPerRow` cannot change once a seat is held or sold.
+/// field. `rows` and `seatsPerRow` cannot change once a seat is held or sold. The body is
+/// `EventFields`, whose required marks (`title`, `date`) apply to creation only: here every
+/// field may be left out.
 #[utoipa::path(put, path = "/events/{id}", tag = "events", security(("bearer" = []), ("cookie" = [])),
     params(EventId), request_body = EventFields,
     responses(

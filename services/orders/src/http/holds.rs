@@ -44,7 +44,7 @@ pub struct RefreshRequest {
 /// A new hold.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"holdId": "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b", "expiresInSeconds": 600}))]
+#[schema(example = json!({"holdId": "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b", "expiresInSeconds": 300}))]
 pub struct HoldCreated {
     hold_id: String,
     expires_in_seconds: u64,

@@ -50,7 +50,7 @@ pub struct IntentRequest {
     currency: Option<String>,
     /// `decline` makes the confirmation fail, to try that path.
     #[validate(custom(function = "valid_simulation"))]
-    #[schema(value_type = String, pattern = "^(decline|succeed)$")]
+    #[schema(required = false, value_type = String, pattern = "^(decline|succeed)$")]
     simulate: Option<String>,
 }
 

@@ -41,7 +41,7 @@ pub struct PurchaseRequest {
     /// A succeeded intent of exactly `price × seats`; not needed (and refused unless it is of 0)
     /// when the seats are free.
     #[validate(length(min = 1, max = 100, message = "must be 1 to 100 characters"))]
-    #[schema(value_type = String, min_length = 1, max_length = 100)]
+    #[schema(required = false, value_type = String, min_length = 1, max_length = 100)]
     payment_intent_id: Option<String>,
 }
 
