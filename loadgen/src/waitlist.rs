@@ -260,7 +260,7 @@ pub async fn run(url: &str, args: &WaitlistArgs) -> anyhow::Result<()> {
         .json()
         .await?;
     println!(
-        "the last to join stands at {} of {}",
+        "a late joiner stands at {} of {}",
         last["position"], last["length"]
     );
     Ok(())
