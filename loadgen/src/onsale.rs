@@ -157,7 +157,9 @@ async fn buyer(
     tally: &Mutex<Tally>,
     cache: &mut Cached,
 ) -> anyhow::Result<()> {
-    let user_id = format!("{:024x}", 0xb000_0000_0000u64 + index as u64);
+    // Buyers of one run are new to a server that ran earlier runs (their idempotency keys and
+    // intents are their own).
+    let user_id = format!("{:012x}{:012x}", std::process::id(), 0xb000_0000 + index);
     let token = token(&user_id, Role::User)?;
     let mut rng =
         Rng(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
