@@ -700,3 +700,60 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
     let rejections = support::counter(&metrics, "holdfast_rate_limit_rejections_total");
     assert!(rejections.unwrap_or(0.0) > 0.0, "{metrics}");
 }
+
+/// Someone who signs up first with the address the operator will give as `ADMIN_EMAIL` does
+/// not become admin at the next start: the start is refused, and the account stays a user. The
+/// operator's own admin starts again and again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_signed_up_with_the_admin_address_is_never_made_admin() {
+    use holdfast_common::infra::Infra;
+    use support::{Storage, TestStack, spawn_on, try_spawn_on_with};
+
+    let storage = Storage::new(Db::Sqlite);
+    let first = TestStack::wrap(spawn_on(&storage, Infra::embedded()).await);
+    let signed_up = reqwest::Client::new()
+        .post(first.at("/api/auth/signup"))
+        .json(&json!({"email": "root@example.com", "password": "attacker-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_up.status(), 201);
+    drop(first);
+
+    let admin = [
+        ("ADMIN_EMAIL", "root@example.com"),
+        ("ADMIN_PASSWORD", "operator-password"),
+    ];
+    let refused = try_spawn_on_with(&storage, &admin, Infra::embedded()).await;
+    let error = format!("{:#}", refused.err().expect("the start is refused"));
+    assert!(
+        error.contains("ADMIN_EMAIL") && error.contains("root@example.com"),
+        "{error}"
+    );
+
+    let after = TestStack::wrap(spawn_on(&storage, Infra::embedded()).await);
+    let attacker = token_for(&after, "root@example.com", "attacker-password").await;
+    let access = attacker["accessToken"]
+        .as_str()
+        .expect("the account still logs in");
+    assert_eq!(claims(access)["role"], "user");
+    drop(after);
+
+    // A fresh address: the operator's admin is made, and accepted at every later start.
+    let operator = [
+        ("ADMIN_EMAIL", "operator@example.com"),
+        ("ADMIN_PASSWORD", "operator-password"),
+    ];
+    for _ in 0..2 {
+        let s = TestStack::wrap(
+            try_spawn_on_with(&storage, &operator, Infra::embedded())
+                .await
+                .unwrap(),
+        );
+        let admin = token_for(&s, "operator@example.com", "operator-password").await;
+        assert_eq!(
+            claims(admin["accessToken"].as_str().unwrap())["role"],
+            "admin"
+        );
+    }
+}

@@ -283,6 +283,15 @@ pub async fn spawn_with(db: Db, vars: &[(&str, &str)], infra: Infra) -> TestStac
     }
 }
 
+/// A stack keeping its records in `storage` with `vars`, or why it did not start.
+pub async fn try_spawn_on_with(
+    storage: &Storage,
+    vars: &[(&str, &str)],
+    infra: Infra,
+) -> anyhow::Result<holdfast::Stack> {
+    holdfast::spawn_with(test_settings(vars, storage), infra, storage.db.dispatch()).await
+}
+
 /// A stack keeping its records in `storage`, with `vars` as its environment.
 pub async fn spawn_on_with(
     storage: &Storage,
