@@ -17,6 +17,8 @@ support::on_both_document_stores!(
     no_answer_carries_a_header_twice,
     bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx,
     forty_wrong_passwords_in_a_row_get_rate_limited,
+    logging_out_needs_the_sessions_own_credential,
+    only_a_valid_bearer_token_exempts_a_write_from_the_csrf_check,
 );
 
 const ORIGIN: &str = "http://localhost:5173";
@@ -427,6 +429,84 @@ async fn cookie_writes_from_foreign_origins_are_refused_but_bearer_writes_are_no
         .await
         .unwrap();
     assert_eq!(bearer.status(), 204);
+}
+
+/// The session id is in every access token: presented alone, it ends nobody's session. The
+/// session's own access token (bearer or cookie) does.
+async fn logging_out_needs_the_sessions_own_credential(db: Db) {
+    let s = spawn_in(db, &[]).await;
+    let victim = token_for(&s, "user@holdfast.test", "holdfast-demo").await;
+    let access = victim["accessToken"].as_str().unwrap();
+    let sid = claims(access)["sid"].as_str().unwrap().to_string();
+    let me = |token: String| {
+        let url = s.at("/api/auth/me");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    let stranger = reqwest::Client::new()
+        .post(s.at("/api/auth/logout"))
+        .header("cookie", format!("session_id={sid}"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 204);
+    assert_eq!(
+        me(access.to_string()).await,
+        200,
+        "the session still stands"
+    );
+
+    // The session's own access token, as a browser sends it (the cookie).
+    let own = reqwest::Client::new()
+        .post(s.at("/api/auth/logout"))
+        .header("cookie", format!("access_token={access}; session_id={sid}"))
+        .header("origin", ORIGIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 204);
+    let ended = reqwest::Client::new()
+        .get(s.at("/api/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_error(ended, 401, "SESSION_ENDED").await;
+}
+
+/// A `Basic` header (which a browser may attach by itself) or a bearer token that does not
+/// verify does not turn the CSRF check off for a request that carries the session cookies.
+async fn only_a_valid_bearer_token_exempts_a_write_from_the_csrf_check(db: Db) {
+    let s = spawn_in(db, &[]).await;
+    let web = browser();
+    web.post(s.at("/api/auth/signup"))
+        .json(&json!({"email": "dora@example.com", "password": "dora-password"}))
+        .send()
+        .await
+        .unwrap();
+    for authorization in ["Basic ZG9yYTpkb3JhLXBhc3N3b3Jk", "Bearer not-a-token"] {
+        let foreign = web
+            .post(s.at("/api/auth/logout"))
+            .header("origin", "https://evil.example")
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap();
+        assert_error(foreign, 403, "CSRF_ORIGIN").await;
+    }
+    assert_eq!(
+        web.get(s.at("/api/auth/me")).send().await.unwrap().status(),
+        200,
+        "still logged in"
+    );
 }
 
 async fn cors_preflight_allows_configured_origins_with_credentials(db: Db) {

@@ -134,6 +134,16 @@ impl TokenKeys {
             .map_err(|e| TokenError::Signing(e.to_string()))
     }
 
+    /// The claims of a token signed with our key, whether or not it has expired: proof that it
+    /// was issued to its session (logging out with an expired token), never access.
+    pub fn verify_allowing_expiry(&self, token: &str) -> Result<Claims, TokenError> {
+        let mut validation = self.validation.clone();
+        validation.validate_exp = false;
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|_| TokenError::Invalid)
+    }
+
     /// The claims of a valid, unexpired token signed with our key.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
@@ -309,6 +319,35 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "a-test-secret-of-at-least-32-bytes!!";
+
+    /// An expired token still proves its session for logging out; a forged one proves nothing.
+    #[test]
+    fn expired_tokens_prove_their_session_but_grant_nothing() {
+        let keys = TokenKeys::new(SECRET);
+        let expired = Claims {
+            sub: "u1".into(),
+            user_id: "u1".into(),
+            email: "a@b.test".into(),
+            role: Role::User,
+            sid: "s1".into(),
+            iat: 1_000,
+            exp: 2_000,
+        };
+        let sign = |secret: &str| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &expired,
+                &EncodingKey::from_secret(secret.as_bytes()),
+            )
+            .unwrap()
+        };
+        let token = sign(SECRET);
+        assert!(matches!(keys.verify(&token), Err(TokenError::Expired)));
+        assert_eq!(keys.verify_allowing_expiry(&token).unwrap().sid, "s1");
+        let forged = sign("another-secret-of-at-least-32-bytes!!");
+        assert!(keys.verify_allowing_expiry(&forged).is_err());
+        assert!(keys.verify_allowing_expiry("not.a.token").is_err());
+    }
 
     #[test]
     fn issued_tokens_verify_with_their_claims() {

@@ -1,15 +1,17 @@
 //! What the gateway does for browsers: the cookie bridge and the CSRF origin check.
 //!
-//! - Cookie bridge: a request without `Authorization` whose `access_token` cookie holds a valid
-//!   token is forwarded with `Authorization: Bearer <token>`. An invalid cookie is ignored (the
-//!   upstream then answers 401 as for any anonymous call).
+//! - Cookie bridge: a request without a valid bearer token whose `access_token` cookie holds a
+//!   valid token is forwarded with `Authorization: Bearer <token>`. An invalid cookie is ignored
+//!   (the upstream then answers 401 as for any anonymous call).
 //! - CSRF (the HTTP contract, after the OWASP cheat sheet's Fetch Metadata + Origin check): an unsafe
-//!   method that carries our auth cookies and no bearer header must come from our own origin or
+//!   method that carries our auth cookies and no valid bearer token must come from our own origin or
 //!   one in `CORS_ORIGINS`, judged by `Origin`, else `Referer`; with neither header it is refused
 //!   only when `Sec-Fetch-Site: cross-site`. Our own origin is the `Host` the request was sent to,
 //!   or the `X-Forwarded-Host`/`-Proto` of a proxy in `TRUSTED_PROXIES` (see [`crate::clients`]);
-//!   anyone else's forwarding headers are ignored. Bearer requests are not subject to the check: a
-//!   browser never attaches them by itself.
+//!   anyone else's forwarding headers are ignored. Requests with a valid bearer token are not
+//!   subject to the check: a browser never attaches one by itself. Any other `Authorization`
+//!   (`Basic`, which a browser may attach on its own, or a bearer token that does not verify)
+//!   does not exempt a request.
 
 use std::sync::Arc;
 
@@ -18,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
-use holdfast_common::auth::TokenKeys;
+use holdfast_common::auth::{TokenKeys, bearer_token};
 use holdfast_common::error::ApiError;
 
 use crate::clients::TrustedProxies;
@@ -37,8 +39,9 @@ pub struct BrowserPolicy {
     pub trusted_proxies: TrustedProxies,
 }
 
-/// The user of an access token the cookie bridge has already verified, so that the layers
-/// inside it (the rate limits) need not verify it again.
+/// The user of an access token the gateway has already verified (the bearer's, or the cookie's
+/// the bridge turned into one), so that the layers inside it (the rate limits) need not verify
+/// it again.
 #[derive(Debug, Clone)]
 pub struct BridgedUser(pub String);
 
@@ -106,7 +109,10 @@ pub async fn cookie_bridge(
 ) -> Response {
     let forwarded = policy.trusted_proxies.forwarded_by_trusted(&request);
     let headers = request.headers();
-    if !headers.contains_key(header::AUTHORIZATION) {
+    let bearer_user = bearer_token(headers).and_then(|token| policy.keys.verify(token).ok());
+    if let Some(claims) = bearer_user {
+        request.extensions_mut().insert(BridgedUser(claims.sub));
+    } else {
         let jar = CookieJar::from_headers(headers);
         let cookie_authenticated = AUTH_COOKIES.iter().any(|name| jar.get(name).is_some());
         if cookie_authenticated

@@ -15,7 +15,7 @@ use validator::Validate;
 
 use super::{valid_email, valid_password};
 use crate::AppState;
-use crate::cookies::{REFRESH_COOKIE, SESSION_COOKIE};
+use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
 use crate::error::AuthError;
 use crate::store::Created;
@@ -250,8 +250,10 @@ pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Result<Re
     Ok((jar, Json(Refreshed { ok: true })).into_response())
 }
 
-/// Ends the session named by the bearer token, the `session_id` cookie or the refresh cookie,
-/// and clears the cookies. Answers 204 even when nothing was left to end.
+/// Ends the session whose own credential comes with the request (its access token, as the
+/// bearer or the `access_token` cookie, even expired; or its refresh cookie) and clears the
+/// cookies. The `session_id` cookie alone proves nothing (the id is in every access token), so
+/// it ends nothing. Answers 204 even when nothing was left to end.
 #[utoipa::path(post, path = "/logout", tag = "auth",
     security((), ("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "Logged out; cookies cleared")))]
@@ -262,11 +264,14 @@ pub async fn logout(
 ) -> Result<Response, AuthError> {
     let (parts, _) = request.into_parts();
     let mut sessions: Vec<String> = Vec::new();
-    if let Some(claims) = bearer_token(&parts.headers).and_then(|t| state.keys.verify(t).ok()) {
-        sessions.push(claims.sid);
-    }
-    if let Some(sid) = jar.get(SESSION_COOKIE) {
-        sessions.push(sid.value().to_string());
+    let access_tokens = bearer_token(&parts.headers)
+        .into_iter()
+        .chain(jar.get(ACCESS_COOKIE).map(|c| c.value()));
+    for token in access_tokens {
+        // Signed by us, expired or not: it was issued to this session.
+        if let Ok(claims) = state.keys.verify_allowing_expiry(token) {
+            sessions.push(claims.sid);
+        }
     }
     if let Some(refresh) = jar.get(REFRESH_COOKIE)
         && let Some(sid) = state.sessions.session_of(refresh.value()).await?
