@@ -691,6 +691,15 @@ async fn bad_input_gets_a_4xx_with_the_error_body_and_never_a_5xx(db: Db) {
             json!({"email": "a@example.com", "password": "long-enough", "name": "n".repeat(101)}),
             "name",
         ),
+        // Long enough, but among the commonest passwords.
+        (
+            json!({"email": "a@example.com", "password": "password123"}),
+            "password",
+        ),
+        (
+            json!({"email": "a@example.com", "password": "12345678"}),
+            "password",
+        ),
     ];
     for (body, field) in &json_cases {
         let res = api

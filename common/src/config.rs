@@ -20,9 +20,33 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
-    #[error("{name}: {reason} (refused because APP_ENV=production)")]
-    UnsafeInProduction { name: &'static str, reason: String },
+    /// Every setting production refuses, all at once, so an operator fixes them in one go.
+    #[error("APP_ENV=production refuses these settings: {}", list_refusals(.refused))]
+    UnsafeInProduction { refused: Vec<Refusal> },
 }
+
+/// One setting production refuses, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+fn list_refusals(refused: &[Refusal]) -> String {
+    refused
+        .iter()
+        .map(|r| format!("{}: {}", r.name, r.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The longest access token production accepts: a token outlives its session's revocation
+/// everywhere it is checked without the session store.
+pub const MAX_PRODUCTION_ACCESS_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The shortest `ADMIN_PASSWORD` production accepts.
+const MIN_ADMIN_PASSWORD_LEN: usize = 12;
+/// A signing secret with fewer distinct characters than this is guessable, whatever its length.
+const MIN_SECRET_DISTINCT_CHARS: usize = 12;
 
 /// Which kind of deployment this is; production refuses development shortcuts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +122,10 @@ fn is_public_https_origin(origin: &str) -> bool {
         None => authority.split(':').next().unwrap_or_default(),
     }
     .to_ascii_lowercase();
+    // `tickets.example.com.` is another origin to a browser than `tickets.example.com`.
+    if host.ends_with('.') {
+        return false;
+    }
     let loopback = host
         .parse::<IpAddr>()
         .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
@@ -376,26 +404,47 @@ impl Settings {
         Ok(())
     }
 
-    /// Development shortcuts that a production deployment must not rely on.
+    /// Development shortcuts that a production deployment must not rely on: every one of
+    /// them is reported, not only the first.
     fn check_production(&self) -> Result<(), ConfigError> {
         if self.app_env != AppEnv::Production {
             return Ok(());
         }
-        let refuse = |name, reason: &str| {
-            Err(ConfigError::UnsafeInProduction {
+        let mut refused = Vec::new();
+        let mut refuse = |name, reason: &str| {
+            refused.push(Refusal {
                 name,
                 reason: reason.into(),
-            })
+            });
         };
         let secret = &self.auth.jwt_secret;
         if secret == DEVELOPMENT_JWT_SECRET {
-            return refuse("JWT_SECRET", "is the development default");
+            refuse("JWT_SECRET", "is the development default");
+        } else if secret.len() < 32 {
+            refuse("JWT_SECRET", "must be at least 32 bytes");
+        } else if is_low_entropy(secret) {
+            refuse(
+                "JWT_SECRET",
+                "is guessable (too few distinct characters, or a short pattern repeated); use 32 random bytes",
+            );
         }
-        if secret.len() < 32 {
-            return refuse("JWT_SECRET", "must be at least 32 bytes");
+        if self.auth.access_token_ttl > MAX_PRODUCTION_ACCESS_TOKEN_TTL {
+            refuse(
+                "ACCESS_TOKEN_TTL_SECONDS",
+                "must be at most 3600: an access token outlives its session's revocation",
+            );
+        }
+        if let Some(admin) = &self.auth.admin
+            && (admin.password.chars().count() < MIN_ADMIN_PASSWORD_LEN
+                || crate::passwords::is_common(&admin.password))
+        {
+            refuse(
+                "ADMIN_PASSWORD",
+                "is weak: at least 12 characters, and not one of the commonest passwords",
+            );
         }
         if !self.auth.cookie_secure {
-            return refuse(
+            refuse(
                 "COOKIE_SECURE",
                 "must be true so cookies only travel over HTTPS",
             );
@@ -406,17 +455,31 @@ impl Settings {
             .iter()
             .find(|origin| !is_public_https_origin(origin))
         {
-            return refuse(
+            refuse(
                 "CORS_ORIGINS",
                 &format!("{origin:?} is not an https origin of a public host"),
             );
         }
+        if let Some(network) = self
+            .gateway
+            .trusted_proxies
+            .iter()
+            .find(|network| covers_much_of_the_internet(network))
+        {
+            refuse(
+                "TRUSTED_PROXIES",
+                &format!("{network} would let most of the internet choose its own client address"),
+            );
+        }
         if self.gateway.rate_limit_disabled {
-            return refuse("RATE_LIMIT_DISABLED", "rate limits cannot be turned off");
+            refuse("RATE_LIMIT_DISABLED", "rate limits cannot be turned off");
         }
         // Embedded adapters keep holds and sessions in one process's memory: a restart or a
         // second replica would lose or split them. And a store anyone on the network can write
         // to lets them mark intents paid or make themselves admin: each needs credentials.
+        // TLS to them is not required: like the deployment's own network, it is the operator's
+        // to secure (docker-compose keeps them on a private network), and `rediss://`,
+        // `amqps://` and `tls=true` are all accepted.
         for (name, value, has_credentials) in [
             (
                 "REDIS_URL",
@@ -426,14 +489,12 @@ impl Settings {
             ("AMQP_URL", &self.amqp_url, has_non_guest_user),
             ("MONGODB_URI", &self.mongodb_uri, has_mongodb_credentials),
         ] {
-            let Some(url) = value else {
-                return Err(ConfigError::UnsafeInProduction {
-                    name,
-                    reason: "must be set; the embedded adapter is for development".into(),
-                });
-            };
-            if !has_credentials(url) {
-                return refuse(name, "must carry credentials (a password, not guest)");
+            match value {
+                None => refuse(name, "must be set; the embedded adapter is for development"),
+                Some(url) if !has_credentials(url) => {
+                    refuse(name, "must carry credentials (a password, not guest)")
+                }
+                Some(_) => {}
             }
         }
         // The file sink delivers nothing; plain SMTP exposes tickets and offers on the wire.
@@ -442,7 +503,12 @@ impl Settings {
             Some(url) if !is_encrypted_smtp(url) => {
                 refuse("SMTP_URL", "must use smtps:// or smtp://…?tls=required")
             }
-            Some(_) => Ok(()),
+            Some(_) => {}
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::UnsafeInProduction { refused })
         }
     }
 
@@ -559,9 +625,49 @@ impl NotificationsSettings {
 }
 
 /// Whether mail to `url` travels encrypted: implicit TLS (`smtps://`) or STARTTLS that the
-/// client insists on (`tls=required`).
+/// client insists on: the first `tls` parameter of the query (the one the mail library reads)
+/// is `required`. Anything elsewhere in the URL (the user, the password) is not a parameter.
 fn is_encrypted_smtp(url: &str) -> bool {
-    url.starts_with("smtps://") || (url.starts_with("smtp://") && url.contains("tls=required"))
+    if url.starts_with("smtps://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return false;
+    };
+    let query = rest
+        .split('#')
+        .next()
+        .and_then(|before_fragment| before_fragment.split_once('?'))
+        .map_or("", |(_, query)| query);
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == "tls")
+        .is_some_and(|(_, value)| value == "required")
+}
+
+/// Whether a signing secret is guessable however long it is: too few distinct characters, or
+/// a pattern of up to 8 characters repeated.
+fn is_low_entropy(secret: &str) -> bool {
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    let bytes = secret.as_bytes();
+    let repeats = (1..=8).any(|period| {
+        bytes.len() > period
+            && bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == bytes[i % period])
+    });
+    distinct.len() < MIN_SECRET_DISTINCT_CHARS || repeats
+}
+
+/// Whether a trusted-proxy network is so wide that most of the internet is in it (`0.0.0.0/0`,
+/// `::/0`, anything wider than an /8 or a /16).
+fn covers_much_of_the_internet(network: &ipnet::IpNet) -> bool {
+    match network {
+        ipnet::IpNet::V4(v4) => v4.prefix_len() < 8,
+        ipnet::IpNet::V6(v6) => v6.prefix_len() < 16,
+    }
 }
 
 impl GatewaySettings {
@@ -843,9 +949,19 @@ mod tests {
         Settings::from_map(&vars)
     }
 
+    /// The one variable production refused.
     fn refused_variable(result: Result<Settings, ConfigError>) -> &'static str {
+        match refused_variables(result).as_slice() {
+            [name] => name,
+            names => panic!("expected one refusal, got {names:?}"),
+        }
+    }
+
+    fn refused_variables(result: Result<Settings, ConfigError>) -> Vec<&'static str> {
         match result {
-            Err(ConfigError::UnsafeInProduction { name, .. }) => name,
+            Err(ConfigError::UnsafeInProduction { refused }) => {
+                refused.iter().map(|r| r.name).collect()
+            }
             other => panic!("expected a production refusal, got {other:?}"),
         }
     }
@@ -877,9 +993,89 @@ mod tests {
             refused_variable(production_with(&[("REDIS_URL", "")])),
             "REDIS_URL"
         );
+        // Every refused variable is reported at once.
+        let all = refused_variables(settings(&[("APP_ENV", "production")]));
+        for name in [
+            "JWT_SECRET",
+            "COOKIE_SECURE",
+            "CORS_ORIGINS",
+            "REDIS_URL",
+            "AMQP_URL",
+            "MONGODB_URI",
+            "SMTP_URL",
+        ] {
+            assert!(all.contains(&name), "{name} missing from {all:?}");
+        }
+        let message = settings(&[("APP_ENV", "production")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("JWT_SECRET") && message.contains("SMTP_URL"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn production_refuses_guessable_secrets_and_long_lived_tokens() {
+        for secret in [
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababababababababababababab",
+            "0123456701234567012345670123456701234567",
+            "abcabcabcabcabcabcabcabcabcabcabcabc",
+        ] {
+            assert_eq!(
+                refused_variable(production_with(&[("JWT_SECRET", secret)])),
+                "JWT_SECRET",
+                "{secret}"
+            );
+        }
         assert_eq!(
-            refused_variable(settings(&[("APP_ENV", "production")])),
-            "JWT_SECRET"
+            refused_variable(production_with(&[(
+                "ACCESS_TOKEN_TTL_SECONDS",
+                "315360000"
+            )])),
+            "ACCESS_TOKEN_TTL_SECONDS"
+        );
+        assert!(production_with(&[("ACCESS_TOKEN_TTL_SECONDS", "3600")]).is_ok());
+        for (email, password) in [
+            ("root@example.com", "password123"),
+            ("root@example.com", "short-pw"),
+            ("root@example.com", "aaaaaaaaaaaaaaaa"),
+        ] {
+            assert_eq!(
+                refused_variable(production_with(&[
+                    ("ADMIN_EMAIL", email),
+                    ("ADMIN_PASSWORD", password)
+                ])),
+                "ADMIN_PASSWORD",
+                "{password}"
+            );
+        }
+        assert!(
+            production_with(&[
+                ("ADMIN_EMAIL", "root@example.com"),
+                ("ADMIN_PASSWORD", "a long operator passphrase")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn production_refuses_proxies_that_cover_everyone_and_dotted_origins() {
+        for proxies in ["0.0.0.0/0", "::/0", "10.0.0.0/8, 0.0.0.0/1", "2000::/3"] {
+            assert_eq!(
+                refused_variable(production_with(&[("TRUSTED_PROXIES", proxies)])),
+                "TRUSTED_PROXIES",
+                "{proxies}"
+            );
+        }
+        assert!(production_with(&[("TRUSTED_PROXIES", "10.0.0.0/8, fd00::/16")]).is_ok());
+        assert_eq!(
+            refused_variable(production_with(&[(
+                "CORS_ORIGINS",
+                "https://tickets.example.com."
+            )])),
+            "CORS_ORIGINS"
         );
     }
 
@@ -919,6 +1115,11 @@ mod tests {
             "",
             "smtp://smtp.example.com:25",
             "smtp://smtp.example.com?tls=opportunistic",
+            // The mail library reads the first `tls` parameter; a user name is not one.
+            "smtp://relay:587?tls=opportunistic&x=tls=required",
+            "smtp://relay:587?tls=opportunistic&tls=required",
+            "smtp://u:tls=required@relay:25",
+            "smtp://relay:25#tls=required",
         ] {
             assert_eq!(
                 refused_variable(production_with(&[("SMTP_URL", url)])),

@@ -22,6 +22,7 @@ pub mod launch;
 pub mod metrics;
 pub mod middleware;
 pub mod money;
+pub mod passwords;
 pub mod retention;
 pub mod server;
 pub mod sync;

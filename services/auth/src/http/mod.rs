@@ -52,3 +52,16 @@ fn valid_password(value: &str) -> Result<(), ValidationError> {
         Err(invalid("must be 8 to 128 characters"))
     }
 }
+
+/// `validator` rule for a password being chosen: 8 to 128 characters and not one of the
+/// commonest (which every guessing attack tries first). Logging in checks only the length, so
+/// accounts made before keep working.
+fn valid_new_password(value: &str) -> Result<(), ValidationError> {
+    valid_password(value)?;
+    if holdfast_common::passwords::is_common(value) {
+        return Err(invalid(
+            "is one of the most common passwords, which are guessed first; choose another",
+        ));
+    }
+    Ok(())
+}

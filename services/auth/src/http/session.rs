@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::{valid_email, valid_password};
+use super::{valid_email, valid_new_password, valid_password};
 use crate::AppState;
 use crate::cookies::{ACCESS_COOKIE, REFRESH_COOKIE};
 use crate::domain::user::{Email, User, UserView, new_user_id, now_millis};
@@ -27,7 +27,11 @@ pub struct SignupRequest {
     #[validate(required(message = "required"), custom(function = "valid_email"))]
     #[schema(required, value_type = String, format = Email, example = "ada@example.com")]
     email: Option<String>,
-    #[validate(required(message = "required"), custom(function = "valid_password"))]
+    /// 8 to 128 characters, not one of the commonest passwords.
+    #[validate(
+        required(message = "required"),
+        custom(function = "valid_new_password")
+    )]
     #[schema(required, value_type = String, min_length = 8, max_length = 128, example = "correct horse battery")]
     password: Option<String>,
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
