@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use support::{Db, assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn_in};
 
 support::on_both_document_stores!(
+    guessing_one_accounts_password_gets_slower_and_slower,
     a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out,
     api_clients_use_bearer_tokens_with_the_same_rotation_rules,
     an_admins_role_change_shows_in_the_users_next_token,
@@ -761,10 +762,11 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
     let api = reqwest::Client::new();
     let mut statuses = Vec::new();
     let mut limited = None;
-    for _ in 0..40 {
+    // A different account each time (password spraying): the per-address limit stops it.
+    for n in 0..40 {
         let res = api
             .post(s.at("/api/auth/login"))
-            .json(&json!({"email": "victim@example.com", "password": "guess-guess"}))
+            .json(&json!({"email": format!("victim{n}@example.com"), "password": "guess-guess"}))
             .send()
             .await
             .unwrap();
@@ -788,6 +790,54 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
     let metrics = support::metrics(&s.url).await;
     let rejections = support::counter(&metrics, "holdfast_rate_limit_rejections_total");
     assert!(rejections.unwrap_or(0.0) > 0.0, "{metrics}");
+}
+
+/// Guessing one account's password (from any number of addresses: the per-address limit is off
+/// here) is refused after five failures in a row until a wait that doubles each time, the right
+/// password included; the owner's login after the wait works and clears the count. Unknown
+/// addresses are throttled alike, so the throttle tells nothing about which accounts exist.
+async fn guessing_one_accounts_password_gets_slower_and_slower(db: Db) {
+    let s = spawn_in(db, &[]).await;
+    let login = |email: &'static str, password: &'static str| {
+        reqwest::Client::new()
+            .post(s.at("/api/auth/token"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+    };
+    for email in ["user@holdfast.test", "nobody-here@example.com"] {
+        for _ in 0..5 {
+            assert_eq!(login(email, "guess-guess").await.unwrap().status(), 401);
+        }
+        let throttled = login(email, "holdfast-demo").await.unwrap();
+        assert_eq!(throttled.headers()["retry-after"], "1", "{email}");
+        assert_error(throttled, 429, "LOGIN_THROTTLED").await;
+    }
+    // Another account is not held up.
+    assert_eq!(
+        login("organizer@holdfast.test", "holdfast-demo")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // After the wait the owner logs in, which clears the count.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        login("user@holdfast.test", "holdfast-demo")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            login("user@holdfast.test", "guess-guess")
+                .await
+                .unwrap()
+                .status(),
+            401
+        );
+    }
 }
 
 /// Someone who signs up first with the address the operator will give as `ADMIN_EMAIL` does

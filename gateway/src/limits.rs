@@ -139,10 +139,22 @@ impl KeyExtractor for ClientKey {
             None => {
                 // Only a request handed over in process has no peer; they share one key.
                 let ip = self.proxies.client_ip(request);
-                let ip = ip.map_or_else(|| "unknown".to_string(), |ip: IpAddr| ip.to_string());
-                format!("{}:ip:{ip}", class.name())
+                let client = ip.map_or_else(|| "unknown".to_string(), client_network);
+                format!("{}:ip:{client}", class.name())
             }
         })
+    }
+}
+
+/// What identifies one client by its address: the address itself for IPv4, its /64 network
+/// for IPv6 (a single host is given a whole /64 and may send from any address in it).
+fn client_network(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
     }
 }
 
@@ -782,6 +794,29 @@ mod tests {
         let prefix = format!("{}:", holdfast_common::testing::unique_name("parallel"));
         let store = RedisStore::connect(&url, &prefix).await.unwrap();
         parallel_senders_get_the_whole_quota(|| Some(store.clone())).await;
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_client_is_its_64_network() {
+        let key = |peer: &str| {
+            let mut request = Request::new(axum::body::Body::empty());
+            let peer: std::net::SocketAddr = peer.parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = "/api/auth/login".parse().unwrap();
+            limiter(None).classify(&request).1.unwrap()
+        };
+        let one_host = key("[2001:db8:1:2::1]:4000");
+        assert_eq!(one_host, "credentials:ip:2001:db8:1:2::/64");
+        assert_eq!(key("[2001:db8:1:2:ffff:ffff:ffff:ffff]:4000"), one_host);
+        assert_ne!(key("[2001:db8:1:3::1]:4000"), one_host);
+        assert_eq!(key("198.51.100.7:4000"), "credentials:ip:198.51.100.7");
+        assert_eq!(
+            key("[::ffff:198.51.100.7]:4000"),
+            "credentials:ip:198.51.100.7"
+        );
     }
 
     #[test]

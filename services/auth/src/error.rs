@@ -14,6 +14,9 @@ pub enum AuthError {
     UserExists,
     #[error("wrong email or password")]
     InvalidCredentials,
+    /// Too many failed logins in a row for this account (429 `LOGIN_THROTTLED`).
+    #[error("too many failed logins for this account; retry in {} s", .0.as_secs().max(1))]
+    LoginThrottled(std::time::Duration),
     #[error("this refresh token was already used; the session has been revoked")]
     RefreshReused,
     #[error("the refresh token is missing, expired or revoked")]
@@ -46,6 +49,18 @@ impl IntoResponse for AuthError {
             Self::UserExists => ApiError::new(StatusCode::CONFLICT, "USER_EXISTS", message),
             Self::InvalidCredentials => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", message)
+            }
+            Self::LoginThrottled(wait) => {
+                let mut response =
+                    ApiError::new(StatusCode::TOO_MANY_REQUESTS, "LOGIN_THROTTLED", message)
+                        .into_response();
+                let seconds = wait.as_millis().div_ceil(1000).max(1);
+                if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.to_string()) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::RETRY_AFTER, value);
+                }
+                return response;
             }
             Self::RefreshReused => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "REFRESH_REUSED", message)

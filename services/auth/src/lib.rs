@@ -11,6 +11,7 @@ pub mod error;
 pub mod http;
 pub mod seed;
 pub mod store;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -43,6 +44,7 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     pub passwords: PasswordHasherPool,
     pub cookies: CookiePolicy,
+    pub login_throttle: throttle::LoginThrottle,
 }
 
 holdfast_common::token_keys_in!(AppState, keys);
@@ -61,6 +63,7 @@ impl AppState {
             ),
             keys: Arc::new(TokenKeys::new(&auth.jwt_secret)),
             passwords: PasswordHasherPool::default(),
+            login_throttle: throttle::LoginThrottle::new(infra.kv.clone()),
             cookies: CookiePolicy::new(auth),
             seeds_demo_data: settings.seeds_demo_data(),
             settings: auth.clone(),

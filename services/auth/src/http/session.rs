@@ -122,10 +122,14 @@ impl AppState {
         )?)
     }
 
-    /// The user whose email and password these are, with the same work done either way.
+    /// The user whose email and password these are, with the same work done either way; an
+    /// account with too many failures in a row waits first (see [`crate::throttle`]).
     async fn authenticate(&self, credentials: Credentials) -> Result<User, AuthError> {
         let email = Email::parse(&required(credentials.email))
             .map_err(|_| AuthError::InvalidCredentials)?;
+        if let Some(wait) = self.login_throttle.wait(&email).await? {
+            return Err(AuthError::LoginThrottled(wait));
+        }
         let user = self.users.by_email(&email).await?;
         let matches = self
             .passwords
@@ -135,8 +139,14 @@ impl AppState {
             )
             .await?;
         match user {
-            Some(user) if matches => Ok(user),
-            _ => Err(AuthError::InvalidCredentials),
+            Some(user) if matches => {
+                self.login_throttle.succeeded(&email).await?;
+                Ok(user)
+            }
+            _ => {
+                self.login_throttle.failed(&email).await?;
+                Err(AuthError::InvalidCredentials)
+            }
         }
     }
 
@@ -212,6 +222,8 @@ async fn publish_signed_up(state: &AppState, user: &User) {
         (status = 200, description = "Logged in; session cookies set", body = Identity),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
         (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (this client), `LOGIN_THROTTLED` (too many failures in a row for this account): wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -308,6 +320,8 @@ pub async fn me(
         (status = 200, description = "Logged in", body = TokenSet),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
         (status = 401, description = "`INVALID_CREDENTIALS`", body = ErrorBody),
+        (status = 429, description = "`RATE_LIMITED` (this client), `LOGIN_THROTTLED` (too many failures in a row for this account): wait `Retry-After` seconds", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub async fn token(
     State(state): State<AppState>,
