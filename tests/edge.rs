@@ -108,6 +108,41 @@ async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
     // The gateway's own operational routes stay where API.md puts them.
     assert_eq!(raw_request(&s, "GET", "/ready", "").await.status, 200);
     assert_eq!(raw_request(&s, "GET", "/metrics", "").await.status, 200);
+
+    // Reaching orders' own port is not enough either: no service token, no layout lock, and a
+    // user's token (even an admin's) is no service token.
+    let direct = format!(
+        "{}/internal/events/{event_id}/layout-lock",
+        s.stack.orders_url
+    );
+    let admin = support::access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
+    let forged =
+        holdfast_common::service_auth::ServiceKeys::new("not-the-service-secret-at-all-32b")
+            .header("events")
+            .unwrap();
+    for authorization in [
+        None,
+        Some(format!("Bearer {admin}")),
+        Some(format!("Service {admin}")),
+        Some(forged.to_str().unwrap().to_string()),
+    ] {
+        let mut request = reqwest::Client::new().post(&direct);
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let refused = request.send().await.unwrap();
+        support::assert_error(refused, 401, "SERVICE_TOKEN_REQUIRED").await;
+    }
+    let development = holdfast_common::service_auth::ServiceKeys::new(
+        holdfast_common::service_auth::DEVELOPMENT_SERVICE_SECRET,
+    );
+    let granted = reqwest::Client::new()
+        .post(&direct)
+        .header("authorization", development.header("events").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(granted.status(), 200);
 }
 
 async fn writes_are_limited_per_user_with_rate_limit_headers(db: Db) {

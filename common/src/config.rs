@@ -170,6 +170,8 @@ pub const DEVELOPMENT_JWT_SECRET: &str = "holdfast-development-secret-never-use-
 pub struct AuthSettings {
     /// HS256 key of access tokens; shared by every process that verifies them.
     pub jwt_secret: String,
+    /// HS256 key of service-to-service tokens (`/internal/*` calls); a secret of its own.
+    pub service_token_secret: String,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub session_ttl: Duration,
@@ -428,6 +430,20 @@ impl Settings {
                 "is guessable (too few distinct characters, or a short pattern repeated); use 32 random bytes",
             );
         }
+        let service = &self.auth.service_token_secret;
+        if service == crate::service_auth::DEVELOPMENT_SERVICE_SECRET {
+            refuse("SERVICE_TOKEN_SECRET", "is the development default");
+        } else if service.len() < 32 || is_low_entropy(service) {
+            refuse(
+                "SERVICE_TOKEN_SECRET",
+                "must be at least 32 bytes and not guessable; use 32 random bytes",
+            );
+        } else if service == secret {
+            refuse(
+                "SERVICE_TOKEN_SECRET",
+                "must differ from JWT_SECRET, or any access token's key could make service tokens",
+            );
+        }
         if self.auth.access_token_ttl > MAX_PRODUCTION_ACCESS_TOKEN_TTL {
             refuse(
                 "ACCESS_TOKEN_TTL_SECONDS",
@@ -564,6 +580,9 @@ impl AuthSettings {
             jwt_secret: env
                 .string("JWT_SECRET")
                 .unwrap_or_else(|| DEVELOPMENT_JWT_SECRET.into()),
+            service_token_secret: env
+                .string("SERVICE_TOKEN_SECRET")
+                .unwrap_or_else(|| crate::service_auth::DEVELOPMENT_SERVICE_SECRET.into()),
             access_token_ttl: env.seconds("ACCESS_TOKEN_TTL_SECONDS", 900)?,
             refresh_token_ttl: env.seconds("REFRESH_TOKEN_TTL_SECONDS", 14 * 24 * 3600)?,
             session_ttl: env.seconds("SESSION_TTL_SECONDS", 30 * 24 * 3600)?,
@@ -922,6 +941,10 @@ mod tests {
     const PRODUCTION: &[(&str, &str)] = &[
         ("APP_ENV", "production"),
         ("JWT_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+        (
+            "SERVICE_TOKEN_SECRET",
+            "fedcba9876543210fedcba9876543210-internal",
+        ),
         ("COOKIE_SECURE", "true"),
         ("REDIS_URL", "redis://:redis-secret@redis:6379"),
         (
@@ -1058,6 +1081,21 @@ mod tests {
             ])
             .is_ok()
         );
+    }
+
+    #[test]
+    fn production_needs_a_service_secret_of_its_own() {
+        for secret in [
+            crate::service_auth::DEVELOPMENT_SERVICE_SECRET,
+            "too-short",
+            "0123456789abcdef0123456789abcdef-prod",
+        ] {
+            assert_eq!(
+                refused_variable(production_with(&[("SERVICE_TOKEN_SECRET", secret)])),
+                "SERVICE_TOKEN_SECRET",
+                "{secret}"
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod money;
 pub mod passwords;
 pub mod retention;
 pub mod server;
+pub mod service_auth;
 pub mod sync;
 pub mod telemetry;
 pub mod testing;

@@ -3,8 +3,10 @@
 //! lock atomically with that check and refuses every hold while the lock stands; releasing it
 //! makes every layout orders read before stale. So no hold or sale straddles the change.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_common::service_auth::ServiceKeys;
 use serde::Deserialize;
 
 /// What asking for the lock led to.
@@ -38,17 +40,32 @@ pub struct OrdersUnavailable(String);
 pub struct OrdersClient {
     client: reqwest::Client,
     orders_url: String,
+    /// Sign the service token every call to orders' `/internal` routes carries.
+    service_keys: Arc<ServiceKeys>,
 }
 
 /// How often releasing a lock is tried: an unreleased lock blocks holds until it runs out.
 const UNLOCK_ATTEMPTS: u32 = 3;
 
 impl OrdersClient {
-    pub fn new(orders_url: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        orders_url: &str,
+        timeout: Duration,
+        service_keys: Arc<ServiceKeys>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder().timeout(timeout).build()?,
             orders_url: orders_url.to_string(),
+            service_keys,
         })
+    }
+
+    /// `request` with this service's token.
+    fn signed(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self.service_keys.header(crate::SERVICE) {
+            Some(token) => request.header(reqwest::header::AUTHORIZATION, token),
+            None => request,
+        }
     }
 
     fn lock_url(&self, event_id: &str) -> String {
@@ -58,8 +75,7 @@ impl OrdersClient {
     pub async fn lock_layout(&self, event_id: &str) -> Result<LayoutLock, OrdersUnavailable> {
         let url = self.lock_url(event_id);
         let response = self
-            .client
-            .post(&url)
+            .signed(self.client.post(&url))
             .send()
             .await
             .map_err(|e| OrdersUnavailable(e.to_string()))?;
@@ -88,7 +104,7 @@ impl OrdersClient {
     pub async fn unlock_layout(&self, event_id: &str, token: &str) {
         let url = format!("{}/{token}", self.lock_url(event_id));
         for attempt in 1..=UNLOCK_ATTEMPTS {
-            match self.client.delete(&url).send().await {
+            match self.signed(self.client.delete(&url)).send().await {
                 Ok(response) if response.status().is_success() => return,
                 Ok(response) => {
                     tracing::warn!(status = %response.status(), attempt, %event_id, "layout lock not released")

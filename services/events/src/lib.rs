@@ -23,6 +23,7 @@ use holdfast_common::docstore::Database;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
+use holdfast_common::service_auth::ServiceKeys;
 
 use crate::layout_lock::OrdersClient;
 use crate::store::EventRepository;
@@ -58,7 +59,11 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     let state = AppState {
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         events: store::events(&store).await?,
-        orders: OrdersClient::new(&settings.service_urls.orders, settings.upstream_timeout)?,
+        orders: OrdersClient::new(
+            &settings.service_urls.orders,
+            settings.upstream_timeout,
+            Arc::new(ServiceKeys::new(&settings.auth.service_token_secret)),
+        )?,
         list_cache: Arc::default(),
         seeds_demo_data: settings.seeds_demo_data(),
         infra,

@@ -58,6 +58,8 @@ pub struct AppState {
     pub payments: Payments,
     pub layouts: Arc<Layouts>,
     pub keys: Arc<TokenKeys>,
+    /// Verify the service tokens of `/internal/*` calls.
+    pub service_keys: Arc<holdfast_common::service_auth::ServiceKeys>,
     pub metrics: OrdersMetrics,
     /// Wakes the outbox relay after a purchase.
     pub outbox_wake: Arc<Notify>,
@@ -99,7 +101,7 @@ impl AppState {
 
 /// The service's own routes.
 pub fn router(state: AppState) -> Router {
-    http::router().with_state(state)
+    http::router(state.service_keys.clone()).with_state(state)
 }
 
 /// Opens the order store, starts the background tasks and returns the complete application.
@@ -164,6 +166,9 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             settings.orders.max_payment_intents_per_user,
         ),
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+        service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(
+            &settings.auth.service_token_secret,
+        )),
         metrics: counters,
         orders,
         layouts,

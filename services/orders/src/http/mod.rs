@@ -10,8 +10,11 @@ mod sales;
 mod seats;
 mod waitlist;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::routing::{delete, post};
+use holdfast_common::service_auth::ServiceKeys;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -45,9 +48,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     documented().into_openapi()
 }
 
-pub fn router() -> Router<AppState> {
-    Router::from(documented())
-        // Service-to-service only: the gateway never forwards `/internal`.
+/// The routes; `/internal/*` only for calls with a service token verified by `service_keys`.
+pub fn router(service_keys: Arc<ServiceKeys>) -> Router<AppState> {
+    // Service-to-service only: the gateway never forwards `/internal`, and reaching the port is
+    // not enough.
+    let internal = Router::new()
         .route(
             "/internal/events/{event_id}/layout-lock",
             post(internal::lock_layout),
@@ -56,6 +61,11 @@ pub fn router() -> Router<AppState> {
             "/internal/events/{event_id}/layout-lock/{token}",
             delete(internal::unlock_layout),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            service_keys,
+            holdfast_common::service_auth::require,
+        ));
+    Router::from(documented()).merge(internal)
 }
 
 /// An optional JSON body: `T::default()` when it is empty (or only white space), else `T`,
