@@ -337,6 +337,10 @@ pub struct Settings {
     pub upstream_timeout: Duration,
     /// How long a stopping process waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// Open connections one listener serves at once; beyond, new ones are closed.
+    pub max_connections: usize,
+    /// Open connections one client address may have at the gateway (trusted proxies excepted).
+    pub max_connections_per_client: usize,
     /// How long records that are done with are kept before they are pruned: outbox messages
     /// after they were published, mail deliveries after they were sent or given up (0: pruned
     /// at the next pass). Expired idempotency records go at once.
@@ -375,6 +379,8 @@ impl Settings {
             mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
             upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 10_000)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 20)?,
+            max_connections: env.count("MAX_CONNECTIONS", 10_000)?,
+            max_connections_per_client: env.count("MAX_CONNECTIONS_PER_CLIENT", 256)?,
             // 0 is allowed: prune at the next pass.
             record_retention: Duration::from_secs(
                 env.parse::<u64>("RECORD_RETENTION_HOURS", 168)?

@@ -56,6 +56,7 @@ where
     F: FnOnce(Arc<Settings>, Infra) -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<Mounted>>>,
 {
+    server::raise_file_limit();
     let infra = Infra::connect(&settings).await?;
     tracing::info!(
         kv = infra.kv_kind,
@@ -81,8 +82,20 @@ where
         tracing::info!(service = name, %address, "listening");
         println!("  {name:<13} http://{address}");
         let (shutdown, grace) = (shutdown.clone(), settings.shutdown_grace);
-        servers
-            .spawn(async move { (name, server::serve(listener, router, shutdown, grace).await) });
+        // Only the gateway faces clients; the services' clients are gateways, many requests
+        // each, so a per-client cap applies at the gateway alone.
+        let limits = server::ConnectionLimits {
+            max_open: settings.max_connections,
+            max_per_client: (name == "gateway").then_some(settings.max_connections_per_client),
+            exempt: settings.gateway.trusted_proxies.clone().into(),
+            ..server::ConnectionLimits::default()
+        };
+        servers.spawn(async move {
+            (
+                name,
+                server::serve_with(listener, router, shutdown, grace, limits).await,
+            )
+        });
     }
     let mut failed = None;
     while let Some(joined) = servers.join_next().await {

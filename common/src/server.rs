@@ -210,27 +210,185 @@ pub async fn bind(host: IpAddr, port: u16) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address}"))
 }
 
-/// Serves `app` until `shutdown` fires, then waits up to `grace` for in-flight requests.
+/// How long a client may take to send a request's head, and how long a kept-alive connection
+/// may wait idle for its next request (hyper starts the same timer when it waits for a head).
+/// A client that sends nothing, or a header byte now and then, is closed after this.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many connections one listener serves at once, and (at the gateway) one client address.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Open connections of the listener; a connection beyond is closed at once.
+    pub max_open: usize,
+    /// Open connections of one client address; `None`: no such cap (services, whose clients
+    /// are gateways).
+    pub max_per_client: Option<usize>,
+    /// Addresses the per-client cap does not apply to (trusted proxies carry many clients).
+    pub exempt: Arc<[ipnet::IpNet]>,
+    /// See [`HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_open: 10_000,
+            max_per_client: None,
+            exempt: Arc::from([]),
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        }
+    }
+}
+
+/// Open connections per client address, and a guard that gives one back.
+#[derive(Default)]
+struct PerClient(std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>);
+
+struct ClientSlot {
+    clients: Arc<PerClient>,
+    address: IpAddr,
+}
+
+impl PerClient {
+    fn take(self: &Arc<Self>, address: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut open = crate::sync::lock(&self.0);
+        let count = open.entry(address).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: self.clone(),
+            address,
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = crate::sync::lock(&self.clients.0);
+        if let Some(count) = open.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.address);
+            }
+        }
+    }
+}
+
+/// Serves `app` until `shutdown` fires, then waits up to `grace` for in-flight requests. Each
+/// connection gets [`HEADER_READ_TIMEOUT`]; connections past `limits` are closed as they come.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let grace_expired = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
+    serve_with(listener, app, shutdown, grace, ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the given connection limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+    limits: ConnectionLimits,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_open));
+    let per_client = Arc::new(PerClient::default());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors or similar: back off instead of spinning; the
+                    // connections already open keep being served.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, max = limits.max_open, "connection refused: too many open");
+            continue;
+        };
+        let client = peer.ip().to_canonical();
+        let slot = match limits.max_per_client {
+            Some(max) if !limits.exempt.iter().any(|net| net.contains(&client)) => {
+                match per_client.take(client, max) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        tracing::warn!(%peer, max, "connection refused: too many open from this client");
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |mut request: axum::extract::Request<_>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
+            });
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(service),
+        );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _held = (permit, slot);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
     tokio::select! {
-        result = server => result,
-        () = grace_expired => {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
             tracing::warn!(?grace, "in-flight requests still running after the grace period; stopping anyway");
-            Ok(())
+        }
+    }
+    Ok(())
+}
+
+/// Raises this process's open-file limit to the most it may have, so that many connections do
+/// not run it out of descriptors (the default soft limit is often 1,024). Logged, never fatal.
+pub fn raise_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+        let raised = unsafe {
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && {
+                let before = limit.rlim_cur;
+                limit.rlim_cur = limit.rlim_max;
+                before == limit.rlim_max || libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+            }
+        };
+        if raised {
+            tracing::debug!(open_files = limit.rlim_cur, "open-file limit");
+        } else {
+            tracing::warn!("cannot raise the open-file limit");
         }
     }
 }
@@ -278,6 +436,127 @@ async fn wait_for_signal() {
 mod tests {
     use super::*;
     use axum::routing::post;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    /// A server of `GET /` with `limits` (a 1 s header timeout); its address.
+    async fn limited(limits: ConnectionLimits) -> (SocketAddr, CancellationToken) {
+        let listener = bind([127, 0, 0, 1].into(), 0).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let token = CancellationToken::new();
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(serve_with(
+            listener,
+            app,
+            token.clone(),
+            Duration::from_secs(1),
+            limits,
+        ));
+        (address, token)
+    }
+
+    fn one_second() -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            ..ConnectionLimits::default()
+        }
+    }
+
+    /// Whether the server closed `stream` (reads end) within `within`.
+    async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+        let mut buffer = [0_u8; 1024];
+        loop {
+            match tokio::time::timeout(within, stream.read(&mut buffer)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return true,
+                Ok(Ok(_)) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    async fn get_ok(stream: &mut TcpStream) -> bool {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buffer = [0_u8; 1024];
+        let read = stream.read(&mut buffer).await.unwrap_or(0);
+        buffer[..read].starts_with(b"HTTP/1.1 200")
+    }
+
+    /// A socket that sends nothing, one that sends a header byte now and then, and a
+    /// kept-alive one left idle are all closed after the header timeout.
+    #[tokio::test]
+    async fn idle_and_slow_clients_are_closed_after_the_header_timeout() {
+        let (address, _token) = limited(one_second()).await;
+        let mut idle = TcpStream::connect(address).await.unwrap();
+        assert!(
+            closed_within(&mut idle, Duration::from_secs(3)).await,
+            "idle"
+        );
+
+        let mut slow = TcpStream::connect(address).await.unwrap();
+        let trickle = async {
+            for byte in b"GET / HTTP/1.1\r\nHost: t" {
+                if slow.write_all(&[*byte]).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), trickle).await;
+        assert!(
+            closed_within(&mut slow, Duration::from_secs(1)).await,
+            "slow"
+        );
+
+        let mut kept = TcpStream::connect(address).await.unwrap();
+        assert!(get_ok(&mut kept).await);
+        assert!(
+            closed_within(&mut kept, Duration::from_secs(3)).await,
+            "kept alive, idle"
+        );
+    }
+
+    /// Past the listener's cap, and past one client's cap at the edge, a new connection is
+    /// closed at once; the open ones keep being served, and a slot frees when one closes.
+    #[tokio::test]
+    async fn connections_past_the_caps_are_closed_at_once() {
+        let (address, _token) = limited(ConnectionLimits {
+            max_open: 2,
+            ..one_second()
+        })
+        .await;
+        let mut first = TcpStream::connect(address).await.unwrap();
+        let mut second = TcpStream::connect(address).await.unwrap();
+        assert!(get_ok(&mut first).await && get_ok(&mut second).await);
+        let mut third = TcpStream::connect(address).await.unwrap();
+        assert!(closed_within(&mut third, Duration::from_millis(500)).await);
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut fourth = TcpStream::connect(address).await.unwrap();
+        assert!(get_ok(&mut fourth).await);
+
+        let (edge, _token) = limited(ConnectionLimits {
+            max_per_client: Some(1),
+            ..one_second()
+        })
+        .await;
+        let mut own = TcpStream::connect(edge).await.unwrap();
+        assert!(get_ok(&mut own).await);
+        let mut another = TcpStream::connect(edge).await.unwrap();
+        assert!(closed_within(&mut another, Duration::from_millis(500)).await);
+        // A trusted proxy's connections are not counted per client.
+        let (proxied, _token) = limited(ConnectionLimits {
+            max_per_client: Some(1),
+            exempt: Arc::from(["127.0.0.1/32".parse::<ipnet::IpNet>().unwrap()]),
+            ..one_second()
+        })
+        .await;
+        let mut a = TcpStream::connect(proxied).await.unwrap();
+        let mut b = TcpStream::connect(proxied).await.unwrap();
+        assert!(get_ok(&mut a).await && get_ok(&mut b).await);
+    }
 
     async fn spawn(
         app: Router,
