@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use support::{Db, assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn_in};
 
 support::on_both_document_stores!(
+    revocations_and_role_changes_reach_every_service_within_a_second,
     guessing_one_accounts_password_gets_slower_and_slower,
     a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out,
     api_clients_use_bearer_tokens_with_the_same_rotation_rules,
@@ -790,6 +791,120 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
     let metrics = support::metrics(&s.url).await;
     let rejections = support::counter(&metrics, "holdfast_rate_limit_rejections_total");
     assert!(rejections.unwrap_or(0.0) > 0.0, "{metrics}");
+}
+
+/// After logout, refresh-token reuse, the session cap and a demotion, the old access token
+/// is refused everywhere (orders, events), not only by auth, within a second.
+async fn revocations_and_role_changes_reach_every_service_within_a_second(db: Db) {
+    let s = spawn_in(db, &[("MAX_SESSIONS_PER_USER", "1")]).await;
+    let status = |path: &'static str, token: String| {
+        let url = s.at(path);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let settle = || tokio::time::sleep(std::time::Duration::from_millis(1_100));
+    let access = |tokens: &Value| tokens["accessToken"].as_str().unwrap().to_string();
+
+    // Logout.
+    let user = token_for(&s, "user@holdfast.test", "holdfast-demo").await;
+    assert_eq!(status("/api/orders/orders", access(&user)).await, 200);
+    let logout = reqwest::Client::new()
+        .post(s.at("/api/auth/logout"))
+        .bearer_auth(access(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    settle().await;
+    let after = reqwest::Client::new()
+        .get(s.at("/api/orders/orders"))
+        .bearer_auth(access(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_error(after, 401, "SESSION_ENDED").await;
+
+    // The session cap (1 here): a new login ends the first session.
+    let first = token_for(&s, "user@holdfast.test", "holdfast-demo").await;
+    let second = token_for(&s, "user@holdfast.test", "holdfast-demo").await;
+    settle().await;
+    assert_eq!(status("/api/orders/orders", access(&first)).await, 401);
+    assert_eq!(status("/api/orders/orders", access(&second)).await, 200);
+
+    // Refresh-token reuse revokes the session, and its access token with it.
+    let rotate = |refresh: Value| {
+        reqwest::Client::new()
+            .post(s.at("/api/auth/token/refresh"))
+            .json(&json!({"refreshToken": refresh}))
+            .send()
+    };
+    let rotated: Value = rotate(second["refreshToken"].clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        rotate(second["refreshToken"].clone())
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    settle().await;
+    assert_eq!(status("/api/orders/orders", access(&rotated)).await, 401);
+
+    // A demoted organizer's token no longer creates events; a fresh one works as a user.
+    let organizer = token_for(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    let create = |token: String| {
+        let url = s.at("/api/events");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"title": "Revoked?", "date": "2031-01-01"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(create(access(&organizer)).await, 201);
+    let admin = token_for(&s, "admin@holdfast.test", "holdfast-demo").await;
+    let me: Value = reqwest::Client::new()
+        .get(s.at("/api/auth/me"))
+        .bearer_auth(access(&organizer))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let demoted = reqwest::Client::new()
+        .patch(s.at(&format!(
+            "/api/auth/users/{}/role",
+            me["userId"].as_str().unwrap()
+        )))
+        .bearer_auth(access(&admin))
+        .json(&json!({"role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demoted.status(), 200);
+    settle().await;
+    assert_eq!(create(access(&organizer)).await, 401);
+    // Issued after the change (a second later: tokens count whole seconds).
+    let again = token_for(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    assert_eq!(create(access(&again)).await, 403);
 }
 
 /// Guessing one account's password (from any number of addresses: the per-address limit is off

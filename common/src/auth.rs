@@ -156,6 +156,18 @@ impl TokenKeys {
     }
 }
 
+/// The TTL-store key that marks session `sid` revoked, for as long as its access tokens live:
+/// written by auth, read by the gateway.
+pub fn revoked_session_key(sid: &str) -> String {
+    format!("auth:revoked:{sid}")
+}
+
+/// The TTL-store key holding when `user_id`'s role last changed (Unix seconds), for as long as
+/// an access token issued before lives: written by auth, read by the gateway.
+pub fn role_changed_key(user_id: &str) -> String {
+    format!("auth:role-changed:{user_id}")
+}
+
 /// The bearer token of a request's `headers`, if it has a well-formed `Authorization: Bearer …`.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

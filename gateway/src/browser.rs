@@ -31,6 +31,8 @@ const AUTH_COOKIES: [&str; 3] = ["access_token", "refresh_token", "session_id"];
 #[derive(Clone)]
 pub struct BrowserPolicy {
     pub keys: Arc<TokenKeys>,
+    /// Sessions revoked and roles changed since a token was issued.
+    pub revocations: Arc<crate::revocation::Revocations>,
     /// `CORS_ORIGINS`, normalised without a trailing slash.
     pub allowed_origins: Arc<Vec<String>>,
     /// The scheme the gateway is reached by when no proxy says otherwise.
@@ -111,6 +113,10 @@ pub async fn cookie_bridge(
     let headers = request.headers();
     let bearer_user = bearer_token(headers).and_then(|token| policy.keys.verify(token).ok());
     if let Some(claims) = bearer_user {
+        // Logging out again with a revoked session's token is fine (logout is idempotent).
+        if request.uri().path() != "/api/auth/logout" && !policy.revocations.admits(&claims).await {
+            return session_ended();
+        }
         request.extensions_mut().insert(BridgedUser(claims.sub));
     } else {
         let jar = CookieJar::from_headers(headers);
@@ -131,14 +137,30 @@ pub async fn cookie_bridge(
             let token = cookie.value();
             let claims = policy.keys.verify(token).ok()?;
             let bearer = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
-            Some((bearer, claims.sub))
+            Some((bearer, claims))
         });
-        if let Some((bearer, user)) = bridged {
+        if let Some((bearer, claims)) = bridged {
+            if request.uri().path() != "/api/auth/logout"
+                && !policy.revocations.admits(&claims).await
+            {
+                return session_ended();
+            }
+            let user = claims.sub;
             request.headers_mut().insert(header::AUTHORIZATION, bearer);
             request.extensions_mut().insert(BridgedUser(user));
         }
     }
     next.run(request).await
+}
+
+/// 401 `SESSION_ENDED`: the token's session was revoked, or its user's role changed since.
+fn session_ended() -> Response {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "SESSION_ENDED",
+        "the session has ended or its role changed; log in again",
+    )
+    .into_response()
 }
 
 #[cfg(test)]
@@ -148,6 +170,9 @@ mod tests {
     fn policy() -> BrowserPolicy {
         BrowserPolicy {
             keys: Arc::new(TokenKeys::new("test-secret-test-secret-test-secret")),
+            revocations: Arc::new(crate::revocation::Revocations::new(Arc::new(
+                holdfast_common::kv::MemoryStore::new(),
+            ))),
             allowed_origins: Arc::new(vec!["http://localhost:5173".into()]),
             default_scheme: "http",
             trusted_proxies: TrustedProxies::default(),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod limits;
 pub mod paths;
 pub mod proxy;
+pub mod revocation;
 pub mod security;
 pub mod upstream;
 
@@ -58,6 +59,7 @@ impl GatewayState {
     pub fn new(
         settings: &Settings,
         local: &LocalServices,
+        kv: Arc<dyn holdfast_common::kv::TtlStore>,
         registry: &mut prometheus_client::registry::Registry,
     ) -> anyhow::Result<Self> {
         let upstreams = Upstreams::new(&settings.service_urls, local)?;
@@ -72,6 +74,7 @@ impl GatewayState {
             client: proxy::http_client(),
             browser: BrowserPolicy {
                 keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+                revocations: Arc::new(revocation::Revocations::new(kv)),
                 allowed_origins: Arc::new(settings.gateway.cors_origins.clone()),
                 default_scheme: if settings.auth.cookie_secure {
                     "https"
@@ -213,7 +216,7 @@ pub async fn build_with(
             "Requests refused by a rate limit",
             rate_limited.clone(),
         );
-        GatewayState::new(&settings, &local, registry)
+        GatewayState::new(&settings, &local, infra.kv.clone(), registry)
     });
     let state = state?;
     let readiness = readiness(&state);

@@ -59,6 +59,7 @@ impl AppState {
                     session_ttl: auth.session_ttl,
                     refresh_ttl: auth.refresh_token_ttl,
                     max_per_user: auth.max_sessions_per_user,
+                    access_ttl: auth.access_token_ttl,
                 },
             ),
             keys: Arc::new(TokenKeys::new(&auth.jwt_secret)),

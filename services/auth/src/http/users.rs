@@ -96,6 +96,18 @@ pub async fn set_role(
         .set_role(&user_id, role)
         .await?
         .ok_or(AuthError::UserNotFound)?;
+    // Tokens issued before carry the old role: the gateway refuses them from now on (the
+    // user refreshes or logs in again for one with the new role).
+    let now_secs = holdfast_common::when::now_millis() / 1000;
+    state
+        .infra
+        .kv
+        .set(
+            &holdfast_common::auth::role_changed_key(&user.id),
+            &now_secs.to_string(),
+            state.settings.access_token_ttl,
+        )
+        .await?;
     tracing::info!(admin = %caller.id(), user_id = %user.id, role = %role, "role changed");
     Ok(Json(UserView::from(&user)))
 }

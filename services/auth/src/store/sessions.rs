@@ -70,6 +70,8 @@ pub struct SessionPolicy {
     pub session_ttl: Duration,
     pub refresh_ttl: Duration,
     pub max_per_user: usize,
+    /// How long an access token lives: a revoked session stays marked revoked that long.
+    pub access_ttl: Duration,
 }
 
 #[derive(Clone)]
@@ -242,9 +244,17 @@ impl Sessions {
             .map(|_| sid))
     }
 
-    /// Ends session `sid`: its access tokens stop being accepted by auth and its refresh tokens
-    /// stop refreshing.
+    /// Ends session `sid`: its refresh tokens stop refreshing, and its access tokens stop
+    /// being accepted, by auth at once and everywhere else through the gateway (which reads the
+    /// revoked mark, kept as long as an access token lives).
     pub async fn revoke(&self, sid: &str) -> Result<(), KvError> {
+        self.kv
+            .set(
+                &holdfast_common::auth::revoked_session_key(sid),
+                "1",
+                self.policy.access_ttl,
+            )
+            .await?;
         self.kv.delete(&session_key(sid)).await.map(|_| ())
     }
 }
@@ -261,6 +271,7 @@ mod tests {
                 session_ttl: Duration::from_secs(60),
                 refresh_ttl: Duration::from_secs(60),
                 max_per_user: 3,
+                access_ttl: Duration::from_secs(60),
             },
         )
     }
@@ -358,6 +369,7 @@ mod tests {
                 session_ttl: Duration::from_secs(60),
                 refresh_ttl: Duration::from_secs(60),
                 max_per_user: 3,
+                access_ttl: Duration::from_secs(60),
             },
         );
         let first = sessions.start("u1").await.unwrap();
@@ -393,6 +405,7 @@ mod tests {
                 session_ttl: Duration::from_secs(60),
                 refresh_ttl: Duration::from_millis(100),
                 max_per_user: 3,
+                access_ttl: Duration::from_secs(60),
             },
         );
         let grant = sessions.start("u1").await.unwrap();
