@@ -902,7 +902,7 @@ async fn revocations_and_role_changes_reach_every_service_within_a_second(db: Db
     assert_eq!(demoted.status(), 200);
     settle().await;
     assert_eq!(create(access(&organizer)).await, 401);
-    // Issued after the change (a second later: tokens count whole seconds).
+    // A token issued after the change stands (with the new role).
     let again = token_for(&s, "organizer@holdfast.test", "holdfast-demo").await;
     assert_eq!(create(access(&again)).await, 403);
 }

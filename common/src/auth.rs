@@ -66,6 +66,18 @@ pub struct Claims {
     pub sid: String,
     pub iat: u64,
     pub exp: u64,
+    /// When it was issued, in Unix milliseconds (tokens made before it was added have none):
+    /// `iat` counts whole seconds, too coarse to order a token against a role change.
+    #[serde(rename = "iatMs", default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<u64>,
+}
+
+impl Claims {
+    /// When the token was issued, in Unix milliseconds; for a token without `iatMs`, the end
+    /// of its `iat` second is not known, so its start counts.
+    pub fn issued_at_ms(&self) -> u64 {
+        self.iat_ms.unwrap_or(self.iat.saturating_mul(1000))
+    }
 }
 
 /// Why a token was not accepted.
@@ -92,13 +104,6 @@ impl fmt::Debug for TokenKeys {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl TokenKeys {
     pub fn new(secret: &str) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
@@ -120,7 +125,10 @@ impl TokenKeys {
         sid: &str,
         ttl: Duration,
     ) -> Result<String, TokenError> {
-        let iat = now_secs();
+        let iat_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let iat = iat_ms / 1000;
         let claims = Claims {
             sub: user_id.to_string(),
             user_id: user_id.to_string(),
@@ -129,6 +137,7 @@ impl TokenKeys {
             sid: sid.to_string(),
             iat,
             exp: iat + ttl.as_secs(),
+            iat_ms: Some(iat_ms),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))
@@ -162,7 +171,7 @@ pub fn revoked_session_key(sid: &str) -> String {
     format!("auth:revoked:{sid}")
 }
 
-/// The TTL-store key holding when `user_id`'s role last changed (Unix seconds), for as long as
+/// The TTL-store key holding when `user_id`'s role last changed (Unix ms), for as long as
 /// an access token issued before lives: written by auth, read by the gateway.
 pub fn role_changed_key(user_id: &str) -> String {
     format!("auth:role-changed:{user_id}")
@@ -344,6 +353,7 @@ mod tests {
             sid: "s1".into(),
             iat: 1_000,
             exp: 2_000,
+            iat_ms: None,
         };
         let sign = |secret: &str| {
             jsonwebtoken::encode(
@@ -397,7 +407,7 @@ mod tests {
                     .unwrap(),
             )
             .unwrap();
-        claims.exp = now_secs() - 60;
+        claims.exp = claims.iat - 60;
         let expired =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap();
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));

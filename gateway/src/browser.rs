@@ -198,8 +198,8 @@ mod tests {
         assert_eq!(origin_of("https://"), None);
     }
 
-    #[test]
-    fn the_csrf_check_follows_origin_then_referer_then_fetch_metadata() {
+    #[tokio::test]
+    async fn the_csrf_check_follows_origin_then_referer_then_fetch_metadata() {
         let p = policy();
         assert!(p.passes_csrf_check(&headers(&[("origin", "http://localhost:5173")]), false));
         assert!(p.passes_csrf_check(&headers(&[("origin", "http://gateway.test:8080")]), false));

@@ -26,16 +26,18 @@ const MAX_REMEMBERED: usize = 100_000;
 #[derive(Debug, Clone, Copy)]
 struct Facts {
     revoked: bool,
-    /// When the user's role last changed (Unix seconds), if within a token's lifetime.
+    /// When the user's role last changed (Unix ms), if within a token's lifetime.
     role_changed_at: Option<u64>,
     read_at: Instant,
 }
 
 impl Facts {
-    /// Tokens count whole seconds: one issued in the second of a role change may predate it,
-    /// so only a token issued in a later second stands (a client refreshes once more).
+    /// A token stands if it was issued after its user's last role change.
     fn admit(&self, claims: &Claims) -> bool {
-        !self.revoked && self.role_changed_at.is_none_or(|at| claims.iat > at)
+        !self.revoked
+            && self
+                .role_changed_at
+                .is_none_or(|at| claims.issued_at_ms() > at)
     }
 }
 

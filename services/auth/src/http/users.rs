@@ -98,13 +98,13 @@ pub async fn set_role(
         .ok_or(AuthError::UserNotFound)?;
     // Tokens issued before carry the old role: the gateway refuses them from now on (the
     // user refreshes or logs in again for one with the new role).
-    let now_secs = holdfast_common::when::now_millis() / 1000;
+    let now_ms = holdfast_common::when::now_millis();
     state
         .infra
         .kv
         .set(
             &holdfast_common::auth::role_changed_key(&user.id),
-            &now_secs.to_string(),
+            &now_ms.to_string(),
             state.settings.access_token_ttl,
         )
         .await?;
