@@ -18,7 +18,7 @@
 use std::io::{IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogFormat;
+use crate::sync::lock;
 
 /// How long a line may wait in the buffer before it is written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
@@ -114,9 +115,9 @@ impl BatchedOutput {
 
     /// Writes out everything buffered so far.
     fn flush_batch(&self) {
-        let mut output = self.output.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut output = lock(&self.output);
         let batch = {
-            let mut buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut buffer = lock(&self.buffer);
             if buffer.is_empty() {
                 return;
             }
@@ -131,7 +132,7 @@ impl BatchedOutput {
     /// Appends `line` to the batch (writing the batch out itself when it is full).
     fn push(&self, line: &[u8]) {
         let full = {
-            let mut buffer = self.buffer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut buffer = lock(&self.buffer);
             buffer.extend_from_slice(line);
             buffer.len() >= MAX_BUFFERED
         };

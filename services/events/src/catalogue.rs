@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 
 use crate::store::EventQuery;
+use holdfast_common::sync::lock;
 
 /// How long a rendered page may be served.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -49,7 +50,7 @@ impl ListCache {
 
     /// The page for `query`, if it is recent and no write came after it.
     pub fn get(&self, query: &EventQuery) -> Option<Page> {
-        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        let pages = lock(&self.pages);
         let entry = pages.get(query)?;
         (entry.version == self.version() && entry.rendered_at.elapsed() < MAX_AGE)
             .then(|| entry.page.clone())
@@ -58,7 +59,7 @@ impl ListCache {
     /// Keeps `page`, rendered from the catalogue at `version`; a page rendered before a write
     /// that has since happened is not kept.
     pub fn put(&self, query: EventQuery, version: u64, page: Page) {
-        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pages = lock(&self.pages);
         if version != self.version() {
             return;
         }
@@ -77,7 +78,7 @@ impl ListCache {
 
     /// Forgets every page: an event was created, changed or deleted.
     pub fn invalidate(&self) {
-        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pages = lock(&self.pages);
         self.version.fetch_add(1, Ordering::AcqRel);
         pages.clear();
     }

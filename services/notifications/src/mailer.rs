@@ -16,6 +16,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::NotifyError;
 use crate::store::Delivery;
+use holdfast_common::sync::lock;
 
 /// The longest one SMTP exchange may take; the claim's lease outlasts it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -94,7 +95,7 @@ impl Mailer {
                 let (path, writing) = (path.clone(), writing.clone());
                 let entry = mbox_entry(&message.formatted());
                 tokio::task::spawn_blocking(move || {
-                    let _one_writer = writing.lock().unwrap_or_else(|p| p.into_inner());
+                    let _one_writer = lock(&writing);
                     std::fs::OpenOptions::new()
                         .create(true)
                         .append(true)

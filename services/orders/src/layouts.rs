@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::domain::seat::Layout;
 use crate::store::board::SeatBoard;
+use holdfast_common::sync::lock;
 use holdfast_common::{money, when};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ impl Layouts {
     }
 
     fn cached(&self, event_id: &str) -> Option<Layout> {
-        let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = lock(&self.cache);
         cache
             .get(event_id)
             .filter(|(_, at)| at.elapsed() < self.ttl)

@@ -20,6 +20,7 @@ use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::store::board::Snapshot;
 use crate::store::{Order, OrderStatus, Refund, WaitlistSummary};
+use holdfast_common::sync::lock;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -129,7 +130,7 @@ pub async fn report(state: &AppState, layout: &Layout) -> Result<Arc<SalesReport
 
 impl SalesCache {
     fn cached(&self, event_id: &str, version: u64) -> Option<Arc<SalesReport>> {
-        let reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let reports = lock(&self.reports);
         reports
             .get(event_id)
             .filter(|report| report.version == version)
@@ -137,7 +138,7 @@ impl SalesCache {
     }
 
     fn keep(&self, event_id: &str, report: Arc<SalesReport>) {
-        let mut reports = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reports = lock(&self.reports);
         if reports.len() >= CACHED_EVENTS {
             reports.clear();
         }

@@ -18,6 +18,7 @@ use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Ver
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::AuthError;
+use holdfast_common::sync::lock;
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
@@ -128,7 +129,7 @@ impl Default for PasswordHasherPool {
                 .name(format!("password-{n}"))
                 .spawn(move || {
                     loop {
-                        let job = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let job = lock(&queue).recv();
                         match job {
                             Ok(job) => job(),
                             Err(_) => break,
