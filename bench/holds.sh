@@ -6,21 +6,14 @@
 # Usage: cargo build --release -p holdfast -p loadgen && bash bench/holds.sh [holdfast ...]
 set -u
 cd "$(dirname "$0")/.."
+. bench/launcher.sh
 [ $# -gt 0 ] || set -- target/release/holdfast
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for binary in "$@"; do
-    data=$(mktemp -d)
-    env -i PATH="$PATH" HOME="$HOME" DATA_DIR="$data" RUST_LOG=error DEMO_SEED=false \
-      RATE_LIMIT_DISABLED=true ${REDIS_URL:+REDIS_URL=$REDIS_URL} "$binary" >"$data.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 1 100); do
-      curl -fsS localhost:8080/ready >/dev/null 2>&1 && break
-      sleep 0.2
-    done
+    start_launcher "$binary" RUST_LOG=error RATE_LIMIT_DISABLED=true \
+      ${REDIS_URL:+REDIS_URL=$REDIS_URL}
     echo "== round $round: $binary${REDIS_URL:+ (Redis)}"
     timeout 300 target/release/loadgen holds --url http://localhost:8080 | grep -E "POST /api/orders/holds"
-    kill "$pid"
-    wait "$pid" 2>/dev/null
-    rm -rf "$data" "$data.log"
+    stop_launcher
   done
 done

@@ -7,19 +7,11 @@
 # Usage: cargo build --release -p holdfast -p loadgen && bash bench/quota.sh [holdfast ...]
 set -u
 cd "$(dirname "$0")/.."
+. bench/launcher.sh
 [ $# -gt 0 ] || set -- target/release/holdfast
 for binary in "$@"; do
-  data=$(mktemp -d)
-  env -i PATH="$PATH" HOME="$HOME" DATA_DIR="$data" RUST_LOG=warn DEMO_SEED=false \
-    ${REDIS_URL:+REDIS_URL=$REDIS_URL} "$binary" >"$data.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do
-    curl -fsS localhost:8080/ready >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  start_launcher "$binary" RUST_LOG=warn ${REDIS_URL:+REDIS_URL=$REDIS_URL}
   echo "== $binary${REDIS_URL:+ (counters in Redis)}"
   timeout 300 target/release/loadgen quota --url http://localhost:8080
-  kill "$pid"
-  wait "$pid" 2>/dev/null
-  rm -rf "$data" "$data.log"
+  stop_launcher
 done

@@ -6,17 +6,12 @@
 # Usage: cargo build --release -p holdfast -p loadgen && bash bench/retention.sh
 set -u
 cd "$(dirname "$0")/.."
+. bench/launcher.sh
 ROUNDS=${ROUNDS:-3}
-data=$(mktemp -d)
-env -i PATH="$PATH" HOME="$HOME" DATA_DIR="$data" RUST_LOG=warn DEMO_SEED=false \
-  RATE_LIMIT_DISABLED=true RECORD_RETENTION_HOURS=0 target/release/holdfast >"$data.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 100); do
-  curl -fsS localhost:8080/ready >/dev/null 2>&1 && break
-  sleep 0.2
-done
+start_launcher target/release/holdfast RUST_LOG=warn RATE_LIMIT_DISABLED=true \
+  RECORD_RETENTION_HOURS=0
 counts() { # label
-  python3 - "$data" "$1" <<'PY'
+  python3 - "$LAUNCHER_DATA" "$1" <<'PY'
 import sqlite3, sys
 data, label = sys.argv[1], sys.argv[2]
 def count(db, sql):
@@ -33,6 +28,4 @@ for round in $(seq 1 "$ROUNDS"); do
   sleep 65
   counts "after the next pass"
 done
-kill "$pid"
-wait "$pid" 2>/dev/null
-rm -rf "$data" "$data.log"
+stop_launcher

@@ -8,21 +8,13 @@
 # (LOADGEN_ARGS="--entries 20000" for a shorter run)
 set -u
 cd "$(dirname "$0")/.."
+. bench/launcher.sh
 [ $# -gt 0 ] || set -- target/release/holdfast
 for binary in "$@"; do
-  data=$(mktemp -d)
-  env -i PATH="$PATH" HOME="$HOME" DATA_DIR="$data" RUST_LOG=warn DEMO_SEED=false \
-    RATE_LIMIT_DISABLED=true "$binary" >"$data.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do
-    curl -fsS localhost:8080/ready >/dev/null 2>&1 && break
-    sleep 0.2
-  done
+  start_launcher "$binary" RUST_LOG=warn RATE_LIMIT_DISABLED=true
   echo "== $binary"
-  echo "launcher RSS at start: $(awk '/VmRSS/ {print int($2 / 1024) " MB"}' "/proc/$pid/status")"
+  echo "launcher RSS at start: $(awk '/VmRSS/ {print int($2 / 1024) " MB"}' "/proc/$LAUNCHER_PID/status")"
   timeout 900 target/release/loadgen waitlist --url http://localhost:8080 ${LOADGEN_ARGS:-}
-  echo "launcher RSS at the end: $(awk '/VmRSS/ {print int($2 / 1024) " MB"}' "/proc/$pid/status")"
-  kill "$pid"
-  wait "$pid" 2>/dev/null
-  rm -rf "$data" "$data.log"
+  echo "launcher RSS at the end: $(awk '/VmRSS/ {print int($2 / 1024) " MB"}' "/proc/$LAUNCHER_PID/status")"
+  stop_launcher
 done

@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
-use holdfast_common::auth::{TokenKeys, bearer_token};
+use holdfast_common::auth::{Claims, TokenKeys, bearer_token};
 use holdfast_common::error::ApiError;
 
 use crate::clients::TrustedProxies;
@@ -90,6 +90,12 @@ impl BrowserPolicy {
                 .any(|o| o.eq_ignore_ascii_case(origin))
     }
 
+    /// Whether the verified token with `claims` was revoked (its session, or its user's role
+    /// since it was issued). Logging out again with such a token is fine: logout is idempotent.
+    async fn has_ended(&self, path: &str, claims: &Claims) -> bool {
+        path != "/api/auth/logout" && !self.revocations.admits(claims).await
+    }
+
     /// Whether a cookie-authenticated unsafe request may pass.
     fn passes_csrf_check(&self, headers: &HeaderMap, forwarded: bool) -> bool {
         let allowed = |url| origin_of(url).is_some_and(|o| self.is_allowed(&o, headers, forwarded));
@@ -114,7 +120,7 @@ pub async fn cookie_bridge(
     let bearer_user = bearer_token(headers).and_then(|token| policy.keys.verify(token).ok());
     if let Some(claims) = bearer_user {
         // Logging out again with a revoked session's token is fine (logout is idempotent).
-        if request.uri().path() != "/api/auth/logout" && !policy.revocations.admits(&claims).await {
+        if policy.has_ended(request.uri().path(), &claims).await {
             return session_ended();
         }
         request.extensions_mut().insert(BridgedUser(claims.sub));
@@ -140,9 +146,7 @@ pub async fn cookie_bridge(
             Some((bearer, claims))
         });
         if let Some((bearer, claims)) = bridged {
-            if request.uri().path() != "/api/auth/logout"
-                && !policy.revocations.admits(&claims).await
-            {
+            if policy.has_ended(request.uri().path(), &claims).await {
                 return session_ended();
             }
             let user = claims.sub;

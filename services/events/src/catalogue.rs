@@ -7,14 +7,14 @@
 //! kept (past that the cache starts over), so clients varying their queries cannot grow it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use holdfast_common::sync::lock;
 
 use crate::store::EventQuery;
-use holdfast_common::sync::lock;
 
 /// How long a rendered page may be served.
 pub const MAX_AGE: Duration = Duration::from_secs(1);

@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use holdfast_common::config::Settings;
+use holdfast_common::sync::lock;
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::NotifyError;
 use crate::store::Delivery;
-use holdfast_common::sync::lock;
 
 /// The longest one SMTP exchange may take; the claim's lease outlasts it.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use holdfast_common::bus::MessageBus;
+use holdfast_common::sync::lock;
+use holdfast_common::{money, when};
 use serde_json::Value;
 
 use crate::domain::seat::Layout;
 use crate::store::board::SeatBoard;
-use holdfast_common::sync::lock;
-use holdfast_common::{money, when};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the events service is unavailable: {0}")]

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use holdfast_common::money;
+use holdfast_common::sync::lock;
 use holdfast_common::when::format_millis;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -20,7 +21,6 @@ use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::store::board::Snapshot;
 use crate::store::{Order, OrderStatus, Refund, WaitlistSummary};
-use holdfast_common::sync::lock;
 
 const HOUR_MS: i64 = 3_600_000;
 

@@ -15,10 +15,10 @@ use std::cell::RefCell;
 
 use argon2::password_hash::{Output, ParamsString, SaltString};
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
+use holdfast_common::sync::lock;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::error::AuthError;
-use holdfast_common::sync::lock;
 
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 128;
