@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use holdfast_common::bus::BusMessage;
 use holdfast_common::infra::Infra;
+use holdfast_common::messages::OrderPurchased;
 use holdfast_common::testing::smtp::{ReceivedMail, SmtpSink};
 use serde_json::json;
 use support::{
@@ -41,13 +42,16 @@ fn subject(mail: &ReceivedMail) -> String {
 
 /// An `order.purchased` announcement for `email`, as the outbox relay publishes it.
 fn purchase_message(order_id: &str, email: &str) -> BusMessage {
-    BusMessage::new(
-        "order.purchased",
-        json!({
-            "orderId": order_id, "eventId": "mail-event", "seatIds": ["A-1"],
-            "amount": 5, "currency": "INR", "email": email,
-        }),
-    )
+    BusMessage::of(&OrderPurchased {
+        order_id: order_id.into(),
+        user_id: "mail-buyer".into(),
+        event_id: "mail-event".into(),
+        seat_ids: vec!["A-1".into()],
+        amount: 5.into(),
+        currency: "INR".into(),
+        payment_intent_id: None,
+        email: Some(email.into()),
+    })
     .unwrap()
 }
 

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod infra;
 pub mod kv;
 pub mod launch;
+pub mod messages;
 pub mod metrics;
 pub mod middleware;
 pub mod money;

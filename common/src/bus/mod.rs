@@ -40,35 +40,54 @@ pub enum BusError {
     Encoding(#[from] serde_json::Error),
 }
 
-/// One domain event as it travels on the bus (JSON, camelCase).
+/// One domain event as it travels on the bus (JSON, camelCase): the envelope of a
+/// [`crate::messages::Message`], built by [`BusMessage::of`] and read by [`BusMessage::decode`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BusMessage {
     /// Unique per message; consumers use it to ignore redeliveries.
     pub message_id: Uuid,
-    /// `event.created`, `order.purchased`, …
+    /// When it happened, RFC 3339 UTC (empty for messages stored before it was kept).
+    #[serde(default)]
+    pub occurred_at: String,
+    /// The message type, also its routing key: `event.created`, `order.purchased`, …
+    /// (`routingKey` in messages stored before the envelope named it `type`).
+    #[serde(rename = "type", alias = "routingKey")]
     pub routing_key: String,
+    /// The payload's schema version (1 for messages stored before versions were kept).
+    #[serde(default = "first_version")]
+    pub version: u32,
     pub payload: Value,
 }
 
+fn first_version() -> u32 {
+    1
+}
+
 impl BusMessage {
-    /// A new message with a fresh id.
-    pub fn new(routing_key: &str, payload: impl Serialize) -> Result<Self, BusError> {
+    /// A new envelope of `payload` with a fresh id, stamped now. Services publish typed
+    /// messages ([`BusMessage::of`]); this is for the bus's own tests and tools.
+    pub fn with_version(
+        routing_key: &str,
+        version: u32,
+        payload: impl Serialize,
+    ) -> Result<Self, BusError> {
         Ok(Self {
             message_id: Uuid::new_v4(),
+            occurred_at: crate::when::format_millis(crate::when::now_millis()),
             routing_key: routing_key.to_string(),
+            version,
             payload: serde_json::to_value(payload)?,
         })
     }
 }
 
-/// Publishes a new message of `payload` under `routing_key` on `bus`.
-pub async fn publish(
+/// Publishes a new envelope of `message` on `bus`.
+pub async fn publish<M: crate::messages::Message>(
     bus: &dyn MessageBus,
-    routing_key: &str,
-    payload: impl Serialize,
+    message: &M,
 ) -> Result<(), BusError> {
-    bus.publish(&BusMessage::new(routing_key, payload)?).await
+    bus.publish(&BusMessage::of(message)?).await
 }
 
 /// Publishes messages and opens subscriptions.

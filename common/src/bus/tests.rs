@@ -76,7 +76,7 @@ async fn take(subscription: &mut Subscription) -> BusMessage {
 }
 
 fn message(routing_key: &str, n: u32) -> BusMessage {
-    BusMessage::new(routing_key, json!({ "n": n })).unwrap()
+    BusMessage::with_version(routing_key, 1, json!({ "n": n })).unwrap()
 }
 
 async fn every_matching_queue_gets_each_message(mut f: Fixture) {

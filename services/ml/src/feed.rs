@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_common::bus::MessageBus;
-use serde_json::Value;
+use holdfast_common::messages::{EventDetails, Message, OrderPurchased};
 
 use crate::model::Model;
 
@@ -21,7 +21,7 @@ async fn load_catalog(
     let mut loaded = 0;
     for page in 1.. {
         let url = format!("{events_url}/events?limit={PAGE}&page={page}");
-        let events: Vec<Value> = client
+        let events: Vec<EventDetails> = client
             .get(&url)
             .send()
             .await?
@@ -51,13 +51,16 @@ pub async fn start(
     timeout: Duration,
 ) -> anyhow::Result<()> {
     let mut subscription = bus
-        .subscribe("ml.model", &["event.*", "order.purchased"])
+        .subscribe("ml.model", &["event.*", OrderPurchased::TYPE])
         .await?;
     let follower = model.clone();
     tokio::spawn(async move {
         while let Some(delivery) = subscription.next().await {
             let message = &delivery.message;
-            follower.apply(message.message_id, &message.routing_key, &message.payload);
+            if let Err(error) = follower.apply(message) {
+                // Delivering it again cannot make it readable.
+                tracing::error!(%error, message_id = %message.message_id, "dropping a message this service cannot read");
+            }
             if let Err(error) = delivery.ack().await {
                 tracing::warn!(%error, "cannot acknowledge a model update");
             }

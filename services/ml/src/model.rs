@@ -17,8 +17,11 @@ use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::RwLock;
 
+use holdfast_common::bus::BusMessage;
+use holdfast_common::messages::{
+    DecodeError, EventCreated, EventDeleted, EventDetails, EventUpdated, Message, OrderPurchased,
+};
 use holdfast_common::when;
-use serde_json::Value;
 
 /// How many recent message ids are remembered for de-duplication.
 const SEEN_CAPACITY: usize = 100_000;
@@ -45,23 +48,13 @@ pub struct Model {
 
 /// The instant of an event as the events service announces it (`date`, read in its
 /// `timezone` when it has no offset, as events reads it).
-fn date_ms(event: &Value) -> Option<i64> {
-    let date = event["date"].as_str()?;
-    let zone = event["timezone"]
-        .as_str()
-        .and_then(|name| when::time_zone(name).ok())
-        .map_or(when::TimeZone::UTC, |(zone, _)| zone);
-    when::parse_millis(date, &zone).ok()
+fn date_ms(event: &EventDetails) -> Option<i64> {
+    let zone = when::time_zone(&event.timezone).map_or(when::TimeZone::UTC, |(zone, _)| zone);
+    when::parse_millis(&event.date, &zone).ok()
 }
 
-fn tags(event: &Value) -> HashSet<String> {
-    event["tags"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.as_str())
-        .map(str::to_lowercase)
-        .collect()
+fn tags(event: &EventDetails) -> HashSet<String> {
+    event.tags.iter().map(|tag| tag.to_lowercase()).collect()
 }
 
 impl Model {
@@ -73,59 +66,62 @@ impl Model {
         self.inner.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds or replaces an event from its JSON (as the events service shows it).
-    pub fn upsert_event(&self, event: &Value) {
-        let Some(id) = event["_id"].as_str() else {
-            return;
-        };
+    /// Adds or replaces an event (as the events service lists and announces it).
+    pub fn upsert_event(&self, event: &EventDetails) {
         let info = EventInfo {
             tags: tags(event),
             date_ms: date_ms(event).unwrap_or(i64::MAX),
         };
-        self.write().events.insert(id.to_string(), info);
+        self.write().events.insert(event.id.clone(), info);
     }
 
-    /// Applies one bus message; answers false for a message already applied.
-    pub fn apply(&self, message_id: uuid::Uuid, routing_key: &str, payload: &Value) -> bool {
+    /// Applies one bus message; answers false for a message already applied or of a type the
+    /// model does not follow, an error for one that does not decode.
+    pub fn apply(&self, message: &BusMessage) -> Result<bool, DecodeError> {
+        enum Change {
+            Upsert(EventDetails),
+            Delete(String),
+            Bought(OrderPurchased),
+        }
+        let change = match message.routing_key.as_str() {
+            EventCreated::TYPE => Change::Upsert(message.decode::<EventCreated>()?.0),
+            EventUpdated::TYPE => Change::Upsert(message.decode::<EventUpdated>()?.0),
+            EventDeleted::TYPE => Change::Delete(message.decode::<EventDeleted>()?.0.id),
+            OrderPurchased::TYPE => Change::Bought(message.decode()?),
+            _ => return Ok(false),
+        };
         {
             let mut inner = self.write();
-            if !inner.seen.insert(message_id) {
-                return false;
+            if !inner.seen.insert(message.message_id) {
+                return Ok(false);
             }
-            inner.seen_order.push_back(message_id);
+            inner.seen_order.push_back(message.message_id);
             if inner.seen_order.len() > SEEN_CAPACITY
                 && let Some(oldest) = inner.seen_order.pop_front()
             {
                 inner.seen.remove(&oldest);
             }
         }
-        match routing_key {
-            "event.created" | "event.updated" => self.upsert_event(payload),
-            "event.deleted" => {
-                if let Some(id) = payload["_id"].as_str() {
-                    self.write().events.remove(id);
-                }
+        match change {
+            Change::Upsert(event) => self.upsert_event(&event),
+            Change::Delete(id) => {
+                self.write().events.remove(&id);
             }
-            "order.purchased" => {
-                if let (Some(user), Some(event)) =
-                    (payload["userId"].as_str(), payload["eventId"].as_str())
-                {
-                    let mut inner = self.write();
-                    inner
-                        .bought_by_user
-                        .entry(user.to_string())
-                        .or_default()
-                        .insert(event.to_string());
-                    inner
-                        .buyers_of_event
-                        .entry(event.to_string())
-                        .or_default()
-                        .insert(user.to_string());
-                }
+            Change::Bought(order) => {
+                let mut inner = self.write();
+                inner
+                    .bought_by_user
+                    .entry(order.user_id.clone())
+                    .or_default()
+                    .insert(order.event_id.clone());
+                inner
+                    .buyers_of_event
+                    .entry(order.event_id)
+                    .or_default()
+                    .insert(order.user_id);
             }
-            _ => {}
         }
-        true
+        Ok(true)
     }
 
     pub fn knows_event(&self, event_id: &str) -> bool {
@@ -230,10 +226,23 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
-    fn event(id: &str, tags: &[&str], date: &str) -> Value {
-        json!({"_id": id, "tags": tags, "date": date})
+    fn event(id: &str, tags: &[&str], date: &str) -> EventDetails {
+        EventDetails {
+            id: id.into(),
+            title: id.into(),
+            description: None,
+            date: date.into(),
+            timezone: "UTC".into(),
+            location: None,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            image_url: None,
+            organizer_id: "o".into(),
+            rows: 1,
+            seats_per_row: 1,
+            price: 0.into(),
+            currency: "INR".into(),
+        }
     }
 
     fn model() -> Model {
@@ -245,17 +254,29 @@ mod tests {
             event("talk", &["tech"], "2030-01-15"),
             event("past", &["jazz"], "2000-01-01"),
         ] {
-            model.apply(uuid::Uuid::new_v4(), "event.created", &e);
+            model
+                .apply(&BusMessage::of(&EventCreated(e)).unwrap())
+                .unwrap();
         }
         model
     }
 
+    fn purchase(user: &str, event: &str) -> BusMessage {
+        BusMessage::of(&OrderPurchased {
+            order_id: format!("{user}-{event}"),
+            user_id: user.into(),
+            event_id: event.into(),
+            seat_ids: vec!["R1-S1".into()],
+            amount: 0.into(),
+            currency: "INR".into(),
+            payment_intent_id: None,
+            email: None,
+        })
+        .unwrap()
+    }
+
     fn buy(model: &Model, user: &str, event: &str) {
-        model.apply(
-            uuid::Uuid::new_v4(),
-            "order.purchased",
-            &json!({"userId": user, "eventId": event}),
-        );
+        model.apply(&purchase(user, event)).unwrap();
     }
 
     const NOW: i64 = 1_700_000_000_000;
@@ -294,17 +315,23 @@ mod tests {
     #[test]
     fn redelivered_messages_count_once_and_deleted_events_disappear() {
         let model = model();
-        let id = uuid::Uuid::new_v4();
-        let purchase = json!({"userId": "ada", "eventId": "rock"});
-        assert!(model.apply(id, "order.purchased", &purchase));
-        assert!(!model.apply(id, "order.purchased", &purchase));
+        let purchase = purchase("ada", "rock");
+        assert!(model.apply(&purchase).unwrap());
+        assert!(!model.apply(&purchase).unwrap());
         assert_eq!(model.read().popularity("rock"), 1);
-        model.apply(
-            uuid::Uuid::new_v4(),
-            "event.deleted",
-            &json!({"_id": "jazz2"}),
-        );
+        let deleted = BusMessage::of(&EventDeleted(event("jazz2", &[], "2030-02-01"))).unwrap();
+        model.apply(&deleted).unwrap();
         assert!(!model.knows_event("jazz2"));
         assert!(model.related("unknown", 5, NOW).is_empty());
+    }
+
+    /// A purchase whose buyer field was renamed is an error, not a silently ignored order.
+    #[test]
+    fn a_message_missing_a_field_is_an_error() {
+        let mut renamed = purchase("ada", "rock");
+        let payload = renamed.payload.as_object_mut().unwrap();
+        let user = payload.remove("userId").unwrap();
+        payload.insert("buyerId".into(), user);
+        assert!(model().apply(&renamed).is_err());
     }
 }

@@ -3,17 +3,22 @@
 //! Every message the orders service announces carries the address of the person it concerns
 //! (`email`: the buyer's, or the waitlisted user's when they joined), so composing needs no
 //! other service. A message without an address (an order stored before addresses were kept)
-//! makes no mail.
+//! makes no mail. Messages are read as the types of `holdfast_common::messages`.
 
-use serde_json::Value;
+use holdfast_common::bus::BusMessage;
+use holdfast_common::messages::{
+    DecodeError, Message, OrderCancelled, OrderPurchased, WaitlistExpired, WaitlistOffered,
+    WaitlistRemoved,
+};
+use serde_json::Number;
 
 /// The routing keys that make mail.
 pub const ROUTING_KEYS: [&str; 5] = [
-    "order.purchased",
-    "order.cancelled",
-    "waitlist.offered",
-    "waitlist.expired",
-    "waitlist.removed",
+    OrderPurchased::TYPE,
+    OrderCancelled::TYPE,
+    WaitlistOffered::TYPE,
+    WaitlistExpired::TYPE,
+    WaitlistRemoved::TYPE,
 ];
 
 /// One mail to send.
@@ -24,111 +29,129 @@ pub struct Mail {
     pub body: String,
 }
 
-/// The mail that a `routing_key` message with `payload` makes, if any.
-pub fn compose(routing_key: &str, payload: &Value) -> Option<Mail> {
-    let to = text(payload, "email").filter(|address| !address.is_empty())?;
-    let event = text(payload, "eventId").unwrap_or("your event");
-    let seats = seat_list(payload);
-    let (subject, body) = match routing_key {
-        "order.purchased" => {
-            let order = text(payload, "orderId")?;
-            (
-                format!("Your tickets: order {order}"),
-                format!(
-                    "Thank you for your order.\n\n\
-                     Order: {order}\n\
-                     Event: {event}\n\
-                     Seats: {seats}\n\
-                     Paid: {}\n\n\
-                     Your tickets are listed under your orders.\n",
-                    price(payload.get("amount"), payload.get("currency")),
-                ),
-            )
-        }
-        "order.cancelled" => {
-            let order = text(payload, "orderId")?;
-            let refund = payload.get("refund")?;
-            let whole = text(payload, "status") == Some("cancelled");
-            (
-                if whole {
-                    format!("Order {order} is cancelled")
-                } else {
-                    format!("Seats of order {order} are cancelled")
-                },
-                format!(
-                    "{}\n\n\
-                     Order: {order}\n\
-                     Event: {event}\n\
-                     Seats cancelled: {seats}\n\
-                     Refunded: {}\n\n\
-                     The refund goes back to the payment you bought with.\n",
-                    if whole {
-                        "Your order is cancelled."
-                    } else {
-                        "Some seats of your order are cancelled; the others still stand."
-                    },
-                    price(refund.get("amount"), refund.get("currency")),
-                ),
-            )
-        }
-        "waitlist.offered" => {
-            let hold = text(payload, "holdId")?;
-            let until = text(payload, "expiresAt").unwrap_or("the offer ends");
-            (
-                "Seats are waiting for you".to_string(),
-                format!(
-                    "Seats came free and you are next on the waitlist.\n\n\
-                     Event: {event}\n\
-                     Seats held for you: {seats}\n\
-                     Hold: {hold}\n\
-                     Buy them before: {until}\n\n\
-                     After that they pass to the next person in line.\n"
-                ),
-            )
-        }
-        "waitlist.expired" => (
-            "Your waitlist offer has ended".to_string(),
-            format!(
-                "The seats held for you were not bought in time and passed to the next \
-                 person in line.\n\n\
-                 Event: {event}\n\n\
-                 Join the waitlist again to be offered seats that come free.\n"
-            ),
-        ),
-        "waitlist.removed" => {
-            let wanted = payload.get("seats").and_then(Value::as_u64).unwrap_or(0);
-            let most = payload.get("maxSeats").and_then(Value::as_u64).unwrap_or(0);
-            (
-                "You were taken off a waitlist".to_string(),
-                format!(
-                    "You asked for {wanted} seats, but no one may now hold more than {most} \
-                     seats at once, so no offer could ever be made to you. You were taken off \
-                     the waitlist so that it does not hold up the people behind you.\n\n\
-                     Event: {event}\n\n\
-                     Join the waitlist again for at most {most} seats to be offered seats that \
-                     come free.\n"
-                ),
-            )
-        }
-        _ => return None,
+/// The mail that `message` makes, if any (`None` for other types and for messages without an
+/// address); an error for a message of a mail type that does not decode.
+pub fn compose(message: &BusMessage) -> Result<Option<Mail>, DecodeError> {
+    let composed = match message.routing_key.as_str() {
+        OrderPurchased::TYPE => purchased(&message.decode()?),
+        OrderCancelled::TYPE => cancelled(&message.decode()?),
+        WaitlistOffered::TYPE => offered(&message.decode()?),
+        WaitlistExpired::TYPE => expired(&message.decode()?),
+        WaitlistRemoved::TYPE => removed(&message.decode()?),
+        _ => None,
     };
+    Ok(composed)
+}
+
+/// A mail to `email` when it is a usable address.
+fn mail(email: Option<&String>, subject: String, body: String) -> Option<Mail> {
+    let to = email.filter(|address| !address.is_empty())?;
     Some(Mail {
-        to: to.to_string(),
+        to: to.clone(),
         subject,
         body,
     })
 }
 
-fn text<'a>(payload: &'a Value, field: &str) -> Option<&'a str> {
-    payload.get(field)?.as_str()
+fn purchased(m: &OrderPurchased) -> Option<Mail> {
+    let order = &m.order_id;
+    mail(
+        m.email.as_ref(),
+        format!("Your tickets: order {order}"),
+        format!(
+            "Thank you for your order.\n\n\
+             Order: {order}\n\
+             Event: {}\n\
+             Seats: {}\n\
+             Paid: {}\n\n\
+             Your tickets are listed under your orders.\n",
+            m.event_id,
+            seat_list(&m.seat_ids),
+            price(&m.amount, &m.currency),
+        ),
+    )
 }
 
-fn seat_list(payload: &Value) -> String {
-    let seats: Vec<&str> = payload
-        .get("seatIds")
-        .and_then(Value::as_array)
-        .map(|seats| seats.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+fn cancelled(m: &OrderCancelled) -> Option<Mail> {
+    let order = &m.order_id;
+    let whole = m.status == "cancelled";
+    mail(
+        m.email.as_ref(),
+        if whole {
+            format!("Order {order} is cancelled")
+        } else {
+            format!("Seats of order {order} are cancelled")
+        },
+        format!(
+            "{}\n\n\
+             Order: {order}\n\
+             Event: {}\n\
+             Seats cancelled: {}\n\
+             Refunded: {}\n\n\
+             The refund goes back to the payment you bought with.\n",
+            if whole {
+                "Your order is cancelled."
+            } else {
+                "Some seats of your order are cancelled; the others still stand."
+            },
+            m.event_id,
+            seat_list(&m.seat_ids),
+            price(&m.refund.amount, &m.refund.currency),
+        ),
+    )
+}
+
+fn offered(m: &WaitlistOffered) -> Option<Mail> {
+    mail(
+        m.email.as_ref(),
+        "Seats are waiting for you".to_string(),
+        format!(
+            "Seats came free and you are next on the waitlist.\n\n\
+             Event: {}\n\
+             Seats held for you: {}\n\
+             Hold: {}\n\
+             Buy them before: {}\n\n\
+             After that they pass to the next person in line.\n",
+            m.event_id,
+            seat_list(&m.seat_ids),
+            m.hold_id,
+            m.expires_at,
+        ),
+    )
+}
+
+fn expired(m: &WaitlistExpired) -> Option<Mail> {
+    mail(
+        m.email.as_ref(),
+        "Your waitlist offer has ended".to_string(),
+        format!(
+            "The seats held for you were not bought in time and passed to the next \
+             person in line.\n\n\
+             Event: {}\n\n\
+             Join the waitlist again to be offered seats that come free.\n",
+            m.event_id
+        ),
+    )
+}
+
+fn removed(m: &WaitlistRemoved) -> Option<Mail> {
+    let (wanted, most) = (m.seats, m.max_seats);
+    mail(
+        m.email.as_ref(),
+        "You were taken off a waitlist".to_string(),
+        format!(
+            "You asked for {wanted} seats, but no one may now hold more than {most} \
+             seats at once, so no offer could ever be made to you. You were taken off \
+             the waitlist so that it does not hold up the people behind you.\n\n\
+             Event: {}\n\n\
+             Join the waitlist again for at most {most} seats to be offered seats that \
+             come free.\n",
+            m.event_id
+        ),
+    )
+}
+
+fn seat_list(seats: &[String]) -> String {
     if seats.is_empty() {
         "-".into()
     } else {
@@ -137,30 +160,35 @@ fn seat_list(payload: &Value) -> String {
 }
 
 /// `499.99 INR`, as the amounts travel (major units, exact decimals).
-fn price(amount: Option<&Value>, currency: Option<&Value>) -> String {
-    let amount = amount.map_or_else(|| "0".into(), Value::to_string);
-    match currency.and_then(Value::as_str) {
-        Some(currency) => format!("{amount} {currency}"),
-        None => amount,
-    }
+fn price(amount: &Number, currency: &str) -> String {
+    format!("{amount} {currency}")
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
 
+    /// The envelope of a `routing_key` message with `payload`, as the bus delivers it.
+    fn delivered(routing_key: &str, payload: Value) -> BusMessage {
+        BusMessage::with_version(routing_key, 1, payload).unwrap()
+    }
+
+    fn compose_one(routing_key: &str, payload: Value) -> Option<Mail> {
+        compose(&delivered(routing_key, payload)).unwrap()
+    }
+
+    fn purchase(email: Value) -> Value {
+        json!({
+            "orderId": "o-1", "userId": "u-1", "eventId": "e-1", "seatIds": ["A-1", "A-2"],
+            "amount": 1999.5, "currency": "INR", "paymentIntentId": "pi-1", "email": email,
+        })
+    }
+
     #[test]
     fn a_purchase_mail_lists_order_seats_and_amount() {
-        let mail = compose(
-            "order.purchased",
-            &json!({
-                "orderId": "o-1", "eventId": "e-1", "seatIds": ["A-1", "A-2"],
-                "amount": 1999.5, "currency": "INR", "email": "ann@holdfast.test",
-            }),
-        )
-        .unwrap();
+        let mail = compose_one("order.purchased", purchase(json!("ann@holdfast.test"))).unwrap();
         assert_eq!(mail.to, "ann@holdfast.test");
         assert_eq!(mail.subject, "Your tickets: order o-1");
         assert!(mail.body.contains("Seats: A-1, A-2"), "{}", mail.body);
@@ -171,31 +199,32 @@ mod tests {
     fn a_cancellation_mail_says_whether_the_whole_order_went() {
         let payload = |status| {
             json!({
-                "orderId": "o-1", "eventId": "e-1", "seatIds": ["A-2"], "status": status,
-                "refund": {"amount": 250, "currency": "EUR"}, "email": "ann@holdfast.test",
+                "orderId": "o-1", "userId": "u-1", "eventId": "e-1", "seatIds": ["A-2"],
+                "status": status, "cancelledBy": "u-1", "email": "ann@holdfast.test",
+                "refund": {"refundId": "r-1", "amount": 250, "currency": "EUR", "paymentIntentId": null},
             })
         };
-        let partly = compose("order.cancelled", &payload("partially_cancelled")).unwrap();
+        let partly = compose_one("order.cancelled", payload("partially_cancelled")).unwrap();
         assert_eq!(partly.subject, "Seats of order o-1 are cancelled");
         assert!(partly.body.contains("Refunded: 250 EUR"), "{}", partly.body);
-        let whole = compose("order.cancelled", &payload("cancelled")).unwrap();
+        let whole = compose_one("order.cancelled", payload("cancelled")).unwrap();
         assert_eq!(whole.subject, "Order o-1 is cancelled");
     }
 
     #[test]
     fn offers_say_until_when() {
-        let mail = compose(
+        let mail = compose_one(
             "waitlist.offered",
-            &json!({
-                "eventId": "e-1", "holdId": "offer-1", "seatIds": ["B-3"],
+            json!({
+                "eventId": "e-1", "userId": "u-2", "holdId": "offer-1", "seatIds": ["B-3"],
                 "expiresAt": "2026-11-23T10:00:00Z", "email": "bob@holdfast.test",
             }),
         )
         .unwrap();
         assert!(mail.body.contains("Buy them before: 2026-11-23T10:00:00Z"));
-        let expired = compose(
+        let expired = compose_one(
             "waitlist.expired",
-            &json!({"eventId": "e-1", "holdId": "offer-1", "email": "bob@holdfast.test"}),
+            json!({"eventId": "e-1", "userId": "u-2", "holdId": "offer-1", "email": "bob@holdfast.test"}),
         )
         .unwrap();
         assert_eq!(expired.subject, "Your waitlist offer has ended");
@@ -203,9 +232,12 @@ mod tests {
 
     #[test]
     fn a_removal_says_why_and_what_to_do() {
-        let mail = compose(
+        let mail = compose_one(
             "waitlist.removed",
-            &json!({"eventId": "e-1", "seats": 6, "maxSeats": 4, "email": "cy@holdfast.test"}),
+            json!({
+                "eventId": "e-1", "userId": "u-3", "seats": 6, "maxSeats": 4,
+                "reason": "more seats than MAX_SEATS_PER_HOLD", "email": "cy@holdfast.test",
+            }),
         )
         .unwrap();
         assert_eq!(mail.subject, "You were taken off a waitlist");
@@ -214,11 +246,21 @@ mod tests {
     }
 
     #[test]
-    fn no_address_or_another_key_makes_no_mail() {
-        let purchase = json!({"orderId": "o-1", "email": null});
-        assert_eq!(compose("order.purchased", &purchase), None);
-        let other = json!({"orderId": "o-1", "email": "ann@holdfast.test"});
-        assert_eq!(compose("event.created", &other), None);
-        assert!(compose("order.purchased", &other).is_some());
+    fn no_address_or_another_type_makes_no_mail() {
+        assert_eq!(compose_one("order.purchased", purchase(Value::Null)), None);
+        assert_eq!(compose_one("order.purchased", purchase(json!(""))), None);
+        assert_eq!(
+            compose_one("event.created", purchase(json!("ann@holdfast.test"))),
+            None
+        );
+    }
+
+    /// A renamed field is an error, not a mail that silently never goes.
+    #[test]
+    fn a_mail_message_missing_a_field_is_an_error() {
+        let mut payload = purchase(json!("ann@holdfast.test"));
+        payload.as_object_mut().unwrap().remove("orderId");
+        let error = compose(&delivered("order.purchased", payload)).unwrap_err();
+        assert!(error.to_string().contains("orderId"), "{error}");
     }
 }

@@ -138,9 +138,17 @@ impl Worker {
     /// Logs the mail `delivery` makes, if any and if not logged before.
     async fn log_one(&self, delivery: &BusDelivery) -> Result<(), NotifyError> {
         let message = &delivery.message;
-        let Some(mail) = compose(&message.routing_key, &message.payload) else {
-            tracing::debug!(routing_key = %message.routing_key, "no mail for this message");
-            return Ok(());
+        let mail = match compose(message) {
+            Ok(Some(mail)) => mail,
+            Ok(None) => {
+                tracing::debug!(routing_key = %message.routing_key, "no mail for this message");
+                return Ok(());
+            }
+            Err(error) => {
+                // Delivering it again cannot make it readable.
+                tracing::error!(%error, message_id = %message.message_id, "dropping a message this service cannot read");
+                return Ok(());
+            }
         };
         let record = Delivery::new(
             message.message_id.to_string(),

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use holdfast_common::bus::{BusMessage, MessageBus};
+use holdfast_common::messages::{HoldCreated, HoldExpired, HoldReleased, HoldSeats};
 use tokio::sync::mpsc;
 
 /// How many announcements may wait for the bus before new ones are dropped (and logged).
@@ -34,26 +35,39 @@ impl Announcer {
         Self { queue }
     }
 
-    /// Queues `routing_key` about the hold.
+    /// Queues the message that `change` happened to the hold of `hold_id`.
     pub fn hold(
         &self,
-        routing_key: &str,
+        change: HoldChange,
         hold_id: &str,
         user_id: &str,
         event_id: &str,
         seat_ids: &[String],
     ) {
-        let payload = serde_json::json!({
-            "holdId": hold_id,
-            "userId": user_id,
-            "eventId": event_id,
-            "seatIds": seat_ids,
-        });
-        let queued = BusMessage::new(routing_key, payload)
+        let seats = HoldSeats {
+            hold_id: hold_id.to_string(),
+            user_id: user_id.to_string(),
+            event_id: event_id.to_string(),
+            seat_ids: seat_ids.to_vec(),
+        };
+        let message = match change {
+            HoldChange::Created => BusMessage::of(&HoldCreated(seats)),
+            HoldChange::Released => BusMessage::of(&HoldReleased(seats)),
+            HoldChange::Expired => BusMessage::of(&HoldExpired(seats)),
+        };
+        let queued = message
             .map_err(|e| e.to_string())
             .and_then(|message| self.queue.try_send(message).map_err(|e| e.to_string()));
         if let Err(error) = queued {
-            tracing::warn!(%error, routing_key, %hold_id, "hold change not announced");
+            tracing::warn!(%error, ?change, %hold_id, "hold change not announced");
         }
     }
+}
+
+/// What happened to a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldChange {
+    Created,
+    Released,
+    Expired,
 }

@@ -17,14 +17,15 @@
 use std::collections::BTreeSet;
 
 use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::messages::{OrderCancelled, RefundDetails};
 use holdfast_common::money;
-use serde_json::json;
 
 use crate::AppState;
 use crate::domain::now_millis;
+use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
-use crate::store::{CancelOutcome, NewCancellation, Order, OrderStatus, OutboxMessage, Refund};
+use crate::store::{CancelOutcome, NewCancellation, OutboxMessage};
 
 /// How often a cancellation is planned again after another one changed the order first.
 const ATTEMPTS: usize = 5;
@@ -45,6 +46,7 @@ pub async fn cancel(
 ) -> Result<Cancelled, OrdersError> {
     for _ in 0..ATTEMPTS {
         let order = state
+            .stores
             .orders
             .order(order_id)
             .await?
@@ -56,7 +58,7 @@ pub async fn cancel(
         }
         let release = seats_to_release(&order, seats)?;
         if release.is_empty() {
-            let refunds = state.orders.refunds_of(order_id).await?;
+            let refunds = state.stores.orders.refunds_of(order_id).await?;
             return Ok(Cancelled { order, refunds });
         }
         if !runs_event {
@@ -68,12 +70,12 @@ pub async fn cancel(
             )?;
         }
         let cancellation = plan(&order, release, caller)?;
-        match state.orders.cancel(&cancellation).await? {
+        match state.stores.orders.cancel(&cancellation).await? {
             CancelOutcome::Stale => continue,
             CancelOutcome::Committed => {}
         }
         give_back(state, &cancellation.order, &cancellation.released).await;
-        let refunds = state.orders.refunds_of(order_id).await?;
+        let refunds = state.stores.orders.refunds_of(order_id).await?;
         return Ok(Cancelled {
             order: cancellation.order,
             refunds,
@@ -190,24 +192,21 @@ fn plan(
 
 /// The `order.cancelled` message, written to the outbox with the cancellation.
 fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersError> {
-    crate::outbox::message(
-        "order.cancelled",
-        json!({
-            "orderId": order.order_id,
-            "userId": order.user_id,
-            "eventId": order.event_id,
-            "seatIds": refund.seat_ids,
-            "status": order.status,
-            "refund": {
-                "refundId": refund.refund_id,
-                "amount": money::to_json(refund.amount_minor),
-                "currency": refund.currency,
-                "paymentIntentId": refund.payment_intent_id,
-            },
-            "cancelledBy": refund.cancelled_by,
-            "email": order.email,
-        }),
-    )
+    crate::outbox::message(&OrderCancelled {
+        order_id: order.order_id.clone(),
+        user_id: order.user_id.clone(),
+        event_id: order.event_id.clone(),
+        seat_ids: refund.seat_ids.clone(),
+        status: order.status.as_str().to_string(),
+        refund: RefundDetails {
+            refund_id: refund.refund_id.clone(),
+            amount: money::to_json(refund.amount_minor),
+            currency: refund.currency.clone(),
+            payment_intent_id: refund.payment_intent_id.clone(),
+        },
+        cancelled_by: refund.cancelled_by.clone(),
+        email: order.email.clone(),
+    })
 }
 
 /// After the commit: the outbox relay woken and the seats back on the seat board. The

@@ -13,18 +13,19 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use holdfast_common::auth::AuthUser;
 use holdfast_common::extract::field_error;
+use holdfast_common::messages::OrderPurchased;
 use holdfast_common::money;
-use serde_json::json;
 
 use crate::AppState;
 use crate::domain::now_millis;
+use crate::domain::order::{Order, OrderStatus};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::idempotency::Once;
 use crate::store::board::Claim;
 use crate::store::holds::Hold;
 use crate::store::payments::{Intent, IntentStatus};
-use crate::store::{NewPurchase, Order, OrderStatus, OutboxMessage, PurchaseOutcome};
+use crate::store::{NewPurchase, OutboxMessage, PurchaseOutcome};
 
 /// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
 /// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
@@ -88,7 +89,7 @@ pub async fn buy(
         outbox: announcement(&order)?,
         order,
     };
-    match state.orders.purchase(&new_purchase).await? {
+    match state.stores.orders.purchase(&new_purchase).await? {
         PurchaseOutcome::Committed => {}
         PurchaseOutcome::SeatsTaken(seats) => {
             // The store knows better than the board: show those seats sold from now on.
@@ -105,7 +106,7 @@ pub async fn buy(
 /// Puts `seats`, found sold in the order store, on the seat board with the orders that bought
 /// them (a failure is logged: the board catches up when it next reloads).
 async fn mark_sold_elsewhere(state: &AppState, event_id: &str, seats: &[String]) {
-    let marked = match state.orders.sold_seats(event_id).await {
+    let marked = match state.stores.orders.sold_seats(event_id).await {
         Ok(mut sold) => {
             sold.retain(|seat, _| seats.contains(seat));
             state.holds.board().mark_sold(event_id, &sold).await
@@ -225,19 +226,16 @@ fn order(
 
 /// The `order.purchased` message, written to the outbox with the order.
 fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
-    crate::outbox::message(
-        "order.purchased",
-        json!({
-            "orderId": order.order_id,
-            "userId": order.user_id,
-            "eventId": order.event_id,
-            "seatIds": order.seat_ids,
-            "amount": money::to_json(order.amount_minor),
-            "currency": order.currency,
-            "paymentIntentId": order.paid_with(),
-            "email": order.email,
-        }),
-    )
+    crate::outbox::message(&OrderPurchased {
+        order_id: order.order_id.clone(),
+        user_id: order.user_id.clone(),
+        event_id: order.event_id.clone(),
+        seat_ids: order.seat_ids.clone(),
+        amount: money::to_json(order.amount_minor),
+        currency: order.currency.clone(),
+        payment_intent_id: order.paid_with().map(str::to_string),
+        email: order.email.clone(),
+    })
 }
 
 /// After the commit: the outbox relay woken, the seats moved from held to sold on the board,

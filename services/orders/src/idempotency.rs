@@ -99,7 +99,8 @@ impl Once {
     /// The stored answer to the key, replayed if the request matches, refused if it does not.
     pub async fn stored_answer(&self, state: &AppState) -> Result<Option<Response>, OrdersError> {
         match state
-            .orders
+            .stores
+            .idempotency
             .idempotent_response(&self.user_id, &self.key, now_millis())
             .await?
         {

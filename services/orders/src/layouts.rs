@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use holdfast_common::bus::MessageBus;
+use holdfast_common::messages::{EventDeleted, EventUpdated, Message};
 use holdfast_common::sync::lock;
 use holdfast_common::{money, when};
 use serde_json::Value;
@@ -110,12 +111,23 @@ impl Layouts {
     /// queue of its own, so every replica drops its copy.
     pub async fn follow_changes(self: Arc<Self>, bus: Arc<dyn MessageBus>) -> anyhow::Result<()> {
         let mut subscription = bus
-            .subscribe_replica("orders.layout-cache", &["event.updated", "event.deleted"])
+            .subscribe_replica(
+                "orders.layout-cache",
+                &[EventUpdated::TYPE, EventDeleted::TYPE],
+            )
             .await?;
         tokio::spawn(async move {
             while let Some(delivery) = subscription.next().await {
-                if let Some(id) = delivery.message.payload["_id"].as_str() {
-                    self.invalidate(id);
+                let message = &delivery.message;
+                let changed = match message.routing_key.as_str() {
+                    EventUpdated::TYPE => message.decode::<EventUpdated>().map(|m| m.0.id),
+                    _ => message.decode::<EventDeleted>().map(|m| m.0.id),
+                };
+                match changed {
+                    Ok(id) => self.invalidate(&id),
+                    Err(error) => {
+                        tracing::error!(%error, "a layout change this service cannot read")
+                    }
                 }
                 if let Err(error) = delivery.ack().await {
                     tracing::warn!(%error, "cannot acknowledge a layout change");

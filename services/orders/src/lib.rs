@@ -31,7 +31,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
 use crate::layouts::Layouts;
-use crate::store::OrderRepository;
+use crate::store::Stores;
 use crate::store::holds::{Hold, Holds};
 use crate::store::payments::Payments;
 
@@ -53,7 +53,7 @@ pub struct AppState {
     /// The orders section of the settings; the rest is read once, in [`build`].
     pub settings: OrdersSettings,
     pub infra: Infra,
-    pub orders: Arc<dyn OrderRepository>,
+    pub stores: Stores,
     pub holds: Holds,
     pub payments: Payments,
     pub layouts: Arc<Layouts>,
@@ -88,9 +88,9 @@ impl AppState {
     }
 
     /// Announces a hold change on the bus, after the answer.
-    pub(crate) fn announce(&self, routing_key: &str, hold: &Hold) {
+    pub(crate) fn announce(&self, change: announcer::HoldChange, hold: &Hold) {
         self.announcer.hold(
-            routing_key,
+            change,
             &hold.hold_id,
             &hold.user_id,
             &hold.event_id,
@@ -128,7 +128,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             counters.purchases.clone(),
         );
     });
-    let orders = store::orders(&store);
+    let stores = Stores::open(&store);
     let board = store::board::board(&infra);
     let layouts = Arc::new(Layouts::new(
         board.clone(),
@@ -138,22 +138,33 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     )?);
     layouts.clone().follow_changes(infra.bus.clone()).await?;
     let outbox_wake = Arc::new(Notify::new());
-    outbox::spawn(orders.clone(), infra.bus.clone(), outbox_wake.clone());
+    outbox::spawn(
+        stores.outbox.clone(),
+        infra.bus.clone(),
+        outbox_wake.clone(),
+    );
     let retention_ms = i64::try_from(settings.record_retention.as_millis()).unwrap_or(i64::MAX);
-    let pruned = Arc::downgrade(&orders);
+    let (outbox, idempotency) = (
+        Arc::downgrade(&stores.outbox),
+        Arc::downgrade(&stores.idempotency),
+    );
     holdfast_common::retention::spawn("orders", move |now_ms, limit| {
-        let orders = pruned.upgrade()?;
+        let (outbox, idempotency) = (outbox.upgrade()?, idempotency.upgrade()?);
         Some(Box::pin(async move {
-            orders
-                .prune(now_ms.saturating_sub(retention_ms), now_ms, limit)
-                .await
+            let published = outbox
+                .prune_published(now_ms.saturating_sub(retention_ms), limit)
+                .await?;
+            let expired = idempotency
+                .prune_expired(now_ms, limit.saturating_sub(published))
+                .await?;
+            Ok(published + expired)
         }))
     });
     let state = AppState {
         holds: Holds::new(
             infra.kv.clone(),
             board,
-            orders.clone(),
+            stores.orders.clone(),
             settings.orders.clone(),
         ),
         live: Arc::new(live::Live::default()),
@@ -170,7 +181,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             &settings.auth.service_token_secret,
         )),
         metrics: counters,
-        orders,
+        stores,
         layouts,
         outbox_wake,
         settings: settings.orders.clone(),

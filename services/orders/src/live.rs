@@ -368,7 +368,7 @@ pub fn spawn(state: &AppState) {
             }
             expired.inc();
             announcer.hold(
-                "hold.expired",
+                crate::announcer::HoldChange::Expired,
                 &hold.hold_id,
                 &hold.user_id,
                 &hold.event_id,
@@ -608,7 +608,7 @@ mod tests {
         let holds = Holds::new(
             Arc::new(holdfast_common::kv::MemoryStore::new()),
             board.clone(),
-            crate::store::orders(&test.store),
+            crate::store::Stores::open(&test.store).orders,
             settings.orders,
         );
         let live = Arc::new(Live::default());

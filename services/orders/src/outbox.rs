@@ -9,18 +9,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_common::bus::{BusMessage, MessageBus};
+use holdfast_common::messages::Message;
 use tokio::sync::Notify;
 
 use crate::error::OrdersError;
-use crate::store::{OrderRepository, OutboxMessage, RepoError};
+use crate::store::{OutboxMessage, OutboxStore, RepoError};
 
-/// The bus message `routing_key` with `payload`, as the outbox keeps it until it is sent.
-pub fn message(
-    routing_key: &str,
-    payload: serde_json::Value,
-) -> Result<OutboxMessage, OrdersError> {
-    let message =
-        BusMessage::new(routing_key, payload).map_err(|e| RepoError::Corrupt(e.to_string()))?;
+/// The bus envelope of `message`, as the outbox keeps it until it is sent.
+pub fn message<M: Message>(message: &M) -> Result<OutboxMessage, OrdersError> {
+    let message = BusMessage::of(message).map_err(|e| RepoError::Corrupt(e.to_string()))?;
     Ok(OutboxMessage {
         id: message.message_id.to_string(),
         routing_key: message.routing_key.clone(),
@@ -32,10 +29,10 @@ const BATCH: u32 = 100;
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Starts the relay; `wake` makes it look at the outbox right away (after a purchase).
-pub fn spawn(orders: Arc<dyn OrderRepository>, bus: Arc<dyn MessageBus>, wake: Arc<Notify>) {
+pub fn spawn(outbox: Arc<dyn OutboxStore>, bus: Arc<dyn MessageBus>, wake: Arc<Notify>) {
     tokio::spawn(async move {
         loop {
-            let published_all = relay_once(&*orders, &*bus).await;
+            let published_all = relay_once(&*outbox, &*bus).await;
             if published_all {
                 tokio::select! {
                     () = wake.notified() => {}
@@ -50,8 +47,8 @@ pub fn spawn(orders: Arc<dyn OrderRepository>, bus: Arc<dyn MessageBus>, wake: A
 }
 
 /// Publishes one batch; answers false when something failed.
-pub async fn relay_once(orders: &dyn OrderRepository, bus: &dyn MessageBus) -> bool {
-    let pending = match orders.pending_outbox(BATCH).await {
+pub async fn relay_once(outbox: &dyn OutboxStore, bus: &dyn MessageBus) -> bool {
+    let pending = match outbox.pending_outbox(BATCH).await {
         Ok(pending) => pending,
         Err(error) => {
             tracing::warn!(%error, "cannot read the outbox");
@@ -63,7 +60,7 @@ pub async fn relay_once(orders: &dyn OrderRepository, bus: &dyn MessageBus) -> b
             Ok(message) => message,
             Err(error) => {
                 tracing::error!(%error, id = %entry.id, "outbox message is not a bus message; skipping it");
-                let _ = orders.mark_sent(&entry.id).await;
+                let _ = outbox.mark_sent(&entry.id).await;
                 continue;
             }
         };
@@ -71,7 +68,7 @@ pub async fn relay_once(orders: &dyn OrderRepository, bus: &dyn MessageBus) -> b
             tracing::warn!(%error, id = %entry.id, "outbox message not published yet");
             return false;
         }
-        if let Err(error) = orders.mark_sent(&entry.id).await {
+        if let Err(error) = outbox.mark_sent(&entry.id).await {
             tracing::warn!(%error, id = %entry.id, "published but not marked sent; it will be sent again");
             return false;
         }
@@ -88,7 +85,8 @@ mod tests {
     use holdfast_common::docstore::SqliteDb;
 
     use super::*;
-    use crate::store::{NewPurchase, Order, OutboxMessage, SCHEMA, SqliteOrders};
+    use crate::domain::order::Order;
+    use crate::store::{NewPurchase, OrderStore, OutboxMessage, SCHEMA, SqliteOrders};
 
     /// A bus that refuses everything, as RabbitMQ does while it is down.
     struct DownBus;
@@ -119,7 +117,7 @@ mod tests {
                 amount_minor: 100,
                 currency: "INR".into(),
                 payment_intent_id: "pi".into(),
-                status: crate::store::OrderStatus::Bought,
+                status: crate::domain::order::OrderStatus::Bought,
                 created_at_ms: 1,
                 cancelled_seat_ids: Vec::new(),
                 cancelled_at_ms: Vec::new(),
@@ -145,7 +143,8 @@ mod tests {
             .unwrap();
         let orders = SqliteOrders::new(db);
         let message =
-            BusMessage::new("order.purchased", serde_json::json!({"orderId": "o1"})).unwrap();
+            BusMessage::with_version("order.purchased", 1, serde_json::json!({"orderId": "o1"}))
+                .unwrap();
         orders.purchase(&purchase_with(&message)).await.unwrap();
 
         assert!(!relay_once(&orders, &DownBus).await);

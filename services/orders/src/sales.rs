@@ -17,10 +17,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
+use crate::domain::waitlist::WaitlistSummary;
 use crate::error::OrdersError;
 use crate::store::board::Snapshot;
-use crate::store::{Order, OrderStatus, Refund, WaitlistSummary};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -119,9 +120,9 @@ pub async fn report(state: &AppState, layout: &Layout) -> Result<Arc<SalesReport
     }
     let snapshot = state.holds.snapshot(event_id).await?;
     let (orders, refunds, waitlist) = tokio::try_join!(
-        state.orders.orders_of_event(event_id),
-        state.orders.refunds_of_event(event_id),
-        state.orders.waitlist_summary(event_id),
+        state.stores.orders.orders_of_event(event_id),
+        state.stores.orders.refunds_of_event(event_id),
+        state.stores.waitlist.waitlist_summary(event_id),
     )?;
     let report = Arc::new(tally(layout, &snapshot, &orders, &refunds, &waitlist));
     state.sales.keep(event_id, report.clone());

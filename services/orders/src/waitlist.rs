@@ -24,18 +24,21 @@ use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use holdfast_common::auth::AuthUser;
+use holdfast_common::messages::{
+    Message, OrderCancelled, WaitlistExpired, WaitlistOffered, WaitlistRemoved,
+};
 use holdfast_common::sync::lock;
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::AppState;
+use crate::announcer::HoldChange;
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
+use crate::domain::waitlist::{Offer, Place, WaitlistEntry};
 use crate::error::OrdersError;
 use crate::live::Live;
 use crate::store::board::{ExpiredHold, Snapshot};
 use crate::store::holds::{Hold, HoldError};
-use crate::store::{Offer, Place, WaitlistEntry};
 
 /// How many offers one round makes at most (each takes a few store round trips).
 const OFFERS_PER_ROUND: usize = 50;
@@ -65,7 +68,12 @@ pub async fn join(
     seats: usize,
 ) -> Result<(Place, bool), OrdersError> {
     let layout = state.layout(event_id).await?;
-    if let Some(place) = state.orders.waitlist_place(event_id, caller.id()).await? {
+    if let Some(place) = state
+        .stores
+        .waitlist
+        .waitlist_place(event_id, caller.id())
+        .await?
+    {
         return Ok((place, false));
     }
     let free = free_seats(&layout, &state.holds.snapshot(event_id).await?).len();
@@ -73,7 +81,8 @@ pub async fn join(
         return Err(OrdersError::SeatsAvailable(free));
     }
     let joined = state
-        .orders
+        .stores
+        .waitlist
         .join_waitlist(&WaitlistEntry {
             event_id: event_id.to_string(),
             user_id: caller.id().to_string(),
@@ -89,7 +98,8 @@ pub async fn join(
         start_round(state, event_id);
     }
     let place = state
-        .orders
+        .stores
+        .waitlist
         .waitlist_place(event_id, caller.id())
         .await?
         .ok_or(OrdersError::NotWaitlisted)?;
@@ -103,7 +113,8 @@ pub async fn place(
     event_id: &str,
 ) -> Result<Place, OrdersError> {
     state
-        .orders
+        .stores
+        .waitlist
         .waitlist_place(event_id, caller.id())
         .await?
         .ok_or(OrdersError::NotWaitlisted)
@@ -112,7 +123,8 @@ pub async fn place(
 /// Takes the caller off the event's waitlist, releasing an offer they had.
 pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
     let entry = state
-        .orders
+        .stores
+        .waitlist
         .leave_waitlist(event_id, caller.id(), None)
         .await?
         .ok_or(OrdersError::NotWaitlisted)?;
@@ -121,7 +133,7 @@ pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Resul
     {
         state.holds.release(&hold).await?;
         state.live.invalidate(event_id);
-        state.announce("hold.released", &hold);
+        state.announce(HoldChange::Released, &hold);
         start_round(state, event_id);
     }
     Ok(())
@@ -130,7 +142,8 @@ pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Resul
 /// After an offer's hold was bought: its holder leaves the waitlist.
 pub async fn offer_bought(state: &AppState, hold: &Hold) {
     if let Err(error) = state
-        .orders
+        .stores
+        .waitlist
         .end_offer(&hold.event_id, &hold.hold_id, None)
         .await
     {
@@ -143,7 +156,8 @@ pub async fn offer_bought(state: &AppState, hold: &Hold) {
 pub async fn hold_released(state: &AppState, hold: &Hold) {
     if hold.offer
         && let Err(error) = state
-            .orders
+            .stores
+            .waitlist
             .end_offer(&hold.event_id, &hold.hold_id, None)
             .await
     {
@@ -186,7 +200,14 @@ pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersE
     let mut lost_races = 0;
     let mut offers = 0;
     while offers < OFFERS_PER_ROUND && lost_races < LOST_RACES_PER_ROUND {
-        if state.orders.waitlist_summary(event_id).await?.entries == 0 {
+        if state
+            .stores
+            .waitlist
+            .waitlist_summary(event_id)
+            .await?
+            .entries
+            == 0
+        {
             state.waitlist.read_empty(event_id);
             return Ok(());
         }
@@ -202,7 +223,8 @@ pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersE
             return Ok(());
         }
         let next = state
-            .orders
+            .stores
+            .waitlist
             .next_in_line(event_id, fits, &passed_over, 1)
             .await?;
         let Some(entry) = next.into_iter().next() else {
@@ -227,23 +249,22 @@ async fn remove_oversized(
     max_seats: usize,
 ) -> Result<(), OrdersError> {
     let oversized = state
-        .orders
+        .stores
+        .waitlist
         .oversized_entries(event_id, max_seats, OFFERS_PER_ROUND)
         .await?;
     for entry in oversized {
-        let message = crate::outbox::message(
-            "waitlist.removed",
-            json!({
-                "eventId": entry.event_id,
-                "userId": entry.user_id,
-                "seats": entry.seats,
-                "maxSeats": max_seats,
-                "reason": "more seats than MAX_SEATS_PER_HOLD",
-                "email": entry.email,
-            }),
-        )?;
+        let message = crate::outbox::message(&WaitlistRemoved {
+            event_id: entry.event_id.clone(),
+            user_id: entry.user_id.clone(),
+            seats: entry.seats,
+            max_seats,
+            reason: "more seats than MAX_SEATS_PER_HOLD".into(),
+            email: entry.email.clone(),
+        })?;
         if state
-            .orders
+            .stores
+            .waitlist
             .leave_waitlist(event_id, &entry.user_id, Some(&message))
             .await?
             .is_some()
@@ -290,19 +311,17 @@ async fn offer(
         hold_id: hold.hold_id.clone(),
         until_ms: hold.expires_at_ms,
     };
-    let message = crate::outbox::message(
-        "waitlist.offered",
-        json!({
-            "eventId": hold.event_id,
-            "userId": hold.user_id,
-            "holdId": hold.hold_id,
-            "seatIds": hold.seat_ids,
-            "expiresAt": holdfast_common::when::format_millis(hold.expires_at_ms),
-            "email": entry.email,
-        }),
-    )?;
+    let message = crate::outbox::message(&WaitlistOffered {
+        event_id: hold.event_id.clone(),
+        user_id: hold.user_id.clone(),
+        hold_id: hold.hold_id.clone(),
+        seat_ids: hold.seat_ids.clone(),
+        expires_at: holdfast_common::when::format_millis(hold.expires_at_ms),
+        email: entry.email.clone(),
+    })?;
     let recorded = state
-        .orders
+        .stores
+        .waitlist
         .record_offer(&entry.event_id, &entry.user_id, &offer, Some(&message))
         .await;
     match recorded {
@@ -315,7 +334,7 @@ async fn offer(
                 return Err(error.into());
             }
             state.live.invalidate(&hold.event_id);
-            state.announce("hold.created", &hold);
+            state.announce(HoldChange::Created, &hold);
             state.waitlist.offered_on(&hold.event_id);
             Ok(Offered::Yes)
         }
@@ -334,7 +353,8 @@ async fn offer(
 async fn end_stale_offers(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
     let ended_before = now_millis() - STALE_OFFER_GRACE_MS;
     let stale = state
-        .orders
+        .stores
+        .waitlist
         .offers_ended_before(event_id, ended_before, OFFERS_PER_ROUND)
         .await?;
     for entry in stale {
@@ -350,7 +370,8 @@ async fn end_stale_offers(state: &AppState, event_id: &str) -> Result<(), Orders
 /// the list took the offer with them). The sweep ends what this misses.
 async fn expired_offer_hold(state: &AppState, hold: &ExpiredHold) -> Result<(), OrdersError> {
     match state
-        .orders
+        .stores
+        .waitlist
         .waitlist_place(&hold.event_id, &hold.user_id)
         .await?
     {
@@ -366,17 +387,15 @@ async fn offer_expired(
     hold_id: &str,
 ) -> Result<(), OrdersError> {
     let event_id = &entry.event_id;
-    let message = crate::outbox::message(
-        "waitlist.expired",
-        json!({
-            "eventId": event_id,
-            "userId": entry.user_id,
-            "holdId": hold_id,
-            "email": entry.email,
-        }),
-    )?;
+    let message = crate::outbox::message(&WaitlistExpired {
+        event_id: event_id.clone(),
+        user_id: entry.user_id.clone(),
+        hold_id: hold_id.to_string(),
+        email: entry.email.clone(),
+    })?;
     if state
-        .orders
+        .stores
+        .waitlist
         .end_offer(event_id, hold_id, Some(&message))
         .await?
         .is_some()
@@ -525,7 +544,12 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
             let events: Vec<String> = lock(&sweeper.waitlist.offered_on).iter().cloned().collect();
             for event_id in events {
                 let _ = sweeper.holds.board().sweep(&event_id).await;
-                let offers_left = sweeper.orders.has_offers(&event_id).await.unwrap_or(true);
+                let offers_left = sweeper
+                    .stores
+                    .waitlist
+                    .has_offers(&event_id)
+                    .await
+                    .unwrap_or(true);
                 if !offers_left {
                     lock(&sweeper.waitlist.offered_on).remove(&event_id);
                 }
@@ -536,23 +560,25 @@ pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
     let mut cancellations = state
         .infra
         .bus
-        .subscribe(CANCELLATIONS_QUEUE, &["order.cancelled"])
+        .subscribe(CANCELLATIONS_QUEUE, &[OrderCancelled::TYPE])
         .await?;
     let on_cancel = state.clone();
     tokio::spawn(async move {
         while let Some(delivery) = cancellations.next().await {
-            let payload = &delivery.message.payload;
-            let event_id = payload["eventId"].as_str().unwrap_or_default().to_string();
-            let order_id = payload["orderId"].as_str().unwrap_or_default();
-            let seats: Vec<String> = payload["seatIds"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let handled = cancelled(&on_cancel, &event_id, order_id, &seats).await;
+            let message = match delivery.message.decode::<OrderCancelled>() {
+                Ok(message) => message,
+                Err(error) => {
+                    // Redelivering cannot make it readable.
+                    tracing::error!(%error, "dropping an order.cancelled this service cannot read");
+                    if let Err(error) = delivery.ack().await {
+                        tracing::warn!(%error, "cannot settle an order.cancelled delivery");
+                    }
+                    continue;
+                }
+            };
+            let event_id = &message.event_id;
+            let handled =
+                cancelled(&on_cancel, event_id, &message.order_id, &message.seat_ids).await;
             let acked = match handled {
                 Ok(()) => delivery.ack().await,
                 Err(error) => {

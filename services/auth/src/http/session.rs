@@ -9,6 +9,7 @@ use holdfast_common::auth::{AuthUser, Role, bearer_token};
 use holdfast_common::bus;
 use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::{ValidJson, field_error};
+use holdfast_common::messages::UserSignedUp;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -210,7 +211,14 @@ pub async fn signup(
 /// Tells other services about a new account; losing this message loses nothing essential
 /// (recommendations warm up on the user's first order), so a failure is logged, not answered.
 async fn publish_signed_up(state: &AppState, user: &User) {
-    let published = bus::publish(&*state.infra.bus, "user.signed_up", UserView::from(user)).await;
+    let view = UserView::from(user);
+    let message = UserSignedUp {
+        user_id: view.user_id,
+        email: view.email,
+        name: view.name,
+        role: view.role,
+    };
+    let published = bus::publish(&*state.infra.bus, &message).await;
     if let Err(error) = published {
         tracing::warn!(%error, user_id = %user.id, "user.signed_up not published");
     }

@@ -43,6 +43,26 @@ pub struct Event {
 
 impl Event {
     /// The event as the API and the bus show it.
+    /// The event as `event.*` bus messages carry it: the fields of [`Event::view`].
+    pub fn details(&self) -> holdfast_common::messages::EventDetails {
+        let view = self.view();
+        holdfast_common::messages::EventDetails {
+            id: view.id.to_string(),
+            title: view.title.to_string(),
+            description: view.description.map(str::to_string),
+            date: view.date,
+            timezone: view.timezone.to_string(),
+            location: view.location.map(str::to_string),
+            tags: view.tags.to_vec(),
+            image_url: view.image_url.map(str::to_string),
+            organizer_id: view.organizer_id.to_string(),
+            rows: view.rows,
+            seats_per_row: view.seats_per_row,
+            price: view.price,
+            currency: view.currency.to_string(),
+        }
+    }
+
     pub fn view(&self) -> EventView<'_> {
         EventView {
             id: &self.id,

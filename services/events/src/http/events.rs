@@ -18,6 +18,7 @@ use crate::error::EventsError;
 use crate::layout_lock::LayoutLock;
 use crate::store::EventQuery;
 use holdfast_common::ids::{new_object_id, object_id};
+use holdfast_common::messages::{EventCreated, EventDeleted, EventUpdated, Message};
 use holdfast_common::when;
 
 pub const MAX_LIMIT: u64 = 100;
@@ -215,7 +216,7 @@ pub async fn create(
     state.events.insert(&event).await?;
     state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, organizer_id = %event.organizer_id, "event created");
-    state.publish("event.created", &event).await;
+    state.publish(&EventCreated(event.details())).await;
     Ok((StatusCode::CREATED, Json(event.view())).into_response())
 }
 
@@ -255,7 +256,7 @@ pub async fn update(
         return Err(EventsError::NotFound);
     }
     state.list_cache.invalidate();
-    state.publish("event.updated", &updated).await;
+    state.publish(&EventUpdated(updated.details())).await;
     Ok(Json(updated.view()).into_response())
 }
 
@@ -283,7 +284,7 @@ pub async fn delete(
     }
     state.list_cache.invalidate();
     tracing::info!(event_id = %event.id, by = %caller.id(), "event deleted");
-    state.publish("event.deleted", &event).await;
+    state.publish(&EventDeleted(event.details())).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -304,10 +305,9 @@ async fn locked(
 impl AppState {
     /// Announces a change on the bus. The change is already stored; a bus failure is logged
     /// and consumers catch up from the next message about the event.
-    pub(crate) async fn publish(&self, routing_key: &str, event: &Event) {
-        let published = bus::publish(&*self.infra.bus, routing_key, event.view()).await;
-        if let Err(error) = published {
-            tracing::warn!(%error, event_id = %event.id, routing_key, "event change not published");
+    pub(crate) async fn publish<M: Message>(&self, message: &M) {
+        if let Err(error) = bus::publish(&*self.infra.bus, message).await {
+            tracing::warn!(%error, routing_key = M::TYPE, "event change not published");
         }
     }
 }

@@ -1,5 +1,8 @@
-//! The orders service's domain, free of I/O: seats and seat layouts.
+//! The orders service's domain, free of I/O, HTTP and storage: seats and layouts, orders and
+//! refunds, the waitlist.
 
+pub mod order;
 pub mod seat;
+pub mod waitlist;
 
 pub use holdfast_common::when::now_millis;

@@ -15,9 +15,9 @@ use validator::Validate;
 
 use crate::AppState;
 use crate::cancellation::{self, Cancelled};
+use crate::domain::order::{OrderStatus, Refund};
 use crate::error::OrdersError;
 use crate::http::orders::OrderSeats;
-use crate::store::{OrderStatus, Refund};
 
 /// Which seats to cancel; without a body (or without `seatIds`) every seat of the order.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::AppState;
+use crate::announcer::HoldChange;
 use crate::error::OrdersError;
 use crate::store::holds::{Hold, HoldError};
 
@@ -130,7 +131,7 @@ pub async fn create(
     state
         .live
         .watch(&event_id, state.settings.hold_max_lifetime);
-    state.announce("hold.created", &hold);
+    state.announce(HoldChange::Created, &hold);
     Ok((
         StatusCode::CREATED,
         Json(HoldCreated {
@@ -271,7 +272,7 @@ pub async fn release(
     let hold = usable(&state, &caller, &hold_id).await?;
     state.holds.release(&hold).await?;
     state.live.invalidate(&hold.event_id);
-    state.announce("hold.released", &hold);
+    state.announce(HoldChange::Released, &hold);
     crate::waitlist::hold_released(&state, &hold).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -43,7 +43,7 @@ pub async fn lock_layout(
     }
     // No hold can be taken now, and a sale needs a hold: the sold seats cannot change while
     // they are counted.
-    let sold = match state.orders.sold_seats(&event_id).await {
+    let sold = match state.stores.orders.sold_seats(&event_id).await {
         Ok(sold) => sold.len(),
         Err(error) => {
             board.unlock_layout(&event_id, &token).await?;

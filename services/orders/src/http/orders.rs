@@ -11,8 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
-use crate::store::{Order, OrderStatus};
 use holdfast_common::when::format_millis;
 
 /// An order's seats, as every view of it shows them.
@@ -123,7 +123,7 @@ pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> Result<Response, OrdersError> {
-    let orders = state.orders.orders_of(caller.id()).await?;
+    let orders = state.stores.orders.orders_of(caller.id()).await?;
     let orders = orders.iter().map(OrderView::from).collect();
     Ok(Json(OrderList { orders }).into_response())
 }
@@ -143,7 +143,12 @@ pub async fn public_order(
     if uuid::Uuid::parse_str(&order_id).is_err() {
         return Err(not_found().into());
     }
-    let order = state.orders.order(&order_id).await?.ok_or_else(not_found)?;
+    let order = state
+        .stores
+        .orders
+        .order(&order_id)
+        .await?
+        .ok_or_else(not_found)?;
     let order = TicketView {
         order_id: &order.order_id,
         event_id: &order.event_id,

@@ -17,9 +17,9 @@ use validator::Validate;
 use super::event_id;
 use crate::AppState;
 use crate::checkout::{self, Outcome, Purchase, Receipt};
+use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
 use crate::idempotency::{self, Once};
-use crate::store::{Order, OrderStatus};
 
 /// The held seats to buy and the payment for them.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -15,8 +15,8 @@ use validator::Validate;
 
 use super::event_id;
 use crate::AppState;
+use crate::domain::waitlist::Place;
 use crate::error::OrdersError;
-use crate::store::Place;
 use crate::waitlist;
 
 /// How many seats to wait for.

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
-use crate::store::OrderRepository;
+use crate::store::OrderStore;
 use crate::store::board::{Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,7 +131,7 @@ fn user_index_key(user_id: &str) -> String {
 pub struct Holds {
     kv: Arc<dyn TtlStore>,
     board: Arc<dyn SeatBoard>,
-    orders: Arc<dyn OrderRepository>,
+    orders: Arc<dyn OrderStore>,
     policy: OrdersSettings,
 }
 
@@ -148,7 +148,7 @@ impl Holds {
     pub fn new(
         kv: Arc<dyn TtlStore>,
         board: Arc<dyn SeatBoard>,
-        orders: Arc<dyn OrderRepository>,
+        orders: Arc<dyn OrderStore>,
         policy: OrdersSettings,
     ) -> Self {
         Self {
@@ -448,7 +448,7 @@ mod tests {
         let holds = Holds::new(
             Arc::new(MemoryStore::new()),
             Arc::new(crate::store::board::MemoryBoard::new()),
-            crate::store::orders(&test.store),
+            crate::store::Stores::open(&test.store).orders,
             policy,
         );
         (holds, test)
@@ -513,7 +513,7 @@ mod tests {
     async fn a_seat_sold_in_the_order_store_is_never_held() {
         let (holds, _dir) = holds(60_000).await;
         let sale = crate::store::NewPurchase {
-            order: crate::store::Order {
+            order: crate::domain::order::Order {
                 order_id: "o1".into(),
                 user_id: "u9".into(),
                 event_id: layout().event_id,
@@ -521,7 +521,7 @@ mod tests {
                 amount_minor: 100,
                 currency: "INR".into(),
                 payment_intent_id: "pi_1".into(),
-                status: crate::store::OrderStatus::Bought,
+                status: crate::domain::order::OrderStatus::Bought,
                 created_at_ms: now_millis(),
                 cancelled_seat_ids: Vec::new(),
                 cancelled_at_ms: Vec::new(),

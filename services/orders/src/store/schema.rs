@@ -1,0 +1,299 @@
+//! The order store's layout: SQLite migrations (applied in order, never edited once shipped)
+//! and MongoDB indexes.
+
+use holdfast_common::docstore::{IndexOrder, IndexSpec, Schema};
+
+pub const SCHEMA: Schema = Schema {
+    sqlite_migrations: &[
+        r"
+        CREATE TABLE orders (
+            order_id          TEXT PRIMARY KEY,
+            user_id           TEXT NOT NULL,
+            event_id          TEXT NOT NULL,
+            seat_ids          TEXT NOT NULL,
+            amount_minor      INTEGER NOT NULL,
+            currency          TEXT NOT NULL,
+            payment_intent_id TEXT NOT NULL UNIQUE,
+            status            TEXT NOT NULL,
+            created_at        INTEGER NOT NULL,
+            idempotency_key   TEXT,
+            request_hash      TEXT,
+            response_status   INTEGER,
+            response_body     TEXT
+        );
+        CREATE UNIQUE INDEX orders_idempotency ON orders (user_id, idempotency_key)
+            WHERE idempotency_key IS NOT NULL;
+        CREATE INDEX orders_by_user ON orders (user_id, created_at);
+        CREATE TABLE sold_seats (
+            event_id TEXT NOT NULL,
+            seat_id  TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            PRIMARY KEY (event_id, seat_id)
+        );
+        CREATE TABLE outbox (
+            id          TEXT PRIMARY KEY,
+            routing_key TEXT NOT NULL,
+            payload     TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            sent_at     INTEGER
+        );
+        CREATE INDEX outbox_pending ON outbox (created_at) WHERE sent_at IS NULL;
+    ",
+        r"
+        -- Idempotency records get a table of their own (the layout of the MongoDB collection)
+        -- with an expiry, so that a key is usable again once it is forgotten. Records kept
+        -- so far expire a day (the default IDEMPOTENCY_TTL_SECONDS) after their order.
+        CREATE TABLE idempotency (
+            user_id      TEXT NOT NULL,
+            key          TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            status       INTEGER NOT NULL,
+            body         TEXT NOT NULL,
+            order_id     TEXT NOT NULL,
+            created_at   INTEGER NOT NULL,
+            expires_at   INTEGER NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        INSERT INTO idempotency
+            SELECT user_id, idempotency_key, request_hash, response_status, response_body,
+                   order_id, created_at, created_at + 86400000
+            FROM orders WHERE idempotency_key IS NOT NULL;
+        DROP INDEX orders_idempotency;
+        ALTER TABLE orders DROP COLUMN idempotency_key;
+        ALTER TABLE orders DROP COLUMN request_hash;
+        ALTER TABLE orders DROP COLUMN response_status;
+        ALTER TABLE orders DROP COLUMN response_body;
+    ",
+        r"
+        -- Cancellations: the seats given back so far, what was refunded, and a revision that
+        -- each cancellation bumps (two cancellations of one order cannot both apply). Refunds
+        -- are rows of their own; the waitlist is one row per user and event.
+        ALTER TABLE orders ADD COLUMN cancelled_seat_ids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE orders ADD COLUMN refunded_minor INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE orders ADD COLUMN email TEXT;
+        CREATE INDEX orders_by_event ON orders (event_id, created_at);
+        CREATE TABLE refunds (
+            refund_id         TEXT PRIMARY KEY,
+            order_id          TEXT NOT NULL,
+            event_id          TEXT NOT NULL,
+            user_id           TEXT NOT NULL,
+            payment_intent_id TEXT,
+            seat_ids          TEXT NOT NULL,
+            amount_minor      INTEGER NOT NULL,
+            currency          TEXT NOT NULL,
+            cancelled_by      TEXT NOT NULL,
+            created_at        INTEGER NOT NULL
+        );
+        CREATE INDEX refunds_by_order ON refunds (order_id, created_at);
+        CREATE INDEX refunds_by_event ON refunds (event_id);
+        CREATE TABLE waitlist (
+            event_id       TEXT NOT NULL,
+            user_id        TEXT NOT NULL,
+            seats          INTEGER NOT NULL,
+            joined_at      INTEGER NOT NULL,
+            email          TEXT,
+            offer_hold_id  TEXT,
+            offer_until    INTEGER,
+            PRIMARY KEY (event_id, user_id)
+        );
+        CREATE INDEX waitlist_queue ON waitlist (event_id, joined_at, user_id);
+    ",
+        r"
+        -- When each cancelled seat was given back, index for index with cancelled_seat_ids;
+        -- for cancellations stored before, taken from their refunds.
+        ALTER TABLE orders ADD COLUMN cancelled_at TEXT NOT NULL DEFAULT '[]';
+        UPDATE orders SET cancelled_at = (
+            SELECT json_group_array(
+                (SELECT r.created_at FROM refunds r, json_each(r.seat_ids) s
+                 WHERE r.order_id = orders.order_id AND s.value = c.value
+                 ORDER BY r.created_at DESC LIMIT 1))
+            FROM json_each(orders.cancelled_seat_ids) c
+        )
+        WHERE cancelled_seat_ids <> '[]';
+    ",
+        r"
+        -- Pruning (common::retention): published outbox messages and expired idempotency
+        -- records, found by when they were done with.
+        CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+        CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+    ",
+        r"
+        -- The waitlist as a line (see store::line): a sequence number per entry, the count of
+        -- entries per block of numbers at levels 1 to 4, and per event the next number, the
+        -- entries and the seats wanted; places are counted from these, never by reading the
+        -- queue. Entries so far are numbered in the order they were served (joined_at, user).
+        ALTER TABLE waitlist ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE waitlist SET seq = (
+            SELECT n FROM (
+                SELECT event_id AS e, user_id AS u,
+                       ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY joined_at, user_id) AS n
+                FROM waitlist
+            ) WHERE e = waitlist.event_id AND u = waitlist.user_id
+        );
+        DROP INDEX waitlist_queue;
+        CREATE UNIQUE INDEX waitlist_line ON waitlist (event_id, seq);
+        CREATE INDEX waitlist_wanting ON waitlist (event_id, seats, seq)
+            WHERE offer_hold_id IS NULL;
+        CREATE INDEX waitlist_offers ON waitlist (event_id, offer_until)
+            WHERE offer_hold_id IS NOT NULL;
+        CREATE INDEX waitlist_offer_holds ON waitlist (event_id, offer_hold_id)
+            WHERE offer_hold_id IS NOT NULL;
+        CREATE TABLE waitlist_lines (
+            event_id TEXT PRIMARY KEY,
+            next_seq INTEGER NOT NULL,
+            entries  INTEGER NOT NULL,
+            seats    INTEGER NOT NULL
+        );
+        INSERT INTO waitlist_lines
+            SELECT event_id, MAX(seq) + 1, COUNT(*), SUM(seats) FROM waitlist GROUP BY event_id;
+        CREATE TABLE waitlist_blocks (
+            event_id TEXT NOT NULL,
+            level    INTEGER NOT NULL,
+            block    INTEGER NOT NULL,
+            entries  INTEGER NOT NULL,
+            PRIMARY KEY (event_id, level, block)
+        ) WITHOUT ROWID;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 1, seq >> 8, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 8;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 2, seq >> 16, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 16;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 3, seq >> 24, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 24;
+        INSERT INTO waitlist_blocks
+            SELECT event_id, 4, seq >> 32, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 32;
+    ",
+    ],
+    mongo_indexes: &[
+        IndexSpec {
+            collection: "orders",
+            name: "orders_unique_intent",
+            keys: &[("paymentIntentId", IndexOrder::Ascending)],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "orders",
+            name: "orders_by_user",
+            keys: &[
+                ("userId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Descending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "idempotency",
+            name: "idempotency_unique_key",
+            keys: &[
+                ("userId", IndexOrder::Ascending),
+                ("key", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "idempotency",
+            name: "idempotency_expiry",
+            keys: &[("expiresAt", IndexOrder::ExpiresAt)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "sold_seats",
+            name: "sold_seats_unique_seat",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("seatId", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        IndexSpec {
+            collection: "orders",
+            name: "orders_by_event",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "refunds",
+            name: "refunds_by_order",
+            keys: &[
+                ("orderId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "refunds",
+            name: "refunds_by_event",
+            keys: &[("eventId", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_one_entry_per_user",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("userId", IndexOrder::Ascending),
+            ],
+            unique: true,
+        },
+        // The line's reads (see `line`): places by sequence number, the head by seats wanted,
+        // offers by end and by hold, block counts by level.
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_line",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("seq", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_wanting",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("seats", IndexOrder::Ascending),
+                ("seq", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_offers",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("offerUntil", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist",
+            name: "waitlist_offer_holds",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("offerHoldId", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "waitlist_blocks",
+            name: "waitlist_blocks_by_level",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("level", IndexOrder::Ascending),
+                ("block", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "outbox",
+            name: "outbox_pending",
+            keys: &[
+                ("sentAt", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+    ],
+};
