@@ -8,7 +8,7 @@
 //! any route (rate limits, an unavailable or slow service, refused paths and bodies).
 //!
 //! The document is written to `gateway/openapi.json` (compiled into the gateway); the test
-//! `tests/openapi.rs` fails when that file is not what this module generates, and rewrites
+//! `tests/api/openapi.rs` fails when that file is not what this module generates, and rewrites
 //! it when run with `UPDATE_OPENAPI=1`.
 
 use utoipa::openapi::path::{Operation, PathItem};

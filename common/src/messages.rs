@@ -483,4 +483,133 @@ mod tests {
             }
         }
     }
+
+    /// One message of every type, with every optional field set.
+    fn one_of_each() -> Vec<BusMessage> {
+        let event = EventDetails {
+            id: "e1".into(),
+            title: "t".into(),
+            description: Some("d".into()),
+            date: "2030-01-01T00:00:00Z".into(),
+            timezone: "UTC".into(),
+            location: Some("l".into()),
+            tags: vec!["jazz".into()],
+            image_url: Some("https://holdfast.test/i.png".into()),
+            organizer_id: "o1".into(),
+            rows: 1,
+            seats_per_row: 1,
+            price: 1.into(),
+            currency: "INR".into(),
+        };
+        let hold = HoldSeats {
+            hold_id: "h1".into(),
+            user_id: "u1".into(),
+            event_id: "e1".into(),
+            seat_ids: vec!["R1-S1".into()],
+        };
+        let email = Some("a@holdfast.test".to_string());
+        vec![
+            BusMessage::of(&UserSignedUp {
+                user_id: "u1".into(),
+                email: "a@holdfast.test".into(),
+                name: Some("A".into()),
+                role: Role::User,
+            }),
+            BusMessage::of(&EventCreated(event.clone())),
+            BusMessage::of(&EventUpdated(event.clone())),
+            BusMessage::of(&EventDeleted(event)),
+            BusMessage::of(&HoldCreated(hold.clone())),
+            BusMessage::of(&HoldReleased(hold.clone())),
+            BusMessage::of(&HoldExpired(hold)),
+            BusMessage::of(&purchased()),
+            BusMessage::of(&OrderCancelled {
+                order_id: "o1".into(),
+                user_id: "u1".into(),
+                event_id: "e1".into(),
+                seat_ids: vec!["R1-S1".into()],
+                status: "cancelled".into(),
+                refund: RefundDetails {
+                    refund_id: "r1".into(),
+                    amount: 1.into(),
+                    currency: "INR".into(),
+                    payment_intent_id: Some("pi1".into()),
+                },
+                cancelled_by: "u1".into(),
+                email: email.clone(),
+            }),
+            BusMessage::of(&WaitlistOffered {
+                event_id: "e1".into(),
+                user_id: "u1".into(),
+                hold_id: "h1".into(),
+                seat_ids: vec!["R1-S1".into()],
+                expires_at: "2030-01-01T00:00:00Z".into(),
+                email: email.clone(),
+            }),
+            BusMessage::of(&WaitlistExpired {
+                event_id: "e1".into(),
+                user_id: "u1".into(),
+                hold_id: "h1".into(),
+                email: email.clone(),
+            }),
+            BusMessage::of(&WaitlistRemoved {
+                event_id: "e1".into(),
+                user_id: "u1".into(),
+                seats: 3,
+                max_seats: 2,
+                reason: "r".into(),
+                email,
+            }),
+        ]
+        .into_iter()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    /// The catalogue lists each type's fields as its payload has them, nested ones as
+    /// `name{a, b}`.
+    #[test]
+    fn the_catalogue_lists_the_fields_each_type_has() {
+        fn fields(object: &serde_json::Map<String, serde_json::Value>) -> String {
+            let names: Vec<String> = object
+                .iter()
+                .map(|(name, value)| match value.as_object() {
+                    Some(inner) => format!("`{name}{{{}}}`", fields(inner).replace('`', "")),
+                    None => format!("`{name}`"),
+                })
+                .collect();
+            names.join(", ")
+        }
+        let samples = one_of_each();
+        assert_eq!(samples.len(), CATALOGUE.len());
+        for (sample, entry) in samples.iter().zip(CATALOGUE) {
+            assert_eq!(sample.routing_key, entry.routing_key);
+            assert_eq!(sample.version, entry.version);
+            let payload = sample.payload.as_object().unwrap();
+            assert_eq!(fields(payload), entry.fields, "{}", entry.routing_key);
+            decode_any(sample).unwrap();
+        }
+    }
+
+    /// The README's table of messages is the one [`catalogue_table`] makes; run with
+    /// `UPDATE_README=1` to rewrite it.
+    #[test]
+    fn the_readme_lists_every_message_as_the_catalogue_says() {
+        const BEGIN: &str = "<!-- messages:begin -->\n";
+        const END: &str = "<!-- messages:end -->";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let start = readme.find(BEGIN).expect("the README marks its table") + BEGIN.len();
+        let end = readme.find(END).expect("the README marks its table's end");
+        let table = catalogue_table();
+        if std::env::var_os("UPDATE_README").is_some() {
+            let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+            std::fs::write(path, updated).unwrap();
+            return;
+        }
+        assert_eq!(
+            &readme[start..end],
+            table,
+            "README.md's table of messages is stale: run UPDATE_README=1 cargo test -p holdfast-common messages"
+        );
+    }
 }

@@ -1,12 +1,10 @@
 //! The whole stack in one test process, driven through the gateway.
 
-mod support;
-
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn every_process_is_healthy_ready_and_measured() {
-    let s = support::spawn(&[]).await;
+    let s = crate::support::spawn(&[]).await;
     let stack = &s.stack;
     let client = reqwest::Client::new();
     for (name, url) in [
@@ -27,7 +25,7 @@ async fn every_process_is_healthy_ready_and_measured() {
         assert_eq!(health, json!({"status": "ok", "service": name}));
         let ready = client.get(format!("{url}/ready")).send().await.unwrap();
         assert_eq!(ready.status(), 200, "{name} ready");
-        let metrics = support::metrics(url).await;
+        let metrics = crate::support::metrics(url).await;
         assert!(
             metrics.contains(&format!(r#"service="{name}""#)),
             "{name}: {metrics}"
@@ -37,7 +35,7 @@ async fn every_process_is_healthy_ready_and_measured() {
 
 #[tokio::test]
 async fn the_request_id_travels_from_the_gateway_to_the_service_and_back() {
-    let s = support::spawn(&[]).await;
+    let s = crate::support::spawn(&[]).await;
     let stack = &s.stack;
     let res = reqwest::Client::new()
         .get(format!("{}/api/auth/no-such-route", stack.gateway_url))

@@ -2,19 +2,17 @@
 //! view, the live stream, and two orders processes sharing one Redis.
 //! Each test runs on the in-process TTL store and on Redis.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use holdfast_common::config::Settings;
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Db, Kv, TestStack, api, assert_error, event, hold_id, infra, paid_intent, post, spawn_with,
     token_for,
 };
+use futures_util::StreamExt;
+use holdfast_common::config::Settings;
+use serde_json::{Value, json};
 
 async fn stack(kv: Kv, vars: &[(&str, &str)]) -> Option<TestStack> {
     Some(spawn_with(Db::Sqlite, vars, infra(kv).await?).await)
@@ -87,7 +85,7 @@ async fn the_etag_changes_with_every_seat_change_and_only_then(kv: Kv) {
     let held = hold_id(&s, &buyer, &event_id, &["R1-S1"]).await;
     step(&s, "a hold", &mut etags, true).await;
 
-    let refused = support::hold(&s, &token_for("rival"), &event_id, &["R1-S1"]).await;
+    let refused = crate::support::hold(&s, &token_for("rival"), &event_id, &["R1-S1"]).await;
     assert_eq!(refused.status(), 409);
     hold_id(&s, &buyer, &other_event, &["R1-S1"]).await;
     step(
@@ -495,7 +493,7 @@ async fn two_orders_processes_share_availability_through_redis() {
     settings.data_dir = s.data_dir().to_path_buf();
     settings.service_urls.events = s.stack.events_url.clone();
     settings.orders.seat_map_max_staleness = Duration::ZERO;
-    let second_infra = support::reconnect_redis(&shared).await;
+    let second_infra = crate::support::reconnect_redis(&shared).await;
     let router = holdfast_orders::build(std::sync::Arc::new(settings), second_infra)
         .await
         .unwrap();
@@ -534,7 +532,7 @@ async fn two_orders_processes_share_availability_through_redis() {
 
     // The board's sold set is lost (a Redis restart): it is rebuilt from the order store, so the
     // sold seat is still refused.
-    support::forget_sold_seats(&shared, &event_id).await;
+    crate::support::forget_sold_seats(&shared, &event_id).await;
     let again = api()
         .post(format!("{second}/holds"))
         .bearer_auth(token_for("replica-late"))

@@ -2,18 +2,16 @@
 //! Every hold and purchase test runs three times: on the in-process TTL store and on Redis with
 //! SQLite, and on Redis with MongoDB (the production profile).
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Db, Kv, Storage, TestStack, access_token, api, assert_error, browser, event, get_json, hold,
     hold_id, infra, paid_intent, post, redis_keys_and_ttls, spawn_on, spawn_with, token_for,
     tokens,
 };
+use serde_json::{Value, json};
 
 /// A stack for `kv` and `db`, or `None` when one of them is not available here.
 async fn stack(kv: Kv, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
@@ -43,7 +41,7 @@ async fn seat_states(s: &TestStack, event_id: &str) -> HashMap<String, String> {
         .collect()
 }
 
-support::on_both_document_stores!(a_purchase_is_replayed_after_a_restart);
+crate::support::on_both_document_stores!(a_purchase_is_replayed_after_a_restart);
 
 /// Holds cost no task of their own: the process's tasks do not grow with the holds it keeps,
 /// and none is left behind once they ran out.
@@ -192,7 +190,7 @@ async fn a_busy_client_leaves_only_bounded_expiring_state() {
     assert!(forever.is_empty(), "keys without a TTL: {forever:?}");
 }
 
-support::on_every_store!(
+crate::support::on_every_store!(
     an_idempotency_key_is_usable_again_after_its_ttl,
     upper_case_event_ids_see_the_same_seats,
     the_whole_flow_through_the_gateway_with_cookies,
@@ -1193,7 +1191,7 @@ async fn holds_that_run_out_are_announced_and_counted(kv: Kv, db: Db) {
     delivery.ack().await.unwrap();
     let more = tokio::time::timeout(Duration::from_millis(1500), bus.next()).await;
     assert!(more.is_err(), "a released hold is not announced as expired");
-    let metrics = support::metrics(&s.stack.orders_url).await;
-    let expired = support::counter(&metrics, "holdfast_holds_expired_total");
+    let metrics = crate::support::metrics(&s.stack.orders_url).await;
+    let expired = crate::support::counter(&metrics, "holdfast_holds_expired_total");
     assert_eq!(expired, Some(1.0), "{metrics}");
 }

@@ -1,22 +1,20 @@
 //! Recommendations through the gateway, fed by real purchases over the bus.
 
-mod support;
-
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Db, api, assert_error, empty_stack_and_admin, hold_id, paid_intent, post, spawn_in, token_for,
 };
+use serde_json::{Value, json};
 
-support::on_both_document_stores!(
+crate::support::on_both_document_stores!(
     a_buyer_is_recommended_events_like_the_ones_they_bought,
     bad_recommendation_requests_get_400_or_404,
     recommendations_are_their_users_alone,
 );
 
 async fn tagged_event(
-    s: &support::TestStack,
+    s: &crate::support::TestStack,
     organizer: &str,
     title: &str,
     tags: &[&str],
@@ -38,7 +36,7 @@ async fn tagged_event(
 /// Polls `path` as `token`'s user (anonymously with none) until its `items` satisfy `done`
 /// (the model learns from the bus asynchronously).
 async fn items_until(
-    s: &support::TestStack,
+    s: &crate::support::TestStack,
     token: Option<&str>,
     path: &str,
     done: impl Fn(&[Value]) -> bool,

@@ -3,19 +3,17 @@
 //! ends `DEAD`, and without `SMTP_URL` mail goes to the development mbox file. Each SMTP test
 //! runs with the delivery log on SQLite and on MongoDB.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{
+    Db, Storage, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, spawn_on,
+    spawn_on_with, token_for,
+};
 use holdfast_common::bus::BusMessage;
 use holdfast_common::infra::Infra;
 use holdfast_common::messages::OrderPurchased;
 use holdfast_common::testing::smtp::{ReceivedMail, SmtpSink};
 use serde_json::json;
-use support::{
-    Db, Storage, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, spawn_on,
-    spawn_on_with, token_for,
-};
 
 /// How long mail may take to arrive; tests wait only as long as it actually takes.
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -159,7 +157,7 @@ async fn an_entry_wanting_more_than_a_hold_may_take_never_blocks_the_line() {
     assert_eq!(cancelled.status(), 200);
     let mut offer = None;
     for _ in 0..200 {
-        let holds = support::get_json(&second, Some(&small), "/api/orders/holds").await;
+        let holds = crate::support::get_json(&second, Some(&small), "/api/orders/holds").await;
         offer = holds["holds"].as_array().unwrap().first().cloned();
         if offer.is_some() {
             break;
@@ -168,7 +166,7 @@ async fn an_entry_wanting_more_than_a_hold_may_take_never_blocks_the_line() {
     }
     let offer = offer.expect("the next in line is offered the seat");
     assert_eq!(offer["seatIds"], json!(["R1-S3"]));
-    let gone = support::api()
+    let gone = crate::support::api()
         .get(second.at(&path))
         .bearer_auth(&big)
         .send()
@@ -303,7 +301,7 @@ async fn a_refused_mail_is_retried_and_a_hopeless_one_ends_dead(db: Db) {
     );
 }
 
-support::on_both_document_stores!(
+crate::support::on_both_document_stores!(
     a_purchase_a_cancellation_and_an_offer_are_mailed,
     a_message_delivered_twice_is_mailed_once,
     a_refused_mail_is_retried_and_a_hopeless_one_ends_dead,

@@ -1,12 +1,10 @@
 //! The gateway edge as an attacker tries it: paths written to slip past a route's limit, and
 //! routes meant for the services only.
 
-mod support;
-
+use crate::support::{Db, raw_request};
 use serde_json::Value;
-use support::{Db, raw_request};
 
-support::on_both_document_stores!(
+crate::support::on_both_document_stores!(
     no_spelling_of_a_limited_path_gets_past_the_edge,
     internal_routes_are_not_reachable_through_the_gateway,
     writes_are_limited_per_user_with_rate_limit_headers,
@@ -61,7 +59,7 @@ fn spellings(prefix: &str, last: &str) -> Vec<String> {
 }
 
 async fn no_spelling_of_a_limited_path_gets_past_the_edge(db: Db) {
-    let s = support::spawn_in(db, &[("RATE_LIMIT_DISABLED", "false")]).await;
+    let s = crate::support::spawn_in(db, &[("RATE_LIMIT_DISABLED", "false")]).await;
     let mut refused = 0;
     for (method, prefix, last, body) in LIMITED {
         for path in spellings(prefix, last) {
@@ -87,7 +85,7 @@ async fn no_spelling_of_a_limited_path_gets_past_the_edge(db: Db) {
 }
 
 async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
-    let s = support::spawn_in(db, &[]).await;
+    let s = crate::support::spawn_in(db, &[]).await;
     let event_id = "507f1f77bcf86cd799439011";
     let lock = format!("/api/orders/internal/events/{event_id}/layout-lock");
     for (method, path) in [
@@ -115,7 +113,7 @@ async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
         "{}/internal/events/{event_id}/layout-lock",
         s.stack.orders_url
     );
-    let admin = support::access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
+    let admin = crate::support::access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
     let forged =
         holdfast_common::service_auth::ServiceKeys::new("not-the-service-secret-at-all-32b")
             .header("events")
@@ -131,7 +129,7 @@ async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
             request = request.header("authorization", value);
         }
         let refused = request.send().await.unwrap();
-        support::assert_error(refused, 401, "SERVICE_TOKEN_REQUIRED").await;
+        crate::support::assert_error(refused, 401, "SERVICE_TOKEN_REQUIRED").await;
     }
     let development = holdfast_common::service_auth::ServiceKeys::new(
         holdfast_common::service_auth::DEVELOPMENT_SERVICE_SECRET,
@@ -146,7 +144,7 @@ async fn internal_routes_are_not_reachable_through_the_gateway(db: Db) {
 }
 
 async fn writes_are_limited_per_user_with_rate_limit_headers(db: Db) {
-    let s = support::spawn_in(
+    let s = crate::support::spawn_in(
         db,
         &[
             ("RATE_LIMIT_DISABLED", "false"),
@@ -155,8 +153,8 @@ async fn writes_are_limited_per_user_with_rate_limit_headers(db: Db) {
     )
     .await;
     let api = reqwest::Client::new();
-    let alice = support::access_token(&s, "user@holdfast.test", "holdfast-demo").await;
-    let bob = support::access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
+    let alice = crate::support::access_token(&s, "user@holdfast.test", "holdfast-demo").await;
+    let bob = crate::support::access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
     let write = |token: &str, path: &str| {
         api.post(s.at(path))
             .bearer_auth(token)
@@ -214,7 +212,7 @@ async fn writes_are_limited_per_user_with_rate_limit_headers(db: Db) {
 }
 
 async fn forwarded_addresses_count_only_from_trusted_proxies(db: Db) {
-    let login = |s: &support::TestStack, forwarded_for: &'static str| {
+    let login = |s: &crate::support::TestStack, forwarded_for: &'static str| {
         reqwest::Client::new()
             .post(s.at("/api/auth/login"))
             .header("x-forwarded-for", forwarded_for)
@@ -226,7 +224,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(db: Db) {
         ("AUTH_RATE_LIMIT_BURST", "3"),
     ];
     // Not behind a trusted proxy: a made-up X-Forwarded-For is no way around the limit.
-    let direct = support::spawn_in(db, &limits).await;
+    let direct = crate::support::spawn_in(db, &limits).await;
     let mut statuses = Vec::new();
     for forwarded_for in [
         "198.51.100.1",
@@ -246,7 +244,7 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(db: Db) {
     // Behind a trusted proxy (the test's own address), each forwarded client counts alone.
     let mut trusting = limits.to_vec();
     trusting.push(("TRUSTED_PROXIES", "127.0.0.1/32, ::1"));
-    let proxied = support::spawn_in(db, &trusting).await;
+    let proxied = crate::support::spawn_in(db, &trusting).await;
     for _ in 0..3 {
         assert_eq!(login(&proxied, "198.51.100.1").await.unwrap().status(), 401);
     }

@@ -1,11 +1,11 @@
 //! Auth through the gateway, as browsers and API clients use it.
 
-mod support;
-
+use crate::support::{
+    Db, assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn_in,
+};
 use serde_json::{Value, json};
-use support::{Db, assert_error, browser, claims, cookie, cookie_value, set_cookies, spawn_in};
 
-support::on_both_document_stores!(
+crate::support::on_both_document_stores!(
     revocations_and_role_changes_reach_every_service_within_a_second,
     guessing_one_accounts_password_gets_slower_and_slower,
     a_browser_session_signs_up_refreshes_detects_reuse_and_logs_out,
@@ -209,7 +209,7 @@ async fn api_clients_use_bearer_tokens_with_the_same_rotation_rules(db: Db) {
     assert_eq!(bogus_headers["www-authenticate"], "Bearer");
 }
 
-async fn token_for(s: &support::TestStack, email: &str, password: &str) -> Value {
+async fn token_for(s: &crate::support::TestStack, email: &str, password: &str) -> Value {
     reqwest::Client::new()
         .post(s.at("/api/auth/token"))
         .json(&json!({"email": email, "password": password}))
@@ -596,7 +596,7 @@ fn assert_no_duplicate_headers(what: &str, response: &reqwest::Response) {
 async fn no_answer_carries_a_header_twice(db: Db) {
     let s = spawn_in(db, &[]).await;
     let client = reqwest::Client::new();
-    let event = support::event(&s, 1, 2, 10.0).await;
+    let event = crate::support::event(&s, 1, 2, 10.0).await;
     for path in [
         "/health",
         "/ready",
@@ -788,8 +788,8 @@ async fn forty_wrong_passwords_in_a_row_get_rate_limited(db: Db) {
         .unwrap();
     assert!(retry_after >= 1);
     assert_error(limited, 429, "RATE_LIMITED").await;
-    let metrics = support::metrics(&s.url).await;
-    let rejections = support::counter(&metrics, "holdfast_rate_limit_rejections_total");
+    let metrics = crate::support::metrics(&s.url).await;
+    let rejections = crate::support::counter(&metrics, "holdfast_rate_limit_rejections_total");
     assert!(rejections.unwrap_or(0.0) > 0.0, "{metrics}");
 }
 
@@ -960,8 +960,8 @@ async fn guessing_one_accounts_password_gets_slower_and_slower(db: Db) {
 /// operator's own admin starts again and again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_signed_up_with_the_admin_address_is_never_made_admin() {
+    use crate::support::{Storage, TestStack, spawn_on, try_spawn_on_with};
     use holdfast_common::infra::Infra;
-    use support::{Storage, TestStack, spawn_on, try_spawn_on_with};
 
     let storage = Storage::new(Db::Sqlite);
     let first = TestStack::wrap(spawn_on(&storage, Infra::embedded()).await);

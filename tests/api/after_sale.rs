@@ -2,17 +2,15 @@
 //! and the organizer's sales view. Each test runs on the in-process TTL store with SQLite, on
 //! Redis with SQLite, and on Redis with MongoDB.
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Db, Kv, Storage, TestStack, access_token, account_with_role, api, assert_error, buy, cancel,
     event, get_json, hold_id, infra, paid_intent, post, reconnect_redis, spawn_on, spawn_with,
     token_for,
 };
+use serde_json::{Value, json};
 
 async fn stack(kv: Kv, db: Db, vars: &[(&str, &str)]) -> Option<TestStack> {
     if !db.available() {
@@ -489,7 +487,7 @@ async fn every_view_of_an_order_shows_its_live_and_cancelled_seats(kv: Kv, db: D
     );
 }
 
-support::on_every_store!(
+crate::support::on_every_store!(
     every_view_of_an_order_shows_its_live_and_cancelled_seats,
     a_cancellation_frees_seats_and_refunds_pro_rata,
     cancellations_refuse_strangers_and_bad_input,
@@ -588,4 +586,4 @@ async fn two_processes_never_offer_or_sell_a_seat_twice(db: Db) {
     drop(data);
 }
 
-support::on_both_document_stores!(two_processes_never_offer_or_sell_a_seat_twice);
+crate::support::on_both_document_stores!(two_processes_never_offer_or_sell_a_seat_twice);

@@ -1,15 +1,13 @@
 //! Events through the gateway: roles and ownership, validation, ids, search and paging.
 
-mod support;
-
-use holdfast_common::demo::DEMO_ORGANIZER;
-use serde_json::{Value, json};
-use support::{
+use crate::support::{
     Db, TestStack, access_token, account_with_role, assert_error, empty_stack_and_admin, get_json,
     spawn_in,
 };
+use holdfast_common::demo::DEMO_ORGANIZER;
+use serde_json::{Value, json};
 
-support::on_both_document_stores!(
+crate::support::on_both_document_stores!(
     who_may_create_update_and_delete,
     every_validation_rule_answers_400_naming_the_field,
     malformed_and_unknown_ids,

@@ -54,13 +54,13 @@ macro_rules! on_both_document_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-               async fn $name() { super::$name(super::support::Db::Sqlite).await } )*
+               async fn $name() { super::$name(crate::support::Db::Sqlite).await } )*
         }
         mod mongodb {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() {
-                   if super::support::Db::Mongo.available() {
-                       super::$name(super::support::Db::Mongo).await
+                   if crate::support::Db::Mongo.available() {
+                       super::$name(crate::support::Db::Mongo).await
                    }
                } )*
         }
@@ -77,19 +77,19 @@ macro_rules! on_every_store {
         mod memory {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() {
-                   super::$name(super::support::Kv::Memory, super::support::Db::Sqlite).await
+                   super::$name(crate::support::Kv::Memory, crate::support::Db::Sqlite).await
                } )*
         }
         mod redis {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() {
-                   super::$name(super::support::Kv::Redis, super::support::Db::Sqlite).await
+                   super::$name(crate::support::Kv::Redis, crate::support::Db::Sqlite).await
                } )*
         }
         mod redis_mongodb {
             $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                async fn $name() {
-                   super::$name(super::support::Kv::Redis, super::support::Db::Mongo).await
+                   super::$name(crate::support::Kv::Redis, crate::support::Db::Mongo).await
                } )*
         }
     };

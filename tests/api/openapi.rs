@@ -1,8 +1,6 @@
 //! The OpenAPI document: the served file is the generated one, every route is in it, every
 //! operation in it is routed, and the documentation page is served without the internet.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -170,7 +168,7 @@ fn every_route_of_every_router_is_in_the_document() {
 /// but not served would answer the router's own 404 or 405).
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
-    let stack = support::spawn(&[]).await;
+    let stack = crate::support::spawn(&[]).await;
     let client = reqwest::Client::new();
     let doc = document();
     for (method, path) in operations(&doc) {
@@ -196,12 +194,12 @@ async fn every_documented_operation_is_routed() {
 
 #[tokio::test]
 async fn the_gateway_serves_the_document_and_an_offline_page() {
-    let stack = support::spawn(&[]).await;
+    let stack = crate::support::spawn(&[]).await;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let served = support::get_json(&stack, None, "/api/openapi.json").await;
+    let served = crate::support::get_json(&stack, None, "/api/openapi.json").await;
     assert_eq!(served, document());
 
     let get = |path: &str| client.get(stack.at(path)).send();
@@ -273,15 +271,15 @@ fn required_body(doc: &Value, method: &str, path: &str) -> Vec<String> {
 /// that sends what the schema requires and nothing more works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_minimal_documented_body_of_every_operation_succeeds() {
+    use crate::support::{access_token, api, get_json, post, token_for};
     use serde_json::json;
-    use support::{access_token, api, get_json, post, token_for};
 
     let doc = document();
-    let s = support::spawn(&[]).await;
+    let s = crate::support::spawn(&[]).await;
     let admin = access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
     let organizer = access_token(&s, "organizer@holdfast.test", "holdfast-demo").await;
     let buyer = token_for("minimal-buyer");
-    let tokens = support::tokens(&s, "user@holdfast.test", "holdfast-demo").await;
+    let tokens = crate::support::tokens(&s, "user@holdfast.test", "holdfast-demo").await;
 
     // Values for every property a request schema may require.
     let mut values = serde_json::Map::new();
