@@ -6,7 +6,8 @@
 //! - [`kv`], [`bus`], [`docstore`]: the infrastructure ports, each with a distributed and an
 //!   embedded adapter, chosen by [`infra::Infra::connect`] from the settings;
 //! - [`launch`]: the `main` every binary shares;
-//! - [`testing`]: helpers for suites that need a real server.
+//! - `testing` (feature `testing`, for test builds only): helpers for suites that need a real
+//!   server.
 
 pub mod auth;
 pub mod bus;
@@ -29,11 +30,6 @@ pub mod server;
 pub mod service_auth;
 pub mod sync;
 pub mod telemetry;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod when;
-
-/// Every Holdfast process allocates through mimalloc: a request allocates and frees dozens of
-/// small buffers across worker threads, where glibc's allocator spent about a quarter of the
-/// gateway's instructions (README, Benchmarks).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

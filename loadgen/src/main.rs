@@ -37,6 +37,12 @@ use serde_json::json;
 
 use crate::report::Latencies;
 
+/// Every Holdfast process allocates through mimalloc: a request allocates and frees dozens of
+/// small buffers across worker threads, where glibc's allocator spent about a quarter of the
+/// gateway's instructions (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -104,6 +110,17 @@ pub enum MapView {
     Stream,
 }
 
+impl MapView {
+    /// How reports name the view.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Full => "the full map (gzip)",
+            Self::Compact => "the compact view (If-None-Match)",
+            Self::Stream => "the stream's snapshot",
+        }
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct OnsaleArgs {
     #[command(flatten)]
@@ -129,6 +146,17 @@ pub enum ReadMode {
     Compact,
     /// The full map revalidated with If-None-Match (304 when unchanged).
     Revalidate,
+}
+
+impl ReadMode {
+    /// How reports name what readers read.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Full => "the full map (gzip)",
+            Self::Compact => "the compact view",
+            Self::Revalidate => "the full map, revalidated (If-None-Match)",
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -259,8 +287,13 @@ async fn target(
         None => "SQLite".into(),
     };
     println!(
-        "stack: TTL store {}, bus {}, documents {documents}, gateway → services {dispatch:?}",
-        infra.kv_kind, infra.bus_kind
+        "stack: TTL store {}, bus {}, documents {documents}, gateway calls the services {}",
+        infra.kv_kind,
+        infra.bus_kind,
+        match dispatch {
+            holdfast::Dispatch::InProcess => "in process",
+            holdfast::Dispatch::Http => "over HTTP",
+        }
     );
     let stack = holdfast::spawn_with(settings, infra, dispatch).await?;
     Ok((stack.gateway_url.clone(), Some((stack, data))))

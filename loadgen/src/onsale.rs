@@ -55,6 +55,8 @@ struct Tally {
     maps: Latencies,
     map_bytes: u64,
     hold_conflicts: u64,
+    /// Holds answered with an error other than a seat taken.
+    hold_failures: u64,
     failures: u64,
     gave_up: u64,
     /// Seat → how many orders bought it.
@@ -196,7 +198,7 @@ async fn buyer(
             continue;
         }
         if status != 201 {
-            tally.lock().await.failures += 1;
+            tally.lock().await.hold_failures += 1;
             bail!("hold answered {status}: {body}");
         }
         tally.lock().await.holds.record(t.elapsed());
@@ -248,10 +250,10 @@ pub async fn run(url: &str, options: &OnsaleArgs) -> anyhow::Result<()> {
         .build()?;
     let event_id = create_event(&client, url, options.rows, options.seats_per_row).await?;
     println!(
-        "onsale against {url}: {} seats, {} buyers, {connections} at a time, map {:?}",
+        "onsale against {url}: {} seats, {} buyers, {connections} at a time, availability read as {}",
         options.rows * options.seats_per_row,
         options.buyers,
-        options.map
+        options.map.describe()
     );
     let tally = Arc::new(Mutex::new(Tally::default()));
     let next = Arc::new(AtomicUsize::new(0));
@@ -303,7 +305,7 @@ pub async fn run(url: &str, options: &OnsaleArgs) -> anyhow::Result<()> {
     report::print(
         "POST /api/orders/holds",
         &tally.holds,
-        tally.hold_conflicts,
+        tally.hold_failures,
         elapsed,
     );
     report::print(
@@ -314,14 +316,17 @@ pub async fn run(url: &str, options: &OnsaleArgs) -> anyhow::Result<()> {
     );
     report::print("GET /api/orders/seats/:id", &tally.maps, 0, elapsed);
     println!(
-        "buyers per second (end to end) {:.1}",
+        "purchases per second          {:.1} (end to end: one per buyer who bought)",
         tally.purchases.len() as f64 / elapsed.as_secs_f64()
     );
     println!(
         "map bytes read per buyer      {:.0}",
         tally.map_bytes as f64 / options.buyers.max(1) as f64
     );
-    println!("hold conflicts (409)          {}", tally.hold_conflicts);
+    println!(
+        "holds refused, seat taken     {} (409, expected: buyers race for seats)",
+        tally.hold_conflicts
+    );
     println!("buyers who gave up            {}", tally.gave_up);
     println!("seats sold                    {}", reserved.len());
     println!("double-sold seats             {double_sold}");

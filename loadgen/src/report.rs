@@ -59,10 +59,13 @@ pub fn print_latency(label: &str, latencies: &Latencies, missing: u64) {
     );
 }
 
+/// One line per request kind: answers that succeeded, requests that failed (an error answer or
+/// none; refusals a scenario expects, such as a 409 for a seat someone else took, are counted
+/// and printed by the scenario apart from these), the rate of successes and their latency.
 pub fn print(label: &str, latencies: &Latencies, failures: u64, elapsed: Duration) {
     let rate = latencies.len() as f64 / elapsed.as_secs_f64();
     println!(
-        "{label:<28} {:>8} ok {:>5} refused/failed {:>9.1}/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
+        "{label:<28} {:>8} ok {:>5} failed {:>9.1} ok/s   p50 {:>7.2} ms   p99 {:>7.2} ms",
         latencies.len(),
         failures,
         rate,

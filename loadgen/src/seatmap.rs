@@ -290,10 +290,10 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
     let event_id = create_event(&client, url, args.rows, args.seats_per_row).await?;
     take_seats(&client, url, &event_id, args).await?;
     println!(
-        "seatmap against {url}: {} seats ({} taken), {readers} readers ({:?}), {} writers, {} s",
+        "seatmap against {url}: {} seats ({} taken), {readers} readers of {}, {} writers, {} s",
         args.rows * args.seats_per_row,
         args.taken,
-        args.view,
+        args.view.describe(),
         args.writers,
         args.seconds
     );

@@ -48,9 +48,7 @@ impl SqliteDb {
     {
         let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut connection = connection
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut connection = crate::sync::lock(&connection);
             work(&mut connection)
         })
         .await

@@ -59,11 +59,11 @@ fn tags(event: &EventDetails) -> HashSet<String> {
 
 impl Model {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
-        self.inner.write().unwrap_or_else(|p| p.into_inner())
+        holdfast_common::sync::write(&self.inner)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
-        self.inner.read().unwrap_or_else(|p| p.into_inner())
+        holdfast_common::sync::read(&self.inner)
     }
 
     /// Adds or replaces an event (as the events service lists and announces it).

@@ -25,6 +25,7 @@ use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
+use crate::seat_changes::SeatChange;
 use crate::store::{CancelOutcome, NewCancellation, OutboxMessage};
 
 /// How often a cancellation is planned again after another one changed the order first.
@@ -219,8 +220,7 @@ pub async fn give_back(state: &AppState, order: &Order, seats: &[String]) {
     if let Err(error) = board.unsell(event_id, &order.order_id, seats).await {
         tracing::warn!(%error, %event_id, "cancelled seats not taken off the seat board yet");
     }
-    state.live.invalidate(event_id);
-    crate::waitlist::start_round(state, event_id);
+    state.changes.after(SeatChange::GivenBack(event_id)).await;
 }
 
 #[cfg(test)]

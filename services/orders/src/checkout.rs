@@ -17,11 +17,13 @@ use holdfast_common::messages::OrderPurchased;
 use holdfast_common::money;
 
 use crate::AppState;
+use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::idempotency::Once;
+use crate::seat_changes::SeatChange;
 use crate::store::board::Claim;
 use crate::store::holds::Hold;
 use crate::store::payments::{Intent, IntentStatus};
@@ -34,8 +36,7 @@ pub const PURCHASE_CLAIM: Duration = Duration::from_secs(30);
 /// What a buyer asks for.
 #[derive(Debug, Clone)]
 pub struct Purchase {
-    /// Canonical (see [`crate::http::event_id`]).
-    pub event_id: String,
+    pub event_id: EventId,
     pub hold_id: String,
     pub seat_ids: Vec<String>,
     pub payment_intent_id: Option<String>,
@@ -116,7 +117,7 @@ async fn mark_sold_elsewhere(state: &AppState, event_id: &str, seats: &[String])
     if let Err(error) = marked {
         tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
     }
-    state.live.invalidate(event_id);
+    state.changes.after(SeatChange::Refreshed(event_id)).await;
 }
 
 /// The buyer's hold, if it holds exactly the seats asked for on the event asked for.
@@ -135,7 +136,7 @@ async fn held_seats(
     };
     let wanted: BTreeSet<&String> = purchase.seat_ids.iter().collect();
     let held: BTreeSet<&String> = hold.seat_ids.iter().collect();
-    if hold.event_id != purchase.event_id
+    if hold.event_id != purchase.event_id.as_str()
         || wanted != held
         || wanted.len() != purchase.seat_ids.len()
     {
@@ -247,10 +248,7 @@ async fn settle(state: &AppState, hold: &Hold, order_id: &str, intent: Option<In
     if let Err(error) = state.holds.sell(hold, order_id).await {
         tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
-    state.live.invalidate(&hold.event_id);
-    if hold.offer {
-        crate::waitlist::offer_bought(state, hold).await;
-    }
+    state.changes.after(SeatChange::Sold(hold)).await;
     if let Some(intent) = intent
         && let Err(error) = state
             .payments

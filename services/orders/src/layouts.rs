@@ -93,18 +93,12 @@ impl Layouts {
         layout.starts_at_ms = event["date"]
             .as_str()
             .and_then(|date| when::parse_millis(date, &when::TimeZone::UTC).ok());
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(event_id.to_string(), (layout.clone(), Instant::now()));
+        lock(&self.cache).insert(event_id.to_string(), (layout.clone(), Instant::now()));
         Ok(Some(layout))
     }
 
     pub fn invalidate(&self, event_id: &str) {
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(event_id);
+        lock(&self.cache).remove(event_id);
     }
 
     /// Drops cached layouts as the events service announces changes. Each orders replica has a

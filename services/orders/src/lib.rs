@@ -15,6 +15,7 @@ pub mod layouts;
 pub mod live;
 pub mod outbox;
 pub mod sales;
+pub mod seat_changes;
 pub mod store;
 pub mod waitlist;
 
@@ -32,7 +33,7 @@ use tokio::sync::Notify;
 
 use crate::layouts::Layouts;
 use crate::store::Stores;
-use crate::store::holds::{Hold, Holds};
+use crate::store::holds::Holds;
 use crate::store::payments::Payments;
 
 /// The service's name in logs, metrics, health answers and storage names.
@@ -65,8 +66,8 @@ pub struct AppState {
     pub outbox_wake: Arc<Notify>,
     /// Built seat maps and recent changes.
     pub live: Arc<live::Live>,
-    /// Publishes hold changes after the answer.
-    pub announcer: announcer::Announcer,
+    /// What follows every seat change: the live map, the bus, the waitlist.
+    pub changes: seat_changes::SeatChanges,
     /// The waitlist rounds running in this process.
     pub waitlist: Arc<waitlist::Rounds>,
     /// Sales reports by event, for the availability version they were tallied at.
@@ -85,17 +86,6 @@ impl AppState {
             .get(event_id)
             .await?
             .ok_or(error::OrdersError::EventNotFound)
-    }
-
-    /// Announces a hold change on the bus, after the answer.
-    pub(crate) fn announce(&self, change: announcer::HoldChange, hold: &Hold) {
-        self.announcer.hold(
-            change,
-            &hold.hold_id,
-            &hold.user_id,
-            &hold.event_id,
-            &hold.seat_ids,
-        );
     }
 }
 
@@ -160,6 +150,8 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             Ok(published + expired)
         }))
     });
+    let live = Arc::new(live::Live::default());
+    let (round_queue, rounds_wanted) = tokio::sync::mpsc::unbounded_channel();
     let state = AppState {
         holds: Holds::new(
             infra.kv.clone(),
@@ -167,10 +159,16 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             stores.orders.clone(),
             settings.orders.clone(),
         ),
-        live: Arc::new(live::Live::default()),
+        changes: seat_changes::SeatChanges::new(
+            live.clone(),
+            announcer::Announcer::spawn(infra.bus.clone()),
+            settings.orders.hold_max_lifetime,
+            stores.waitlist.clone(),
+            round_queue,
+        ),
+        live,
         waitlist: Arc::new(waitlist::Rounds::default()),
         sales: Arc::new(sales::SalesCache::default()),
-        announcer: announcer::Announcer::spawn(infra.bus.clone()),
         payments: Payments::new(
             infra.kv.clone(),
             settings.orders.payment_intent_ttl,
@@ -188,7 +186,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         infra,
     };
     live::spawn(&state);
-    waitlist::spawn(&state).await?;
+    waitlist::spawn(&state, rounds_wanted).await?;
     let app = router(state).layer(tower_http::compression::CompressionLayer::new());
     Ok(server::finish(app, SERVICE, metrics, readiness))
 }

@@ -352,7 +352,7 @@ pub fn spawn(state: &AppState) {
 
     let live = Arc::downgrade(&state.live);
     let mut expirations = state.holds.board().expirations();
-    let (announcer, expired) = (state.announcer.clone(), state.metrics.holds_expired.clone());
+    let (changes, expired) = (state.changes.clone(), state.metrics.holds_expired.clone());
     tokio::spawn(async move {
         loop {
             let hold = match expirations.recv().await {
@@ -367,13 +367,7 @@ pub fn spawn(state: &AppState) {
                 return;
             }
             expired.inc();
-            announcer.hold(
-                crate::announcer::HoldChange::Expired,
-                &hold.hold_id,
-                &hold.user_id,
-                &hold.event_id,
-                &hold.seat_ids,
-            );
+            changes.expired(&hold);
         }
     });
 

@@ -29,14 +29,16 @@ use holdfast_common::messages::{
 };
 use holdfast_common::sync::lock;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 
 use crate::AppState;
-use crate::announcer::HoldChange;
+use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry};
 use crate::error::OrdersError;
 use crate::live::Live;
+use crate::seat_changes::{RoundWanted, SeatChange};
 use crate::store::board::{ExpiredHold, Snapshot};
 use crate::store::holds::{Hold, HoldError};
 
@@ -132,38 +134,9 @@ pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Resul
         && let Some(hold) = state.holds.get(&offer.hold_id).await?
     {
         state.holds.release(&hold).await?;
-        state.live.invalidate(event_id);
-        state.announce(HoldChange::Released, &hold);
-        start_round(state, event_id);
+        state.changes.after(SeatChange::Released(&hold)).await;
     }
     Ok(())
-}
-
-/// After an offer's hold was bought: its holder leaves the waitlist.
-pub async fn offer_bought(state: &AppState, hold: &Hold) {
-    if let Err(error) = state
-        .stores
-        .waitlist
-        .end_offer(&hold.event_id, &hold.hold_id, None)
-        .await
-    {
-        tracing::warn!(%error, hold_id = %hold.hold_id, "bought offer still on the waitlist");
-    }
-}
-
-/// After a hold was released: an offer released ends (its holder declined it), and the seats
-/// go to the next in line.
-pub async fn hold_released(state: &AppState, hold: &Hold) {
-    if hold.offer
-        && let Err(error) = state
-            .stores
-            .waitlist
-            .end_offer(&hold.event_id, &hold.hold_id, None)
-            .await
-    {
-        tracing::warn!(%error, hold_id = %hold.hold_id, "declined offer still on the waitlist");
-    }
-    start_round(state, &hold.event_id);
 }
 
 /// Runs an offer round for the event in the background, logging a failure (the next
@@ -333,8 +306,7 @@ async fn offer(
                 offer_expired(state, entry, &hold.hold_id).await?;
                 return Err(error.into());
             }
-            state.live.invalidate(&hold.event_id);
-            state.announce(HoldChange::Created, &hold);
+            state.changes.after(SeatChange::Held(&hold)).await;
             state.waitlist.offered_on(&hold.event_id);
             Ok(Offered::Yes)
         }
@@ -505,9 +477,19 @@ impl Rounds {
     }
 }
 
-/// Starts the waitlist's background work: expired holds end offers and start rounds, the
-/// events with offers are swept, and `order.cancelled` from the bus starts rounds.
-pub async fn spawn(state: &AppState) -> anyhow::Result<()> {
+/// Starts the waitlist's background work: rounds asked for by seat changes (see
+/// [`crate::seat_changes`]), expired holds end offers and start rounds, the events with offers
+/// are swept, and `order.cancelled` from the bus starts rounds.
+pub async fn spawn(
+    state: &AppState,
+    mut rounds_wanted: mpsc::UnboundedReceiver<RoundWanted>,
+) -> anyhow::Result<()> {
+    let asked = state.clone();
+    tokio::spawn(async move {
+        while let Some(RoundWanted { event_id }) = rounds_wanted.recv().await {
+            start_round(&asked, &event_id);
+        }
+    });
     let live: Weak<Live> = std::sync::Arc::downgrade(&state.live);
     let mut expirations = state.holds.board().expirations();
     let on_expiry = state.clone();
@@ -604,7 +586,7 @@ async fn cancelled(
     order_id: &str,
     seats: &[String],
 ) -> Result<(), OrdersError> {
-    if crate::http::event_id(event_id).is_err() || order_id.is_empty() {
+    if EventId::parse(event_id).is_none() || order_id.is_empty() {
         return Ok(());
     }
     if !seats.is_empty() {
@@ -613,7 +595,7 @@ async fn cancelled(
             .board()
             .unsell(event_id, order_id, seats)
             .await?;
-        state.live.invalidate(event_id);
+        state.changes.after(SeatChange::Refreshed(event_id)).await;
     }
     offer_round(state, event_id).await
 }

@@ -1,6 +1,7 @@
 //! The orders service's domain, free of I/O, HTTP and storage: seats and layouts, orders and
 //! refunds, the waitlist.
 
+pub mod ids;
 pub mod order;
 pub mod seat;
 pub mod waitlist;

@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::AppState;
-use crate::announcer::HoldChange;
 use crate::error::OrdersError;
+use crate::seat_changes::SeatChange;
 use crate::store::holds::{Hold, HoldError};
 
 /// Seats to hold: all of them or none.
@@ -127,11 +127,7 @@ pub async fn create(
         Err(other) => return Err(other.into()),
     };
     state.metrics.holds_taken.inc();
-    state.live.invalidate(&event_id);
-    state
-        .live
-        .watch(&event_id, state.settings.hold_max_lifetime);
-    state.announce(HoldChange::Created, &hold);
+    state.changes.after(SeatChange::Held(&hold)).await;
     Ok((
         StatusCode::CREATED,
         Json(HoldCreated {
@@ -271,8 +267,6 @@ pub async fn release(
 ) -> Result<StatusCode, OrdersError> {
     let hold = usable(&state, &caller, &hold_id).await?;
     state.holds.release(&hold).await?;
-    state.live.invalidate(&hold.event_id);
-    state.announce(HoldChange::Released, &hold);
-    crate::waitlist::hold_released(&state, &hold).await;
+    state.changes.after(SeatChange::Released(&hold)).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::OrdersError;
+use crate::seat_changes::SeatChange;
 use crate::store::board::LayoutLock;
 
 /// How long a layout lock lasts unless released: longer than writing an event takes.
@@ -65,6 +66,6 @@ pub async fn unlock_layout(
     let event_id = super::event_id(&event_id)?;
     state.holds.board().unlock_layout(&event_id, &token).await?;
     state.layouts.invalidate(&event_id);
-    state.live.invalidate(&event_id);
+    state.changes.after(SeatChange::Refreshed(&event_id)).await;
     Ok(StatusCode::NO_CONTENT)
 }

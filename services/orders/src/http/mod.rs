@@ -19,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::AppState;
+use crate::domain::ids::EventId;
 use crate::error::OrdersError;
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -87,8 +88,7 @@ where
     Ok(value)
 }
 
-/// The event id of a request in its canonical spelling (see [`holdfast_common::ids`]), so
-/// that hold keys, sold-seat lookups and the layout cache all see one spelling.
-pub(crate) fn event_id(id: &str) -> Result<String, OrdersError> {
-    holdfast_common::ids::object_id(id).ok_or(OrdersError::InvalidEventId)
+/// The event id of a request (see [`EventId`]); 400 `INVALID_ID` when it is none.
+pub(crate) fn event_id(id: &str) -> Result<EventId, OrdersError> {
+    EventId::parse(id).ok_or(OrdersError::InvalidEventId)
 }

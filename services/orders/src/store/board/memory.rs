@@ -184,9 +184,7 @@ impl MemoryBoard {
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, EventBoard>> {
-        self.events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        holdfast_common::sync::lock(&self.events)
     }
 
     /// Runs `step` on the event's board after sweeping it, inside the lock; `changes` made by
