@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
 use crate::auth::Role;
-use crate::bus::{BusError, BusMessage};
+use crate::bus::{BusError, BusMessage, MessageBus};
 
 /// A message type: its payload, its routing key and the version of its schema.
 pub trait Message: Serialize + DeserializeOwned {
@@ -73,6 +73,11 @@ impl BusMessage {
             error,
         })
     }
+}
+
+/// Publishes a new envelope of `message` on `bus`.
+pub async fn publish<M: Message>(bus: &dyn MessageBus, message: &M) -> Result<(), BusError> {
+    bus.publish(&BusMessage::of(message)?).await
 }
 
 macro_rules! message {

@@ -82,14 +82,6 @@ impl BusMessage {
     }
 }
 
-/// Publishes a new envelope of `message` on `bus`.
-pub async fn publish<M: crate::messages::Message>(
-    bus: &dyn MessageBus,
-    message: &M,
-) -> Result<(), BusError> {
-    bus.publish(&BusMessage::of(message)?).await
-}
-
 /// Publishes messages and opens subscriptions.
 #[async_trait]
 pub trait MessageBus: Send + Sync + 'static {

@@ -6,10 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use holdfast_common::auth::{AuthUser, Role, bearer_token};
-use holdfast_common::bus;
 use holdfast_common::error::ErrorBody;
 use holdfast_common::extract::{ValidJson, field_error};
-use holdfast_common::messages::UserSignedUp;
+use holdfast_common::messages::{self, UserSignedUp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
@@ -218,7 +217,7 @@ async fn publish_signed_up(state: &AppState, user: &User) {
         name: view.name,
         role: view.role,
     };
-    let published = bus::publish(&*state.infra.bus, &message).await;
+    let published = messages::publish(&*state.infra.bus, &message).await;
     if let Err(error) = published {
         tracing::warn!(%error, user_id = %user.id, "user.signed_up not published");
     }

@@ -5,7 +5,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::{AuthUser, Organizer};
-use holdfast_common::bus;
 use holdfast_common::error::{ApiError, ErrorBody};
 use holdfast_common::extract::ValidJson;
 use serde::Deserialize;
@@ -18,7 +17,7 @@ use crate::error::EventsError;
 use crate::layout_lock::LayoutLock;
 use crate::store::EventQuery;
 use holdfast_common::ids::{new_object_id, object_id};
-use holdfast_common::messages::{EventCreated, EventDeleted, EventUpdated, Message};
+use holdfast_common::messages::{self, EventCreated, EventDeleted, EventUpdated, Message};
 use holdfast_common::when;
 
 pub const MAX_LIMIT: u64 = 100;
@@ -306,7 +305,7 @@ impl AppState {
     /// Announces a change on the bus. The change is already stored; a bus failure is logged
     /// and consumers catch up from the next message about the event.
     pub(crate) async fn publish<M: Message>(&self, message: &M) {
-        if let Err(error) = bus::publish(&*self.infra.bus, message).await {
+        if let Err(error) = messages::publish(&*self.infra.bus, message).await {
             tracing::warn!(%error, routing_key = M::TYPE, "event change not published");
         }
     }
