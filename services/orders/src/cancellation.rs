@@ -20,13 +20,19 @@ use holdfast_common::auth::{AuthUser, Role};
 use holdfast_common::messages::{OrderCancelled, RefundDetails};
 use holdfast_common::money;
 
-use crate::AppState;
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
+use crate::layouts::Layouts;
 use crate::seat_changes::SeatChange;
+use crate::seat_changes::SeatChanges;
+use crate::store::OrderStore;
+use crate::store::holds::Holds;
 use crate::store::{CancelOutcome, NewCancellation, OutboxMessage};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// How often a cancellation is planned again after another one changed the order first.
 const ATTEMPTS: usize = 5;
@@ -38,45 +44,53 @@ pub struct Cancelled {
     pub refunds: Vec<Refund>,
 }
 
+/// What cancellations use.
+#[derive(Clone)]
+pub struct Ports {
+    pub holds: Holds,
+    pub layouts: Arc<Layouts>,
+    pub orders: Arc<dyn OrderStore>,
+    /// How long before an event's start its buyers may no longer cancel.
+    pub cutoff: Duration,
+    /// Wakes the outbox relay after a cancellation.
+    pub outbox_wake: Arc<Notify>,
+    pub changes: SeatChanges,
+}
+
 /// Cancels `seats` of the order (all when `None`) for `caller`.
 pub async fn cancel(
-    state: &AppState,
+    ports: &Ports,
     caller: &AuthUser,
     order_id: &str,
     seats: Option<&[String]>,
 ) -> Result<Cancelled, OrdersError> {
     for _ in 0..ATTEMPTS {
-        let order = state
-            .stores
+        let order = ports
             .orders
             .order(order_id)
             .await?
             .ok_or(OrdersError::NoSuchOrder)?;
-        let layout = state.layouts.get(&order.event_id).await?;
+        let layout = ports.layouts.get(&order.event_id).await?;
         let runs_event = runs_event(caller, layout.as_ref());
         if order.user_id != caller.id() && !runs_event {
             return Err(OrdersError::NoSuchOrder);
         }
         let release = seats_to_release(&order, seats)?;
         if release.is_empty() {
-            let refunds = state.stores.orders.refunds_of(order_id).await?;
+            let refunds = ports.orders.refunds_of(order_id).await?;
             return Ok(Cancelled { order, refunds });
         }
         if !runs_event {
             let starts_at_ms = layout.as_ref().and_then(|l| l.starts_at_ms);
-            check_window(
-                state.settings.cancellation_cutoff,
-                starts_at_ms,
-                now_millis(),
-            )?;
+            check_window(ports.cutoff, starts_at_ms, now_millis())?;
         }
         let cancellation = plan(&order, release, caller)?;
-        match state.stores.orders.cancel(&cancellation).await? {
+        match ports.orders.cancel(&cancellation).await? {
             CancelOutcome::Stale => continue,
             CancelOutcome::Committed => {}
         }
-        give_back(state, &cancellation.order, &cancellation.released).await;
-        let refunds = state.stores.orders.refunds_of(order_id).await?;
+        give_back(ports, &cancellation.order, &cancellation.released).await;
+        let refunds = ports.orders.refunds_of(order_id).await?;
         return Ok(Cancelled {
             order: cancellation.order,
             refunds,
@@ -213,14 +227,14 @@ fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersE
 /// After the commit: the outbox relay woken and the seats back on the seat board. The
 /// cancellation stands whatever happens here; the `order.cancelled` message repeats the board
 /// step (see [`crate::waitlist`]). Then the waitlist is offered the seats.
-pub async fn give_back(state: &AppState, order: &Order, seats: &[String]) {
+pub async fn give_back(ports: &Ports, order: &Order, seats: &[String]) {
     let event_id = &order.event_id;
-    state.outbox_wake.notify_one();
-    let board = state.holds.board();
+    ports.outbox_wake.notify_one();
+    let board = ports.holds.board();
     if let Err(error) = board.unsell(event_id, &order.order_id, seats).await {
         tracing::warn!(%error, %event_id, "cancelled seats not taken off the seat board yet");
     }
-    state.changes.after(SeatChange::GivenBack(event_id)).await;
+    ports.changes.after(SeatChange::GivenBack(event_id)).await;
 }
 
 #[cfg(test)]

@@ -16,22 +16,45 @@ use holdfast_common::extract::field_error;
 use holdfast_common::messages::OrderPurchased;
 use holdfast_common::money;
 
-use crate::AppState;
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::idempotency::Once;
+use crate::layouts::Layouts;
 use crate::seat_changes::SeatChange;
+use crate::seat_changes::SeatChanges;
+use crate::store::OrderStore;
 use crate::store::board::Claim;
 use crate::store::holds::Hold;
+use crate::store::holds::Holds;
+use crate::store::payments::Payments;
 use crate::store::payments::{Intent, IntentStatus};
 use crate::store::{NewPurchase, OutboxMessage, PurchaseOutcome};
+use prometheus_client::metrics::counter::Counter;
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// How long a purchase keeps its hold alive at least, from its last check to its commit; longer
 /// than a commit takes. A hold ending sooner is extended by this much, at most once per attempt.
 pub const PURCHASE_CLAIM: Duration = Duration::from_secs(30);
+
+/// What checkout uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub holds: Holds,
+    pub layouts: Arc<Layouts>,
+    pub payments: Payments,
+    pub orders: Arc<dyn OrderStore>,
+    /// How long an idempotent purchase's answer is replayed.
+    pub idempotency_ttl: Duration,
+    /// Purchases committed (`/metrics`).
+    pub purchases: Counter,
+    /// Wakes the outbox relay after a purchase.
+    pub outbox_wake: Arc<Notify>,
+    pub changes: SeatChanges,
+}
 
 /// What a buyer asks for.
 #[derive(Debug, Clone)]
@@ -61,18 +84,18 @@ pub enum Outcome {
 
 /// Buys `purchase` for `buyer`. Every refusal leaves everything as it was.
 pub async fn buy(
-    state: &AppState,
+    ports: &Ports,
     buyer: &AuthUser,
     purchase: &Purchase,
     receipt: Option<Receipt<'_>>,
 ) -> Result<Outcome, OrdersError> {
-    let hold = held_seats(state, buyer, purchase).await?;
-    let layout = state.layout(&purchase.event_id).await?;
+    let hold = held_seats(ports, buyer, purchase).await?;
+    let layout = ports.layouts.existing(&purchase.event_id).await?;
     let total = price(&layout, &hold);
-    let intent = payment(state, buyer, purchase, total, &layout.currency).await?;
+    let intent = payment(ports, buyer, purchase, total, &layout.currency).await?;
     // Claimed in the step that checks it, so the hold cannot run out (and its seats go to
     // someone else) between this check and the commit.
-    match state.holds.claim(&hold, PURCHASE_CLAIM).await? {
+    match ports.holds.claim(&hold, PURCHASE_CLAIM).await? {
         Claim::Claimed { .. } => {}
         Claim::Gone => return Err(OrdersError::HoldUnusable("the hold has expired")),
         Claim::StaleLayout => return Err(OrdersError::LayoutChanged),
@@ -84,49 +107,49 @@ pub async fn buy(
                 r.status,
                 (r.answer)(&order),
                 order.created_at_ms,
-                state.settings.idempotency_ttl,
+                ports.idempotency_ttl,
             )
         }),
         outbox: announcement(&order)?,
         order,
     };
-    match state.stores.orders.purchase(&new_purchase).await? {
+    match ports.orders.purchase(&new_purchase).await? {
         PurchaseOutcome::Committed => {}
         PurchaseOutcome::SeatsTaken(seats) => {
             // The store knows better than the board: show those seats sold from now on.
-            mark_sold_elsewhere(state, &purchase.event_id, &seats).await;
+            mark_sold_elsewhere(ports, &purchase.event_id, &seats).await;
             return Err(OrdersError::SeatsSold(seats));
         }
         PurchaseOutcome::IntentUsed => return Err(OrdersError::IntentUsed),
         PurchaseOutcome::KeyUsed => return Ok(Outcome::AnsweredByAnotherAttempt),
     }
-    settle(state, &hold, &new_purchase.order.order_id, intent).await;
+    settle(ports, &hold, &new_purchase.order.order_id, intent).await;
     Ok(Outcome::Bought(Box::new(new_purchase.order)))
 }
 
 /// Puts `seats`, found sold in the order store, on the seat board with the orders that bought
 /// them (a failure is logged: the board catches up when it next reloads).
-async fn mark_sold_elsewhere(state: &AppState, event_id: &str, seats: &[String]) {
-    let marked = match state.stores.orders.sold_seats(event_id).await {
+async fn mark_sold_elsewhere(ports: &Ports, event_id: &str, seats: &[String]) {
+    let marked = match ports.orders.sold_seats(event_id).await {
         Ok(mut sold) => {
             sold.retain(|seat, _| seats.contains(seat));
-            state.holds.board().mark_sold(event_id, &sold).await
+            ports.holds.board().mark_sold(event_id, &sold).await
         }
         Err(error) => Err(holdfast_common::kv::KvError::Backend(error.to_string())),
     };
     if let Err(error) = marked {
         tracing::warn!(%error, "seats sold elsewhere not put on the seat board");
     }
-    state.changes.after(SeatChange::Refreshed(event_id)).await;
+    ports.changes.after(SeatChange::Refreshed(event_id)).await;
 }
 
 /// The buyer's hold, if it holds exactly the seats asked for on the event asked for.
 async fn held_seats(
-    state: &AppState,
+    ports: &Ports,
     buyer: &AuthUser,
     purchase: &Purchase,
 ) -> Result<Hold, OrdersError> {
-    let hold = match state.holds.get(&purchase.hold_id).await? {
+    let hold = match ports.holds.get(&purchase.hold_id).await? {
         Some(hold) if hold.may_be_used_by(buyer) => hold,
         _ => {
             return Err(OrdersError::HoldUnusable(
@@ -156,7 +179,7 @@ fn price(layout: &Layout, hold: &Hold) -> i64 {
 /// The intent that pays `total`: none for free seats, else the buyer's succeeded, unused intent
 /// of exactly `total` in `currency`.
 async fn payment(
-    state: &AppState,
+    ports: &Ports,
     buyer: &AuthUser,
     purchase: &Purchase,
     total: i64,
@@ -169,7 +192,7 @@ async fn payment(
         return Err(field_error("paymentIntentId", "required: these seats are not free").into());
     };
     let intent =
-        state
+        ports
             .payments
             .owned(intent_id, buyer.id())
             .await?
@@ -241,16 +264,16 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
 
 /// After the commit: the outbox relay woken, the seats moved from held to sold on the board,
 /// the intent marked consumed. The order stands whatever happens here, so failures are logged.
-async fn settle(state: &AppState, hold: &Hold, order_id: &str, intent: Option<Intent>) {
-    state.metrics.purchases.inc();
-    state.outbox_wake.notify_one();
+async fn settle(ports: &Ports, hold: &Hold, order_id: &str, intent: Option<Intent>) {
+    ports.purchases.inc();
+    ports.outbox_wake.notify_one();
     // The seats join the board's sold set as the hold leaves it, in one step.
-    if let Err(error) = state.holds.sell(hold, order_id).await {
+    if let Err(error) = ports.holds.sell(hold, order_id).await {
         tracing::warn!(%error, hold_id = %hold.hold_id, "sold seats not put on the seat board; it reloads them from the store when cold");
     }
-    state.changes.after(SeatChange::Sold(hold)).await;
+    ports.changes.after(SeatChange::Sold(hold)).await;
     if let Some(intent) = intent
-        && let Err(error) = state
+        && let Err(error) = ports
             .payments
             .set_status(intent, IntentStatus::Consumed)
             .await

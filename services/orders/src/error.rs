@@ -8,8 +8,12 @@ use holdfast_common::kv::KvError;
 use serde_json::json;
 use validator::ValidationErrors;
 
-use crate::layouts::LayoutUnavailable;
 use crate::store::RepoError;
+use crate::store::holds::HoldError;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the events service is unavailable: {0}")]
+pub struct LayoutUnavailable(pub String);
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrdersError {
@@ -201,5 +205,19 @@ impl IntoResponse for OrdersError {
             Self::Store(cause) => ApiError::internal(cause),
         };
         error.into_response()
+    }
+}
+
+impl From<HoldError> for OrdersError {
+    fn from(error: HoldError) -> Self {
+        match error {
+            HoldError::Invalid(message) => Self::InvalidSeats(message),
+            HoldError::Conflict(seats) => Self::ConflictSeats(seats),
+            HoldError::TooManyHolds(n) => Self::TooManyHolds(n),
+            // A layout that changed again right after it was read again is still changing.
+            HoldError::LayoutChanging | HoldError::StaleLayout => Self::LayoutChanging,
+            HoldError::Store(e) => Self::Kv(e),
+            HoldError::Orders(e) => Self::Store(e),
+        }
     }
 }

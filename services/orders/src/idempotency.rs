@@ -15,13 +15,23 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::AppState;
 use crate::domain::now_millis;
 use crate::error::OrdersError;
+use crate::store::IdempotencyStore;
 use crate::store::IdempotentResponse;
+use holdfast_common::kv::TtlStore;
+use std::sync::Arc;
 
 /// How long an attempt may hold its in-flight marker; longer than any attempt takes.
 const IN_FLIGHT: Duration = Duration::from_secs(60);
+
+/// What idempotent requests use: the TTL store for the in-flight marker, the order store's
+/// idempotency records for the answers.
+#[derive(Clone)]
+pub struct Ports {
+    pub kv: Arc<dyn TtlStore>,
+    pub records: Arc<dyn IdempotencyStore>,
+}
 
 /// The request's `Idempotency-Key`, if it sent a valid one.
 pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, OrdersError> {
@@ -61,22 +71,22 @@ impl Once {
 
     /// Runs `attempt` unless an answer to the key is stored (then replays it) or another attempt
     /// with the key is running (then 409).
-    pub async fn run<F, Fut>(&self, state: &AppState, attempt: F) -> Result<Response, OrdersError>
+    pub async fn run<F, Fut>(&self, ports: &Ports, attempt: F) -> Result<Response, OrdersError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Response, OrdersError>>,
     {
-        if let Some(response) = self.stored_answer(state).await? {
+        if let Some(response) = self.stored_answer(ports).await? {
             return Ok(response);
         }
         let marker = self.marker();
-        let kv = &state.infra.kv;
+        let kv = &ports.kv;
         if !kv
             .set_if_absent(&marker, &self.request_hash, IN_FLIGHT)
             .await?
         {
             // Finished in the meantime? Then answer as a replay; otherwise it is still running.
-            if let Some(response) = self.stored_answer(state).await? {
+            if let Some(response) = self.stored_answer(ports).await? {
                 return Ok(response);
             }
             return match kv.get(&marker).await? {
@@ -86,7 +96,7 @@ impl Once {
         }
         // The first attempt may have finished between our look and taking the marker: look
         // again now that no other attempt can run.
-        let answer = match self.stored_answer(state).await {
+        let answer = match self.stored_answer(ports).await {
             Ok(Some(response)) => Ok(response),
             Ok(None) => attempt().await,
             Err(error) => Err(error),
@@ -97,10 +107,9 @@ impl Once {
     }
 
     /// The stored answer to the key, replayed if the request matches, refused if it does not.
-    pub async fn stored_answer(&self, state: &AppState) -> Result<Option<Response>, OrdersError> {
-        match state
-            .stores
-            .idempotency
+    pub async fn stored_answer(&self, ports: &Ports) -> Result<Option<Response>, OrdersError> {
+        match ports
+            .records
             .idempotent_response(&self.user_id, &self.key, now_millis())
             .await?
         {

@@ -17,11 +17,8 @@ use holdfast_common::{money, when};
 use serde_json::Value;
 
 use crate::domain::seat::Layout;
+use crate::error::{LayoutUnavailable, OrdersError};
 use crate::store::board::SeatBoard;
-
-#[derive(Debug, thiserror::Error)]
-#[error("the events service is unavailable: {0}")]
-pub struct LayoutUnavailable(pub String);
 
 pub struct Layouts {
     board: Arc<dyn SeatBoard>,
@@ -56,6 +53,11 @@ impl Layouts {
     }
 
     /// The layout of `event_id`, `None` when there is no such event.
+    /// The layout of an existing event (its id canonical), else 404 `NOT_FOUND`.
+    pub async fn existing(&self, event_id: &str) -> Result<Layout, OrdersError> {
+        self.get(event_id).await?.ok_or(OrdersError::EventNotFound)
+    }
+
     pub async fn get(&self, event_id: &str) -> Result<Option<Layout>, LayoutUnavailable> {
         if let Some(layout) = self.cached(event_id) {
             return Ok(Some(layout));

@@ -9,6 +9,7 @@ pub mod cancellation;
 pub mod checkout;
 pub mod domain;
 pub mod error;
+pub mod holding;
 pub mod http;
 pub mod idempotency;
 pub mod layouts;
@@ -16,6 +17,7 @@ pub mod live;
 pub mod outbox;
 pub mod sales;
 pub mod seat_changes;
+pub mod state;
 pub mod store;
 pub mod waitlist;
 
@@ -23,7 +25,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use holdfast_common::auth::TokenKeys;
-use holdfast_common::config::{OrdersSettings, Settings};
+use holdfast_common::config::Settings;
 use holdfast_common::docstore::Database;
 use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
@@ -32,6 +34,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::Notify;
 
 use crate::layouts::Layouts;
+use crate::seat_changes::SeatChanges;
+use crate::state::AppState;
 use crate::store::Stores;
 use crate::store::holds::Holds;
 use crate::store::payments::Payments;
@@ -46,47 +50,6 @@ pub struct OrdersMetrics {
     pub holds_expired: Counter,
     pub hold_conflicts: Counter,
     pub purchases: Counter,
-}
-
-/// Everything a handler may need.
-#[derive(Clone)]
-pub struct AppState {
-    /// The orders section of the settings; the rest is read once, in [`build`].
-    pub settings: OrdersSettings,
-    pub infra: Infra,
-    pub stores: Stores,
-    pub holds: Holds,
-    pub payments: Payments,
-    pub layouts: Arc<Layouts>,
-    pub keys: Arc<TokenKeys>,
-    /// Verify the service tokens of `/internal/*` calls.
-    pub service_keys: Arc<holdfast_common::service_auth::ServiceKeys>,
-    pub metrics: OrdersMetrics,
-    /// Wakes the outbox relay after a purchase.
-    pub outbox_wake: Arc<Notify>,
-    /// Built seat maps and recent changes.
-    pub live: Arc<live::Live>,
-    /// What follows every seat change: the live map, the bus, the waitlist.
-    pub changes: seat_changes::SeatChanges,
-    /// The waitlist rounds running in this process.
-    pub waitlist: Arc<waitlist::Rounds>,
-    /// Sales reports by event, for the availability version they were tallied at.
-    pub sales: Arc<sales::SalesCache>,
-}
-
-holdfast_common::token_keys_in!(AppState, keys);
-
-impl AppState {
-    /// The layout of an existing event (its id already canonical), else 404.
-    pub(crate) async fn layout(
-        &self,
-        event_id: &str,
-    ) -> Result<domain::seat::Layout, error::OrdersError> {
-        self.layouts
-            .get(event_id)
-            .await?
-            .ok_or(error::OrdersError::EventNotFound)
-    }
 }
 
 /// The service's own routes.
@@ -151,42 +114,88 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         }))
     });
     let live = Arc::new(live::Live::default());
+    let holds = Holds::new(
+        infra.kv.clone(),
+        board,
+        stores.orders.clone(),
+        settings.orders.clone(),
+    );
     let (round_queue, rounds_wanted) = tokio::sync::mpsc::unbounded_channel();
+    let changes = SeatChanges::new(
+        live.clone(),
+        announcer::Announcer::spawn(infra.bus.clone()),
+        settings.orders.hold_max_lifetime,
+        stores.waitlist.clone(),
+        round_queue,
+    );
+    let payments = Payments::new(
+        infra.kv.clone(),
+        settings.orders.payment_intent_ttl,
+        settings.orders.max_payment_intents_per_user,
+    );
     let state = AppState {
-        holds: Holds::new(
-            infra.kv.clone(),
-            board,
-            stores.orders.clone(),
-            settings.orders.clone(),
-        ),
-        changes: seat_changes::SeatChanges::new(
-            live.clone(),
-            announcer::Announcer::spawn(infra.bus.clone()),
-            settings.orders.hold_max_lifetime,
-            stores.waitlist.clone(),
-            round_queue,
-        ),
-        live,
-        waitlist: Arc::new(waitlist::Rounds::default()),
-        sales: Arc::new(sales::SalesCache::default()),
-        payments: Payments::new(
-            infra.kv.clone(),
-            settings.orders.payment_intent_ttl,
-            settings.orders.max_payment_intents_per_user,
-        ),
+        holding: holding::Ports {
+            holds: holds.clone(),
+            layouts: layouts.clone(),
+            taken: counters.holds_taken.clone(),
+            conflicts: counters.hold_conflicts.clone(),
+            changes: changes.clone(),
+        },
+        checkout: checkout::Ports {
+            holds: holds.clone(),
+            layouts: layouts.clone(),
+            payments: payments.clone(),
+            orders: stores.orders.clone(),
+            idempotency_ttl: settings.orders.idempotency_ttl,
+            purchases: counters.purchases.clone(),
+            outbox_wake: outbox_wake.clone(),
+            changes: changes.clone(),
+        },
+        idempotency: idempotency::Ports {
+            kv: infra.kv.clone(),
+            records: stores.idempotency.clone(),
+        },
+        cancellation: cancellation::Ports {
+            holds: holds.clone(),
+            layouts: layouts.clone(),
+            orders: stores.orders.clone(),
+            cutoff: settings.orders.cancellation_cutoff,
+            outbox_wake: outbox_wake.clone(),
+            changes: changes.clone(),
+        },
+        waitlist: waitlist::Ports {
+            entries: stores.waitlist.clone(),
+            holds: holds.clone(),
+            layouts: layouts.clone(),
+            rounds: Arc::new(waitlist::Rounds::default()),
+            max_seats_per_hold: settings.orders.max_seats_per_hold,
+            offer_ttl: settings.orders.waitlist_offer_ttl,
+            outbox_wake,
+            changes: changes.clone(),
+        },
+        sales: sales::Ports {
+            holds: holds.clone(),
+            orders: stores.orders.clone(),
+            waitlist: stores.waitlist.clone(),
+            cache: Arc::new(sales::SalesCache::default()),
+        },
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
         service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(
             &settings.auth.service_token_secret,
         )),
-        metrics: counters,
+        live,
+        changes,
+        holds,
+        payments,
         stores,
         layouts,
-        outbox_wake,
         settings: settings.orders.clone(),
-        infra,
     };
-    live::spawn(&state);
-    waitlist::spawn(&state, rounds_wanted).await?;
+    live::spawn(&state.live, state.holds.board());
+    state
+        .changes
+        .follow_expiries(state.holds.board(), counters.holds_expired.clone());
+    waitlist::spawn(&state.waitlist, &state.live, &*infra.bus, rounds_wanted).await?;
     let app = router(state).layer(tower_http::compression::CompressionLayer::new());
     Ok(server::finish(app, SERVICE, metrics, readiness))
 }

@@ -23,10 +23,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::AppState;
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
-use crate::store::board::{SeatDelta, SeatNews, Snapshot};
+use crate::store::board::{SeatBoard, SeatDelta, SeatNews, Snapshot};
 use crate::store::holds::{HoldError, Holds};
 use holdfast_common::sync::lock;
 
@@ -333,11 +332,13 @@ impl Live {
     }
 }
 
-/// Starts the background work of `state`: following changes, announcing expiries, sweeping.
-/// Each task ends once the service's [`Live`] is gone.
-pub fn spawn(state: &AppState) {
-    let live: Weak<Live> = Arc::downgrade(&state.live);
-    let mut changes = state.holds.board().changes();
+/// Starts the background work of `live` over `board`: following its changes, and sweeping
+/// the watched events so that holds expire on time (the board then reports them, see
+/// [`crate::seat_changes::SeatChanges::follow_expiries`]). Each task ends once `live` is gone.
+pub fn spawn(live: &Arc<Live>, board: &Arc<dyn SeatBoard>) {
+    let watched = live;
+    let live: Weak<Live> = Arc::downgrade(watched);
+    let mut changes = board.changes();
     tokio::spawn(async move {
         loop {
             let news = match changes.recv().await {
@@ -350,29 +351,8 @@ pub fn spawn(state: &AppState) {
         }
     });
 
-    let live = Arc::downgrade(&state.live);
-    let mut expirations = state.holds.board().expirations();
-    let (changes, expired) = (state.changes.clone(), state.metrics.holds_expired.clone());
-    tokio::spawn(async move {
-        loop {
-            let hold = match expirations.recv().await {
-                Ok(hold) => hold,
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "hold expiries not announced (too many at once)");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            };
-            if live.strong_count() == 0 {
-                return;
-            }
-            expired.inc();
-            changes.expired(&hold);
-        }
-    });
-
-    let live = Arc::downgrade(&state.live);
-    let board = state.holds.board().clone();
+    let live = Arc::downgrade(watched);
+    let board = board.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

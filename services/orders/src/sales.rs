@@ -16,14 +16,25 @@ use holdfast_common::when::format_millis;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
 use crate::domain::waitlist::WaitlistSummary;
 use crate::error::OrdersError;
 use crate::store::board::Snapshot;
+use crate::store::holds::Holds;
+use crate::store::{OrderStore, WaitlistStore};
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// What the sales view uses.
+#[derive(Clone)]
+pub struct Ports {
+    pub holds: Holds,
+    pub orders: Arc<dyn OrderStore>,
+    pub waitlist: Arc<dyn WaitlistStore>,
+    /// Reports by event, for the availability version they were tallied at.
+    pub cache: Arc<SalesCache>,
+}
 
 /// An event's sales at one availability version.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -112,20 +123,20 @@ pub struct SalesCache {
 const CACHED_EVENTS: usize = 1_000;
 
 /// The event's sales now: the cached report if nothing changed since it was tallied.
-pub async fn report(state: &AppState, layout: &Layout) -> Result<Arc<SalesReport>, OrdersError> {
+pub async fn report(ports: &Ports, layout: &Layout) -> Result<Arc<SalesReport>, OrdersError> {
     let event_id = &layout.event_id;
-    let version = state.holds.board().version(event_id).await?;
-    if let Some(report) = state.sales.cached(event_id, version) {
+    let version = ports.holds.board().version(event_id).await?;
+    if let Some(report) = ports.cache.cached(event_id, version) {
         return Ok(report);
     }
-    let snapshot = state.holds.snapshot(event_id).await?;
+    let snapshot = ports.holds.snapshot(event_id).await?;
     let (orders, refunds, waitlist) = tokio::try_join!(
-        state.stores.orders.orders_of_event(event_id),
-        state.stores.orders.refunds_of_event(event_id),
-        state.stores.waitlist.waitlist_summary(event_id),
+        ports.orders.orders_of_event(event_id),
+        ports.orders.refunds_of_event(event_id),
+        ports.waitlist.waitlist_summary(event_id),
     )?;
     let report = Arc::new(tally(layout, &snapshot, &orders, &refunds, &waitlist));
-    state.sales.keep(event_id, report.clone());
+    ports.cache.keep(event_id, report.clone());
     Ok(report)
 }
 

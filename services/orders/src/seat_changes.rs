@@ -12,12 +12,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::announcer::{Announcer, HoldChange};
 use crate::live::Live;
 use crate::store::WaitlistStore;
-use crate::store::board::ExpiredHold;
+use crate::store::board::{ExpiredHold, SeatBoard};
 use crate::store::holds::Hold;
 
 /// Seats of the event may have come free: the waitlist is asked to offer them to the line.
@@ -97,15 +99,36 @@ impl SeatChanges {
         }
     }
 
-    /// A hold ran out (the board swept it; the live map follows the board's own news).
-    pub fn expired(&self, hold: &ExpiredHold) {
-        self.announcer.hold(
-            HoldChange::Expired,
-            &hold.hold_id,
-            &hold.user_id,
-            &hold.event_id,
-            &hold.seat_ids,
-        );
+    /// Announces every hold `board` finds expired (once each, whichever replica swept it),
+    /// counting them in `expired`; the live map follows the board's own news. The task ends
+    /// once the service's live maps are gone.
+    pub fn follow_expiries(&self, board: &Arc<dyn SeatBoard>, expired: Counter) {
+        let live = Arc::downgrade(&self.live);
+        let mut expirations = board.expirations();
+        let announcer = self.announcer.clone();
+        tokio::spawn(async move {
+            loop {
+                let hold: ExpiredHold = match expirations.recv().await {
+                    Ok(hold) => hold,
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "hold expiries not announced (too many at once)");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                if live.strong_count() == 0 {
+                    return;
+                }
+                expired.inc();
+                announcer.hold(
+                    HoldChange::Expired,
+                    &hold.hold_id,
+                    &hold.user_id,
+                    &hold.event_id,
+                    &hold.seat_ids,
+                );
+            }
+        });
     }
 
     fn announce(&self, change: HoldChange, hold: &Hold) {

@@ -20,27 +20,29 @@
 //! cancelled seats back on the seat board if the cancelling process could not.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use holdfast_common::auth::AuthUser;
+use holdfast_common::bus::MessageBus;
 use holdfast_common::messages::{
     Message, OrderCancelled, WaitlistExpired, WaitlistOffered, WaitlistRemoved,
 };
 use holdfast_common::sync::lock;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
-use crate::AppState;
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry};
 use crate::error::OrdersError;
+use crate::layouts::Layouts;
 use crate::live::Live;
-use crate::seat_changes::{RoundWanted, SeatChange};
+use crate::seat_changes::{RoundWanted, SeatChange, SeatChanges};
+use crate::store::WaitlistStore;
 use crate::store::board::{ExpiredHold, Snapshot};
-use crate::store::holds::{Hold, HoldError};
+use crate::store::holds::{Hold, HoldError, Holds};
 
 /// How many offers one round makes at most (each takes a few store round trips).
 const OFFERS_PER_ROUND: usize = 50;
@@ -58,33 +60,45 @@ const EMPTY_TRUSTED_FOR: Duration = Duration::from_secs(1);
 /// The shared queue of `order.cancelled` messages for the orders service.
 const CANCELLATIONS_QUEUE: &str = "orders.cancellations";
 
+/// What the waitlist uses.
+#[derive(Clone)]
+pub struct Ports {
+    /// The entries and offers, in the order store.
+    pub entries: Arc<dyn WaitlistStore>,
+    pub holds: Holds,
+    pub layouts: Arc<Layouts>,
+    /// The rounds running in this process and the events it made offers on.
+    pub rounds: Arc<Rounds>,
+    /// The most seats one hold may take (entries wanting more are removed).
+    pub max_seats_per_hold: usize,
+    /// How long an offer's hold lasts.
+    pub offer_ttl: Duration,
+    /// Wakes the outbox relay after an offer or its end is written.
+    pub outbox_wake: Arc<Notify>,
+    pub changes: SeatChanges,
+}
+
 /// Puts the caller on the event's waitlist for `seats` seats; answers their place and whether
 /// they were added (`false`: they already were, and nothing changed). While at least `seats`
 /// seats are free the caller is refused (409 `SEATS_AVAILABLE`): a waitlist is for an event
 /// that is sold out, and joining would only turn into an offer hold they did not ask for, which
 /// counts toward their own holds on the event.
 pub async fn join(
-    state: &AppState,
+    ports: &Ports,
     caller: &AuthUser,
     event_id: &str,
     seats: usize,
 ) -> Result<(Place, bool), OrdersError> {
-    let layout = state.layout(event_id).await?;
-    if let Some(place) = state
-        .stores
-        .waitlist
-        .waitlist_place(event_id, caller.id())
-        .await?
-    {
+    let layout = ports.layouts.existing(event_id).await?;
+    if let Some(place) = ports.entries.waitlist_place(event_id, caller.id()).await? {
         return Ok((place, false));
     }
-    let free = free_seats(&layout, &state.holds.snapshot(event_id).await?).len();
+    let free = free_seats(&layout, &ports.holds.snapshot(event_id).await?).len();
     if free >= seats {
         return Err(OrdersError::SeatsAvailable(free));
     }
-    let joined = state
-        .stores
-        .waitlist
+    let joined = ports
+        .entries
         .join_waitlist(&WaitlistEntry {
             event_id: event_id.to_string(),
             user_id: caller.id().to_string(),
@@ -96,12 +110,11 @@ pub async fn join(
         })
         .await?;
     if joined {
-        state.waitlist.joined(event_id);
-        start_round(state, event_id);
+        ports.rounds.joined(event_id);
+        start_round(ports, event_id);
     }
-    let place = state
-        .stores
-        .waitlist
+    let place = ports
+        .entries
         .waitlist_place(event_id, caller.id())
         .await?
         .ok_or(OrdersError::NotWaitlisted)?;
@@ -109,32 +122,26 @@ pub async fn join(
 }
 
 /// The caller's place on the event's waitlist.
-pub async fn place(
-    state: &AppState,
-    caller: &AuthUser,
-    event_id: &str,
-) -> Result<Place, OrdersError> {
-    state
-        .stores
-        .waitlist
+pub async fn place(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<Place, OrdersError> {
+    ports
+        .entries
         .waitlist_place(event_id, caller.id())
         .await?
         .ok_or(OrdersError::NotWaitlisted)
 }
 
 /// Takes the caller off the event's waitlist, releasing an offer they had.
-pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
-    let entry = state
-        .stores
-        .waitlist
+pub async fn leave(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
+    let entry = ports
+        .entries
         .leave_waitlist(event_id, caller.id(), None)
         .await?
         .ok_or(OrdersError::NotWaitlisted)?;
     if let Some(offer) = entry.offer
-        && let Some(hold) = state.holds.get(&offer.hold_id).await?
+        && let Some(hold) = ports.holds.get(&offer.hold_id).await?
     {
-        state.holds.release(&hold).await?;
-        state.changes.after(SeatChange::Released(&hold)).await;
+        ports.holds.release(&hold).await?;
+        ports.changes.after(SeatChange::Released(&hold)).await;
     }
     Ok(())
 }
@@ -142,22 +149,22 @@ pub async fn leave(state: &AppState, caller: &AuthUser, event_id: &str) -> Resul
 /// Runs an offer round for the event in the background, logging a failure (the next
 /// trigger, or the stale-offer rule, makes up for it). While a round of the event runs in this
 /// process, further triggers make it run once more instead of starting rounds of their own.
-pub fn start_round(state: &AppState, event_id: &str) {
-    if !state.waitlist.begin_round(event_id) {
+pub fn start_round(ports: &Ports, event_id: &str) {
+    if !ports.rounds.begin_round(event_id) {
         return;
     }
-    let (state, event_id) = (state.clone(), event_id.to_string());
+    let (ports, event_id) = (ports.clone(), event_id.to_string());
     tokio::spawn(async move {
         loop {
-            let result = if state.waitlist.known_empty(&event_id) {
+            let result = if ports.rounds.known_empty(&event_id) {
                 Ok(())
             } else {
-                offer_round(&state, &event_id).await
+                offer_round(&ports, &event_id).await
             };
             if let Err(error) = result {
                 tracing::warn!(%error, %event_id, "waitlist offer round failed");
             }
-            if !state.waitlist.again(&event_id) {
+            if !ports.rounds.again(&event_id) {
                 return;
             }
         }
@@ -167,44 +174,36 @@ pub fn start_round(state: &AppState, event_id: &str) {
 /// Offers the event's free seats to its waitlist, first in line first, until none fits. Every
 /// read is indexed and bounded (the head of the line by seats wanted, offers that ran out, the
 /// line's figures): a round costs the same whatever the length of the queue.
-pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
-    let max_seats = state.settings.max_seats_per_hold;
+pub async fn offer_round(ports: &Ports, event_id: &str) -> Result<(), OrdersError> {
+    let max_seats = ports.max_seats_per_hold;
     let mut passed_over: Vec<String> = Vec::new();
     let mut lost_races = 0;
     let mut offers = 0;
     while offers < OFFERS_PER_ROUND && lost_races < LOST_RACES_PER_ROUND {
-        if state
-            .stores
-            .waitlist
-            .waitlist_summary(event_id)
-            .await?
-            .entries
-            == 0
-        {
-            state.waitlist.read_empty(event_id);
+        if ports.entries.waitlist_summary(event_id).await?.entries == 0 {
+            ports.rounds.read_empty(event_id);
             return Ok(());
         }
-        end_stale_offers(state, event_id).await?;
-        remove_oversized(state, event_id, max_seats).await?;
-        let Some(layout) = state.layouts.get(event_id).await? else {
+        end_stale_offers(ports, event_id).await?;
+        remove_oversized(ports, event_id, max_seats).await?;
+        let Some(layout) = ports.layouts.get(event_id).await? else {
             return Ok(());
         };
-        let snapshot = state.holds.snapshot(event_id).await?;
+        let snapshot = ports.holds.snapshot(event_id).await?;
         let free = free_seats(&layout, &snapshot);
         let fits = free.len().min(max_seats);
         if fits == 0 {
             return Ok(());
         }
-        let next = state
-            .stores
-            .waitlist
+        let next = ports
+            .entries
             .next_in_line(event_id, fits, &passed_over, 1)
             .await?;
         let Some(entry) = next.into_iter().next() else {
             return Ok(());
         };
         let seats = pick(&free, entry.seats);
-        match offer(state, &layout, &entry, seats).await? {
+        match offer(ports, &layout, &entry, seats).await? {
             Offered::Yes => offers += 1,
             Offered::LostRace => lost_races += 1,
             Offered::CannotHold => passed_over.push(entry.user_id.clone()),
@@ -217,13 +216,12 @@ pub async fn offer_round(state: &AppState, event_id: &str) -> Result<(), OrdersE
 /// may now hold at once (`MAX_SEATS_PER_HOLD` was lowered since they joined): no offer could
 /// ever be made to them, and they must not hold up the line.
 async fn remove_oversized(
-    state: &AppState,
+    ports: &Ports,
     event_id: &str,
     max_seats: usize,
 ) -> Result<(), OrdersError> {
-    let oversized = state
-        .stores
-        .waitlist
+    let oversized = ports
+        .entries
         .oversized_entries(event_id, max_seats, OFFERS_PER_ROUND)
         .await?;
     for entry in oversized {
@@ -235,15 +233,14 @@ async fn remove_oversized(
             reason: "more seats than MAX_SEATS_PER_HOLD".into(),
             email: entry.email.clone(),
         })?;
-        if state
-            .stores
-            .waitlist
+        if ports
+            .entries
             .leave_waitlist(event_id, &entry.user_id, Some(&message))
             .await?
             .is_some()
         {
             tracing::info!(%event_id, user_id = %entry.user_id, seats = entry.seats, max_seats, "waitlist entry wanting more than a hold may take removed");
-            state.outbox_wake.notify_one();
+            ports.outbox_wake.notify_one();
         }
     }
     Ok(())
@@ -259,14 +256,14 @@ enum Offered {
 
 /// Holds `seats` for the entry's user and records the offer, or gives the hold back.
 async fn offer(
-    state: &AppState,
+    ports: &Ports,
     layout: &Layout,
     entry: &WaitlistEntry,
     seats: Vec<String>,
 ) -> Result<Offered, OrdersError> {
-    let request = state.holds.check_request(layout, seats)?;
-    let ttl = state.settings.waitlist_offer_ttl;
-    let hold = match state
+    let request = ports.holds.check_request(layout, seats)?;
+    let ttl = ports.offer_ttl;
+    let hold = match ports
         .holds
         .take_unrecorded(&entry.user_id, layout, request, ttl, true)
         .await
@@ -292,47 +289,45 @@ async fn offer(
         expires_at: holdfast_common::when::format_millis(hold.expires_at_ms),
         email: entry.email.clone(),
     })?;
-    let recorded = state
-        .stores
-        .waitlist
+    let recorded = ports
+        .entries
         .record_offer(&entry.event_id, &entry.user_id, &offer, Some(&message))
         .await;
     match recorded {
         Ok(true) => {
-            state.outbox_wake.notify_one();
-            if let Err(error) = state.holds.keep(&hold, ttl).await {
+            ports.outbox_wake.notify_one();
+            if let Err(error) = ports.holds.keep(&hold, ttl).await {
                 // The offer stands in the store but its hold could not be kept: it ends now,
                 // announced as expired, and the seats go to the next round.
-                offer_expired(state, entry, &hold.hold_id).await?;
+                offer_expired(ports, entry, &hold.hold_id).await?;
                 return Err(error.into());
             }
-            state.changes.after(SeatChange::Held(&hold)).await;
-            state.waitlist.offered_on(&hold.event_id);
+            ports.changes.after(SeatChange::Held(&hold)).await;
+            ports.rounds.offered_on(&hold.event_id);
             Ok(Offered::Yes)
         }
         Ok(false) => {
-            state.holds.release(&hold).await?;
+            ports.holds.release(&hold).await?;
             Ok(Offered::LostRace)
         }
         Err(error) => {
-            state.holds.release(&hold).await?;
+            ports.holds.release(&hold).await?;
             Err(error.into())
         }
     }
 }
 
 /// Ends offers that ran out a while ago and whose hold is gone (see [`STALE_OFFER_GRACE_MS`]).
-async fn end_stale_offers(state: &AppState, event_id: &str) -> Result<(), OrdersError> {
+async fn end_stale_offers(ports: &Ports, event_id: &str) -> Result<(), OrdersError> {
     let ended_before = now_millis() - STALE_OFFER_GRACE_MS;
-    let stale = state
-        .stores
-        .waitlist
+    let stale = ports
+        .entries
         .offers_ended_before(event_id, ended_before, OFFERS_PER_ROUND)
         .await?;
     for entry in stale {
         let Some(offer) = &entry.offer else { continue };
-        if state.holds.get(&offer.hold_id).await?.is_none() {
-            offer_expired(state, &entry, &offer.hold_id).await?;
+        if ports.holds.get(&offer.hold_id).await?.is_none() {
+            offer_expired(ports, &entry, &offer.hold_id).await?;
         }
     }
     Ok(())
@@ -340,21 +335,20 @@ async fn end_stale_offers(state: &AppState, event_id: &str) -> Result<(), Orders
 
 /// Ends the offer whose hold just expired, if its user is still waitlisted (a user who left
 /// the list took the offer with them). The sweep ends what this misses.
-async fn expired_offer_hold(state: &AppState, hold: &ExpiredHold) -> Result<(), OrdersError> {
-    match state
-        .stores
-        .waitlist
+async fn expired_offer_hold(ports: &Ports, hold: &ExpiredHold) -> Result<(), OrdersError> {
+    match ports
+        .entries
         .waitlist_place(&hold.event_id, &hold.user_id)
         .await?
     {
-        Some(place) => offer_expired(state, &place.entry, &hold.hold_id).await,
+        Some(place) => offer_expired(ports, &place.entry, &hold.hold_id).await,
         None => Ok(()),
     }
 }
 
 /// Ends the offer `hold_id` made to `entry` that ran out, announcing `waitlist.expired` once.
 async fn offer_expired(
-    state: &AppState,
+    ports: &Ports,
     entry: &WaitlistEntry,
     hold_id: &str,
 ) -> Result<(), OrdersError> {
@@ -365,14 +359,13 @@ async fn offer_expired(
         hold_id: hold_id.to_string(),
         email: entry.email.clone(),
     })?;
-    if state
-        .stores
-        .waitlist
+    if ports
+        .entries
         .end_offer(event_id, hold_id, Some(&message))
         .await?
         .is_some()
     {
-        state.outbox_wake.notify_one();
+        ports.outbox_wake.notify_one();
     }
     Ok(())
 }
@@ -481,18 +474,20 @@ impl Rounds {
 /// [`crate::seat_changes`]), expired holds end offers and start rounds, the events with offers
 /// are swept, and `order.cancelled` from the bus starts rounds.
 pub async fn spawn(
-    state: &AppState,
+    ports: &Ports,
+    live: &Arc<Live>,
+    bus: &dyn MessageBus,
     mut rounds_wanted: mpsc::UnboundedReceiver<RoundWanted>,
 ) -> anyhow::Result<()> {
-    let asked = state.clone();
+    let asked = ports.clone();
     tokio::spawn(async move {
         while let Some(RoundWanted { event_id }) = rounds_wanted.recv().await {
             start_round(&asked, &event_id);
         }
     });
-    let live: Weak<Live> = std::sync::Arc::downgrade(&state.live);
-    let mut expirations = state.holds.board().expirations();
-    let on_expiry = state.clone();
+    let alive: Weak<Live> = Arc::downgrade(live);
+    let mut expirations = ports.holds.board().expirations();
+    let on_expiry = ports.clone();
     tokio::spawn(async move {
         loop {
             let hold: ExpiredHold = match expirations.recv().await {
@@ -500,21 +495,21 @@ pub async fn spawn(
                 Err(RecvError::Lagged(_)) => continue,
                 Err(RecvError::Closed) => return,
             };
-            if live.strong_count() == 0 {
+            if alive.strong_count() == 0 {
                 return;
             }
-            let state = &on_expiry;
+            let ports = &on_expiry;
             if Hold::is_offer_id(&hold.hold_id)
-                && let Err(error) = expired_offer_hold(state, &hold).await
+                && let Err(error) = expired_offer_hold(ports, &hold).await
             {
                 tracing::warn!(%error, hold_id = %hold.hold_id, "expired offer not ended yet");
             }
-            start_round(state, &hold.event_id);
+            start_round(ports, &hold.event_id);
         }
     });
 
-    let live: Weak<Live> = std::sync::Arc::downgrade(&state.live);
-    let sweeper = state.clone();
+    let live: Weak<Live> = Arc::downgrade(live);
+    let sweeper = ports.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -523,28 +518,21 @@ pub async fn spawn(
             if live.strong_count() == 0 {
                 return;
             }
-            let events: Vec<String> = lock(&sweeper.waitlist.offered_on).iter().cloned().collect();
+            let events: Vec<String> = lock(&sweeper.rounds.offered_on).iter().cloned().collect();
             for event_id in events {
                 let _ = sweeper.holds.board().sweep(&event_id).await;
-                let offers_left = sweeper
-                    .stores
-                    .waitlist
-                    .has_offers(&event_id)
-                    .await
-                    .unwrap_or(true);
+                let offers_left = sweeper.entries.has_offers(&event_id).await.unwrap_or(true);
                 if !offers_left {
-                    lock(&sweeper.waitlist.offered_on).remove(&event_id);
+                    lock(&sweeper.rounds.offered_on).remove(&event_id);
                 }
             }
         }
     });
 
-    let mut cancellations = state
-        .infra
-        .bus
+    let mut cancellations = bus
         .subscribe(CANCELLATIONS_QUEUE, &[OrderCancelled::TYPE])
         .await?;
-    let on_cancel = state.clone();
+    let on_cancel = ports.clone();
     tokio::spawn(async move {
         while let Some(delivery) = cancellations.next().await {
             let message = match delivery.message.decode::<OrderCancelled>() {
@@ -581,7 +569,7 @@ pub async fn spawn(
 /// only those still sold to the cancelled order: a seat bought again since stays sold), then
 /// an offer round.
 async fn cancelled(
-    state: &AppState,
+    ports: &Ports,
     event_id: &str,
     order_id: &str,
     seats: &[String],
@@ -590,14 +578,14 @@ async fn cancelled(
         return Ok(());
     }
     if !seats.is_empty() {
-        state
+        ports
             .holds
             .board()
             .unsell(event_id, order_id, seats)
             .await?;
-        state.changes.after(SeatChange::Refreshed(event_id)).await;
+        ports.changes.after(SeatChange::Refreshed(event_id)).await;
     }
-    offer_round(state, event_id).await
+    offer_round(ports, event_id).await
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
-use crate::AppState;
 use crate::cancellation::{self, Cancelled};
 use crate::domain::order::{OrderStatus, Refund};
 use crate::error::OrdersError;
 use crate::http::orders::OrderSeats;
+use crate::state::AppState;
 
 /// Which seats to cancel; without a body (or without `seatIds`) every seat of the order.
 #[derive(Debug, Default, Deserialize, Validate, ToSchema)]
@@ -106,7 +106,8 @@ pub async fn cancel(
     if uuid::Uuid::parse_str(&order_id).is_err() {
         return Err(OrdersError::NoSuchOrder);
     }
-    let cancelled = cancellation::cancel(&state, &caller, &order_id, seat_ids.as_deref()).await?;
+    let cancelled =
+        cancellation::cancel(&state.cancellation, &caller, &order_id, seat_ids.as_deref()).await?;
     Ok(Json(view(&cancelled)).into_response())
 }
 

@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::AppState;
 use crate::error::OrdersError;
-use crate::seat_changes::SeatChange;
-use crate::store::holds::{Hold, HoldError};
+use crate::holding;
+use crate::state::AppState;
+use crate::store::holds::Hold;
 
 /// Seats to hold: all of them or none.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -77,20 +77,6 @@ pub struct HoldDetails {
 #[allow(dead_code)]
 pub struct HoldId(String);
 
-impl From<HoldError> for OrdersError {
-    fn from(error: HoldError) -> Self {
-        match error {
-            HoldError::Invalid(message) => Self::InvalidSeats(message),
-            HoldError::Conflict(seats) => Self::ConflictSeats(seats),
-            HoldError::TooManyHolds(n) => Self::TooManyHolds(n),
-            // A layout that changed again right after it was read again is still changing.
-            HoldError::LayoutChanging | HoldError::StaleLayout => Self::LayoutChanging,
-            HoldError::Store(e) => Self::Kv(e),
-            HoldError::Orders(e) => Self::Store(e),
-        }
-    }
-}
-
 /// Holds seats for the caller: all requested seats or none. The hold expires unless bought or
 /// refreshed.
 #[utoipa::path(post, path = "/holds", tag = "holds", security(("bearer" = []), ("cookie" = [])), request_body = HoldRequest,
@@ -107,27 +93,7 @@ pub async fn create(
 ) -> Result<Response, OrdersError> {
     let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
     let seat_ids = request.seat_ids.unwrap_or_default();
-    let layout = state.layout(&event_id).await?;
-    let seats = state.holds.check_request(&layout, seat_ids.clone())?;
-    let mut taken = state.holds.take(caller.id(), &layout, seats).await;
-    if matches!(taken, Err(HoldError::StaleLayout)) {
-        // This replica's copy of the layout predates a change: check the seats against the
-        // current layout and try once more.
-        state.layouts.invalidate(&event_id);
-        let layout = state.layout(&event_id).await?;
-        let seats = state.holds.check_request(&layout, seat_ids)?;
-        taken = state.holds.take(caller.id(), &layout, seats).await;
-    }
-    let hold = match taken {
-        Ok(hold) => hold,
-        Err(HoldError::Conflict(seats)) => {
-            state.metrics.hold_conflicts.inc();
-            return Err(OrdersError::ConflictSeats(seats));
-        }
-        Err(other) => return Err(other.into()),
-    };
-    state.metrics.holds_taken.inc();
-    state.changes.after(SeatChange::Held(&hold)).await;
+    let hold = holding::hold(&state.holding, caller.id(), &event_id, seat_ids).await?;
     Ok((
         StatusCode::CREATED,
         Json(HoldCreated {
@@ -266,7 +232,6 @@ pub async fn release(
     Path(hold_id): Path<String>,
 ) -> Result<StatusCode, OrdersError> {
     let hold = usable(&state, &caller, &hold_id).await?;
-    state.holds.release(&hold).await?;
-    state.changes.after(SeatChange::Released(&hold)).await;
+    holding::release(&state.holding, &hold).await?;
     Ok(StatusCode::NO_CONTENT)
 }

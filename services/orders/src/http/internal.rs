@@ -16,9 +16,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::error::OrdersError;
 use crate::seat_changes::SeatChange;
+use crate::state::AppState;
 use crate::store::board::LayoutLock;
 
 /// How long a layout lock lasts unless released: longer than writing an event takes.

@@ -18,9 +18,9 @@ use holdfast_common::service_auth::ServiceKeys;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::domain::ids::EventId;
 use crate::error::OrdersError;
+use crate::state::AppState;
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
 /// exist without being documented.

@@ -10,9 +10,9 @@ use holdfast_common::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::AppState;
 use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
+use crate::state::AppState;
 use holdfast_common::when::format_millis;
 
 /// An order's seats, as every view of it shows them.

@@ -12,8 +12,8 @@ use serde_json::Number;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
-use crate::AppState;
 use crate::error::OrdersError;
+use crate::state::AppState;
 use crate::store::payments::IntentStatus;
 use holdfast_common::money;
 

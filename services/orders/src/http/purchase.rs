@@ -15,11 +15,11 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::event_id;
-use crate::AppState;
 use crate::checkout::{self, Outcome, Purchase, Receipt};
 use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
 use crate::idempotency::{self, Once};
+use crate::state::AppState;
 
 /// The held seats to buy and the payment for them.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -97,8 +97,10 @@ pub async fn purchase(
         return buy(&state, &caller, &request, None).await;
     };
     let once = Once::new(caller.id(), key, request_hash(&request));
-    once.run(&state, || buy(&state, &caller, &request, Some(&once)))
-        .await
+    once.run(&state.idempotency, || {
+        buy(&state, &caller, &request, Some(&once))
+    })
+    .await
 }
 
 /// The answer to a new order (stored with it when the purchase is idempotent).
@@ -131,7 +133,7 @@ async fn buy(
         status: StatusCode::CREATED,
         answer,
     });
-    match checkout::buy(state, caller, &purchase, receipt).await? {
+    match checkout::buy(&state.checkout, caller, &purchase, receipt).await? {
         Outcome::Bought(order) => {
             let json = [(
                 header::CONTENT_TYPE,
@@ -141,7 +143,7 @@ async fn buy(
         }
         Outcome::AnsweredByAnotherAttempt => match once {
             Some(once) => once
-                .stored_answer(state)
+                .stored_answer(&state.idempotency)
                 .await?
                 .ok_or(OrdersError::IdempotencyInProgress),
             None => Err(OrdersError::IdempotencyInProgress),

@@ -6,10 +6,10 @@ use holdfast_common::auth::AuthUser;
 use holdfast_common::error::ErrorBody;
 
 use super::event_id;
-use crate::AppState;
 use crate::cancellation::runs_event;
 use crate::error::OrdersError;
 use crate::sales::{self, SalesReport};
+use crate::state::AppState;
 
 /// The event's seats sold, held and available, its waitlist, revenue and refunds by currency,
 /// cancellations and sales per hour. For the event's organizer and admins.
@@ -31,6 +31,6 @@ pub async fn sales(
     if !runs_event(&caller, Some(&layout)) {
         return Err(OrdersError::NotOrganizer);
     }
-    let report = sales::report(&state, &layout).await?;
+    let report = sales::report(&state.sales, &layout).await?;
     Ok(Json(SalesReport::clone(&report)))
 }

@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::AppState;
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::live::{Encoding, SeatMap};
+use crate::state::AppState;
 use crate::store::board::{SeatDelta, SeatNews, SeatState};
 
 /// How often an idle stream sends a comment, so proxies keep it open.

@@ -14,9 +14,9 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::event_id;
-use crate::AppState;
 use crate::domain::waitlist::Place;
 use crate::error::OrdersError;
+use crate::state::AppState;
 use crate::waitlist;
 
 /// How many seats to wait for.
@@ -99,7 +99,7 @@ pub async fn join(
         .ok_or_else(|| {
             holdfast_common::extract::field_error("seats", &format!("must be 1 to {max}"))
         })?;
-    let (place, joined) = waitlist::join(&state, &caller, &event_id, seats).await?;
+    let (place, joined) = waitlist::join(&state.waitlist, &caller, &event_id, seats).await?;
     let status = if joined {
         StatusCode::CREATED
     } else {
@@ -123,7 +123,9 @@ pub async fn place(
 ) -> Result<Json<WaitlistPlace>, OrdersError> {
     let event_id = event_id(&event)?;
     Ok(Json(
-        waitlist::place(&state, &caller, &event_id).await?.into(),
+        waitlist::place(&state.waitlist, &caller, &event_id)
+            .await?
+            .into(),
     ))
 }
 
@@ -141,6 +143,6 @@ pub async fn leave(
     Path(event): Path<String>,
 ) -> Result<StatusCode, OrdersError> {
     let event_id = event_id(&event)?;
-    waitlist::leave(&state, &caller, &event_id).await?;
+    waitlist::leave(&state.waitlist, &caller, &event_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,0 +1,52 @@
+//! The handlers' state: the ports of each use-case, and the stores and caches that the
+//! read-only routes answer from directly. Built once, in [`crate::build`].
+
+use std::sync::Arc;
+
+use holdfast_common::auth::TokenKeys;
+use holdfast_common::config::OrdersSettings;
+use holdfast_common::service_auth::ServiceKeys;
+
+use crate::domain::seat::Layout;
+use crate::error::OrdersError;
+use crate::layouts::Layouts;
+use crate::live::Live;
+use crate::seat_changes::SeatChanges;
+use crate::store::Stores;
+use crate::store::holds::Holds;
+use crate::store::payments::Payments;
+use crate::{cancellation, checkout, holding, idempotency, sales, waitlist};
+
+/// What the handlers use: the ports of each use-case, and the stores and caches that the
+/// read-only routes (seat maps, holds, orders, payments) answer from directly.
+#[derive(Clone)]
+pub struct AppState {
+    /// The orders section of the settings; the rest is read once, in [`build`].
+    pub settings: OrdersSettings,
+    pub stores: Stores,
+    pub holds: Holds,
+    pub payments: Payments,
+    pub layouts: Arc<Layouts>,
+    pub keys: Arc<TokenKeys>,
+    /// Verify the service tokens of `/internal/*` calls.
+    pub service_keys: Arc<ServiceKeys>,
+    /// Built seat maps and recent changes.
+    pub live: Arc<Live>,
+    /// What follows every seat change: the live map, the bus, the waitlist.
+    pub changes: SeatChanges,
+    pub holding: holding::Ports,
+    pub checkout: checkout::Ports,
+    pub idempotency: idempotency::Ports,
+    pub cancellation: cancellation::Ports,
+    pub waitlist: waitlist::Ports,
+    pub sales: sales::Ports,
+}
+
+holdfast_common::token_keys_in!(AppState, keys);
+
+impl AppState {
+    /// The layout of an existing event (its id already canonical), else 404.
+    pub(crate) async fn layout(&self, event_id: &str) -> Result<Layout, OrdersError> {
+        self.layouts.existing(event_id).await
+    }
+}
