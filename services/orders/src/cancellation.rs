@@ -16,13 +16,13 @@
 
 use std::collections::BTreeSet;
 
-use holdfast_common::auth::{AuthUser, Role};
+use holdfast_common::auth::AuthUser;
 use holdfast_common::messages::{OrderCancelled, RefundDetails};
 use holdfast_common::money;
 
+use crate::domain::access::runs_event;
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
-use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::SeatChange;
@@ -97,13 +97,6 @@ pub async fn cancel(
         });
     }
     Err(OrdersError::CancellationBusy)
-}
-
-/// Whether `caller` may manage the event: an admin, or the organizer who owns it.
-pub fn runs_event(caller: &AuthUser, layout: Option<&Layout>) -> bool {
-    caller.is_admin()
-        || (caller.role() == Role::Organizer
-            && layout.and_then(|l| l.organizer_id.as_deref()) == Some(caller.id()))
 }
 
 /// The seats asked for that still stand; every one asked for must be the order's.

@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 
+use crate::domain::hold::Hold;
 use crate::domain::ids::EventId;
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::{SeatChange, SeatChanges};
-use crate::store::holds::{Hold, HoldError, Holds};
+use crate::store::holds::{HoldError, Holds};
 
 /// What holding uses.
 #[derive(Clone)]

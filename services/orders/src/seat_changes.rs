@@ -17,10 +17,10 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::announcer::{Announcer, HoldChange};
+use crate::domain::hold::Hold;
 use crate::live::Live;
 use crate::store::WaitlistStore;
 use crate::store::board::{ExpiredHold, SeatBoard};
-use crate::store::holds::Hold;
 
 /// Seats of the event may have come free: the waitlist is asked to offer them to the line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,6 +32,7 @@ use holdfast_common::sync::lock;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, mpsc};
 
+use crate::domain::hold::Hold;
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
@@ -42,7 +43,7 @@ use crate::live::Live;
 use crate::seat_changes::{RoundWanted, SeatChange, SeatChanges};
 use crate::store::WaitlistStore;
 use crate::store::board::{ExpiredHold, Snapshot};
-use crate::store::holds::{Hold, HoldError, Holds};
+use crate::store::holds::{HoldError, Holds};
 
 /// How many offers one round makes at most (each takes a few store round trips).
 const OFFERS_PER_ROUND: usize = 50;

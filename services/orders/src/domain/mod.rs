@@ -1,7 +1,11 @@
-//! The orders service's domain, free of I/O, HTTP and storage: seats and layouts, orders and
-//! refunds, the waitlist.
+//! The orders service's domain, free of I/O, HTTP and storage: identifiers, seats and layouts,
+//! holds and the rules of a request for seats, payment intents, orders and refunds, the
+//! waitlist, and who may manage an event.
 
+pub mod access;
+pub mod hold;
 pub mod ids;
+pub mod intent;
 pub mod order;
 pub mod seat;
 pub mod waitlist;

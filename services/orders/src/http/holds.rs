@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::domain::hold::Hold;
 use crate::error::OrdersError;
 use crate::holding;
 use crate::state::AppState;
-use crate::store::holds::Hold;
 
 /// Seats to hold: all of them or none.
 #[derive(Debug, Deserialize, Validate, ToSchema)]

@@ -12,9 +12,9 @@ use serde_json::Number;
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use crate::domain::intent::IntentStatus;
 use crate::error::OrdersError;
 use crate::state::AppState;
-use crate::store::payments::IntentStatus;
 use holdfast_common::money;
 
 fn valid_amount(amount: &Number) -> Result<(), ValidationError> {

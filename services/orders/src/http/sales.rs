@@ -6,7 +6,7 @@ use holdfast_common::auth::AuthUser;
 use holdfast_common::error::ErrorBody;
 
 use super::event_id;
-use crate::cancellation::runs_event;
+use crate::domain::access::runs_event;
 use crate::error::OrdersError;
 use crate::sales::{self, SalesReport};
 use crate::state::AppState;

@@ -11,77 +11,27 @@
 //! every seat at once, and only while they all still carry the hold's id; each refresh is
 //! capped, and so is the hold's whole lifetime.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast_common::auth::AuthUser;
 use holdfast_common::config::OrdersSettings;
 use holdfast_common::docstore::StoreError;
 use holdfast_common::kv::{KvError, TtlStore};
-use serde::{Deserialize, Serialize};
 
+use crate::domain::hold::{Hold, OFFER_PREFIX, SeatRequest};
 use crate::domain::now_millis;
-use crate::domain::seat::{Layout, Seat};
+use crate::domain::seat::Layout;
 use crate::store::OrderStore;
 use crate::store::board::{Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Hold {
-    pub hold_id: String,
-    pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
-    pub created_at_ms: i64,
-    pub expires_at_ms: i64,
-    /// Which of the holder's slots on this event the hold occupies.
-    pub slot: usize,
-    /// The layout version the seats were checked against.
-    #[serde(default)]
-    pub layout_version: u64,
-    /// Made for the holder by the event's waitlist (see [`crate::waitlist`]).
-    #[serde(default)]
-    pub offer: bool,
-}
-
-impl Hold {
-    /// Whether `caller` may see, use and release the hold: its holder, or an admin.
-    pub fn may_be_used_by(&self, caller: &AuthUser) -> bool {
-        caller.is_admin() || self.user_id == caller.id()
-    }
-
-    fn keys(&self) -> HoldKeys {
-        HoldKeys {
-            hold_id: self.hold_id.clone(),
-            user_id: self.user_id.clone(),
-            event_id: self.event_id.clone(),
-            seat_ids: self.seat_ids.clone(),
-            slot: self.slot,
-        }
-    }
-
-    /// Whether `hold_id` names a waitlist offer (their ids start with [`OFFER_PREFIX`]), so
-    /// that what happens to ordinary holds never has to ask the waitlist.
-    pub fn is_offer_id(hold_id: &str) -> bool {
-        hold_id.starts_with(OFFER_PREFIX)
-    }
-
-    /// Whole seconds left, rounded up, 0 once expired.
-    pub fn ttl_seconds(&self) -> u64 {
-        let left = self.expires_at_ms - now_millis();
-        u64::try_from(left.max(0)).unwrap_or(0).div_ceil(1000)
-    }
-}
-
-/// Seats that passed [`Holds::check_request`] for one event's layout: a hold can only be taken
-/// with one of these, so the request is checked exactly once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatRequest(Vec<String>);
-
-impl SeatRequest {
-    pub fn seat_ids(&self) -> &[String] {
-        &self.0
+/// The board's keys of `hold`.
+fn keys(hold: &Hold) -> HoldKeys {
+    HoldKeys {
+        hold_id: hold.hold_id.clone(),
+        user_id: hold.user_id.clone(),
+        event_id: hold.event_id.clone(),
+        seat_ids: hold.seat_ids.clone(),
+        slot: hold.slot,
     }
 }
 
@@ -113,9 +63,6 @@ fn sold_seats_unloadable() -> HoldError {
         "the sold seats could not be loaded onto the seat board".into(),
     ))
 }
-
-/// How the ids of waitlist offers start.
-const OFFER_PREFIX: &str = "offer-";
 
 fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
@@ -164,41 +111,14 @@ impl Holds {
         &self.board
     }
 
-    /// The requested seats, checked against the layout: none missing, repeated or unknown.
+    /// The requested seats, checked against the layout and the most seats a hold may take.
     pub fn check_request(
         &self,
         layout: &Layout,
         seat_ids: Vec<String>,
     ) -> Result<SeatRequest, HoldError> {
-        if seat_ids.is_empty() {
-            return Err(HoldError::Invalid(
-                "seatIds must name at least one seat".into(),
-            ));
-        }
-        if seat_ids.len() > self.policy.max_seats_per_hold {
-            return Err(HoldError::Invalid(format!(
-                "at most {} seats per hold",
-                self.policy.max_seats_per_hold
-            )));
-        }
-        let mut seen = HashSet::new();
-        if let Some(repeated) = seat_ids.iter().find(|s| !seen.insert(s.as_str())) {
-            return Err(HoldError::Invalid(format!(
-                "seat {repeated} is listed twice"
-            )));
-        }
-        let unknown: Vec<&str> = seat_ids
-            .iter()
-            .filter(|id| !Seat::parse(id).is_some_and(|seat| layout.contains(seat)))
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(HoldError::Invalid(format!(
-                "no such seats in this event: {}",
-                unknown.join(", ")
-            )));
-        }
-        Ok(SeatRequest(seat_ids))
+        SeatRequest::check(layout, seat_ids, self.policy.max_seats_per_hold)
+            .map_err(HoldError::Invalid)
     }
 
     /// Puts the event's sold seats, as the order store has them, on the board.
@@ -240,7 +160,7 @@ impl Holds {
     /// go when it cannot be written.
     pub async fn keep(&self, hold: &Hold, ttl: Duration) -> Result<(), HoldError> {
         if let Err(error) = self.save(hold, ttl).await {
-            let _ = self.board.release(&hold.keys()).await;
+            let _ = self.board.release(&keys(hold)).await;
             return Err(error.into());
         }
         Ok(())
@@ -266,7 +186,7 @@ impl Holds {
             },
             user_id: user_id.to_string(),
             event_id: layout.event_id.clone(),
-            seat_ids: request.0,
+            seat_ids: request.into_seat_ids(),
             ttl,
             max_holds: self.policy.max_holds_per_user_per_event,
             layout_version: layout.version,
@@ -354,14 +274,14 @@ impl Holds {
 
     /// Whether every seat of the hold still carries its id (none expired or was taken over).
     pub async fn is_intact(&self, hold: &Hold) -> Result<bool, KvError> {
-        self.board.is_intact(&hold.keys()).await
+        self.board.is_intact(&keys(hold)).await
     }
 
     /// Makes the hold last at least `at_least` more (see [`SeatBoard::claim`]), if it is intact
     /// and the event's layout has not changed since it was taken.
     pub async fn claim(&self, hold: &Hold, at_least: Duration) -> Result<Claim, KvError> {
         self.board
-            .claim(&hold.keys(), hold.layout_version, at_least)
+            .claim(&keys(hold), hold.layout_version, at_least)
             .await
     }
 
@@ -383,7 +303,7 @@ impl Holds {
             return Ok(self.is_intact(&hold).await?.then_some(hold));
         }
         let ttl = Duration::from_millis(u64::try_from(expires_at - now).unwrap_or(0));
-        let Some(until) = self.board.extend(&hold.keys(), ttl).await? else {
+        let Some(until) = self.board.extend(&keys(&hold), ttl).await? else {
             return Ok(None);
         };
         hold.expires_at_ms = until;
@@ -393,7 +313,7 @@ impl Holds {
 
     /// Frees the hold's seats and slot (those still carrying its id) and forgets it.
     pub async fn release(&self, hold: &Hold) -> Result<(), KvError> {
-        self.board.release(&hold.keys()).await?;
+        self.board.release(&keys(hold)).await?;
         self.kv.delete(&record_key(&hold.hold_id)).await?;
         Ok(())
     }
@@ -404,7 +324,7 @@ impl Holds {
     pub async fn sell(&self, hold: &Hold, order_id: &str) -> Result<(), KvError> {
         let mut attempt = 1;
         loop {
-            match self.board.sell(&hold.keys(), order_id).await {
+            match self.board.sell(&keys(hold), order_id).await {
                 Ok(()) => break,
                 Err(error) if attempt >= SELL_ATTEMPTS => return Err(error),
                 Err(error) => {

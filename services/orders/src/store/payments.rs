@@ -16,33 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast_common::kv::{self, KvError, TtlStore};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::domain::intent::{Intent, IntentStatus};
 use crate::domain::now_millis;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IntentStatus {
-    RequiresConfirmation,
-    Succeeded,
-    Failed,
-    Consumed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Intent {
-    pub id: String,
-    pub user_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub client_secret: String,
-    pub status: IntentStatus,
-    /// Set when created with `simulate: "decline"`.
-    pub decline: bool,
-    #[serde(default)]
-    pub expires_at_ms: i64,
-}
 
 /// Why an intent could not be created.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,93 @@
+//! Seat holds: who may use one, how long it has left, and the rules a request for seats must
+//! meet before any seat is taken.
+
+use std::collections::HashSet;
+
+use holdfast_common::auth::AuthUser;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::now_millis;
+use crate::domain::seat::{Layout, Seat};
+
+/// How the ids of waitlist offers start.
+pub const OFFER_PREFIX: &str = "offer-";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    pub hold_id: String,
+    pub user_id: String,
+    pub event_id: String,
+    pub seat_ids: Vec<String>,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    /// Which of the holder's slots on this event the hold occupies.
+    pub slot: usize,
+    /// The layout version the seats were checked against.
+    #[serde(default)]
+    pub layout_version: u64,
+    /// Made for the holder by the event's waitlist (see [`crate::waitlist`]).
+    #[serde(default)]
+    pub offer: bool,
+}
+
+impl Hold {
+    /// Whether `caller` may see, use and release the hold: its holder, or an admin.
+    pub fn may_be_used_by(&self, caller: &AuthUser) -> bool {
+        caller.is_admin() || self.user_id == caller.id()
+    }
+
+    /// Whether `hold_id` names a waitlist offer (their ids start with [`OFFER_PREFIX`]), so
+    /// that what happens to ordinary holds never has to ask the waitlist.
+    pub fn is_offer_id(hold_id: &str) -> bool {
+        hold_id.starts_with(OFFER_PREFIX)
+    }
+
+    /// Whole seconds left, rounded up, 0 once expired.
+    pub fn ttl_seconds(&self) -> u64 {
+        let left = self.expires_at_ms - now_millis();
+        u64::try_from(left.max(0)).unwrap_or(0).div_ceil(1000)
+    }
+}
+
+/// Seats that passed [`SeatRequest::check`] for one event's layout: a hold can only be taken
+/// with one of these, so the request is checked exactly once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatRequest(Vec<String>);
+
+impl SeatRequest {
+    /// The requested seats, checked against `layout`: at least one and at most `max_seats`,
+    /// none repeated or unknown; else why not.
+    pub fn check(layout: &Layout, seat_ids: Vec<String>, max_seats: usize) -> Result<Self, String> {
+        if seat_ids.is_empty() {
+            return Err("seatIds must name at least one seat".into());
+        }
+        if seat_ids.len() > max_seats {
+            return Err(format!("at most {max_seats} seats per hold"));
+        }
+        let mut seen = HashSet::new();
+        if let Some(repeated) = seat_ids.iter().find(|s| !seen.insert(s.as_str())) {
+            return Err(format!("seat {repeated} is listed twice"));
+        }
+        let unknown: Vec<&str> = seat_ids
+            .iter()
+            .filter(|id| !Seat::parse(id).is_some_and(|seat| layout.contains(seat)))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "no such seats in this event: {}",
+                unknown.join(", ")
+            ));
+        }
+        Ok(Self(seat_ids))
+    }
+
+    pub fn seat_ids(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn into_seat_ids(self) -> Vec<String> {
+        self.0
+    }
+}

@@ -1,0 +1,151 @@
+//! One event's seats on the in-process board: who holds which seat until when, the holders'
+//! slots, what is sold, and the expiry order that makes a sweep cost only what expired.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::store::SoldSeats;
+use crate::store::board::{HoldKeys, first_version};
+
+/// A held seat: whose, and until when.
+#[derive(Debug, Clone)]
+pub(super) struct HeldSeat {
+    pub(super) hold_id: String,
+    pub(super) user_id: String,
+    pub(super) expires_at_ms: i64,
+}
+
+pub(super) type SlotKey = (String, usize);
+
+#[derive(Debug)]
+pub(super) struct EventBoard {
+    pub(super) version: u64,
+    pub(super) held: HashMap<String, HeldSeat>,
+    /// (expiry, seat) of every held seat.
+    pub(super) held_by_expiry: BTreeSet<(i64, String)>,
+    /// Sold seat → the order that bought it.
+    pub(super) sold: SoldSeats,
+    /// (seat, order) of every sale that was cancelled: never recorded again.
+    pub(super) unsold: HashSet<(String, String)>,
+    pub(super) sold_known: bool,
+    /// (user, slot) → (hold id, expiry)
+    pub(super) slots: HashMap<SlotKey, (String, i64)>,
+    /// (expiry, slot) of every taken slot.
+    pub(super) slots_by_expiry: BTreeSet<(i64, SlotKey)>,
+    pub(super) layout_version: u64,
+    /// (token, expiry) of the layout lock.
+    pub(super) layout_lock: Option<(String, i64)>,
+}
+
+impl EventBoard {
+    pub(super) fn new() -> Self {
+        Self {
+            version: first_version(),
+            held: HashMap::new(),
+            held_by_expiry: BTreeSet::new(),
+            sold: SoldSeats::new(),
+            unsold: HashSet::new(),
+            sold_known: false,
+            slots: HashMap::new(),
+            slots_by_expiry: BTreeSet::new(),
+            layout_version: 0,
+            layout_lock: None,
+        }
+    }
+
+    pub(super) fn layout_locked(&self, now: i64) -> bool {
+        self.layout_lock
+            .as_ref()
+            .is_some_and(|(_, until)| *until > now)
+    }
+
+    /// Whether the slot and every seat of the hold carry its id.
+    pub(super) fn intact(&self, hold: &HoldKeys, now: i64) -> bool {
+        hold.seat_ids.iter().all(|s| self.holds(s, hold, now)) && self.holds_slot(hold, now)
+    }
+
+    /// Makes the hold's seats and slot last until `until`.
+    pub(super) fn extend_to(&mut self, hold: &HoldKeys, until: i64) {
+        for seat in &hold.seat_ids {
+            if let Some(mut held) = self.held.get(seat).cloned() {
+                held.expires_at_ms = until;
+                self.hold_seat(seat, held);
+            }
+        }
+        self.take_slot((hold.user_id.clone(), hold.slot), &hold.hold_id, until);
+    }
+
+    pub(super) fn hold_seat(&mut self, seat: &str, held: HeldSeat) {
+        self.held_by_expiry
+            .insert((held.expires_at_ms, seat.to_string()));
+        if let Some(old) = self.held.insert(seat.to_string(), held) {
+            self.held_by_expiry
+                .remove(&(old.expires_at_ms, seat.to_string()));
+        }
+    }
+
+    pub(super) fn free_seat(&mut self, seat: &str) {
+        if let Some(old) = self.held.remove(seat) {
+            self.held_by_expiry
+                .remove(&(old.expires_at_ms, seat.to_string()));
+        }
+    }
+
+    pub(super) fn take_slot(&mut self, slot: SlotKey, hold_id: &str, until: i64) {
+        self.slots_by_expiry.insert((until, slot.clone()));
+        if let Some((_, old)) = self
+            .slots
+            .insert(slot.clone(), (hold_id.to_string(), until))
+        {
+            self.slots_by_expiry.remove(&(old, slot));
+        }
+    }
+
+    pub(super) fn free_slot(&mut self, slot: &SlotKey) {
+        if let Some((_, until)) = self.slots.remove(slot) {
+            self.slots_by_expiry.remove(&(until, slot.clone()));
+        }
+    }
+
+    pub(super) fn holds(&self, seat: &str, hold: &HoldKeys, now: i64) -> bool {
+        self.held
+            .get(seat)
+            .is_some_and(|h| h.hold_id == hold.hold_id && h.expires_at_ms > now)
+    }
+
+    pub(super) fn holds_slot(&self, hold: &HoldKeys, now: i64) -> bool {
+        self.slots
+            .get(&(hold.user_id.clone(), hold.slot))
+            .is_some_and(|(id, until)| *id == hold.hold_id && *until > now)
+    }
+
+    /// Frees the seats and slot still carrying the hold; answers the seats freed.
+    /// Records `seat` as sold to `order` unless that sale was cancelled, or (unless
+    /// `overwrite`: a purchase that just committed) the seat is recorded already; whether the
+    /// seat became sold.
+    pub(super) fn record_sale(&mut self, seat: &str, order: &str, overwrite: bool) -> bool {
+        if self.unsold.contains(&(seat.to_string(), order.to_string())) {
+            return false;
+        }
+        let recorded = self.sold.contains_key(seat);
+        if !recorded || overwrite {
+            self.sold.insert(seat.to_string(), order.to_string());
+        }
+        !recorded
+    }
+
+    pub(super) fn free(&mut self, hold: &HoldKeys, now: i64) -> Vec<String> {
+        let freed: Vec<String> = hold
+            .seat_ids
+            .iter()
+            .filter(|seat| self.holds(seat, hold, now))
+            .cloned()
+            .collect();
+        for seat in &freed {
+            self.free_seat(seat);
+        }
+        if self.holds_slot(hold, now) {
+            self.free_slot(&(hold.user_id.clone(), hold.slot));
+        }
+        freed
+    }
+}

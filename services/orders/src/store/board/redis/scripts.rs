@@ -1,0 +1,301 @@
+//! The seat board's Lua scripts. Each runs over one event's keys (one hash tag, so one Redis
+//! Cluster slot) and publishes the change it makes in the same script.
+
+use std::sync::LazyLock;
+
+use ::redis::Script;
+
+/// Helpers every script starts with. The caller passes, after its own arguments' fixed part:
+/// ARGV[1] channel, ARGV[2] event id, ARGV[3] key lifetime (ms), ARGV[4] first version; and the
+/// event's keys as KEYS[1] held index, KEYS[2] sales hash, KEYS[3] version, KEYS[4] layout
+/// version, KEYS[5] layout lock. A hold's own keys follow from KEYS[6].
+const LIBRARY: &str = r"
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function current_version()
+    local v = redis.call('GET', KEYS[3])
+    if not v then
+        redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
+        return ARGV[4]
+    end
+    return v
+end
+local function layout_version()
+    redis.call('SET', KEYS[4], '0', 'NX', 'PX', ARGV[3])
+    redis.call('PEXPIRE', KEYS[4], ARGV[3])
+    return redis.call('GET', KEYS[4])
+end
+local function bump(changes)
+    current_version()
+    local v = redis.call('INCR', KEYS[3])
+    redis.call('PEXPIRE', KEYS[3], ARGV[3])
+    redis.call('PUBLISH', ARGV[1],
+        cjson.encode({eventId = ARGV[2], version = v, changes = changes}))
+    return string.format('%d', v)
+end
+-- The sales hash's mark that `order`'s sale of `seat` was cancelled: a sale with it is never
+-- (re)recorded, whoever read it before the cancellation.
+local function unsold(seat, order)
+    return '~unsold:' .. seat .. '|' .. order
+end
+-- A hold's entry in the held index, for one of its seats (hold ARGV[5], user ARGV[6]).
+local function held_entry(seat)
+    return seat .. '|' .. ARGV[5] .. '|' .. ARGV[6]
+end
+-- Whether the hold's slot and seat keys (KEYS[6..]) all still carry it.
+local function hold_intact()
+    for i = 6, #KEYS do
+        if redis.call('GET', KEYS[i]) ~= ARGV[5] then return false end
+    end
+    return true
+end
+-- Makes the hold (seat ids from ARGV[first_seat]) last `ttl` ms from `now`, its keys and its
+-- entries in the held index alike; answers the new expiry.
+local function extend_hold(now, ttl, first_seat)
+    local until_ms = now + ttl
+    for i = 6, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+    for i = 7, #KEYS do
+        redis.call('ZADD', KEYS[1], 'XX', until_ms, held_entry(ARGV[first_seat + i - 7]))
+    end
+    return string.format('%d', until_ms)
+end
+local function sweep(now)
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+    if #gone > 0 then
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+        local changes = {}
+        for i, entry in ipairs(gone) do
+            changes[i] = {string.match(entry, '^[^|]*'), 'available'}
+        end
+        bump(changes)
+    end
+    return gone
+end
+";
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{LIBRARY}\n{body}"))
+}
+
+/// KEYS[6..6+cap) slot keys, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL
+/// (ms), ARGV[8] cap, ARGV[9] layout version, then the seat ids.
+pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
+            return {gone, {'sold-unknown'}}
+        end
+        if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
+        if layout_version() ~= ARGV[9] then return {gone, {'stale-layout'}} end
+        local cap = tonumber(ARGV[8])
+        local first_seat = 6 + cap
+        local conflicts = {}
+        for i = first_seat, #KEYS do
+            local seat = ARGV[10 + i - first_seat]
+            if redis.call('HEXISTS', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
+                conflicts[#conflicts + 1] = seat
+            end
+        end
+        if #conflicts > 0 then
+            table.insert(conflicts, 1, 'conflict')
+            return {gone, conflicts}
+        end
+        local slot = -1
+        for s = 0, cap - 1 do
+            if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
+        end
+        if slot < 0 then return {gone, {'full'}} end
+        local ttl = tonumber(ARGV[7])
+        local until_ms = now + ttl
+        redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
+        local changes = {}
+        for i = first_seat, #KEYS do
+            local seat = ARGV[10 + i - first_seat]
+            redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
+            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
+            changes[#changes + 1] = {seat, 'held'}
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        local v = bump(changes)
+        return {gone, {'held', tostring(slot), string.format('%d', until_ms), v}}
+        ",
+    )
+});
+
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] TTL (ms), then
+/// the seat ids. Extends only when the slot and every seat still carry the hold.
+pub(super) static EXTEND: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        if not hold_intact() then return {gone, {}} end
+        return {gone, {extend_hold(now, tonumber(ARGV[7]), 8)}}
+        ",
+    )
+});
+
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] claim (ms),
+/// ARGV[8] layout version, then the seat ids. Like EXTEND, but only while the layout version
+/// is unchanged, and never shortening the hold.
+pub(super) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        if not hold_intact() then return {gone, {'gone'}} end
+        if layout_version() ~= ARGV[8] then return {gone, {'stale-layout'}} end
+        local ttl = tonumber(ARGV[7])
+        local left = redis.call('PTTL', KEYS[6])
+        if left >= ttl then
+            -- The stored expiry, not now + PTTL, which can differ by a millisecond per call.
+            local until_ms = redis.call('ZSCORE', KEYS[1], held_entry(ARGV[9]))
+            return {gone, {'claimed', until_ms or string.format('%d', now + left)}}
+        end
+        return {gone, {'claimed', extend_hold(now, ttl, 9)}}
+        ",
+    )
+});
+
+/// KEYS[6] slot key, then seat keys. ARGV[5] hold id, ARGV[6] user id, ARGV[7] `release` or
+/// `sell:<orderId>`, then the seat ids. Frees what still carries the hold; selling also records
+/// every seat as sold to the order, unless that sale was cancelled already.
+pub(super) static FREE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local selling = string.sub(ARGV[7], 1, 5) == 'sell:'
+        local order = string.sub(ARGV[7], 6)
+        local changes = {}
+        for i = 7, #KEYS do
+            local seat = ARGV[8 + i - 7]
+            if redis.call('GET', KEYS[i]) == ARGV[5] then
+                redis.call('DEL', KEYS[i])
+                redis.call('ZREM', KEYS[1], held_entry(seat))
+                if not selling then changes[#changes + 1] = {seat, 'available'} end
+            end
+            if selling and redis.call('HEXISTS', KEYS[2], unsold(seat, order)) == 0
+                and redis.call('HSET', KEYS[2], seat, order) == 1 then
+                changes[#changes + 1] = {seat, 'reserved'}
+            end
+        end
+        if redis.call('GET', KEYS[6]) == ARGV[5] then redis.call('DEL', KEYS[6]) end
+        if selling then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+        if #changes > 0 then bump(changes) end
+        return {gone, {}}
+        ",
+    )
+});
+
+/// ARGV[5] lock token, ARGV[6] lock TTL (ms). Answers {swept, {'locked'}}, {swept, {'busy'}}
+/// or {swept, {'held', count}}.
+pub(super) static LOCK_LAYOUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local held = redis.call('ZCARD', KEYS[1])
+        if held > 0 then return {gone, {'held', tostring(held)}} end
+        if not redis.call('SET', KEYS[5], ARGV[5], 'NX', 'PX', ARGV[6]) then
+            return {gone, {'busy'}}
+        end
+        return {gone, {'locked'}}
+        ",
+    )
+});
+
+/// ARGV[5] lock token. Releases the lock if it is still this one; bumps the layout version.
+pub(super) static UNLOCK_LAYOUT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        if redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
+        layout_version()
+        redis.call('INCR', KEYS[4])
+        return {{}, {}}
+        ",
+    )
+});
+
+/// Answers {{}, {layout version}}.
+pub(super) static LAYOUT_VERSION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        return {{}, {layout_version()}}
+        ",
+    )
+});
+
+/// ARGV[5] the order whose sale was cancelled, ARGV[6..] its seat ids. Takes off each seat
+/// still sold to that order (a seat sold again since stays sold) and marks the sale cancelled.
+pub(super) static UNSELL: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local order = ARGV[5]
+        local changes = {}
+        for i = 6, #ARGV do
+            local seat = ARGV[i]
+            redis.call('HSET', KEYS[2], unsold(seat, order), '1')
+            if redis.call('HGET', KEYS[2], seat) == order then
+                redis.call('HDEL', KEYS[2], seat)
+                changes[#changes + 1] = {seat, 'available'}
+            end
+        end
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
+        if #changes > 0 then bump(changes) end
+        return {gone, {}}
+        ",
+    )
+});
+
+/// ARGV[5] `known` (a whole load: the hash is complete after it) or `some`, ARGV[6..] pairs of
+/// a seat id and the order that bought it, as the order store has them. A sale already
+/// recorded, or marked cancelled, is left as it is: the store was read before.
+pub(super) static LOAD_SOLD: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local changes = {}
+        for i = 6, #ARGV - 1, 2 do
+            local seat, order = ARGV[i], ARGV[i + 1]
+            if redis.call('HEXISTS', KEYS[2], unsold(seat, order)) == 0
+                and redis.call('HSETNX', KEYS[2], seat, order) == 1 then
+                changes[#changes + 1] = {seat, 'reserved'}
+            end
+        end
+        if ARGV[5] == 'known' then
+            redis.call('HSET', KEYS[2], '~known', '1')
+        elseif #changes > 0 then
+            bump(changes)
+        end
+        redis.call('PEXPIRE', KEYS[2], ARGV[3])
+        return {{}, {}}
+        ",
+    )
+});
+
+/// Answers {swept, {{state, version}, held entries, sold seats}}.
+pub(super) static SNAPSHOT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local v = current_version()
+        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
+            return {gone, {{'sold-unknown', v}, {}, {}}}
+        end
+        return {gone, {{'ok', v}, redis.call('ZRANGE', KEYS[1], 0, -1), redis.call('HKEYS', KEYS[2])}}
+        ",
+    )
+});
+
+/// Answers {swept, {version}}.
+pub(super) static VERSION: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        return {gone, {current_version()}}
+        ",
+    )
+});
