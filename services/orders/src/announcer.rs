@@ -12,6 +12,8 @@ use holdfast_common::bus::{BusMessage, MessageBus};
 use holdfast_common::messages::{HoldCreated, HoldExpired, HoldReleased, HoldSeats};
 use tokio::sync::mpsc;
 
+use crate::domain::ids::{EventId, HoldId, SeatId};
+
 /// How many announcements may wait for the bus before new ones are dropped (and logged).
 const QUEUE: usize = 65_536;
 
@@ -39,16 +41,16 @@ impl Announcer {
     pub fn hold(
         &self,
         change: HoldChange,
-        hold_id: &str,
+        hold_id: &HoldId,
         user_id: &str,
-        event_id: &str,
-        seat_ids: &[String],
+        event_id: &EventId,
+        seat_ids: &[SeatId],
     ) {
         let seats = HoldSeats {
             hold_id: hold_id.to_string(),
             user_id: user_id.to_string(),
             event_id: event_id.to_string(),
-            seat_ids: seat_ids.to_vec(),
+            seat_ids: SeatId::texts(seat_ids),
         };
         let message = match change {
             HoldChange::Created => BusMessage::of(&HoldCreated(seats)),

@@ -21,6 +21,7 @@ use holdfast_common::messages::{OrderCancelled, RefundDetails};
 use holdfast_common::money;
 
 use crate::domain::access::runs_event;
+use crate::domain::ids::{OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::error::OrdersError;
@@ -61,8 +62,8 @@ pub struct Ports {
 pub async fn cancel(
     ports: &Ports,
     caller: &AuthUser,
-    order_id: &str,
-    seats: Option<&[String]>,
+    order_id: &OrderId,
+    seats: Option<&[SeatId]>,
 ) -> Result<Cancelled, OrdersError> {
     for _ in 0..ATTEMPTS {
         let order = ports
@@ -100,18 +101,18 @@ pub async fn cancel(
 }
 
 /// The seats asked for that still stand; every one asked for must be the order's.
-fn seats_to_release(order: &Order, asked: Option<&[String]>) -> Result<Vec<String>, OrdersError> {
+fn seats_to_release(order: &Order, asked: Option<&[SeatId]>) -> Result<Vec<SeatId>, OrdersError> {
     let Some(asked) = asked else {
         return Ok(order.standing_seats().cloned().collect());
     };
-    let unique: BTreeSet<&String> = asked.iter().collect();
+    let unique: BTreeSet<&SeatId> = asked.iter().collect();
     if unique.len() != asked.len() {
         return Err(OrdersError::InvalidSeats("a seat is named twice".into()));
     }
     let foreign: Vec<&str> = asked
         .iter()
         .filter(|seat| !order.seat_ids.contains(seat))
-        .map(String::as_str)
+        .map(SeatId::as_str)
         .collect();
     if !foreign.is_empty() {
         return Err(OrdersError::InvalidSeats(format!(
@@ -155,7 +156,7 @@ pub fn share(total: i64, seats: usize, cancelled: usize) -> i64 {
 /// Everything the cancellation of `release` writes.
 fn plan(
     order: &Order,
-    release: Vec<String>,
+    release: Vec<SeatId>,
     caller: &AuthUser,
 ) -> Result<NewCancellation, OrdersError> {
     let seats = order.seat_ids.len();
@@ -201,10 +202,10 @@ fn plan(
 /// The `order.cancelled` message, written to the outbox with the cancellation.
 fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersError> {
     crate::outbox::message(&OrderCancelled {
-        order_id: order.order_id.clone(),
+        order_id: order.order_id.to_string(),
         user_id: order.user_id.clone(),
-        event_id: order.event_id.clone(),
-        seat_ids: refund.seat_ids.clone(),
+        event_id: order.event_id.to_string(),
+        seat_ids: SeatId::texts(&refund.seat_ids),
         status: order.status.as_str().to_string(),
         refund: RefundDetails {
             refund_id: refund.refund_id.clone(),
@@ -220,7 +221,7 @@ fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersE
 /// After the commit: the outbox relay woken and the seats back on the seat board. The
 /// cancellation stands whatever happens here; the `order.cancelled` message repeats the board
 /// step (see [`crate::waitlist`]). Then the waitlist is offered the seats.
-pub async fn give_back(ports: &Ports, order: &Order, seats: &[String]) {
+pub async fn give_back(ports: &Ports, order: &Order, seats: &[SeatId]) {
     let event_id = &order.event_id;
     ports.outbox_wake.notify_one();
     let board = ports.holds.board();

@@ -17,7 +17,7 @@ use holdfast_common::messages::OrderPurchased;
 use holdfast_common::money;
 
 use crate::domain::hold::Hold;
-use crate::domain::ids::EventId;
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::intent::{Intent, IntentStatus};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus};
@@ -60,8 +60,8 @@ pub struct Ports {
 #[derive(Debug, Clone)]
 pub struct Purchase {
     pub event_id: EventId,
-    pub hold_id: String,
-    pub seat_ids: Vec<String>,
+    pub hold_id: HoldId,
+    pub seat_ids: Vec<SeatId>,
     pub payment_intent_id: Option<String>,
 }
 
@@ -129,7 +129,7 @@ pub async fn buy(
 
 /// Puts `seats`, found sold in the order store, on the seat board with the orders that bought
 /// them (a failure is logged: the board catches up when it next reloads).
-async fn mark_sold_elsewhere(ports: &Ports, event_id: &str, seats: &[String]) {
+async fn mark_sold_elsewhere(ports: &Ports, event_id: &EventId, seats: &[SeatId]) {
     let marked = match ports.orders.sold_seats(event_id).await {
         Ok(mut sold) => {
             sold.retain(|seat, _| seats.contains(seat));
@@ -157,8 +157,8 @@ async fn held_seats(
             ));
         }
     };
-    let wanted: BTreeSet<&String> = purchase.seat_ids.iter().collect();
-    let held: BTreeSet<&String> = hold.seat_ids.iter().collect();
+    let wanted: BTreeSet<&SeatId> = purchase.seat_ids.iter().collect();
+    let held: BTreeSet<&SeatId> = hold.seat_ids.iter().collect();
     if hold.event_id != purchase.event_id.as_str()
         || wanted != held
         || wanted.len() != purchase.seat_ids.len()
@@ -228,7 +228,7 @@ fn order(
     layout: &Layout,
     intent: Option<&Intent>,
 ) -> Order {
-    let order_id = uuid::Uuid::new_v4().to_string();
+    let order_id = OrderId::new();
     Order {
         payment_intent_id: intent
             .map_or_else(|| Order::free_payment_id(&order_id), |i| i.id.clone()),
@@ -251,10 +251,10 @@ fn order(
 /// The `order.purchased` message, written to the outbox with the order.
 fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
     crate::outbox::message(&OrderPurchased {
-        order_id: order.order_id.clone(),
+        order_id: order.order_id.to_string(),
         user_id: order.user_id.clone(),
-        event_id: order.event_id.clone(),
-        seat_ids: order.seat_ids.clone(),
+        event_id: order.event_id.to_string(),
+        seat_ids: SeatId::texts(&order.seat_ids),
         amount: money::to_json(order.amount_minor),
         currency: order.currency.clone(),
         payment_intent_id: order.paid_with().map(str::to_string),
@@ -264,7 +264,7 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
 
 /// After the commit: the outbox relay woken, the seats moved from held to sold on the board,
 /// the intent marked consumed. The order stands whatever happens here, so failures are logged.
-async fn settle(ports: &Ports, hold: &Hold, order_id: &str, intent: Option<Intent>) {
+async fn settle(ports: &Ports, hold: &Hold, order_id: &OrderId, intent: Option<Intent>) {
     ports.purchases.inc();
     ports.outbox_wake.notify_one();
     // The seats join the board's sold set as the hold leaves it, in one step.

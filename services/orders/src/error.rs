@@ -8,6 +8,7 @@ use holdfast_common::kv::KvError;
 use serde_json::json;
 use validator::ValidationErrors;
 
+use crate::domain::ids::SeatId;
 use crate::store::RepoError;
 use crate::store::holds::HoldError;
 
@@ -26,7 +27,7 @@ pub enum OrdersError {
     #[error("{0}")]
     InvalidSeats(String),
     #[error("seats not available: {}", .0.join(", "))]
-    ConflictSeats(Vec<String>),
+    ConflictSeats(Vec<SeatId>),
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
     #[error("the event's seat layout is being changed; retry shortly")]
@@ -84,7 +85,7 @@ pub enum OrdersError {
     IntentUsed,
     /// 409 `SEAT_ALREADY_RESERVED`.
     #[error("seats already sold: {}", .0.join(", "))]
-    SeatsSold(Vec<String>),
+    SeatsSold(Vec<SeatId>),
     #[error("a purchase with this Idempotency-Key is in progress; retry shortly")]
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used with a different request")]
@@ -112,7 +113,7 @@ impl From<crate::store::payments::IntentError> for OrdersError {
     }
 }
 
-fn seats_error(status: StatusCode, code: &str, message: String, seats: &[String]) -> ApiError {
+fn seats_error(status: StatusCode, code: &str, message: String, seats: &[SeatId]) -> ApiError {
     let mut error =
         ApiError::new(status, code, message).with_details(json!({ "conflicts": seats }));
     // Existing clients read the conflicts at the top level too.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use prometheus_client::metrics::counter::Counter;
 
 use crate::domain::hold::Hold;
-use crate::domain::ids::EventId;
+use crate::domain::ids::{EventId, SeatId};
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::{SeatChange, SeatChanges};
@@ -29,7 +29,7 @@ pub async fn hold(
     ports: &Ports,
     user_id: &str,
     event_id: &EventId,
-    seat_ids: Vec<String>,
+    seat_ids: Vec<SeatId>,
 ) -> Result<Hold, OrdersError> {
     let layout = ports.layouts.existing(event_id).await?;
     let seats = ports.holds.check_request(&layout, seat_ids.clone())?;

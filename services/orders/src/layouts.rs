@@ -16,6 +16,7 @@ use holdfast_common::sync::lock;
 use holdfast_common::{money, when};
 use serde_json::Value;
 
+use crate::domain::ids::EventId;
 use crate::domain::seat::Layout;
 use crate::error::{LayoutUnavailable, OrdersError};
 use crate::store::board::SeatBoard;
@@ -25,7 +26,7 @@ pub struct Layouts {
     client: reqwest::Client,
     events_url: String,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Layout, Instant)>>,
+    cache: Mutex<HashMap<EventId, (Layout, Instant)>>,
 }
 
 impl Layouts {
@@ -44,7 +45,7 @@ impl Layouts {
         })
     }
 
-    fn cached(&self, event_id: &str) -> Option<Layout> {
+    fn cached(&self, event_id: &EventId) -> Option<Layout> {
         let cache = lock(&self.cache);
         cache
             .get(event_id)
@@ -52,13 +53,13 @@ impl Layouts {
             .map(|(layout, _)| layout.clone())
     }
 
-    /// The layout of `event_id`, `None` when there is no such event.
-    /// The layout of an existing event (its id canonical), else 404 `NOT_FOUND`.
-    pub async fn existing(&self, event_id: &str) -> Result<Layout, OrdersError> {
+    /// The layout of an existing event, else 404 `NOT_FOUND`.
+    pub async fn existing(&self, event_id: &EventId) -> Result<Layout, OrdersError> {
         self.get(event_id).await?.ok_or(OrdersError::EventNotFound)
     }
 
-    pub async fn get(&self, event_id: &str) -> Result<Option<Layout>, LayoutUnavailable> {
+    /// The layout of `event_id`, `None` when there is no such event.
+    pub async fn get(&self, event_id: &EventId) -> Result<Option<Layout>, LayoutUnavailable> {
         if let Some(layout) = self.cached(event_id) {
             return Ok(Some(layout));
         }
@@ -95,11 +96,11 @@ impl Layouts {
         layout.starts_at_ms = event["date"]
             .as_str()
             .and_then(|date| when::parse_millis(date, &when::TimeZone::UTC).ok());
-        lock(&self.cache).insert(event_id.to_string(), (layout.clone(), Instant::now()));
+        lock(&self.cache).insert(event_id.clone(), (layout.clone(), Instant::now()));
         Ok(Some(layout))
     }
 
-    pub fn invalidate(&self, event_id: &str) {
+    pub fn invalidate(&self, event_id: &EventId) {
         lock(&self.cache).remove(event_id);
     }
 
@@ -120,7 +121,11 @@ impl Layouts {
                     _ => message.decode::<EventDeleted>().map(|m| m.0.id),
                 };
                 match changed {
-                    Ok(id) => self.invalidate(&id),
+                    Ok(id) => {
+                        if let Some(id) = EventId::parse(&id) {
+                            self.invalidate(&id);
+                        }
+                    }
                     Err(error) => {
                         tracing::error!(%error, "a layout change this service cannot read")
                     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::domain::ids::{EventId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::store::board::{SeatBoard, SeatDelta, SeatNews, Snapshot};
@@ -198,7 +199,7 @@ struct EventState {
 /// Shared by every handler of the service.
 #[derive(Default)]
 pub struct Live {
-    events: Mutex<HashMap<String, EventState>>,
+    events: Mutex<HashMap<EventId, EventState>>,
 }
 
 impl Live {
@@ -258,7 +259,7 @@ impl Live {
     }
 
     /// Changes of the event after `version`, if every one of them is still remembered.
-    pub fn changes_since(&self, event_id: &str, version: u64) -> Option<Vec<Arc<SeatDelta>>> {
+    pub fn changes_since(&self, event_id: &EventId, version: u64) -> Option<Vec<Arc<SeatDelta>>> {
         let events = lock(&self.events);
         let recent = &events.get(event_id)?.recent;
         let newer: Vec<Arc<SeatDelta>> = recent
@@ -271,15 +272,15 @@ impl Live {
     }
 
     /// Asks the sweeper to watch the event for `how_long` (it has holds, or open streams).
-    pub fn watch(&self, event_id: &str, how_long: Duration) {
+    pub fn watch(&self, event_id: &EventId, how_long: Duration) {
         let until = now_millis() + i64::try_from(how_long.as_millis()).unwrap_or(i64::MAX);
         let mut events = lock(&self.events);
-        let entry = events.entry(event_id.to_string()).or_default();
+        let entry = events.entry(event_id.clone()).or_default();
         entry.watch_until_ms = entry.watch_until_ms.max(until);
     }
 
     /// Marks the event's map stale, so the next reader checks the board.
-    pub fn invalidate(&self, event_id: &str) {
+    pub fn invalidate(&self, event_id: &EventId) {
         if let Some(cached) = lock(&self.events)
             .get(event_id)
             .and_then(|e| e.cached.as_ref())
@@ -321,7 +322,7 @@ impl Live {
     }
 
     /// Events to sweep now; forgets those no longer watched.
-    fn watched(&self) -> Vec<String> {
+    fn watched(&self) -> Vec<EventId> {
         let now = now_millis();
         let events = lock(&self.events);
         events
@@ -411,8 +412,8 @@ fn full_json(layout: &Layout, snapshot: &Snapshot) -> String {
 /// The compact view: dimensions, version, and the seats that are not available, per row as
 /// runs of seat numbers (`"3": "1-4,9"` = row 3, seats 1 to 4 and 9). Written directly: it is
 /// rebuilt on every change of a hot event.
-pub fn compact_json(layout: &Layout, version: u64, held: &[String], sold: &[String]) -> String {
-    let places = |ids: &[String]| {
+pub fn compact_json(layout: &Layout, version: u64, held: &[SeatId], sold: &[SeatId]) -> String {
+    let places = |ids: &[SeatId]| {
         let mut seats: Vec<Seat> = ids.iter().filter_map(|s| Seat::parse(s)).collect();
         seats.sort_unstable();
         seats.dedup();
@@ -486,8 +487,8 @@ mod tests {
         }
     }
 
-    fn ids(seats: &[&str]) -> Vec<String> {
-        seats.iter().map(|s| s.to_string()).collect()
+    fn ids(seats: &[&str]) -> Vec<SeatId> {
+        seats.iter().map(|s| SeatId::from(*s)).collect()
     }
 
     use std::sync::atomic::AtomicUsize;
@@ -497,6 +498,7 @@ mod tests {
     };
     use holdfast_common::kv::KvError;
 
+    use crate::domain::ids::OrderId;
     use crate::store::SoldSeats;
 
     /// A board that counts (and slows down) snapshots, so concurrent builds would show.
@@ -519,44 +521,44 @@ mod tests {
         async fn claim(&self, h: &HoldKeys, v: u64, at_least: Duration) -> Result<Claim, KvError> {
             self.inner.claim(h, v, at_least).await
         }
-        async fn layout_version(&self, e: &str) -> Result<u64, KvError> {
+        async fn layout_version(&self, e: &EventId) -> Result<u64, KvError> {
             self.inner.layout_version(e).await
         }
         async fn lock_layout(
             &self,
-            e: &str,
+            e: &EventId,
             t: &str,
             ttl: Duration,
         ) -> Result<LayoutLock, KvError> {
             self.inner.lock_layout(e, t, ttl).await
         }
-        async fn unlock_layout(&self, e: &str, t: &str) -> Result<(), KvError> {
+        async fn unlock_layout(&self, e: &EventId, t: &str) -> Result<(), KvError> {
             self.inner.unlock_layout(e, t).await
         }
         async fn release(&self, h: &HoldKeys) -> Result<(), KvError> {
             self.inner.release(h).await
         }
-        async fn sell(&self, h: &HoldKeys, o: &str) -> Result<(), KvError> {
+        async fn sell(&self, h: &HoldKeys, o: &OrderId) -> Result<(), KvError> {
             self.inner.sell(h, o).await
         }
-        async fn mark_sold(&self, e: &str, sold: &SoldSeats) -> Result<(), KvError> {
+        async fn mark_sold(&self, e: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
             self.inner.mark_sold(e, sold).await
         }
-        async fn unsell(&self, e: &str, o: &str, seats: &[String]) -> Result<(), KvError> {
+        async fn unsell(&self, e: &EventId, o: &OrderId, seats: &[SeatId]) -> Result<(), KvError> {
             self.inner.unsell(e, o, seats).await
         }
-        async fn load_sold(&self, e: &str, sold: &SoldSeats) -> Result<(), KvError> {
+        async fn load_sold(&self, e: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
             self.inner.load_sold(e, sold).await
         }
-        async fn snapshot(&self, e: &str) -> Result<Option<Snapshot>, KvError> {
+        async fn snapshot(&self, e: &EventId) -> Result<Option<Snapshot>, KvError> {
             self.snapshots.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(50)).await;
             self.inner.snapshot(e).await
         }
-        async fn version(&self, e: &str) -> Result<u64, KvError> {
+        async fn version(&self, e: &EventId) -> Result<u64, KvError> {
             self.inner.version(e).await
         }
-        async fn sweep(&self, e: &str) -> Result<(), KvError> {
+        async fn sweep(&self, e: &EventId) -> Result<(), KvError> {
             self.inner.sweep(e).await
         }
         fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<SeatNews>> {
@@ -695,7 +697,7 @@ mod tests {
             live.note(&delta(v));
         }
         let versions = |since| {
-            live.changes_since(event, since)
+            live.changes_since(&event.into(), since)
                 .map(|d| d.iter().map(|d| d.version).collect::<Vec<_>>())
         };
         assert_eq!(versions(10), Some(vec![11, 12]));

@@ -110,7 +110,7 @@ mod tests {
     fn purchase_with(message: &BusMessage) -> NewPurchase {
         NewPurchase {
             order: Order {
-                order_id: uuid::Uuid::new_v4().to_string(),
+                order_id: crate::domain::ids::OrderId::new(),
                 user_id: "u".into(),
                 event_id: "e".into(),
                 seat_ids: vec!["R1-S1".into()],

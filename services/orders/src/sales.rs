@@ -16,6 +16,7 @@ use holdfast_common::when::format_millis;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::ids::EventId;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::seat::Layout;
 use crate::domain::waitlist::WaitlistSummary;
@@ -116,7 +117,7 @@ struct HourSales {
 /// Sales reports by event, each for the version it was tallied at.
 #[derive(Default)]
 pub struct SalesCache {
-    reports: Mutex<HashMap<String, Arc<SalesReport>>>,
+    reports: Mutex<HashMap<EventId, Arc<SalesReport>>>,
 }
 
 /// How many events' reports are kept at most; past it the cache starts again.
@@ -141,7 +142,7 @@ pub async fn report(ports: &Ports, layout: &Layout) -> Result<Arc<SalesReport>, 
 }
 
 impl SalesCache {
-    fn cached(&self, event_id: &str, version: u64) -> Option<Arc<SalesReport>> {
+    fn cached(&self, event_id: &EventId, version: u64) -> Option<Arc<SalesReport>> {
         let reports = lock(&self.reports);
         reports
             .get(event_id)
@@ -149,12 +150,12 @@ impl SalesCache {
             .cloned()
     }
 
-    fn keep(&self, event_id: &str, report: Arc<SalesReport>) {
+    fn keep(&self, event_id: &EventId, report: Arc<SalesReport>) {
         let mut reports = lock(&self.reports);
         if reports.len() >= CACHED_EVENTS {
             reports.clear();
         }
-        reports.insert(event_id.to_string(), report);
+        reports.insert(event_id.clone(), report);
     }
 }
 
@@ -186,7 +187,7 @@ pub fn tally(
     }
     let count = |status| orders.iter().filter(|o| o.status == status).count();
     SalesReport {
-        event_id: layout.event_id.clone(),
+        event_id: layout.event_id.to_string(),
         version: snapshot.version,
         seats: SeatCounts {
             capacity,
@@ -233,10 +234,10 @@ mod tests {
 
     fn order(seats: &[&str], cancelled: &[&str], amount: i64, at: i64) -> Order {
         Order {
-            order_id: format!("o{at}"),
+            order_id: format!("o{at}").as_str().into(),
             user_id: "u".into(),
             event_id: "e".into(),
-            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            seat_ids: seats.iter().map(|s| (*s).into()).collect(),
             amount_minor: amount,
             currency: "INR".into(),
             payment_intent_id: format!("pi{at}"),
@@ -246,7 +247,7 @@ mod tests {
                 _ => OrderStatus::PartlyCancelled,
             },
             created_at_ms: at,
-            cancelled_seat_ids: cancelled.iter().map(|s| s.to_string()).collect(),
+            cancelled_seat_ids: cancelled.iter().map(|s| (*s).into()).collect(),
             cancelled_at_ms: vec![at; cancelled.len()],
             refunded_minor: 0,
             revision: 0,

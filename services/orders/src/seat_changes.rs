@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::announcer::{Announcer, HoldChange};
 use crate::domain::hold::Hold;
+use crate::domain::ids::EventId;
 use crate::live::Live;
 use crate::store::WaitlistStore;
 use crate::store::board::{ExpiredHold, SeatBoard};
@@ -25,7 +26,7 @@ use crate::store::board::{ExpiredHold, SeatBoard};
 /// Seats of the event may have come free: the waitlist is asked to offer them to the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoundWanted {
-    pub event_id: String,
+    pub event_id: EventId,
 }
 
 /// A seat change, reported once it is stored.
@@ -38,9 +39,9 @@ pub enum SeatChange<'a> {
     /// A hold was bought (a bought offer ends).
     Sold(&'a Hold),
     /// Seats of the event were found sold elsewhere, or a layout lock ended: the map changed.
-    Refreshed(&'a str),
+    Refreshed(&'a EventId),
     /// Sold seats of the event were given back (a cancellation): they go to the line.
-    GivenBack(&'a str),
+    GivenBack(&'a EventId),
 }
 
 /// Applies the consequences of seat changes; cheap to clone.
@@ -155,9 +156,9 @@ impl SeatChanges {
         }
     }
 
-    fn round(&self, event_id: &str) {
+    fn round(&self, event_id: &EventId) {
         let wanted = RoundWanted {
-            event_id: event_id.to_string(),
+            event_id: event_id.clone(),
         };
         if self.rounds.send(wanted).is_err() {
             // Only while the service stops: the stale-offer rule and the next trigger make up.
@@ -212,7 +213,10 @@ mod tests {
             hold_id: "h1".into(),
             until_ms: 60_000,
         };
-        let recorded = stores.waitlist.record_offer("e1", "u1", &offer, None).await;
+        let recorded = stores
+            .waitlist
+            .record_offer(&"e1".into(), "u1", &offer, None)
+            .await;
         assert!(recorded.unwrap());
         let (queue, rounds) = mpsc::unbounded_channel();
         let changes = SeatChanges::new(
@@ -226,11 +230,15 @@ mod tests {
     }
 
     fn queued(rounds: &mut mpsc::UnboundedReceiver<RoundWanted>) -> Vec<String> {
-        std::iter::from_fn(|| rounds.try_recv().ok().map(|r| r.event_id)).collect()
+        std::iter::from_fn(|| rounds.try_recv().ok().map(|r| r.event_id.to_string())).collect()
     }
 
     async fn waiting(stores: &Stores) -> bool {
-        let place = stores.waitlist.waitlist_place("e1", "u1").await.unwrap();
+        let place = stores
+            .waitlist
+            .waitlist_place(&"e1".into(), "u1")
+            .await
+            .unwrap();
         place.is_some()
     }
 
@@ -254,7 +262,7 @@ mod tests {
         assert!(waiting(&stores).await);
         changes.after(SeatChange::Sold(&hold(true))).await;
         assert!(!waiting(&stores).await);
-        changes.after(SeatChange::GivenBack("e2")).await;
+        changes.after(SeatChange::GivenBack(&"e2".into())).await;
         assert_eq!(queued(&mut rounds), ["e2"]);
     }
 }

@@ -7,6 +7,7 @@ use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::OrdersSettings;
 use holdfast_common::service_auth::ServiceKeys;
 
+use crate::domain::ids::EventId;
 use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
@@ -45,8 +46,8 @@ pub struct AppState {
 holdfast_common::token_keys_in!(AppState, keys);
 
 impl AppState {
-    /// The layout of an existing event (its id already canonical), else 404.
-    pub(crate) async fn layout(&self, event_id: &str) -> Result<Layout, OrdersError> {
+    /// The layout of an existing event, else 404.
+    pub(crate) async fn layout(&self, event_id: &EventId) -> Result<Layout, OrdersError> {
         self.layouts.existing(event_id).await
     }
 }

@@ -33,7 +33,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Notify, mpsc};
 
 use crate::domain::hold::Hold;
-use crate::domain::ids::EventId;
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry};
@@ -87,7 +87,7 @@ pub struct Ports {
 pub async fn join(
     ports: &Ports,
     caller: &AuthUser,
-    event_id: &str,
+    event_id: &EventId,
     seats: usize,
 ) -> Result<(Place, bool), OrdersError> {
     let layout = ports.layouts.existing(event_id).await?;
@@ -101,7 +101,7 @@ pub async fn join(
     let joined = ports
         .entries
         .join_waitlist(&WaitlistEntry {
-            event_id: event_id.to_string(),
+            event_id: event_id.clone(),
             user_id: caller.id().to_string(),
             seq: 0,
             seats,
@@ -123,7 +123,11 @@ pub async fn join(
 }
 
 /// The caller's place on the event's waitlist.
-pub async fn place(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<Place, OrdersError> {
+pub async fn place(
+    ports: &Ports,
+    caller: &AuthUser,
+    event_id: &EventId,
+) -> Result<Place, OrdersError> {
     ports
         .entries
         .waitlist_place(event_id, caller.id())
@@ -132,7 +136,11 @@ pub async fn place(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<P
 }
 
 /// Takes the caller off the event's waitlist, releasing an offer they had.
-pub async fn leave(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<(), OrdersError> {
+pub async fn leave(
+    ports: &Ports,
+    caller: &AuthUser,
+    event_id: &EventId,
+) -> Result<(), OrdersError> {
     let entry = ports
         .entries
         .leave_waitlist(event_id, caller.id(), None)
@@ -150,11 +158,11 @@ pub async fn leave(ports: &Ports, caller: &AuthUser, event_id: &str) -> Result<(
 /// Runs an offer round for the event in the background, logging a failure (the next
 /// trigger, or the stale-offer rule, makes up for it). While a round of the event runs in this
 /// process, further triggers make it run once more instead of starting rounds of their own.
-pub fn start_round(ports: &Ports, event_id: &str) {
+pub fn start_round(ports: &Ports, event_id: &EventId) {
     if !ports.rounds.begin_round(event_id) {
         return;
     }
-    let (ports, event_id) = (ports.clone(), event_id.to_string());
+    let (ports, event_id) = (ports.clone(), event_id.clone());
     tokio::spawn(async move {
         loop {
             let result = if ports.rounds.known_empty(&event_id) {
@@ -175,7 +183,7 @@ pub fn start_round(ports: &Ports, event_id: &str) {
 /// Offers the event's free seats to its waitlist, first in line first, until none fits. Every
 /// read is indexed and bounded (the head of the line by seats wanted, offers that ran out, the
 /// line's figures): a round costs the same whatever the length of the queue.
-pub async fn offer_round(ports: &Ports, event_id: &str) -> Result<(), OrdersError> {
+pub async fn offer_round(ports: &Ports, event_id: &EventId) -> Result<(), OrdersError> {
     let max_seats = ports.max_seats_per_hold;
     let mut passed_over: Vec<String> = Vec::new();
     let mut lost_races = 0;
@@ -218,7 +226,7 @@ pub async fn offer_round(ports: &Ports, event_id: &str) -> Result<(), OrdersErro
 /// ever be made to them, and they must not hold up the line.
 async fn remove_oversized(
     ports: &Ports,
-    event_id: &str,
+    event_id: &EventId,
     max_seats: usize,
 ) -> Result<(), OrdersError> {
     let oversized = ports
@@ -227,7 +235,7 @@ async fn remove_oversized(
         .await?;
     for entry in oversized {
         let message = crate::outbox::message(&WaitlistRemoved {
-            event_id: entry.event_id.clone(),
+            event_id: entry.event_id.to_string(),
             user_id: entry.user_id.clone(),
             seats: entry.seats,
             max_seats,
@@ -260,7 +268,7 @@ async fn offer(
     ports: &Ports,
     layout: &Layout,
     entry: &WaitlistEntry,
-    seats: Vec<String>,
+    seats: Vec<SeatId>,
 ) -> Result<Offered, OrdersError> {
     let request = ports.holds.check_request(layout, seats)?;
     let ttl = ports.offer_ttl;
@@ -283,10 +291,10 @@ async fn offer(
         until_ms: hold.expires_at_ms,
     };
     let message = crate::outbox::message(&WaitlistOffered {
-        event_id: hold.event_id.clone(),
+        event_id: hold.event_id.to_string(),
         user_id: hold.user_id.clone(),
-        hold_id: hold.hold_id.clone(),
-        seat_ids: hold.seat_ids.clone(),
+        hold_id: hold.hold_id.to_string(),
+        seat_ids: SeatId::texts(&hold.seat_ids),
         expires_at: holdfast_common::when::format_millis(hold.expires_at_ms),
         email: entry.email.clone(),
     })?;
@@ -319,7 +327,7 @@ async fn offer(
 }
 
 /// Ends offers that ran out a while ago and whose hold is gone (see [`STALE_OFFER_GRACE_MS`]).
-async fn end_stale_offers(ports: &Ports, event_id: &str) -> Result<(), OrdersError> {
+async fn end_stale_offers(ports: &Ports, event_id: &EventId) -> Result<(), OrdersError> {
     let ended_before = now_millis() - STALE_OFFER_GRACE_MS;
     let stale = ports
         .entries
@@ -351,11 +359,11 @@ async fn expired_offer_hold(ports: &Ports, hold: &ExpiredHold) -> Result<(), Ord
 async fn offer_expired(
     ports: &Ports,
     entry: &WaitlistEntry,
-    hold_id: &str,
+    hold_id: &HoldId,
 ) -> Result<(), OrdersError> {
     let event_id = &entry.event_id;
     let message = crate::outbox::message(&WaitlistExpired {
-        event_id: event_id.clone(),
+        event_id: event_id.to_string(),
         user_id: entry.user_id.clone(),
         hold_id: hold_id.to_string(),
         email: entry.email.clone(),
@@ -373,21 +381,16 @@ async fn offer_expired(
 
 /// Seats of the layout neither held nor sold, row by row.
 fn free_seats(layout: &Layout, snapshot: &Snapshot) -> Vec<Seat> {
-    let taken: HashSet<&str> = snapshot
-        .held
-        .iter()
-        .chain(&snapshot.sold)
-        .map(String::as_str)
-        .collect();
+    let taken: HashSet<&SeatId> = snapshot.held.iter().chain(&snapshot.sold).collect();
     layout
         .seats()
-        .filter(|seat| !taken.contains(seat.id().as_str()))
+        .filter(|seat| !taken.contains(&seat.id()))
         .collect()
 }
 
 /// `count` of the free seats (in layout order): the first run of side-by-side seats in one
 /// row that is long enough, else the first `count`.
-fn pick(free: &[Seat], count: usize) -> Vec<String> {
+fn pick(free: &[Seat], count: usize) -> Vec<SeatId> {
     let mut run_start = 0;
     for i in 0..free.len() {
         let continues =
@@ -407,36 +410,36 @@ fn pick(free: &[Seat], count: usize) -> Vec<String> {
 /// [`SWEEP_EVERY`] until no offer is left, so that its offers run out on time.
 #[derive(Default)]
 pub struct Rounds {
-    running: Mutex<HashMap<String, bool>>,
-    offered_on: Mutex<HashSet<String>>,
+    running: Mutex<HashMap<EventId, bool>>,
+    offered_on: Mutex<HashSet<EventId>>,
     /// Events whose waitlist was empty when last read here, until when that is trusted.
-    empty_until: Mutex<HashMap<String, Instant>>,
+    empty_until: Mutex<HashMap<EventId, Instant>>,
 }
 
 impl Rounds {
     /// Whether the event's waitlist was read empty less than [`EMPTY_TRUSTED_FOR`] ago, so
     /// that holds released and run out in an on-sale without a waitlist cost no store reads.
-    fn known_empty(&self, event_id: &str) -> bool {
+    fn known_empty(&self, event_id: &EventId) -> bool {
         lock(&self.empty_until)
             .get(event_id)
             .is_some_and(|until| *until > Instant::now())
     }
 
-    fn read_empty(&self, event_id: &str) {
+    fn read_empty(&self, event_id: &EventId) {
         let mut empty = lock(&self.empty_until);
         let now = Instant::now();
         if empty.len() >= 10_000 {
             empty.retain(|_, until| *until > now);
         }
-        empty.insert(event_id.to_string(), now + EMPTY_TRUSTED_FOR);
+        empty.insert(event_id.clone(), now + EMPTY_TRUSTED_FOR);
     }
 
-    fn joined(&self, event_id: &str) {
+    fn joined(&self, event_id: &EventId) {
         lock(&self.empty_until).remove(event_id);
     }
 
     /// Whether the caller should run a round of the event (none is running here).
-    fn begin_round(&self, event_id: &str) -> bool {
+    fn begin_round(&self, event_id: &EventId) -> bool {
         let mut running = lock(&self.running);
         match running.get_mut(event_id) {
             Some(again) => {
@@ -444,7 +447,7 @@ impl Rounds {
                 false
             }
             None => {
-                running.insert(event_id.to_string(), false);
+                running.insert(event_id.clone(), false);
                 true
             }
         }
@@ -452,7 +455,7 @@ impl Rounds {
 
     /// After a round: whether to run another (one was asked for meanwhile); else the event's
     /// round ends.
-    fn again(&self, event_id: &str) -> bool {
+    fn again(&self, event_id: &EventId) -> bool {
         let mut running = lock(&self.running);
         match running.get_mut(event_id) {
             Some(again) if *again => {
@@ -466,8 +469,8 @@ impl Rounds {
         }
     }
 
-    fn offered_on(&self, event_id: &str) {
-        lock(&self.offered_on).insert(event_id.to_string());
+    fn offered_on(&self, event_id: &EventId) {
+        lock(&self.offered_on).insert(event_id.clone());
     }
 }
 
@@ -519,7 +522,7 @@ pub async fn spawn(
             if live.strong_count() == 0 {
                 return;
             }
-            let events: Vec<String> = lock(&sweeper.rounds.offered_on).iter().cloned().collect();
+            let events: Vec<EventId> = lock(&sweeper.rounds.offered_on).iter().cloned().collect();
             for event_id in events {
                 let _ = sweeper.holds.board().sweep(&event_id).await;
                 let offers_left = sweeper.entries.has_offers(&event_id).await.unwrap_or(true);
@@ -547,9 +550,18 @@ pub async fn spawn(
                     continue;
                 }
             };
-            let event_id = &message.event_id;
-            let handled =
-                cancelled(&on_cancel, event_id, &message.order_id, &message.seat_ids).await;
+            let Some(event_id) = EventId::parse(&message.event_id) else {
+                tracing::error!(event_id = %message.event_id, "dropping an order.cancelled of no event");
+                if let Err(error) = delivery.ack().await {
+                    tracing::warn!(%error, "cannot settle an order.cancelled delivery");
+                }
+                continue;
+            };
+            let (order_id, seats) = (
+                OrderId::named(&message.order_id),
+                SeatId::all(&message.seat_ids),
+            );
+            let handled = cancelled(&on_cancel, &event_id, &order_id, &seats).await;
             let acked = match handled {
                 Ok(()) => delivery.ack().await,
                 Err(error) => {
@@ -571,11 +583,11 @@ pub async fn spawn(
 /// an offer round.
 async fn cancelled(
     ports: &Ports,
-    event_id: &str,
-    order_id: &str,
-    seats: &[String],
+    event_id: &EventId,
+    order_id: &OrderId,
+    seats: &[SeatId],
 ) -> Result<(), OrdersError> {
-    if EventId::parse(event_id).is_none() || order_id.is_empty() {
+    if order_id.is_empty() {
         return Ok(());
     }
     if !seats.is_empty() {

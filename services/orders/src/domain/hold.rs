@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use holdfast_common::auth::AuthUser;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{EventId, HoldId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 
@@ -15,10 +16,10 @@ pub const OFFER_PREFIX: &str = "offer-";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Hold {
-    pub hold_id: String,
+    pub hold_id: HoldId,
     pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
     pub created_at_ms: i64,
     pub expires_at_ms: i64,
     /// Which of the holder's slots on this event the hold occupies.
@@ -39,7 +40,7 @@ impl Hold {
 
     /// Whether `hold_id` names a waitlist offer (their ids start with [`OFFER_PREFIX`]), so
     /// that what happens to ordinary holds never has to ask the waitlist.
-    pub fn is_offer_id(hold_id: &str) -> bool {
+    pub fn is_offer_id(hold_id: &HoldId) -> bool {
         hold_id.starts_with(OFFER_PREFIX)
     }
 
@@ -53,12 +54,12 @@ impl Hold {
 /// Seats that passed [`SeatRequest::check`] for one event's layout: a hold can only be taken
 /// with one of these, so the request is checked exactly once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeatRequest(Vec<String>);
+pub struct SeatRequest(Vec<SeatId>);
 
 impl SeatRequest {
     /// The requested seats, checked against `layout`: at least one and at most `max_seats`,
     /// none repeated or unknown; else why not.
-    pub fn check(layout: &Layout, seat_ids: Vec<String>, max_seats: usize) -> Result<Self, String> {
+    pub fn check(layout: &Layout, seat_ids: Vec<SeatId>, max_seats: usize) -> Result<Self, String> {
         if seat_ids.is_empty() {
             return Err("seatIds must name at least one seat".into());
         }
@@ -72,7 +73,7 @@ impl SeatRequest {
         let unknown: Vec<&str> = seat_ids
             .iter()
             .filter(|id| !Seat::parse(id).is_some_and(|seat| layout.contains(seat)))
-            .map(String::as_str)
+            .map(SeatId::as_str)
             .collect();
         if !unknown.is_empty() {
             return Err(format!(
@@ -83,11 +84,11 @@ impl SeatRequest {
         Ok(Self(seat_ids))
     }
 
-    pub fn seat_ids(&self) -> &[String] {
+    pub fn seat_ids(&self) -> &[SeatId] {
         &self.0
     }
 
-    pub fn into_seat_ids(self) -> Vec<String> {
+    pub fn into_seat_ids(self) -> Vec<SeatId> {
         self.0
     }
 }

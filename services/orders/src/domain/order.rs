@@ -2,12 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{EventId, OrderId, SeatId};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
-    pub order_id: String,
+    pub order_id: OrderId,
     pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
     pub amount_minor: i64,
     pub currency: String,
     /// The intent that paid; for free seats [`Order::free_payment_id`], which keeps the
@@ -16,7 +18,7 @@ pub struct Order {
     pub status: OrderStatus,
     pub created_at_ms: i64,
     /// Seats given back by cancellations, in the order they were given back.
-    pub cancelled_seat_ids: Vec<String>,
+    pub cancelled_seat_ids: Vec<SeatId>,
     /// When each of `cancelled_seat_ids` was given back (index for index); empty for orders
     /// whose cancellations were stored before the time was kept.
     pub cancelled_at_ms: Vec<i64>,
@@ -70,7 +72,7 @@ const FREE: &str = "free:";
 
 impl Order {
     /// The payment id recorded for a free order.
-    pub fn free_payment_id(order_id: &str) -> String {
+    pub fn free_payment_id(order_id: &OrderId) -> String {
         format!("{FREE}{order_id}")
     }
 
@@ -80,14 +82,14 @@ impl Order {
     }
 
     /// The seats that still stand (bought and not cancelled).
-    pub fn standing_seats(&self) -> impl Iterator<Item = &String> {
+    pub fn standing_seats(&self) -> impl Iterator<Item = &SeatId> {
         self.seat_ids
             .iter()
             .filter(|seat| !self.cancelled_seat_ids.contains(seat))
     }
 
     /// The cancelled seats, each with when it was given back (`None` when not recorded).
-    pub fn cancelled_seats(&self) -> impl Iterator<Item = (&String, Option<i64>)> {
+    pub fn cancelled_seats(&self) -> impl Iterator<Item = (&SeatId, Option<i64>)> {
         self.cancelled_seat_ids
             .iter()
             .enumerate()
@@ -99,14 +101,14 @@ impl Order {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refund {
     pub refund_id: String,
-    pub order_id: String,
-    pub event_id: String,
+    pub order_id: OrderId,
+    pub event_id: EventId,
     /// The buyer.
     pub user_id: String,
     /// The intent refunded; `None` for free seats.
     pub payment_intent_id: Option<String>,
     /// The seats this cancellation gave back.
-    pub seat_ids: Vec<String>,
+    pub seat_ids: Vec<SeatId>,
     pub amount_minor: i64,
     pub currency: String,
     /// Who cancelled: the buyer, the organizer or an admin.

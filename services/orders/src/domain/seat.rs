@@ -2,12 +2,14 @@
 
 use serde::Deserialize;
 
+use crate::domain::ids::{EventId, SeatId};
+
 /// What orders needs to know about an event: its layout, its price, who runs it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layout {
     #[serde(rename = "_id")]
-    pub event_id: String,
+    pub event_id: EventId,
     pub rows: u32,
     pub seats_per_row: u32,
     /// Filled from the event's `price` (a decimal JSON number) by the layout source.
@@ -52,8 +54,8 @@ impl Seat {
         })
     }
 
-    pub fn id(&self) -> String {
-        format!("R{}-S{}", self.row, self.number)
+    pub fn id(&self) -> SeatId {
+        SeatId::named(&format!("R{}-S{}", self.row, self.number))
     }
 }
 
@@ -73,12 +75,6 @@ impl Layout {
     }
 }
 
-/// The TTL-store key holding seat `seat_id` of `event_id`. The event id is the hash tag, so all
-/// seats of an event live in one Redis Cluster slot and can be taken in one script.
-pub fn seat_key(event_id: &str, seat_id: &str) -> String {
-    format!("hold:{{{event_id}}}:{seat_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +83,9 @@ mod tests {
     fn seat_ids_parse_strictly() {
         assert_eq!(Seat::parse("R1-S2"), Some(Seat { row: 1, number: 2 }));
         assert_eq!(
-            Seat::parse("R12-S200").map(|s| s.id()).as_deref(),
+            Seat::parse("R12-S200")
+                .map(|s| s.id().to_string())
+                .as_deref(),
             Some("R12-S200")
         );
         for bad in [
@@ -118,10 +116,9 @@ mod tests {
             organizer_id: None,
             starts_at_ms: None,
         };
-        let ids: Vec<String> = layout.seats().map(|s| s.id()).collect();
+        let ids: Vec<String> = layout.seats().map(|s| s.id().to_string()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);
         assert!(layout.contains(Seat { row: 2, number: 3 }));
         assert!(!layout.contains(Seat { row: 3, number: 1 }));
-        assert_eq!(seat_key("abc", "R1-S1"), "hold:{abc}:R1-S1");
     }
 }

@@ -1,9 +1,11 @@
 //! The waitlist: entries, the offers made to them, and places in the line.
 
+use crate::domain::ids::{EventId, HoldId};
+
 /// One user's place on an event's waitlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaitlistEntry {
-    pub event_id: String,
+    pub event_id: EventId,
     pub user_id: String,
     /// Where the entry stands in the event's line (see [`line`]): given by the store when the
     /// user joins, 0 before.
@@ -20,7 +22,7 @@ pub struct WaitlistEntry {
 /// Seats held for a waitlisted user until `until_ms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    pub hold_id: String,
+    pub hold_id: HoldId,
     pub until_ms: i64,
 }
 

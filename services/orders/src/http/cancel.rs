@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use crate::cancellation::{self, Cancelled};
+use crate::domain::ids::{OrderId, SeatId};
 use crate::domain::order::{OrderStatus, Refund};
 use crate::error::OrdersError;
 use crate::http::orders::OrderSeats;
@@ -34,7 +35,7 @@ pub struct CancelRequest {
 pub struct RefundView<'a> {
     refund_id: &'a str,
     /// The seats this cancellation gave back.
-    seat_ids: &'a [String],
+    seat_ids: Vec<&'a str>,
     /// In major units, with at most 2 decimals.
     #[schema(value_type = f64, example = 500.0)]
     amount: serde_json::Number,
@@ -51,7 +52,7 @@ impl<'a> From<&'a Refund> for RefundView<'a> {
     fn from(refund: &'a Refund) -> Self {
         Self {
             refund_id: &refund.refund_id,
-            seat_ids: &refund.seat_ids,
+            seat_ids: SeatId::strs(&refund.seat_ids),
             amount: money::to_json(refund.amount_minor),
             currency: &refund.currency,
             payment_intent_id: refund.payment_intent_id.as_deref(),
@@ -106,6 +107,8 @@ pub async fn cancel(
     if uuid::Uuid::parse_str(&order_id).is_err() {
         return Err(OrdersError::NoSuchOrder);
     }
+    let seat_ids = seat_ids.as_deref().map(SeatId::all);
+    let order_id = OrderId::named(&order_id);
     let cancelled =
         cancellation::cancel(&state.cancellation, &caller, &order_id, seat_ids.as_deref()).await?;
     Ok(Json(view(&cancelled)).into_response())

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::domain::hold::Hold;
+use crate::domain::ids::{self, SeatId};
 use crate::error::OrdersError;
 use crate::holding;
 use crate::state::AppState;
@@ -92,13 +93,13 @@ pub async fn create(
     ValidJson(request): ValidJson<HoldRequest>,
 ) -> Result<Response, OrdersError> {
     let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
-    let seat_ids = request.seat_ids.unwrap_or_default();
+    let seat_ids = SeatId::all(&request.seat_ids.unwrap_or_default());
     let hold = holding::hold(&state.holding, caller.id(), &event_id, seat_ids).await?;
     Ok((
         StatusCode::CREATED,
         Json(HoldCreated {
             expires_in_seconds: hold.ttl_seconds(),
-            hold_id: hold.hold_id,
+            hold_id: hold.hold_id.into(),
         }),
     )
         .into_response())
@@ -106,7 +107,7 @@ pub async fn create(
 
 /// The hold if `caller` may use it; otherwise (or when gone) 404.
 async fn usable(state: &AppState, caller: &AuthUser, hold_id: &str) -> Result<Hold, OrdersError> {
-    match state.holds.get(hold_id).await? {
+    match state.holds.get(&ids::HoldId::named(hold_id)).await? {
         Some(hold) if hold.may_be_used_by(caller) => Ok(hold),
         _ => Err(OrdersError::NoSuchHold),
     }
@@ -163,9 +164,9 @@ pub async fn mine(
             .map(|hold| HeldSeats {
                 ttl: hold.ttl_seconds(),
                 offer: hold.offer,
-                hold_id: hold.hold_id,
-                event_id: hold.event_id,
-                seat_ids: hold.seat_ids,
+                hold_id: hold.hold_id.into(),
+                event_id: hold.event_id.into(),
+                seat_ids: SeatId::texts(&hold.seat_ids),
             })
             .collect(),
     }))
@@ -185,9 +186,9 @@ pub async fn details(
     let hold = usable(&state, &caller, &hold_id).await?;
     Ok(Json(HoldDetails {
         ttl: hold.ttl_seconds(),
-        hold_id: hold.hold_id,
-        event_id: hold.event_id,
-        seat_ids: hold.seat_ids,
+        hold_id: hold.hold_id.into(),
+        event_id: hold.event_id.into(),
+        seat_ids: SeatId::texts(&hold.seat_ids),
     }))
 }
 
@@ -216,7 +217,7 @@ pub async fn refresh(
         .ok_or(OrdersError::NoSuchHold)?;
     Ok(Json(HoldTtl {
         ttl: refreshed.ttl_seconds(),
-        hold_id: refreshed.hold_id,
+        hold_id: refreshed.hold_id.into(),
     }))
 }
 

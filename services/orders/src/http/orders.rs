@@ -10,6 +10,7 @@ use holdfast_common::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::ids::{OrderId, SeatId};
 use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
 use crate::state::AppState;
@@ -24,7 +25,7 @@ pub struct OrderSeats<'a> {
     seat_ids: Vec<&'a str>,
     /// The seats given back by cancellations (no longer the order's).
     #[schema(example = json!(["R1-S2"]))]
-    cancelled_seat_ids: &'a [String],
+    cancelled_seat_ids: Vec<&'a str>,
     /// Each cancelled seat with when it was given back.
     cancellations: Vec<SeatCancellation<'a>>,
 }
@@ -42,8 +43,8 @@ pub struct SeatCancellation<'a> {
 impl<'a> From<&'a Order> for OrderSeats<'a> {
     fn from(order: &'a Order) -> Self {
         Self {
-            seat_ids: order.standing_seats().map(String::as_str).collect(),
-            cancelled_seat_ids: &order.cancelled_seat_ids,
+            seat_ids: order.standing_seats().map(SeatId::as_str).collect(),
+            cancelled_seat_ids: SeatId::strs(&order.cancelled_seat_ids),
             cancellations: order
                 .cancelled_seats()
                 .map(|(seat, at_ms)| SeatCancellation {
@@ -146,7 +147,7 @@ pub async fn public_order(
     let order = state
         .stores
         .orders
-        .order(&order_id)
+        .order(&OrderId::named(&order_id))
         .await?
         .ok_or_else(not_found)?;
     let order = TicketView {

@@ -16,6 +16,7 @@ use validator::Validate;
 
 use super::event_id;
 use crate::checkout::{self, Outcome, Purchase, Receipt};
+use crate::domain::ids::{HoldId, SeatId};
 use crate::domain::order::{Order, OrderStatus};
 use crate::error::OrdersError;
 use crate::idempotency::{self, Once};
@@ -53,7 +54,7 @@ pub struct Purchased<'a> {
     #[schema(example = "0b6c1a52-8a0e-4c55-9d1f-1f1b2c3d4e5f")]
     order_id: &'a str,
     event_id: &'a str,
-    seat_ids: &'a [String],
+    seat_ids: Vec<&'a str>,
     status: OrderStatus,
 }
 
@@ -109,7 +110,7 @@ fn answer(order: &Order) -> String {
     serde_json::to_string(&Purchased {
         order_id: &order.order_id,
         event_id: &order.event_id,
-        seat_ids: &order.seat_ids,
+        seat_ids: SeatId::strs(&order.seat_ids),
         status: order.status,
     })
     .unwrap_or_default()
@@ -124,8 +125,8 @@ async fn buy(
 ) -> Result<Response, OrdersError> {
     let purchase = Purchase {
         event_id: event_id(request.event_id.as_deref().unwrap_or_default())?,
-        hold_id: request.hold_id.clone().unwrap_or_default(),
-        seat_ids: request.seat_ids.clone().unwrap_or_default(),
+        hold_id: HoldId::named(request.hold_id.as_deref().unwrap_or_default()),
+        seat_ids: SeatId::all(request.seat_ids.as_deref().unwrap_or_default()),
         payment_intent_id: request.payment_intent_id.clone(),
     };
     let receipt = once.map(|once| Receipt {

@@ -259,7 +259,7 @@ const RESUME_WAIT: Duration = Duration::from_millis(20);
 /// change, so it gets a few short chances before the stream falls back to a snapshot.
 async fn changes_to_replay(
     state: &AppState,
-    event_id: &str,
+    event_id: &crate::domain::ids::EventId,
     since: u64,
 ) -> Result<Option<Vec<Arc<SeatDelta>>>, OrdersError> {
     for _ in 0..RESUME_ATTEMPTS {

@@ -58,13 +58,13 @@ impl From<Place> for WaitlistPlace {
     fn from(place: Place) -> Self {
         let entry = place.entry;
         Self {
-            event_id: entry.event_id,
+            event_id: entry.event_id.into(),
             seats: entry.seats,
             position: place.position,
             length: place.length,
             joined_at: format_millis(entry.joined_at_ms),
             offer: entry.offer.map(|offer| OfferView {
-                hold_id: offer.hold_id,
+                hold_id: offer.hold_id.into(),
                 expires_at: format_millis(offer.until_ms),
             }),
         }

@@ -18,7 +18,8 @@ use holdfast_common::config::OrdersSettings;
 use holdfast_common::docstore::StoreError;
 use holdfast_common::kv::{KvError, TtlStore};
 
-use crate::domain::hold::{Hold, OFFER_PREFIX, SeatRequest};
+use crate::domain::hold::{Hold, SeatRequest};
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::seat::Layout;
 use crate::store::OrderStore;
@@ -41,7 +42,7 @@ pub enum HoldError {
     #[error("{0}")]
     Invalid(String),
     #[error("seats not available: {}", .0.join(", "))]
-    Conflict(Vec<String>),
+    Conflict(Vec<SeatId>),
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
     /// The event's layout is being changed right now.
@@ -115,14 +116,14 @@ impl Holds {
     pub fn check_request(
         &self,
         layout: &Layout,
-        seat_ids: Vec<String>,
+        seat_ids: Vec<SeatId>,
     ) -> Result<SeatRequest, HoldError> {
         SeatRequest::check(layout, seat_ids, self.policy.max_seats_per_hold)
             .map_err(HoldError::Invalid)
     }
 
     /// Puts the event's sold seats, as the order store has them, on the board.
-    async fn load_sold(&self, event_id: &str) -> Result<(), HoldError> {
+    async fn load_sold(&self, event_id: &EventId) -> Result<(), HoldError> {
         let sold = self.orders.sold_seats(event_id).await?;
         self.board.load_sold(event_id, &sold).await?;
         Ok(())
@@ -177,13 +178,8 @@ impl Holds {
         ttl: Duration,
         offer: bool,
     ) -> Result<Hold, HoldError> {
-        let id = uuid::Uuid::new_v4();
         let take = TakeRequest {
-            hold_id: if offer {
-                format!("{OFFER_PREFIX}{id}")
-            } else {
-                id.to_string()
-            },
+            hold_id: HoldId::new(offer),
             user_id: user_id.to_string(),
             event_id: layout.event_id.clone(),
             seat_ids: request.into_seat_ids(),
@@ -265,7 +261,7 @@ impl Holds {
     }
 
     /// The hold if it is still live.
-    pub async fn get(&self, hold_id: &str) -> Result<Option<Hold>, KvError> {
+    pub async fn get(&self, hold_id: &HoldId) -> Result<Option<Hold>, KvError> {
         let record = self.kv.get(&record_key(hold_id)).await?;
         Ok(record
             .and_then(|r| serde_json::from_str::<Hold>(&r).ok())
@@ -321,7 +317,7 @@ impl Holds {
     /// Marks the hold's seats sold (its purchase committed) and forgets the hold. A few
     /// attempts: until the board knows the sale, only the order store's unique key stops
     /// another hold on those seats from being bought.
-    pub async fn sell(&self, hold: &Hold, order_id: &str) -> Result<(), KvError> {
+    pub async fn sell(&self, hold: &Hold, order_id: &OrderId) -> Result<(), KvError> {
         let mut attempt = 1;
         loop {
             match self.board.sell(&keys(hold), order_id).await {
@@ -340,7 +336,7 @@ impl Holds {
 
     /// What is not available on the event now, loading its sold seats onto the board first if
     /// the board does not have them.
-    pub async fn snapshot(&self, event_id: &str) -> Result<Snapshot, HoldError> {
+    pub async fn snapshot(&self, event_id: &EventId) -> Result<Snapshot, HoldError> {
         for _ in 0..SOLD_LOAD_ATTEMPTS {
             if let Some(snapshot) = self.board.snapshot(event_id).await? {
                 return Ok(snapshot);
@@ -376,7 +372,7 @@ mod tests {
 
     /// Takes `seats` for `user` (checked against the test layout).
     async fn take(holds: &Holds, user: &str, seats: &[&str]) -> Result<Hold, HoldError> {
-        let seats = seats.iter().map(|s| s.to_string()).collect();
+        let seats = seats.iter().map(|s| SeatId::from(*s)).collect();
         let request = holds.check_request(&layout(), seats)?;
         holds.take(user, &layout(), request).await
     }

@@ -28,6 +28,7 @@ use holdfast_common::docstore::{Database, StoreError};
 pub use self::mongo::MongoOrders;
 pub use self::schema::SCHEMA;
 pub use self::sqlite::SqliteOrders;
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, Refund};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry, WaitlistSummary};
 
@@ -39,7 +40,7 @@ pub type RepoError = StoreError;
 #[derive(Debug, Clone)]
 pub struct NewCancellation {
     pub order: Order,
-    pub released: Vec<String>,
+    pub released: Vec<SeatId>,
     pub refund: Refund,
     pub outbox: OutboxMessage,
 }
@@ -87,7 +88,7 @@ pub struct NewPurchase {
 pub enum PurchaseOutcome {
     Committed,
     /// Nothing was written: these seats are already sold.
-    SeatsTaken(Vec<String>),
+    SeatsTaken(Vec<SeatId>),
     /// Nothing was written: the payment intent already paid for an order.
     IntentUsed,
     /// Nothing was written: this user's Idempotency-Key is already stored and not expired.
@@ -95,26 +96,26 @@ pub enum PurchaseOutcome {
 }
 
 /// An event's sold seats, each with the order that bought it.
-pub type SoldSeats = HashMap<String, String>;
+pub type SoldSeats = HashMap<SeatId, OrderId>;
 
 /// Orders, their refunds and the sold seats they hold.
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
-    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError>;
+    async fn sold_seats(&self, event_id: &EventId) -> Result<SoldSeats, RepoError>;
     async fn purchase(&self, purchase: &NewPurchase) -> Result<PurchaseOutcome, RepoError>;
     /// The user's orders, newest first.
     async fn orders_of(&self, user_id: &str) -> Result<Vec<Order>, RepoError>;
-    async fn order(&self, order_id: &str) -> Result<Option<Order>, RepoError>;
+    async fn order(&self, order_id: &OrderId) -> Result<Option<Order>, RepoError>;
     /// Applies a cancellation in one transaction — the order updated if it is still at the
     /// revision before `cancellation.order.revision`, its released seats' sold records deleted,
     /// the refund and the outbox message written — or nothing.
     async fn cancel(&self, cancellation: &NewCancellation) -> Result<CancelOutcome, RepoError>;
     /// The refunds of an order, oldest first.
-    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError>;
+    async fn refunds_of(&self, order_id: &OrderId) -> Result<Vec<Refund>, RepoError>;
     /// Every order of an event.
-    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError>;
+    async fn orders_of_event(&self, event_id: &EventId) -> Result<Vec<Order>, RepoError>;
     /// Every refund of an event.
-    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError>;
+    async fn refunds_of_event(&self, event_id: &EventId) -> Result<Vec<Refund>, RepoError>;
 }
 
 /// Replayed answers of purchases made with an Idempotency-Key (written by
@@ -153,14 +154,14 @@ pub trait WaitlistStore: Send + Sync + 'static {
     /// bounded work whatever the length of the queue.
     async fn waitlist_place(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
     ) -> Result<Option<Place>, RepoError>;
     /// Takes the user off the event's waitlist, with `announce` in the outbox in the same
     /// transaction; the entry as it was, if there was one (nothing is announced otherwise).
     async fn leave_waitlist(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError>;
@@ -169,7 +170,7 @@ pub trait WaitlistStore: Send + Sync + 'static {
     /// never a scan of the queue).
     async fn next_in_line(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         skip: &[String],
         limit: usize,
@@ -178,27 +179,27 @@ pub trait WaitlistStore: Send + Sync + 'static {
     /// since they joined); at most `limit`.
     async fn oversized_entries(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError>;
     /// Entries whose offer ended before `before_ms`; at most `limit`.
     async fn offers_ended_before(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         before_ms: i64,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError>;
     /// Whether any offer stands on the event.
-    async fn has_offers(&self, event_id: &str) -> Result<bool, RepoError>;
+    async fn has_offers(&self, event_id: &EventId) -> Result<bool, RepoError>;
     /// The event's waitlist in figures (kept with the line, so no read of the queue).
-    async fn waitlist_summary(&self, event_id: &str) -> Result<WaitlistSummary, RepoError>;
+    async fn waitlist_summary(&self, event_id: &EventId) -> Result<WaitlistSummary, RepoError>;
     /// Records `offer` for the user if they are waiting without one, with `announce` in the
     /// outbox in the same transaction; whether it was recorded. This is what makes an offer
     /// happen once, whichever process made it.
     async fn record_offer(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         offer: &Offer,
         announce: Option<&OutboxMessage>,
@@ -208,8 +209,8 @@ pub trait WaitlistStore: Send + Sync + 'static {
     /// there (nothing is announced otherwise).
     async fn end_offer(
         &self,
-        event_id: &str,
-        hold_id: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError>;
 }

@@ -40,6 +40,7 @@ use holdfast_common::kv::KvError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::store::SoldSeats;
 
 pub use self::memory::MemoryBoard;
@@ -73,9 +74,9 @@ impl SeatState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatDelta {
-    pub event_id: String,
+    pub event_id: EventId,
     pub version: u64,
-    pub changes: Vec<(String, SeatState)>,
+    pub changes: Vec<(SeatId, SeatState)>,
 }
 
 /// What listeners of [`SeatBoard::changes`] receive.
@@ -90,10 +91,10 @@ pub enum SeatNews {
 /// A hold as the board knows it: enough to find, extend and free its keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HoldKeys {
-    pub hold_id: String,
+    pub hold_id: HoldId,
     pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
     /// Which of the holder's slots on this event the hold occupies.
     pub slot: usize,
 }
@@ -101,10 +102,10 @@ pub struct HoldKeys {
 /// A hold to take: every seat or none.
 #[derive(Debug, Clone)]
 pub struct TakeRequest {
-    pub hold_id: String,
+    pub hold_id: HoldId,
     pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
     pub ttl: Duration,
     /// How many live holds the user may have on the event.
     pub max_holds: usize,
@@ -122,7 +123,7 @@ pub enum Taken {
         version: u64,
     },
     /// Nothing was taken: these seats are held or sold.
-    Conflicts(Vec<String>),
+    Conflicts(Vec<SeatId>),
     /// Nothing was taken: the user already has the most holds allowed.
     TooManyHolds,
     /// Nothing was taken: the event's sold seats are not on the board yet; load them
@@ -160,17 +161,17 @@ pub enum Claim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub version: u64,
-    pub held: Vec<String>,
-    pub sold: Vec<String>,
+    pub held: Vec<SeatId>,
+    pub sold: Vec<SeatId>,
 }
 
 /// A hold that ran out, swept off the board by this process (each exactly once).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredHold {
-    pub hold_id: String,
+    pub hold_id: HoldId,
     pub user_id: String,
-    pub event_id: String,
-    pub seat_ids: Vec<String>,
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
 }
 
 #[async_trait]
@@ -196,20 +197,20 @@ pub trait SeatBoard: Send + Sync + 'static {
     ) -> Result<Claim, KvError>;
 
     /// The event's current layout version.
-    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError>;
+    async fn layout_version(&self, event_id: &EventId) -> Result<u64, KvError>;
 
     /// Locks the event's layout for `ttl` under `token`, if no seat is held and no other lock
     /// stands.
     async fn lock_layout(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         token: &str,
         ttl: Duration,
     ) -> Result<LayoutLock, KvError>;
 
     /// Releases the lock `token` (if it still stands) and bumps the layout version, so every
     /// layout read before it is stale.
-    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError>;
+    async fn unlock_layout(&self, event_id: &EventId, token: &str) -> Result<(), KvError>;
 
     /// Frees the seats and slot that still carry the hold's id.
     async fn release(&self, hold: &HoldKeys) -> Result<(), KvError>;
@@ -217,12 +218,12 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// Records the hold's seats as sold to `order_id` (the purchase has committed) and frees
     /// the hold, in one step, so no other hold can slip in between. A sale already cancelled
     /// (see [`SeatBoard::unsell`]) is not recorded.
-    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError>;
+    async fn sell(&self, hold: &HoldKeys, order_id: &OrderId) -> Result<(), KvError>;
 
     /// Adds seats found sold in the order store (by a purchase that did not go through this
     /// board) to the sold seats, without touching any hold; a seat recorded already, or whose
     /// sale to that order was cancelled, is left as it is.
-    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError>;
+    async fn mark_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError>;
 
     /// Takes the seats of `order_id` whose sale was cancelled (the order store has already
     /// released them) off the sold seats, so they are available again, in one step with marking
@@ -230,23 +231,23 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// read before the cancellation cannot put the seat back. May be repeated.
     async fn unsell(
         &self,
-        event_id: &str,
-        order_id: &str,
-        seat_ids: &[String],
+        event_id: &EventId,
+        order_id: &OrderId,
+        seat_ids: &[SeatId],
     ) -> Result<(), KvError>;
 
     /// Puts the event's sold seats, as the order store has them, on the board (sales marked
     /// cancelled meanwhile excepted), and marks them complete.
-    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError>;
+    async fn load_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError>;
 
     /// The held and sold seats with their version; `None` while the sold seats are unknown.
-    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError>;
+    async fn snapshot(&self, event_id: &EventId) -> Result<Option<Snapshot>, KvError>;
 
     /// The event's current version (after sweeping what expired).
-    async fn version(&self, event_id: &str) -> Result<u64, KvError>;
+    async fn version(&self, event_id: &EventId) -> Result<u64, KvError>;
 
     /// Sweeps the event's expired holds off the board.
-    async fn sweep(&self, event_id: &str) -> Result<(), KvError>;
+    async fn sweep(&self, event_id: &EventId) -> Result<(), KvError>;
 
     /// Every change of every event from now on (on Redis: made by any replica).
     fn changes(&self) -> broadcast::Receiver<Arc<SeatNews>>;
@@ -291,7 +292,7 @@ fn event_keys(event_id: &str) -> [String; EVENT_KEY_COUNT] {
 const BOARD_KEY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Groups swept index entries (`<seatId>|<holdId>|<userId>`) into the holds they belonged to.
-fn expired_holds(event_id: &str, entries: &[String]) -> Vec<ExpiredHold> {
+fn expired_holds(event_id: &EventId, entries: &[String]) -> Vec<ExpiredHold> {
     let mut holds: Vec<ExpiredHold> = Vec::new();
     for entry in entries {
         let mut parts = entry.splitn(3, '|');
@@ -299,13 +300,14 @@ fn expired_holds(event_id: &str, entries: &[String]) -> Vec<ExpiredHold> {
         else {
             continue;
         };
+        let seat = SeatId::from_stored(seat.to_string());
         match holds.iter_mut().find(|h| h.hold_id == hold_id) {
-            Some(hold) => hold.seat_ids.push(seat.to_string()),
+            Some(hold) => hold.seat_ids.push(seat),
             None => holds.push(ExpiredHold {
-                hold_id: hold_id.to_string(),
+                hold_id: HoldId::from_stored(hold_id.to_string()),
                 user_id: user_id.to_string(),
-                event_id: event_id.to_string(),
-                seat_ids: vec![seat.to_string()],
+                event_id: event_id.clone(),
+                seat_ids: vec![seat],
             }),
         }
     }

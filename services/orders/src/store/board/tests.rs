@@ -8,12 +8,18 @@ use holdfast_common::kv::RedisStore;
 use holdfast_common::testing::{server_url, unique_name};
 
 use super::*;
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::store::SoldSeats;
 
 const EVENT: &str = "0123456789abcdef01234567";
 
-fn seats(ids: &[&str]) -> Vec<String> {
-    ids.iter().map(|s| s.to_string()).collect()
+fn seats(ids: &[&str]) -> Vec<SeatId> {
+    ids.iter().map(|s| SeatId::from(*s)).collect()
+}
+
+/// The test event.
+fn event() -> EventId {
+    EVENT.into()
 }
 
 fn request(hold_id: &str, user: &str, ids: &[&str], ttl_ms: u64) -> TakeRequest {
@@ -46,9 +52,9 @@ async fn take(board: &dyn SeatBoard, request: &TakeRequest) -> HoldKeys {
     keys_of(request, &taken)
 }
 
-async fn snapshot(board: &dyn SeatBoard) -> (u64, HashSet<String>, HashSet<String>) {
+async fn snapshot(board: &dyn SeatBoard) -> (u64, HashSet<SeatId>, HashSet<SeatId>) {
     let s = board
-        .snapshot(EVENT)
+        .snapshot(&event())
         .await
         .unwrap()
         .expect("sold seats known");
@@ -62,20 +68,20 @@ async fn snapshot(board: &dyn SeatBoard) -> (u64, HashSet<String>, HashSet<Strin
 /// `ids` sold to `order`.
 fn sales(order: &str, ids: &[&str]) -> SoldSeats {
     ids.iter()
-        .map(|s| (s.to_string(), order.to_string()))
+        .map(|s| (SeatId::from(*s), OrderId::from(order)))
         .collect()
 }
 
-fn set(ids: &[&str]) -> HashSet<String> {
-    ids.iter().map(|s| s.to_string()).collect()
+fn set(ids: &[&str]) -> HashSet<SeatId> {
+    ids.iter().map(|s| SeatId::from(*s)).collect()
 }
 
 async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing(board: Arc<dyn SeatBoard>) {
     let first = request("h1", "u1", &["R1-S1", "R1-S2"], 60_000);
     assert_eq!(board.take(&first).await.unwrap(), Taken::SoldUnknown);
-    assert_eq!(board.snapshot(EVENT).await.unwrap(), None);
+    assert_eq!(board.snapshot(&event()).await.unwrap(), None);
     board
-        .load_sold(EVENT, &sales("o0", &["R1-S9"]))
+        .load_sold(&event(), &sales("o0", &["R1-S9"]))
         .await
         .unwrap();
     let (v0, held, sold) = snapshot(&*board).await;
@@ -99,11 +105,11 @@ async fn holds_wait_for_the_sold_seats_then_are_all_or_nothing(board: Arc<dyn Se
     let (v2, held, _) = snapshot(&*board).await;
     assert_eq!(v2, v1, "a refused hold changes nothing");
     assert_eq!(held, set(&["R1-S1", "R1-S2"]));
-    assert_eq!(board.version(EVENT).await.unwrap(), v1);
+    assert_eq!(board.version(&event()).await.unwrap(), v1);
 }
 
 async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let r1 = request("h1", "u1", &["R1-S1"], 60_000);
     let h1 = take(&*board, &r1).await;
     let r2 = request("h2", "u2", &["R2-S1", "R2-S2"], 60_000);
@@ -122,7 +128,7 @@ async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn Seat
     assert_eq!(held, set(&["R2-S1", "R2-S2"]));
     assert!(!board.is_intact(&h1).await.unwrap());
 
-    board.sell(&h2, "o2").await.unwrap();
+    board.sell(&h2, &"o2".into()).await.unwrap();
     let (v2, held, sold) = snapshot(&*board).await;
     assert!(v2 > v1);
     assert_eq!((held, sold), (set(&[]), set(&["R2-S1", "R2-S2"])));
@@ -136,7 +142,7 @@ async fn release_and_sale_free_the_hold_and_bump_the_version(board: Arc<dyn Seat
 }
 
 async fn expired_holds_never_show_and_are_announced_once(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let mut expirations = board.expirations();
     let short = request("h1", "u1", &["R1-S1", "R1-S2"], 150);
     take(&*board, &short).await;
@@ -165,18 +171,18 @@ async fn expired_holds_never_show_and_are_announced_once(board: Arc<dyn SeatBoar
         ),
         ("h1", "u1", seats(&["R1-S1", "R1-S2"]))
     );
-    board.sweep(EVENT).await.unwrap();
+    board.sweep(&event()).await.unwrap();
     assert!(
         expirations.try_recv().is_err(),
         "each expiry is announced once"
     );
-    assert_eq!(board.version(EVENT).await.unwrap(), v1);
+    assert_eq!(board.version(&event()).await.unwrap(), v1);
     // The seats and the holder's slot are free again.
     take(&*board, &request("h3", "u1", &["R1-S1"], 60_000)).await;
 }
 
 async fn extending_keeps_the_hold_past_its_first_expiry(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let r = request("h1", "u1", &["R1-S1"], 200);
     let h = take(&*board, &r).await;
     let until = board
@@ -196,7 +202,7 @@ async fn extending_keeps_the_hold_past_its_first_expiry(board: Arc<dyn SeatBoard
 }
 
 async fn a_user_holds_at_most_the_cap(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
     take(&*board, &request("h2", "u1", &["R1-S2"], 60_000)).await;
     assert_eq!(
@@ -212,7 +218,7 @@ async fn a_user_holds_at_most_the_cap(board: Arc<dyn SeatBoard>) {
 }
 
 async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let mut changes = board.changes();
     // On Redis the subscription is opened in the background: wait until it delivers.
     let mut n = 0;
@@ -234,12 +240,12 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
         panic!("{first:?}")
     };
     let h = take(&*board, &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000)).await;
-    board.sell(&h, "o1").await.unwrap();
+    board.sell(&h, &"o1".into()).await.unwrap();
     let mut seen = vec![first.clone()];
     while seen.last().map(|d| d.changes.clone())
         != Some(vec![
-            ("R1-S1".to_string(), SeatState::Sold),
-            ("R1-S2".to_string(), SeatState::Sold),
+            (SeatId::from("R1-S1"), SeatState::Sold),
+            (SeatId::from("R1-S2"), SeatState::Sold),
         ])
     {
         let news = tokio::time::timeout(Duration::from_secs(2), changes.recv())
@@ -258,8 +264,8 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
     assert_eq!(
         held.changes,
         vec![
-            ("R1-S1".to_string(), SeatState::Held),
-            ("R1-S2".to_string(), SeatState::Held)
+            (SeatId::from("R1-S1"), SeatState::Held),
+            (SeatId::from("R1-S2"), SeatState::Held)
         ]
     );
     assert_eq!(
@@ -269,30 +275,30 @@ async fn changes_arrive_in_version_order(board: Arc<dyn SeatBoard>) {
 }
 
 async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
-    let v0 = board.layout_version(EVENT).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
+    let v0 = board.layout_version(&event()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 60_000)).await;
     let minute = Duration::from_secs(60);
     assert_eq!(
-        board.lock_layout(EVENT, "t1", minute).await.unwrap(),
+        board.lock_layout(&event(), "t1", minute).await.unwrap(),
         LayoutLock::SeatsHeld(1)
     );
     board.release(&h1).await.unwrap();
     assert_eq!(
-        board.lock_layout(EVENT, "t1", minute).await.unwrap(),
+        board.lock_layout(&event(), "t1", minute).await.unwrap(),
         LayoutLock::Locked
     );
     assert_eq!(
-        board.lock_layout(EVENT, "t2", minute).await.unwrap(),
+        board.lock_layout(&event(), "t2", minute).await.unwrap(),
         LayoutLock::Busy
     );
     let mut r2 = request("h2", "u2", &["R1-S2"], 60_000);
     assert_eq!(board.take(&r2).await.unwrap(), Taken::LayoutLocked);
     // Another change's token does not release the lock, but still makes old layouts stale.
-    board.unlock_layout(EVENT, "t2").await.unwrap();
+    board.unlock_layout(&event(), "t2").await.unwrap();
     assert_eq!(board.take(&r2).await.unwrap(), Taken::LayoutLocked);
-    board.unlock_layout(EVENT, "t1").await.unwrap();
-    let v1 = board.layout_version(EVENT).await.unwrap();
+    board.unlock_layout(&event(), "t1").await.unwrap();
+    let v1 = board.layout_version(&event()).await.unwrap();
     assert!(v1 > v0, "releasing the lock bumps the layout version");
     // Seats checked against the old layout are refused; against the new one they are held.
     assert_eq!(board.take(&r2).await.unwrap(), Taken::StaleLayout);
@@ -303,7 +309,7 @@ async fn a_layout_lock_waits_for_no_holds_and_stops_new_ones(board: Arc<dyn Seat
 /// The two interleavings a purchase must survive: its hold running out between the checks and
 /// the commit, and a layout change whose lock ran out before it was written.
 async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1"], 200)).await;
     let Claim::Claimed { expires_at_ms } =
         board.claim(&h1, 0, Duration::from_secs(5)).await.unwrap()
@@ -337,7 +343,7 @@ async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<
     // A lock that ran out before its change was written lets a hold in with the old layout...
     assert_eq!(
         board
-            .lock_layout(EVENT, "slow", Duration::from_millis(50))
+            .lock_layout(&event(), "slow", Duration::from_millis(50))
             .await
             .unwrap(),
         LayoutLock::Locked
@@ -345,7 +351,7 @@ async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<
     tokio::time::sleep(Duration::from_millis(150)).await;
     let h2 = take(&*board, &request("h2", "u2", &["R1-S2"], 60_000)).await;
     // ...but once the change is done, that hold can no longer be bought.
-    board.unlock_layout(EVENT, "slow").await.unwrap();
+    board.unlock_layout(&event(), "slow").await.unwrap();
     assert_eq!(
         board.claim(&h2, 0, Duration::from_secs(5)).await.unwrap(),
         Claim::StaleLayout
@@ -355,18 +361,24 @@ async fn a_claim_keeps_the_hold_alive_but_not_across_a_layout_change(board: Arc<
 /// A cancellation heard late (its seat bought again since by another order) leaves the new sale
 /// alone; repeating it changes nothing.
 async fn a_cancellation_never_unsells_a_seat_sold_again(board: Arc<dyn SeatBoard>) {
-    board.load_sold(EVENT, &SoldSeats::new()).await.unwrap();
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
     let h1 = take(&*board, &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000)).await;
-    board.sell(&h1, "o1").await.unwrap();
+    board.sell(&h1, &"o1".into()).await.unwrap();
     // The cancelling process gives R1-S2 back...
-    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
+    board
+        .unsell(&event(), &"o1".into(), &seats(&["R1-S2"]))
+        .await
+        .unwrap();
     let (v1, _, sold) = snapshot(&*board).await;
     assert_eq!(sold, set(&["R1-S1"]));
     // ...someone buys it...
     let h2 = take(&*board, &request("h2", "u2", &["R1-S2"], 60_000)).await;
-    board.sell(&h2, "o2").await.unwrap();
+    board.sell(&h2, &"o2".into()).await.unwrap();
     // ...and the cancellation, heard again from the bus, must not undo that sale.
-    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
+    board
+        .unsell(&event(), &"o1".into(), &seats(&["R1-S2"]))
+        .await
+        .unwrap();
     let (v2, _, sold) = snapshot(&*board).await;
     assert_eq!(sold, set(&["R1-S1", "R1-S2"]));
     assert!(v2 > v1);
@@ -378,9 +390,12 @@ async fn a_cancellation_never_unsells_a_seat_sold_again(board: Arc<dyn SeatBoard
         Taken::Conflicts(seats(&["R1-S2"]))
     );
     // A purchase settling after its own cancellation does not put the seat back either.
-    board.unsell(EVENT, "o3", &seats(&["R1-S3"])).await.unwrap();
+    board
+        .unsell(&event(), &"o3".into(), &seats(&["R1-S3"]))
+        .await
+        .unwrap();
     let h3 = take(&*board, &request("h3", "u3", &["R1-S3"], 60_000)).await;
-    board.sell(&h3, "o3").await.unwrap();
+    board.sell(&h3, &"o3".into()).await.unwrap();
     assert_eq!(snapshot(&*board).await.2, set(&["R1-S1", "R1-S2"]));
 }
 
@@ -390,15 +405,21 @@ async fn a_load_read_before_a_cancellation_does_not_bring_its_seat_back(board: A
     // The loader read the store: R1-S1 and R1-S2 sold to o1. Then o1's R1-S2 was cancelled
     // and the cancellation reached the (still cold) board before the load did.
     let read_before = sales("o1", &["R1-S1", "R1-S2"]);
-    board.unsell(EVENT, "o1", &seats(&["R1-S2"])).await.unwrap();
-    assert!(board.snapshot(EVENT).await.unwrap().is_none(), "still cold");
-    board.load_sold(EVENT, &read_before).await.unwrap();
+    board
+        .unsell(&event(), &"o1".into(), &seats(&["R1-S2"]))
+        .await
+        .unwrap();
+    assert!(
+        board.snapshot(&event()).await.unwrap().is_none(),
+        "still cold"
+    );
+    board.load_sold(&event(), &read_before).await.unwrap();
     let (_, _, sold) = snapshot(&*board).await;
     assert_eq!(sold, set(&["R1-S1"]));
     take(&*board, &request("h1", "u1", &["R1-S2"], 60_000)).await;
     // Seats found sold elsewhere are marked the same way.
     board
-        .mark_sold(EVENT, &sales("o1", &["R1-S2", "R1-S3"]))
+        .mark_sold(&event(), &sales("o1", &["R1-S2", "R1-S3"]))
         .await
         .unwrap();
     assert_eq!(snapshot(&*board).await.2, set(&["R1-S1", "R1-S3"]));

@@ -9,6 +9,7 @@ use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
 
 use super::records::{OrderDocument, RefundDocument, sold_seat_id};
 use super::{MongoOrders, TRANSACTION_ATTEMPTS};
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, Refund};
 use crate::store::{
@@ -167,7 +168,7 @@ impl MongoOrders {
 
 #[async_trait]
 impl OrderStore for MongoOrders {
-    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError> {
+    async fn sold_seats(&self, event_id: &EventId) -> Result<SoldSeats, RepoError> {
         let documents: Vec<Document> = self
             .sold_seats
             .find(doc! { "eventId": event_id })
@@ -180,7 +181,10 @@ impl OrderStore for MongoOrders {
             .filter_map(|d| {
                 let seat = d.get_str("seatId").ok()?;
                 let order = d.get_str("orderId").ok()?;
-                Some((seat.to_string(), order.to_string()))
+                Some((
+                    SeatId::from_stored(seat.to_string()),
+                    OrderId::from_stored(order.to_string()),
+                ))
             })
             .collect())
     }
@@ -238,7 +242,7 @@ impl OrderStore for MongoOrders {
         Ok(documents.into_iter().map(Order::from).collect())
     }
 
-    async fn order(&self, order_id: &str) -> Result<Option<Order>, RepoError> {
+    async fn order(&self, order_id: &OrderId) -> Result<Option<Order>, RepoError> {
         Ok(self
             .orders
             .find_one(doc! { "_id": order_id })
@@ -253,11 +257,11 @@ impl OrderStore for MongoOrders {
             .await)
     }
 
-    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError> {
+    async fn refunds_of(&self, order_id: &OrderId) -> Result<Vec<Refund>, RepoError> {
         self.refunds_matching(doc! { "orderId": order_id }).await
     }
 
-    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError> {
+    async fn orders_of_event(&self, event_id: &EventId) -> Result<Vec<Order>, RepoError> {
         let documents: Vec<OrderDocument> = self
             .orders
             .find(doc! { "eventId": event_id })
@@ -268,7 +272,7 @@ impl OrderStore for MongoOrders {
         Ok(documents.into_iter().map(Order::from).collect())
     }
 
-    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError> {
+    async fn refunds_of_event(&self, event_id: &EventId) -> Result<Vec<Refund>, RepoError> {
         self.refunds_matching(doc! { "eventId": event_id }).await
     }
 }

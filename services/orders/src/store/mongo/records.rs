@@ -1,18 +1,33 @@
 //! The documents of the order store's collections, and the domain's records they hold.
 
+use mongodb::bson::Bson;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::waitlist::{Offer, WaitlistEntry};
+
+/// Ids are stored as their text (references too: bson converts `&T` where `T: Clone`).
+macro_rules! stored_as_text {
+    ($($id:ty),+) => {$(
+        impl From<$id> for Bson {
+            fn from(id: $id) -> Self {
+                Bson::String(id.into())
+            }
+        }
+    )+};
+}
+
+stored_as_text!(EventId, HoldId, OrderId, SeatId);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct OrderDocument {
     #[serde(rename = "_id")]
-    order_id: String,
+    order_id: OrderId,
     user_id: String,
-    event_id: String,
-    seat_ids: Vec<String>,
+    event_id: EventId,
+    seat_ids: Vec<SeatId>,
     amount_minor: i64,
     currency: String,
     payment_intent_id: String,
@@ -20,7 +35,7 @@ pub(super) struct OrderDocument {
     created_at: i64,
     // Written by cancellations; orders stored before them have none.
     #[serde(default)]
-    cancelled_seat_ids: Vec<String>,
+    cancelled_seat_ids: Vec<SeatId>,
     #[serde(default)]
     cancelled_at: Vec<i64>,
     #[serde(default)]
@@ -78,11 +93,11 @@ impl From<OrderDocument> for Order {
 pub(super) struct RefundDocument {
     #[serde(rename = "_id")]
     refund_id: String,
-    order_id: String,
-    event_id: String,
+    order_id: OrderId,
+    event_id: EventId,
     user_id: String,
     payment_intent_id: Option<String>,
-    seat_ids: Vec<String>,
+    seat_ids: Vec<SeatId>,
     amount_minor: i64,
     currency: String,
     cancelled_by: String,
@@ -129,13 +144,13 @@ impl From<RefundDocument> for Refund {
 pub(super) struct WaitlistDocument {
     #[serde(rename = "_id")]
     pub(super) id: String,
-    pub(super) event_id: String,
+    pub(super) event_id: EventId,
     pub(super) user_id: String,
     pub(super) seats: i64,
     pub(super) joined_at: i64,
     #[serde(default)]
     pub(super) email: Option<String>,
-    pub(super) offer_hold_id: Option<String>,
+    pub(super) offer_hold_id: Option<HoldId>,
     pub(super) offer_until: Option<i64>,
     /// Its place in the line (see `store::line`); entries stored before it was kept have 0.
     #[serde(default)]

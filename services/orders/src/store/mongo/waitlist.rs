@@ -9,6 +9,7 @@ use mongodb::options::ReturnDocument;
 
 use super::records::{WaitlistDocument, waitlist_id};
 use super::{MongoOrders, TRANSACTION_ATTEMPTS, as_i64};
+use crate::domain::ids::{EventId, HoldId};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry, WaitlistSummary};
 use crate::store::{OutboxMessage, RepoError, WaitlistStore, first_in_line, line};
 
@@ -66,7 +67,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn waitlist_place(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
     ) -> Result<Option<Place>, RepoError> {
         let Some(entry) = self
@@ -113,7 +114,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn leave_waitlist(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
@@ -123,7 +124,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn next_in_line(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         skip: &[String],
         limit: usize,
@@ -148,7 +149,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn oversized_entries(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError> {
@@ -165,7 +166,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn offers_ended_before(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         before_ms: i64,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError> {
@@ -175,11 +176,11 @@ impl WaitlistStore for MongoOrders {
             .await
     }
 
-    async fn has_offers(&self, event_id: &str) -> Result<bool, RepoError> {
+    async fn has_offers(&self, event_id: &EventId) -> Result<bool, RepoError> {
         Ok(self.waitlist.find_one(offers_of(event_id)).await?.is_some())
     }
 
-    async fn waitlist_summary(&self, event_id: &str) -> Result<WaitlistSummary, RepoError> {
+    async fn waitlist_summary(&self, event_id: &EventId) -> Result<WaitlistSummary, RepoError> {
         let line = self
             .waitlist_lines
             .find_one(doc! { "_id": event_id })
@@ -199,7 +200,7 @@ impl WaitlistStore for MongoOrders {
 
     async fn record_offer(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         offer: &Offer,
         announce: Option<&OutboxMessage>,
@@ -226,8 +227,8 @@ impl WaitlistStore for MongoOrders {
 
     async fn end_offer(
         &self,
-        event_id: &str,
-        hold_id: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
         let filter = doc! { "eventId": event_id, "offerHoldId": hold_id };
@@ -241,7 +242,7 @@ impl MongoOrders {
     async fn count_in_blocks(
         &self,
         session: &mut ClientSession,
-        event_id: &str,
+        event_id: &EventId,
         seq: i64,
         by: i64,
     ) -> Result<(), mongodb::error::Error> {

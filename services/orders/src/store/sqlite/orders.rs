@@ -9,6 +9,7 @@ use super::rows::{
     seats_json, with_seats,
 };
 use super::{SqliteOrders, insert_outbox, is_constraint};
+use crate::domain::ids::{EventId, OrderId};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, Refund};
 use crate::store::{
@@ -157,7 +158,7 @@ fn purchase_blocking(
 
 #[async_trait]
 impl OrderStore for SqliteOrders {
-    async fn sold_seats(&self, event_id: &str) -> Result<SoldSeats, RepoError> {
+    async fn sold_seats(&self, event_id: &EventId) -> Result<SoldSeats, RepoError> {
         let event_id = event_id.to_string();
         Ok(self
             .db
@@ -196,7 +197,7 @@ impl OrderStore for SqliteOrders {
         rows.into_iter().map(with_seats).collect()
     }
 
-    async fn order(&self, order_id: &str) -> Result<Option<Order>, RepoError> {
+    async fn order(&self, order_id: &OrderId) -> Result<Option<Order>, RepoError> {
         let order_id = order_id.to_string();
         let row = self
             .db
@@ -220,11 +221,11 @@ impl OrderStore for SqliteOrders {
             .await?)
     }
 
-    async fn refunds_of(&self, order_id: &str) -> Result<Vec<Refund>, RepoError> {
+    async fn refunds_of(&self, order_id: &OrderId) -> Result<Vec<Refund>, RepoError> {
         self.refunds_where("order_id", order_id).await
     }
 
-    async fn orders_of_event(&self, event_id: &str) -> Result<Vec<Order>, RepoError> {
+    async fn orders_of_event(&self, event_id: &EventId) -> Result<Vec<Order>, RepoError> {
         let event_id = event_id.to_string();
         let rows = self
             .db
@@ -241,7 +242,7 @@ impl OrderStore for SqliteOrders {
         rows.into_iter().map(with_seats).collect()
     }
 
-    async fn refunds_of_event(&self, event_id: &str) -> Result<Vec<Refund>, RepoError> {
+    async fn refunds_of_event(&self, event_id: &EventId) -> Result<Vec<Refund>, RepoError> {
         self.refunds_where("event_id", event_id).await
     }
 }

@@ -1,10 +1,31 @@
 //! Rows of the order store's tables as the domain's records.
 
 use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
+use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::waitlist::{Offer, WaitlistEntry};
 use crate::store::RepoError;
+
+/// Ids are stored as their text.
+macro_rules! stored_as_text {
+    ($($id:ty),+) => {$(
+        impl ToSql for $id {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $id {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                String::column_result(value).map(<$id>::from_stored)
+            }
+        }
+    )+};
+}
+
+stored_as_text!(EventId, HoldId, OrderId, SeatId);
 
 pub(super) const ORDER_COLUMNS: &str = "order_id, user_id, event_id, seat_ids, amount_minor, currency, payment_intent_id, status, created_at, email";
 /// What a read of an order selects: the columns a purchase writes, then those cancellations
@@ -60,11 +81,11 @@ pub(super) fn with_seats(
     Ok(order)
 }
 
-pub(super) fn seat_list(json: &str, owner: &str) -> Result<Vec<String>, RepoError> {
+pub(super) fn seat_list(json: &str, owner: &str) -> Result<Vec<SeatId>, RepoError> {
     serde_json::from_str(json).map_err(|e| RepoError::Corrupt(format!("seats of {owner}: {e}")))
 }
 
-pub(super) fn seats_json(seats: &[String]) -> String {
+pub(super) fn seats_json(seats: &[SeatId]) -> String {
     serde_json::to_string(seats).unwrap_or_else(|_| "[]".into())
 }
 
@@ -99,7 +120,7 @@ pub(super) const WAITLIST_COLUMNS: &str =
     "event_id, user_id, seats, joined_at, offer_hold_id, offer_until, email, seq";
 
 pub(super) fn read_entry(row: &Row<'_>) -> rusqlite::Result<WaitlistEntry> {
-    let hold_id: Option<String> = row.get(4)?;
+    let hold_id: Option<HoldId> = row.get(4)?;
     let until: Option<i64> = row.get(5)?;
     Ok(WaitlistEntry {
         event_id: row.get(0)?,

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::rows::{WAITLIST_COLUMNS, read_entry};
 use super::{SqliteOrders, insert_outbox};
+use crate::domain::ids::{EventId, HoldId};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry, WaitlistSummary};
 use crate::store::{OutboxMessage, RepoError, WaitlistStore, first_in_line, line};
 
@@ -61,7 +62,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn waitlist_place(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
     ) -> Result<Option<Place>, RepoError> {
         let (event_id, user_id) = (event_id.to_string(), user_id.to_string());
@@ -113,7 +114,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn leave_waitlist(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
@@ -128,7 +129,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn next_in_line(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         skip: &[String],
         limit: usize,
@@ -159,7 +160,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn oversized_entries(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         max_seats: usize,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError> {
@@ -175,7 +176,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn offers_ended_before(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         before_ms: i64,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError> {
@@ -188,7 +189,7 @@ impl WaitlistStore for SqliteOrders {
         .await
     }
 
-    async fn has_offers(&self, event_id: &str) -> Result<bool, RepoError> {
+    async fn has_offers(&self, event_id: &EventId) -> Result<bool, RepoError> {
         let event_id = event_id.to_string();
         Ok(self
             .db
@@ -201,7 +202,7 @@ impl WaitlistStore for SqliteOrders {
             .await?)
     }
 
-    async fn waitlist_summary(&self, event_id: &str) -> Result<WaitlistSummary, RepoError> {
+    async fn waitlist_summary(&self, event_id: &EventId) -> Result<WaitlistSummary, RepoError> {
         let event_id = event_id.to_string();
         Ok(self
             .db
@@ -231,7 +232,7 @@ impl WaitlistStore for SqliteOrders {
 
     async fn record_offer(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         user_id: &str,
         offer: &Offer,
         announce: Option<&OutboxMessage>,
@@ -260,8 +261,8 @@ impl WaitlistStore for SqliteOrders {
 
     async fn end_offer(
         &self,
-        event_id: &str,
-        hold_id: &str,
+        event_id: &EventId,
+        hold_id: &HoldId,
         announce: Option<&OutboxMessage>,
     ) -> Result<Option<WaitlistEntry>, RepoError> {
         self.remove_from_waitlist(
@@ -336,7 +337,7 @@ impl SqliteOrders {
     async fn entries_where(
         &self,
         filter: &'static str,
-        event_id: &str,
+        event_id: &EventId,
         value: i64,
         limit: usize,
     ) -> Result<Vec<WaitlistEntry>, RepoError> {

@@ -17,7 +17,7 @@ async fn an_intent_pays_for_one_order_and_a_key_is_used_once(stores: Stores) {
     assert!(
         !stores
             .orders
-            .sold_seats("e1")
+            .sold_seats(&"e1".into())
             .await
             .unwrap()
             .contains_key("R2-S1")
@@ -30,7 +30,7 @@ async fn an_intent_pays_for_one_order_and_a_key_is_used_once(stores: Stores) {
     assert!(
         !stores
             .orders
-            .sold_seats("e1")
+            .sold_seats(&"e1".into())
             .await
             .unwrap()
             .contains_key("R3-S1")

@@ -12,6 +12,7 @@ use holdfast_common::docstore::Database;
 use holdfast_common::testing::TestStore;
 
 use super::*;
+use crate::domain::ids::{OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
 use crate::domain::waitlist::{Offer, WaitlistEntry};
@@ -27,13 +28,13 @@ fn purchase(
     key: Option<&str>,
     at: i64,
 ) -> NewPurchase {
-    let order_id = uuid::Uuid::new_v4().to_string();
+    let order_id = OrderId::new();
     NewPurchase {
         order: Order {
             order_id: order_id.clone(),
             user_id: user.into(),
             event_id: event.into(),
-            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
             amount_minor: 1_000 * i64::try_from(seats.len()).unwrap(),
             currency: "INR".into(),
             payment_intent_id: intent.into(),
@@ -64,10 +65,11 @@ fn purchase(
 /// The seats sold on the event.
 async fn sold_in(orders: &dyn OrderStore, event_id: &str) -> HashSet<String> {
     orders
-        .sold_seats(event_id)
+        .sold_seats(&event_id.into())
         .await
         .unwrap()
         .into_keys()
+        .map(String::from)
         .collect()
 }
 
@@ -76,7 +78,7 @@ fn cancellation(order: &Order, seats: &[&str], amount: i64) -> NewCancellation {
     let mut updated = order.clone();
     updated
         .cancelled_seat_ids
-        .extend(seats.iter().map(|s| s.to_string()));
+        .extend(seats.iter().map(|s| SeatId::from(*s)));
     updated.refunded_minor += amount;
     updated.revision += 1;
     updated.status = if updated.cancelled_seat_ids.len() == order.seat_ids.len() {
@@ -85,14 +87,14 @@ fn cancellation(order: &Order, seats: &[&str], amount: i64) -> NewCancellation {
         OrderStatus::PartlyCancelled
     };
     NewCancellation {
-        released: seats.iter().map(|s| s.to_string()).collect(),
+        released: seats.iter().map(|s| SeatId::from(*s)).collect(),
         refund: Refund {
             refund_id: uuid::Uuid::new_v4().to_string(),
             order_id: order.order_id.clone(),
             event_id: order.event_id.clone(),
             user_id: order.user_id.clone(),
             payment_intent_id: order.paid_with().map(str::to_string),
-            seat_ids: seats.iter().map(|s| s.to_string()).collect(),
+            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
             amount_minor: amount,
             currency: order.currency.clone(),
             cancelled_by: order.user_id.clone(),

@@ -14,7 +14,7 @@ async fn a_purchase_writes_seats_order_and_outbox(stores: Stores) {
         HashSet::from(["R1-S1".to_string(), "R1-S2".to_string()])
     );
     // Each sold seat names the order that bought it.
-    let sold = stores.orders.sold_seats("e1").await.unwrap();
+    let sold = stores.orders.sold_seats(&"e1".into()).await.unwrap();
     assert!(
         sold.values().all(|order| *order == p.order.order_id),
         "{sold:?}"
@@ -122,9 +122,15 @@ async fn orders_are_listed_newest_first(stores: Stores) {
         .await
         .unwrap()
         .into_iter()
-        .map(|o| o.order_id)
+        .map(|o| o.order_id.to_string())
         .collect();
-    assert_eq!(ids, vec![new.order.order_id, old.order.order_id]);
+    assert_eq!(
+        ids,
+        vec![
+            new.order.order_id.to_string(),
+            old.order.order_id.to_string()
+        ]
+    );
 }
 
 /// 20 buyers race for one seat: exactly one purchase commits.
@@ -215,7 +221,10 @@ async fn a_cancellation_releases_seats_and_records_its_refund(stores: Stores) {
             .len(),
         1
     );
-    assert_eq!(stores.orders.sold_seats("e9").await.unwrap().len(), 2);
+    assert_eq!(
+        stores.orders.sold_seats(&"e9".into()).await.unwrap().len(),
+        2
+    );
 
     let rest = cancellation(&stored, &["R1-S1"], 1_000);
     assert_eq!(
@@ -232,8 +241,24 @@ async fn a_cancellation_releases_seats_and_records_its_refund(stores: Stores) {
         (stored.status, stored.refunded_minor),
         (OrderStatus::Cancelled, 2_000)
     );
-    assert_eq!(stores.orders.refunds_of_event("e9").await.unwrap().len(), 2);
-    assert_eq!(stores.orders.orders_of_event("e9").await.unwrap().len(), 2);
+    assert_eq!(
+        stores
+            .orders
+            .refunds_of_event(&"e9".into())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        stores
+            .orders
+            .orders_of_event(&"e9".into())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(
         sold_in(&*stores.orders, "e9").await,
         HashSet::from(["R2-S1".to_string()])

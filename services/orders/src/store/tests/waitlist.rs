@@ -35,7 +35,7 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     );
     let queue = stores
         .waitlist
-        .next_in_line("w1", 10, &[], 10)
+        .next_in_line(&"w1".into(), 10, &[], 10)
         .await
         .unwrap();
     let numbered = |mut e: WaitlistEntry, seq| {
@@ -52,7 +52,7 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     // Only those whose wish fits, and not those passed over.
     let fits_one = stores
         .waitlist
-        .next_in_line("w1", 1, &[], 10)
+        .next_in_line(&"w1".into(), 1, &[], 10)
         .await
         .unwrap();
     assert_eq!(fits_one.len(), 1);
@@ -60,19 +60,23 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     let skip = ["ann".to_string()];
     let skipped = stores
         .waitlist
-        .next_in_line("w1", 10, &skip, 10)
+        .next_in_line(&"w1".into(), 10, &skip, 10)
         .await
         .unwrap();
     assert_eq!(skipped[0].user_id, "bob");
     let bob = stores
         .waitlist
-        .waitlist_place("w1", "bob")
+        .waitlist_place(&"w1".into(), "bob")
         .await
         .unwrap()
         .unwrap();
     assert_eq!((bob.position, bob.length), (2, 2));
     assert_eq!(
-        stores.waitlist.waitlist_place("w1", "cid").await.unwrap(),
+        stores
+            .waitlist
+            .waitlist_place(&"w1".into(), "cid")
+            .await
+            .unwrap(),
         None
     );
 
@@ -83,7 +87,7 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     assert!(
         stores
             .waitlist
-            .record_offer("w1", "ann", &offer, None)
+            .record_offer(&"w1".into(), "ann", &offer, None)
             .await
             .unwrap()
     );
@@ -95,38 +99,42 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     assert!(
         !stores
             .waitlist
-            .record_offer("w1", "ann", &second, None)
+            .record_offer(&"w1".into(), "ann", &second, None)
             .await
             .unwrap()
     );
     assert!(
         !stores
             .waitlist
-            .record_offer("w1", "cid", &second, None)
+            .record_offer(&"w1".into(), "cid", &second, None)
             .await
             .unwrap()
     );
     let ann = stores
         .waitlist
-        .waitlist_place("w1", "ann")
+        .waitlist_place(&"w1".into(), "ann")
         .await
         .unwrap()
         .unwrap();
     assert_eq!(ann.entry.offer, Some(offer));
     assert_eq!(
-        stores.waitlist.end_offer("w1", "h2", None).await.unwrap(),
+        stores
+            .waitlist
+            .end_offer(&"w1".into(), &"h2".into(), None)
+            .await
+            .unwrap(),
         None
     );
     let ended = stores
         .waitlist
-        .end_offer("w1", "h1", None)
+        .end_offer(&"w1".into(), &"h1".into(), None)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(ended.user_id, "ann");
     let bob = stores
         .waitlist
-        .waitlist_place("w1", "bob")
+        .waitlist_place(&"w1".into(), "bob")
         .await
         .unwrap()
         .unwrap();
@@ -134,7 +142,7 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     assert!(
         stores
             .waitlist
-            .leave_waitlist("w1", "bob", None)
+            .leave_waitlist(&"w1".into(), "bob", None)
             .await
             .unwrap()
             .is_some()
@@ -142,19 +150,23 @@ async fn the_waitlist_is_first_come_first_served_with_one_offer_each(stores: Sto
     assert!(
         stores
             .waitlist
-            .leave_waitlist("w1", "bob", None)
+            .leave_waitlist(&"w1".into(), "bob", None)
             .await
             .unwrap()
             .is_none()
     );
     assert_eq!(
-        stores.waitlist.waitlist_summary("w1").await.unwrap(),
+        stores
+            .waitlist
+            .waitlist_summary(&"w1".into())
+            .await
+            .unwrap(),
         Default::default()
     );
     assert_eq!(
         stores
             .waitlist
-            .waitlist_summary("w2")
+            .waitlist_summary(&"w2".into())
             .await
             .unwrap()
             .entries,
@@ -177,7 +189,7 @@ async fn places_in_a_long_line_are_counted_right(stores: Stores) {
     for n in [0, 1, 255, 256, 257, 300, 511, 512, 599] {
         stores
             .waitlist
-            .leave_waitlist("long", &users[n], None)
+            .leave_waitlist(&"long".into(), &users[n], None)
             .await
             .unwrap();
         line.retain(|u| *u != users[n]);
@@ -189,28 +201,36 @@ async fn places_in_a_long_line_are_counted_right(stores: Stores) {
     assert!(
         stores
             .waitlist
-            .record_offer("long", "u100", &offer, None)
+            .record_offer(&"long".into(), "u100", &offer, None)
             .await
             .unwrap()
     );
-    let summary = stores.waitlist.waitlist_summary("long").await.unwrap();
+    let summary = stores
+        .waitlist
+        .waitlist_summary(&"long".into())
+        .await
+        .unwrap();
     assert_eq!((summary.entries, summary.offers), (line.len(), 1));
     let ended = stores
         .waitlist
-        .offers_ended_before("long", now, 10)
+        .offers_ended_before(&"long".into(), now, 10)
         .await
         .unwrap();
     assert_eq!(ended.len(), 1);
-    assert!(stores.waitlist.has_offers("long").await.unwrap());
+    assert!(stores.waitlist.has_offers(&"long".into()).await.unwrap());
     stores
         .waitlist
-        .end_offer("long", "offer-long", None)
+        .end_offer(&"long".into(), &"offer-long".into(), None)
         .await
         .unwrap();
     line.retain(|u| u != "u100");
-    assert!(!stores.waitlist.has_offers("long").await.unwrap());
+    assert!(!stores.waitlist.has_offers(&"long".into()).await.unwrap());
     for user in ["u002", "u099", "u101", "u258", "u300", "u513", "u598"] {
-        let place = stores.waitlist.waitlist_place("long", user).await.unwrap();
+        let place = stores
+            .waitlist
+            .waitlist_place(&"long".into(), user)
+            .await
+            .unwrap();
         match line.iter().position(|u| u == user) {
             Some(index) => {
                 let place = place.expect("on the line");
@@ -230,7 +250,7 @@ async fn places_in_a_long_line_are_counted_right(stores: Stores) {
     assert_eq!(
         stores
             .waitlist
-            .waitlist_summary("long")
+            .waitlist_summary(&"long".into())
             .await
             .unwrap()
             .seats,
@@ -239,7 +259,7 @@ async fn places_in_a_long_line_are_counted_right(stores: Stores) {
     // Wants above a lowered limit are found, first the smallest.
     let oversized = stores
         .waitlist
-        .oversized_entries("long", 2, 2)
+        .oversized_entries(&"long".into(), 2, 2)
         .await
         .unwrap();
     assert_eq!(oversized.len(), 2);
@@ -254,7 +274,7 @@ async fn places_in_a_long_line_are_counted_right(stores: Stores) {
     );
     let back = stores
         .waitlist
-        .waitlist_place("long", "u000")
+        .waitlist_place(&"long".into(), "u000")
         .await
         .unwrap()
         .unwrap();

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use crate::domain::ids::{HoldId, OrderId, SeatId};
 use crate::store::SoldSeats;
 use crate::store::board::{HoldKeys, first_version};
 
 /// A held seat: whose, and until when.
 #[derive(Debug, Clone)]
 pub(super) struct HeldSeat {
-    pub(super) hold_id: String,
+    pub(super) hold_id: HoldId,
     pub(super) user_id: String,
     pub(super) expires_at_ms: i64,
 }
@@ -19,16 +20,16 @@ pub(super) type SlotKey = (String, usize);
 #[derive(Debug)]
 pub(super) struct EventBoard {
     pub(super) version: u64,
-    pub(super) held: HashMap<String, HeldSeat>,
+    pub(super) held: HashMap<SeatId, HeldSeat>,
     /// (expiry, seat) of every held seat.
-    pub(super) held_by_expiry: BTreeSet<(i64, String)>,
+    pub(super) held_by_expiry: BTreeSet<(i64, SeatId)>,
     /// Sold seat → the order that bought it.
     pub(super) sold: SoldSeats,
     /// (seat, order) of every sale that was cancelled: never recorded again.
-    pub(super) unsold: HashSet<(String, String)>,
+    pub(super) unsold: HashSet<(SeatId, OrderId)>,
     pub(super) sold_known: bool,
     /// (user, slot) → (hold id, expiry)
-    pub(super) slots: HashMap<SlotKey, (String, i64)>,
+    pub(super) slots: HashMap<SlotKey, (HoldId, i64)>,
     /// (expiry, slot) of every taken slot.
     pub(super) slots_by_expiry: BTreeSet<(i64, SlotKey)>,
     pub(super) layout_version: u64,
@@ -74,28 +75,25 @@ impl EventBoard {
         self.take_slot((hold.user_id.clone(), hold.slot), &hold.hold_id, until);
     }
 
-    pub(super) fn hold_seat(&mut self, seat: &str, held: HeldSeat) {
+    pub(super) fn hold_seat(&mut self, seat: &SeatId, held: HeldSeat) {
         self.held_by_expiry
-            .insert((held.expires_at_ms, seat.to_string()));
-        if let Some(old) = self.held.insert(seat.to_string(), held) {
+            .insert((held.expires_at_ms, seat.clone()));
+        if let Some(old) = self.held.insert(seat.clone(), held) {
             self.held_by_expiry
-                .remove(&(old.expires_at_ms, seat.to_string()));
+                .remove(&(old.expires_at_ms, seat.clone()));
         }
     }
 
-    pub(super) fn free_seat(&mut self, seat: &str) {
+    pub(super) fn free_seat(&mut self, seat: &SeatId) {
         if let Some(old) = self.held.remove(seat) {
             self.held_by_expiry
-                .remove(&(old.expires_at_ms, seat.to_string()));
+                .remove(&(old.expires_at_ms, seat.clone()));
         }
     }
 
-    pub(super) fn take_slot(&mut self, slot: SlotKey, hold_id: &str, until: i64) {
+    pub(super) fn take_slot(&mut self, slot: SlotKey, hold_id: &HoldId, until: i64) {
         self.slots_by_expiry.insert((until, slot.clone()));
-        if let Some((_, old)) = self
-            .slots
-            .insert(slot.clone(), (hold_id.to_string(), until))
-        {
+        if let Some((_, old)) = self.slots.insert(slot.clone(), (hold_id.clone(), until)) {
             self.slots_by_expiry.remove(&(old, slot));
         }
     }
@@ -106,7 +104,7 @@ impl EventBoard {
         }
     }
 
-    pub(super) fn holds(&self, seat: &str, hold: &HoldKeys, now: i64) -> bool {
+    pub(super) fn holds(&self, seat: &SeatId, hold: &HoldKeys, now: i64) -> bool {
         self.held
             .get(seat)
             .is_some_and(|h| h.hold_id == hold.hold_id && h.expires_at_ms > now)
@@ -122,19 +120,19 @@ impl EventBoard {
     /// Records `seat` as sold to `order` unless that sale was cancelled, or (unless
     /// `overwrite`: a purchase that just committed) the seat is recorded already; whether the
     /// seat became sold.
-    pub(super) fn record_sale(&mut self, seat: &str, order: &str, overwrite: bool) -> bool {
-        if self.unsold.contains(&(seat.to_string(), order.to_string())) {
+    pub(super) fn record_sale(&mut self, seat: &SeatId, order: &OrderId, overwrite: bool) -> bool {
+        if self.unsold.contains(&(seat.clone(), order.clone())) {
             return false;
         }
         let recorded = self.sold.contains_key(seat);
         if !recorded || overwrite {
-            self.sold.insert(seat.to_string(), order.to_string());
+            self.sold.insert(seat.clone(), order.clone());
         }
         !recorded
     }
 
-    pub(super) fn free(&mut self, hold: &HoldKeys, now: i64) -> Vec<String> {
-        let freed: Vec<String> = hold
+    pub(super) fn free(&mut self, hold: &HoldKeys, now: i64) -> Vec<SeatId> {
+        let freed: Vec<SeatId> = hold
             .seat_ids
             .iter()
             .filter(|seat| self.holds(seat, hold, now))

@@ -14,6 +14,7 @@ use super::{
     CHANGE_BUFFER, Claim, ExpiredHold, HoldKeys, LayoutLock, SeatBoard, SeatDelta, SeatNews,
     SeatState, Snapshot, TakeRequest, Taken,
 };
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::store::SoldSeats;
 
@@ -23,7 +24,7 @@ use self::event::{EventBoard, HeldSeat};
 
 /// The in-process adapter of [`SeatBoard`].
 pub struct MemoryBoard {
-    events: Mutex<HashMap<String, EventBoard>>,
+    events: Mutex<HashMap<EventId, EventBoard>>,
     changes: broadcast::Sender<Arc<SeatNews>>,
     expirations: broadcast::Sender<ExpiredHold>,
 }
@@ -43,7 +44,7 @@ impl MemoryBoard {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, EventBoard>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<EventId, EventBoard>> {
         holdfast_common::sync::lock(&self.events)
     }
 
@@ -51,13 +52,13 @@ impl MemoryBoard {
     /// the step bump the version and are announced.
     fn with_event<T>(
         &self,
-        event_id: &str,
-        step: impl FnOnce(&mut EventBoard, i64) -> (T, Vec<(String, SeatState)>),
+        event_id: &EventId,
+        step: impl FnOnce(&mut EventBoard, i64) -> (T, Vec<(SeatId, SeatState)>),
     ) -> T {
         let now = now_millis();
         let mut events = self.lock();
         let board = events
-            .entry(event_id.to_string())
+            .entry(event_id.clone())
             .or_insert_with(EventBoard::new);
         self.sweep_locked(event_id, board, now);
         let (answer, changes) = step(board, now);
@@ -65,20 +66,20 @@ impl MemoryBoard {
         answer
     }
 
-    fn bump(&self, event_id: &str, board: &mut EventBoard, changes: Vec<(String, SeatState)>) {
+    fn bump(&self, event_id: &EventId, board: &mut EventBoard, changes: Vec<(SeatId, SeatState)>) {
         if changes.is_empty() {
             return;
         }
         board.version += 1;
         // Nobody listening is fine.
         let _ = self.changes.send(Arc::new(SeatNews::Changed(SeatDelta {
-            event_id: event_id.to_string(),
+            event_id: event_id.clone(),
             version: board.version,
             changes,
         })));
     }
 
-    fn sweep_locked(&self, event_id: &str, board: &mut EventBoard, now: i64) {
+    fn sweep_locked(&self, event_id: &EventId, board: &mut EventBoard, now: i64) {
         // Each popped entry is the one its map holds (the maps and indexes change together).
         while board
             .slots_by_expiry
@@ -89,7 +90,7 @@ impl MemoryBoard {
                 board.slots.remove(&slot);
             }
         }
-        let mut expired: Vec<(String, HeldSeat)> = Vec::new();
+        let mut expired: Vec<(SeatId, HeldSeat)> = Vec::new();
         while board
             .held_by_expiry
             .first()
@@ -111,7 +112,7 @@ impl MemoryBoard {
                 None => holds.push(ExpiredHold {
                     hold_id: held.hold_id.clone(),
                     user_id: held.user_id.clone(),
-                    event_id: event_id.to_string(),
+                    event_id: event_id.clone(),
                     seat_ids: vec![seat.clone()],
                 }),
             }
@@ -144,7 +145,7 @@ impl SeatBoard for MemoryBoard {
             if board.layout_version != request.layout_version {
                 return (Taken::StaleLayout, Vec::new());
             }
-            let conflicts: Vec<String> = request
+            let conflicts: Vec<SeatId> = request
                 .seat_ids
                 .iter()
                 .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
@@ -238,13 +239,13 @@ impl SeatBoard for MemoryBoard {
         }))
     }
 
-    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError> {
+    async fn layout_version(&self, event_id: &EventId) -> Result<u64, KvError> {
         Ok(self.with_event(event_id, |board, _| (board.layout_version, Vec::new())))
     }
 
     async fn lock_layout(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         token: &str,
         ttl: Duration,
     ) -> Result<LayoutLock, KvError> {
@@ -261,7 +262,7 @@ impl SeatBoard for MemoryBoard {
         }))
     }
 
-    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError> {
+    async fn unlock_layout(&self, event_id: &EventId, token: &str) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
             if board.layout_lock.as_ref().is_some_and(|(t, _)| t == token) {
                 board.layout_lock = None;
@@ -286,7 +287,7 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError> {
+    async fn sell(&self, hold: &HoldKeys, order_id: &OrderId) -> Result<(), KvError> {
         self.with_event(&hold.event_id, |board, now| {
             board.free(hold, now);
             let changes = hold
@@ -300,7 +301,7 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+    async fn mark_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
             let changes = sold
                 .iter()
@@ -314,14 +315,14 @@ impl SeatBoard for MemoryBoard {
 
     async fn unsell(
         &self,
-        event_id: &str,
-        order_id: &str,
-        seat_ids: &[String],
+        event_id: &EventId,
+        order_id: &OrderId,
+        seat_ids: &[SeatId],
     ) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
             let mut changes = Vec::new();
             for seat in seat_ids {
-                board.unsold.insert((seat.clone(), order_id.to_string()));
+                board.unsold.insert((seat.clone(), order_id.clone()));
                 if board.sold.get(seat).is_some_and(|order| order == order_id) {
                     board.sold.remove(seat);
                     changes.push((seat.clone(), SeatState::Available));
@@ -332,7 +333,7 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+    async fn load_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
         self.with_event(event_id, |board, _| {
             for (seat, order) in sold {
                 board.record_sale(seat, order, false);
@@ -343,7 +344,7 @@ impl SeatBoard for MemoryBoard {
         Ok(())
     }
 
-    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError> {
+    async fn snapshot(&self, event_id: &EventId) -> Result<Option<Snapshot>, KvError> {
         Ok(self.with_event(event_id, |board, _| {
             let snapshot = board.sold_known.then(|| Snapshot {
                 version: board.version,
@@ -354,11 +355,11 @@ impl SeatBoard for MemoryBoard {
         }))
     }
 
-    async fn version(&self, event_id: &str) -> Result<u64, KvError> {
+    async fn version(&self, event_id: &EventId) -> Result<u64, KvError> {
         Ok(self.with_event(event_id, |board, _| (board.version, Vec::new())))
     }
 
-    async fn sweep(&self, event_id: &str) -> Result<(), KvError> {
+    async fn sweep(&self, event_id: &EventId) -> Result<(), KvError> {
         self.with_event(event_id, |_, _| ((), Vec::new()));
         Ok(())
     }

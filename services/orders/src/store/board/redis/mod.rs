@@ -18,6 +18,7 @@ use super::{
     SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys, expired_holds,
     first_version, seat_key, slot_key,
 };
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::store::SoldSeats;
 
 /// Where the scripts publish changes (under the store's key prefix).
@@ -83,7 +84,7 @@ impl RedisBoard {
     async fn run<T: ::redis::FromRedisValue>(
         &self,
         script: &Script,
-        event_id: &str,
+        event_id: &EventId,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<T, KvError> {
@@ -104,10 +105,10 @@ impl RedisBoard {
 
     fn hold_args(&self, hold: &HoldKeys, extra: &[String]) -> Vec<String> {
         let mut args = self.args(&hold.event_id);
-        args.push(hold.hold_id.clone());
+        args.push(hold.hold_id.to_string());
         args.push(hold.user_id.clone());
         args.extend_from_slice(extra);
-        args.extend(hold.seat_ids.iter().cloned());
+        args.extend(hold.seat_ids.iter().map(SeatId::to_string));
         args
     }
 
@@ -115,7 +116,7 @@ impl RedisBoard {
     async fn on_event<T: ::redis::FromRedisValue>(
         &self,
         script: &Script,
-        event_id: &str,
+        event_id: &EventId,
         extra: &[String],
     ) -> Result<T, KvError> {
         let mut args = self.args(event_id);
@@ -128,15 +129,15 @@ impl RedisBoard {
     /// whole load.
     async fn record_sales(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         how: &str,
         sold: &SoldSeats,
     ) -> Result<(), KvError> {
         let mut args = vec![how.to_string()];
         for (seat, order) in sold {
             if !seat.starts_with(NOT_A_SEAT) {
-                args.push(seat.clone());
-                args.push(order.clone());
+                args.push(seat.to_string());
+                args.push(order.to_string());
             }
         }
         let _: Vec<String> = self.on_event(&LOAD_SOLD, event_id, &args).await?;
@@ -157,11 +158,11 @@ impl RedisBoard {
 }
 
 /// The ids that can be seats: fields of the sales hash that are not seats are never touched.
-fn seats_only(seat_ids: &[String]) -> Vec<String> {
+fn seats_only(seat_ids: &[SeatId]) -> Vec<String> {
     seat_ids
         .iter()
         .filter(|s| !s.starts_with(NOT_A_SEAT))
-        .cloned()
+        .map(SeatId::to_string)
         .collect()
 }
 
@@ -184,7 +185,7 @@ impl SeatBoard for RedisBoard {
                 .map(|s| seat_key(&request.event_id, s)),
         );
         let mut args = self.args(&request.event_id);
-        args.push(request.hold_id.clone());
+        args.push(request.hold_id.to_string());
         args.push(request.user_id.clone());
         args.push(
             u64::try_from(request.ttl.as_millis())
@@ -194,7 +195,7 @@ impl SeatBoard for RedisBoard {
         );
         args.push(request.max_holds.to_string());
         args.push(request.layout_version.to_string());
-        args.extend(request.seat_ids.iter().cloned());
+        args.extend(request.seat_ids.iter().map(SeatId::to_string));
         let answer: Vec<String> = self.run(&TAKE, &request.event_id, keys, args).await?;
         match answer.first().map(String::as_str) {
             Some("held") => Ok(Taken::Held {
@@ -202,7 +203,13 @@ impl SeatBoard for RedisBoard {
                 expires_at_ms: number(answer.get(2))?,
                 version: number(answer.get(3))?,
             }),
-            Some("conflict") => Ok(Taken::Conflicts(answer[1..].to_vec())),
+            Some("conflict") => Ok(Taken::Conflicts(
+                answer[1..]
+                    .iter()
+                    .cloned()
+                    .map(SeatId::from_stored)
+                    .collect(),
+            )),
             Some("full") => Ok(Taken::TooManyHolds),
             Some("sold-unknown") => Ok(Taken::SoldUnknown),
             Some("layout-locked") => Ok(Taken::LayoutLocked),
@@ -266,14 +273,14 @@ impl SeatBoard for RedisBoard {
         }
     }
 
-    async fn layout_version(&self, event_id: &str) -> Result<u64, KvError> {
+    async fn layout_version(&self, event_id: &EventId) -> Result<u64, KvError> {
         let answer: Vec<String> = self.on_event(&LAYOUT_VERSION, event_id, &[]).await?;
         number(answer.first())
     }
 
     async fn lock_layout(
         &self,
-        event_id: &str,
+        event_id: &EventId,
         token: &str,
         ttl: Duration,
     ) -> Result<LayoutLock, KvError> {
@@ -295,7 +302,7 @@ impl SeatBoard for RedisBoard {
         }
     }
 
-    async fn unlock_layout(&self, event_id: &str, token: &str) -> Result<(), KvError> {
+    async fn unlock_layout(&self, event_id: &EventId, token: &str) -> Result<(), KvError> {
         let _: Vec<String> = self
             .on_event(&UNLOCK_LAYOUT, event_id, &[token.to_string()])
             .await?;
@@ -306,19 +313,19 @@ impl SeatBoard for RedisBoard {
         self.free(hold, "release").await
     }
 
-    async fn sell(&self, hold: &HoldKeys, order_id: &str) -> Result<(), KvError> {
+    async fn sell(&self, hold: &HoldKeys, order_id: &OrderId) -> Result<(), KvError> {
         self.free(hold, &format!("sell:{order_id}")).await
     }
 
-    async fn mark_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+    async fn mark_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
         self.record_sales(event_id, "some", sold).await
     }
 
     async fn unsell(
         &self,
-        event_id: &str,
-        order_id: &str,
-        seat_ids: &[String],
+        event_id: &EventId,
+        order_id: &OrderId,
+        seat_ids: &[SeatId],
     ) -> Result<(), KvError> {
         let mut args = vec![order_id.to_string()];
         args.extend(seats_only(seat_ids));
@@ -326,11 +333,11 @@ impl SeatBoard for RedisBoard {
         Ok(())
     }
 
-    async fn load_sold(&self, event_id: &str, sold: &SoldSeats) -> Result<(), KvError> {
+    async fn load_sold(&self, event_id: &EventId, sold: &SoldSeats) -> Result<(), KvError> {
         self.record_sales(event_id, "known", sold).await
     }
 
-    async fn snapshot(&self, event_id: &str) -> Result<Option<Snapshot>, KvError> {
+    async fn snapshot(&self, event_id: &EventId) -> Result<Option<Snapshot>, KvError> {
         let (state, held, sold): (Vec<String>, Vec<String>, Vec<String>) = self
             .run(
                 &SNAPSHOT,
@@ -346,16 +353,18 @@ impl SeatBoard for RedisBoard {
             version: number(state.get(1))?,
             held: held
                 .iter()
-                .filter_map(|entry| entry.split('|').next().map(str::to_string))
+                .filter_map(|entry| entry.split('|').next())
+                .map(|seat| SeatId::from_stored(seat.to_string()))
                 .collect(),
             sold: sold
                 .into_iter()
                 .filter(|s| !s.starts_with(NOT_A_SEAT))
+                .map(SeatId::from_stored)
                 .collect(),
         }))
     }
 
-    async fn version(&self, event_id: &str) -> Result<u64, KvError> {
+    async fn version(&self, event_id: &EventId) -> Result<u64, KvError> {
         let answer: Vec<String> = self
             .run(
                 &VERSION,
@@ -367,7 +376,7 @@ impl SeatBoard for RedisBoard {
         number(answer.first())
     }
 
-    async fn sweep(&self, event_id: &str) -> Result<(), KvError> {
+    async fn sweep(&self, event_id: &EventId) -> Result<(), KvError> {
         self.version(event_id).await.map(|_| ())
     }
 
