@@ -24,6 +24,7 @@ pub mod messages;
 pub mod metrics;
 pub mod middleware;
 pub mod money;
+pub mod openapi;
 pub mod passwords;
 pub mod retention;
 pub mod server;

@@ -5,6 +5,8 @@ mod users;
 
 use axum::Router;
 use holdfast_common::extract::invalid;
+use holdfast_common::openapi::{Caller, document_callers};
+use utoipa::openapi::path::HttpMethod;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use validator::ValidationError;
@@ -12,6 +14,14 @@ use validator::ValidationError;
 use crate::AppState;
 use crate::domain::password;
 use crate::domain::user::Email;
+
+/// Who the routes that are not open to anyone answer (see [`Caller`]).
+const CALLERS: &[(HttpMethod, &str, Caller)] = &[
+    (HttpMethod::Get, "/me", Caller::SignedIn),
+    (HttpMethod::Post, "/logout", Caller::SignedInOrAnonymous),
+    (HttpMethod::Get, "/users", Caller::SignedIn),
+    (HttpMethod::Patch, "/users/{user_id}/role", Caller::SignedIn),
+];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
 /// exist without being documented.
@@ -35,7 +45,9 @@ pub fn router() -> Router<AppState> {
 /// The OpenAPI description of [`router`], with the service's own paths (the gateway serves
 /// them under `/api/auth`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+    let mut doc = documented().into_openapi();
+    document_callers(&mut doc, CALLERS);
+    doc
 }
 
 /// `validator` rule: an email address (after trimming).

@@ -278,7 +278,6 @@ pub async fn refresh(State(state): State<AppState>, jar: CookieJar) -> Result<Re
 /// cookies. The `session_id` cookie alone proves nothing (the id is in every access token), so
 /// it ends nothing. Answers 204 even when nothing was left to end.
 #[utoipa::path(post, path = "/logout", tag = "auth",
-    security((), ("bearer" = []), ("cookie" = [])),
     responses((status = 204, description = "Logged out; cookies cleared")))]
 pub async fn logout(
     State(state): State<AppState>,
@@ -308,7 +307,7 @@ pub async fn logout(
 }
 
 /// The caller's account.
-#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/me", tag = "auth",
     responses(
         (status = 200, description = "The caller", body = UserView),
         (status = 401, description = "`UNAUTHENTICATED`, `SESSION_ENDED`", body = ErrorBody),

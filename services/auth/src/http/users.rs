@@ -50,7 +50,7 @@ impl AppState {
 }
 
 /// Every user (admin).
-#[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/users", tag = "users",
     responses(
         (status = 200, description = "All users", body = Vec<UserView>),
         (status = 401, description = "`UNAUTHENTICATED`, `SESSION_ENDED`", body = ErrorBody),
@@ -67,7 +67,6 @@ pub async fn list(
 
 /// Changes a user's role (admin). The new role shows in the user's next access token.
 #[utoipa::path(patch, path = "/users/{user_id}/role", tag = "users",
-    security(("bearer" = []), ("cookie" = [])),
     params(("user_id" = String, Path, description = "The user's id (24 hex digits)")),
     request_body = RoleChange,
     responses(

@@ -199,7 +199,7 @@ async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event
 
 /// Creates an event (organizer, admin); the caller becomes its organizer. `title` and `date`
 /// are required, the rest take their defaults.
-#[utoipa::path(post, path = "/events", tag = "events", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/events", tag = "events",
     request_body = EventFields,
     responses(
         (status = 201, description = "Created", body = EventView),
@@ -223,7 +223,7 @@ pub async fn create(
 /// field. `rows` and `seatsPerRow` cannot change once a seat is held or sold. The body is
 /// `EventFields`, whose required marks (`title`, `date`) apply to creation only: here every
 /// field may be left out.
-#[utoipa::path(put, path = "/events/{id}", tag = "events", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(put, path = "/events/{id}", tag = "events",
     params(EventId), request_body = EventFields,
     responses(
         (status = 200, description = "The updated event", body = EventView),
@@ -260,7 +260,7 @@ pub async fn update(
 }
 
 /// Deletes an event (its organizer, admin) unless seats of it are held or sold.
-#[utoipa::path(delete, path = "/events/{id}", tag = "events", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/events/{id}", tag = "events",
     params(EventId),
     responses(
         (status = 204, description = "Deleted"),

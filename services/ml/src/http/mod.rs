@@ -7,8 +7,10 @@ use axum::Router;
 use axum::extract::{Query, State};
 use holdfast_common::auth::MaybeAuthUser;
 use holdfast_common::error::ErrorBody;
+use holdfast_common::openapi::{Caller, document_callers};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::path::HttpMethod;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -17,6 +19,10 @@ use crate::error::MlError;
 
 pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 50;
+
+/// Who the routes that are not open to anyone answer (see [`Caller`]).
+const CALLERS: &[(HttpMethod, &str, Caller)] =
+    &[(HttpMethod::Get, "/recs", Caller::SignedInOrAnonymous)];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
 /// exist without being documented.
@@ -32,7 +38,9 @@ pub fn router() -> Router<AppState> {
 
 /// The OpenAPI description of [`router`] (the gateway serves it under `/api/ml`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+    let mut doc = documented().into_openapi();
+    document_callers(&mut doc, CALLERS);
+    doc
 }
 
 /// Recommended events for a user.
@@ -111,8 +119,7 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, MlError> {
         (status = 400, description = "`VALIDATION_FAILED`: `userId` too long, bad `limit`", body = ErrorBody),
         (status = 401, description = "`UNAUTHENTICATED`: a `userId` asked for without a token, or a bad token", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`: another user's recommendations, asked for by someone who is not an admin", body = ErrorBody),
-    ),
-    security((), ("bearer" = []), ("cookie" = [])))]
+    ))]
 async fn recs(
     State(state): State<AppState>,
     MaybeAuthUser(caller): MaybeAuthUser,

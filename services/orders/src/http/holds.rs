@@ -80,7 +80,7 @@ pub struct HoldId(String);
 
 /// Holds seats for the caller: all requested seats or none. The hold expires unless bought or
 /// refreshed.
-#[utoipa::path(post, path = "/holds", tag = "holds", security(("bearer" = []), ("cookie" = [])), request_body = HoldRequest,
+#[utoipa::path(post, path = "/holds", tag = "holds", request_body = HoldRequest,
     responses(
         (status = 201, description = "Held", body = HoldCreated),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_ID`, `INVALID_SEATS` (unknown seat, duplicates, more than `MAX_SEATS_PER_HOLD`)", body = ErrorBody),
@@ -115,7 +115,7 @@ async fn usable(state: &AppState, caller: &AuthUser, hold_id: &str) -> Result<Ho
 
 /// Seconds a hold has left: 0 when gone (or not the caller's, which is the same thing from
 /// where they stand).
-#[utoipa::path(get, path = "/holds/{hold_id}/ttl", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+#[utoipa::path(get, path = "/holds/{hold_id}/ttl", tag = "holds", params(HoldId),
     responses((status = 200, description = "Seconds left", body = HoldTtl)))]
 pub async fn ttl(
     State(state): State<AppState>,
@@ -151,7 +151,7 @@ pub struct HeldList {
 }
 
 /// The caller's live holds, including seats the waitlist offered them (`offer: true`).
-#[utoipa::path(get, path = "/holds", tag = "holds", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/holds", tag = "holds",
     responses((status = 200, description = "Oldest first", body = HeldList)))]
 pub async fn mine(
     State(state): State<AppState>,
@@ -173,7 +173,7 @@ pub async fn mine(
 }
 
 /// A hold of the caller's: its event, seats and time left.
-#[utoipa::path(get, path = "/holds/{hold_id}/details", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+#[utoipa::path(get, path = "/holds/{hold_id}/details", tag = "holds", params(HoldId),
     responses(
         (status = 200, description = "The hold", body = HoldDetails),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
@@ -194,7 +194,7 @@ pub async fn details(
 
 /// Extends a hold, by `extendSeconds` or the default; capped per call and in total lifetime.
 /// The body is optional.
-#[utoipa::path(post, path = "/holds/{hold_id}/refresh", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+#[utoipa::path(post, path = "/holds/{hold_id}/refresh", tag = "holds", params(HoldId),
     request_body(content = Option<RefreshRequest>, description = "Optional; empty means the default extension"),
     responses(
         (status = 200, description = "Extended", body = HoldTtl),
@@ -222,7 +222,7 @@ pub async fn refresh(
 }
 
 /// Releases a hold: every seat of it is free again.
-#[utoipa::path(delete, path = "/holds/{hold_id}", tag = "holds", security(("bearer" = []), ("cookie" = [])), params(HoldId),
+#[utoipa::path(delete, path = "/holds/{hold_id}", tag = "holds", params(HoldId),
     responses(
         (status = 204, description = "Released"),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),

@@ -14,13 +14,62 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{delete, post};
+use holdfast_common::openapi::{Caller, document_callers};
 use holdfast_common::service_auth::ServiceKeys;
+use utoipa::openapi::path::HttpMethod;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::domain::ids::EventId;
 use crate::error::OrdersError;
 use crate::state::AppState;
+
+/// Who the routes that are not open to anyone answer (see [`Caller`]).
+const CALLERS: &[(HttpMethod, &str, Caller)] = &[
+    (HttpMethod::Post, "/holds", Caller::SignedIn),
+    (HttpMethod::Get, "/holds", Caller::SignedIn),
+    (HttpMethod::Delete, "/holds/{hold_id}", Caller::SignedIn),
+    (HttpMethod::Get, "/holds/{hold_id}/ttl", Caller::SignedIn),
+    (
+        HttpMethod::Get,
+        "/holds/{hold_id}/details",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/holds/{hold_id}/refresh",
+        Caller::SignedIn,
+    ),
+    (HttpMethod::Post, "/payments/intent", Caller::SignedIn),
+    (HttpMethod::Post, "/payments/confirm", Caller::SignedIn),
+    (HttpMethod::Post, "/purchase", Caller::SignedIn),
+    (HttpMethod::Get, "/orders", Caller::SignedIn),
+    (
+        HttpMethod::Post,
+        "/orders/{order_id}/cancel",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/events/{event_id}/waitlist",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/events/{event_id}/waitlist",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Delete,
+        "/events/{event_id}/waitlist",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/events/{event_id}/sales",
+        Caller::SignedIn,
+    ),
+];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
 /// exist without being documented.
@@ -46,7 +95,9 @@ fn documented() -> OpenApiRouter<AppState> {
 /// The OpenAPI description of the public routes: `/public/*` is served by the gateway as
 /// `/api/public/*`, the rest under `/api/orders`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    documented().into_openapi()
+    let mut doc = documented().into_openapi();
+    document_callers(&mut doc, CALLERS);
+    doc
 }
 
 /// The routes; `/internal/*` only for calls with a service token verified by `service_keys`.

@@ -94,7 +94,7 @@ pub struct IntentConfirmed {
 
 /// Creates a simulated payment intent. At most `MAX_PAYMENT_INTENTS_PER_USER` unspent ones
 /// live at a time; each expires after 15 minutes unless consumed.
-#[utoipa::path(post, path = "/payments/intent", tag = "payments", security(("bearer" = []), ("cookie" = [])), request_body = IntentRequest,
+#[utoipa::path(post, path = "/payments/intent", tag = "payments", request_body = IntentRequest,
     responses(
         (status = 201, description = "Created", body = IntentCreated),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
@@ -128,7 +128,7 @@ pub async fn create_intent(
 }
 
 /// Confirms a payment intent with its client secret.
-#[utoipa::path(post, path = "/payments/confirm", tag = "payments", security(("bearer" = []), ("cookie" = [])), request_body = ConfirmRequest,
+#[utoipa::path(post, path = "/payments/confirm", tag = "payments", request_body = ConfirmRequest,
     responses(
         (status = 200, description = "Succeeded", body = IntentConfirmed),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),

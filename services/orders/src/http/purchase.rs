@@ -76,7 +76,7 @@ fn request_hash(request: &PurchaseRequest) -> String {
 /// Buys the seats of a hold, paid by a succeeded intent (none for free seats): the order, its
 /// sold seats and its announcement are written in one transaction. With an `Idempotency-Key`
 /// a retry answers the first answer again, with `Idempotent-Replayed: true`.
-#[utoipa::path(post, path = "/purchase", tag = "orders", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/purchase", tag = "orders",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body replays the first answer")),
     request_body = PurchaseRequest,
     responses(

@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 /// The event's seats sold, held and available, its waitlist, revenue and refunds by currency,
 /// cancellations and sales per hour. For the event's organizer and admins.
-#[utoipa::path(get, path = "/events/{event_id}/sales", tag = "orders", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/events/{event_id}/sales", tag = "orders",
     params(("event_id" = String, Path, description = "The event's id (24 hexadecimal characters)")),
     responses(
         (status = 200, description = "The figures at the event's current availability version", body = SalesReport),

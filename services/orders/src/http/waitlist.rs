@@ -74,7 +74,7 @@ impl From<Place> for WaitlistPlace {
 /// Joins the event's waitlist (first come, first served; once per user) while fewer seats are
 /// free than asked for. When seats come free, the first in line whose count fits is offered
 /// them as a hold for `WAITLIST_OFFER_SECONDS`: it shows in `GET /holds` with `offer: true`.
-#[utoipa::path(post, path = "/events/{event_id}/waitlist", tag = "waitlist", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/events/{event_id}/waitlist", tag = "waitlist",
     params(("event_id" = String, Path, description = "The event's id (24 hexadecimal characters)")),
     request_body = JoinRequest,
     responses(
@@ -109,7 +109,7 @@ pub async fn join(
 }
 
 /// Your place on the event's waitlist.
-#[utoipa::path(get, path = "/events/{event_id}/waitlist", tag = "waitlist", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/events/{event_id}/waitlist", tag = "waitlist",
     params(("event_id" = String, Path, description = "The event's id (24 hexadecimal characters)")),
     responses(
         (status = 200, description = "Your entry", body = WaitlistPlace),
@@ -130,7 +130,7 @@ pub async fn place(
 }
 
 /// Leaves the event's waitlist; seats offered to you are released.
-#[utoipa::path(delete, path = "/events/{event_id}/waitlist", tag = "waitlist", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/events/{event_id}/waitlist", tag = "waitlist",
     params(("event_id" = String, Path, description = "The event's id (24 hexadecimal characters)")),
     responses(
         (status = 204, description = "Left"),
