@@ -7,13 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 . bench/launcher.sh
-[ $# -gt 0 ] || set -- target/release/holdfast
-for round in $(seq 1 "${ROUNDS:-2}"); do
-  for binary in "$@"; do
-    start_launcher "$binary" RUST_LOG=error RATE_LIMIT_DISABLED=true \
-      ${REDIS_URL:+REDIS_URL=$REDIS_URL}
-    echo "== round $round: $binary${REDIS_URL:+ (Redis)}"
-    timeout 300 target/release/loadgen holds --url http://localhost:8080 | grep -E "POST /api/orders/holds"
-    stop_launcher
-  done
-done
+holds() {
+  timeout 300 target/release/loadgen holds --url http://localhost:8080 | grep -E "POST /api/orders/holds"
+}
+each_launcher holds "$@"

@@ -35,7 +35,7 @@ use tokio::sync::Notify;
 
 use crate::layouts::Layouts;
 use crate::seat_changes::SeatChanges;
-use crate::state::AppState;
+use crate::state::{AppState, Handlers};
 use crate::store::Stores;
 use crate::store::holds::Holds;
 use crate::store::payments::Payments;
@@ -133,7 +133,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         settings.orders.payment_intent_ttl,
         settings.orders.max_payment_intents_per_user,
     );
-    let state = AppState {
+    let state = AppState::new(Handlers {
         holding: holding::Ports {
             holds: holds.clone(),
             layouts: layouts.clone(),
@@ -190,7 +190,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         stores,
         layouts,
         settings: settings.orders.clone(),
-    };
+    });
     live::spawn(&state.live, state.holds.board());
     state
         .changes

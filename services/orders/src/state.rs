@@ -1,6 +1,9 @@
 //! The handlers' state: the ports of each use-case, and the stores and caches that the
-//! read-only routes answer from directly. Built once, in [`crate::build`].
+//! read-only routes answer from directly. Built once, in [`crate::build`], and shared behind
+//! one `Arc`: axum clones the state for every request, and a clone of the whole set of ports
+//! (dozens of `Arc`s and the settings) showed up in the profile of an on-sale.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use holdfast_common::auth::TokenKeys;
@@ -18,10 +21,27 @@ use crate::store::holds::Holds;
 use crate::store::payments::Payments;
 use crate::{cancellation, checkout, holding, idempotency, sales, waitlist};
 
+/// The handlers' state: one shared [`Handlers`], cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Handlers>);
+
+impl AppState {
+    pub fn new(handlers: Handlers) -> Self {
+        Self(Arc::new(handlers))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Handlers;
+
+    fn deref(&self) -> &Handlers {
+        &self.0
+    }
+}
+
 /// What the handlers use: the ports of each use-case, and the stores and caches that the
 /// read-only routes (seat maps, holds, orders, payments) answer from directly.
-#[derive(Clone)]
-pub struct AppState {
+pub struct Handlers {
     /// The orders section of the settings; the rest is read once, in [`build`].
     pub settings: OrdersSettings,
     pub stores: Stores,
@@ -45,7 +65,7 @@ pub struct AppState {
 
 holdfast_common::token_keys_in!(AppState, keys);
 
-impl AppState {
+impl Handlers {
     /// The layout of an existing event, else 404.
     pub(crate) async fn layout(&self, event_id: &EventId) -> Result<Layout, OrdersError> {
         self.layouts.existing(event_id).await
