@@ -33,4 +33,5 @@ pub mod sync;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod venue;
 pub mod when;
