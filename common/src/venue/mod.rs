@@ -14,11 +14,14 @@
 //! order in the document), then the row's (default: its order in the section, front first), then
 //! the distance from the middle of the row.
 
+mod best;
+
 use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
+pub use self::best::{BestRequest, Grant, best_available};
 use crate::money;
 
 /// The most seats one venue may have.
