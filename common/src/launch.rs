@@ -16,6 +16,20 @@ use crate::infra::Infra;
 use crate::server::{self, shutdown_on_signal};
 use crate::telemetry;
 
+#[doc(hidden)]
+pub use mimalloc::MiMalloc;
+
+/// Declares the process's global allocator, mimalloc: a request allocates and frees dozens of
+/// small buffers across worker threads, where glibc's allocator spent about a quarter of the
+/// gateway's instructions (BENCHMARKS.md). Each binary invokes it once; libraries never do.
+#[macro_export]
+macro_rules! global_allocator {
+    () => {
+        #[global_allocator]
+        static ALLOCATOR: $crate::launch::MiMalloc = $crate::launch::MiMalloc;
+    };
+}
+
 /// One router to serve, and where.
 pub struct Mounted {
     pub name: &'static str,

@@ -37,11 +37,7 @@ use serde_json::json;
 
 use crate::report::Latencies;
 
-/// Every Holdfast process allocates through mimalloc: a request allocates and frees dozens of
-/// small buffers across worker threads, where glibc's allocator spent about a quarter of the
-/// gateway's instructions (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+holdfast_common::global_allocator!();
 
 #[derive(Parser)]
 #[command(

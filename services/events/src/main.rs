@@ -4,11 +4,7 @@ use std::process::ExitCode;
 
 use holdfast_common::launch::{self, Mounted};
 
-/// Every Holdfast process allocates through mimalloc: a request allocates and frees dozens of
-/// small buffers across worker threads, where glibc's allocator spent about a quarter of the
-/// gateway's instructions (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
