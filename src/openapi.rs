@@ -11,7 +11,8 @@
 //! `tests/api/openapi.rs` fails when that file is not what this module generates, and rewrites
 //! it when run with `UPDATE_OPENAPI=1`.
 
-use utoipa::openapi::path::{Operation, PathItem};
+use holdfast_common::openapi::operations;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{
@@ -138,7 +139,12 @@ fn add_gateway_answers(doc: &mut OpenApi) {
     for (path, item) in doc.paths.paths.iter_mut() {
         let proxied = path.starts_with("/api/") && path != "/api/openapi.json";
         let has_path_params = path.contains('{');
-        for (is_write, operation) in operations(item) {
+        for (method, operation) in operations(item) {
+            // Anything but a read is CSRF-checked when it comes with cookies.
+            let is_write = !matches!(
+                method,
+                HttpMethod::Get | HttpMethod::Head | HttpMethod::Options
+            );
             if needs_authentication(operation) {
                 answer_if_missing(operation, "401", || {
                     error_answer(
@@ -193,19 +199,6 @@ fn needs_authentication(operation: &Operation) -> bool {
         .security
         .as_ref()
         .is_some_and(|requirements| !requirements.is_empty() && !requirements.contains(&optional))
-}
-
-/// Each operation of `item`, and whether it is a write (CSRF-checked with cookies).
-fn operations(item: &mut PathItem) -> impl Iterator<Item = (bool, &mut Operation)> {
-    [
-        (false, item.get.as_mut()),
-        (true, item.put.as_mut()),
-        (true, item.post.as_mut()),
-        (true, item.delete.as_mut()),
-        (true, item.patch.as_mut()),
-    ]
-    .into_iter()
-    .filter_map(|(write, op)| op.map(|op| (write, op)))
 }
 
 /// The document as the gateway serves it: pretty JSON with a final newline.

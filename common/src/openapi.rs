@@ -40,28 +40,29 @@ impl Caller {
 /// snapshot test then fails, as the document changed).
 pub fn document_callers(doc: &mut OpenApi, routes: &[(HttpMethod, &str, Caller)]) {
     for (method, path, caller) in routes {
-        if let Some(operation) = doc
-            .paths
-            .paths
-            .get_mut(*path)
-            .and_then(|item| operation(item, method))
-        {
+        let Some(item) = doc.paths.paths.get_mut(*path) else {
+            continue;
+        };
+        for (_, operation) in operations(item).filter(|(m, _)| m == method) {
             operation.security = Some(caller.requirements());
         }
     }
 }
 
-fn operation<'a>(item: &'a mut PathItem, method: &HttpMethod) -> Option<&'a mut Operation> {
-    match method {
-        HttpMethod::Get => item.get.as_mut(),
-        HttpMethod::Post => item.post.as_mut(),
-        HttpMethod::Put => item.put.as_mut(),
-        HttpMethod::Patch => item.patch.as_mut(),
-        HttpMethod::Delete => item.delete.as_mut(),
-        HttpMethod::Head => item.head.as_mut(),
-        HttpMethod::Options => item.options.as_mut(),
-        HttpMethod::Trace => item.trace.as_mut(),
-    }
+/// Each operation of `item` with its method.
+pub fn operations(item: &mut PathItem) -> impl Iterator<Item = (HttpMethod, &mut Operation)> {
+    [
+        (HttpMethod::Get, item.get.as_mut()),
+        (HttpMethod::Put, item.put.as_mut()),
+        (HttpMethod::Post, item.post.as_mut()),
+        (HttpMethod::Delete, item.delete.as_mut()),
+        (HttpMethod::Patch, item.patch.as_mut()),
+        (HttpMethod::Head, item.head.as_mut()),
+        (HttpMethod::Options, item.options.as_mut()),
+        (HttpMethod::Trace, item.trace.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
 }
 
 #[cfg(test)]

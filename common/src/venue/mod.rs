@@ -223,14 +223,15 @@ impl VenueSpec {
                 apply_overrides(&mut venue.seats, first, row, &at, &by_key, &mut problems);
             }
         }
-        for (i, seat) in venue.seats.iter().enumerate() {
-            if seat.category == usize::MAX {
-                let (s, r) = (seat.section, &seat.row);
-                problems.push((
-                    format!("sections[{s}]"),
-                    format!("seat {} has no category (row {r})", venue.seats[i].label),
-                ));
-            }
+        for seat in venue
+            .seats
+            .iter()
+            .filter(|seat| seat.category == usize::MAX)
+        {
+            problems.push((
+                format!("sections[{}]", seat.section),
+                format!("seat {} has no category (row {})", seat.label, seat.row),
+            ));
         }
         dedup(&mut problems);
         if problems.is_empty() {
@@ -271,13 +272,16 @@ impl VenueSpec {
 }
 
 /// Keys and labels: 1 to 16 letters, digits, `_`, never `-` (it separates the parts of an id).
-fn check_label(label: &str, at: &str, problems: &mut Problems) {
-    let fine = !label.is_empty()
+fn is_label(label: &str) -> bool {
+    !label.is_empty()
         && label.len() <= MAX_LABEL
         && label
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if !fine {
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn check_label(label: &str, at: &str, problems: &mut Problems) {
+    if !is_label(label) {
         problems.push((at.into(), format!("1 to {MAX_LABEL} letters, digits or _")));
     }
 }
@@ -328,9 +332,7 @@ fn parse_seats(text: &str, room: usize) -> Result<Vec<Vec<String>>, &'static str
                     if seen.len() + labels.len() >= room {
                         return Err("more seats than a venue may have (100,000)");
                     }
-                    let mut problems = Problems::new();
-                    check_label(item, "", &mut problems);
-                    if !problems.is_empty() {
+                    if !is_label(item) {
                         return Err(FORM);
                     }
                     labels.push(item.to_string());

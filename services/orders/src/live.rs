@@ -333,12 +333,11 @@ impl Live {
     }
 }
 
-/// Starts the background work of `live` over `board`: following its changes, and sweeping
+/// Starts the background work of `maps` over `board`: following its changes, and sweeping
 /// the watched events so that holds expire on time (the board then reports them, see
-/// [`crate::seat_changes::SeatChanges::follow_expiries`]). Each task ends once `live` is gone.
-pub fn spawn(live: &Arc<Live>, board: &Arc<dyn SeatBoard>) {
-    let watched = live;
-    let live: Weak<Live> = Arc::downgrade(watched);
+/// [`crate::seat_changes::SeatChanges::follow_expiries`]). Each task ends once `maps` is gone.
+pub fn spawn(maps: &Arc<Live>, board: &Arc<dyn SeatBoard>) {
+    let live: Weak<Live> = Arc::downgrade(maps);
     let mut changes = board.changes();
     tokio::spawn(async move {
         loop {
@@ -352,7 +351,7 @@ pub fn spawn(live: &Arc<Live>, board: &Arc<dyn SeatBoard>) {
         }
     });
 
-    let live = Arc::downgrade(watched);
+    let live = Arc::downgrade(maps);
     let board = board.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SWEEP_EVERY);

@@ -10,9 +10,6 @@ use holdfast_common::auth::TokenKeys;
 use holdfast_common::config::OrdersSettings;
 use holdfast_common::service_auth::ServiceKeys;
 
-use crate::domain::ids::EventId;
-use crate::domain::seat::Layout;
-use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::live::Live;
 use crate::seat_changes::SeatChanges;
@@ -64,10 +61,3 @@ pub struct Handlers {
 }
 
 holdfast_common::token_keys_in!(AppState, keys);
-
-impl Handlers {
-    /// The layout of an existing event, else 404.
-    pub(crate) async fn layout(&self, event_id: &EventId) -> Result<Layout, OrdersError> {
-        self.layouts.existing(event_id).await
-    }
-}

@@ -27,7 +27,7 @@ pub async fn sales(
     Path(event): Path<String>,
 ) -> Result<Json<SalesReport>, OrdersError> {
     let event_id = event_id(&event)?;
-    let layout = state.layout(&event_id).await?;
+    let layout = state.layouts.existing(&event_id).await?;
     if !runs_event(&caller, Some(&layout)) {
         return Err(OrdersError::NotOrganizer);
     }

@@ -172,7 +172,7 @@ pub async fn seat_map(
         }
     };
     let event_id = super::event_id(&event_id)?;
-    let layout = state.layout(&event_id).await?;
+    let layout = state.layouts.existing(&event_id).await?;
     let map = state
         .live
         .map(&state.holds, &layout, state.settings.seat_map_max_staleness)
@@ -361,7 +361,7 @@ pub async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, OrdersError> {
     let event_id = super::event_id(&event_id)?;
-    let layout = state.layout(&event_id).await?;
+    let layout = state.layouts.existing(&event_id).await?;
     // Listen before looking, so no change falls between the two.
     let news = state.holds.board().changes();
     state
