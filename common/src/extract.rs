@@ -35,6 +35,26 @@ where
     }
 }
 
+/// A JSON body of type `T` whose rules its handler checks itself (together with rules
+/// `validator` cannot express, so that one answer names every offending field).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state)
+            .await
+            .map_err(json_rejection)?;
+        Ok(Self(value))
+    }
+}
+
 /// The error answer for a body axum could not turn into JSON of the expected shape.
 pub fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
@@ -56,8 +76,19 @@ pub fn json_rejection(rejection: JsonRejection) -> ApiError {
 
 /// 400 `VALIDATION_FAILED` with `details.fields: {field: [message…]}`.
 pub fn validation_failed(errors: ValidationErrors) -> ApiError {
+    fields_failed(field_messages(&errors))
+}
+
+/// The messages of `errors` per field, each named as the JSON names it (`rows[2].label`), so
+/// that problems found outside `validator` can join them.
+pub fn field_messages(errors: &ValidationErrors) -> BTreeMap<String, Vec<String>> {
     let mut fields = BTreeMap::new();
-    collect_field_errors("", &errors, &mut fields);
+    collect_field_errors("", errors, &mut fields);
+    fields
+}
+
+/// 400 `VALIDATION_FAILED` naming every field of `fields` with its messages.
+pub fn fields_failed(fields: BTreeMap<String, Vec<String>>) -> ApiError {
     let names: Vec<&str> = fields.keys().map(String::as_str).collect();
     let message = format!("invalid input: {}", names.join(", "));
     ApiError::bad_request("VALIDATION_FAILED", message).with_details(json!({ "fields": fields }))

@@ -16,3 +16,4 @@ mod orders;
 mod seats;
 mod stack;
 mod support;
+mod venues;

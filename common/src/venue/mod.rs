@@ -30,66 +30,76 @@ pub const MAX_SEATS: usize = 100_000;
 const MAX_LABEL: usize = 16;
 
 /// A venue as an organizer writes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = Venue)]
 pub struct VenueSpec {
     pub categories: Vec<CategorySpec>,
     pub sections: Vec<SectionSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = PriceCategory)]
 pub struct CategorySpec {
     pub key: String,
     pub name: String,
-    /// Per seat, in major units of the event's currency.
+    /// Per seat, in major units of the event's currency (at most 2 decimals).
+    #[schema(value_type = f64, minimum = 0, example = 1200)]
     pub price: Number,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = VenueSection)]
 pub struct SectionSpec {
     pub key: String,
     pub name: String,
     /// The category of every seat not given one by its row or an override.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Best-available rank (lower first); default: the section's order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
     pub rows: Vec<RowSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = VenueRow)]
 pub struct RowSpec {
     pub label: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Best-available rank within the section (lower first); default: the row's order.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u32>,
     /// The seats, e.g. `"1-6 | 7-20 | 21-26"` (see the module's documentation).
     pub seats: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<SeatOverride>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = SeatOverride)]
 pub struct SeatOverride {
     /// The seat's label in its row.
     pub seat: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// A wheelchair space.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub wheelchair: bool,
     /// A companion seat of the wheelchair space with this label, next to it in the row.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub companion_of: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub restricted_view: bool,
+}
+
+fn is_false(flag: &bool) -> bool {
+    !flag
 }
 
 /// A price category, its price in minor units.
@@ -179,13 +189,13 @@ impl VenueSpec {
                 if !row_labels.insert(row.label.as_str()) {
                     problems.push((format!("{at}.label"), "used by another row".into()));
                 }
-                let category = row
-                    .category
-                    .as_ref()
-                    .or(section.category.as_ref())
-                    .map(|key| {
-                        category_index(&by_key, key, &format!("{at}.category"), &mut problems)
-                    });
+                // Named where it is written: on the row, or on the section it inherits from.
+                let category = match (&row.category, &section.category) {
+                    (Some(key), _) => Some((key, format!("{at}.category"))),
+                    (None, Some(key)) => Some((key, format!("sections[{s}].category"))),
+                    (None, None) => None,
+                }
+                .map(|(key, field)| category_index(&by_key, key, &field, &mut problems));
                 let row_rank = u64::from(row.priority.unwrap_or(r as u32));
                 let first = venue.seats.len();
                 let runs = match parse_seats(&row.seats, MAX_SEATS - venue.seats.len()) {

@@ -3,8 +3,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_common::error::ApiError;
-use holdfast_common::extract::{field_error, validation_failed};
-use validator::ValidationErrors;
+use holdfast_common::extract::{field_error, fields_failed};
+
+use crate::domain::event::FieldProblems;
 
 use crate::store::RepoError;
 
@@ -17,7 +18,7 @@ pub enum EventsError {
     #[error("only the event's organizer or an admin may change it")]
     NotOwner,
     #[error("invalid event")]
-    Invalid(#[from] ValidationErrors),
+    Invalid(FieldProblems),
     #[error("invalid query parameter {field}: {message}")]
     InvalidParameter {
         field: &'static str,
@@ -37,6 +38,12 @@ pub enum EventsError {
     Store(#[from] RepoError),
 }
 
+impl From<FieldProblems> for EventsError {
+    fn from(problems: FieldProblems) -> Self {
+        Self::Invalid(problems)
+    }
+}
+
 impl IntoResponse for EventsError {
     fn into_response(self) -> Response {
         let message = self.to_string();
@@ -44,7 +51,7 @@ impl IntoResponse for EventsError {
             Self::InvalidId => ApiError::bad_request("INVALID_ID", message),
             Self::NotFound => ApiError::not_found(message),
             Self::NotOwner => ApiError::new(StatusCode::FORBIDDEN, "FORBIDDEN", message),
-            Self::Invalid(errors) => validation_failed(errors),
+            Self::Invalid(fields) => fields_failed(fields),
             Self::InvalidParameter { field, message } => field_error(field, message),
             Self::LayoutLocked => ApiError::new(StatusCode::CONFLICT, "LAYOUT_LOCKED", message),
             Self::HasOrders => ApiError::new(StatusCode::CONFLICT, "EVENT_HAS_ORDERS", message),

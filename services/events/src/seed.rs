@@ -110,6 +110,7 @@ pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
             seats_per_row: demo.seats_per_row,
             price_minor: demo.price_minor,
             currency: "INR".into(),
+            venue: None,
         };
         state.events.insert(&event).await?;
     }

@@ -2,9 +2,10 @@
 //!
 //! [`cancel`] lets the buyer cancel until `CANCELLATION_CUTOFF_HOURS` before the event, and the
 //! event's organizer or an admin at any time; anyone else is told there is no such order. Some
-//! seats or all may be cancelled; each cancellation refunds its share of the order's total pro
-//! rata in minor units, the last one the remainder, so the refunds of an order add up to exactly
-//! what it cost. The order, the sold-seat records, the refund and the `order.cancelled` message
+//! seats or all may be cancelled; each cancellation refunds the price of its seats (on a venue,
+//! their categories' prices, which cannot change once a seat is sold; on a grid, its share of
+//! the order's total pro rata in minor units), the last one the remainder, so the refunds of an
+//! order add up to exactly what it cost. The order, the sold-seat records, the refund and the `order.cancelled` message
 //! are written in ONE transaction, applied only to the order's revision the plan was made from,
 //! so two cancellations of one order never both refund a seat. Cancelling seats already
 //! cancelled changes nothing and answers the order as it stands.
@@ -24,6 +25,7 @@ use crate::domain::access::runs_event;
 use crate::domain::ids::{OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus, Refund};
+use crate::domain::seat::Layout;
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::SeatChange;
@@ -85,7 +87,8 @@ pub async fn cancel(
             let starts_at_ms = layout.as_ref().and_then(|l| l.starts_at_ms);
             check_window(ports.cutoff, starts_at_ms, now_millis())?;
         }
-        let cancellation = plan(&order, release, caller)?;
+        let amount = refund_amount(&order, &release, layout.as_ref());
+        let cancellation = plan(&order, release, amount, caller)?;
         match ports.orders.cancel(&cancellation).await? {
             CancelOutcome::Stale => continue,
             CancelOutcome::Committed => {}
@@ -153,16 +156,35 @@ pub fn share(total: i64, seats: usize, cancelled: usize) -> i64 {
     i64::try_from(share).unwrap_or(i64::MAX)
 }
 
-/// Everything the cancellation of `release` writes.
+/// What cancelling `release` refunds: the rest of the order's total when they are its last
+/// seats; else on a venue their prices, on a grid their pro rata share.
+fn refund_amount(order: &Order, release: &[SeatId], layout: Option<&Layout>) -> i64 {
+    let seats = order.seat_ids.len();
+    let before = order.cancelled_seat_ids.len();
+    let after = before + release.len();
+    let remaining = order
+        .amount_minor
+        .saturating_sub(order.refunded_minor)
+        .max(0);
+    if after >= seats {
+        return remaining;
+    }
+    match layout.filter(|layout| layout.venue.is_some()) {
+        Some(layout) => layout.total_of(release).min(remaining),
+        None => share(order.amount_minor, seats, after) - share(order.amount_minor, seats, before),
+    }
+}
+
+/// Everything the cancellation of `release` refunding `amount` writes.
 fn plan(
     order: &Order,
     release: Vec<SeatId>,
+    amount: i64,
     caller: &AuthUser,
 ) -> Result<NewCancellation, OrdersError> {
     let seats = order.seat_ids.len();
     let before = order.cancelled_seat_ids.len();
     let after = before + release.len();
-    let amount = share(order.amount_minor, seats, after) - share(order.amount_minor, seats, before);
     let now = now_millis();
     let mut updated = order.clone();
     updated.cancelled_seat_ids.extend(release.iter().cloned());

@@ -172,8 +172,7 @@ async fn held_seats(
 
 /// The price of the hold's seats, in minor units of the event's currency.
 fn price(layout: &Layout, hold: &Hold) -> i64 {
-    let seats = i64::try_from(hold.seat_ids.len()).unwrap_or(i64::MAX);
-    layout.price_minor.saturating_mul(seats)
+    layout.total_of(&hold.seat_ids)
 }
 
 /// The intent that pays `total`: none for free seats, else the buyer's succeeded, unused intent

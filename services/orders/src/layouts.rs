@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 use holdfast_common::bus::MessageBus;
 use holdfast_common::messages::{EventDeleted, EventUpdated, Message};
 use holdfast_common::sync::lock;
+use holdfast_common::venue::VenueSpec;
 use holdfast_common::{money, when};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::ids::EventId;
-use crate::domain::seat::Layout;
+use crate::domain::seat::{Layout, VenuePlan};
 use crate::error::{LayoutUnavailable, OrdersError};
 use crate::store::board::SeatBoard;
 
@@ -92,6 +94,10 @@ impl Layouts {
             .as_number()
             .and_then(|n| money::parse_minor(n).ok())
             .ok_or_else(|| LayoutUnavailable(format!("event {event_id} has no valid price")))?;
+        layout.venue = match event.get("venue") {
+            None | Some(Value::Null) => None,
+            Some(venue) => Some(Arc::new(venue_plan(event_id, venue)?)),
+        };
         layout.version = version;
         layout.starts_at_ms = event["date"]
             .as_str()
@@ -137,4 +143,14 @@ impl Layouts {
         });
         Ok(())
     }
+}
+
+/// The event's venue, expanded (the events service checked it when it was written).
+fn venue_plan(event_id: &EventId, venue: &Value) -> Result<VenuePlan, LayoutUnavailable> {
+    let spec = VenueSpec::deserialize(venue)
+        .map_err(|e| LayoutUnavailable(format!("event {event_id} venue: {e}")))?;
+    let venue = spec.expand().map_err(|problems| {
+        LayoutUnavailable(format!("event {event_id} venue is invalid: {problems:?}"))
+    })?;
+    Ok(VenuePlan::new(venue))
 }

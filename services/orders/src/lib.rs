@@ -19,6 +19,7 @@ pub mod sales;
 pub mod seat_changes;
 pub mod state;
 pub mod store;
+pub mod venue_views;
 pub mod waitlist;
 
 use std::sync::Arc;

@@ -28,6 +28,7 @@ use crate::domain::now_millis;
 use crate::domain::seat::{Layout, Seat};
 use crate::store::board::{SeatBoard, SeatDelta, SeatNews, Snapshot};
 use crate::store::holds::{HoldError, Holds};
+use crate::venue_views;
 use holdfast_common::sync::lock;
 
 /// How many recent changes per event a stream can resume from.
@@ -372,6 +373,9 @@ pub fn spawn(maps: &Arc<Live>, board: &Arc<dyn SeatBoard>) {
 
 /// The full view: every seat of `layout` with its state at `snapshot`.
 fn full_json(layout: &Layout, snapshot: &Snapshot) -> String {
+    if let Some(plan) = &layout.venue {
+        return venue_views::full_json(&layout.event_id, plan, &snapshot.held, &snapshot.sold);
+    }
     let mut states: HashMap<&str, &'static str> =
         HashMap::with_capacity(snapshot.held.len() + snapshot.sold.len());
     for seat in &snapshot.held {
@@ -386,7 +390,7 @@ fn full_json(layout: &Layout, snapshot: &Snapshot) -> String {
     full.push_str(&layout.event_id);
     full.push_str("\",\"seats\":[");
     let mut seat_id = String::with_capacity(16);
-    for (i, seat) in layout.seats().enumerate() {
+    for (i, seat) in layout.grid_seats().enumerate() {
         seat_id.clear();
         let _ = std::fmt::Write::write_fmt(
             &mut seat_id,
@@ -412,6 +416,9 @@ fn full_json(layout: &Layout, snapshot: &Snapshot) -> String {
 /// runs of seat numbers (`"3": "1-4,9"` = row 3, seats 1 to 4 and 9). Written directly: it is
 /// rebuilt on every change of a hot event.
 pub fn compact_json(layout: &Layout, version: u64, held: &[SeatId], sold: &[SeatId]) -> String {
+    if let Some(plan) = &layout.venue {
+        return venue_views::compact_json(&layout.event_id, plan, version, held, sold);
+    }
     let places = |ids: &[SeatId]| {
         let mut seats: Vec<Seat> = ids.iter().filter_map(|s| Seat::parse(s)).collect();
         seats.sort_unstable();
@@ -483,6 +490,7 @@ mod tests {
             version: 0,
             organizer_id: None,
             starts_at_ms: None,
+            venue: None,
         }
     }
 

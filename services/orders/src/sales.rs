@@ -7,11 +7,12 @@
 //! Waitlist changes alone do not bump the version: the waitlist figures may be as old as the
 //! last seat change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use holdfast_common::money;
 use holdfast_common::sync::lock;
+use holdfast_common::venue::VenueSeat;
 use holdfast_common::when::format_millis;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -51,6 +52,28 @@ pub struct SalesReport {
     cancellations: Cancellations,
     /// Hours (UTC) with at least one order, oldest first.
     sales_per_hour: Vec<HourSales>,
+    /// On a venue: the seats and revenue of each price category, in the venue's order (absent
+    /// on a grid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    categories: Option<Vec<AreaSales>>,
+    /// On a venue: the same per section (absent on a grid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sections: Option<Vec<AreaSales>>,
+}
+
+/// The seats of one price category or section, and what its standing sold seats brought in.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AreaSales {
+    key: String,
+    name: String,
+    capacity: usize,
+    sold: usize,
+    held: usize,
+    available: usize,
+    /// The category prices of its seats sold and not cancelled, in the event's currency.
+    #[schema(value_type = f64)]
+    revenue: serde_json::Number,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -225,7 +248,67 @@ pub fn tally(
                 amount: money::to_json(amount),
             })
             .collect(),
+        categories: layout.venue.as_ref().map(|plan| {
+            let names = plan.venue.categories.iter().map(|c| (&c.key, &c.name));
+            by_area(layout, snapshot, orders, names, |seat| seat.category)
+        }),
+        sections: layout.venue.as_ref().map(|plan| {
+            let names = plan.venue.sections.iter().map(|s| (&s.key, &s.name));
+            by_area(layout, snapshot, orders, names, |seat| seat.section)
+        }),
     }
+}
+
+/// Seats and revenue per area of a venue (category or section), `area` giving a seat's.
+fn by_area<'a>(
+    layout: &Layout,
+    snapshot: &Snapshot,
+    orders: &[Order],
+    names: impl Iterator<Item = (&'a String, &'a String)>,
+    area: impl Fn(&VenueSeat) -> usize,
+) -> Vec<AreaSales> {
+    let Some(plan) = &layout.venue else {
+        return Vec::new();
+    };
+    let mut areas: Vec<AreaSales> = names
+        .map(|(key, name)| AreaSales {
+            key: key.clone(),
+            name: name.clone(),
+            capacity: 0,
+            sold: 0,
+            held: 0,
+            available: 0,
+            revenue: money::to_json(0),
+        })
+        .collect();
+    let mut revenue = vec![0i64; areas.len()];
+    let mut sold: HashSet<&str> = HashSet::new();
+    for order in orders {
+        for seat_id in order.standing_seats() {
+            if let Some(seat) = plan.seat(seat_id) {
+                sold.insert(seat_id.as_str());
+                let at = area(seat);
+                areas[at].sold += 1;
+                revenue[at] += layout.price_of(seat_id);
+            }
+        }
+    }
+    for seat_id in &snapshot.held {
+        if let Some(seat) = plan
+            .seat(seat_id)
+            .filter(|_| !sold.contains(seat_id.as_str()))
+        {
+            areas[area(seat)].held += 1;
+        }
+    }
+    for seat in &plan.venue.seats {
+        areas[area(seat)].capacity += 1;
+    }
+    for (sales, revenue) in areas.iter_mut().zip(revenue) {
+        sales.available = sales.capacity.saturating_sub(sales.sold + sales.held);
+        sales.revenue = money::to_json(revenue);
+    }
+    areas
 }
 
 #[cfg(test)]
@@ -281,6 +364,7 @@ mod tests {
             version: 0,
             organizer_id: None,
             starts_at_ms: None,
+            venue: None,
         };
         let snapshot = Snapshot {
             version: 7,

@@ -44,6 +44,7 @@ use crate::seat_changes::{RoundWanted, SeatChange, SeatChanges};
 use crate::store::WaitlistStore;
 use crate::store::board::{ExpiredHold, Snapshot};
 use crate::store::holds::{HoldError, Holds};
+use holdfast_common::venue::BestRequest;
 
 /// How many offers one round makes at most (each takes a few store round trips).
 const OFFERS_PER_ROUND: usize = 50;
@@ -211,7 +212,7 @@ pub async fn offer_round(ports: &Ports, event_id: &EventId) -> Result<(), Orders
         let Some(entry) = next.into_iter().next() else {
             return Ok(());
         };
-        let seats = pick(&free, entry.seats);
+        let seats = pick(&layout, &free, entry.seats);
         match offer(ports, &layout, &entry, seats).await? {
             Offered::Yes => offers += 1,
             Offered::LostRace => lost_races += 1,
@@ -379,18 +380,33 @@ async fn offer_expired(
     Ok(())
 }
 
-/// Seats of the layout neither held nor sold, row by row.
-fn free_seats(layout: &Layout, snapshot: &Snapshot) -> Vec<Seat> {
+/// Seats of the layout on general sale (not wheelchair spaces nor their companions) neither
+/// held nor sold, in layout order.
+fn free_seats(layout: &Layout, snapshot: &Snapshot) -> Vec<SeatId> {
     let taken: HashSet<&SeatId> = snapshot.held.iter().chain(&snapshot.sold).collect();
     layout
-        .seats()
-        .filter(|seat| !taken.contains(&seat.id()))
+        .seat_ids()
+        .into_iter()
+        .filter(|seat| !taken.contains(seat) && layout.on_general_sale(seat))
         .collect()
 }
 
-/// `count` of the free seats (in layout order): the first run of side-by-side seats in one
-/// row that is long enough, else the first `count`.
-fn pick(free: &[Seat], count: usize) -> Vec<SeatId> {
+/// `count` of the `free` seats: on a venue its best available (split if need be); on a grid
+/// the first run of side-by-side seats in one row that is long enough, else the first `count`.
+fn pick(layout: &Layout, free: &[SeatId], count: usize) -> Vec<SeatId> {
+    if let Some(plan) = &layout.venue {
+        let free: HashSet<&str> = free.iter().map(SeatId::as_str).collect();
+        let request = BestRequest {
+            count,
+            allow_split: true,
+            ..BestRequest::default()
+        };
+        return plan
+            .best(|id| free.contains(id), &request)
+            .map(|(seats, _)| seats)
+            .unwrap_or_default();
+    }
+    let free: Vec<Seat> = free.iter().filter_map(|id| Seat::parse(id)).collect();
     let mut run_start = 0;
     for i in 0..free.len() {
         let continues =
@@ -605,20 +621,38 @@ async fn cancelled(
 mod tests {
     use super::*;
 
-    fn seats(ids: &[&str]) -> Vec<Seat> {
-        ids.iter().map(|id| Seat::parse(id).unwrap()).collect()
+    fn seats(ids: &[&str]) -> Vec<SeatId> {
+        ids.iter().map(|id| SeatId::from(*id)).collect()
+    }
+
+    fn grid() -> Layout {
+        Layout {
+            event_id: "e".into(),
+            rows: 2,
+            seats_per_row: 5,
+            price_minor: 100,
+            currency: "INR".into(),
+            version: 0,
+            organizer_id: None,
+            starts_at_ms: None,
+            venue: None,
+        }
     }
 
     #[test]
     fn offers_pick_side_by_side_seats_when_there_are_some() {
         let free = seats(&["R1-S1", "R1-S3", "R1-S4", "R2-S1", "R2-S2", "R2-S3"]);
-        assert_eq!(pick(&free, 1), ["R1-S1"]);
-        assert_eq!(pick(&free, 2), ["R1-S3", "R1-S4"]);
-        assert_eq!(pick(&free, 3), ["R2-S1", "R2-S2", "R2-S3"]);
+        let layout = grid();
+        assert_eq!(pick(&layout, &free, 1), ["R1-S1"]);
+        assert_eq!(pick(&layout, &free, 2), ["R1-S3", "R1-S4"]);
+        assert_eq!(pick(&layout, &free, 3), ["R2-S1", "R2-S2", "R2-S3"]);
         // No run of four: the first four free seats.
-        assert_eq!(pick(&free, 4), ["R1-S1", "R1-S3", "R1-S4", "R2-S1"]);
+        assert_eq!(
+            pick(&layout, &free, 4),
+            ["R1-S1", "R1-S3", "R1-S4", "R2-S1"]
+        );
         // A row's end and the next row's start are not side by side.
         let split = seats(&["R1-S5", "R2-S1"]);
-        assert_eq!(pick(&split, 2), ["R1-S5", "R2-S1"]);
+        assert_eq!(pick(&layout, &split, 2), ["R1-S5", "R2-S1"]);
     }
 }

@@ -4,7 +4,10 @@
 //! update (any subset; `null` clears a nullable field). [`EventFields::apply`] checks every rule
 //! with `validator`, naming each offending field, and yields a complete [`Event`].
 
-use holdfast_common::extract::invalid;
+use std::collections::BTreeMap;
+
+use holdfast_common::extract::{field_messages, invalid};
+use holdfast_common::venue::VenueSpec;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Number;
 use utoipa::ToSchema;
@@ -19,7 +22,7 @@ pub const DEFAULT_PRICE_MINOR: i64 = 50_000;
 pub const DEFAULT_CURRENCY: &str = "INR";
 
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     pub id: String,
     pub title: String,
@@ -37,9 +40,15 @@ pub struct Event {
     pub organizer_id: String,
     pub rows: u32,
     pub seats_per_row: u32,
+    /// Per seat on a grid; on a venue, its cheapest category (what listings show as "from").
     pub price_minor: i64,
     pub currency: String,
+    /// The venue layout, when the event is not sold as a `rows` × `seatsPerRow` grid.
+    pub venue: Option<VenueSpec>,
 }
+
+/// Every offending field (as the JSON names it) with its messages.
+pub type FieldProblems = BTreeMap<String, Vec<String>>;
 
 impl Event {
     /// The event as the API and the bus show it.
@@ -79,6 +88,7 @@ impl Event {
             seats_per_row: self.seats_per_row,
             price: money::to_json(self.price_minor),
             currency: &self.currency,
+            venue: self.venue.as_ref(),
         }
     }
 }
@@ -115,6 +125,9 @@ pub struct EventView<'a> {
     /// ISO 4217.
     #[schema(example = "INR")]
     pub currency: &'a str,
+    /// The venue layout (sections, rows, price categories); `null` for a grid of `rows` ×
+    /// `seatsPerRow` seats at `price`, whose dimensions a venue event leaves unused.
+    pub venue: Option<&'a VenueSpec>,
 }
 
 /// Present-and-null (`Some(None)`) is told apart from absent (`None`).
@@ -252,6 +265,12 @@ pub struct EventFields {
     /// ISO 4217 code (default `INR`).
     #[schema(required = false, value_type = String, min_length = 3, max_length = 3)]
     pub currency: Option<String>,
+    /// A venue layout instead of the grid (`null` returns to the grid); its categories' prices
+    /// are in `currency`, and `price` then shows the cheapest of them. Checked whole: every
+    /// offending field is named, as `venue.sections[0].rows[2].seats`.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<VenueSpec>)]
+    pub venue: Option<Option<VenueSpec>>,
 }
 
 /// Trims a text field, treating blank as absent.
@@ -266,24 +285,39 @@ impl EventFields {
     pub fn changes_layout(&self, event: &Event) -> bool {
         self.rows.is_some_and(|r| r != event.rows)
             || self.seats_per_row.is_some_and(|s| s != event.seats_per_row)
+            || self.venue.as_ref().is_some_and(|v| *v != event.venue)
+    }
+
+    /// The problems of the venue sent, if any, named under `venue`.
+    fn venue_problems(&self, problems: &mut FieldProblems) {
+        if let Some(Some(venue)) = &self.venue
+            && let Err(found) = venue.expand()
+        {
+            for (field, message) in found {
+                problems
+                    .entry(format!("venue.{field}"))
+                    .or_default()
+                    .push(message);
+            }
+        }
     }
 
     /// A new event from these fields (title and date required, the rest defaulted).
-    pub fn create(
-        self,
-        id: String,
-        organizer_id: String,
-    ) -> Result<Event, validator::ValidationErrors> {
-        let mut errors = self.validate().err().unwrap_or_default();
-        let required = || ValidationError::new("required").with_message("required".into());
-        if self.title.is_none() {
-            errors.add("title", required());
+    pub fn create(self, id: String, organizer_id: String) -> Result<Event, FieldProblems> {
+        let mut problems = self.problems();
+        for (field, present) in [
+            ("title", self.title.is_some()),
+            ("date", self.date.is_some()),
+        ] {
+            if !present {
+                problems
+                    .entry(field.into())
+                    .or_default()
+                    .push("required".into());
+            }
         }
-        if self.date.is_none() {
-            errors.add("date", required());
-        }
-        if !errors.is_empty() {
-            return Err(errors);
+        if !problems.is_empty() {
+            return Err(problems);
         }
         let base = Event {
             id,
@@ -300,14 +334,29 @@ impl EventFields {
             seats_per_row: DEFAULT_SEATS_PER_ROW,
             price_minor: DEFAULT_PRICE_MINOR,
             currency: DEFAULT_CURRENCY.into(),
+            venue: None,
         };
         Ok(self.overlay(base))
     }
 
     /// `event` with these fields applied.
-    pub fn update(self, event: Event) -> Result<Event, validator::ValidationErrors> {
-        self.validate()?;
+    pub fn update(self, event: Event) -> Result<Event, FieldProblems> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok(self.overlay(event))
+    }
+
+    /// Every rule broken, the venue's included.
+    fn problems(&self) -> FieldProblems {
+        let mut problems = self
+            .validate()
+            .err()
+            .map(|errors| field_messages(&errors))
+            .unwrap_or_default();
+        self.venue_problems(&mut problems);
+        problems
     }
 
     /// Applies validated fields; parsing cannot fail here any more.
@@ -355,8 +404,23 @@ impl EventFields {
         if let Some(currency) = self.currency {
             event.currency = currency.to_ascii_uppercase();
         }
+        if let Some(venue) = self.venue {
+            event.venue = venue;
+        }
+        if let Some(cheapest) = event.venue.as_ref().and_then(cheapest_price) {
+            event.price_minor = cheapest;
+        }
         event
     }
+}
+
+/// The lowest price of the venue's categories (checked already, so each parses).
+fn cheapest_price(venue: &VenueSpec) -> Option<i64> {
+    venue
+        .categories
+        .iter()
+        .filter_map(|c| money::parse_minor(&c.price).ok())
+        .min()
 }
 
 #[cfg(test)]
@@ -372,13 +436,7 @@ mod tests {
         let errors = fields(value)
             .create("e".into(), "o".into())
             .expect_err("must be refused");
-        let mut names: Vec<String> = errors
-            .field_errors()
-            .keys()
-            .map(|k| holdfast_common::extract::camel_case(k))
-            .collect();
-        names.sort();
-        names
+        errors.into_keys().collect()
     }
 
     #[test]
@@ -445,5 +503,53 @@ mod tests {
         assert_eq!(updated.title, "Gig");
         assert!(fields(json!({"rows": 7})).changes_layout(&event));
         assert!(!fields(json!({"rows": 5, "title": "x"})).changes_layout(&event));
+    }
+
+    fn theatre() -> Value {
+        json!({
+            "categories": [
+                {"key": "premium", "name": "Premium", "price": 1200},
+                {"key": "standard", "name": "Standard", "price": 650.5}
+            ],
+            "sections": [{"key": "stalls", "name": "Stalls", "category": "standard", "rows": [
+                {"label": "A", "category": "premium", "seats": "1-6 | 7-12"},
+                {"label": "B", "seats": "1-12"}
+            ]}]
+        })
+    }
+
+    #[test]
+    fn a_venue_event_shows_its_cheapest_price() {
+        let event = fields(json!({"title": "Play", "date": "2027-01-01", "venue": theatre()}))
+            .create("e1".into(), "o1".into())
+            .unwrap();
+        assert!(event.venue.is_some());
+        assert_eq!(event.price_minor, 65_050);
+        let view = serde_json::to_value(event.view()).unwrap();
+        assert_eq!(
+            view["venue"]["sections"][0]["rows"][0]["seats"],
+            "1-6 | 7-12"
+        );
+        assert!(fields(json!({"venue": null})).changes_layout(&event));
+        assert!(!fields(json!({"venue": theatre()})).changes_layout(&event));
+        let grid = fields(json!({"venue": null})).update(event).unwrap();
+        assert_eq!(grid.venue, None);
+    }
+
+    #[test]
+    fn every_venue_problem_is_named_with_the_other_fields() {
+        let mut venue = theatre();
+        venue["sections"][0]["rows"][1]["seats"] = json!("1-");
+        venue["categories"][1]["key"] = json!("premium");
+        let names = failing(json!({"title": "", "date": "2027-01-01", "venue": venue}));
+        assert_eq!(
+            names,
+            [
+                "title",
+                "venue.categories[1].key",
+                "venue.sections[0].category",
+                "venue.sections[0].rows[1].seats",
+            ]
+        );
     }
 }

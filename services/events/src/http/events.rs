@@ -6,7 +6,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use holdfast_common::auth::{AuthUser, Organizer};
 use holdfast_common::error::{ApiError, ErrorBody};
-use holdfast_common::extract::ValidJson;
+use holdfast_common::extract::JsonBody;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -209,7 +209,7 @@ async fn editable(state: &AppState, caller: &AuthUser, id: &str) -> Result<Event
 pub async fn create(
     State(state): State<AppState>,
     Organizer(caller): Organizer,
-    ValidJson(fields): ValidJson<EventFields>,
+    JsonBody(fields): JsonBody<EventFields>,
 ) -> Result<Response, EventsError> {
     let event = fields.create(new_object_id(), caller.id().to_string())?;
     state.events.insert(&event).await?;
@@ -236,7 +236,7 @@ pub async fn update(
     State(state): State<AppState>,
     Organizer(caller): Organizer,
     Path(id): Path<String>,
-    ValidJson(fields): ValidJson<EventFields>,
+    JsonBody(fields): JsonBody<EventFields>,
 ) -> Result<Response, EventsError> {
     let event = editable(&state, &caller, &id).await?;
     let changes_layout = fields.changes_layout(&event);

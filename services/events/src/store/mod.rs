@@ -72,6 +72,10 @@ pub const SCHEMA: Schema = Schema {
         -- The IANA zone offset-less dates of the event are read in.
         ALTER TABLE events ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC';
     ",
+        r"
+        -- The venue layout as JSON (NULL: a grid of rows x seats_per_row).
+        ALTER TABLE events ADD COLUMN venue TEXT;
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {

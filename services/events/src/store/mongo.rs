@@ -38,6 +38,10 @@ struct EventDocument {
     /// Absent on documents written before events had a zone: UTC, as they were read.
     #[serde(default = "default_time_zone")]
     timezone: String,
+    /// The venue layout as JSON text (absent: a grid). Text, so that category prices keep
+    /// their decimal form exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    venue: Option<String>,
     /// The words of title and description, for search; absent on documents written before it
     /// existed (filled in at start-up by [`MongoEvents::open`]).
     #[serde(default)]
@@ -66,13 +70,25 @@ impl EventDocument {
             price_minor: e.price_minor,
             currency: e.currency.clone(),
             timezone: e.timezone.clone(),
+            venue: e
+                .venue
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|err| RepoError::Corrupt(format!("venue of {}: {err}", e.id)))?,
             search_words: searchable_words(e),
         })
     }
 
-    fn into_event(self) -> Event {
-        Event {
-            id: self.id.to_hex(),
+    fn into_event(self) -> Result<Event, RepoError> {
+        let id = self.id.to_hex();
+        let venue = self
+            .venue
+            .map(|venue| serde_json::from_str(&venue))
+            .transpose()
+            .map_err(|e| RepoError::Corrupt(format!("venue of {id}: {e}")))?;
+        Ok(Event {
+            id,
             title: self.title,
             description: self.description,
             date: self.date,
@@ -86,7 +102,8 @@ impl EventDocument {
             price_minor: self.price_minor,
             currency: self.currency,
             timezone: self.timezone,
-        }
+            venue,
+        })
     }
 }
 
@@ -118,7 +135,7 @@ impl MongoEvents {
         let mut filled = 0;
         while let Some(document) = missing.try_next().await? {
             let id = document.id;
-            let words = searchable_words(&document.into_event());
+            let words = searchable_words(&document.into_event()?);
             self.events
                 .update_one(
                     doc! { "_id": id },
@@ -196,7 +213,8 @@ impl EventRepository for MongoEvents {
             .events
             .find_one(doc! { "_id": oid })
             .await?
-            .map(EventDocument::into_event))
+            .map(EventDocument::into_event)
+            .transpose()?)
     }
 
     async fn update(&self, event: &Event) -> Result<bool, RepoError> {
@@ -233,13 +251,11 @@ impl EventRepository for MongoEvents {
             .await?
             .try_collect()
             .await?;
-        Ok((
-            documents
-                .into_iter()
-                .map(EventDocument::into_event)
-                .collect(),
-            total,
-        ))
+        let events = documents
+            .into_iter()
+            .map(EventDocument::into_event)
+            .collect::<Result<_, _>>()?;
+        Ok((events, total))
     }
 
     async fn count(&self) -> Result<u64, RepoError> {

@@ -19,9 +19,12 @@ impl SqliteEvents {
 }
 
 const COLUMNS: &str = "id, title, description, date, date_ms, location, tags, image_url, \
-                       organizer_id, rows, seats_per_row, price_minor, currency, timezone";
+                       organizer_id, rows, seats_per_row, price_minor, currency, timezone, venue";
 
-fn read(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
+/// An event with its JSON columns (tags, venue) still as text.
+type StoredRow = (Event, String, Option<String>);
+
+fn read(row: &Row<'_>) -> rusqlite::Result<StoredRow> {
     Ok((
         Event {
             id: row.get(0)?,
@@ -38,19 +41,32 @@ fn read(row: &Row<'_>) -> rusqlite::Result<(Event, String)> {
             price_minor: row.get(11)?,
             currency: row.get(12)?,
             timezone: row.get(13)?,
+            venue: None,
         },
         row.get(6)?,
+        row.get(14)?,
     ))
 }
 
-fn with_tags((mut event, tags): (Event, String)) -> Result<Event, RepoError> {
+fn with_tags((mut event, tags, venue): StoredRow) -> Result<Event, RepoError> {
     event.tags = serde_json::from_str(&tags)
         .map_err(|e| RepoError::Corrupt(format!("tags of {}: {e}", event.id)))?;
+    event.venue = venue
+        .map(|venue| serde_json::from_str(&venue))
+        .transpose()
+        .map_err(|e| RepoError::Corrupt(format!("venue of {}: {e}", event.id)))?;
     Ok(event)
 }
 
 fn tags_json(event: &Event) -> String {
     serde_json::to_string(&event.tags).unwrap_or_else(|_| "[]".into())
+}
+
+fn venue_json(event: &Event) -> Option<String> {
+    event
+        .venue
+        .as_ref()
+        .and_then(|venue| serde_json::to_string(venue).ok())
 }
 
 #[async_trait]
@@ -60,11 +76,11 @@ impl EventRepository for SqliteEvents {
         self.db
             .call(move |c| {
                 c.execute(
-                    &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                    &format!("INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
                     params![
                         e.id, e.title, e.description, e.date, e.date_ms, e.location, tags_json(&e),
                         e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency,
-                        e.timezone
+                        e.timezone, venue_json(&e)
                     ],
                 )?;
                 Ok(())
@@ -97,11 +113,11 @@ impl EventRepository for SqliteEvents {
                 Ok(c.execute(
                     "UPDATE events SET title = ?2, description = ?3, date = ?4, date_ms = ?5, location = ?6, \
                      tags = ?7, image_url = ?8, organizer_id = ?9, rows = ?10, seats_per_row = ?11, \
-                     price_minor = ?12, currency = ?13, timezone = ?14 WHERE id = ?1",
+                     price_minor = ?12, currency = ?13, timezone = ?14, venue = ?15 WHERE id = ?1",
                     params![
                         e.id, e.title, e.description, e.date, e.date_ms, e.location, tags_json(&e),
                         e.image_url, e.organizer_id, e.rows, e.seats_per_row, e.price_minor, e.currency,
-                        e.timezone
+                        e.timezone, venue_json(&e)
                     ],
                 )?)
             })

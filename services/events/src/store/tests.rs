@@ -22,6 +22,7 @@ fn event(title: &str, description: Option<&str>, date_ms: i64, tags: &[&str]) ->
         seats_per_row: 10,
         price_minor: 50_000,
         currency: "INR".into(),
+        venue: None,
         timezone: "Asia/Kolkata".into(),
     }
 }
@@ -44,6 +45,20 @@ async fn crud_round_trip(repo: Arc<dyn EventRepository>) {
     e.title = "Quiet gig".into();
     e.description = None;
     e.tags = vec!["folk".into(), "acoustic".into()];
+    assert!(repo.update(&e).await.unwrap());
+    assert_eq!(repo.get(&e.id).await.unwrap().as_ref(), Some(&e));
+    // A venue (with a decimal price) comes back exactly as written, and can be taken away.
+    e.venue = Some(
+        serde_json::from_value(serde_json::json!({
+            "categories": [{"key": "a", "name": "A", "price": 12.5}],
+            "sections": [{"key": "stalls", "name": "Stalls", "category": "a",
+                          "rows": [{"label": "A", "seats": "1-4 | 5-8"}]}]
+        }))
+        .unwrap(),
+    );
+    assert!(repo.update(&e).await.unwrap());
+    assert_eq!(repo.get(&e.id).await.unwrap().as_ref(), Some(&e));
+    e.venue = None;
     assert!(repo.update(&e).await.unwrap());
     assert_eq!(repo.get(&e.id).await.unwrap().as_ref(), Some(&e));
     assert!(repo.delete(&e.id).await.unwrap());

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EventId, HoldId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::seat::{Layout, Seat};
+use crate::domain::seat::Layout;
 
 /// How the ids of waitlist offers start.
 pub const OFFER_PREFIX: &str = "offer-";
@@ -72,7 +72,7 @@ impl SeatRequest {
         }
         let unknown: Vec<&str> = seat_ids
             .iter()
-            .filter(|id| !Seat::parse(id).is_some_and(|seat| layout.contains(seat)))
+            .filter(|id| !layout.has_seat(id))
             .map(SeatId::as_str)
             .collect();
         if !unknown.is_empty() {
@@ -80,6 +80,27 @@ impl SeatRequest {
                 "no such seats in this event: {}",
                 unknown.join(", ")
             ));
+        }
+        if let Some(plan) = &layout.venue {
+            // A companion seat goes with the wheelchair space it belongs to.
+            let alone: Vec<&str> = seat_ids
+                .iter()
+                .filter(|id| {
+                    plan.seat(id)
+                        .and_then(|seat| seat.companion_of)
+                        .is_some_and(|space| {
+                            let space = &plan.venue.seats[space].id;
+                            !seat_ids.iter().any(|other| other.as_str() == space)
+                        })
+                })
+                .map(SeatId::as_str)
+                .collect();
+            if !alone.is_empty() {
+                return Err(format!(
+                    "companion seats are held only with their wheelchair space: {}",
+                    alone.join(", ")
+                ));
+            }
         }
         Ok(Self(seat_ids))
     }

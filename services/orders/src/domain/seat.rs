@@ -1,10 +1,16 @@
-//! Seats and seat maps. A seat id is `R<row>-S<number>`, both 1-based, within the event's layout.
+//! Seats and layouts. An event's seats are a grid, `rows` × `seatsPerRow` at one price, whose
+//! seat ids are `R<row>-S<number>` (both 1-based), or a venue (see [`holdfast_common::venue`]):
+//! sections, labelled rows and price categories, with seat ids like `stalls-A-12`.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use holdfast_common::venue::{BestRequest, Venue, VenueSeat, best_available};
 use serde::Deserialize;
 
 use crate::domain::ids::{EventId, SeatId};
 
-/// What orders needs to know about an event: its layout, its price, who runs it and when.
+/// What orders needs to know about an event: its layout, its prices, who runs it and when.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Layout {
@@ -26,6 +32,63 @@ pub struct Layout {
     /// When the event starts (Unix ms); filled from the event's `date` by the layout source.
     #[serde(skip)]
     pub starts_at_ms: Option<i64>,
+    /// The venue, when the event is not a grid; filled from the event's `venue` by the layout
+    /// source. Shared: a layout is cloned per request, a venue may have 100,000 seats.
+    #[serde(skip)]
+    pub venue: Option<Arc<VenuePlan>>,
+}
+
+/// A venue with its seats findable by id.
+#[derive(Debug)]
+pub struct VenuePlan {
+    pub venue: Venue,
+    by_id: HashMap<String, usize>,
+}
+
+impl PartialEq for VenuePlan {
+    fn eq(&self, other: &Self) -> bool {
+        self.venue == other.venue
+    }
+}
+
+impl Eq for VenuePlan {}
+
+impl VenuePlan {
+    pub fn new(venue: Venue) -> Self {
+        let by_id = venue
+            .seats
+            .iter()
+            .enumerate()
+            .map(|(i, seat)| (seat.id.clone(), i))
+            .collect();
+        Self { venue, by_id }
+    }
+
+    /// The index of seat `id` in [`Venue::seats`].
+    pub fn index(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn seat(&self, id: &str) -> Option<&VenueSeat> {
+        self.index(id).map(|i| &self.venue.seats[i])
+    }
+
+    /// The best seats for `request` among those `is_free` (neither held, sold nor blocked),
+    /// and whether they are split.
+    pub fn best(
+        &self,
+        is_free: impl Fn(&str) -> bool,
+        request: &BestRequest,
+    ) -> Option<(Vec<SeatId>, bool)> {
+        let seats = &self.venue.seats;
+        let grant = best_available(&self.venue, |i| is_free(&seats[i].id), request)?;
+        let ids = grant
+            .seats
+            .iter()
+            .map(|&i| SeatId::named(&seats[i].id))
+            .collect();
+        Some((ids, grant.split))
+    }
 }
 
 /// A seat's place in the layout.
@@ -64,14 +127,66 @@ impl Layout {
         (1..=self.rows).contains(&seat.row) && (1..=self.seats_per_row).contains(&seat.number)
     }
 
-    /// Every seat, row by row.
-    pub fn seats(&self) -> impl Iterator<Item = Seat> + '_ {
-        (1..=self.rows)
+    /// Every seat of a grid, row by row (none on a venue).
+    pub fn grid_seats(&self) -> impl Iterator<Item = Seat> + '_ {
+        let rows = if self.venue.is_some() { 0 } else { self.rows };
+        (1..=rows)
             .flat_map(move |row| (1..=self.seats_per_row).map(move |number| Seat { row, number }))
     }
 
+    /// Every seat's id, in layout order.
+    pub fn seat_ids(&self) -> Vec<SeatId> {
+        match &self.venue {
+            Some(plan) => plan
+                .venue
+                .seats
+                .iter()
+                .map(|seat| SeatId::named(&seat.id))
+                .collect(),
+            None => self.grid_seats().map(|seat| seat.id()).collect(),
+        }
+    }
+
+    /// Whether a buyer may take the seat on its own: not a wheelchair space or a companion seat
+    /// (those go to buyers who ask for accessible seats, a companion with its space).
+    pub fn on_general_sale(&self, id: &str) -> bool {
+        self.venue
+            .as_ref()
+            .and_then(|plan| plan.seat(id))
+            .is_none_or(|seat| !seat.wheelchair && seat.companion_of.is_none())
+    }
+
+    /// Whether the event has a seat with this id.
+    pub fn has_seat(&self, id: &str) -> bool {
+        match &self.venue {
+            Some(plan) => plan.index(id).is_some(),
+            None => Seat::parse(id).is_some_and(|seat| self.contains(seat)),
+        }
+    }
+
+    /// The price of one seat in minor units: its category's on a venue, the event's on a grid.
+    pub fn price_of(&self, id: &str) -> i64 {
+        if let Some(plan) = &self.venue
+            && let Some(seat) = plan.seat(id)
+            && let Some(category) = plan.venue.categories.get(seat.category)
+        {
+            return category.price_minor;
+        }
+        self.price_minor
+    }
+
+    /// What `seat_ids` cost together, in minor units.
+    pub fn total_of<'a>(&self, seat_ids: impl IntoIterator<Item = &'a SeatId>) -> i64 {
+        seat_ids
+            .into_iter()
+            .fold(0i64, |sum, id| sum.saturating_add(self.price_of(id)))
+    }
+
     pub fn capacity(&self) -> usize {
-        usize::try_from(self.rows * self.seats_per_row).unwrap_or(usize::MAX)
+        match &self.venue {
+            Some(plan) => plan.venue.seats.len(),
+            None => usize::try_from(self.rows * self.seats_per_row).unwrap_or(usize::MAX),
+        }
     }
 }
 
@@ -115,8 +230,9 @@ mod tests {
             version: 0,
             organizer_id: None,
             starts_at_ms: None,
+            venue: None,
         };
-        let ids: Vec<String> = layout.seats().map(|s| s.id().to_string()).collect();
+        let ids: Vec<String> = layout.seat_ids().iter().map(|s| s.to_string()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);
         assert!(layout.contains(Seat { row: 2, number: 3 }));
         assert!(!layout.contains(Seat { row: 3, number: 1 }));

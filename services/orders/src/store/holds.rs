@@ -387,6 +387,7 @@ mod tests {
             version: 0,
             organizer_id: None,
             starts_at_ms: None,
+            venue: None,
         }
     }
 

@@ -1,0 +1,242 @@
+//! Venue events through the gateway: a layout of sections, labelled rows, price categories and
+//! accessible seats; its seat maps; prices, refunds and sales per category; best available.
+//! Each test runs on the in-process TTL store and on Redis.
+
+use crate::support::{
+    Db, Kv, TestStack, access_token, api, assert_error, get_json, hold, infra, paid_intent, post,
+    spawn_with, token_for,
+};
+use serde_json::{Value, json};
+
+async fn stack(kv: Kv) -> Option<TestStack> {
+    Some(spawn_with(Db::Sqlite, &[], infra(kv).await?).await)
+}
+
+macro_rules! on_both_ttl_stores {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::Kv::Memory).await } )*
+        }
+        mod redis {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name(super::Kv::Redis).await } )*
+        }
+    };
+}
+
+on_both_ttl_stores!(
+    a_venue_is_checked_whole_and_every_problem_named,
+    venue_maps_carry_places_categories_flags_and_counts,
+    a_purchase_costs_its_seats_category_prices_and_refunds_them,
+);
+
+/// A small theatre: stalls (premium front row with a wheelchair space and its companion,
+/// standard behind) and a circle (economy, restricted view at the end).
+pub fn theatre() -> Value {
+    json!({
+        "categories": [
+            {"key": "premium", "name": "Premium", "price": 1200},
+            {"key": "standard", "name": "Standard", "price": 650.5},
+            {"key": "economy", "name": "Economy", "price": 300}
+        ],
+        "sections": [
+            {"key": "stalls", "name": "Stalls", "category": "standard", "rows": [
+                {"label": "A", "category": "premium", "seats": "1-4 | 5-8", "overrides": [
+                    {"seat": "1", "wheelchair": true},
+                    {"seat": "2", "companionOf": "1"}
+                ]},
+                {"label": "B", "seats": "1-8"}
+            ]},
+            {"key": "circle", "name": "Circle", "category": "economy", "rows": [
+                {"label": "A", "seats": "1-6", "overrides": [{"seat": "6", "restrictedView": true}]}
+            ]}
+        ]
+    })
+}
+
+async fn organizer(s: &TestStack) -> String {
+    access_token(s, "organizer@holdfast.test", "holdfast-demo").await
+}
+
+/// Creates an event on `venue` as the demo organizer; answers its id.
+pub async fn venue_event(s: &TestStack, venue: Value) -> String {
+    let created = post(
+        s,
+        &organizer(s).await,
+        "/api/events",
+        json!({"title": "Play", "date": "2027-05-05", "currency": "INR", "venue": venue}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    created.json::<Value>().await.unwrap()["_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn a_venue_is_checked_whole_and_every_problem_named(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let mut venue = theatre();
+    venue["sections"][1]["key"] = json!("stalls");
+    venue["sections"][0]["rows"][1]["seats"] = json!("1-x");
+    venue["sections"][0]["rows"][0]["overrides"][1]["companionOf"] = json!("4");
+    venue["categories"][2]["price"] = json!(-1);
+    let refused = post(
+        &s,
+        &organizer(&s).await,
+        "/api/events",
+        json!({"title": "", "date": "2027-05-05", "venue": venue}),
+    )
+    .await;
+    let body = assert_error(refused, 400, "VALIDATION_FAILED").await;
+    let mut fields: Vec<&str> = body["details"]["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            "title",
+            "venue.categories[2].price",
+            "venue.sections[0].rows[0].overrides[1].companionOf",
+            "venue.sections[0].rows[1].seats",
+            "venue.sections[1].key",
+        ]
+    );
+    // A valid one is kept as written; its price is the cheapest category's.
+    let event_id = venue_event(&s, theatre()).await;
+    let stored = get_json(&s, None, &format!("/api/events/{event_id}")).await;
+    assert_eq!(stored["venue"], theatre());
+    assert_eq!(stored["price"], json!(300));
+}
+
+async fn venue_maps_carry_places_categories_flags_and_counts(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let buyer = token_for("venue-map-buyer");
+    assert_eq!(
+        hold(&s, &buyer, &event_id, &["stalls-B-4", "circle-A-1"])
+            .await
+            .status(),
+        201
+    );
+    let full = get_json(&s, None, &format!("/api/orders/seats/{event_id}")).await;
+    assert_eq!(full["kind"], "venue");
+    let seats = full["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 22);
+    assert_eq!(
+        seats[0],
+        json!({"seatId": "stalls-A-1", "section": "stalls", "row": "A", "label": "1",
+               "category": "premium", "state": "available", "wheelchair": true})
+    );
+    assert_eq!(seats[1]["companionOf"], "stalls-A-1");
+    assert_eq!(seats[11]["state"], "held");
+    assert_eq!(seats[21]["restrictedView"], true);
+    assert_eq!(
+        full["categories"][1],
+        json!({"key": "standard", "name": "Standard", "price": 650.5})
+    );
+    let compact = get_json(
+        &s,
+        None,
+        &format!("/api/orders/seats/{event_id}?view=compact"),
+    )
+    .await;
+    assert_eq!(
+        compact["available"],
+        json!({"categories": {"premium": 8, "standard": 7, "economy": 5},
+               "sections": {"stalls": 15, "circle": 5}})
+    );
+    assert_eq!(compact["held"], json!(["stalls-B-4", "circle-A-1"]));
+    assert_eq!(compact["reserved"], json!([]));
+    // Grid seat ids mean nothing here, and a companion seat goes only with its space.
+    assert_error(
+        hold(&s, &buyer, &event_id, &["R1-S1"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    assert_error(
+        hold(&s, &buyer, &event_id, &["stalls-A-2"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    assert_eq!(
+        hold(&s, &buyer, &event_id, &["stalls-A-1", "stalls-A-2"])
+            .await
+            .status(),
+        201
+    );
+}
+
+async fn a_purchase_costs_its_seats_category_prices_and_refunds_them(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let buyer = token_for("venue-price-buyer");
+    let seats = ["stalls-A-5", "stalls-B-5", "circle-A-3"];
+    let hold_id = hold(&s, &buyer, &event_id, &seats)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["holdId"]
+        .clone();
+    // 1200 + 650.50 + 300: an intent of the grid's price times three does not pay for it.
+    let short = paid_intent(&s, &buyer, 900.0, "INR").await;
+    let body = |intent: &str| json!({"eventId": event_id, "holdId": hold_id, "seatIds": seats, "paymentIntentId": intent});
+    assert_error(
+        post(&s, &buyer, "/api/orders/purchase", body(&short)).await,
+        409,
+        "PAYMENT_MISMATCH",
+    )
+    .await;
+    let exact = paid_intent(&s, &buyer, 2150.5, "INR").await;
+    let bought = post(&s, &buyer, "/api/orders/purchase", body(&exact)).await;
+    assert_eq!(bought.status(), 201);
+    let order: Value = bought.json().await.unwrap();
+    let order_id = order["orderId"].as_str().unwrap();
+    // Cancelling the standard seat refunds its price; the rest refunds the remainder.
+    let cancel = |seats: Value| {
+        let buyer = buyer.clone();
+        let s = &s;
+        async move {
+            let res = api()
+                .post(s.at(&format!("/api/orders/orders/{order_id}/cancel")))
+                .bearer_auth(&buyer)
+                .json(&json!({"seatIds": seats}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let first = cancel(json!(["stalls-B-5"])).await;
+    assert_eq!(first["refunds"][0]["amount"], json!(650.5), "{first}");
+    // The organizer's sales view splits by category and section.
+    let sales = get_json(
+        &s,
+        Some(&organizer(&s).await),
+        &format!("/api/orders/events/{event_id}/sales"),
+    )
+    .await;
+    assert_eq!(
+        sales["categories"][0],
+        json!({"key": "premium", "name": "Premium", "capacity": 8, "sold": 1, "held": 0,
+               "available": 7, "revenue": 1200})
+    );
+    assert_eq!(sales["categories"][1]["sold"], 0);
+    assert_eq!(sales["sections"][1]["revenue"], json!(300));
+    let last = cancel(json!(["stalls-A-5", "circle-A-3"])).await;
+    let refunded: f64 = last["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["amount"].as_f64().unwrap())
+        .sum();
+    assert_eq!(refunded, 2150.5, "{last}");
+}
