@@ -29,6 +29,7 @@ on_both_ttl_stores!(
     a_venue_is_checked_whole_and_every_problem_named,
     venue_maps_carry_places_categories_flags_and_counts,
     a_purchase_costs_its_seats_category_prices_and_refunds_them,
+    best_available_holds_the_best_seats_side_by_side,
 );
 
 /// A small theatre: stalls (premium front row with a wheelchair space and its companion,
@@ -239,4 +240,99 @@ async fn a_purchase_costs_its_seats_category_prices_and_refunds_them(kv: Kv) {
         .map(|r| r["amount"].as_f64().unwrap())
         .sum();
     assert_eq!(refunded, 2150.5, "{last}");
+}
+
+async fn best(s: &TestStack, token: &str, body: Value) -> reqwest::Response {
+    post(s, token, "/api/orders/holds/best", body).await
+}
+
+async fn best_available_holds_the_best_seats_side_by_side(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let buyer = token_for("best-buyer");
+    // The front row's middle, leaving the wheelchair space and its companion alone.
+    let res = best(&s, &buyer, json!({"eventId": event_id, "count": 2})).await;
+    assert_eq!(res.status(), 201);
+    let held: Value = res.json().await.unwrap();
+    assert_eq!(held["seatIds"], json!(["stalls-A-3", "stalls-A-4"]));
+    assert_eq!(held["split"], false);
+    // It is a hold like any other: bought at its seats' prices.
+    let intent = paid_intent(&s, &buyer, 2400.0, "INR").await;
+    let bought = post(
+        &s,
+        &buyer,
+        "/api/orders/purchase",
+        json!({"eventId": event_id, "holdId": held["holdId"], "seatIds": held["seatIds"],
+               "paymentIntentId": intent}),
+    )
+    .await;
+    assert_eq!(bought.status(), 201);
+    // Asked for, the wheelchair space comes with its companion.
+    let other = token_for("best-wheelchair-user");
+    let res = best(
+        &s,
+        &other,
+        json!({"eventId": event_id, "count": 2, "accessible": true}),
+    )
+    .await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["seatIds"],
+        json!(["stalls-A-1", "stalls-A-2"])
+    );
+    // Five premium seats side by side do not exist: what is left is said.
+    let third = token_for("best-third");
+    let refused = best(
+        &s,
+        &third,
+        json!({"eventId": event_id, "count": 5, "category": "premium"}),
+    )
+    .await;
+    let body = assert_error(refused, 409, "NO_SEATS_AVAILABLE").await;
+    assert_eq!(body["details"]["available"]["categories"]["premium"], 4);
+    assert_eq!(body["details"]["available"]["sections"]["circle"], 6);
+    // The circle's middle seat taken, four of it are only to be had apart, and only if allowed.
+    assert_eq!(
+        hold(&s, &third, &event_id, &["circle-A-3"]).await.status(),
+        201
+    );
+    let circle = |split: bool| json!({"eventId": event_id, "count": 4, "section": "circle", "allowSplit": split});
+    let fifth = token_for("best-fifth");
+    assert_error(
+        best(&s, &fifth, circle(false)).await,
+        409,
+        "NO_SEATS_AVAILABLE",
+    )
+    .await;
+    let split: Value = best(&s, &fifth, circle(true)).await.json().await.unwrap();
+    assert_eq!(split["split"], true, "{split}");
+    assert_eq!(
+        split["seatIds"],
+        json!(["circle-A-1", "circle-A-2", "circle-A-4", "circle-A-5"])
+    );
+    // Bad requests name their field.
+    let fourth = token_for("best-fourth");
+    for (body, field) in [
+        (
+            json!({"eventId": event_id, "count": 2, "category": "gold"}),
+            "category",
+        ),
+        (
+            json!({"eventId": event_id, "count": 2, "section": "balcony"}),
+            "section",
+        ),
+        (json!({"eventId": event_id, "count": 0}), "count"),
+        (json!({"eventId": event_id, "count": 500}), "count"),
+        (json!({"eventId": event_id}), "count"),
+    ] {
+        let body = assert_error(best(&s, &fourth, body).await, 400, "VALIDATION_FAILED").await;
+        assert!(body["details"]["fields"].get(field).is_some(), "{body}");
+    }
+    let grid = crate::support::event(&s, 2, 5, 10.0).await;
+    let body = assert_error(
+        best(&s, &fourth, json!({"eventId": grid, "count": 1})).await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert!(body["details"]["fields"].get("eventId").is_some());
 }

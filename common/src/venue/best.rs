@@ -8,6 +8,8 @@
 //! taken seat or the block's end is preferred; then the first in venue order. With `allow_split`
 //! and no placement in one block, the best-ranked matching free seats are given, split.
 
+use std::ops::Range;
+
 use super::{Venue, VenueSeat};
 
 /// What a buyer asks for.
@@ -52,9 +54,73 @@ pub fn best_available(
     if n == 0 || n > venue.seats.len() {
         return None;
     }
+    let mut best: Option<Placement> = None;
+    each_block_best(venue, &free, request, |placement, _| {
+        if best.is_none_or(|b| placement < b) {
+            best = Some(placement);
+        }
+    });
+    if let Some((_, _, first)) = best {
+        return Some(Grant {
+            seats: (first..first + n).collect(),
+            split: false,
+        });
+    }
+    if !request.allow_split {
+        return None;
+    }
     let seats = &venue.seats;
-    // (rank, strands a seat, first seat) of the best placement so far.
-    let mut best: Option<(u64, bool, usize)> = None;
+    let mut usable: Vec<usize> = (0..seats.len())
+        .filter(|&i| free(i) && request.matches(&seats[i]))
+        .collect();
+    if usable.len() < n {
+        return None;
+    }
+    usable.sort_by_key(|&i| (seats[i].rank, i));
+    usable.truncate(n);
+    usable.sort_unstable();
+    Some(Grant {
+        seats: usable,
+        split: true,
+    })
+}
+
+/// The blocks (seat index ranges, in venue order) holding the `limit` best placements for
+/// `request`, at most one per block: where a seat board that cannot search the whole venue in
+/// its atomic step (a Redis script) searches, `free` being a recent view of the seats. Empty
+/// when no block has room.
+pub fn best_blocks(
+    venue: &Venue,
+    free: impl Fn(usize) -> bool,
+    request: &BestRequest,
+    limit: usize,
+) -> Vec<Range<usize>> {
+    if request.count == 0 {
+        return Vec::new();
+    }
+    let mut found: Vec<(Placement, Range<usize>)> = Vec::new();
+    each_block_best(venue, &free, request, |placement, block| {
+        found.push((placement, block));
+    });
+    found.sort_unstable_by_key(|(placement, _)| *placement);
+    found.truncate(limit);
+    let mut blocks: Vec<Range<usize>> = found.into_iter().map(|(_, block)| block).collect();
+    blocks.sort_unstable_by_key(|block| block.start);
+    blocks
+}
+
+/// (rank, strands a seat, first seat): lower is better.
+type Placement = (u64, bool, usize);
+
+/// Calls `found` with the best placement of each block that has one, and the block's range.
+fn each_block_best(
+    venue: &Venue,
+    free: &impl Fn(usize) -> bool,
+    request: &BestRequest,
+    mut found: impl FnMut(Placement, Range<usize>),
+) {
+    let n = request.count;
+    let seats = &venue.seats;
     let mut start = 0;
     while start < seats.len() {
         let block = seats[start].block;
@@ -65,6 +131,7 @@ pub fn best_available(
         // Slide a window of `n` over the block, keeping the sum of ranks, how many of its
         // seats may be given, and how many are wheelchair spaces.
         let (mut rank, mut usable, mut spaces) = (0u64, 0usize, 0usize);
+        let mut best: Option<Placement> = None;
         for i in start..end {
             let usable_seat = |j: usize| free(j) && request.matches(&seats[j]);
             rank += seats[i].rank;
@@ -80,35 +147,16 @@ pub fn best_available(
                 continue;
             }
             let first = i + 1 - n;
-            let candidate = (rank, strands(&free, first, i, start, end), first);
+            let candidate = (rank, strands(free, first, i, start, end), first);
             if best.is_none_or(|b| candidate < b) {
                 best = Some(candidate);
             }
         }
+        if let Some(placement) = best {
+            found(placement, start..end);
+        }
         start = end;
     }
-    if let Some((_, _, first)) = best {
-        return Some(Grant {
-            seats: (first..first + n).collect(),
-            split: false,
-        });
-    }
-    if !request.allow_split {
-        return None;
-    }
-    let mut usable: Vec<usize> = (0..seats.len())
-        .filter(|&i| free(i) && request.matches(&seats[i]))
-        .collect();
-    if usable.len() < n {
-        return None;
-    }
-    usable.sort_by_key(|&i| (seats[i].rank, i));
-    usable.truncate(n);
-    usable.sort_unstable();
-    Some(Grant {
-        seats: usable,
-        split: true,
-    })
 }
 
 /// Whether taking seats `first..=last` of the block `start..end` leaves a single free seat

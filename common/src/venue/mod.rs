@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
-pub use self::best::{BestRequest, Grant, best_available};
+pub use self::best::{BestRequest, Grant, best_available, best_blocks};
 use crate::money;
 
 /// The most seats one venue may have.

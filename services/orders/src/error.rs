@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use holdfast_common::error::ApiError;
-use holdfast_common::extract::validation_failed;
+use holdfast_common::extract::{field_error, validation_failed};
 use holdfast_common::kv::KvError;
 use serde_json::json;
 use validator::ValidationErrors;
@@ -28,6 +28,11 @@ pub enum OrdersError {
     InvalidSeats(String),
     #[error("seats not available: {}", .0.join(", "))]
     ConflictSeats(Vec<SeatId>),
+    #[error("invalid {field}: {message}")]
+    InvalidField {
+        field: &'static str,
+        message: String,
+    },
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
     #[error("the event's seat layout is being changed; retry shortly")]
@@ -60,6 +65,12 @@ pub enum OrdersError {
     /// with how many in `details.available`).
     #[error("{0} seats are available: hold them instead of joining the waitlist")]
     SeatsAvailable(usize),
+    /// Best available found nothing that fits; what is still available per category and
+    /// section (`null` when not counted).
+    #[error(
+        "no seats fit the request: ask for fewer, another category or section, or allow a split"
+    )]
+    NoSeatsAvailable(serde_json::Value),
     /// The caller is not on the event's waitlist (404).
     #[error("you are not on this event's waitlist")]
     NotWaitlisted,
@@ -127,6 +138,7 @@ impl IntoResponse for OrdersError {
         let error = match self {
             Self::InvalidEventId => ApiError::bad_request("INVALID_ID", message),
             Self::InvalidQuery(_) => ApiError::bad_request("INVALID_QUERY", message),
+            Self::InvalidField { field, message } => field_error(field, &message),
             Self::EventNotFound
             | Self::NoSuchHold
             | Self::IntentNotFound
@@ -151,6 +163,10 @@ impl IntoResponse for OrdersError {
                 seats_error(StatusCode::CONFLICT, "CONFLICT_SEATS", message, &seats)
             }
             Self::TooManyHolds(_) => ApiError::new(StatusCode::CONFLICT, "HOLD_LIMIT", message),
+            Self::NoSeatsAvailable(available) => {
+                ApiError::new(StatusCode::CONFLICT, "NO_SEATS_AVAILABLE", message)
+                    .with_details(json!({ "available": available }))
+            }
             Self::TooManyIntents(_) => ApiError::new(StatusCode::CONFLICT, "INTENT_LIMIT", message),
             Self::LayoutChanging => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGING", message),
             Self::LayoutChanged => ApiError::new(StatusCode::CONFLICT, "LAYOUT_CHANGED", message),
@@ -215,6 +231,7 @@ impl From<HoldError> for OrdersError {
             HoldError::Invalid(message) => Self::InvalidSeats(message),
             HoldError::Conflict(seats) => Self::ConflictSeats(seats),
             HoldError::TooManyHolds(n) => Self::TooManyHolds(n),
+            HoldError::NoSeats => Self::NoSeatsAvailable(serde_json::Value::Null),
             // A layout that changed again right after it was read again is still changing.
             HoldError::LayoutChanging | HoldError::StaleLayout => Self::LayoutChanging,
             HoldError::Store(e) => Self::Kv(e),

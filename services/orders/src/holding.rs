@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use prometheus_client::metrics::counter::Counter;
 
-use crate::domain::hold::Hold;
+use crate::domain::hold::{BestAsk, Hold};
 use crate::domain::ids::{EventId, SeatId};
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::{SeatChange, SeatChanges};
 use crate::store::holds::{HoldError, Holds};
+use crate::venue_views;
 
 /// What holding uses.
 #[derive(Clone)]
@@ -53,6 +54,50 @@ pub async fn hold(
     ports.taken.inc();
     ports.changes.after(SeatChange::Held(&hold)).await;
     Ok(hold)
+}
+
+/// Holds the best available seats of a venue event for `user_id`: `count` side by side in one
+/// row (or split, when allowed), taken in one atomic step; answers the hold and whether it is
+/// split. 409 `NO_SEATS_AVAILABLE` with what is left per category and section when nothing
+/// fits.
+pub async fn hold_best(
+    ports: &Ports,
+    user_id: &str,
+    event_id: &EventId,
+    ask: &BestAsk,
+) -> Result<(Hold, bool), OrdersError> {
+    let mut layout = ports.layouts.existing(event_id).await?;
+    for attempt in 0..2 {
+        let (plan, request) = ask
+            .check(&layout, ports.holds.max_seats_per_hold())
+            .map_err(|(field, message)| OrdersError::InvalidField { field, message })?;
+        match ports
+            .holds
+            .take_best(user_id, &layout, &plan, request)
+            .await
+        {
+            Ok((hold, split)) => {
+                ports.taken.inc();
+                ports.changes.after(SeatChange::Held(&hold)).await;
+                return Ok((hold, split));
+            }
+            Err(HoldError::StaleLayout) if attempt == 0 => {
+                ports.layouts.invalidate(event_id);
+                layout = ports.layouts.existing(event_id).await?;
+            }
+            Err(HoldError::NoSeats) => {
+                let snapshot = ports.holds.snapshot(event_id).await?;
+                let counts = venue_views::available(&plan, &snapshot.held, &snapshot.sold);
+                return Err(OrdersError::NoSeatsAvailable(counts));
+            }
+            Err(HoldError::Conflict(seats)) => {
+                ports.conflicts.inc();
+                return Err(OrdersError::ConflictSeats(seats));
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(OrdersError::LayoutChanging)
 }
 
 /// Releases `hold`: every seat of it is free again (and offered to the waitlist).

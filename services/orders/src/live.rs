@@ -501,7 +501,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use crate::store::board::{
-        Claim, ExpiredHold, HoldKeys, LayoutLock, MemoryBoard, SeatBoard, TakeRequest, Taken,
+        BestTake, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, MemoryBoard, SeatBoard,
+        TakeRequest, Taken,
     };
     use holdfast_common::kv::KvError;
 
@@ -518,6 +519,9 @@ mod tests {
     impl SeatBoard for CountingBoard {
         async fn take(&self, r: &TakeRequest) -> Result<Taken, KvError> {
             self.inner.take(r).await
+        }
+        async fn take_best(&self, r: &TakeRequest, b: &BestTake) -> Result<Granted, KvError> {
+            self.inner.take_best(r, b).await
         }
         async fn is_intact(&self, h: &HoldKeys) -> Result<bool, KvError> {
             self.inner.is_intact(h).await

@@ -155,6 +155,32 @@ pub fn compact_json(
     out
 }
 
+/// What is available per category and per section: `{categories: {key: n}, sections: {…}}`.
+pub fn available(plan: &VenuePlan, held: &[SeatId], sold: &[SeatId]) -> serde_json::Value {
+    let (held, sold) = states(held, sold);
+    let venue = &plan.venue;
+    let mut categories = serde_json::Map::new();
+    let mut sections = serde_json::Map::new();
+    for category in &venue.categories {
+        categories.insert(category.key.clone(), 0.into());
+    }
+    for section in &venue.sections {
+        sections.insert(section.key.clone(), 0.into());
+    }
+    let add = |counts: &mut serde_json::Map<String, serde_json::Value>, key: &str| {
+        if let Some(n) = counts.get_mut(key) {
+            *n = (n.as_u64().unwrap_or(0) + 1).into();
+        }
+    };
+    for seat in &venue.seats {
+        if !held.contains(seat.id.as_str()) && !sold.contains(seat.id.as_str()) {
+            add(&mut categories, &venue.categories[seat.category].key);
+            add(&mut sections, &venue.sections[seat.section].key);
+        }
+    }
+    serde_json::json!({ "categories": categories, "sections": sections })
+}
+
 fn push_ids(out: &mut String, ids: &[&str]) {
     out.push('[');
     for (i, id) in ids.iter().enumerate() {

@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EventId, HoldId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::seat::Layout;
+use std::sync::Arc;
+
+use holdfast_common::venue::BestRequest;
+
+use crate::domain::seat::{Layout, VenuePlan};
 
 /// How the ids of waitlist offers start.
 pub const OFFER_PREFIX: &str = "offer-";
@@ -111,5 +115,65 @@ impl SeatRequest {
 
     pub fn into_seat_ids(self) -> Vec<SeatId> {
         self.0
+    }
+}
+
+/// A buyer's best-available request, as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BestAsk {
+    pub count: usize,
+    /// A price category's key.
+    pub category: Option<String>,
+    /// A section's key.
+    pub section: Option<String>,
+    pub accessible: bool,
+    pub allow_split: bool,
+}
+
+impl BestAsk {
+    /// The request checked against the event: a venue, known keys, at most `max_seats`; else
+    /// the offending field and why.
+    pub fn check(
+        &self,
+        layout: &Layout,
+        max_seats: usize,
+    ) -> Result<(Arc<VenuePlan>, BestRequest), (&'static str, String)> {
+        let Some(plan) = &layout.venue else {
+            return Err((
+                "eventId",
+                "best available needs an event with a venue layout; pick seats on the map".into(),
+            ));
+        };
+        if !(1..=max_seats).contains(&self.count) {
+            return Err(("count", format!("must be 1 to {max_seats}")));
+        }
+        let venue = &plan.venue;
+        let category = match &self.category {
+            Some(key) => Some(venue.categories.iter().position(|c| c.key == *key).ok_or((
+                "category",
+                format!("no price category {key:?} in this venue"),
+            ))?),
+            None => None,
+        };
+        let section = match &self.section {
+            Some(key) => Some(
+                venue
+                    .sections
+                    .iter()
+                    .position(|s| s.key == *key)
+                    .ok_or(("section", format!("no section {key:?} in this venue")))?,
+            ),
+            None => None,
+        };
+        Ok((
+            plan.clone(),
+            BestRequest {
+                count: self.count,
+                category,
+                section,
+                accessible: self.accessible,
+                allow_split: self.allow_split,
+            },
+        ))
     }
 }

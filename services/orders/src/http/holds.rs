@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::domain::hold::Hold;
+use crate::domain::hold::{BestAsk, Hold};
 use crate::domain::ids::{self, SeatId};
 use crate::error::OrdersError;
 use crate::holding;
@@ -100,6 +100,92 @@ pub async fn create(
         Json(HoldCreated {
             expires_in_seconds: hold.ttl_seconds(),
             hold_id: hold.hold_id.into(),
+        }),
+    )
+        .into_response())
+}
+
+/// A best-available request: `count` seats side by side in one row of a venue event.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"eventId": "6650c0ffee0000000000abcd", "count": 2, "category": "premium"}))]
+pub struct BestHoldRequest {
+    #[validate(required(message = "required"))]
+    #[schema(required, value_type = String, example = "6650c0ffee0000000000abcd")]
+    event_id: Option<String>,
+    /// How many seats, 1 to `MAX_SEATS_PER_HOLD`.
+    #[validate(
+        required(message = "required"),
+        range(min = 1, message = "must be at least 1")
+    )]
+    #[schema(required, value_type = u32, minimum = 1, example = 2)]
+    count: Option<u32>,
+    /// Only seats of this price category (its key).
+    #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
+    #[schema(example = "premium")]
+    category: Option<String>,
+    /// Only seats of this section (its key).
+    #[validate(length(min = 1, max = 16, message = "must be 1 to 16 characters"))]
+    section: Option<String>,
+    /// Include at least one wheelchair space (and companion seats may be given beside it).
+    /// Without it wheelchair spaces and companion seats are never given.
+    #[serde(default)]
+    accessible: bool,
+    /// When no row has `count` seats side by side, give the best seats apart rather than
+    /// none (the answer says `split: true`).
+    #[serde(default)]
+    allow_split: bool,
+}
+
+/// A hold of the best available seats.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"holdId": "3f2b8c1e-5d4a-4e8f-9b7a-1c2d3e4f5a6b", "expiresInSeconds": 300,
+    "eventId": "6650c0ffee0000000000abcd", "seatIds": ["stalls-C-7", "stalls-C-8"], "split": false}))]
+pub struct BestHold {
+    hold_id: String,
+    expires_in_seconds: u64,
+    event_id: String,
+    /// The seats held, in venue order.
+    seat_ids: Vec<String>,
+    /// Whether the seats are not side by side in one row (only with `allowSplit`).
+    split: bool,
+}
+
+/// Holds the best available seats of a venue event for the caller in one atomic step: `count`
+/// seats side by side in one row, front rows and the middle of the row first (as the venue
+/// ranks them), never leaving a single seat stranded beside them when an equally good place
+/// does not; with `allowSplit`, the best seats apart when no row has room. The answer is a
+/// hold like any other: buy it, refresh it or release it.
+#[utoipa::path(post, path = "/holds/best", tag = "holds", request_body = BestHoldRequest,
+    responses(
+        (status = 201, description = "Held", body = BestHold),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (`eventId` of a grid event, `count`, an unknown `category` or `section`), `INVALID_ID`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
+        (status = 409, description = "`NO_SEATS_AVAILABLE` with `details.available` (seats left per category and section); `HOLD_LIMIT`; `LAYOUT_CHANGING`; `CONFLICT_SEATS` when other buyers kept taking the seats found (retry)", body = ErrorBody),
+    ))]
+pub async fn best(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    ValidJson(request): ValidJson<BestHoldRequest>,
+) -> Result<Response, OrdersError> {
+    let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
+    let ask = BestAsk {
+        count: request.count.unwrap_or_default() as usize,
+        category: request.category,
+        section: request.section,
+        accessible: request.accessible,
+        allow_split: request.allow_split,
+    };
+    let (hold, split) = holding::hold_best(&state.holding, caller.id(), &event_id, &ask).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BestHold {
+            expires_in_seconds: hold.ttl_seconds(),
+            event_id: hold.event_id.to_string(),
+            seat_ids: hold.seat_ids.iter().map(SeatId::to_string).collect(),
+            hold_id: hold.hold_id.into(),
+            split,
         }),
     )
         .into_response())

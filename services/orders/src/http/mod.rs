@@ -27,6 +27,7 @@ use crate::state::AppState;
 /// Who the routes that are not open to anyone answer (see [`Caller`]).
 const CALLERS: &[(HttpMethod, &str, Caller)] = &[
     (HttpMethod::Post, "/holds", Caller::SignedIn),
+    (HttpMethod::Post, "/holds/best", Caller::SignedIn),
     (HttpMethod::Get, "/holds", Caller::SignedIn),
     (HttpMethod::Delete, "/holds/{hold_id}", Caller::SignedIn),
     (HttpMethod::Get, "/holds/{hold_id}/ttl", Caller::SignedIn),
@@ -78,6 +79,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(seats::seat_map))
         .routes(routes!(seats::stream))
         .routes(routes!(holds::create, holds::mine))
+        .routes(routes!(holds::best))
         .routes(routes!(holds::release))
         .routes(routes!(holds::ttl))
         .routes(routes!(holds::details))

@@ -21,9 +21,10 @@ use holdfast_common::kv::{KvError, TtlStore};
 use crate::domain::hold::{Hold, SeatRequest};
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::seat::Layout;
+use crate::domain::seat::{Layout, VenuePlan};
 use crate::store::OrderStore;
-use crate::store::board::{Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
+use crate::store::board::{BestTake, Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
+use holdfast_common::venue::BestRequest;
 
 /// The board's keys of `hold`.
 fn keys(hold: &Hold) -> HoldKeys {
@@ -45,6 +46,9 @@ pub enum HoldError {
     Conflict(Vec<SeatId>),
     #[error("you already hold {0} holds on this event; release one first")]
     TooManyHolds(usize),
+    /// Best available found no seats fitting the request.
+    #[error("no seats fit the request")]
+    NoSeats,
     /// The event's layout is being changed right now.
     #[error("the event's seat layout is being changed; retry shortly")]
     LayoutChanging,
@@ -110,6 +114,11 @@ impl Holds {
     /// The seat board the holds live on.
     pub fn board(&self) -> &Arc<dyn SeatBoard> {
         &self.board
+    }
+
+    /// The most seats one hold may take.
+    pub fn max_seats_per_hold(&self) -> usize {
+        self.policy.max_seats_per_hold
     }
 
     /// The requested seats, checked against the layout and the most seats a hold may take.
@@ -204,6 +213,8 @@ impl Holds {
                 }
                 Taken::LayoutLocked => return Err(HoldError::LayoutChanging),
                 Taken::StaleLayout => return Err(HoldError::StaleLayout),
+                // Only best available answers it.
+                Taken::NoFit => return Err(HoldError::NoSeats),
             };
             let hold = Hold {
                 hold_id: take.hold_id,
@@ -217,6 +228,64 @@ impl Holds {
                 offer,
             };
             return Ok(hold);
+        }
+        Err(sold_seats_unloadable())
+    }
+
+    /// Takes the best available seats of the venue for `user_id` (see
+    /// [`holdfast_common::venue::best`]) in one atomic step on the board, and keeps the hold's
+    /// record; answers the hold and whether its seats are split across blocks.
+    pub async fn take_best(
+        &self,
+        user_id: &str,
+        layout: &Layout,
+        plan: &Arc<VenuePlan>,
+        request: BestRequest,
+    ) -> Result<(Hold, bool), HoldError> {
+        let take = TakeRequest {
+            hold_id: HoldId::new(false),
+            user_id: user_id.to_string(),
+            event_id: layout.event_id.clone(),
+            seat_ids: Vec::new(),
+            ttl: self.policy.hold_ttl,
+            max_holds: self.policy.max_holds_per_user_per_event,
+            layout_version: layout.version,
+        };
+        let best = BestTake {
+            plan: plan.clone(),
+            request,
+        };
+        for _ in 0..SOLD_LOAD_ATTEMPTS {
+            let granted = self.board.take_best(&take, &best).await?;
+            let (slot, expires_at_ms) = match granted.taken {
+                Taken::Held {
+                    slot,
+                    expires_at_ms,
+                    ..
+                } => (slot, expires_at_ms),
+                Taken::SoldUnknown => {
+                    self.load_sold(&take.event_id).await?;
+                    continue;
+                }
+                Taken::Conflicts(seats) => return Err(HoldError::Conflict(seats)),
+                Taken::TooManyHolds => return Err(HoldError::TooManyHolds(take.max_holds)),
+                Taken::LayoutLocked => return Err(HoldError::LayoutChanging),
+                Taken::StaleLayout => return Err(HoldError::StaleLayout),
+                Taken::NoFit => return Err(HoldError::NoSeats),
+            };
+            let hold = Hold {
+                hold_id: take.hold_id,
+                user_id: take.user_id,
+                event_id: take.event_id,
+                seat_ids: granted.seat_ids,
+                created_at_ms: now_millis(),
+                expires_at_ms,
+                slot,
+                layout_version: take.layout_version,
+                offer: false,
+            };
+            self.keep(&hold, self.policy.hold_ttl).await?;
+            return Ok((hold, granted.split));
         }
         Err(sold_seats_unloadable())
     }

@@ -27,6 +27,8 @@
 //! hold never shows as held. Each change is published as a [`SeatDelta`] — on Redis through
 //! pub/sub, so every orders replica sees every change; in memory through a broadcast channel.
 
+#[cfg(test)]
+mod best_tests;
 mod memory;
 mod redis;
 #[cfg(test)]
@@ -40,7 +42,10 @@ use holdfast_common::kv::KvError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use holdfast_common::venue::BestRequest;
+
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
+use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
 
 pub use self::memory::MemoryBoard;
@@ -133,6 +138,26 @@ pub enum Taken {
     LayoutLocked,
     /// Nothing was taken: the layout changed since the caller read it; read it again.
     StaleLayout,
+    /// Nothing was taken: no seats fit the best-available request.
+    NoFit,
+}
+
+/// A best-available request: the venue, what the buyer asks for, and (for a board that
+/// searches only part of the venue in its atomic step) a recent view of the taken seats.
+#[derive(Debug, Clone)]
+pub struct BestTake {
+    pub plan: Arc<VenuePlan>,
+    pub request: BestRequest,
+}
+
+/// The seats a best-available take gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Granted {
+    pub taken: Taken,
+    /// The seats held (empty unless `taken` is [`Taken::Held`]).
+    pub seat_ids: Vec<SeatId>,
+    /// They are not side by side in one block (only when the request allows a split).
+    pub split: bool,
 }
 
 /// The outcome of [`SeatBoard::lock_layout`].
@@ -178,6 +203,11 @@ pub struct ExpiredHold {
 pub trait SeatBoard: Send + Sync + 'static {
     /// Takes every seat of the request or none, atomically with the holder's slot.
     async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError>;
+
+    /// Takes the best available seats for `best` (see [`holdfast_common::venue::best`]) in
+    /// one atomic step with the holder's slot, as [`SeatBoard::take`] takes named seats;
+    /// `request.seat_ids` is ignored.
+    async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError>;
 
     /// Whether every seat and the slot of the hold still carry its id.
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError>;

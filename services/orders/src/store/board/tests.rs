@@ -495,11 +495,11 @@ macro_rules! contract_suite {
     };
 }
 
-async fn memory() -> Option<Arc<dyn SeatBoard>> {
+pub(super) async fn memory() -> Option<Arc<dyn SeatBoard>> {
     Some(Arc::new(MemoryBoard::new()))
 }
 
-async fn redis() -> Option<Arc<dyn SeatBoard>> {
+pub(super) async fn redis() -> Option<Arc<dyn SeatBoard>> {
     let url = server_url("REDIS_URL")?;
     let prefix = format!("{}:", unique_name("board"));
     let store = RedisStore::connect(&url, &prefix).await.unwrap();

@@ -2,10 +2,12 @@
 //! slots, what is sold, and the expiry order that makes a sweep cost only what expired.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::domain::ids::{HoldId, OrderId, SeatId};
+use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
-use crate::store::board::{HoldKeys, first_version};
+use crate::store::board::{HoldKeys, SeatState, first_version};
 
 /// A held seat: whose, and until when.
 #[derive(Debug, Clone)]
@@ -35,6 +37,9 @@ pub(super) struct EventBoard {
     pub(super) layout_version: u64,
     /// (token, expiry) of the layout lock.
     pub(super) layout_lock: Option<(String, i64)>,
+    /// For best available on a venue: which of its seats are held or sold, by seat index,
+    /// kept current by every change (see [`EventBoard::note`]).
+    pub(super) venue_mask: Option<(Arc<VenuePlan>, Vec<bool>)>,
 }
 
 impl EventBoard {
@@ -50,6 +55,40 @@ impl EventBoard {
             slots_by_expiry: BTreeSet::new(),
             layout_version: 0,
             layout_lock: None,
+            venue_mask: None,
+        }
+    }
+
+    /// Which seats of `plan` are held or sold, by index: built from the maps on first use
+    /// (and after sold seats were loaded behind its back), then kept by [`EventBoard::note`].
+    pub(super) fn taken_mask(&mut self, plan: &Arc<VenuePlan>) -> &[bool] {
+        let current = self
+            .venue_mask
+            .as_ref()
+            .is_some_and(|(known, _)| Arc::ptr_eq(known, plan));
+        if !current {
+            let mask = plan
+                .venue
+                .seats
+                .iter()
+                .map(|seat| {
+                    let id: &str = &seat.id;
+                    self.held.contains_key(id) || self.sold.contains_key(id)
+                })
+                .collect();
+            self.venue_mask = Some((plan.clone(), mask));
+        }
+        self.venue_mask.as_ref().map_or(&[], |(_, mask)| mask)
+    }
+
+    /// Keeps the venue mask in step with `changes`.
+    pub(super) fn note(&mut self, changes: &[(SeatId, SeatState)]) {
+        if let Some((plan, mask)) = &mut self.venue_mask {
+            for (seat, state) in changes {
+                if let Some(i) = plan.index(seat) {
+                    mask[i] = *state != SeatState::Available;
+                }
+            }
         }
     }
 

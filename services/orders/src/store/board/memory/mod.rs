@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use holdfast_common::kv::KvError;
 use tokio::sync::broadcast;
 
+use holdfast_common::venue::best_available;
+
 use super::{
-    CHANGE_BUFFER, Claim, ExpiredHold, HoldKeys, LayoutLock, SeatBoard, SeatDelta, SeatNews,
-    SeatState, Snapshot, TakeRequest, Taken,
+    BestTake, CHANGE_BUFFER, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, SeatBoard,
+    SeatDelta, SeatNews, SeatState, Snapshot, TakeRequest, Taken,
 };
 use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
@@ -70,6 +72,7 @@ impl MemoryBoard {
         if changes.is_empty() {
             return;
         }
+        board.note(&changes);
         board.version += 1;
         // Nobody listening is fine.
         let _ = self.changes.send(Arc::new(SeatNews::Changed(SeatDelta {
@@ -128,6 +131,73 @@ impl MemoryBoard {
     }
 }
 
+/// Why no hold can be taken on the event right now, if anything stands in the way.
+fn refusal(board: &EventBoard, now: i64, request: &TakeRequest) -> Option<Taken> {
+    if !board.sold_known {
+        Some(Taken::SoldUnknown)
+    } else if board.layout_locked(now) {
+        Some(Taken::LayoutLocked)
+    } else if board.layout_version != request.layout_version {
+        Some(Taken::StaleLayout)
+    } else {
+        None
+    }
+}
+
+/// Takes `seat_ids` for the request's hold, or none: the body of [`SeatBoard::take`].
+fn take_seats(
+    board: &mut EventBoard,
+    now: i64,
+    request: &TakeRequest,
+    seat_ids: &[SeatId],
+) -> (Taken, Vec<(SeatId, SeatState)>) {
+    if let Some(refusal) = refusal(board, now, request) {
+        return (refusal, Vec::new());
+    }
+    let conflicts: Vec<SeatId> = seat_ids
+        .iter()
+        .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
+        .cloned()
+        .collect();
+    if !conflicts.is_empty() {
+        return (Taken::Conflicts(conflicts), Vec::new());
+    }
+    let Some(slot) =
+        (0..request.max_holds).find(|n| !board.slots.contains_key(&(request.user_id.clone(), *n)))
+    else {
+        return (Taken::TooManyHolds, Vec::new());
+    };
+    let expires_at_ms = now.saturating_add(millis(request.ttl));
+    board.take_slot(
+        (request.user_id.clone(), slot),
+        &request.hold_id,
+        expires_at_ms,
+    );
+    for seat in seat_ids {
+        board.hold_seat(
+            seat,
+            HeldSeat {
+                hold_id: request.hold_id.clone(),
+                user_id: request.user_id.clone(),
+                expires_at_ms,
+            },
+        );
+    }
+    let changes = seat_ids
+        .iter()
+        .map(|s| (s.clone(), SeatState::Held))
+        .collect();
+    let version = board.version + 1;
+    (
+        Taken::Held {
+            slot,
+            expires_at_ms,
+            version,
+        },
+        changes,
+    )
+}
+
 fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }
@@ -136,59 +206,38 @@ fn millis(ttl: Duration) -> i64 {
 impl SeatBoard for MemoryBoard {
     async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError> {
         Ok(self.with_event(&request.event_id, |board, now| {
-            if !board.sold_known {
-                return (Taken::SoldUnknown, Vec::new());
-            }
-            if board.layout_locked(now) {
-                return (Taken::LayoutLocked, Vec::new());
-            }
-            if board.layout_version != request.layout_version {
-                return (Taken::StaleLayout, Vec::new());
-            }
-            let conflicts: Vec<SeatId> = request
-                .seat_ids
-                .iter()
-                .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
-                .cloned()
-                .collect();
-            if !conflicts.is_empty() {
-                return (Taken::Conflicts(conflicts), Vec::new());
-            }
-            let Some(slot) = (0..request.max_holds)
-                .find(|n| !board.slots.contains_key(&(request.user_id.clone(), *n)))
-            else {
-                return (Taken::TooManyHolds, Vec::new());
+            take_seats(board, now, request, &request.seat_ids)
+        }))
+    }
+
+    async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
+        Ok(self.with_event(&request.event_id, |board, now| {
+            let refused = |taken| Granted {
+                taken,
+                seat_ids: Vec::new(),
+                split: false,
             };
-            let expires_at_ms = now.saturating_add(millis(request.ttl));
-            board.take_slot(
-                (request.user_id.clone(), slot),
-                &request.hold_id,
-                expires_at_ms,
-            );
-            for seat in &request.seat_ids {
-                board.hold_seat(
-                    seat,
-                    HeldSeat {
-                        hold_id: request.hold_id.clone(),
-                        user_id: request.user_id.clone(),
-                        expires_at_ms,
-                    },
-                );
+            if let Some(refusal) = refusal(board, now, request) {
+                return (refused(refusal), Vec::new());
             }
-            let changes = request
-                .seat_ids
+            let mask = board.taken_mask(&best.plan);
+            let Some(grant) = best_available(&best.plan.venue, |i| !mask[i], &best.request) else {
+                return (refused(Taken::NoFit), Vec::new());
+            };
+            let seats = &best.plan.venue.seats;
+            let seat_ids: Vec<SeatId> = grant
+                .seats
                 .iter()
-                .map(|s| (s.clone(), SeatState::Held))
+                .map(|&i| SeatId::named(&seats[i].id))
                 .collect();
-            let version = board.version + 1;
-            (
-                Taken::Held {
-                    slot,
-                    expires_at_ms,
-                    version,
-                },
-                changes,
-            )
+            let (taken, changes) = take_seats(board, now, request, &seat_ids);
+            let held = matches!(taken, Taken::Held { .. });
+            let granted = Granted {
+                taken,
+                seat_ids: if held { seat_ids } else { Vec::new() },
+                split: held && grant.split,
+            };
+            (granted, changes)
         }))
     }
 
@@ -339,6 +388,8 @@ impl SeatBoard for MemoryBoard {
                 board.record_sale(seat, order, false);
             }
             board.sold_known = true;
+            // Loaded without announcing each seat: the mask is rebuilt when next used.
+            board.venue_mask = None;
             ((), Vec::new())
         });
         Ok(())

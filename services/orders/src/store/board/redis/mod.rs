@@ -5,20 +5,25 @@
 //! Every script returns the index entries it swept as expired first, so the process that ran
 //! it announces those holds — each exactly once, whichever replica swept them.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::redis::Script;
 use async_trait::async_trait;
 use holdfast_common::kv::{KvError, RedisStore, TtlStore};
+use holdfast_common::sync::lock;
+use holdfast_common::venue::{best_available, best_blocks};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    BOARD_KEY_TTL, CHANGE_BUFFER, Claim, EVENT_KEY_COUNT, ExpiredHold, HoldKeys, LayoutLock,
-    SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys, expired_holds,
-    first_version, seat_key, slot_key,
+    BOARD_KEY_TTL, BestTake, CHANGE_BUFFER, Claim, EVENT_KEY_COUNT, ExpiredHold, Granted, HoldKeys,
+    LayoutLock, SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys,
+    expired_holds, first_version, seat_key, slot_key,
 };
 use crate::domain::ids::{EventId, OrderId, SeatId};
+use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
 
 /// Where the scripts publish changes (under the store's key prefix).
@@ -32,8 +37,8 @@ const NOT_A_SEAT: char = '~';
 mod scripts;
 
 use self::scripts::{
-    CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE, UNLOCK_LAYOUT,
-    UNSELL, VERSION,
+    BEST, CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE,
+    UNLOCK_LAYOUT, UNSELL, VERSION,
 };
 
 /// The Redis adapter of [`SeatBoard`].
@@ -41,6 +46,23 @@ pub struct RedisBoard {
     redis: RedisStore,
     changes: broadcast::Sender<Arc<SeatNews>>,
     expirations: broadcast::Sender<ExpiredHold>,
+    /// Per venue event, the taken seats as last read: where best available searches.
+    views: Mutex<HashMap<EventId, View>>,
+}
+
+/// How many blocks (runs of a row between aisles) one best-available script searches.
+const REGION_BLOCKS: usize = 4;
+/// How often best available searches again when other buyers took its region first.
+const BEST_ATTEMPTS: usize = 8;
+
+/// Which seats of a venue were held or sold at `version`, by seat index, updated with this
+/// process's own best-available takes.
+struct View {
+    plan: Arc<VenuePlan>,
+    version: u64,
+    taken: Vec<bool>,
+    /// Another change happened since: read the board again before trusting it.
+    stale: bool,
 }
 
 impl RedisBoard {
@@ -67,7 +89,126 @@ impl RedisBoard {
             redis,
             changes,
             expirations: broadcast::channel(CHANGE_BUFFER).0,
+            views: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The blocks to search for `best` and the version of the view they were chosen from,
+    /// from the kept view unless `read` (or it is stale), else from the board; `None` while
+    /// the event's sold seats are unknown. The flag says whether the board was read.
+    async fn region(
+        &self,
+        event_id: &EventId,
+        best: &BestTake,
+        read: bool,
+    ) -> Result<Option<(Vec<Range<usize>>, u64, bool)>, KvError> {
+        let search = |view: &View| {
+            best_blocks(
+                &best.plan.venue,
+                |i| !view.taken[i],
+                &best.request,
+                REGION_BLOCKS,
+            )
+        };
+        if !read
+            && let Some(view) = lock(&self.views)
+                .get(event_id)
+                .filter(|view| !view.stale && Arc::ptr_eq(&view.plan, &best.plan))
+        {
+            return Ok(Some((search(view), view.version, false)));
+        }
+        let Some(snapshot) = self.snapshot(event_id).await? else {
+            return Ok(None);
+        };
+        let taken: HashSet<&str> = snapshot
+            .held
+            .iter()
+            .chain(&snapshot.sold)
+            .map(SeatId::as_str)
+            .collect();
+        let view = View {
+            plan: best.plan.clone(),
+            version: snapshot.version,
+            taken: best
+                .plan
+                .venue
+                .seats
+                .iter()
+                .map(|seat| taken.contains(seat.id.as_str()))
+                .collect(),
+            stale: false,
+        };
+        let region = search(&view);
+        lock(&self.views).insert(event_id.clone(), view);
+        Ok(Some((region, snapshot.version, true)))
+    }
+
+    /// Records in the view what a best-available take did: its own seats when the view was
+    /// current (so it stays exact), else that it is stale.
+    fn after_take(
+        &self,
+        event_id: &EventId,
+        best: &BestTake,
+        current: bool,
+        seats: &[SeatId],
+        version: u64,
+    ) {
+        let mut views = lock(&self.views);
+        let Some(view) = views.get_mut(event_id) else {
+            return;
+        };
+        if !current || !Arc::ptr_eq(&view.plan, &best.plan) {
+            view.stale = true;
+            return;
+        }
+        for seat in seats {
+            if let Some(i) = best.plan.index(seat) {
+                view.taken[i] = true;
+            }
+        }
+        view.version = version;
+    }
+
+    /// The keys and arguments of [`BEST`] over `region`.
+    fn best_call(
+        &self,
+        request: &TakeRequest,
+        best: &BestTake,
+        region: &[Range<usize>],
+        view_version: u64,
+    ) -> (Vec<String>, Vec<String>) {
+        let seats = &best.plan.venue.seats;
+        let mut keys = event_keys(&request.event_id).to_vec();
+        keys.extend(
+            (0..request.max_holds).map(|n| slot_key(&request.event_id, &request.user_id, n)),
+        );
+        let mut args = self.args(&request.event_id);
+        args.extend([
+            request.hold_id.to_string(),
+            request.user_id.clone(),
+            ttl_millis(request.ttl),
+            request.max_holds.to_string(),
+            request.layout_version.to_string(),
+            best.request.count.to_string(),
+            if best.request.accessible { "1" } else { "0" }.to_string(),
+            view_version.to_string(),
+            region.len().to_string(),
+        ]);
+        // A block is one row's run: every seat shares the row's rank (the high bits).
+        for block in region {
+            args.push(block.len().to_string());
+            args.push((seats[block.start].rank >> ROW_RANK_SHIFT).to_string());
+        }
+        for seat in region.iter().flat_map(|block| &seats[block.clone()]) {
+            keys.push(seat_key(&request.event_id, &seat.id));
+            let flags = u8::from(best.request.matches(seat)) + 2 * u8::from(seat.wheelchair);
+            args.extend([
+                seat.id.clone(),
+                (seat.rank & ((1 << ROW_RANK_SHIFT) - 1)).to_string(),
+                flags.to_string(),
+            ]);
+        }
+        (keys, args)
     }
 
     /// The fixed arguments of every script for `event_id`.
@@ -166,6 +307,17 @@ fn seats_only(seat_ids: &[SeatId]) -> Vec<String> {
         .collect()
 }
 
+/// A hold's TTL as the scripts take it: whole milliseconds, at least 1.
+fn ttl_millis(ttl: Duration) -> String {
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+        .to_string()
+}
+
+/// A seat's rank within its row is the low bits of its rank (see `holdfast_common::venue`).
+const ROW_RANK_SHIFT: u32 = 20;
+
 fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
     text.and_then(|t| t.parse().ok())
         .ok_or_else(|| KvError::Backend(format!("unexpected script answer {text:?}")))
@@ -187,12 +339,7 @@ impl SeatBoard for RedisBoard {
         let mut args = self.args(&request.event_id);
         args.push(request.hold_id.to_string());
         args.push(request.user_id.clone());
-        args.push(
-            u64::try_from(request.ttl.as_millis())
-                .unwrap_or(u64::MAX)
-                .max(1)
-                .to_string(),
-        );
+        args.push(ttl_millis(request.ttl));
         args.push(request.max_holds.to_string());
         args.push(request.layout_version.to_string());
         args.extend(request.seat_ids.iter().map(SeatId::to_string));
@@ -218,6 +365,72 @@ impl SeatBoard for RedisBoard {
                 "unexpected take answer {other:?}"
             ))),
         }
+    }
+
+    /// Searches the few blocks a recent view of the board says hold the best placements, in
+    /// one script that checks every seat of them as it stands and takes the best run there
+    /// (the whole venue would not fit in one script's keys); when other buyers emptied that
+    /// region first, reads the board and searches again. Nothing fits only when the board as
+    /// read has no room; a split (when allowed) is taken as named seats.
+    async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
+        let refused = |taken| Granted {
+            taken,
+            seat_ids: Vec::new(),
+            split: false,
+        };
+        let mut read = false;
+        for _ in 0..BEST_ATTEMPTS {
+            let Some((region, view_version, was_read)) =
+                self.region(&request.event_id, best, read).await?
+            else {
+                return Ok(refused(Taken::SoldUnknown));
+            };
+            if region.is_empty() {
+                if !was_read {
+                    read = true;
+                    continue;
+                }
+                if !best.request.allow_split {
+                    return Ok(refused(Taken::NoFit));
+                }
+                return self.take_split(request, best).await;
+            }
+            let (keys, args) = self.best_call(request, best, &region, view_version);
+            let answer: Vec<String> = self.run(&BEST, &request.event_id, keys, args).await?;
+            match answer.first().map(String::as_str) {
+                Some("held") => {
+                    let seat_ids: Vec<SeatId> = answer[5..]
+                        .iter()
+                        .cloned()
+                        .map(SeatId::from_stored)
+                        .collect();
+                    let version: u64 = number(answer.get(3))?;
+                    let current = answer.get(4).is_some_and(|c| c == "1");
+                    self.after_take(&request.event_id, best, current, &seat_ids, version);
+                    return Ok(Granted {
+                        taken: Taken::Held {
+                            slot: number(answer.get(1))?,
+                            expires_at_ms: number(answer.get(2))?,
+                            version,
+                        },
+                        seat_ids,
+                        split: false,
+                    });
+                }
+                Some("none") => read = true,
+                Some("full") => return Ok(refused(Taken::TooManyHolds)),
+                Some("sold-unknown") => return Ok(refused(Taken::SoldUnknown)),
+                Some("layout-locked") => return Ok(refused(Taken::LayoutLocked)),
+                Some("stale-layout") => return Ok(refused(Taken::StaleLayout)),
+                other => {
+                    return Err(KvError::Backend(format!(
+                        "unexpected best-available answer {other:?}"
+                    )));
+                }
+            }
+        }
+        // Every search lost its region to other buyers: the seats are going fast.
+        Ok(refused(Taken::Conflicts(Vec::new())))
     }
 
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {
@@ -386,5 +599,49 @@ impl SeatBoard for RedisBoard {
 
     fn expirations(&self) -> broadcast::Receiver<ExpiredHold> {
         self.expirations.subscribe()
+    }
+}
+
+impl RedisBoard {
+    /// The best seats split across blocks, from the board as just read, taken as named seats
+    /// (all or none; a conflict means another buyer was faster).
+    async fn take_split(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
+        let grant = {
+            let views = lock(&self.views);
+            let Some(view) = views.get(&request.event_id) else {
+                return Ok(Granted {
+                    taken: Taken::NoFit,
+                    seat_ids: Vec::new(),
+                    split: false,
+                });
+            };
+            best_available(&best.plan.venue, |i| !view.taken[i], &best.request)
+        };
+        let Some(grant) = grant else {
+            return Ok(Granted {
+                taken: Taken::NoFit,
+                seat_ids: Vec::new(),
+                split: false,
+            });
+        };
+        let seat_ids: Vec<SeatId> = grant
+            .seats
+            .iter()
+            .map(|&i| SeatId::named(&best.plan.venue.seats[i].id))
+            .collect();
+        let named = TakeRequest {
+            seat_ids: seat_ids.clone(),
+            ..request.clone()
+        };
+        let taken = self.take(&named).await?;
+        if let Some(view) = lock(&self.views).get_mut(&request.event_id) {
+            view.stale = true;
+        }
+        let held = matches!(taken, Taken::Held { .. });
+        Ok(Granted {
+            taken,
+            seat_ids: if held { seat_ids } else { Vec::new() },
+            split: held && grant.split,
+        })
     }
 }

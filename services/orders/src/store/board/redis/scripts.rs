@@ -299,3 +299,102 @@ pub(super) static VERSION: LazyLock<Script> = LazyLock::new(|| {
         ",
     )
 });
+
+/// Best available within a region of the venue (see `RedisBoard::take_best`): the best-ranked
+/// run of ARGV[10] usable free seats side by side in one block, preferring among equal ranks
+/// one that strands no single free seat, then the first; taken like [`TAKE`] takes seats.
+/// KEYS[6..6+cap) slot keys, then the region's seat keys. ARGV[5] hold id, ARGV[6] user id,
+/// ARGV[7] TTL (ms), ARGV[8] cap, ARGV[9] layout version, ARGV[10] count, ARGV[11] `1` when a
+/// wheelchair space must be among them, ARGV[12] the version of the caller's view, ARGV[13]
+/// the number of blocks B; then per block its size and its row's rank; then per seat its id,
+/// its rank within the row (distance from the middle) and its flags (1: it may be given for
+/// this request, 2: a wheelchair space). Answers whether the view was current, so the caller
+/// knows when to read the board again.
+pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
+            return {gone, {'sold-unknown'}}
+        end
+        if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
+        if layout_version() ~= ARGV[9] then return {gone, {'stale-layout'}} end
+        local current = (current_version() == ARGV[12]) and '1' or '0'
+        local cap = tonumber(ARGV[8])
+        local n = tonumber(ARGV[10])
+        local accessible = ARGV[11] == '1'
+        local blocks = tonumber(ARGV[13])
+        local first_seat_arg = 14 + 2 * blocks
+        local first_seat_key = 6 + cap
+        -- The best so far: row rank, sum of ranks in the row, strands (0/1), first seat index.
+        local best = nil
+        local offset = 0
+        for b = 1, blocks do
+            local size = tonumber(ARGV[12 + 2 * b])
+            local row_rank = tonumber(ARGV[13 + 2 * b])
+            local free, usable, space, rank = {}, {}, {}, {}
+            for j = 1, size do
+                local a = first_seat_arg + 3 * (offset + j - 1)
+                local f = redis.call('HEXISTS', KEYS[2], ARGV[a]) == 0
+                    and redis.call('EXISTS', KEYS[first_seat_key + offset + j - 1]) == 0
+                local flags = tonumber(ARGV[a + 2])
+                free[j] = f
+                usable[j] = f and (flags % 2 == 1)
+                space[j] = flags >= 2
+                rank[j] = tonumber(ARGV[a + 1])
+            end
+            local function alone(seat, beyond)
+                return free[seat] and (beyond < 1 or beyond > size or not free[beyond])
+            end
+            for first = 1, size - n + 1 do
+                local fits, sum, spaces = true, 0, 0
+                for j = first, first + n - 1 do
+                    if not usable[j] then fits = false break end
+                    sum = sum + rank[j]
+                    if space[j] then spaces = spaces + 1 end
+                end
+                if fits and (not accessible or spaces > 0) then
+                    local last = first + n - 1
+                    local strands = 0
+                    if (first > 1 and alone(first - 1, first - 2))
+                        or (last < size and alone(last + 1, last + 2)) then
+                        strands = 1
+                    end
+                    local c = {row_rank, sum, strands, offset + first}
+                    if best == nil or c[1] < best[1]
+                        or (c[1] == best[1] and (c[2] < best[2]
+                        or (c[2] == best[2] and (c[3] < best[3]
+                        or (c[3] == best[3] and c[4] < best[4]))))) then
+                        best = c
+                    end
+                end
+            end
+            offset = offset + size
+        end
+        if best == nil then return {gone, {'none', current}} end
+        local slot = -1
+        for s = 0, cap - 1 do
+            if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
+        end
+        if slot < 0 then return {gone, {'full'}} end
+        local ttl = tonumber(ARGV[7])
+        local until_ms = now + ttl
+        redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
+        local changes = {}
+        local seats = {}
+        for k = best[4], best[4] + n - 1 do
+            local seat = ARGV[first_seat_arg + 3 * (k - 1)]
+            redis.call('SET', KEYS[first_seat_key + k - 1], ARGV[5], 'PX', ttl)
+            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
+            changes[#changes + 1] = {seat, 'held'}
+            seats[#seats + 1] = seat
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        local v = bump(changes)
+        local answer = {'held', tostring(slot), string.format('%d', until_ms), v, current}
+        for _, seat in ipairs(seats) do answer[#answer + 1] = seat end
+        return {gone, answer}
+        ",
+    )
+});
