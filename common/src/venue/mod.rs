@@ -24,6 +24,10 @@ use serde_json::Number;
 pub use self::best::{BestRequest, Grant, best_available, best_blocks};
 use crate::money;
 
+/// A seat's rank is `section << 40 | row << 20 | distance from the row's middle`: the bits
+/// below this shift rank a seat within its row, those above rank the row.
+pub const ROW_RANK_SHIFT: u32 = 20;
+
 /// The most seats one venue may have.
 pub const MAX_SEATS: usize = 100_000;
 /// The longest key or label (ids stay short and readable).
@@ -222,9 +226,9 @@ impl VenueSpec {
                             wheelchair: false,
                             companion_of: None,
                             restricted_view: false,
-                            rank: (section_rank << 40)
-                                | (row_rank << 20)
-                                | from_middle.min(0xF_FFFF),
+                            rank: (section_rank << (2 * ROW_RANK_SHIFT))
+                                | (row_rank << ROW_RANK_SHIFT)
+                                | from_middle.min((1 << ROW_RANK_SHIFT) - 1),
                         });
                         index_in_row += 1;
                     }

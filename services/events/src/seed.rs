@@ -4,7 +4,9 @@
 use holdfast_common::demo::DEMO_ORGANIZER;
 
 use crate::AppState;
-use crate::domain::event::Event;
+use holdfast_common::venue::VenueSpec;
+
+use crate::domain::event::{Event, cheapest};
 use crate::store::RepoError;
 use holdfast_common::ids::new_object_id as new_event_id;
 use holdfast_common::when::{self, format_millis};
@@ -20,7 +22,51 @@ struct Demo {
     rows: u32,
     seats_per_row: u32,
     price_minor: i64,
+    /// A venue layout (JSON) instead of the grid.
+    venue: Option<&'static str>,
 }
+
+/// A theatre: stalls (premium front rows with wheelchair spaces and companion seats beside
+/// them, standard behind), a dress circle and a balcony with restricted views at its ends;
+/// 316 seats in three categories.
+const THEATRE: &str = r#"{
+  "categories": [
+    {"key": "premium", "name": "Premium", "price": 2500},
+    {"key": "standard", "name": "Standard", "price": 1500},
+    {"key": "economy", "name": "Economy", "price": 600}
+  ],
+  "sections": [
+    {"key": "stalls", "name": "Stalls", "category": "standard", "rows": [
+      {"label": "A", "category": "premium", "seats": "1-4 | 5-16 | 17-20", "overrides": [
+        {"seat": "1", "wheelchair": true}, {"seat": "2", "companionOf": "1"},
+        {"seat": "20", "wheelchair": true}, {"seat": "19", "companionOf": "20"}
+      ]},
+      {"label": "B", "category": "premium", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "C", "category": "premium", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "D", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "E", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "F", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "G", "seats": "1-4 | 5-16 | 17-20"},
+      {"label": "H", "seats": "1-4 | 5-16 | 17-20"}
+    ]},
+    {"key": "circle", "name": "Dress Circle", "category": "standard", "rows": [
+      {"label": "A", "seats": "1-24"},
+      {"label": "B", "seats": "1-24"},
+      {"label": "C", "category": "economy", "seats": "1-24"}
+    ]},
+    {"key": "balcony", "name": "Balcony", "category": "economy", "rows": [
+      {"label": "A", "seats": "1-28", "overrides": [
+        {"seat": "1", "restrictedView": true}, {"seat": "28", "restrictedView": true}
+      ]},
+      {"label": "B", "seats": "1-28", "overrides": [
+        {"seat": "1", "restrictedView": true}, {"seat": "28", "restrictedView": true}
+      ]},
+      {"label": "C", "seats": "1-28", "overrides": [
+        {"seat": "1", "restrictedView": true}, {"seat": "28", "restrictedView": true}
+      ]}
+    ]}
+  ]
+}"#;
 
 const DEMOS: &[Demo] = &[
     Demo {
@@ -32,6 +78,7 @@ const DEMOS: &[Demo] = &[
         rows: 8,
         seats_per_row: 12,
         price_minor: 75_000,
+        venue: None,
     },
     Demo {
         title: "Indie Rock Night",
@@ -42,6 +89,7 @@ const DEMOS: &[Demo] = &[
         rows: 10,
         seats_per_row: 20,
         price_minor: 120_000,
+        venue: None,
     },
     Demo {
         title: "Rust in Production",
@@ -52,6 +100,7 @@ const DEMOS: &[Demo] = &[
         rows: 12,
         seats_per_row: 15,
         price_minor: 250_000,
+        venue: None,
     },
     Demo {
         title: "Stand-up Comedy Open Mic",
@@ -62,6 +111,7 @@ const DEMOS: &[Demo] = &[
         rows: 5,
         seats_per_row: 10,
         price_minor: 30_000,
+        venue: None,
     },
     Demo {
         title: "Symphony Under the Stars",
@@ -72,6 +122,7 @@ const DEMOS: &[Demo] = &[
         rows: 20,
         seats_per_row: 30,
         price_minor: 90_050,
+        venue: None,
     },
     Demo {
         title: "Championship Final Screening",
@@ -82,6 +133,18 @@ const DEMOS: &[Demo] = &[
         rows: 6,
         seats_per_row: 16,
         price_minor: 0,
+        venue: None,
+    },
+    Demo {
+        title: "Hamlet at the Royal Playhouse",
+        description: "Shakespeare's tragedy in a new production; stalls, dress circle and balcony.",
+        in_days: 18,
+        location: "Royal Playhouse, Kolkata",
+        tags: &["theatre", "drama"],
+        rows: 5,
+        seats_per_row: 10,
+        price_minor: 60_000,
+        venue: Some(THEATRE),
     },
 ];
 
@@ -112,8 +175,32 @@ pub async fn seed_demo_events(state: &AppState) -> Result<(), RepoError> {
             currency: "INR".into(),
             venue: None,
         };
+        let event = match demo.venue.map(serde_json::from_str::<VenueSpec>) {
+            Some(Ok(venue)) => Event {
+                price_minor: cheapest(&venue).unwrap_or(event.price_minor),
+                venue: Some(venue),
+                ..event
+            },
+            Some(Err(error)) => return Err(RepoError::Corrupt(format!("demo venue: {error}"))),
+            None => event,
+        };
         state.events.insert(&event).await?;
     }
     tracing::info!(count = DEMOS.len(), "demo events seeded");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_theatre_is_a_valid_venue() {
+        let venue: VenueSpec = serde_json::from_str(THEATRE).unwrap();
+        let expanded = venue.expand().unwrap();
+        assert_eq!(expanded.seats.len(), 316);
+        assert_eq!(expanded.categories.len(), 3);
+        assert_eq!(expanded.seats.iter().filter(|s| s.wheelchair).count(), 2);
+        assert_eq!(cheapest(&venue), Some(60_000));
+    }
 }

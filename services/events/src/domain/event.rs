@@ -407,7 +407,7 @@ impl EventFields {
         if let Some(venue) = self.venue {
             event.venue = venue;
         }
-        if let Some(cheapest) = event.venue.as_ref().and_then(cheapest_price) {
+        if let Some(cheapest) = event.venue.as_ref().and_then(cheapest) {
             event.price_minor = cheapest;
         }
         event
@@ -415,7 +415,7 @@ impl EventFields {
 }
 
 /// The lowest price of the venue's categories (checked already, so each parses).
-fn cheapest_price(venue: &VenueSpec) -> Option<i64> {
+pub fn cheapest(venue: &VenueSpec) -> Option<i64> {
     venue
         .categories
         .iter()

@@ -14,7 +14,7 @@ use ::redis::Script;
 use async_trait::async_trait;
 use holdfast_common::kv::{KvError, RedisStore, TtlStore};
 use holdfast_common::sync::lock;
-use holdfast_common::venue::{best_available, best_blocks};
+use holdfast_common::venue::{ROW_RANK_SHIFT, best_available, best_blocks};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
@@ -314,9 +314,6 @@ fn ttl_millis(ttl: Duration) -> String {
         .max(1)
         .to_string()
 }
-
-/// A seat's rank within its row is the low bits of its rank (see `holdfast_common::venue`).
-const ROW_RANK_SHIFT: u32 = 20;
 
 fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
     text.and_then(|t| t.parse().ok())
