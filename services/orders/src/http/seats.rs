@@ -75,6 +75,104 @@ struct StreamEventSchema {
 pub enum MapSchema {
     Full(FullMapSchema),
     Compact(CompactMapSchema),
+    Venue(VenueMapSchema),
+    CompactVenue(CompactVenueMapSchema),
+}
+
+/// A price category of a venue map.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MapCategory)]
+#[allow(dead_code)]
+pub struct MapCategorySchema {
+    key: String,
+    name: String,
+    /// Per seat, in major units of the event's currency.
+    #[schema(value_type = f64, minimum = 0)]
+    price: serde_json::Number,
+}
+
+/// A section of a venue map.
+#[derive(Serialize, ToSchema)]
+#[schema(as = MapSection)]
+#[allow(dead_code)]
+pub struct MapSectionSchema {
+    key: String,
+    name: String,
+}
+
+/// The full seat map of a venue event (see [`crate::venue_views`]).
+#[derive(Serialize, ToSchema)]
+#[schema(as = VenueSeatMap)]
+#[allow(dead_code)]
+pub struct VenueMapSchema {
+    #[serde(rename = "eventId")]
+    event_id: String,
+    /// `venue`.
+    #[schema(pattern = "^venue$")]
+    kind: String,
+    categories: Vec<MapCategorySchema>,
+    sections: Vec<MapSectionSchema>,
+    seats: Vec<VenueSeatSchema>,
+}
+
+/// One seat of a venue map; the flags appear only when set.
+#[derive(Serialize, ToSchema)]
+#[schema(as = VenueSeat)]
+#[allow(dead_code)]
+pub struct VenueSeatSchema {
+    /// `<section>-<row>-<seat>`.
+    #[serde(rename = "seatId")]
+    #[schema(example = "stalls-A-12")]
+    seat_id: String,
+    /// The section's key.
+    section: String,
+    /// The row's label.
+    row: String,
+    /// The seat's label in its row.
+    label: String,
+    /// The price category's key.
+    category: String,
+    state: SeatState,
+    #[schema(required = false)]
+    wheelchair: Option<bool>,
+    /// The wheelchair space this companion seat belongs to.
+    #[serde(rename = "companionOf")]
+    #[schema(required = false)]
+    companion_of: Option<String>,
+    #[serde(rename = "restrictedView")]
+    #[schema(required = false)]
+    restricted_view: Option<bool>,
+}
+
+/// What is still available of a venue, per category and per section (keys).
+#[derive(Serialize, ToSchema)]
+#[schema(as = AvailableCounts)]
+#[allow(dead_code)]
+pub struct AvailableSchema {
+    categories: std::collections::BTreeMap<String, u64>,
+    sections: std::collections::BTreeMap<String, u64>,
+}
+
+/// The compact map of a venue event: the seats that are not available, and counts of what is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CompactVenueSeatMap)]
+#[allow(dead_code)]
+pub struct CompactVenueMapSchema {
+    #[serde(rename = "eventId")]
+    event_id: String,
+    /// The availability version (also the `ETag`).
+    version: u64,
+    /// `venue`.
+    #[schema(pattern = "^venue$")]
+    kind: String,
+    capacity: u64,
+    categories: Vec<MapCategorySchema>,
+    sections: Vec<MapSectionSchema>,
+    available: AvailableSchema,
+    /// Held seat ids.
+    held: Vec<String>,
+    /// Sold seat ids.
+    reserved: Vec<String>,
 }
 
 /// The full seat map, as [`crate::live`] writes it.
@@ -149,7 +247,7 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
 #[utoipa::path(get, path = "/seats/{event_id}", tag = "seats", params(EventId, MapQuery,
         ("If-None-Match" = Option<String>, Header, description = "An earlier `ETag`: 304 when unchanged")),
     responses(
-        (status = 200, description = "The map: `SeatMap`, or `CompactSeatMap` with `view=compact`",
+        (status = 200, description = "The map: `SeatMap`, or `CompactSeatMap` with `view=compact`; for a venue event `VenueSeatMap` or `CompactVenueSeatMap`",
             body = MapSchema,
             headers(("etag" = String, description = "The availability version (weak)"))),
         (status = 304, description = "Unchanged since `If-None-Match`"),
