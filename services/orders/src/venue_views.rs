@@ -101,6 +101,40 @@ pub fn full_json(event_id: &str, plan: &VenuePlan, held: &[SeatId], sold: &[Seat
     out
 }
 
+/// A venue's seats at one version: the held and the sold ones (in venue order) and how many of
+/// the others each category and section has.
+struct Tally<'a> {
+    held: Vec<&'a str>,
+    sold: Vec<&'a str>,
+    by_category: Vec<usize>,
+    by_section: Vec<usize>,
+}
+
+impl<'a> Tally<'a> {
+    fn new(plan: &'a VenuePlan, held: &[SeatId], sold: &[SeatId]) -> Self {
+        let (held, sold) = states(held, sold);
+        let venue = &plan.venue;
+        let mut tally = Tally {
+            held: Vec::with_capacity(held.len()),
+            sold: Vec::with_capacity(sold.len()),
+            by_category: vec![0; venue.categories.len()],
+            by_section: vec![0; venue.sections.len()],
+        };
+        // In venue order, so the lists are stable from one version to the next.
+        for seat in &venue.seats {
+            if sold.contains(seat.id.as_str()) {
+                tally.sold.push(&seat.id);
+            } else if held.contains(seat.id.as_str()) {
+                tally.held.push(&seat.id);
+            } else {
+                tally.by_category[seat.category] += 1;
+                tally.by_section[seat.section] += 1;
+            }
+        }
+        tally
+    }
+}
+
 /// The seats that are not available, and the available count per category and section.
 pub fn compact_json(
     event_id: &str,
@@ -109,24 +143,9 @@ pub fn compact_json(
     held: &[SeatId],
     sold: &[SeatId],
 ) -> String {
-    let (held, sold) = states(held, sold);
+    let tally = Tally::new(plan, held, sold);
     let venue = &plan.venue;
-    let mut by_category = vec![0usize; venue.categories.len()];
-    let mut by_section = vec![0usize; venue.sections.len()];
-    let mut held_ids = Vec::with_capacity(held.len());
-    let mut sold_ids = Vec::with_capacity(sold.len());
-    // In venue order, so the lists are stable from one version to the next.
-    for seat in &venue.seats {
-        if sold.contains(seat.id.as_str()) {
-            sold_ids.push(seat.id.as_str());
-        } else if held.contains(seat.id.as_str()) {
-            held_ids.push(seat.id.as_str());
-        } else {
-            by_category[seat.category] += 1;
-            by_section[seat.section] += 1;
-        }
-    }
-    let mut out = String::with_capacity(256 + 24 * (held_ids.len() + sold_ids.len()));
+    let mut out = String::with_capacity(256 + 24 * (tally.held.len() + tally.sold.len()));
     let _ = write!(
         out,
         "{{\"eventId\":\"{event_id}\",\"version\":{version},\"kind\":\"venue\",\"capacity\":{},",
@@ -138,47 +157,38 @@ pub fn compact_json(
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "\"{}\":{}", category.key, by_category[i]);
+        let _ = write!(out, "\"{}\":{}", category.key, tally.by_category[i]);
     }
     out.push_str("},\"sections\":{");
     for (i, section) in venue.sections.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "\"{}\":{}", section.key, by_section[i]);
+        let _ = write!(out, "\"{}\":{}", section.key, tally.by_section[i]);
     }
     out.push_str("}},\"held\":");
-    push_ids(&mut out, &held_ids);
+    push_ids(&mut out, &tally.held);
     out.push_str(",\"reserved\":");
-    push_ids(&mut out, &sold_ids);
+    push_ids(&mut out, &tally.sold);
     out.push('}');
     out
 }
 
 /// What is available per category and per section: `{categories: {key: n}, sections: {…}}`.
 pub fn available(plan: &VenuePlan, held: &[SeatId], sold: &[SeatId]) -> serde_json::Value {
-    let (held, sold) = states(held, sold);
+    let tally = Tally::new(plan, held, sold);
     let venue = &plan.venue;
-    let mut categories = serde_json::Map::new();
-    let mut sections = serde_json::Map::new();
-    for category in &venue.categories {
-        categories.insert(category.key.clone(), 0.into());
-    }
-    for section in &venue.sections {
-        sections.insert(section.key.clone(), 0.into());
-    }
-    let add = |counts: &mut serde_json::Map<String, serde_json::Value>, key: &str| {
-        if let Some(n) = counts.get_mut(key) {
-            *n = (n.as_u64().unwrap_or(0) + 1).into();
-        }
-    };
-    for seat in &venue.seats {
-        if !held.contains(seat.id.as_str()) && !sold.contains(seat.id.as_str()) {
-            add(&mut categories, &venue.categories[seat.category].key);
-            add(&mut sections, &venue.sections[seat.section].key);
-        }
-    }
-    serde_json::json!({ "categories": categories, "sections": sections })
+    let counts =
+        |keys: Vec<&String>, counts: &[usize]| -> serde_json::Map<String, serde_json::Value> {
+            keys.into_iter()
+                .zip(counts)
+                .map(|(key, n)| (key.clone(), (*n).into()))
+                .collect()
+        };
+    serde_json::json!({
+        "categories": counts(venue.categories.iter().map(|c| &c.key).collect(), &tally.by_category),
+        "sections": counts(venue.sections.iter().map(|s| &s.key).collect(), &tally.by_section),
+    })
 }
 
 fn push_ids(out: &mut String, ids: &[&str]) {

@@ -148,23 +148,16 @@ impl BestAsk {
             return Err(("count", format!("must be 1 to {max_seats}")));
         }
         let venue = &plan.venue;
-        let category = match &self.category {
-            Some(key) => Some(venue.categories.iter().position(|c| c.key == *key).ok_or((
-                "category",
-                format!("no price category {key:?} in this venue"),
-            ))?),
-            None => None,
-        };
-        let section = match &self.section {
-            Some(key) => Some(
-                venue
-                    .sections
-                    .iter()
-                    .position(|s| s.key == *key)
-                    .ok_or(("section", format!("no section {key:?} in this venue")))?,
-            ),
-            None => None,
-        };
+        let category = key_index(
+            self.category.as_deref(),
+            venue.categories.iter().map(|c| c.key.as_str()),
+            ("category", "price category"),
+        )?;
+        let section = key_index(
+            self.section.as_deref(),
+            venue.sections.iter().map(|s| s.key.as_str()),
+            ("section", "section"),
+        )?;
         Ok((
             plan.clone(),
             BestRequest {
@@ -176,4 +169,17 @@ impl BestAsk {
             },
         ))
     }
+}
+
+/// The index of `key` among `keys`, if a key is asked for; else the field and why not.
+fn key_index<'k>(
+    key: Option<&str>,
+    mut keys: impl Iterator<Item = &'k str>,
+    (field, what): (&'static str, &str),
+) -> Result<Option<usize>, (&'static str, String)> {
+    key.map(|key| {
+        keys.position(|k| k == key)
+            .ok_or((field, format!("no {what} {key:?} in this venue")))
+    })
+    .transpose()
 }

@@ -69,6 +69,46 @@ fn sold_seats_unloadable() -> HoldError {
     ))
 }
 
+/// The slot and expiry of a hold the board took; `None` when the event's sold seats must be
+/// loaded onto the board first; else why nothing was taken.
+fn taken_slot(taken: Taken, max_holds: usize) -> Result<Option<(usize, i64)>, HoldError> {
+    match taken {
+        Taken::Held {
+            slot,
+            expires_at_ms,
+            ..
+        } => Ok(Some((slot, expires_at_ms))),
+        Taken::SoldUnknown => Ok(None),
+        Taken::Conflicts(seats) => Err(HoldError::Conflict(seats)),
+        Taken::TooManyHolds => Err(HoldError::TooManyHolds(max_holds)),
+        Taken::LayoutLocked => Err(HoldError::LayoutChanging),
+        Taken::StaleLayout => Err(HoldError::StaleLayout),
+        // Only best available answers it.
+        Taken::NoFit => Err(HoldError::NoSeats),
+    }
+}
+
+/// The hold the board took for `take`: `seat_ids` in `slot` until `expires_at_ms`.
+fn new_hold(
+    take: TakeRequest,
+    seat_ids: Vec<SeatId>,
+    slot: usize,
+    expires_at_ms: i64,
+    offer: bool,
+) -> Hold {
+    Hold {
+        hold_id: take.hold_id,
+        user_id: take.user_id,
+        event_id: take.event_id,
+        seat_ids,
+        created_at_ms: now_millis(),
+        expires_at_ms,
+        slot,
+        layout_version: take.layout_version,
+        offer,
+    }
+}
+
 fn record_key(hold_id: &str) -> String {
     format!("holdrec:{hold_id}")
 }
@@ -187,47 +227,15 @@ impl Holds {
         ttl: Duration,
         offer: bool,
     ) -> Result<Hold, HoldError> {
-        let take = TakeRequest {
-            hold_id: HoldId::new(offer),
-            user_id: user_id.to_string(),
-            event_id: layout.event_id.clone(),
-            seat_ids: request.into_seat_ids(),
-            ttl,
-            max_holds: self.policy.max_holds_per_user_per_event,
-            layout_version: layout.version,
-        };
+        let mut take = self.take_request(user_id, layout, offer, request.into_seat_ids(), ttl);
         for _ in 0..SOLD_LOAD_ATTEMPTS {
-            let (slot, expires_at_ms) = match self.board.take(&take).await? {
-                Taken::Held {
-                    slot,
-                    expires_at_ms,
-                    ..
-                } => (slot, expires_at_ms),
-                Taken::Conflicts(seats) => return Err(HoldError::Conflict(seats)),
-                Taken::TooManyHolds => {
-                    return Err(HoldError::TooManyHolds(take.max_holds));
-                }
-                Taken::SoldUnknown => {
-                    self.load_sold(&take.event_id).await?;
-                    continue;
-                }
-                Taken::LayoutLocked => return Err(HoldError::LayoutChanging),
-                Taken::StaleLayout => return Err(HoldError::StaleLayout),
-                // Only best available answers it.
-                Taken::NoFit => return Err(HoldError::NoSeats),
+            let taken = self.board.take(&take).await?;
+            let Some((slot, expires_at_ms)) = taken_slot(taken, take.max_holds)? else {
+                self.load_sold(&take.event_id).await?;
+                continue;
             };
-            let hold = Hold {
-                hold_id: take.hold_id,
-                user_id: take.user_id,
-                event_id: take.event_id,
-                seat_ids: take.seat_ids,
-                created_at_ms: now_millis(),
-                expires_at_ms,
-                slot,
-                layout_version: take.layout_version,
-                offer,
-            };
-            return Ok(hold);
+            let seat_ids = std::mem::take(&mut take.seat_ids);
+            return Ok(new_hold(take, seat_ids, slot, expires_at_ms, offer));
         }
         Err(sold_seats_unloadable())
     }
@@ -242,52 +250,43 @@ impl Holds {
         plan: &Arc<VenuePlan>,
         request: BestRequest,
     ) -> Result<(Hold, bool), HoldError> {
-        let take = TakeRequest {
-            hold_id: HoldId::new(false),
-            user_id: user_id.to_string(),
-            event_id: layout.event_id.clone(),
-            seat_ids: Vec::new(),
-            ttl: self.policy.hold_ttl,
-            max_holds: self.policy.max_holds_per_user_per_event,
-            layout_version: layout.version,
-        };
+        let take = self.take_request(user_id, layout, false, Vec::new(), self.policy.hold_ttl);
         let best = BestTake {
             plan: plan.clone(),
             request,
         };
         for _ in 0..SOLD_LOAD_ATTEMPTS {
             let granted = self.board.take_best(&take, &best).await?;
-            let (slot, expires_at_ms) = match granted.taken {
-                Taken::Held {
-                    slot,
-                    expires_at_ms,
-                    ..
-                } => (slot, expires_at_ms),
-                Taken::SoldUnknown => {
-                    self.load_sold(&take.event_id).await?;
-                    continue;
-                }
-                Taken::Conflicts(seats) => return Err(HoldError::Conflict(seats)),
-                Taken::TooManyHolds => return Err(HoldError::TooManyHolds(take.max_holds)),
-                Taken::LayoutLocked => return Err(HoldError::LayoutChanging),
-                Taken::StaleLayout => return Err(HoldError::StaleLayout),
-                Taken::NoFit => return Err(HoldError::NoSeats),
+            let Some((slot, expires_at_ms)) = taken_slot(granted.taken, take.max_holds)? else {
+                self.load_sold(&take.event_id).await?;
+                continue;
             };
-            let hold = Hold {
-                hold_id: take.hold_id,
-                user_id: take.user_id,
-                event_id: take.event_id,
-                seat_ids: granted.seat_ids,
-                created_at_ms: now_millis(),
-                expires_at_ms,
-                slot,
-                layout_version: take.layout_version,
-                offer: false,
-            };
+            let hold = new_hold(take, granted.seat_ids, slot, expires_at_ms, false);
             self.keep(&hold, self.policy.hold_ttl).await?;
             return Ok((hold, granted.split));
         }
         Err(sold_seats_unloadable())
+    }
+
+    /// What the board is asked to take for a new hold of `user_id` (a waitlist offer when
+    /// `offer`) on the layout's event, checked against its version.
+    fn take_request(
+        &self,
+        user_id: &str,
+        layout: &Layout,
+        offer: bool,
+        seat_ids: Vec<SeatId>,
+        ttl: Duration,
+    ) -> TakeRequest {
+        TakeRequest {
+            hold_id: HoldId::new(offer),
+            user_id: user_id.to_string(),
+            event_id: layout.event_id.clone(),
+            seat_ids,
+            ttl,
+            max_holds: self.policy.max_holds_per_user_per_event,
+            layout_version: layout.version,
+        }
     }
 
     /// Writes the hold's record and lists it among its holder's holds until it expires.

@@ -160,6 +160,27 @@ pub struct Granted {
     pub split: bool,
 }
 
+impl Granted {
+    /// Nothing was taken, for this reason.
+    pub fn refused(taken: Taken) -> Self {
+        Self {
+            taken,
+            seat_ids: Vec::new(),
+            split: false,
+        }
+    }
+
+    /// The outcome of taking `seat_ids` (split or not): the seats when they were taken.
+    pub fn of(taken: Taken, seat_ids: Vec<SeatId>, split: bool) -> Self {
+        let held = matches!(taken, Taken::Held { .. });
+        Self {
+            taken,
+            seat_ids: if held { seat_ids } else { Vec::new() },
+            split: held && split,
+        }
+    }
+}
+
 /// The outcome of [`SeatBoard::lock_layout`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutLock {

@@ -144,16 +144,14 @@ fn refusal(board: &EventBoard, now: i64, request: &TakeRequest) -> Option<Taken>
     }
 }
 
-/// Takes `seat_ids` for the request's hold, or none: the body of [`SeatBoard::take`].
+/// Takes `seat_ids` for the request's hold, or none, once [`refusal`] found nothing in the
+/// way.
 fn take_seats(
     board: &mut EventBoard,
     now: i64,
     request: &TakeRequest,
     seat_ids: &[SeatId],
 ) -> (Taken, Vec<(SeatId, SeatState)>) {
-    if let Some(refusal) = refusal(board, now, request) {
-        return (refusal, Vec::new());
-    }
     let conflicts: Vec<SeatId> = seat_ids
         .iter()
         .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
@@ -206,23 +204,21 @@ fn millis(ttl: Duration) -> i64 {
 impl SeatBoard for MemoryBoard {
     async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError> {
         Ok(self.with_event(&request.event_id, |board, now| {
-            take_seats(board, now, request, &request.seat_ids)
+            match refusal(board, now, request) {
+                Some(refused) => (refused, Vec::new()),
+                None => take_seats(board, now, request, &request.seat_ids),
+            }
         }))
     }
 
     async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
         Ok(self.with_event(&request.event_id, |board, now| {
-            let refused = |taken| Granted {
-                taken,
-                seat_ids: Vec::new(),
-                split: false,
-            };
-            if let Some(refusal) = refusal(board, now, request) {
-                return (refused(refusal), Vec::new());
+            if let Some(refused) = refusal(board, now, request) {
+                return (Granted::refused(refused), Vec::new());
             }
             let mask = board.taken_mask(&best.plan);
             let Some(grant) = best_available(&best.plan.venue, |i| !mask[i], &best.request) else {
-                return (refused(Taken::NoFit), Vec::new());
+                return (Granted::refused(Taken::NoFit), Vec::new());
             };
             let seats = &best.plan.venue.seats;
             let seat_ids: Vec<SeatId> = grant
@@ -231,13 +227,7 @@ impl SeatBoard for MemoryBoard {
                 .map(|&i| SeatId::named(&seats[i].id))
                 .collect();
             let (taken, changes) = take_seats(board, now, request, &seat_ids);
-            let held = matches!(taken, Taken::Held { .. });
-            let granted = Granted {
-                taken,
-                seat_ids: if held { seat_ids } else { Vec::new() },
-                split: held && grant.split,
-            };
-            (granted, changes)
+            (Granted::of(taken, seat_ids, grant.split), changes)
         }))
     }
 

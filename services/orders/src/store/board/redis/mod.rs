@@ -169,15 +169,9 @@ impl RedisBoard {
         view.version = version;
     }
 
-    /// The keys and arguments of [`BEST`] over `region`.
-    fn best_call(
-        &self,
-        request: &TakeRequest,
-        best: &BestTake,
-        region: &[Range<usize>],
-        view_version: u64,
-    ) -> (Vec<String>, Vec<String>) {
-        let seats = &best.plan.venue.seats;
+    /// The keys and arguments every take starts with: the event's keys and the holder's slot
+    /// keys; hold id, user, TTL, slot cap and layout version.
+    fn take_call(&self, request: &TakeRequest) -> (Vec<String>, Vec<String>) {
         let mut keys = event_keys(&request.event_id).to_vec();
         keys.extend(
             (0..request.max_holds).map(|n| slot_key(&request.event_id, &request.user_id, n)),
@@ -189,6 +183,21 @@ impl RedisBoard {
             ttl_millis(request.ttl),
             request.max_holds.to_string(),
             request.layout_version.to_string(),
+        ]);
+        (keys, args)
+    }
+
+    /// The keys and arguments of [`BEST`] over `region`.
+    fn best_call(
+        &self,
+        request: &TakeRequest,
+        best: &BestTake,
+        region: &[Range<usize>],
+        view_version: u64,
+    ) -> (Vec<String>, Vec<String>) {
+        let seats = &best.plan.venue.seats;
+        let (mut keys, mut args) = self.take_call(request);
+        args.extend([
             best.request.count.to_string(),
             if best.request.accessible { "1" } else { "0" }.to_string(),
             view_version.to_string(),
@@ -315,6 +324,19 @@ fn ttl_millis(ttl: Duration) -> String {
         .to_string()
 }
 
+/// What a take script's refusal `code` means (the codes of [`TAKE`] and [`BEST`]).
+fn refusal(code: Option<&str>) -> Result<Taken, KvError> {
+    match code {
+        Some("full") => Ok(Taken::TooManyHolds),
+        Some("sold-unknown") => Ok(Taken::SoldUnknown),
+        Some("layout-locked") => Ok(Taken::LayoutLocked),
+        Some("stale-layout") => Ok(Taken::StaleLayout),
+        other => Err(KvError::Backend(format!(
+            "unexpected take answer {other:?}"
+        ))),
+    }
+}
+
 fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
     text.and_then(|t| t.parse().ok())
         .ok_or_else(|| KvError::Backend(format!("unexpected script answer {text:?}")))
@@ -323,22 +345,13 @@ fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
 #[async_trait]
 impl SeatBoard for RedisBoard {
     async fn take(&self, request: &TakeRequest) -> Result<Taken, KvError> {
-        let mut keys = event_keys(&request.event_id).to_vec();
-        keys.extend(
-            (0..request.max_holds).map(|n| slot_key(&request.event_id, &request.user_id, n)),
-        );
+        let (mut keys, mut args) = self.take_call(request);
         keys.extend(
             request
                 .seat_ids
                 .iter()
                 .map(|s| seat_key(&request.event_id, s)),
         );
-        let mut args = self.args(&request.event_id);
-        args.push(request.hold_id.to_string());
-        args.push(request.user_id.clone());
-        args.push(ttl_millis(request.ttl));
-        args.push(request.max_holds.to_string());
-        args.push(request.layout_version.to_string());
         args.extend(request.seat_ids.iter().map(SeatId::to_string));
         let answer: Vec<String> = self.run(&TAKE, &request.event_id, keys, args).await?;
         match answer.first().map(String::as_str) {
@@ -354,13 +367,7 @@ impl SeatBoard for RedisBoard {
                     .map(SeatId::from_stored)
                     .collect(),
             )),
-            Some("full") => Ok(Taken::TooManyHolds),
-            Some("sold-unknown") => Ok(Taken::SoldUnknown),
-            Some("layout-locked") => Ok(Taken::LayoutLocked),
-            Some("stale-layout") => Ok(Taken::StaleLayout),
-            other => Err(KvError::Backend(format!(
-                "unexpected take answer {other:?}"
-            ))),
+            other => refusal(other),
         }
     }
 
@@ -370,11 +377,7 @@ impl SeatBoard for RedisBoard {
     /// region first, reads the board and searches again. Nothing fits only when the board as
     /// read has no room; a split (when allowed) is taken as named seats.
     async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
-        let refused = |taken| Granted {
-            taken,
-            seat_ids: Vec::new(),
-            split: false,
-        };
+        let refused = Granted::refused;
         let mut read = false;
         for _ in 0..BEST_ATTEMPTS {
             let Some((region, view_version, was_read)) =
@@ -415,15 +418,7 @@ impl SeatBoard for RedisBoard {
                     });
                 }
                 Some("none") => read = true,
-                Some("full") => return Ok(refused(Taken::TooManyHolds)),
-                Some("sold-unknown") => return Ok(refused(Taken::SoldUnknown)),
-                Some("layout-locked") => return Ok(refused(Taken::LayoutLocked)),
-                Some("stale-layout") => return Ok(refused(Taken::StaleLayout)),
-                other => {
-                    return Err(KvError::Backend(format!(
-                        "unexpected best-available answer {other:?}"
-                    )));
-                }
+                other => return refusal(other).map(refused),
             }
         }
         // Every search lost its region to other buyers: the seats are going fast.
@@ -603,23 +598,11 @@ impl RedisBoard {
     /// The best seats split across blocks, from the board as just read, taken as named seats
     /// (all or none; a conflict means another buyer was faster).
     async fn take_split(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
-        let grant = {
-            let views = lock(&self.views);
-            let Some(view) = views.get(&request.event_id) else {
-                return Ok(Granted {
-                    taken: Taken::NoFit,
-                    seat_ids: Vec::new(),
-                    split: false,
-                });
-            };
-            best_available(&best.plan.venue, |i| !view.taken[i], &best.request)
-        };
+        let grant = lock(&self.views)
+            .get(&request.event_id)
+            .and_then(|view| best_available(&best.plan.venue, |i| !view.taken[i], &best.request));
         let Some(grant) = grant else {
-            return Ok(Granted {
-                taken: Taken::NoFit,
-                seat_ids: Vec::new(),
-                split: false,
-            });
+            return Ok(Granted::refused(Taken::NoFit));
         };
         let seat_ids: Vec<SeatId> = grant
             .seats
@@ -634,11 +617,6 @@ impl RedisBoard {
         if let Some(view) = lock(&self.views).get_mut(&request.event_id) {
             view.stale = true;
         }
-        let held = matches!(taken, Taken::Held { .. });
-        Ok(Granted {
-            taken,
-            seat_ids: if held { seat_ids } else { Vec::new() },
-            split: held && grant.split,
-        })
+        Ok(Granted::of(taken, seat_ids, grant.split))
     }
 }

@@ -73,6 +73,35 @@ local function sweep(now)
     end
     return gone
 end
+-- Why no hold can be taken on the event now (a hold checked against layout version ARGV[9]),
+-- or nil.
+local function take_refusal()
+    if redis.call('HEXISTS', KEYS[2], '~known') == 0 then return 'sold-unknown' end
+    if redis.call('EXISTS', KEYS[5]) == 1 then return 'layout-locked' end
+    if layout_version() ~= ARGV[9] then return 'stale-layout' end
+    return nil
+end
+-- Holds `seats` (their keys `seat_keys`) for hold ARGV[5] of user ARGV[6] for ARGV[7] ms in
+-- the first free of the holder's ARGV[8] slots (keys from KEYS[6]); answers the answer of a
+-- take, {'held', slot, expiry, version}, or nil (nothing taken) when every slot is taken.
+local function hold_seats(now, seats, seat_keys)
+    local slot = -1
+    for s = 0, tonumber(ARGV[8]) - 1 do
+        if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
+    end
+    if slot < 0 then return nil end
+    local ttl = tonumber(ARGV[7])
+    local until_ms = now + ttl
+    redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
+    local changes = {}
+    for i, seat in ipairs(seats) do
+        redis.call('SET', seat_keys[i], ARGV[5], 'PX', ttl)
+        redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
+        changes[i] = {seat, 'held'}
+    end
+    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+    return {'held', tostring(slot), string.format('%d', until_ms), bump(changes)}
+end
 ";
 
 fn script(body: &str) -> Script {
@@ -86,16 +115,14 @@ pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
         r"
         local now = now_ms()
         local gone = sweep(now)
-        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
-            return {gone, {'sold-unknown'}}
-        end
-        if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
-        if layout_version() ~= ARGV[9] then return {gone, {'stale-layout'}} end
-        local cap = tonumber(ARGV[8])
-        local first_seat = 6 + cap
-        local conflicts = {}
+        local refusal = take_refusal()
+        if refusal then return {gone, {refusal}} end
+        local first_seat = 6 + tonumber(ARGV[8])
+        local seats, seat_keys, conflicts = {}, {}, {}
         for i = first_seat, #KEYS do
             local seat = ARGV[10 + i - first_seat]
+            seats[#seats + 1] = seat
+            seat_keys[#seat_keys + 1] = KEYS[i]
             if redis.call('HEXISTS', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
                 conflicts[#conflicts + 1] = seat
             end
@@ -104,24 +131,7 @@ pub(super) static TAKE: LazyLock<Script> = LazyLock::new(|| {
             table.insert(conflicts, 1, 'conflict')
             return {gone, conflicts}
         end
-        local slot = -1
-        for s = 0, cap - 1 do
-            if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
-        end
-        if slot < 0 then return {gone, {'full'}} end
-        local ttl = tonumber(ARGV[7])
-        local until_ms = now + ttl
-        redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
-        local changes = {}
-        for i = first_seat, #KEYS do
-            local seat = ARGV[10 + i - first_seat]
-            redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
-            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
-            changes[#changes + 1] = {seat, 'held'}
-        end
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        local v = bump(changes)
-        return {gone, {'held', tostring(slot), string.format('%d', until_ms), v}}
+        return {gone, hold_seats(now, seats, seat_keys) or {'full'}}
         ",
     )
 });
@@ -315,11 +325,8 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         r"
         local now = now_ms()
         local gone = sweep(now)
-        if redis.call('HEXISTS', KEYS[2], '~known') == 0 then
-            return {gone, {'sold-unknown'}}
-        end
-        if redis.call('EXISTS', KEYS[5]) == 1 then return {gone, {'layout-locked'}} end
-        if layout_version() ~= ARGV[9] then return {gone, {'stale-layout'}} end
+        local refusal = take_refusal()
+        if refusal then return {gone, {refusal}} end
         local current = (current_version() == ARGV[12]) and '1' or '0'
         local cap = tonumber(ARGV[8])
         local n = tonumber(ARGV[10])
@@ -373,26 +380,14 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
             offset = offset + size
         end
         if best == nil then return {gone, {'none', current}} end
-        local slot = -1
-        for s = 0, cap - 1 do
-            if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
-        end
-        if slot < 0 then return {gone, {'full'}} end
-        local ttl = tonumber(ARGV[7])
-        local until_ms = now + ttl
-        redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
-        local changes = {}
-        local seats = {}
+        local seats, seat_keys = {}, {}
         for k = best[4], best[4] + n - 1 do
-            local seat = ARGV[first_seat_arg + 3 * (k - 1)]
-            redis.call('SET', KEYS[first_seat_key + k - 1], ARGV[5], 'PX', ttl)
-            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
-            changes[#changes + 1] = {seat, 'held'}
-            seats[#seats + 1] = seat
+            seats[#seats + 1] = ARGV[first_seat_arg + 3 * (k - 1)]
+            seat_keys[#seat_keys + 1] = KEYS[first_seat_key + k - 1]
         end
-        redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        local v = bump(changes)
-        local answer = {'held', tostring(slot), string.format('%d', until_ms), v, current}
+        local answer = hold_seats(now, seats, seat_keys)
+        if not answer then return {gone, {'full'}} end
+        answer[#answer + 1] = current
         for _, seat in ipairs(seats) do answer[#answer + 1] = seat end
         return {gone, answer}
         ",
