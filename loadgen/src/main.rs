@@ -17,6 +17,7 @@
 //! `MONGODB_URI=…` runs it against Redis or MongoDB.
 
 mod catalog;
+mod fill;
 mod hammer;
 mod onsale;
 mod quota;
@@ -69,6 +70,8 @@ enum Scenario {
     Waitlist(WaitlistArgs),
     /// One user's write quota, served to sequential and parallel senders (needs --url).
     Quota(QuotaArgs),
+    /// A 20,000-seat venue filled from empty to sold out by best-available buyers of 1-4 seats.
+    Fill(FillArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -214,6 +217,12 @@ pub struct HoldsArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct FillArgs {
+    #[command(flatten)]
+    pub target: Target,
+}
+
+#[derive(Args, Clone)]
 pub struct QuotaArgs {
     #[command(flatten)]
     pub target: Target,
@@ -308,6 +317,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Hammer(a) => &a.target,
         Scenario::Waitlist(a) => &a.target,
         Scenario::Quota(a) => &a.target,
+        Scenario::Fill(a) => &a.target,
     };
     if matches!(cli.scenario, Scenario::Hammer(_) | Scenario::Quota(_)) && target_args.url.is_none()
     {
@@ -333,6 +343,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Hammer(args) => hammer::run(&url, args).await,
         Scenario::Waitlist(args) => waitlist::run(&url, args).await,
         Scenario::Quota(args) => quota::run(&url, args).await,
+        Scenario::Fill(args) => fill::run(&url, args).await,
     }
 }
 

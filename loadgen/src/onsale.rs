@@ -31,11 +31,12 @@ use crate::{MapView, OnsaleArgs};
 pub const PRICE: u32 = 100;
 const TRIES: usize = 5;
 
-/// A small deterministic generator, so runs are comparable.
-struct Rng(u64);
+/// A small deterministic generator (xorshift; the seed must not be 0), so runs are
+/// comparable.
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

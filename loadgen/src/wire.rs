@@ -62,6 +62,11 @@ impl Connection {
         self.read_answer().await
     }
 
+    /// Whether the last answer (head or body) contains `needle`, such as an error code.
+    pub fn answered(&self, needle: &[u8]) -> bool {
+        find(&self.answer, needle).is_some()
+    }
+
     /// Reads one whole answer; answers its status code.
     async fn read_answer(&mut self) -> anyhow::Result<u16> {
         self.answer.clear();
