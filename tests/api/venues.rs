@@ -30,6 +30,7 @@ on_both_ttl_stores!(
     venue_maps_carry_places_categories_flags_and_counts,
     a_purchase_costs_its_seats_category_prices_and_refunds_them,
     best_available_holds_the_best_seats_side_by_side,
+    a_hold_changes_its_seats_in_one_step,
 );
 
 /// A small theatre: stalls (premium front row with a wheelchair space and its companion,
@@ -335,4 +336,127 @@ async fn best_available_holds_the_best_seats_side_by_side(kv: Kv) {
     )
     .await;
     assert!(body["details"]["fields"].get("eventId").is_some());
+}
+
+async fn change(s: &TestStack, token: &str, hold_id: &str, seats: &[&str]) -> reqwest::Response {
+    api()
+        .put(s.at(&format!("/api/orders/holds/{hold_id}/seats")))
+        .bearer_auth(token)
+        .json(&json!({"seatIds": seats}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn a_hold_changes_its_seats_in_one_step(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let (buyer, other) = (token_for("change-buyer"), token_for("change-other"));
+    let hold_id = hold(&s, &buyer, &event_id, &["stalls-B-1", "stalls-B-2"])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["holdId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        hold(&s, &other, &event_id, &["stalls-B-5"]).await.status(),
+        201
+    );
+    // Swapping for a taken seat changes nothing.
+    let refused = change(&s, &buyer, &hold_id, &["stalls-B-1", "stalls-B-5"]).await;
+    let body = assert_error(refused, 409, "CONFLICT_SEATS").await;
+    assert_eq!(body["details"]["conflicts"], json!(["stalls-B-5"]));
+    let states = |map: Value| -> Vec<(String, String)> {
+        map["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|seat| seat["row"] == "B" && seat["section"] == "stalls")
+            .map(|seat| {
+                (
+                    seat["label"].as_str().unwrap().to_string(),
+                    seat["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .filter(|(_, state)| state != "available")
+            .collect()
+    };
+    let map = get_json(&s, None, &format!("/api/orders/seats/{event_id}")).await;
+    assert_eq!(
+        states(map),
+        [
+            ("1".into(), "held".into()),
+            ("2".into(), "held".into()),
+            ("5".into(), "held".into())
+        ]
+    );
+    // Swap 2 for 3 and add 4: one step, the same hold.
+    let res = change(
+        &s,
+        &buyer,
+        &hold_id,
+        &["stalls-B-1", "stalls-B-3", "stalls-B-4"],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["holdId"], hold_id.as_str());
+    assert_eq!(
+        changed["seatIds"],
+        json!(["stalls-B-1", "stalls-B-3", "stalls-B-4"])
+    );
+    let details = get_json(
+        &s,
+        Some(&buyer),
+        &format!("/api/orders/holds/{hold_id}/details"),
+    )
+    .await;
+    assert_eq!(details["seatIds"], changed["seatIds"]);
+    // The seat given up is anyone's again.
+    assert_eq!(
+        hold(&s, &other, &event_id, &["stalls-B-2"]).await.status(),
+        201
+    );
+    // It is bought as it now stands: three standard seats.
+    let intent = paid_intent(&s, &buyer, 1951.5, "INR").await;
+    let bought = post(
+        &s,
+        &buyer,
+        "/api/orders/purchase",
+        json!({"eventId": event_id, "holdId": hold_id, "seatIds": changed["seatIds"],
+               "paymentIntentId": intent}),
+    )
+    .await;
+    assert_eq!(bought.status(), 201);
+    // Bad changes are refused and name why; someone else's hold is not found.
+    let third = token_for("change-third");
+    let fresh = hold(&s, &third, &event_id, &["stalls-B-8"])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["holdId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_error(
+        change(&s, &third, &fresh, &["stalls-A-2"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    assert_error(change(&s, &third, &fresh, &[]).await, 400, "INVALID_SEATS").await;
+    assert_error(
+        change(&s, &third, &fresh, &["nope"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    assert_error(
+        change(&s, &buyer, &fresh, &["stalls-B-7"]).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
 }

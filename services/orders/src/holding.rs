@@ -100,6 +100,31 @@ pub async fn hold_best(
     Err(OrdersError::LayoutChanging)
 }
 
+/// Gives `hold` the seats `seat_ids` (adding some, dropping some, or swapping) in one step:
+/// the result is checked as a new hold would be, the seats kept stay held throughout, and when
+/// a seat to add is taken nothing changes (409 `CONFLICT_SEATS`). A waitlist offer's seats
+/// cannot change.
+pub async fn change(ports: &Ports, hold: Hold, seat_ids: Vec<SeatId>) -> Result<Hold, OrdersError> {
+    if hold.offer {
+        return Err(OrdersError::InvalidSeats(
+            "the seats of a waitlist offer cannot be changed".into(),
+        ));
+    }
+    let layout = ports.layouts.existing(&hold.event_id).await?;
+    let seats = ports.holds.check_request(&layout, seat_ids)?;
+    let changed = match ports.holds.change(hold, seats).await {
+        Ok(Some(changed)) => changed,
+        Ok(None) => return Err(OrdersError::NoSuchHold),
+        Err(HoldError::Conflict(seats)) => {
+            ports.conflicts.inc();
+            return Err(OrdersError::ConflictSeats(seats));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    ports.changes.after(SeatChange::Changed(&changed)).await;
+    Ok(changed)
+}
+
 /// Releases `hold`: every seat of it is free again (and offered to the waitlist).
 pub async fn release(ports: &Ports, hold: &Hold) -> Result<(), OrdersError> {
     ports.holds.release(hold).await?;

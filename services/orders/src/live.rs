@@ -501,8 +501,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use crate::store::board::{
-        BestTake, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, MemoryBoard, SeatBoard,
-        TakeRequest, Taken,
+        BestTake, Changed, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, MemoryBoard,
+        SeatBoard, TakeRequest, Taken,
     };
     use holdfast_common::kv::KvError;
 
@@ -522,6 +522,14 @@ mod tests {
         }
         async fn take_best(&self, r: &TakeRequest, b: &BestTake) -> Result<Granted, KvError> {
             self.inner.take_best(r, b).await
+        }
+        async fn change(
+            &self,
+            h: &HoldKeys,
+            add: &[SeatId],
+            remove: &[SeatId],
+        ) -> Result<Changed, KvError> {
+            self.inner.change(h, add, remove).await
         }
         async fn is_intact(&self, h: &HoldKeys) -> Result<bool, KvError> {
             self.inner.is_intact(h).await

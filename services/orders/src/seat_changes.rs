@@ -38,6 +38,8 @@ pub enum SeatChange<'a> {
     Released(&'a Hold),
     /// A hold was bought (a bought offer ends).
     Sold(&'a Hold),
+    /// A hold's seats changed: some may be free again, for the line.
+    Changed(&'a Hold),
     /// Seats of the event were found sold elsewhere, or a layout lock ended: the map changed.
     Refreshed(&'a EventId),
     /// Sold seats of the event were given back (a cancellation): they go to the line.
@@ -93,6 +95,10 @@ impl SeatChanges {
                 self.end_offer(hold, "bought").await;
             }
             SeatChange::Refreshed(event_id) => self.live.invalidate(event_id),
+            SeatChange::Changed(hold) => {
+                self.live.invalidate(&hold.event_id);
+                self.round(&hold.event_id);
+            }
             SeatChange::GivenBack(event_id) => {
                 self.live.invalidate(event_id);
                 self.round(event_id);

@@ -307,6 +307,46 @@ pub async fn refresh(
     }))
 }
 
+/// The seats a hold should have instead.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"seatIds": ["R1-S2", "R1-S3"]}))]
+pub struct ChangeRequest {
+    /// Every seat the hold should have: the ones it keeps and the ones to add (the others are
+    /// freed), 1 to `MAX_SEATS_PER_HOLD`.
+    #[validate(required(message = "required"))]
+    #[schema(required, value_type = Vec<String>)]
+    seat_ids: Option<Vec<String>>,
+}
+
+/// Changes a hold's seats in one step: adds seats, drops some, or swaps some for others. The
+/// seats it keeps stay held throughout; if a seat to add is taken, nothing changes. The hold
+/// keeps its id and expiry.
+#[utoipa::path(put, path = "/holds/{hold_id}/seats", tag = "holds", params(HoldId),
+    request_body = ChangeRequest,
+    responses(
+        (status = 200, description = "The hold with its new seats", body = HoldDetails),
+        (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_SEATS` (unknown, repeated, too many, a companion seat without its space, a waitlist offer)", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
+        (status = 409, description = "`CONFLICT_SEATS` with `details.conflicts`: a seat to add is taken; the hold is unchanged", body = ErrorBody),
+    ))]
+pub async fn change_seats(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(hold_id): Path<String>,
+    ValidJson(request): ValidJson<ChangeRequest>,
+) -> Result<Json<HoldDetails>, OrdersError> {
+    let hold = usable(&state, &caller, &hold_id).await?;
+    let seat_ids = SeatId::all(&request.seat_ids.unwrap_or_default());
+    let hold = holding::change(&state.holding, hold, seat_ids).await?;
+    Ok(Json(HoldDetails {
+        ttl: hold.ttl_seconds(),
+        hold_id: hold.hold_id.into(),
+        event_id: hold.event_id.into(),
+        seat_ids: SeatId::texts(&hold.seat_ids),
+    }))
+}
+
 /// Releases a hold: every seat of it is free again.
 #[utoipa::path(delete, path = "/holds/{hold_id}", tag = "holds", params(HoldId),
     responses(

@@ -28,6 +28,7 @@ use crate::state::AppState;
 const CALLERS: &[(HttpMethod, &str, Caller)] = &[
     (HttpMethod::Post, "/holds", Caller::SignedIn),
     (HttpMethod::Post, "/holds/best", Caller::SignedIn),
+    (HttpMethod::Put, "/holds/{hold_id}/seats", Caller::SignedIn),
     (HttpMethod::Get, "/holds", Caller::SignedIn),
     (HttpMethod::Delete, "/holds/{hold_id}", Caller::SignedIn),
     (HttpMethod::Get, "/holds/{hold_id}/ttl", Caller::SignedIn),
@@ -80,6 +81,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(seats::stream))
         .routes(routes!(holds::create, holds::mine))
         .routes(routes!(holds::best))
+        .routes(routes!(holds::change_seats))
         .routes(routes!(holds::release))
         .routes(routes!(holds::ttl))
         .routes(routes!(holds::details))

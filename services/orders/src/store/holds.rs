@@ -23,7 +23,9 @@ use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::seat::{Layout, VenuePlan};
 use crate::store::OrderStore;
-use crate::store::board::{BestTake, Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken};
+use crate::store::board::{
+    BestTake, Changed, Claim, HoldKeys, SeatBoard, Snapshot, TakeRequest, Taken,
+};
 use holdfast_common::venue::BestRequest;
 
 /// The board's keys of `hold`.
@@ -372,6 +374,41 @@ impl Holds {
         };
         hold.expires_at_ms = until;
         self.save(&hold, ttl).await?;
+        Ok(Some(hold))
+    }
+
+    /// Gives the intact `hold` the seats of `request` in one step on the board: the seats it
+    /// has and keeps stay held throughout, the new ones are added (all free, else nothing
+    /// changes: 409 with the conflicts), the others freed; it keeps its expiry. `None` when the
+    /// hold is gone.
+    pub async fn change(
+        &self,
+        mut hold: Hold,
+        request: SeatRequest,
+    ) -> Result<Option<Hold>, HoldError> {
+        let wanted = request.into_seat_ids();
+        let add: Vec<SeatId> = wanted
+            .iter()
+            .filter(|seat| !hold.seat_ids.contains(seat))
+            .cloned()
+            .collect();
+        let remove: Vec<SeatId> = hold
+            .seat_ids
+            .iter()
+            .filter(|seat| !wanted.contains(seat))
+            .cloned()
+            .collect();
+        if add.is_empty() && remove.is_empty() {
+            return Ok(self.is_intact(&hold).await?.then_some(hold));
+        }
+        match self.board.change(&keys(&hold), &add, &remove).await? {
+            Changed::Done { .. } => {}
+            Changed::Conflicts(seats) => return Err(HoldError::Conflict(seats)),
+            Changed::Gone => return Ok(None),
+        }
+        hold.seat_ids = wanted;
+        let left = u64::try_from(hold.expires_at_ms - now_millis()).unwrap_or(0);
+        self.save(&hold, Duration::from_millis(left.max(1))).await?;
         Ok(Some(hold))
     }
 

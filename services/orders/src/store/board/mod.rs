@@ -181,6 +181,17 @@ impl Granted {
     }
 }
 
+/// The outcome of [`SeatBoard::change`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// The hold has its new seats; the change made the event's version this.
+    Done { version: u64 },
+    /// Nothing changed: these seats to add are held or sold.
+    Conflicts(Vec<SeatId>),
+    /// Nothing changed: the hold is no longer intact (it expired or was released or sold).
+    Gone,
+}
+
 /// The outcome of [`SeatBoard::lock_layout`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayoutLock {
@@ -229,6 +240,15 @@ pub trait SeatBoard: Send + Sync + 'static {
     /// one atomic step with the holder's slot, as [`SeatBoard::take`] takes named seats;
     /// `request.seat_ids` is ignored.
     async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError>;
+
+    /// Changes the seats of an intact hold in one step: holds `add` (every one free, else
+    /// nothing changes) and frees `remove`, keeping its slot, its other seats and its expiry.
+    async fn change(
+        &self,
+        hold: &HoldKeys,
+        add: &[SeatId],
+        remove: &[SeatId],
+    ) -> Result<Changed, KvError>;
 
     /// Whether every seat and the slot of the hold still carry its id.
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError>;

@@ -425,6 +425,145 @@ async fn a_load_read_before_a_cancellation_does_not_bring_its_seat_back(board: A
     assert_eq!(snapshot(&*board).await.2, set(&["R1-S1", "R1-S3"]));
 }
 
+/// The keys of `hold` with `ids` as its seats.
+fn with_seats(hold: &HoldKeys, ids: &[&str]) -> HoldKeys {
+    HoldKeys {
+        seat_ids: seats(ids),
+        ..hold.clone()
+    }
+}
+
+async fn a_hold_changes_all_or_nothing_and_keeps_its_other_seats(board: Arc<dyn SeatBoard>) {
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
+    let mine = take(
+        board.as_ref(),
+        &request("h1", "u1", &["R1-S1", "R1-S2"], 60_000),
+    )
+    .await;
+    take(board.as_ref(), &request("h2", "u2", &["R1-S5"], 60_000)).await;
+    let (before, _, _) = snapshot(board.as_ref()).await;
+    // A seat to add that is taken: nothing changes, not even the seat to free.
+    assert_eq!(
+        board
+            .change(&mine, &seats(&["R1-S3", "R1-S5"]), &seats(&["R1-S1"]))
+            .await
+            .unwrap(),
+        Changed::Conflicts(seats(&["R1-S5"]))
+    );
+    let (version, held, _) = snapshot(board.as_ref()).await;
+    assert_eq!(version, before);
+    assert_eq!(held, set(&["R1-S1", "R1-S2", "R1-S5"]));
+    // A swap: S1 for S3, S2 kept, in one version.
+    let Changed::Done { version } = board
+        .change(&mine, &seats(&["R1-S3"]), &seats(&["R1-S1"]))
+        .await
+        .unwrap()
+    else {
+        panic!("not changed")
+    };
+    assert_eq!(version, before + 1);
+    let (_, held, _) = snapshot(board.as_ref()).await;
+    assert_eq!(held, set(&["R1-S2", "R1-S3", "R1-S5"]));
+    let changed = with_seats(&mine, &["R1-S2", "R1-S3"]);
+    assert!(board.is_intact(&changed).await.unwrap());
+    assert!(!board.is_intact(&mine).await.unwrap());
+    // The added seat lives as long as the hold: extending and releasing act on all of it.
+    assert!(
+        board
+            .extend(&changed, Duration::from_secs(120))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A hold that is gone changes nothing.
+    assert_eq!(
+        board.change(&mine, &seats(&["R1-S4"]), &[]).await.unwrap(),
+        Changed::Gone
+    );
+    board.release(&changed).await.unwrap();
+    let (_, held, _) = snapshot(board.as_ref()).await;
+    assert_eq!(held, set(&["R1-S5"]));
+}
+
+/// A holder swapping a seat while others grab at the seat wanted and the seats kept: either
+/// the swap happens or the hold stays as it was; a kept seat is never anyone else's.
+async fn a_swap_racing_other_buyers_never_loses_a_kept_seat(board: Arc<dyn SeatBoard>) {
+    board.load_sold(&event(), &SoldSeats::new()).await.unwrap();
+    for round in 0..40 {
+        let (kept, old, new) = (
+            format!("R{round}-S1"),
+            format!("R{round}-S2"),
+            format!("R{round}-S3"),
+        );
+        let mine = take(
+            board.as_ref(),
+            &request(
+                &format!("h{round}"),
+                &format!("holder{round}"),
+                &[&kept, &old],
+                60_000,
+            ),
+        )
+        .await;
+        let swap = {
+            let (board, mine, old, new) = (board.clone(), mine.clone(), old.clone(), new.clone());
+            tokio::spawn(async move {
+                board
+                    .change(&mine, &seats(&[&new]), &seats(&[&old]))
+                    .await
+                    .unwrap()
+            })
+        };
+        let grabs: Vec<_> = (0..8)
+            .map(|n| {
+                let board = board.clone();
+                let wanted = [&new, &kept, &old][n % 3].clone();
+                tokio::spawn(async move {
+                    let grab = request(
+                        &format!("g{round}-{n}"),
+                        &format!("g{round}-{n}"),
+                        &[&wanted],
+                        60_000,
+                    );
+                    matches!(board.take(&grab).await.unwrap(), Taken::Held { .. }).then_some(wanted)
+                })
+            })
+            .collect();
+        let swapped = swap.await.unwrap();
+        let mut grabbed = Vec::new();
+        for grab in grabs {
+            grabbed.extend(grab.await.unwrap());
+        }
+        assert!(
+            !grabbed.contains(&kept),
+            "round {round}: a kept seat was taken"
+        );
+        match swapped {
+            Changed::Done { .. } => {
+                assert!(
+                    board
+                        .is_intact(&with_seats(&mine, &[&kept, &new]))
+                        .await
+                        .unwrap()
+                );
+                assert!(
+                    !grabbed.contains(&new),
+                    "round {round}: the new seat is in two holds"
+                );
+            }
+            Changed::Conflicts(_) => {
+                assert!(
+                    board.is_intact(&mine).await.unwrap(),
+                    "round {round}: hold lost"
+                );
+                assert!(grabbed.contains(&new));
+                assert!(!grabbed.contains(&old));
+            }
+            Changed::Gone => panic!("round {round}: the hold went"),
+        }
+    }
+}
+
 macro_rules! contract_suite {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
@@ -483,6 +622,18 @@ macro_rules! contract_suite {
                 if let Some(board) = $make.await {
                     super::a_load_read_before_a_cancellation_does_not_bring_its_seat_back(board)
                         .await
+                }
+            }
+            #[tokio::test]
+            async fn a_hold_changes_all_or_nothing_and_keeps_its_other_seats() {
+                if let Some(board) = $make.await {
+                    super::a_hold_changes_all_or_nothing_and_keeps_its_other_seats(board).await
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_swap_racing_other_buyers_never_loses_a_kept_seat() {
+                if let Some(board) = $make.await {
+                    super::a_swap_racing_other_buyers_never_loses_a_kept_seat(board).await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

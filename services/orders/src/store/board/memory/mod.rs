@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use holdfast_common::venue::best_available;
 
 use super::{
-    BestTake, CHANGE_BUFFER, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, SeatBoard,
+    BestTake, CHANGE_BUFFER, Changed, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, SeatBoard,
     SeatDelta, SeatNews, SeatState, Snapshot, TakeRequest, Taken,
 };
 use crate::domain::ids::{EventId, OrderId, SeatId};
@@ -228,6 +228,48 @@ impl SeatBoard for MemoryBoard {
                 .collect();
             let (taken, changes) = take_seats(board, now, request, &seat_ids);
             (Granted::of(taken, seat_ids, grant.split), changes)
+        }))
+    }
+
+    async fn change(
+        &self,
+        hold: &HoldKeys,
+        add: &[SeatId],
+        remove: &[SeatId],
+    ) -> Result<Changed, KvError> {
+        Ok(self.with_event(&hold.event_id, |board, now| {
+            if !board.intact(hold, now) {
+                return (Changed::Gone, Vec::new());
+            }
+            let conflicts: Vec<SeatId> = add
+                .iter()
+                .filter(|s| board.sold.contains_key(*s) || board.held.contains_key(*s))
+                .cloned()
+                .collect();
+            if !conflicts.is_empty() {
+                return (Changed::Conflicts(conflicts), Vec::new());
+            }
+            let Some(held) = hold
+                .seat_ids
+                .first()
+                .and_then(|s| board.held.get(s))
+                .cloned()
+            else {
+                return (Changed::Gone, Vec::new());
+            };
+            let mut changes = Vec::with_capacity(add.len() + remove.len());
+            for seat in add {
+                board.hold_seat(seat, held.clone());
+                changes.push((seat.clone(), SeatState::Held));
+            }
+            for seat in remove {
+                if board.holds(seat, hold, now) {
+                    board.free_seat(seat);
+                    changes.push((seat.clone(), SeatState::Available));
+                }
+            }
+            let version = board.version + 1;
+            (Changed::Done { version }, changes)
         }))
     }
 

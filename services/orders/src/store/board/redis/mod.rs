@@ -18,8 +18,8 @@ use holdfast_common::venue::{ROW_RANK_SHIFT, best_available, best_blocks};
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
-    BOARD_KEY_TTL, BestTake, CHANGE_BUFFER, Claim, EVENT_KEY_COUNT, ExpiredHold, Granted, HoldKeys,
-    LayoutLock, SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys,
+    BOARD_KEY_TTL, BestTake, CHANGE_BUFFER, Changed, Claim, EVENT_KEY_COUNT, ExpiredHold, Granted,
+    HoldKeys, LayoutLock, SeatBoard, SeatDelta, SeatNews, Snapshot, TakeRequest, Taken, event_keys,
     expired_holds, first_version, seat_key, slot_key,
 };
 use crate::domain::ids::{EventId, OrderId, SeatId};
@@ -37,7 +37,7 @@ const NOT_A_SEAT: char = '~';
 mod scripts;
 
 use self::scripts::{
-    BEST, CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE,
+    BEST, CHANGE, CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE,
     UNLOCK_LAYOUT, UNSELL, VERSION,
 };
 
@@ -423,6 +423,42 @@ impl SeatBoard for RedisBoard {
         }
         // Every search lost its region to other buyers: the seats are going fast.
         Ok(refused(Taken::Conflicts(Vec::new())))
+    }
+
+    async fn change(
+        &self,
+        hold: &HoldKeys,
+        add: &[SeatId],
+        remove: &[SeatId],
+    ) -> Result<Changed, KvError> {
+        let mut keys = Self::hold_keys(hold);
+        keys.extend(
+            add.iter()
+                .chain(remove)
+                .map(|s| seat_key(&hold.event_id, s)),
+        );
+        let mut args = self.hold_args(
+            hold,
+            &[hold.seat_ids.len().to_string(), add.len().to_string()],
+        );
+        args.extend(add.iter().chain(remove).map(SeatId::to_string));
+        let answer: Vec<String> = self.run(&CHANGE, &hold.event_id, keys, args).await?;
+        match answer.first().map(String::as_str) {
+            Some("changed") => Ok(Changed::Done {
+                version: number(answer.get(1))?,
+            }),
+            Some("conflict") => Ok(Changed::Conflicts(
+                answer[1..]
+                    .iter()
+                    .cloned()
+                    .map(SeatId::from_stored)
+                    .collect(),
+            )),
+            Some("gone") => Ok(Changed::Gone),
+            other => Err(KvError::Backend(format!(
+                "unexpected change answer {other:?}"
+            ))),
+        }
     }
 
     async fn is_intact(&self, hold: &HoldKeys) -> Result<bool, KvError> {

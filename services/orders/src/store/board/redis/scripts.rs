@@ -393,3 +393,49 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         ",
     )
 });
+
+/// Changes an intact hold's seats: KEYS[6] its slot key, then the keys of its ARGV[7] seats,
+/// of the ARGV[8] seats to add, and of the seats to free. ARGV[5] hold id, ARGV[6] user id,
+/// then the seat ids in the same order. Every seat to add must be free, or nothing changes;
+/// added seats expire with the hold.
+pub(super) static CHANGE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local gone = sweep(now_ms())
+        local held, adding = tonumber(ARGV[7]), tonumber(ARGV[8])
+        local first_add, first_free = 7 + held, 7 + held + adding
+        for i = 6, first_add - 1 do
+            if redis.call('GET', KEYS[i]) ~= ARGV[5] then return {gone, {'gone'}} end
+        end
+        local conflicts = {}
+        for i = first_add, first_free - 1 do
+            local seat = ARGV[i + 2]
+            if redis.call('HEXISTS', KEYS[2], seat) == 1 or redis.call('EXISTS', KEYS[i]) == 1 then
+                conflicts[#conflicts + 1] = seat
+            end
+        end
+        if #conflicts > 0 then
+            table.insert(conflicts, 1, 'conflict')
+            return {gone, conflicts}
+        end
+        local ttl = redis.call('PTTL', KEYS[6])
+        local until_ms = redis.call('ZSCORE', KEYS[1], held_entry(ARGV[9]))
+        local changes = {}
+        for i = first_add, first_free - 1 do
+            local seat = ARGV[i + 2]
+            redis.call('SET', KEYS[i], ARGV[5], 'PX', ttl)
+            redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
+            changes[#changes + 1] = {seat, 'held'}
+        end
+        for i = first_free, #KEYS do
+            local seat = ARGV[i + 2]
+            if redis.call('GET', KEYS[i]) == ARGV[5] then
+                redis.call('DEL', KEYS[i])
+                redis.call('ZREM', KEYS[1], held_entry(seat))
+                changes[#changes + 1] = {seat, 'available'}
+            end
+        end
+        return {gone, {'changed', bump(changes)}}
+        ",
+    )
+});
