@@ -31,6 +31,7 @@ on_both_ttl_stores!(
     a_purchase_costs_its_seats_category_prices_and_refunds_them,
     best_available_holds_the_best_seats_side_by_side,
     a_hold_changes_its_seats_in_one_step,
+    blocked_seats_never_reach_a_buyer,
 );
 
 /// A small theatre: stalls (premium front row with a wheelchair space and its companion,
@@ -229,7 +230,7 @@ async fn a_purchase_costs_its_seats_category_prices_and_refunds_them(kv: Kv) {
     assert_eq!(
         sales["categories"][0],
         json!({"key": "premium", "name": "Premium", "capacity": 8, "sold": 1, "held": 0,
-               "available": 7, "revenue": 1200})
+               "blocked": 0, "available": 7, "revenue": 1200})
     );
     assert_eq!(sales["categories"][1]["sold"], 0);
     assert_eq!(sales["sections"][1]["revenue"], json!(300));
@@ -459,4 +460,138 @@ async fn a_hold_changes_its_seats_in_one_step(kv: Kv) {
         "NOT_FOUND",
     )
     .await;
+}
+
+async fn blocks(
+    s: &TestStack,
+    token: &str,
+    event_id: &str,
+    path: &str,
+    seats: &[&str],
+) -> reqwest::Response {
+    post(
+        s,
+        token,
+        &format!("/api/orders/events/{event_id}/blocks{path}"),
+        json!({"seatIds": seats}),
+    )
+    .await
+}
+
+async fn blocked_seats_never_reach_a_buyer(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("block-buyer");
+    assert_eq!(
+        hold(&s, &buyer, &event_id, &["stalls-A-6"]).await.status(),
+        201
+    );
+    // A held seat among them: nothing is blocked.
+    let refused = blocks(&s, &organizer, &event_id, "", &["stalls-A-5", "stalls-A-6"]).await;
+    let body = assert_error(refused, 409, "CONFLICT_SEATS").await;
+    assert_eq!(body["details"]["conflicts"], json!(["stalls-A-6"]));
+    // The middle of the front row kept back (a companion seat may be blocked on its own).
+    let res = blocks(
+        &s,
+        &organizer,
+        &event_id,
+        "",
+        &["stalls-A-3", "stalls-A-4", "stalls-A-2"],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let blocked: Value = res.json().await.unwrap();
+    assert_eq!(
+        blocked["seatIds"],
+        json!(["stalls-A-2", "stalls-A-3", "stalls-A-4"])
+    );
+    let listed = get_json(
+        &s,
+        Some(&organizer),
+        &format!("/api/orders/events/{event_id}/blocks"),
+    )
+    .await;
+    assert_eq!(listed["seatIds"], blocked["seatIds"]);
+    // Unavailable on the map, refused to a buyer, never given by best available.
+    let compact = get_json(
+        &s,
+        None,
+        &format!("/api/orders/seats/{event_id}?view=compact"),
+    )
+    .await;
+    assert_eq!(
+        compact["reserved"],
+        json!(["stalls-A-2", "stalls-A-3", "stalls-A-4"])
+    );
+    let other = token_for("block-other");
+    assert_error(
+        hold(&s, &other, &event_id, &["stalls-A-3"]).await,
+        409,
+        "CONFLICT_SEATS",
+    )
+    .await;
+    let best: Value = post(
+        &s,
+        &other,
+        "/api/orders/holds/best",
+        json!({"eventId": event_id, "count": 2, "category": "premium"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        best["seatIds"],
+        json!(["stalls-A-7", "stalls-A-8"]),
+        "{best}"
+    );
+    // Counted apart in the sales view.
+    let sales = get_json(
+        &s,
+        Some(&organizer),
+        &format!("/api/orders/events/{event_id}/sales"),
+    )
+    .await;
+    assert_eq!(sales["seats"]["blocked"], 3);
+    assert_eq!(sales["seats"]["available"], 22 - 3 - 3);
+    assert_eq!(sales["categories"][0]["blocked"], 3);
+    assert_eq!(sales["categories"][0]["available"], 8 - 3 - 3);
+    // Only the organizer (or an admin) blocks; bad requests say why.
+    assert_error(
+        blocks(&s, &buyer, &event_id, "", &["stalls-B-1"]).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_error(
+        blocks(&s, &organizer, &event_id, "", &["nope"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    assert_error(
+        blocks(&s, &organizer, &event_id, "", &[]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    // Given back, a seat is anyone's again; seats not blocked are left alone.
+    let res = blocks(
+        &s,
+        &organizer,
+        &event_id,
+        "/release",
+        &["stalls-A-3", "stalls-A-7"],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["seatIds"],
+        json!(["stalls-A-2", "stalls-A-4"])
+    );
+    assert_eq!(
+        hold(&s, &buyer, &event_id, &["stalls-A-3"]).await.status(),
+        201
+    );
 }

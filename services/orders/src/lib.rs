@@ -5,6 +5,7 @@
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
 pub mod announcer;
+pub mod blocks;
 pub mod cancellation;
 pub mod checkout;
 pub mod domain;
@@ -172,6 +173,12 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             max_seats_per_hold: settings.orders.max_seats_per_hold,
             offer_ttl: settings.orders.waitlist_offer_ttl,
             outbox_wake,
+            changes: changes.clone(),
+        },
+        blocks: blocks::Ports {
+            holds: holds.clone(),
+            layouts: layouts.clone(),
+            orders: stores.orders.clone(),
             changes: changes.clone(),
         },
         sales: sales::Ports {

@@ -17,8 +17,8 @@ use holdfast_common::when::format_millis;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::ids::EventId;
-use crate::domain::order::{Order, OrderStatus, Refund};
+use crate::domain::ids::{EventId, SeatId};
+use crate::domain::order::{Order, OrderStatus, Refund, is_block};
 use crate::domain::seat::Layout;
 use crate::domain::waitlist::WaitlistSummary;
 use crate::error::OrdersError;
@@ -70,6 +70,8 @@ struct AreaSales {
     capacity: usize,
     sold: usize,
     held: usize,
+    /// Kept back by the organizer.
+    blocked: usize,
     available: usize,
     /// The category prices of its seats sold and not cancelled, in the event's currency.
     #[schema(value_type = f64)]
@@ -83,6 +85,8 @@ struct SeatCounts {
     /// Bought and not cancelled.
     sold: usize,
     held: usize,
+    /// Kept back by the organizer (neither sold nor available).
+    blocked: usize,
     available: usize,
 }
 
@@ -154,12 +158,20 @@ pub async fn report(ports: &Ports, layout: &Layout) -> Result<Arc<SalesReport>, 
         return Ok(report);
     }
     let snapshot = ports.holds.snapshot(event_id).await?;
-    let (orders, refunds, waitlist) = tokio::try_join!(
+    let (orders, refunds, waitlist, sold) = tokio::try_join!(
         ports.orders.orders_of_event(event_id),
         ports.orders.refunds_of_event(event_id),
         ports.waitlist.waitlist_summary(event_id),
+        ports.orders.sold_seats(event_id),
     )?;
-    let report = Arc::new(tally(layout, &snapshot, &orders, &refunds, &waitlist));
+    let blocked: HashSet<SeatId> = sold
+        .into_iter()
+        .filter(|(_, order)| is_block(order))
+        .map(|(seat, _)| seat)
+        .collect();
+    let report = Arc::new(tally(
+        layout, &snapshot, &orders, &refunds, &waitlist, &blocked,
+    ));
     ports.cache.keep(event_id, report.clone());
     Ok(report)
 }
@@ -182,13 +194,14 @@ impl SalesCache {
     }
 }
 
-/// The figures of one event at `snapshot`.
+/// The figures of one event at `snapshot`, `blocked` being the seats kept back.
 pub fn tally(
     layout: &Layout,
     snapshot: &Snapshot,
     orders: &[Order],
     refunds: &[Refund],
     waitlist: &WaitlistSummary,
+    blocked: &HashSet<SeatId>,
 ) -> SalesReport {
     let sold: usize = orders.iter().map(|o| o.standing_seats().count()).sum();
     let held = snapshot.held.len();
@@ -216,7 +229,8 @@ pub fn tally(
             capacity,
             sold,
             held,
-            available: capacity.saturating_sub(sold + held),
+            blocked: blocked.len(),
+            available: capacity.saturating_sub(sold + held + blocked.len()),
         },
         waitlist: WaitlistCounts {
             entries: waitlist.entries,
@@ -250,11 +264,15 @@ pub fn tally(
             .collect(),
         categories: layout.venue.as_ref().map(|plan| {
             let names = plan.venue.categories.iter().map(|c| (&c.key, &c.name));
-            by_area(layout, snapshot, orders, names, |seat| seat.category)
+            by_area(layout, snapshot, orders, blocked, names, |seat| {
+                seat.category
+            })
         }),
         sections: layout.venue.as_ref().map(|plan| {
             let names = plan.venue.sections.iter().map(|s| (&s.key, &s.name));
-            by_area(layout, snapshot, orders, names, |seat| seat.section)
+            by_area(layout, snapshot, orders, blocked, names, |seat| {
+                seat.section
+            })
         }),
     }
 }
@@ -264,6 +282,7 @@ fn by_area<'a>(
     layout: &Layout,
     snapshot: &Snapshot,
     orders: &[Order],
+    blocked: &HashSet<SeatId>,
     names: impl Iterator<Item = (&'a String, &'a String)>,
     area: impl Fn(&VenueSeat) -> usize,
 ) -> Vec<AreaSales> {
@@ -277,6 +296,7 @@ fn by_area<'a>(
             capacity: 0,
             sold: 0,
             held: 0,
+            blocked: 0,
             available: 0,
             revenue: money::to_json(0),
         })
@@ -301,11 +321,18 @@ fn by_area<'a>(
             areas[area(seat)].held += 1;
         }
     }
+    for seat_id in blocked {
+        if let Some(seat) = plan.seat(seat_id) {
+            areas[area(seat)].blocked += 1;
+        }
+    }
     for seat in &plan.venue.seats {
         areas[area(seat)].capacity += 1;
     }
     for (sales, revenue) in areas.iter_mut().zip(revenue) {
-        sales.available = sales.capacity.saturating_sub(sales.sold + sales.held);
+        sales.available = sales
+            .capacity
+            .saturating_sub(sales.sold + sales.held + sales.blocked);
         sales.revenue = money::to_json(revenue);
     }
     areas
@@ -382,11 +409,18 @@ mod tests {
             seats: 3,
             offers: 0,
         };
-        let report = tally(&layout, &snapshot, &orders, &refunds, &waitlist);
+        let report = tally(
+            &layout,
+            &snapshot,
+            &orders,
+            &refunds,
+            &waitlist,
+            &HashSet::from([SeatId::from("R2-S5")]),
+        );
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(
             json["seats"],
-            serde_json::json!({"capacity": 10, "sold": 3, "held": 1, "available": 6})
+            serde_json::json!({"capacity": 10, "sold": 3, "held": 1, "blocked": 1, "available": 5})
         );
         assert_eq!(
             json["revenue"],

@@ -61,30 +61,12 @@ impl Hold {
 pub struct SeatRequest(Vec<SeatId>);
 
 impl SeatRequest {
-    /// The requested seats, checked against `layout`: at least one and at most `max_seats`,
-    /// none repeated or unknown; else why not.
+    /// A buyer's requested seats, checked against `layout`: at least one and at most
+    /// `max_seats`, none repeated or unknown, no companion seat without its wheelchair space;
+    /// else why not.
     pub fn check(layout: &Layout, seat_ids: Vec<SeatId>, max_seats: usize) -> Result<Self, String> {
-        if seat_ids.is_empty() {
-            return Err("seatIds must name at least one seat".into());
-        }
-        if seat_ids.len() > max_seats {
-            return Err(format!("at most {max_seats} seats per hold"));
-        }
-        let mut seen = HashSet::new();
-        if let Some(repeated) = seat_ids.iter().find(|s| !seen.insert(s.as_str())) {
-            return Err(format!("seat {repeated} is listed twice"));
-        }
-        let unknown: Vec<&str> = seat_ids
-            .iter()
-            .filter(|id| !layout.has_seat(id))
-            .map(SeatId::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(format!(
-                "no such seats in this event: {}",
-                unknown.join(", ")
-            ));
-        }
+        let request = Self::check_any(layout, seat_ids, max_seats)?;
+        let seat_ids = &request.0;
         if let Some(plan) = &layout.venue {
             // A companion seat goes with the wheelchair space it belongs to.
             let alone: Vec<&str> = seat_ids
@@ -105,6 +87,37 @@ impl SeatRequest {
                     alone.join(", ")
                 ));
             }
+        }
+        Ok(request)
+    }
+
+    /// Seats of `layout`, whatever they are: at least one and at most `max_seats`, none
+    /// repeated or unknown; else why not.
+    pub fn check_any(
+        layout: &Layout,
+        seat_ids: Vec<SeatId>,
+        max_seats: usize,
+    ) -> Result<Self, String> {
+        if seat_ids.is_empty() {
+            return Err("seatIds must name at least one seat".into());
+        }
+        if seat_ids.len() > max_seats {
+            return Err(format!("at most {max_seats} seats per hold"));
+        }
+        let mut seen = HashSet::new();
+        if let Some(repeated) = seat_ids.iter().find(|s| !seen.insert(s.as_str())) {
+            return Err(format!("seat {repeated} is listed twice"));
+        }
+        let unknown: Vec<&str> = seat_ids
+            .iter()
+            .filter(|id| !layout.has_seat(id))
+            .map(SeatId::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "no such seats in this event: {}",
+                unknown.join(", ")
+            ));
         }
         Ok(Self(seat_ids))
     }

@@ -115,3 +115,18 @@ pub struct Refund {
     pub cancelled_by: String,
     pub created_at_ms: i64,
 }
+
+/// Seats an organizer keeps back (house seats, broken seats, camera positions) are recorded as
+/// sold to a *block*: an order id of this prefix, which no buyer's order has, so the seat board
+/// and the order store's unique seat key keep every buyer off them as off any sold seat.
+const BLOCK_PREFIX: &str = "block:";
+
+/// A new block's id.
+pub fn new_block() -> OrderId {
+    OrderId::named(&format!("{BLOCK_PREFIX}{}", uuid::Uuid::new_v4()))
+}
+
+/// Whether a sold seat's order id is a block's.
+pub fn is_block(order_id: &str) -> bool {
+    order_id.starts_with(BLOCK_PREFIX)
+}

@@ -1,5 +1,6 @@
 //! The orders service's routes (public paths are `/api/orders/*` and `/api/public/*`).
 
+mod blocks;
 mod cancel;
 mod holds;
 pub mod internal;
@@ -71,6 +72,21 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
         "/events/{event_id}/sales",
         Caller::SignedIn,
     ),
+    (
+        HttpMethod::Get,
+        "/events/{event_id}/blocks",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/events/{event_id}/blocks",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/events/{event_id}/blocks/release",
+        Caller::SignedIn,
+    ),
 ];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -94,6 +110,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel::cancel))
         .routes(routes!(waitlist::join, waitlist::place, waitlist::leave))
         .routes(routes!(sales::sales))
+        .routes(routes!(blocks::list, blocks::block))
+        .routes(routes!(blocks::release))
 }
 
 /// The OpenAPI description of the public routes: `/public/*` is served by the gateway as

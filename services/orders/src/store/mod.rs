@@ -116,6 +116,22 @@ pub trait OrderStore: Send + Sync + 'static {
     async fn orders_of_event(&self, event_id: &EventId) -> Result<Vec<Order>, RepoError>;
     /// Every refund of an event.
     async fn refunds_of_event(&self, event_id: &EventId) -> Result<Vec<Refund>, RepoError>;
+    /// Records `seat_ids` of the event as kept back by its organizer — sold to the block
+    /// `block` (see [`crate::domain::order::is_block`]) — all of them, or none and `false` when
+    /// one of them is sold already.
+    async fn block_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        block: &OrderId,
+    ) -> Result<bool, RepoError>;
+    /// Deletes the block records of those of `seat_ids` that are blocked; answers each seat
+    /// freed with the block it belonged to.
+    async fn unblock_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+    ) -> Result<Vec<(SeatId, OrderId)>, RepoError>;
 }
 
 /// Replayed answers of purchases made with an Idempotency-Key (written by

@@ -11,7 +11,7 @@ use super::records::{OrderDocument, RefundDocument, sold_seat_id};
 use super::{MongoOrders, TRANSACTION_ATTEMPTS};
 use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::order::{Order, Refund};
+use crate::domain::order::{Order, Refund, is_block};
 use crate::store::{
     CancelOutcome, NewCancellation, NewPurchase, OrderStore, PurchaseOutcome, RepoError, SoldSeats,
 };
@@ -168,6 +168,63 @@ impl MongoOrders {
 
 #[async_trait]
 impl OrderStore for MongoOrders {
+    /// One insert per seat; when one is sold already, the block's own records written so far
+    /// are deleted again (the block id is new, so nobody else's records match).
+    async fn block_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        block: &OrderId,
+    ) -> Result<bool, RepoError> {
+        for seat in seat_ids {
+            let record = doc! {
+                "_id": sold_seat_id(event_id, seat),
+                "eventId": event_id,
+                "seatId": seat,
+                "orderId": block,
+            };
+            match self.sold_seats.insert_one(record).await {
+                Ok(_) => {}
+                Err(e) if is_duplicate_key(&e) => {
+                    self.sold_seats
+                        .delete_many(doc! { "eventId": event_id, "orderId": block })
+                        .await?;
+                    return Ok(false);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(true)
+    }
+
+    async fn unblock_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+    ) -> Result<Vec<(SeatId, OrderId)>, RepoError> {
+        let mut freed = Vec::new();
+        for seat in seat_ids {
+            let filter = doc! { "_id": sold_seat_id(event_id, seat) };
+            let Some(record) = self.sold_seats.find_one(filter.clone()).await? else {
+                continue;
+            };
+            let Ok(order) = record.get_str("orderId") else {
+                continue;
+            };
+            if !is_block(order) {
+                continue;
+            }
+            let deleted = self
+                .sold_seats
+                .delete_one(doc! { "_id": sold_seat_id(event_id, seat), "orderId": order })
+                .await?;
+            if deleted.deleted_count > 0 {
+                freed.push((seat.clone(), OrderId::from_stored(order.to_string())));
+            }
+        }
+        Ok(freed)
+    }
+
     async fn sold_seats(&self, event_id: &EventId) -> Result<SoldSeats, RepoError> {
         let documents: Vec<Document> = self
             .sold_seats

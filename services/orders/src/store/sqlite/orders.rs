@@ -9,9 +9,9 @@ use super::rows::{
     seats_json, with_seats,
 };
 use super::{SqliteOrders, insert_outbox, is_constraint};
-use crate::domain::ids::{EventId, OrderId};
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::order::{Order, Refund};
+use crate::domain::order::{Order, Refund, is_block};
 use crate::store::{
     CancelOutcome, NewCancellation, NewPurchase, OrderStore, PurchaseOutcome, RepoError, SoldSeats,
 };
@@ -156,8 +156,84 @@ fn purchase_blocking(
     Ok(PurchaseOutcome::Committed)
 }
 
+fn block_blocking(
+    c: &mut rusqlite::Connection,
+    event_id: &str,
+    seat_ids: &[SeatId],
+    block: &str,
+) -> Result<bool, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert =
+            tx.prepare("INSERT INTO sold_seats (event_id, seat_id, order_id) VALUES (?1, ?2, ?3)")?;
+        for seat in seat_ids {
+            match insert.execute(params![event_id, seat, block]) {
+                Ok(_) => {}
+                // Dropping the transaction rolls the rows inserted so far back.
+                Err(e) if is_constraint(&e) => return Ok(false),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(true)
+}
+
+fn unblock_blocking(
+    c: &mut rusqlite::Connection,
+    event_id: &str,
+    seat_ids: &[SeatId],
+) -> Result<Vec<(SeatId, OrderId)>, StoreError> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut freed = Vec::new();
+    {
+        let mut find =
+            tx.prepare("SELECT order_id FROM sold_seats WHERE event_id = ?1 AND seat_id = ?2")?;
+        let mut delete = tx.prepare(
+            "DELETE FROM sold_seats WHERE event_id = ?1 AND seat_id = ?2 AND order_id = ?3",
+        )?;
+        for seat in seat_ids {
+            let order: Option<String> = find
+                .query_row(params![event_id, seat], |r| r.get(0))
+                .optional()?;
+            if let Some(order) = order.filter(|order| is_block(order)) {
+                delete.execute(params![event_id, seat, order])?;
+                freed.push((seat.clone(), OrderId::from_stored(order)));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(freed)
+}
+
 #[async_trait]
 impl OrderStore for SqliteOrders {
+    async fn block_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+        block: &OrderId,
+    ) -> Result<bool, RepoError> {
+        let (event_id, seat_ids, block) =
+            (event_id.to_string(), seat_ids.to_vec(), block.to_string());
+        Ok(self
+            .db
+            .call(move |c| block_blocking(c, &event_id, &seat_ids, &block))
+            .await?)
+    }
+
+    async fn unblock_seats(
+        &self,
+        event_id: &EventId,
+        seat_ids: &[SeatId],
+    ) -> Result<Vec<(SeatId, OrderId)>, RepoError> {
+        let (event_id, seat_ids) = (event_id.to_string(), seat_ids.to_vec());
+        Ok(self
+            .db
+            .call(move |c| unblock_blocking(c, &event_id, &seat_ids))
+            .await?)
+    }
+
     async fn sold_seats(&self, event_id: &EventId) -> Result<SoldSeats, RepoError> {
         let event_id = event_id.to_string();
         Ok(self

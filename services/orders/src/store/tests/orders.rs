@@ -1,6 +1,7 @@
 //! Orders, refunds and sold seats: a purchase and a cancellation are all or nothing.
 
 use super::*;
+use crate::domain::order::new_block;
 
 async fn a_purchase_writes_seats_order_and_outbox(stores: Stores) {
     let now = now_millis();
@@ -271,7 +272,48 @@ async fn a_cancellation_releases_seats_and_records_its_refund(stores: Stores) {
     );
 }
 
+/// Blocked seats are sold seats of a block: all or none, never over a sale, and unblocking
+/// frees only blocked seats.
+async fn blocks_are_all_or_nothing_and_free_only_blocked_seats(stores: Stores) {
+    let now = now_millis();
+    let p = purchase("u1", "e1", &["R1-S1"], "pi_1", None, now);
+    stores.orders.purchase(&p).await.unwrap();
+    let seats = |ids: &[&str]| ids.iter().map(|s| SeatId::from(*s)).collect::<Vec<_>>();
+    let block = new_block();
+    assert!(
+        !stores
+            .orders
+            .block_seats(&"e1".into(), &seats(&["R1-S2", "R1-S1", "R1-S3"]), &block)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        sold_in(&*stores.orders, "e1").await,
+        HashSet::from(["R1-S1".to_string()])
+    );
+    assert!(
+        stores
+            .orders
+            .block_seats(&"e1".into(), &seats(&["R1-S2", "R1-S3"]), &block)
+            .await
+            .unwrap()
+    );
+    let sold = stores.orders.sold_seats(&"e1".into()).await.unwrap();
+    assert_eq!(sold.get(&SeatId::from("R1-S2")), Some(&block));
+    let freed = stores
+        .orders
+        .unblock_seats(&"e1".into(), &seats(&["R1-S1", "R1-S2", "R1-S9"]))
+        .await
+        .unwrap();
+    assert_eq!(freed, vec![(SeatId::from("R1-S2"), block.clone())]);
+    assert_eq!(
+        sold_in(&*stores.orders, "e1").await,
+        HashSet::from(["R1-S1".to_string(), "R1-S3".to_string()])
+    );
+}
+
 holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    blocks_are_all_or_nothing_and_free_only_blocked_seats,
     a_purchase_writes_seats_order_and_outbox,
     a_sold_seat_refuses_the_whole_purchase,
     orders_are_listed_newest_first,
