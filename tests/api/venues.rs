@@ -32,6 +32,7 @@ on_both_ttl_stores!(
     best_available_holds_the_best_seats_side_by_side,
     a_hold_changes_its_seats_in_one_step,
     blocked_seats_never_reach_a_buyer,
+    released_companion_seats_go_on_general_sale,
 );
 
 /// A small theatre: stalls (premium front row with a wheelchair space and its companion,
@@ -593,5 +594,61 @@ async fn blocked_seats_never_reach_a_buyer(kv: Kv) {
     assert_eq!(
         hold(&s, &buyer, &event_id, &["stalls-A-3"]).await.status(),
         201
+    );
+}
+
+async fn released_companion_seats_go_on_general_sale(kv: Kv) {
+    let Some(s) = stack(kv).await else { return };
+    let event_id = venue_event(&s, theatre()).await;
+    let buyer = token_for("companion-buyer");
+    assert_error(
+        hold(&s, &buyer, &event_id, &["stalls-A-2"]).await,
+        400,
+        "INVALID_SEATS",
+    )
+    .await;
+    // A seat is held: a layout change would be refused, a release is not one.
+    assert_eq!(
+        hold(&s, &buyer, &event_id, &["stalls-B-1"]).await.status(),
+        201
+    );
+    let mut venue = theatre();
+    venue["releasedCompanions"] = json!(["stalls-A-2"]);
+    let updated = api()
+        .put(s.at(&format!("/api/events/{event_id}")))
+        .bearer_auth(organizer(&s).await)
+        .json(&json!({"venue": venue}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    // Orders drops its copy of the layout when the bus says the event changed.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = hold(&s, &buyer, &event_id, &["stalls-A-2"])
+            .await
+            .status()
+            .as_u16();
+        if status == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 201);
+    let mut wrong = theatre();
+    wrong["releasedCompanions"] = json!(["stalls-A-3"]);
+    let refused = api()
+        .put(s.at(&format!("/api/events/{event_id}")))
+        .bearer_auth(organizer(&s).await)
+        .json(&json!({"venue": wrong}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(refused, 400, "VALIDATION_FAILED").await;
+    assert!(
+        body["details"]["fields"]
+            .get("venue.releasedCompanions[0]")
+            .is_some(),
+        "{body}"
     );
 }

@@ -40,6 +40,10 @@ const MAX_LABEL: usize = 16;
 pub struct VenueSpec {
     pub categories: Vec<CategorySpec>,
     pub sections: Vec<SectionSpec>,
+    /// Companion seats (by id, `stalls-A-2`) the organizer has released to general sale: any
+    /// buyer may hold them on their own. Changing this list is not a layout change.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released_companions: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -237,6 +241,7 @@ impl VenueSpec {
                 apply_overrides(&mut venue.seats, first, row, &at, &by_key, &mut problems);
             }
         }
+        self.release_companions(&mut venue.seats, &mut problems);
         for seat in venue
             .seats
             .iter()
@@ -252,6 +257,29 @@ impl VenueSpec {
             Ok(venue)
         } else {
             Err(problems)
+        }
+    }
+
+    /// Whether `other` has the same layout, whatever companion seats each has released (that
+    /// changes who may buy a seat, not the seats).
+    pub fn same_layout(&self, other: &VenueSpec) -> bool {
+        self.categories == other.categories && self.sections == other.sections
+    }
+
+    /// Makes the released companion seats ordinary seats.
+    fn release_companions(&self, seats: &mut [VenueSeat], problems: &mut Problems) {
+        for (r, id) in self.released_companions.iter().enumerate() {
+            match seats.iter_mut().find(|seat| seat.id == *id) {
+                Some(seat) if seat.companion_of.is_some() => seat.companion_of = None,
+                Some(_) => problems.push((
+                    format!("releasedCompanions[{r}]"),
+                    format!("{id} is not a companion seat"),
+                )),
+                None => problems.push((
+                    format!("releasedCompanions[{r}]"),
+                    format!("no seat {id} in this venue"),
+                )),
+            }
         }
     }
 
@@ -580,5 +608,19 @@ mod tests {
         });
         assert!(document.to_string().len() < 8_000);
         assert_eq!(spec(document).expand().unwrap().seats.len(), 20_000);
+    }
+
+    #[test]
+    fn released_companion_seats_are_ordinary_seats_and_not_a_layout_change() {
+        let mut released = theatre();
+        released.released_companions = vec!["stalls-B-2".into()];
+        let venue = released.expand().unwrap();
+        let seat = venue.seats.iter().find(|s| s.id == "stalls-B-2").unwrap();
+        assert_eq!(seat.companion_of, None);
+        assert!(released.same_layout(&theatre()));
+        released.released_companions = vec!["stalls-B-3".into(), "stalls-Z-1".into()];
+        let problems = released.expand().unwrap_err();
+        let fields: Vec<&str> = problems.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(fields, ["releasedCompanions[0]", "releasedCompanions[1]"]);
     }
 }

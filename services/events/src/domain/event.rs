@@ -285,7 +285,13 @@ impl EventFields {
     pub fn changes_layout(&self, event: &Event) -> bool {
         self.rows.is_some_and(|r| r != event.rows)
             || self.seats_per_row.is_some_and(|s| s != event.seats_per_row)
-            || self.venue.as_ref().is_some_and(|v| *v != event.venue)
+            || self
+                .venue
+                .as_ref()
+                .is_some_and(|venue| match (venue, &event.venue) {
+                    (Some(new), Some(old)) => !new.same_layout(old),
+                    (new, old) => new.is_some() != old.is_some(),
+                })
     }
 
     /// The problems of the venue sent, if any, named under `venue`.
