@@ -29,7 +29,20 @@ const SECTIONS: [(&str, &str); 4] = [
 ];
 const ROWS_PER_SECTION: usize = 50;
 const ROW: &str = "1-25 | 26-75 | 76-100";
-const SEATS: usize = SECTIONS.len() * ROWS_PER_SECTION * 100;
+const SEATS_PER_ROW: usize = 100;
+pub const SEATS: usize = SECTIONS.len() * ROWS_PER_SECTION * SEATS_PER_ROW;
+
+/// The id of seat `index` of the venue, in layout order (`stalls-1-1` first).
+pub fn seat_id(index: usize) -> String {
+    let per_section = ROWS_PER_SECTION * SEATS_PER_ROW;
+    let (section, rest) = (index / per_section % SECTIONS.len(), index % per_section);
+    format!(
+        "{}-{}-{}",
+        SECTIONS[section].0,
+        rest / SEATS_PER_ROW + 1,
+        rest % SEATS_PER_ROW + 1
+    )
+}
 
 /// One granted hold: when (since the start), how long it took, how many seats.
 type Grant = (Duration, Duration, usize);
@@ -204,4 +217,21 @@ pub async fn run(url: &str, args: &FillArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use holdfast_common::venue::VenueSpec;
+
+    use super::*;
+
+    #[test]
+    fn the_venue_has_its_seats_in_the_order_seat_id_names_them() {
+        let spec: VenueSpec = serde_json::from_value(venue()).unwrap();
+        let venue = spec.expand().unwrap();
+        assert_eq!(venue.seats.len(), SEATS);
+        for index in [0, 1, 99, 100, 4_999, 5_000, 12_345, SEATS - 1] {
+            assert_eq!(seat_id(index), venue.seats[index].id, "seat {index}");
+        }
+    }
 }

@@ -175,6 +175,9 @@ pub struct SeatmapArgs {
     /// Connections churning holds (hold one seat, release it) during the run.
     #[arg(long, default_value_t = 0)]
     pub writers: usize,
+    /// Read the map of the `fill` scenario's 20,000-seat venue instead of a grid.
+    #[arg(long)]
+    pub venue: bool,
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub seconds: u64,
 }

@@ -213,20 +213,38 @@ pub async fn stream_snapshot(
 }
 
 /// Holds `count` seats spread over the event, so maps have something to show.
+/// How many seats the event of the run has.
+fn seats_of(args: &SeatmapArgs) -> u32 {
+    if args.venue {
+        crate::fill::SEATS as u32
+    } else {
+        args.rows * args.seats_per_row
+    }
+}
+
+/// The id of seat `index` (in layout order) of the event of the run.
+fn seat_name(args: &SeatmapArgs, index: u32) -> String {
+    if args.venue {
+        crate::fill::seat_id(index as usize)
+    } else {
+        format!(
+            "R{}-S{}",
+            index / args.seats_per_row + 1,
+            index % args.seats_per_row + 1
+        )
+    }
+}
+
 async fn take_seats(
     client: &reqwest::Client,
     url: &str,
     event_id: &str,
     args: &SeatmapArgs,
 ) -> anyhow::Result<()> {
-    let total = (args.rows * args.seats_per_row) as usize;
-    let step = (total / args.taken.max(1)).max(1);
+    let total = seats_of(args);
+    let step = (total as usize / args.taken.max(1)).max(1);
     for (n, index) in (0..total).step_by(step).take(args.taken).enumerate() {
-        let seat = format!(
-            "R{}-S{}",
-            index as u32 / args.seats_per_row + 1,
-            index as u32 % args.seats_per_row + 1
-        );
+        let seat = seat_name(args, index);
         let res = client
             .post(format!("{url}/api/orders/holds"))
             .bearer_auth(token(
@@ -249,10 +267,10 @@ async fn churn(
     url: String,
     event_id: String,
     writer: usize,
-    seats: u32,
-    per_row: u32,
+    args: SeatmapArgs,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<u64> {
+    let seats = seats_of(&args);
     let user = format!("{:024x}", 0xc000_0000_0000u64 + writer as u64);
     let token = token(&user, Role::User)?;
     let mut changes = 0;
@@ -260,7 +278,7 @@ async fn churn(
     while !stop.load(Ordering::Relaxed) {
         n = n.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         let index = n % seats;
-        let seat = format!("R{}-S{}", index / per_row + 1, index % per_row + 1);
+        let seat = seat_name(&args, index);
         let res = client
             .post(format!("{url}/api/orders/holds"))
             .bearer_auth(&token)
@@ -287,11 +305,16 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(readers + args.writers)
         .build()?;
-    let event_id = create_event(&client, url, args.rows, args.seats_per_row).await?;
+    let event_id = if args.venue {
+        crate::fill::create_venue_event(&client, url).await?
+    } else {
+        create_event(&client, url, args.rows, args.seats_per_row).await?
+    };
     take_seats(&client, url, &event_id, args).await?;
     println!(
-        "seatmap against {url}: {} seats ({} taken), {readers} readers of {}, {} writers, {} s",
-        args.rows * args.seats_per_row,
+        "seatmap against {url}: {} seats{} ({} taken), {readers} readers of {}, {} writers, {} s",
+        seats_of(args),
+        if args.venue { " of a venue" } else { "" },
         args.taken,
         args.view.describe(),
         args.writers,
@@ -305,8 +328,7 @@ pub async fn run(url: &str, args: &SeatmapArgs) -> anyhow::Result<()> {
             url.to_string(),
             event_id.clone(),
             w,
-            args.rows * args.seats_per_row,
-            args.seats_per_row,
+            args.clone(),
             stop.clone(),
         )));
     }
