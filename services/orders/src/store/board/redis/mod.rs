@@ -5,16 +5,14 @@
 //! Every script returns the index entries it swept as expired first, so the process that ran
 //! it announces those holds — each exactly once, whichever replica swept them.
 
-use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::Script;
 use async_trait::async_trait;
 use holdfast_common::kv::{KvError, RedisStore, TtlStore};
-use holdfast_common::sync::lock;
-use holdfast_common::venue::{ROW_RANK_SHIFT, best_available, best_blocks};
+use holdfast_common::venue::ROW_RANK_SHIFT;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{
@@ -23,7 +21,6 @@ use super::{
     expired_holds, first_version, seat_key, slot_key,
 };
 use crate::domain::ids::{EventId, OrderId, SeatId};
-use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
 
 /// Where the scripts publish changes (under the store's key prefix).
@@ -35,50 +32,43 @@ const CHANNEL: &str = "seats:changes";
 const NOT_A_SEAT: char = '~';
 
 mod scripts;
+mod views;
 
 use self::scripts::{
     BEST, CHANGE, CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE,
     UNLOCK_LAYOUT, UNSELL, VERSION,
 };
+use self::views::{Region, Views};
 
 /// The Redis adapter of [`SeatBoard`].
 pub struct RedisBoard {
     redis: RedisStore,
     changes: broadcast::Sender<Arc<SeatNews>>,
     expirations: broadcast::Sender<ExpiredHold>,
-    /// Per venue event, the taken seats as last read: where best available searches.
-    views: Mutex<HashMap<EventId, View>>,
+    /// Per venue event, the taken seats: where best available searches.
+    views: Arc<Views>,
 }
 
-/// How many blocks (runs of a row between aisles) one best-available script searches.
-const REGION_BLOCKS: usize = 4;
 /// How often best available searches again when other buyers took its region first.
 const BEST_ATTEMPTS: usize = 8;
-
-/// Which seats of a venue were held or sold at `version`, by seat index, updated with this
-/// process's own best-available takes.
-struct View {
-    plan: Arc<VenuePlan>,
-    version: u64,
-    taken: Vec<bool>,
-    /// Another change happened since: read the board again before trusting it.
-    stale: bool,
-}
 
 impl RedisBoard {
     /// A board on `redis`, listening to the changes every replica publishes.
     pub fn new(redis: RedisStore) -> Self {
         let changes = broadcast::channel(CHANGE_BUFFER).0;
         let (raw, mut received) = mpsc::channel::<Vec<u8>>(CHANGE_BUFFER);
-        let gap = changes.clone();
+        let views = Arc::new(Views::default());
+        let (gap, missed) = (changes.clone(), views.clone());
         redis.listen(CHANNEL, raw, move || {
+            missed.missed_changes();
             let _ = gap.send(Arc::new(SeatNews::MayHaveMissed));
         });
-        let forward = changes.clone();
+        let (forward, followed) = (changes.clone(), views.clone());
         tokio::spawn(async move {
             while let Some(payload) = received.recv().await {
                 match serde_json::from_slice::<SeatDelta>(&payload) {
                     Ok(delta) => {
+                        followed.follow(&delta);
                         let _ = forward.send(Arc::new(SeatNews::Changed(delta)));
                     }
                     Err(error) => tracing::warn!(%error, "undecodable seat change ignored"),
@@ -89,7 +79,7 @@ impl RedisBoard {
             redis,
             changes,
             expirations: broadcast::channel(CHANGE_BUFFER).0,
-            views: Mutex::new(HashMap::new()),
+            views,
         }
     }
 
@@ -101,72 +91,14 @@ impl RedisBoard {
         event_id: &EventId,
         best: &BestTake,
         read: bool,
-    ) -> Result<Option<(Vec<Range<usize>>, u64, bool)>, KvError> {
-        let search = |view: &View| {
-            best_blocks(
-                &best.plan.venue,
-                |i| !view.taken[i],
-                &best.request,
-                REGION_BLOCKS,
-            )
-        };
-        if !read
-            && let Some(view) = lock(&self.views)
-                .get(event_id)
-                .filter(|view| !view.stale && Arc::ptr_eq(&view.plan, &best.plan))
-        {
-            return Ok(Some((search(view), view.version, false)));
+    ) -> Result<Option<(Region, bool)>, KvError> {
+        if !read && let Some(region) = self.views.search(event_id, best) {
+            return Ok(Some((region, false)));
         }
         let Some(snapshot) = self.snapshot(event_id).await? else {
             return Ok(None);
         };
-        let taken: HashSet<&str> = snapshot
-            .held
-            .iter()
-            .chain(&snapshot.sold)
-            .map(SeatId::as_str)
-            .collect();
-        let view = View {
-            plan: best.plan.clone(),
-            version: snapshot.version,
-            taken: best
-                .plan
-                .venue
-                .seats
-                .iter()
-                .map(|seat| taken.contains(seat.id.as_str()))
-                .collect(),
-            stale: false,
-        };
-        let region = search(&view);
-        lock(&self.views).insert(event_id.clone(), view);
-        Ok(Some((region, snapshot.version, true)))
-    }
-
-    /// Records in the view what a best-available take did: its own seats when the view was
-    /// current (so it stays exact), else that it is stale.
-    fn after_take(
-        &self,
-        event_id: &EventId,
-        best: &BestTake,
-        current: bool,
-        seats: &[SeatId],
-        version: u64,
-    ) {
-        let mut views = lock(&self.views);
-        let Some(view) = views.get_mut(event_id) else {
-            return;
-        };
-        if !current || !Arc::ptr_eq(&view.plan, &best.plan) {
-            view.stale = true;
-            return;
-        }
-        for seat in seats {
-            if let Some(i) = best.plan.index(seat) {
-                view.taken[i] = true;
-            }
-        }
-        view.version = version;
+        Ok(Some((self.views.read(event_id, best, &snapshot), true)))
     }
 
     /// The keys and arguments every take starts with: the event's keys and the holder's slot
@@ -380,7 +312,7 @@ impl SeatBoard for RedisBoard {
         let refused = Granted::refused;
         let mut read = false;
         for _ in 0..BEST_ATTEMPTS {
-            let Some((region, view_version, was_read)) =
+            let Some(((region, view_version), was_read)) =
                 self.region(&request.event_id, best, read).await?
             else {
                 return Ok(refused(Taken::SoldUnknown));
@@ -406,7 +338,8 @@ impl SeatBoard for RedisBoard {
                         .collect();
                     let version: u64 = number(answer.get(3))?;
                     let current = answer.get(4).is_some_and(|c| c == "1");
-                    self.after_take(&request.event_id, best, current, &seat_ids, version);
+                    self.views
+                        .granted(&request.event_id, best, &seat_ids, current, version);
                     return Ok(Granted {
                         taken: Taken::Held {
                             slot: number(answer.get(1))?,
@@ -417,7 +350,11 @@ impl SeatBoard for RedisBoard {
                         split: false,
                     });
                 }
-                Some("none") => read = true,
+                // Others took the region first. If their changes have reached the view since,
+                // search it again; else read the board.
+                Some("none") => {
+                    read = self.views.version(&request.event_id) <= Some(view_version);
+                }
                 other => return refusal(other).map(refused),
             }
         }
@@ -634,9 +571,7 @@ impl RedisBoard {
     /// The best seats split across blocks, from the board as just read, taken as named seats
     /// (all or none; a conflict means another buyer was faster).
     async fn take_split(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
-        let grant = lock(&self.views)
-            .get(&request.event_id)
-            .and_then(|view| best_available(&best.plan.venue, |i| !view.taken[i], &best.request));
+        let grant = self.views.split(&request.event_id, best);
         let Some(grant) = grant else {
             return Ok(Granted::refused(Taken::NoFit));
         };
@@ -650,9 +585,7 @@ impl RedisBoard {
             ..request.clone()
         };
         let taken = self.take(&named).await?;
-        if let Some(view) = lock(&self.views).get_mut(&request.event_id) {
-            view.stale = true;
-        }
+        self.views.distrust(&request.event_id);
         Ok(Granted::of(taken, seat_ids, grant.split))
     }
 }

@@ -1,0 +1,158 @@
+//! What this process knows of the taken seats of each venue event it sold best-available seats
+//! of: where [`super::RedisBoard::take_best`] searches, since one script cannot declare a
+//! whole venue's keys. A view is read from the board once, then kept current by the changes
+//! every replica publishes (applied in version order; a gap, or a lost subscription, makes it
+//! stale, and the next search reads the board again) and by this process's own grants. The
+//! script checks every seat it gives as it stands, so a view that lags costs a search, never a
+//! seat.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use holdfast_common::sync::lock;
+use holdfast_common::venue::{Grant, best_available, best_blocks};
+
+use crate::domain::ids::{EventId, SeatId};
+use crate::domain::seat::VenuePlan;
+use crate::store::board::{BestTake, SeatDelta, SeatState, Snapshot};
+
+/// How many blocks (runs of a row between aisles) one best-available script searches.
+const REGION_BLOCKS: usize = 4;
+
+/// Which seats of a venue were held or sold at `version`, by seat index.
+struct View {
+    plan: Arc<VenuePlan>,
+    version: u64,
+    taken: Vec<bool>,
+    /// Changes may have been missed: read the board again before trusting it.
+    stale: bool,
+}
+
+/// The views of this process, by event.
+#[derive(Default)]
+pub(super) struct Views(Mutex<HashMap<EventId, View>>);
+
+/// Where to search: the blocks, and the version of the view they were chosen from.
+pub(super) type Region = (Vec<Range<usize>>, u64);
+
+fn search(view: &View, best: &BestTake) -> Vec<Range<usize>> {
+    best_blocks(
+        &best.plan.venue,
+        |i| !view.taken[i],
+        &best.request,
+        REGION_BLOCKS,
+    )
+}
+
+impl Views {
+    /// The region to search from the event's view, if there is a current one for its plan.
+    pub(super) fn search(&self, event_id: &EventId, best: &BestTake) -> Option<Region> {
+        let views = lock(&self.0);
+        let view = views
+            .get(event_id)
+            .filter(|view| !view.stale && Arc::ptr_eq(&view.plan, &best.plan))?;
+        Some((search(view, best), view.version))
+    }
+
+    /// Keeps `snapshot`, just read from the board, as the event's view; answers the region to
+    /// search in it.
+    pub(super) fn read(&self, event_id: &EventId, best: &BestTake, snapshot: &Snapshot) -> Region {
+        let taken: HashSet<&str> = snapshot
+            .held
+            .iter()
+            .chain(&snapshot.sold)
+            .map(SeatId::as_str)
+            .collect();
+        let view = View {
+            plan: best.plan.clone(),
+            version: snapshot.version,
+            taken: best
+                .plan
+                .venue
+                .seats
+                .iter()
+                .map(|seat| taken.contains(seat.id.as_str()))
+                .collect(),
+            stale: false,
+        };
+        let region = (search(&view, best), view.version);
+        lock(&self.0).insert(event_id.clone(), view);
+        region
+    }
+
+    /// The version the event's view is at.
+    pub(super) fn version(&self, event_id: &EventId) -> Option<u64> {
+        lock(&self.0).get(event_id).map(|view| view.version)
+    }
+
+    /// Applies a published change to the event's view, if it follows on from it.
+    pub(super) fn follow(&self, delta: &SeatDelta) {
+        let mut views = lock(&self.0);
+        let Some(view) = views.get_mut(&delta.event_id) else {
+            return;
+        };
+        if delta.version <= view.version {
+            return;
+        }
+        if delta.version != view.version + 1 {
+            view.stale = true;
+            return;
+        }
+        for (seat, state) in &delta.changes {
+            if let Some(i) = view.plan.index(seat) {
+                view.taken[i] = *state != SeatState::Available;
+            }
+        }
+        view.version = delta.version;
+    }
+
+    /// Changes may have been lost: every view is read again before it is used.
+    pub(super) fn missed_changes(&self) {
+        for view in lock(&self.0).values_mut() {
+            view.stale = true;
+        }
+    }
+
+    /// Records this process's grant of `seats`, which made the event's version `version`;
+    /// `current` when the view was at the version just before it.
+    pub(super) fn granted(
+        &self,
+        event_id: &EventId,
+        best: &BestTake,
+        seats: &[SeatId],
+        current: bool,
+        version: u64,
+    ) {
+        let mut views = lock(&self.0);
+        let Some(view) = views.get_mut(event_id) else {
+            return;
+        };
+        if !Arc::ptr_eq(&view.plan, &best.plan) {
+            return;
+        }
+        for seat in seats {
+            if let Some(i) = best.plan.index(seat) {
+                view.taken[i] = true;
+            }
+        }
+        // The published change of this grant may have been applied already, and later ones.
+        if current {
+            view.version = view.version.max(version);
+        }
+    }
+
+    /// The best seats for `best` in the event's view, split if need be.
+    pub(super) fn split(&self, event_id: &EventId, best: &BestTake) -> Option<Grant> {
+        let views = lock(&self.0);
+        let view = views.get(event_id)?;
+        best_available(&best.plan.venue, |i| !view.taken[i], &best.request)
+    }
+
+    /// The event's view may be wrong: read the board before it is used again.
+    pub(super) fn distrust(&self, event_id: &EventId) {
+        if let Some(view) = lock(&self.0).get_mut(event_id) {
+            view.stale = true;
+        }
+    }
+}
