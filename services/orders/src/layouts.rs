@@ -29,6 +29,9 @@ pub struct Layouts {
     events_url: String,
     ttl: Duration,
     cache: Mutex<HashMap<EventId, (Layout, Instant)>>,
+    /// One fetch at a time per event: at an on-sale's first second every buyer misses the
+    /// cache at once, and a venue's layout is worth fetching and expanding only once.
+    loading: Mutex<HashMap<EventId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Layouts {
@@ -44,6 +47,7 @@ impl Layouts {
             events_url: events_url.to_string(),
             ttl,
             cache: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
         })
     }
 
@@ -65,6 +69,22 @@ impl Layouts {
         if let Some(layout) = self.cached(event_id) {
             return Ok(Some(layout));
         }
+        let flight = lock(&self.loading)
+            .entry(event_id.clone())
+            .or_default()
+            .clone();
+        let _turn = flight.lock().await;
+        // Another request may have fetched it while this one waited.
+        if let Some(layout) = self.cached(event_id) {
+            return Ok(Some(layout));
+        }
+        let fetched = self.fetch(event_id).await;
+        lock(&self.loading).remove(event_id);
+        fetched
+    }
+
+    /// Reads the layout of `event_id` from the events service and caches it.
+    async fn fetch(&self, event_id: &EventId) -> Result<Option<Layout>, LayoutUnavailable> {
         // Read before the layout: if the layout changes in between, this version is already
         // stale and the seat board refuses holds checked against it.
         let version = self
@@ -153,4 +173,65 @@ fn venue_plan(event_id: &EventId, venue: &Value) -> Result<VenuePlan, LayoutUnav
         LayoutUnavailable(format!("event {event_id} venue is invalid: {problems:?}"))
     })?;
     Ok(VenuePlan::new(venue))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+    use crate::store::board::MemoryBoard;
+
+    /// An events service that counts the layouts it is asked for.
+    async fn events_service(asked: Arc<AtomicUsize>) -> String {
+        let app = Router::new().route(
+            "/events/{id}",
+            get(
+                move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let asked = asked.clone();
+                    async move {
+                        asked.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        axum::Json(serde_json::json!({
+                            "_id": id, "rows": 2, "seatsPerRow": 3, "price": 10, "currency": "INR",
+                            "date": "2030-01-01T20:00:00Z", "venue": null
+                        }))
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_misses_fetch_a_layout_once() {
+        let asked = Arc::new(AtomicUsize::new(0));
+        let url = events_service(asked.clone()).await;
+        let layouts = Arc::new(
+            Layouts::new(
+                Arc::new(MemoryBoard::new()),
+                &url,
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            )
+            .unwrap(),
+        );
+        let event: EventId = "0123456789abcdef01234567".into();
+        let readers: Vec<_> = (0..32)
+            .map(|_| {
+                let (layouts, event) = (layouts.clone(), event.clone());
+                tokio::spawn(async move { layouts.existing(&event).await.unwrap().capacity() })
+            })
+            .collect();
+        for reader in readers {
+            assert_eq!(reader.await.unwrap(), 6);
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+    }
 }

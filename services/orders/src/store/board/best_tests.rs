@@ -215,6 +215,52 @@ async fn two_hundred_buyers_fill_a_section_without_sharing_a_seat(board: Arc<dyn
     );
 }
 
+/// One block of 2,500 seats: more than one slice of the script's reads.
+async fn a_block_longer_than_a_read_slice_is_searched_whole(board: Arc<dyn SeatBoard>) {
+    let spec: VenueSpec = serde_json::from_value(json!({
+        "categories": [{"key": "a", "name": "A", "price": 10}],
+        "sections": [{"key": "s", "name": "S", "category": "a",
+                      "rows": [{"label": "A", "seats": "1-2500"}]}]
+    }))
+    .unwrap();
+    let plan = Arc::new(VenuePlan::new(spec.expand().unwrap()));
+    let event = EventId::from("0123456789abcdef01232500");
+    board.load_sold(&event, &SoldSeats::new()).await.unwrap();
+    for user in 0..3 {
+        let taken = taken_now(board.as_ref(), &event).await;
+        let request = BestRequest {
+            count: 3,
+            ..BestRequest::default()
+        };
+        let seats = &plan.venue.seats;
+        let expected = best_available(
+            &plan.venue,
+            |i| !taken.contains(seats[i].id.as_str()),
+            &request,
+        )
+        .unwrap();
+        let granted = board
+            .take_best(
+                &take_request(&event, &format!("long{user}")),
+                &BestTake {
+                    plan: plan.clone(),
+                    request,
+                },
+            )
+            .await
+            .unwrap();
+        let ids: Vec<SeatId> = expected
+            .seats
+            .iter()
+            .map(|&i| SeatId::named(&seats[i].id))
+            .collect();
+        assert_eq!(granted.seat_ids, ids);
+    }
+    // The third grant sits beyond the first slice's end (seat 1000).
+    let taken = taken_now(board.as_ref(), &event).await;
+    assert!(taken.contains(&SeatId::from("s-A-1252")), "{taken:?}");
+}
+
 macro_rules! best_suite {
     ($adapter:ident, $make:expr) => {
         mod $adapter {
@@ -224,6 +270,12 @@ macro_rules! best_suite {
             async fn each_grant_is_the_best_for_the_board_as_it_stands() {
                 if let Some(board) = $make.await {
                     super::each_grant_is_the_best_for_the_board_as_it_stands(board).await
+                }
+            }
+            #[tokio::test]
+            async fn a_block_longer_than_a_read_slice_is_searched_whole() {
+                if let Some(board) = $make.await {
+                    super::a_block_longer_than_a_read_slice_is_searched_whole(board).await
                 }
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ::redis::Script;
@@ -95,10 +96,23 @@ impl RedisBoard {
         if !read && let Some(region) = self.views.search(event_id, best) {
             return Ok(Some((region, false)));
         }
+        let reads = self.views.reads(event_id);
+        let seen = reads.done.load(Ordering::Acquire);
+        let _turn = reads.turn.lock().await;
+        // Read by another request while this one waited: search that. Only a read of its own
+        // may say that nothing fits.
+        if reads.done.load(Ordering::Acquire) != seen
+            && let Some(region) = self.views.search(event_id, best)
+            && !region.0.is_empty()
+        {
+            return Ok(Some((region, false)));
+        }
         let Some(snapshot) = self.snapshot(event_id).await? else {
             return Ok(None);
         };
-        Ok(Some((self.views.read(event_id, best, &snapshot), true)))
+        let region = self.views.read(event_id, best, &snapshot);
+        reads.done.fetch_add(1, Ordering::Release);
+        Ok(Some((region, true)))
     }
 
     /// The keys and arguments every take starts with: the event's keys and the holder's slot

@@ -334,6 +334,23 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         local blocks = tonumber(ARGV[13])
         local first_seat_arg = 14 + 2 * blocks
         local first_seat_key = 6 + cap
+        -- Every seat of the region at once: its sale, its hold (two commands, not two a seat).
+        local seat_ids, seat_keys = {}, {}
+        for k = first_seat_key, #KEYS do
+            seat_keys[#seat_keys + 1] = KEYS[k]
+            seat_ids[#seat_ids + 1] = ARGV[first_seat_arg + 3 * (k - first_seat_key)]
+        end
+        -- In slices: `unpack` takes a few thousand values at most.
+        local sold, held = {}, {}
+        for from = 1, #seat_ids, 1000 do
+            local to = math.min(from + 999, #seat_ids)
+            local s = redis.call('HMGET', KEYS[2], unpack(seat_ids, from, to))
+            local h = redis.call('MGET', unpack(seat_keys, from, to))
+            for i = 1, #s do
+                sold[from + i - 1] = s[i]
+                held[from + i - 1] = h[i]
+            end
+        end
         -- The best so far: row rank, sum of ranks in the row, strands (0/1), first seat index.
         local best = nil
         local offset = 0
@@ -343,8 +360,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
             local free, usable, space, rank = {}, {}, {}, {}
             for j = 1, size do
                 local a = first_seat_arg + 3 * (offset + j - 1)
-                local f = redis.call('HEXISTS', KEYS[2], ARGV[a]) == 0
-                    and redis.call('EXISTS', KEYS[first_seat_key + offset + j - 1]) == 0
+                local f = not sold[offset + j] and not held[offset + j]
                 local flags = tonumber(ARGV[a + 2])
                 free[j] = f
                 usable[j] = f and (flags % 2 == 1)

@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use holdfast_common::sync::lock;
@@ -31,7 +32,20 @@ struct View {
 
 /// The views of this process, by event.
 #[derive(Default)]
-pub(super) struct Views(Mutex<HashMap<EventId, View>>);
+pub(super) struct Views {
+    views: Mutex<HashMap<EventId, View>>,
+    reads: Mutex<HashMap<EventId, Arc<Reads>>>,
+}
+
+/// The reads of one event's view from the board: one at a time, so that the buyers who all
+/// find the view stale at once (an on-sale's first second) wait for one read, not each make
+/// their own.
+#[derive(Default)]
+pub(super) struct Reads {
+    pub(super) turn: tokio::sync::Mutex<()>,
+    /// How many reads were done.
+    pub(super) done: AtomicU64,
+}
 
 /// Where to search: the blocks, and the version of the view they were chosen from.
 pub(super) type Region = (Vec<Range<usize>>, u64);
@@ -48,7 +62,7 @@ fn search(view: &View, best: &BestTake) -> Vec<Range<usize>> {
 impl Views {
     /// The region to search from the event's view, if there is a current one for its plan.
     pub(super) fn search(&self, event_id: &EventId, best: &BestTake) -> Option<Region> {
-        let views = lock(&self.0);
+        let views = lock(&self.views);
         let view = views
             .get(event_id)
             .filter(|view| !view.stale && Arc::ptr_eq(&view.plan, &best.plan))?;
@@ -77,18 +91,26 @@ impl Views {
             stale: false,
         };
         let region = (search(&view, best), view.version);
-        lock(&self.0).insert(event_id.clone(), view);
+        lock(&self.views).insert(event_id.clone(), view);
         region
+    }
+
+    /// The reads of the event's view.
+    pub(super) fn reads(&self, event_id: &EventId) -> Arc<Reads> {
+        lock(&self.reads)
+            .entry(event_id.clone())
+            .or_default()
+            .clone()
     }
 
     /// The version the event's view is at.
     pub(super) fn version(&self, event_id: &EventId) -> Option<u64> {
-        lock(&self.0).get(event_id).map(|view| view.version)
+        lock(&self.views).get(event_id).map(|view| view.version)
     }
 
     /// Applies a published change to the event's view, if it follows on from it.
     pub(super) fn follow(&self, delta: &SeatDelta) {
-        let mut views = lock(&self.0);
+        let mut views = lock(&self.views);
         let Some(view) = views.get_mut(&delta.event_id) else {
             return;
         };
@@ -109,7 +131,7 @@ impl Views {
 
     /// Changes may have been lost: every view is read again before it is used.
     pub(super) fn missed_changes(&self) {
-        for view in lock(&self.0).values_mut() {
+        for view in lock(&self.views).values_mut() {
             view.stale = true;
         }
     }
@@ -124,7 +146,7 @@ impl Views {
         current: bool,
         version: u64,
     ) {
-        let mut views = lock(&self.0);
+        let mut views = lock(&self.views);
         let Some(view) = views.get_mut(event_id) else {
             return;
         };
@@ -144,14 +166,14 @@ impl Views {
 
     /// The best seats for `best` in the event's view, split if need be.
     pub(super) fn split(&self, event_id: &EventId, best: &BestTake) -> Option<Grant> {
-        let views = lock(&self.0);
+        let views = lock(&self.views);
         let view = views.get(event_id)?;
         best_available(&best.plan.venue, |i| !view.taken[i], &best.request)
     }
 
     /// The event's view may be wrong: read the board before it is used again.
     pub(super) fn distrust(&self, event_id: &EventId) {
-        if let Some(view) = lock(&self.0).get_mut(event_id) {
+        if let Some(view) = lock(&self.views).get_mut(event_id) {
             view.stale = true;
         }
     }
