@@ -332,7 +332,9 @@ impl SeatBoard for RedisBoard {
                 return Ok(refused(Taken::SoldUnknown));
             };
             if region.is_empty() {
-                if !was_read {
+                // Nothing fits in a view that may lag: unless it is at the board's version
+                // (one cheap read), read the board before saying so.
+                if !was_read && self.version(&request.event_id).await? != view_version {
                     read = true;
                     continue;
                 }
