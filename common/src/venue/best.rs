@@ -10,7 +10,7 @@
 
 use std::ops::Range;
 
-use super::{Venue, VenueSeat};
+use super::{Block, Venue, VenueSeat};
 
 /// What a buyer asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,15 +50,28 @@ pub fn best_available(
     free: impl Fn(usize) -> bool,
     request: &BestRequest,
 ) -> Option<Grant> {
+    best_available_where(venue, free, |_| true, request)
+}
+
+/// [`best_available`] for a caller that knows which blocks may have room: `may_fit(b)` false
+/// means block `b` has fewer than `request.count` free seats (a board keeping free counts per
+/// block skips full blocks without looking at their seats).
+pub fn best_available_where(
+    venue: &Venue,
+    free: impl Fn(usize) -> bool,
+    may_fit: impl Fn(usize) -> bool,
+    request: &BestRequest,
+) -> Option<Grant> {
     let n = request.count;
     if n == 0 || n > venue.seats.len() {
         return None;
     }
     let mut best: Option<Placement> = None;
-    each_block_best(venue, &free, request, |placement, _| {
+    each_block_best(venue, &free, &may_fit, request, |placement, _| {
         if best.is_none_or(|b| placement < b) {
             best = Some(placement);
         }
+        true
     });
     if let Some((_, _, first)) = best {
         return Some(Grant {
@@ -87,20 +100,22 @@ pub fn best_available(
 
 /// The blocks (seat index ranges, in venue order) holding the `limit` best placements for
 /// `request`, at most one per block: where a seat board that cannot search the whole venue in
-/// its atomic step (a Redis script) searches, `free` being a recent view of the seats. Empty
-/// when no block has room.
+/// its atomic step (a Redis script) searches, `free` being a recent view of the seats and
+/// `may_fit` as for [`best_available_where`]. Empty when no block has room.
 pub fn best_blocks(
     venue: &Venue,
     free: impl Fn(usize) -> bool,
+    may_fit: impl Fn(usize) -> bool,
     request: &BestRequest,
     limit: usize,
 ) -> Vec<Range<usize>> {
-    if request.count == 0 {
+    if request.count == 0 || limit == 0 {
         return Vec::new();
     }
     let mut found: Vec<(Placement, Range<usize>)> = Vec::new();
-    each_block_best(venue, &free, request, |placement, block| {
+    each_block_best(venue, &free, &may_fit, request, |placement, block| {
         found.push((placement, block));
+        found.len() >= limit
     });
     found.sort_unstable_by_key(|(placement, _)| *placement);
     found.truncate(limit);
@@ -112,22 +127,32 @@ pub fn best_blocks(
 /// (rank, strands a seat, first seat): lower is better.
 type Placement = (u64, bool, usize);
 
-/// Calls `found` with the best placement of each block that has one, and the block's range.
+/// Calls `found` with the best placement of each block that has one, and the block's range,
+/// best-ranked rows first; once `found` says it has enough, only the rest of that row rank is
+/// looked at (a placement in a later row rank always ranks worse: the row's rank is in the
+/// high bits of every seat's, and the distances below it add up to less than one step of it).
 fn each_block_best(
     venue: &Venue,
     free: &impl Fn(usize) -> bool,
+    may_fit: &impl Fn(usize) -> bool,
     request: &BestRequest,
-    mut found: impl FnMut(Placement, Range<usize>),
+    mut found: impl FnMut(Placement, Range<usize>) -> bool,
 ) {
     let n = request.count;
     let seats = &venue.seats;
-    let mut start = 0;
-    while start < seats.len() {
-        let block = seats[start].block;
-        let end = seats[start..]
-            .iter()
-            .position(|seat| seat.block != block)
-            .map_or(seats.len(), |len| start + len);
+    let mut enough_at: Option<u64> = None;
+    for &b in &venue.blocks_by_rank {
+        let Block {
+            start,
+            end,
+            row_rank,
+        } = venue.blocks[b];
+        if enough_at.is_some_and(|rank| rank != row_rank) {
+            return;
+        }
+        if end - start < n || !may_fit(b) {
+            continue;
+        }
         // Slide a window of `n` over the block, keeping the sum of ranks, how many of its
         // seats may be given, and how many are wheelchair spaces.
         let (mut rank, mut usable, mut spaces) = (0u64, 0usize, 0usize);
@@ -152,10 +177,11 @@ fn each_block_best(
                 best = Some(candidate);
             }
         }
-        if let Some(placement) = best {
-            found(placement, start..end);
+        if let Some(placement) = best
+            && found(placement, start..end)
+        {
+            enough_at = Some(row_rank);
         }
-        start = end;
     }
 }
 
@@ -339,8 +365,24 @@ mod tests {
                     }
                 })
                 .collect();
-            let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
-            let v = venue(&rows);
+            // Rows of equal priority (equal rank) half the time.
+            let rows: Vec<_> = rows
+                .iter()
+                .enumerate()
+                .map(|(r, seats)| {
+                    let mut row = json!({"label": format!("R{r}"), "seats": seats});
+                    if rng.bool() {
+                        row["priority"] = json!(rng.u32(0..2));
+                    }
+                    row
+                })
+                .collect();
+            let spec: VenueSpec = serde_json::from_value(json!({
+                "categories": [{"key": "a", "name": "A", "price": 10}],
+                "sections": [{"key": "s", "name": "S", "category": "a", "rows": rows}]
+            }))
+            .unwrap();
+            let v = spec.expand().unwrap();
             let mut taken: HashSet<usize> =
                 (0..v.seats.len()).filter(|_| rng.u8(0..4) == 0).collect();
             loop {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Number;
 
-pub use self::best::{BestRequest, Grant, best_available, best_blocks};
+pub use self::best::{BestRequest, Grant, best_available, best_available_where, best_blocks};
 use crate::money;
 
 /// A seat's rank is `section << 40 | row << 20 | distance from the row's middle`: the bits
@@ -153,6 +153,43 @@ pub struct Venue {
     pub categories: Vec<Category>,
     pub sections: Vec<Section>,
     pub seats: Vec<VenueSeat>,
+    /// The blocks, by [`VenueSeat::block`].
+    pub blocks: Vec<Block>,
+    /// Block indices, best-ranked row first (venue order among equals): best available looks
+    /// at rows in this order and stops after the first row rank with room.
+    pub blocks_by_rank: Vec<usize>,
+}
+
+/// A run of seats side by side: seats `start..end` of [`Venue::seats`], all of one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub start: usize,
+    pub end: usize,
+    /// The rank of the block's row (its seats' ranks above [`ROW_RANK_SHIFT`]).
+    pub row_rank: u64,
+}
+
+impl Venue {
+    /// Fills [`Venue::blocks`] and [`Venue::blocks_by_rank`] from the seats.
+    fn index_blocks(&mut self) {
+        let mut start = 0;
+        while start < self.seats.len() {
+            let block = self.seats[start].block;
+            let end = self.seats[start..]
+                .iter()
+                .position(|seat| seat.block != block)
+                .map_or(self.seats.len(), |len| start + len);
+            self.blocks.push(Block {
+                start,
+                end,
+                row_rank: self.seats[start].rank >> ROW_RANK_SHIFT,
+            });
+            start = end;
+        }
+        self.blocks_by_rank = (0..self.blocks.len()).collect();
+        self.blocks_by_rank
+            .sort_by_key(|&b| (self.blocks[b].row_rank, self.blocks[b].start));
+    }
 }
 
 /// What is wrong with a venue: each offending field (`sections[0].rows[2].seats`) with why.
@@ -173,6 +210,8 @@ impl VenueSpec {
             categories,
             sections: Vec::new(),
             seats: Vec::new(),
+            blocks: Vec::new(),
+            blocks_by_rank: Vec::new(),
         };
         if self.sections.is_empty() {
             problems.push(("sections".into(), "at least one section".into()));
@@ -254,6 +293,7 @@ impl VenueSpec {
         }
         dedup(&mut problems);
         if problems.is_empty() {
+            venue.index_blocks();
             Ok(venue)
         } else {
             Err(problems)

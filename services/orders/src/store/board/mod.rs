@@ -31,6 +31,7 @@
 mod best_tests;
 mod memory;
 mod redis;
+mod taken;
 #[cfg(test)]
 mod tests;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::domain::ids::{HoldId, OrderId, SeatId};
 use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
+use crate::store::board::taken::TakenSeats;
 use crate::store::board::{HoldKeys, SeatState, first_version};
 
 /// A held seat: whose, and until when.
@@ -37,9 +38,9 @@ pub(super) struct EventBoard {
     pub(super) layout_version: u64,
     /// (token, expiry) of the layout lock.
     pub(super) layout_lock: Option<(String, i64)>,
-    /// For best available on a venue: which of its seats are held or sold, by seat index,
-    /// kept current by every change (see [`EventBoard::note`]).
-    pub(super) venue_mask: Option<(Arc<VenuePlan>, Vec<bool>)>,
+    /// For best available on a venue: which of its seats are taken, kept current by every
+    /// change (see [`EventBoard::note`]).
+    pub(super) venue_mask: Option<TakenSeats>,
 }
 
 impl EventBoard {
@@ -59,35 +60,23 @@ impl EventBoard {
         }
     }
 
-    /// Which seats of `plan` are held or sold, by index: built from the maps on first use
-    /// (and after sold seats were loaded behind its back), then kept by [`EventBoard::note`].
-    pub(super) fn taken_mask(&mut self, plan: &Arc<VenuePlan>) -> &[bool] {
-        let current = self
-            .venue_mask
-            .as_ref()
-            .is_some_and(|(known, _)| Arc::ptr_eq(known, plan));
-        if !current {
-            let mask = plan
-                .venue
-                .seats
-                .iter()
-                .map(|seat| {
-                    let id: &str = &seat.id;
-                    self.held.contains_key(id) || self.sold.contains_key(id)
-                })
-                .collect();
-            self.venue_mask = Some((plan.clone(), mask));
-        }
-        self.venue_mask.as_ref().map_or(&[], |(_, mask)| mask)
+    /// The taken seats of `plan`: built from the maps on first use (and after sold seats
+    /// were loaded behind its back), then kept by [`EventBoard::note`].
+    pub(super) fn venue_mask(&mut self, plan: &Arc<VenuePlan>) -> &TakenSeats {
+        let mask = match self.venue_mask.take() {
+            Some(mask) if Arc::ptr_eq(&mask.plan, plan) => mask,
+            _ => TakenSeats::new(plan, |id| {
+                self.held.contains_key(id) || self.sold.contains_key(id)
+            }),
+        };
+        self.venue_mask.insert(mask)
     }
 
     /// Keeps the venue mask in step with `changes`.
     pub(super) fn note(&mut self, changes: &[(SeatId, SeatState)]) {
-        if let Some((plan, mask)) = &mut self.venue_mask {
+        if let Some(mask) = &mut self.venue_mask {
             for (seat, state) in changes {
-                if let Some(i) = plan.index(seat) {
-                    mask[i] = *state != SeatState::Available;
-                }
+                mask.set_id(seat, *state != SeatState::Available);
             }
         }
     }

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use holdfast_common::kv::KvError;
 use tokio::sync::broadcast;
 
-use holdfast_common::venue::best_available;
+use holdfast_common::venue::best_available_where;
 
 use super::{
     BestTake, CHANGE_BUFFER, Changed, Claim, ExpiredHold, Granted, HoldKeys, LayoutLock, SeatBoard,
@@ -216,8 +216,14 @@ impl SeatBoard for MemoryBoard {
             if let Some(refused) = refusal(board, now, request) {
                 return (Granted::refused(refused), Vec::new());
             }
-            let mask = board.taken_mask(&best.plan);
-            let Some(grant) = best_available(&best.plan.venue, |i| !mask[i], &best.request) else {
+            let mask = board.venue_mask(&best.plan);
+            let n = best.request.count;
+            let Some(grant) = best_available_where(
+                &best.plan.venue,
+                |i| mask.is_free(i),
+                |b| mask.has_room(b, n),
+                &best.request,
+            ) else {
                 return (Granted::refused(Taken::NoFit), Vec::new());
             };
             let seats = &best.plan.venue.seats;

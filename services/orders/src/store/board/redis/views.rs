@@ -15,17 +15,16 @@ use holdfast_common::sync::lock;
 use holdfast_common::venue::{Grant, best_available, best_blocks};
 
 use crate::domain::ids::{EventId, SeatId};
-use crate::domain::seat::VenuePlan;
+use crate::store::board::taken::TakenSeats;
 use crate::store::board::{BestTake, SeatDelta, SeatState, Snapshot};
 
 /// How many blocks (runs of a row between aisles) one best-available script searches.
 const REGION_BLOCKS: usize = 4;
 
-/// Which seats of a venue were held or sold at `version`, by seat index.
+/// Which seats of a venue were taken at `version`.
 struct View {
-    plan: Arc<VenuePlan>,
+    seats: TakenSeats,
     version: u64,
-    taken: Vec<bool>,
     /// Changes may have been missed: read the board again before trusting it.
     stale: bool,
 }
@@ -51,9 +50,11 @@ pub(super) struct Reads {
 pub(super) type Region = (Vec<Range<usize>>, u64);
 
 fn search(view: &View, best: &BestTake) -> Vec<Range<usize>> {
+    let seats = &view.seats;
     best_blocks(
         &best.plan.venue,
-        |i| !view.taken[i],
+        |i| seats.is_free(i),
+        |b| seats.has_room(b, best.request.count),
         &best.request,
         REGION_BLOCKS,
     )
@@ -65,7 +66,7 @@ impl Views {
         let views = lock(&self.views);
         let view = views
             .get(event_id)
-            .filter(|view| !view.stale && Arc::ptr_eq(&view.plan, &best.plan))?;
+            .filter(|view| !view.stale && Arc::ptr_eq(&view.seats.plan, &best.plan))?;
         Some((search(view, best), view.version))
     }
 
@@ -79,15 +80,8 @@ impl Views {
             .map(SeatId::as_str)
             .collect();
         let view = View {
-            plan: best.plan.clone(),
+            seats: TakenSeats::new(&best.plan, |id| taken.contains(id)),
             version: snapshot.version,
-            taken: best
-                .plan
-                .venue
-                .seats
-                .iter()
-                .map(|seat| taken.contains(seat.id.as_str()))
-                .collect(),
             stale: false,
         };
         let region = (search(&view, best), view.version);
@@ -122,9 +116,7 @@ impl Views {
             return;
         }
         for (seat, state) in &delta.changes {
-            if let Some(i) = view.plan.index(seat) {
-                view.taken[i] = *state != SeatState::Available;
-            }
+            view.seats.set_id(seat, *state != SeatState::Available);
         }
         view.version = delta.version;
     }
@@ -150,13 +142,11 @@ impl Views {
         let Some(view) = views.get_mut(event_id) else {
             return;
         };
-        if !Arc::ptr_eq(&view.plan, &best.plan) {
+        if !Arc::ptr_eq(&view.seats.plan, &best.plan) {
             return;
         }
         for seat in seats {
-            if let Some(i) = best.plan.index(seat) {
-                view.taken[i] = true;
-            }
+            view.seats.set_id(seat, true);
         }
         // The published change of this grant may have been applied already, and later ones.
         if current {
@@ -168,7 +158,7 @@ impl Views {
     pub(super) fn split(&self, event_id: &EventId, best: &BestTake) -> Option<Grant> {
         let views = lock(&self.views);
         let view = views.get(event_id)?;
-        best_available(&best.plan.venue, |i| !view.taken[i], &best.request)
+        best_available(&best.plan.venue, |i| view.seats.is_free(i), &best.request)
     }
 
     /// The event's view may be wrong: read the board before it is used again.
