@@ -2,6 +2,7 @@
 //! board, all seats or none, then counted and reported as a seat change; and releasing a hold.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
@@ -9,9 +10,9 @@ use crate::domain::hold::{BestAsk, Hold};
 use crate::domain::ids::{EventId, SeatId};
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
+use crate::live::Live;
 use crate::seat_changes::{SeatChange, SeatChanges};
 use crate::store::holds::{HoldError, Holds};
-use crate::venue_views;
 
 /// What holding uses.
 #[derive(Clone)]
@@ -23,6 +24,10 @@ pub struct Ports {
     /// Requests refused because a seat was taken (`/metrics`).
     pub conflicts: Counter,
     pub changes: SeatChanges,
+    /// Seat maps, whose counts a refusal of best available reports (a map is built once per
+    /// version for every reader; a sold-out event refuses many buyers a second).
+    pub live: Arc<Live>,
+    pub map_staleness: Duration,
 }
 
 /// Holds `seat_ids` of the event for `user_id`: every seat or none.
@@ -86,9 +91,11 @@ pub async fn hold_best(
                 layout = ports.layouts.existing(event_id).await?;
             }
             Err(HoldError::NoSeats) => {
-                let snapshot = ports.holds.snapshot(event_id).await?;
-                let counts = venue_views::available(&plan, &snapshot.held, &snapshot.sold);
-                return Err(OrdersError::NoSeatsAvailable(counts));
+                let map = ports
+                    .live
+                    .map(&ports.holds, &layout, ports.map_staleness)
+                    .await?;
+                return Err(OrdersError::NoSeatsAvailable(map.available().clone()));
             }
             Err(HoldError::Conflict(seats)) => {
                 ports.conflicts.inc();

@@ -142,6 +142,8 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             taken: counters.holds_taken.clone(),
             conflicts: counters.hold_conflicts.clone(),
             changes: changes.clone(),
+            live: live.clone(),
+            map_staleness: settings.orders.seat_map_max_staleness,
         },
         checkout: checkout::Ports {
             holds: holds.clone(),

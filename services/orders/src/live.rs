@@ -128,6 +128,7 @@ pub struct SeatMap {
     snapshot: Snapshot,
     full: OnceLock<Encoded>,
     compact: OnceLock<Encoded>,
+    available: OnceLock<serde_json::Value>,
 }
 
 impl SeatMap {
@@ -138,7 +139,16 @@ impl SeatMap {
             snapshot,
             full: OnceLock::new(),
             compact: OnceLock::new(),
+            available: OnceLock::new(),
         }
+    }
+
+    /// On a venue, what is available per category and section (`null` on a grid).
+    pub fn available(&self) -> &serde_json::Value {
+        self.available.get_or_init(|| match &self.layout.venue {
+            Some(plan) => venue_views::available(plan, &self.snapshot.held, &self.snapshot.sold),
+            None => serde_json::Value::Null,
+        })
     }
 
     /// Every seat with its state.
