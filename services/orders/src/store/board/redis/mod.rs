@@ -156,12 +156,9 @@ impl RedisBoard {
         }
         for seat in region.iter().flat_map(|block| &seats[block.clone()]) {
             keys.push(seat_key(&request.event_id, &seat.id));
-            let flags = u8::from(best.request.matches(seat)) + 2 * u8::from(seat.wheelchair);
-            args.extend([
-                seat.id.clone(),
-                (seat.rank & ((1 << ROW_RANK_SHIFT) - 1)).to_string(),
-                flags.to_string(),
-            ]);
+            let flags = u64::from(best.request.matches(seat)) + 2 * u64::from(seat.wheelchair);
+            let in_row = seat.rank & ((1 << ROW_RANK_SHIFT) - 1);
+            args.extend([seat.id.clone(), (in_row * 4 + flags).to_string()]);
         }
         (keys, args)
     }

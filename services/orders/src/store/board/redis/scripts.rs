@@ -316,9 +316,9 @@ pub(super) static VERSION: LazyLock<Script> = LazyLock::new(|| {
 /// KEYS[6..6+cap) slot keys, then the region's seat keys. ARGV[5] hold id, ARGV[6] user id,
 /// ARGV[7] TTL (ms), ARGV[8] cap, ARGV[9] layout version, ARGV[10] count, ARGV[11] `1` when a
 /// wheelchair space must be among them, ARGV[12] the version of the caller's view, ARGV[13]
-/// the number of blocks B; then per block its size and its row's rank; then per seat its id,
-/// its rank within the row (distance from the middle) and its flags (1: it may be given for
-/// this request, 2: a wheelchair space). Answers whether the view was current, so the caller
+/// the number of blocks B; then per block its size and its row's rank; then per seat its id
+/// and, packed in one number, its rank within the row (distance from the middle) times 4 plus
+/// its flags (1: it may be given for this request, 2: a wheelchair space). Answers whether the view was current, so the caller
 /// knows when to read the board again.
 pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
     script(
@@ -338,7 +338,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         local seat_ids, seat_keys = {}, {}
         for k = first_seat_key, #KEYS do
             seat_keys[#seat_keys + 1] = KEYS[k]
-            seat_ids[#seat_ids + 1] = ARGV[first_seat_arg + 3 * (k - first_seat_key)]
+            seat_ids[#seat_ids + 1] = ARGV[first_seat_arg + 2 * (k - first_seat_key)]
         end
         -- In slices: `unpack` takes a few thousand values at most.
         local sold, held = {}, {}
@@ -359,13 +359,13 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
             local row_rank = tonumber(ARGV[13 + 2 * b])
             local free, usable, space, rank = {}, {}, {}, {}
             for j = 1, size do
-                local a = first_seat_arg + 3 * (offset + j - 1)
+                local packed = tonumber(ARGV[first_seat_arg + 2 * (offset + j - 1) + 1])
+                local flags = packed % 4
                 local f = not sold[offset + j] and not held[offset + j]
-                local flags = tonumber(ARGV[a + 2])
                 free[j] = f
                 usable[j] = f and (flags % 2 == 1)
                 space[j] = flags >= 2
-                rank[j] = tonumber(ARGV[a + 1])
+                rank[j] = (packed - flags) / 4
             end
             local function alone(seat, beyond)
                 return free[seat] and (beyond < 1 or beyond > size or not free[beyond])
@@ -398,7 +398,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         if best == nil then return {gone, {'none', current}} end
         local seats, seat_keys = {}, {}
         for k = best[4], best[4] + n - 1 do
-            seats[#seats + 1] = ARGV[first_seat_arg + 3 * (k - 1)]
+            seats[#seats + 1] = ARGV[first_seat_arg + 2 * (k - 1)]
             seat_keys[#seat_keys + 1] = KEYS[first_seat_key + k - 1]
         end
         local answer = hold_seats(now, seats, seat_keys)
