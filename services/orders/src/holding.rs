@@ -24,10 +24,9 @@ pub struct Ports {
     /// Requests refused because a seat was taken (`/metrics`).
     pub conflicts: Counter,
     pub changes: SeatChanges,
-    /// Seat maps, whose counts a refusal of best available reports (a map is built once per
-    /// version for every reader; a sold-out event refuses many buyers a second).
+    /// Seat maps, whose counts a refusal of best available reports: a map is built once per
+    /// version for every reader, and a sold-out event refuses many buyers a second.
     pub live: Arc<Live>,
-    pub map_staleness: Duration,
 }
 
 /// Holds `seat_ids` of the event for `user_id`: every seat or none.
@@ -93,7 +92,8 @@ pub async fn hold_best(
             Err(HoldError::NoSeats) => {
                 let map = ports
                     .live
-                    .map(&ports.holds, &layout, ports.map_staleness)
+                    // Current, as the buyer's next request will find the seats.
+                    .map(&ports.holds, &layout, Duration::ZERO)
                     .await?;
                 return Err(OrdersError::NoSeatsAvailable(map.available().clone()));
             }

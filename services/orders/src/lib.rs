@@ -143,7 +143,6 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             conflicts: counters.hold_conflicts.clone(),
             changes: changes.clone(),
             live: live.clone(),
-            map_staleness: settings.orders.seat_map_max_staleness,
         },
         checkout: checkout::Ports {
             holds: holds.clone(),
