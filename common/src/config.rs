@@ -296,6 +296,61 @@ pub struct OrdersSettings {
     pub cancellation_cutoff: Duration,
     /// How long a waitlist offer (a hold made for the next in line) lasts.
     pub waitlist_offer_ttl: Duration,
+    /// The keys that sign tickets, the first signing and all of them verifying (a rotation
+    /// adds the new key first and keeps the old one until its tickets are reissued). Empty:
+    /// the embedded profile makes one and keeps it under `DATA_DIR`; production refuses it.
+    pub ticket_signing_keys: Vec<TicketSigningKey>,
+}
+
+/// One Ed25519 key that signs tickets: its id (printed in every ticket it signs) and its
+/// 32-byte seed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TicketSigningKey {
+    pub id: String,
+    pub seed: [u8; 32],
+}
+
+impl std::fmt::Debug for TicketSigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TicketSigningKey({}, <secret>)", self.id)
+    }
+}
+
+impl TicketSigningKey {
+    /// Parses `TICKET_SIGNING_KEYS`: comma-separated `id:seed`, the id 1 to 16 letters,
+    /// digits, `-` or `_`, the seed 32 random bytes in base64 or base64url (`openssl rand
+    /// -base64 32`); ids unique.
+    pub fn parse_list(raw: &str) -> Result<Vec<Self>, String> {
+        use base64::Engine;
+        let mut keys: Vec<Self> = Vec::new();
+        for item in raw.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (id, seed) = item.split_once(':').ok_or("each key is written id:seed")?;
+            let id_ok = (1..=16).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !id_ok {
+                return Err("a key id is 1 to 16 letters, digits, - or _".into());
+            }
+            let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(
+                    seed.trim_end_matches('=')
+                        .replace('+', "-")
+                        .replace('/', "_"),
+                )
+                .ok()
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .ok_or("a key's seed is 32 bytes in base64url")?;
+            if keys.iter().any(|k| k.id == id) {
+                return Err(format!("the key id {id} is given twice"));
+            }
+            keys.push(Self {
+                id: id.to_string(),
+                seed,
+            });
+        }
+        Ok(keys)
+    }
 }
 
 /// How the notifications worker delivers e-mail.
@@ -519,6 +574,12 @@ impl Settings {
                 Some(_) => {}
             }
         }
+        if self.orders.ticket_signing_keys.is_empty() {
+            refuse(
+                "TICKET_SIGNING_KEYS",
+                "must be set: every replica signs and checks tickets with the same keys",
+            );
+        }
         // The file sink delivers nothing; plain SMTP exposes tickets and offers on the wire.
         match &self.notifications.smtp_url {
             None => refuse("SMTP_URL", "must be set; the file sink is for development"),
@@ -623,6 +684,16 @@ impl OrdersSettings {
                     .saturating_mul(3600),
             ),
             waitlist_offer_ttl: env.seconds("WAITLIST_OFFER_SECONDS", 600)?,
+            ticket_signing_keys: match env.string("TICKET_SIGNING_KEYS") {
+                None => Vec::new(),
+                Some(raw) => {
+                    TicketSigningKey::parse_list(&raw).map_err(|reason| ConfigError::Invalid {
+                        name: "TICKET_SIGNING_KEYS",
+                        value: "<redacted>".into(),
+                        reason,
+                    })?
+                }
+            },
         })
     }
 }
@@ -938,6 +1009,33 @@ mod tests {
     }
 
     #[test]
+    fn ticket_signing_keys_parse_in_order_and_bad_ones_are_refused_without_echoing_them() {
+        let s = settings(&[(
+            "TICKET_SIGNING_KEYS",
+            "new:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=, old://////////////////////////////////////////8=",
+        )])
+        .unwrap();
+        let keys = &s.orders.ticket_signing_keys;
+        assert_eq!(keys.len(), 2);
+        assert_eq!((keys[0].id.as_str(), keys[0].seed[31]), ("new", 31));
+        assert_eq!((keys[1].id.as_str(), keys[1].seed[0]), ("old", 255));
+        assert!(!format!("{keys:?}").contains("255"));
+        for bad in [
+            "no-colon",
+            "k1:c2hvcnQ",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8,k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+            "a key:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+        ] {
+            let error = settings(&[("TICKET_SIGNING_KEYS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("TICKET_SIGNING_KEYS"), "{bad}: {error}");
+            assert!(!error.contains("AAEC"), "{bad}: {error}");
+        }
+        assert!(settings(&[]).unwrap().orders.ticket_signing_keys.is_empty());
+    }
+
+    #[test]
     fn empty_values_count_as_unset() {
         let s = settings(&[("REDIS_URL", "  "), ("GATEWAY_PORT", "")]).unwrap();
         assert_eq!(s.redis_url, None);
@@ -965,6 +1063,10 @@ mod tests {
         (
             "SMTP_URL",
             "smtps://holdfast:smtp-secret@smtp.example.com:465",
+        ),
+        (
+            "TICKET_SIGNING_KEYS",
+            "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
         ),
     ];
 
@@ -1032,6 +1134,7 @@ mod tests {
             "AMQP_URL",
             "MONGODB_URI",
             "SMTP_URL",
+            "TICKET_SIGNING_KEYS",
         ] {
             assert!(all.contains(&name), "{name} missing from {all:?}");
         }

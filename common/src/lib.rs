@@ -33,5 +33,6 @@ pub mod sync;
 pub mod telemetry;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod ticket_pass;
 pub mod venue;
 pub mod when;
