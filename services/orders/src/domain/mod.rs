@@ -1,6 +1,6 @@
 //! The orders service's domain, free of I/O, HTTP and storage: identifiers, seats and layouts,
-//! holds and the rules of a request for seats, payment intents, orders and refunds, the
-//! waitlist, and who may manage an event.
+//! holds and the rules of a request for seats, payment intents, orders and refunds, tickets,
+//! the waitlist, and who may manage an event.
 
 pub mod access;
 pub mod hold;
@@ -8,6 +8,7 @@ pub mod ids;
 pub mod intent;
 pub mod order;
 pub mod seat;
+pub mod ticket;
 pub mod waitlist;
 
 pub use holdfast_common::when::now_millis;

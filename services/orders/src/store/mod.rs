@@ -1,10 +1,11 @@
 //! Where orders are kept: one port per capability — [`OrderStore`] (orders, refunds and sold
-//! seats), [`WaitlistStore`], [`OutboxStore`] and [`IdempotencyStore`] — each with a SQLite and a
-//! MongoDB adapter (`sqlite/`, `mongo/`, a file per capability).
+//! seats), [`TicketStore`], [`WaitlistStore`], [`OutboxStore`] and [`IdempotencyStore`] — each
+//! with a SQLite and a MongoDB adapter (`sqlite/`, `mongo/`, a file per capability).
 //!
 //! A purchase is ONE transaction: a sold-seat record per seat under a unique (event, seat) key,
-//! the order (its payment intent id unique), its idempotency record and an outbox message
-//! `order.purchased`. Either all of it is stored or none of it; the unique keys, not the hold
+//! the order (its payment intent id unique), its tickets ([`Ticket::issue`]), its idempotency
+//! record and an outbox message `order.purchased`. A cancellation revokes its seats' tickets in
+//! its own transaction. Either all of it is stored or none of it; the unique keys, not the hold
 //! keys, are what make a seat sell at most once. Writes that span capabilities (a purchase, a
 //! cancellation, a waitlist change with its announcement) stay one transaction inside the
 //! adapter: the records they carry ([`NewPurchase`], [`OutboxMessage`]) are defined here.
@@ -30,6 +31,7 @@ pub use self::schema::SCHEMA;
 pub use self::sqlite::SqliteOrders;
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, Refund};
+use crate::domain::ticket::Ticket;
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry, WaitlistSummary};
 
 /// The store's failures; a record that does not decode is `Corrupt`.
@@ -132,6 +134,14 @@ pub trait OrderStore: Send + Sync + 'static {
         event_id: &EventId,
         seat_ids: &[SeatId],
     ) -> Result<Vec<(SeatId, OrderId)>, RepoError>;
+}
+
+/// Tickets, written by [`OrderStore::purchase`] and revoked by [`OrderStore::cancel`].
+#[async_trait]
+pub trait TicketStore: Send + Sync + 'static {
+    /// Every ticket of the order, revoked ones included.
+    async fn tickets_of_order(&self, order_id: &OrderId) -> Result<Vec<Ticket>, RepoError>;
+    async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, RepoError>;
 }
 
 /// Replayed answers of purchases made with an Idempotency-Key (written by
@@ -247,6 +257,7 @@ fn first_in_line(
 #[derive(Clone)]
 pub struct Stores {
     pub orders: Arc<dyn OrderStore>,
+    pub tickets: Arc<dyn TicketStore>,
     pub waitlist: Arc<dyn WaitlistStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
@@ -263,10 +274,11 @@ impl Stores {
 
     fn all<A>(adapter: Arc<A>) -> Self
     where
-        A: OrderStore + WaitlistStore + OutboxStore + IdempotencyStore,
+        A: OrderStore + TicketStore + WaitlistStore + OutboxStore + IdempotencyStore,
     {
         Self {
             orders: adapter.clone(),
+            tickets: adapter.clone(),
             waitlist: adapter.clone(),
             outbox: adapter.clone(),
             idempotency: adapter,

@@ -163,6 +163,43 @@ pub const SCHEMA: Schema = Schema {
         INSERT INTO waitlist_blocks
             SELECT event_id, 4, seq >> 32, COUNT(*) FROM waitlist GROUP BY event_id, seq >> 32;
     ",
+        r"
+        -- Tickets: one per sold seat, made with its order and revoked with its seat's
+        -- cancellation. At most one valid ticket per seat. Orders bought before tickets
+        -- existed get theirs here, each with a random id and secret.
+        CREATE TABLE tickets (
+            ticket_id  TEXT PRIMARY KEY,
+            event_id   TEXT NOT NULL,
+            seat_id    TEXT NOT NULL,
+            order_id   TEXT NOT NULL,
+            holder_id  TEXT NOT NULL,
+            status     TEXT NOT NULL,
+            version    INTEGER NOT NULL,
+            secret     TEXT NOT NULL,
+            entered_at INTEGER,
+            entry_gate TEXT,
+            inside     INTEGER NOT NULL DEFAULT 0,
+            changed_at INTEGER NOT NULL
+        );
+        CREATE INDEX tickets_by_order ON tickets (order_id);
+        CREATE INDEX tickets_by_holder ON tickets (holder_id);
+        CREATE INDEX tickets_changed ON tickets (event_id, changed_at, ticket_id);
+        CREATE UNIQUE INDEX tickets_one_valid_per_seat ON tickets (event_id, seat_id)
+            WHERE status = 'valid';
+        WITH live AS MATERIALIZED (
+            SELECT lower(hex(randomblob(16))) AS h, o.event_id, s.value AS seat_id, o.order_id,
+                   o.user_id, o.created_at
+            FROM orders o, json_each(o.seat_ids) s
+            WHERE s.value NOT IN (SELECT value FROM json_each(o.cancelled_seat_ids))
+        )
+        INSERT INTO tickets (ticket_id, event_id, seat_id, order_id, holder_id, status, version,
+                             secret, changed_at)
+            SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-a'
+                   || substr(h, 18, 3) || '-' || substr(h, 21, 12),
+                   event_id, seat_id, order_id, user_id, 'valid', 1, lower(hex(randomblob(6))),
+                   created_at
+            FROM live;
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -283,6 +320,28 @@ pub const SCHEMA: Schema = Schema {
                 ("eventId", IndexOrder::Ascending),
                 ("level", IndexOrder::Ascending),
                 ("block", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "tickets",
+            name: "tickets_by_order",
+            keys: &[("orderId", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "tickets",
+            name: "tickets_by_holder",
+            keys: &[("holderId", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "tickets",
+            name: "tickets_changed",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("changedAt", IndexOrder::Ascending),
+                ("_id", IndexOrder::Ascending),
             ],
             unique: false,
         },

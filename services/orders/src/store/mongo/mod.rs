@@ -13,7 +13,7 @@ use mongodb::bson::{Bson, Document, doc};
 use mongodb::error::UNKNOWN_TRANSACTION_COMMIT_RESULT;
 use mongodb::{Client, ClientSession, Collection};
 
-use self::records::{OrderDocument, RefundDocument, WaitlistDocument};
+use self::records::{OrderDocument, RefundDocument, TicketDocument, WaitlistDocument};
 use super::OutboxMessage;
 use crate::domain::now_millis;
 
@@ -57,6 +57,7 @@ mod idempotency;
 mod orders;
 mod outbox;
 mod records;
+mod tickets;
 mod waitlist;
 
 pub struct MongoOrders {
@@ -66,6 +67,7 @@ pub struct MongoOrders {
     sold_seats: Collection<Document>,
     outbox: Collection<Document>,
     refunds: Collection<RefundDocument>,
+    tickets: Collection<TicketDocument>,
     waitlist: Collection<WaitlistDocument>,
     /// Per event: the next sequence number, the entries and the seats wanted.
     waitlist_lines: Collection<Document>,
@@ -83,6 +85,7 @@ impl MongoOrders {
             sold_seats: database.collection("sold_seats"),
             outbox: database.collection("outbox"),
             refunds: database.collection("refunds"),
+            tickets: database.collection("tickets"),
             waitlist: database.collection("waitlist"),
             waitlist_lines: database.collection("waitlist_lines"),
             waitlist_blocks: database.collection("waitlist_blocks"),

@@ -100,6 +100,7 @@ impl MongoOrders {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.insert_tickets(session, order).await?;
         self.write_outbox(session, &p.outbox).await?;
         Ok(())
     }
@@ -145,6 +146,8 @@ impl MongoOrders {
         self.sold_seats
             .delete_many(doc! { "_id": { "$in": released }, "orderId": &order.order_id })
             .session(&mut *session)
+            .await?;
+        self.revoke_tickets(session, &order.order_id, &p.released)
             .await?;
         self.refunds
             .insert_one(RefundDocument::from(&p.refund))

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, OrderStatus, Refund};
+use crate::domain::ticket::{Ticket, TicketStatus};
 use crate::domain::waitlist::{Offer, WaitlistEntry};
 
 /// Ids are stored as their text (references too: bson converts `&T` where `T: Clone`).
@@ -134,6 +135,62 @@ impl From<RefundDocument> for Refund {
             currency: d.currency,
             cancelled_by: d.cancelled_by,
             created_at_ms: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TicketDocument {
+    #[serde(rename = "_id")]
+    ticket_id: String,
+    event_id: EventId,
+    seat_id: SeatId,
+    order_id: OrderId,
+    holder_id: String,
+    status: TicketStatus,
+    version: u32,
+    secret: String,
+    entered_at: Option<i64>,
+    entry_gate: Option<String>,
+    inside: bool,
+    changed_at: i64,
+}
+
+impl From<&Ticket> for TicketDocument {
+    fn from(t: &Ticket) -> Self {
+        Self {
+            ticket_id: t.ticket_id.clone(),
+            event_id: t.event_id.clone(),
+            seat_id: t.seat_id.clone(),
+            order_id: t.order_id.clone(),
+            holder_id: t.holder_id.clone(),
+            status: t.status,
+            version: t.version,
+            secret: t.secret.clone(),
+            entered_at: t.entered_at_ms,
+            entry_gate: t.entry_gate.clone(),
+            inside: t.inside,
+            changed_at: t.changed_at_ms,
+        }
+    }
+}
+
+impl From<TicketDocument> for Ticket {
+    fn from(d: TicketDocument) -> Self {
+        Self {
+            ticket_id: d.ticket_id,
+            event_id: d.event_id,
+            seat_id: d.seat_id,
+            order_id: d.order_id,
+            holder_id: d.holder_id,
+            status: d.status,
+            version: d.version,
+            secret: d.secret,
+            entered_at_ms: d.entered_at,
+            entry_gate: d.entry_gate,
+            inside: d.inside,
+            changed_at_ms: d.changed_at,
         }
     }
 }

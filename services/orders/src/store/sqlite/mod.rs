@@ -5,6 +5,7 @@ mod idempotency;
 mod orders;
 mod outbox;
 mod rows;
+mod tickets;
 mod waitlist;
 
 use holdfast_common::docstore::SqliteDb;

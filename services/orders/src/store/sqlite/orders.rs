@@ -46,6 +46,7 @@ fn cancel_blocking(
             release.execute(params![order.event_id, seat, order.order_id])?;
         }
     }
+    super::tickets::revoke_tickets(&tx, &order.order_id, &p.released, now_millis())?;
     let r = &p.refund;
     tx.execute(
         &format!(
@@ -151,6 +152,7 @@ fn purchase_blocking(
             Err(e) => return Err(e.into()),
         }
     }
+    super::tickets::insert_tickets(&tx, order)?;
     insert_outbox(&tx, &p.outbox)?;
     tx.commit()?;
     Ok(PurchaseOutcome::Committed)

@@ -4,6 +4,7 @@
 mod idempotency;
 mod orders;
 mod outbox;
+mod tickets;
 mod waitlist;
 
 use std::collections::HashSet;
