@@ -3,7 +3,7 @@
 //! Each service describes its own routes next to its handlers (its router is built from those
 //! descriptions, so a route cannot go undocumented); this module puts them under the paths the
 //! gateway serves them on (API.md: `/api/auth/*` → auth `/*`, `/api/events*` → events
-//! `/events*`, `/api/orders/*` and `/api/public/*` → orders, `/api/ml/*` → ml), adds the
+//! `/events*`, `/api/orders/*`, `/api/public/*` and `/api/checkin/*` → orders, `/api/ml/*` → ml), adds the
 //! gateway's own routes, the security schemes, and the answers the gateway itself may give to
 //! any route (rate limits, an unavailable or slow service, refused paths and bodies).
 //!
@@ -106,7 +106,9 @@ pub fn public_path(service: &str, path: &str) -> String {
     match service {
         "auth" => format!("/api/auth{path}"),
         "events" => format!("/api{path}"),
-        "orders" if path.starts_with("/public/") => format!("/api{path}"),
+        "orders" if path.starts_with("/public/") || path.starts_with("/checkin/") => {
+            format!("/api{path}")
+        }
         "orders" => format!("/api/orders{path}"),
         "ml" => format!("/api/ml{path}"),
         _ => path.to_string(),

@@ -109,7 +109,8 @@ const NEVER_FORWARDED: [&str; 3] = ["internal", "metrics", "ready"];
 
 /// Which upstream serves a public path, and the path it knows it by:
 /// `/api/auth/*` → auth `/*`, `/api/events*` → events `/events*`, `/api/orders/*` → orders `/*`,
-/// `/api/public/*` → orders `/public/*`, `/api/ml/*` → ml `/*`; `None` for other paths and for
+/// `/api/public/*` → orders `/public/*`, `/api/checkin/*` → orders `/checkin/*`, `/api/ml/*` →
+/// ml `/*`; `None` for other paths and for
 /// [`NEVER_FORWARDED`] service paths.
 pub fn route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {
     let (upstream, service_path) = public_route(upstreams, path)?;
@@ -136,7 +137,7 @@ fn public_route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstrea
     if let Some(rest) = strip("/api/orders") {
         return Some((&upstreams.orders, rest));
     }
-    if path.starts_with("/api/public/") {
+    if path.starts_with("/api/public/") || path.starts_with("/api/checkin/") {
         return Some((&upstreams.orders, path["/api".len()..].to_string()));
     }
     if let Some(rest) = strip("/api/ml") {
@@ -197,6 +198,10 @@ mod tests {
             (
                 "/api/public/orders/o1",
                 Some(("orders", "/public/orders/o1")),
+            ),
+            (
+                "/api/checkin/events/e1/scan",
+                Some(("orders", "/checkin/events/e1/scan")),
             ),
             ("/api/ml/recs", Some(("ml", "/recs"))),
             ("/api/orders/internal/events/e1/activity", None),

@@ -5,6 +5,7 @@
 
 mod after_sale;
 mod auth;
+mod door;
 mod edge;
 mod events;
 mod launcher;

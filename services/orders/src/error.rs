@@ -51,6 +51,12 @@ pub enum OrdersError {
     /// An order that does not exist or that the caller may not see (404).
     #[error("no such order")]
     NoSuchOrder,
+    /// A ticket that does not exist or that the caller does not hold (404).
+    #[error("no such ticket")]
+    NoSuchTicket,
+    /// The ticket was cancelled or reissued: it no longer admits anyone (409 `TICKET_REVOKED`).
+    #[error("this ticket was cancelled: it no longer admits anyone")]
+    TicketRevoked,
     /// The buyer's cancellation window has closed (409 `CANCELLATION_CLOSED`).
     #[error("cancellations closed {0} hours before the event; ask the organizer")]
     CancellationClosed(u64),
@@ -143,7 +149,9 @@ impl IntoResponse for OrdersError {
             | Self::NoSuchHold
             | Self::IntentNotFound
             | Self::NoSuchOrder
+            | Self::NoSuchTicket
             | Self::NotWaitlisted => ApiError::not_found(message),
+            Self::TicketRevoked => ApiError::new(StatusCode::CONFLICT, "TICKET_REVOKED", message),
             Self::CancellationClosed(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_CLOSED", message)
             }

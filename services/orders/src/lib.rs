@@ -16,10 +16,12 @@ pub mod idempotency;
 pub mod layouts;
 pub mod live;
 pub mod outbox;
+pub mod qr;
 pub mod sales;
 pub mod seat_changes;
 pub mod state;
 pub mod store;
+pub mod ticket_keys;
 pub mod venue_views;
 pub mod waitlist;
 
@@ -189,6 +191,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             cache: Arc::new(sales::SalesCache::default()),
         },
         keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+        ticket_keys: Arc::new(ticket_keys::TicketKeys::load(&settings)?),
         service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(
             &settings.auth.service_token_secret,
         )),

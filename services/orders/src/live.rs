@@ -501,6 +501,7 @@ mod tests {
             organizer_id: None,
             starts_at_ms: None,
             venue: None,
+            about: crate::domain::seat::EventFacts::default(),
         }
     }
 

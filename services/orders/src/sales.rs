@@ -392,6 +392,7 @@ mod tests {
             organizer_id: None,
             starts_at_ms: None,
             venue: None,
+            about: crate::domain::seat::EventFacts::default(),
         };
         let snapshot = Snapshot {
             version: 7,

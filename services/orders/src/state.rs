@@ -46,6 +46,8 @@ pub struct Handlers {
     pub payments: Payments,
     pub layouts: Arc<Layouts>,
     pub keys: Arc<TokenKeys>,
+    /// Sign and verify ticket passes.
+    pub ticket_keys: Arc<crate::ticket_keys::TicketKeys>,
     /// Verify the service tokens of `/internal/*` calls.
     pub service_keys: Arc<ServiceKeys>,
     /// Built seat maps and recent changes.

@@ -36,6 +36,25 @@ pub struct Layout {
     /// source. Shared: a layout is cloned per request, a venue may have 100,000 seats.
     #[serde(skip)]
     pub venue: Option<Arc<VenuePlan>>,
+    /// What people read about the event: on tickets, pages and mail.
+    #[serde(flatten)]
+    pub about: EventFacts,
+}
+
+/// An event as its ticket holders read about it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFacts {
+    #[serde(default)]
+    pub title: String,
+    /// RFC 3339 in UTC.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// The IANA time zone the event takes place in.
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// A venue with its seats findable by id.
@@ -231,6 +250,7 @@ mod tests {
             organizer_id: None,
             starts_at_ms: None,
             venue: None,
+            about: crate::domain::seat::EventFacts::default(),
         };
         let ids: Vec<String> = layout.seat_ids().iter().map(|s| s.to_string()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);

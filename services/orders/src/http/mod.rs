@@ -1,4 +1,5 @@
-//! The orders service's routes (public paths are `/api/orders/*` and `/api/public/*`).
+//! The orders service's routes (public paths are `/api/orders/*`, `/api/public/*` and
+//! `/api/checkin/*`).
 
 mod blocks;
 mod cancel;
@@ -9,6 +10,7 @@ mod payments;
 mod purchase;
 mod sales;
 mod seats;
+mod tickets;
 mod waitlist;
 
 use std::sync::Arc;
@@ -87,6 +89,18 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
         "/events/{event_id}/blocks/release",
         Caller::SignedIn,
     ),
+    (
+        HttpMethod::Get,
+        "/orders/{order_id}/tickets",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/orders/{order_id}/tickets/print",
+        Caller::SignedIn,
+    ),
+    (HttpMethod::Get, "/tickets/{ticket_id}", Caller::SignedIn),
+    (HttpMethod::Get, "/tickets/{ticket_id}/qr", Caller::SignedIn),
 ];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -112,10 +126,15 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(sales::sales))
         .routes(routes!(blocks::list, blocks::block))
         .routes(routes!(blocks::release))
+        .routes(routes!(tickets::of_order))
+        .routes(routes!(tickets::print))
+        .routes(routes!(tickets::one))
+        .routes(routes!(tickets::qr))
+        .routes(routes!(tickets::keys))
 }
 
-/// The OpenAPI description of the public routes: `/public/*` is served by the gateway as
-/// `/api/public/*`, the rest under `/api/orders`.
+/// The OpenAPI description of the public routes: `/public/*` and `/checkin/*` are served by
+/// the gateway under `/api`, the rest under `/api/orders`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = documented().into_openapi();
     document_callers(&mut doc, CALLERS);
