@@ -3,6 +3,7 @@
 //! the waitlist, and who may manage an event.
 
 pub mod access;
+pub mod checkin;
 pub mod hold;
 pub mod ids;
 pub mod intent;

@@ -1,5 +1,5 @@
 //! Where orders are kept: one port per capability — [`OrderStore`] (orders, refunds and sold
-//! seats), [`TicketStore`], [`WaitlistStore`], [`OutboxStore`] and [`IdempotencyStore`] — each
+//! seats), [`TicketStore`], [`CheckinStore`], [`WaitlistStore`], [`OutboxStore`] and [`IdempotencyStore`] — each
 //! with a SQLite and a MongoDB adapter (`sqlite/`, `mongo/`, a file per capability).
 //!
 //! A purchase is ONE transaction: a sold-seat record per seat under a unique (event, seat) key,
@@ -29,6 +29,7 @@ use holdfast_common::docstore::{Database, StoreError};
 pub use self::mongo::MongoOrders;
 pub use self::schema::SCHEMA;
 pub use self::sqlite::SqliteOrders;
+use crate::domain::checkin::{Device, DoorPolicy, Passage, PassageOutcome};
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, Refund};
 use crate::domain::ticket::Ticket;
@@ -142,6 +143,58 @@ pub trait TicketStore: Send + Sync + 'static {
     /// Every ticket of the order, revoked ones included.
     async fn tickets_of_order(&self, order_id: &OrderId) -> Result<Vec<Ticket>, RepoError>;
     async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, RepoError>;
+    /// The event's tickets changed after `after` (by when they changed, then by id), oldest
+    /// change first; at most `limit` (an indexed range read).
+    async fn tickets_changed(
+        &self,
+        event_id: &EventId,
+        after: &ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, RepoError>;
+}
+
+/// A place in an event's ticket changes: strictly after the change of `ticket_id` at
+/// `changed_at_ms` (an empty `ticket_id`: every change at or after `changed_at_ms`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub changed_at_ms: i64,
+    pub ticket_id: String,
+}
+
+/// Check-in: passages through the door (written on the tickets), scanner devices, door
+/// policies and the nonces of offline scans already reconciled.
+#[async_trait]
+pub trait CheckinStore: Send + Sync + 'static {
+    /// Records `passage` if the pass scanned is its ticket's current one and the door lets it
+    /// through — one conditional write, so two gates at once cannot both let a ticket in —
+    /// and answers what happened (see [`crate::domain::checkin`]).
+    async fn pass_door(&self, passage: &Passage) -> Result<PassageOutcome, RepoError>;
+    /// Each of the batch's passages once per `scanner` and nonce, in order: a nonce seen
+    /// before answers what it answered then and changes nothing. Nonces are kept until
+    /// `expires_at_ms`.
+    async fn pass_door_batch(
+        &self,
+        scanner: &str,
+        passages: &[(String, Passage)],
+        expires_at_ms: i64,
+    ) -> Result<Vec<PassageOutcome>, RepoError>;
+    /// Deletes at most `limit` nonces expired at `now_ms`; how many went (0 where the database
+    /// expires them itself).
+    async fn prune_scan_nonces(&self, now_ms: i64, limit: usize) -> Result<usize, RepoError>;
+    /// Adds the device unless its event has `max_per_event` devices not revoked already.
+    async fn add_device(&self, device: &Device, max_per_event: usize) -> Result<bool, RepoError>;
+    async fn device(&self, device_id: &str) -> Result<Option<Device>, RepoError>;
+    /// The event's devices, oldest first, revoked ones too.
+    async fn devices_of(&self, event_id: &EventId) -> Result<Vec<Device>, RepoError>;
+    /// Revokes the event's device; whether it was there and not revoked yet.
+    async fn revoke_device(&self, event_id: &EventId, device_id: &str) -> Result<bool, RepoError>;
+    /// The event's door policy (the default until one is set).
+    async fn door_policy(&self, event_id: &EventId) -> Result<DoorPolicy, RepoError>;
+    async fn set_door_policy(
+        &self,
+        event_id: &EventId,
+        policy: &DoorPolicy,
+    ) -> Result<(), RepoError>;
 }
 
 /// Replayed answers of purchases made with an Idempotency-Key (written by
@@ -258,6 +311,7 @@ fn first_in_line(
 pub struct Stores {
     pub orders: Arc<dyn OrderStore>,
     pub tickets: Arc<dyn TicketStore>,
+    pub checkin: Arc<dyn CheckinStore>,
     pub waitlist: Arc<dyn WaitlistStore>,
     pub outbox: Arc<dyn OutboxStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
@@ -274,11 +328,12 @@ impl Stores {
 
     fn all<A>(adapter: Arc<A>) -> Self
     where
-        A: OrderStore + TicketStore + WaitlistStore + OutboxStore + IdempotencyStore,
+        A: OrderStore + TicketStore + CheckinStore + WaitlistStore + OutboxStore + IdempotencyStore,
     {
         Self {
             orders: adapter.clone(),
             tickets: adapter.clone(),
+            checkin: adapter.clone(),
             waitlist: adapter.clone(),
             outbox: adapter.clone(),
             idempotency: adapter,

@@ -200,6 +200,32 @@ pub const SCHEMA: Schema = Schema {
                    created_at
             FROM live;
     ",
+        r"
+        -- Check-in: scanner devices (their tokens' secrets hashed), each event's door policy,
+        -- and the nonces of offline scans already reconciled, with what each answered.
+        CREATE TABLE devices (
+            device_id   TEXT PRIMARY KEY,
+            event_id    TEXT NOT NULL,
+            name        TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            created_by  TEXT NOT NULL,
+            created_at  INTEGER NOT NULL,
+            revoked     INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX devices_by_event ON devices (event_id, created_at);
+        CREATE TABLE door_policies (
+            event_id TEXT PRIMARY KEY,
+            reentry  INTEGER NOT NULL
+        );
+        CREATE TABLE scan_nonces (
+            scanner    TEXT NOT NULL,
+            nonce      TEXT NOT NULL,
+            outcome    TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (scanner, nonce)
+        ) WITHOUT ROWID;
+        CREATE INDEX scan_nonces_expiry ON scan_nonces (expires_at);
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -343,6 +369,21 @@ pub const SCHEMA: Schema = Schema {
                 ("changedAt", IndexOrder::Ascending),
                 ("_id", IndexOrder::Ascending),
             ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "devices",
+            name: "devices_by_event",
+            keys: &[
+                ("eventId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "scan_nonces",
+            name: "scan_nonces_expiry",
+            keys: &[("expiresAt", IndexOrder::ExpiresAt)],
             unique: false,
         },
         IndexSpec {

@@ -53,6 +53,7 @@ macro_rules! in_transaction {
 const TRANSACTION_ATTEMPTS: u32 = 10;
 const COMMIT_ATTEMPTS: u32 = 5;
 
+mod checkin;
 mod idempotency;
 mod orders;
 mod outbox;
@@ -68,6 +69,9 @@ pub struct MongoOrders {
     outbox: Collection<Document>,
     refunds: Collection<RefundDocument>,
     tickets: Collection<TicketDocument>,
+    devices: Collection<checkin::DeviceDocument>,
+    door_policies: Collection<Document>,
+    scan_nonces: Collection<Document>,
     waitlist: Collection<WaitlistDocument>,
     /// Per event: the next sequence number, the entries and the seats wanted.
     waitlist_lines: Collection<Document>,
@@ -86,6 +90,9 @@ impl MongoOrders {
             outbox: database.collection("outbox"),
             refunds: database.collection("refunds"),
             tickets: database.collection("tickets"),
+            devices: database.collection("devices"),
+            door_policies: database.collection("door_policies"),
+            scan_nonces: database.collection("scan_nonces"),
             waitlist: database.collection("waitlist"),
             waitlist_lines: database.collection("waitlist_lines"),
             waitlist_blocks: database.collection("waitlist_blocks"),

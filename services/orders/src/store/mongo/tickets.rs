@@ -8,11 +8,11 @@ use mongodb::bson::doc;
 
 use super::MongoOrders;
 use super::records::TicketDocument;
-use crate::domain::ids::{OrderId, SeatId};
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::Order;
 use crate::domain::ticket::{Ticket, TicketStatus};
-use crate::store::{RepoError, TicketStore};
+use crate::store::{ChangeCursor, RepoError, TicketStore};
 
 impl MongoOrders {
     /// Writes the new order's tickets inside the purchase's transaction.
@@ -76,5 +76,28 @@ impl TicketStore for MongoOrders {
             .find_one(doc! { "_id": ticket_id })
             .await?
             .map(Ticket::from))
+    }
+
+    async fn tickets_changed(
+        &self,
+        event_id: &EventId,
+        after: &ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, RepoError> {
+        let documents: Vec<TicketDocument> = self
+            .tickets
+            .find(doc! {
+                "eventId": event_id,
+                "$or": [
+                    { "changedAt": { "$gt": after.changed_at_ms } },
+                    { "changedAt": after.changed_at_ms, "_id": { "$gt": &after.ticket_id } },
+                ],
+            })
+            .sort(doc! { "changedAt": 1, "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(Ticket::from).collect())
     }
 }

@@ -1,6 +1,7 @@
 //! The SQLite adapter of the order store, a file per capability. Every write runs in a
 //! `BEGIN IMMEDIATE` transaction, so it holds the write lock from its first statement.
 
+mod checkin;
 mod idempotency;
 mod orders;
 mod outbox;

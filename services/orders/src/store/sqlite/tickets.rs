@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteOrders;
-use crate::domain::ids::{OrderId, SeatId};
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::order::Order;
 use crate::domain::ticket::{Ticket, TicketStatus};
-use crate::store::{RepoError, TicketStore};
+use crate::store::{ChangeCursor, RepoError, TicketStore};
 
-const TICKET_COLUMNS: &str = "ticket_id, event_id, seat_id, order_id, holder_id, status, version, secret, entered_at, entry_gate, inside, changed_at";
+pub(super) const TICKET_COLUMNS: &str = "ticket_id, event_id, seat_id, order_id, holder_id, status, version, secret, entered_at, entry_gate, inside, changed_at";
 
 /// Writes the new order's tickets in the purchase's transaction `tx`.
 pub(super) fn insert_tickets(
@@ -56,7 +56,7 @@ pub(super) fn revoke_tickets(
     Ok(())
 }
 
-fn read_ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+pub(super) fn read_ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
         ticket_id: row.get(0)?,
         event_id: row.get(1)?,
@@ -110,6 +110,32 @@ impl TicketStore for SqliteOrders {
                     read_ticket,
                 )
                 .optional()?)
+            })
+            .await?)
+    }
+
+    async fn tickets_changed(
+        &self,
+        event_id: &EventId,
+        after: &ChangeCursor,
+        limit: usize,
+    ) -> Result<Vec<Ticket>, RepoError> {
+        let (event_id, after) = (event_id.clone(), after.clone());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE event_id = ?1 \
+                     AND (changed_at, ticket_id) > (?2, ?3) ORDER BY changed_at, ticket_id LIMIT ?4"
+                ))?;
+                let tickets = statement
+                    .query_map(
+                        params![event_id, after.changed_at_ms, after.ticket_id, limit],
+                        read_ticket,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(tickets)
             })
             .await?)
     }

@@ -1,6 +1,7 @@
 //! The contract every adapter of the order store meets, a module per capability, each run
 //! once per adapter (the MongoDB runs only where `MONGODB_URI` names a server).
 
+mod checkin;
 mod idempotency;
 mod orders;
 mod outbox;
