@@ -300,6 +300,10 @@ pub struct OrdersSettings {
     /// adds the new key first and keeps the old one until its tickets are reissued). Empty:
     /// the embedded profile makes one and keeps it under `DATA_DIR`; production refuses it.
     pub ticket_signing_keys: Vec<TicketSigningKey>,
+    /// Online scans one scanner (a device, or an organizer scanning) may send per second.
+    pub scans_per_second: u32,
+    /// Offline batches one scanner may upload per minute.
+    pub scan_batches_per_minute: u32,
 }
 
 /// One Ed25519 key that signs tickets: its id (printed in every ticket it signs) and its
@@ -684,6 +688,10 @@ impl OrdersSettings {
                     .saturating_mul(3600),
             ),
             waitlist_offer_ttl: env.seconds("WAITLIST_OFFER_SECONDS", 600)?,
+            scans_per_second: u32::try_from(env.positive("CHECKIN_SCANS_PER_SECOND", 20)?)
+                .unwrap_or(u32::MAX),
+            scan_batches_per_minute: u32::try_from(env.positive("CHECKIN_BATCHES_PER_MINUTE", 12)?)
+                .unwrap_or(u32::MAX),
             ticket_signing_keys: match env.string("TICKET_SIGNING_KEYS") {
                 None => Vec::new(),
                 Some(raw) => {

@@ -2,7 +2,7 @@
 //! hop-by-hop headers (RFC 9110 §7.6.1), which belong to one connection only.
 //!
 //! Bodies stream both ways: the request body goes to the upstream as it arrives (cut at
-//! [`MAX_BODY_BYTES`]), and the answer's body goes to the client as it comes, so a long-lived
+//! [`MAX_BODY_BYTES`], or [`MAX_SCAN_BATCH_BYTES`] for a batch of offline scans), and the answer's body goes to the client as it comes, so a long-lived
 //! answer (a Server-Sent Events stream) passes through unbuffered and is not cut. The upstream
 //! timeout bounds the wait for the answer's head only.
 
@@ -23,6 +23,18 @@ use crate::upstream::{Address, Upstream};
 
 /// The largest request body the gateway accepts (and so forwards).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The largest offline batch of scans (`POST /api/checkin/events/:id/scans`): 10,000 scans
+/// of a ~160-character pass each.
+pub const MAX_SCAN_BATCH_BYTES: usize = 8 * 1024 * 1024;
+
+/// The largest body the gateway accepts for the service path `path`.
+pub fn max_body_bytes(path: &str) -> usize {
+    if path.starts_with("/checkin/events/") && path.ends_with("/scans") {
+        MAX_SCAN_BATCH_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
 
 /// The pooled HTTP/1.1 client the gateway reaches upstreams with.
 pub type HttpClient = Client<HttpConnector, Body>;
@@ -86,13 +98,14 @@ pub async fn forward(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(length) = declared_length.filter(|&length| length > MAX_BODY_BYTES as u64) {
+    let limit = max_body_bytes(path);
+    if let Some(length) = declared_length.filter(|&length| length > limit as u64) {
         if length <= DISCARD_MAX_BYTES {
             discard(body).await;
         }
-        return Err(GatewayError::BodyTooLarge(MAX_BODY_BYTES));
+        return Err(GatewayError::BodyTooLarge(limit));
     }
-    let body = Body::new(Limited::new(body, MAX_BODY_BYTES));
+    let body = Body::new(Limited::new(body, limit));
     strip_hop_by_hop(&mut parts.headers);
     // The upstream is named by the URI; the client's Host is not its business.
     parts.headers.remove(header::HOST);
@@ -127,7 +140,7 @@ pub async fn forward(
             let sent = client.request(Request::from_parts(parts, body));
             match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer.map(Body::new),
-                Ok(Err(error)) => return Err(upstream_error(upstream, &error)),
+                Ok(Err(error)) => return Err(upstream_error(upstream, &error, limit)),
                 Err(_) => return Err(timed_out(upstream)),
             }
         }
@@ -159,11 +172,15 @@ fn timed_out(upstream: &Upstream) -> GatewayError {
 
 /// A failed call: the client's body passing the limit is the client's fault, anything else
 /// is the upstream's.
-fn upstream_error(upstream: &Upstream, error: &hyper_util::client::legacy::Error) -> GatewayError {
+fn upstream_error(
+    upstream: &Upstream,
+    error: &hyper_util::client::legacy::Error,
+    limit: usize,
+) -> GatewayError {
     let mut source = error.source();
     while let Some(cause) = source {
         if cause.is::<LengthLimitError>() {
-            return GatewayError::BodyTooLarge(MAX_BODY_BYTES);
+            return GatewayError::BodyTooLarge(limit);
         }
         source = cause.source();
     }

@@ -209,8 +209,515 @@ async fn keys_are_published_for_existing_events_only(kv: Kv, db: Db) {
     assert_error(malformed, 400, "INVALID_ID").await;
 }
 
+/// The demo organizer's token (the organizer of every event `event` makes).
+async fn organizer(s: &TestStack) -> String {
+    crate::support::access_token(s, "organizer@holdfast.test", "holdfast-demo").await
+}
+
+async fn send(
+    s: &TestStack,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
+    api()
+        .request(method, s.at(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A new scanner device of the event; answers its token.
+async fn device(s: &TestStack, organizer: &str, event_id: &str, name: &str) -> (String, String) {
+    let made = send(
+        s,
+        organizer,
+        reqwest::Method::POST,
+        &format!("/api/checkin/events/{event_id}/devices"),
+        json!({"name": name}),
+    )
+    .await;
+    assert_eq!(made.status(), 201);
+    let made: Value = made.json().await.unwrap();
+    (
+        made["deviceId"].as_str().unwrap().to_string(),
+        made["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The passes of an order, by seat.
+async fn passes(
+    s: &TestStack,
+    buyer: &str,
+    order_id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    let tickets = get_json(
+        s,
+        Some(buyer),
+        &format!("/api/orders/orders/{order_id}/tickets"),
+    )
+    .await;
+    tickets["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["pass"].is_null())
+        .map(|t| {
+            (
+                t["seatId"].as_str().unwrap().to_string(),
+                t["pass"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn scan(s: &TestStack, token: &str, event_id: &str, body: Value) -> reqwest::Response {
+    send(
+        s,
+        token,
+        reqwest::Method::POST,
+        &format!("/api/checkin/events/{event_id}/scan"),
+        body,
+    )
+    .await
+}
+
+async fn scan_result(
+    s: &TestStack,
+    token: &str,
+    event_id: &str,
+    pass: &str,
+    gate: &str,
+    direction: &str,
+) -> Value {
+    let answer = scan(
+        s,
+        token,
+        event_id,
+        json!({"pass": pass, "gate": gate, "direction": direction}),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    answer.json().await.unwrap()
+}
+
+async fn scanning_at_the_door(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 4, 0.0).await;
+    let other_event = event(&s, 1, 4, 0.0).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("6650c0ffee00000000000c01");
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1", "R1-S2", "R1-S3"], 0.0).await;
+    let elsewhere = buy(&s, &buyer, &other_event, &["R1-S1"], 0.0).await;
+    let passes_here = passes(&s, &buyer, &order_id).await;
+    let pass = passes_here["R1-S1"].clone();
+    let (device_id, gate_device) = device(&s, &organizer, &event_id, "North 1").await;
+
+    let first = scan_result(&s, &gate_device, &event_id, &pass, "North", "in").await;
+    assert_eq!(first["result"], "entered", "{first}");
+    assert_eq!(first["seatId"], "R1-S1");
+    assert_eq!(first["entryGate"], "North");
+    // The organizer scans it at another gate: already in, with when and where.
+    let again = scan_result(&s, &organizer, &event_id, &pass, "South", "in").await;
+    assert_eq!(again["result"], "already_entered");
+    assert_eq!(
+        (again["entryGate"].clone(), again["enteredAt"].clone()),
+        (first["entryGate"].clone(), first["enteredAt"].clone())
+    );
+    // No re-entry by default: out, then in again, is refused.
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, &pass, "North", "out").await["result"],
+        "exited"
+    );
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, &pass, "North", "in").await["result"],
+        "already_entered"
+    );
+
+    // Forged, altered and foreign passes say nothing about any ticket.
+    let mut altered = pass.clone().into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for bad in [altered.as_str(), "not a pass", "local.AAAA.BBBB"] {
+        let answer = scan_result(&s, &gate_device, &event_id, bad, "North", "in").await;
+        assert_eq!(answer, json!({"result": "invalid"}), "{bad}");
+    }
+    let foreign = passes(&s, &buyer, &elsewhere).await["R1-S1"].clone();
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, &foreign, "North", "in").await,
+        json!({"result": "wrong_event"})
+    );
+    // A cancelled seat's pass is revoked.
+    assert_eq!(
+        cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S2"]})))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        scan_result(
+            &s,
+            &gate_device,
+            &event_id,
+            &passes_here["R1-S2"],
+            "North",
+            "in"
+        )
+        .await["result"],
+        "revoked"
+    );
+
+    // Re-entry once the organizer allows it.
+    let policy = send(
+        &s,
+        &organizer,
+        reqwest::Method::PUT,
+        &format!("/api/checkin/events/{event_id}/policy"),
+        json!({"reentry": true}),
+    )
+    .await;
+    assert_eq!(policy.status(), 200);
+    let third = &passes_here["R1-S3"];
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, third, "East", "in").await["result"],
+        "entered"
+    );
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, third, "East", "out").await["result"],
+        "exited"
+    );
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, third, "West", "in").await["result"],
+        "entered"
+    );
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, third, "West", "out").await["result"],
+        "exited"
+    );
+    assert_eq!(
+        scan_result(&s, &gate_device, &event_id, third, "West", "out").await["result"],
+        "not_inside"
+    );
+
+    // Who may scan: not buyers, not anonymous callers, not a device of another event, not a
+    // revoked device.
+    let body = json!({"pass": pass, "gate": "North"});
+    assert_error(
+        scan(&s, &buyer, &event_id, body.clone()).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    let anonymous = api()
+        .post(s.at(&format!("/api/checkin/events/{event_id}/scan")))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(anonymous, 401, "UNAUTHENTICATED").await;
+    let (_, other_device) = device(&s, &organizer, &other_event, "Elsewhere").await;
+    assert_error(
+        scan(&s, &other_device, &event_id, body.clone()).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    let revoked = api()
+        .delete(s.at(&format!(
+            "/api/checkin/events/{event_id}/devices/{device_id}"
+        )))
+        .bearer_auth(&organizer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 204);
+    assert_error(
+        scan(&s, &gate_device, &event_id, body.clone()).await,
+        401,
+        "UNAUTHENTICATED",
+    )
+    .await;
+    let listed = get_json(
+        &s,
+        Some(&organizer),
+        &format!("/api/checkin/events/{event_id}/devices"),
+    )
+    .await;
+    assert_eq!(listed["devices"][0]["revoked"], true);
+    assert!(
+        listed["devices"][0].get("token").is_none(),
+        "tokens are shown once"
+    );
+
+    // Bad input: every offending field named; unknown fields refused.
+    let bad = scan(&s, &organizer, &event_id, json!({"pass": "", "gate": ""})).await;
+    let bad = assert_error(bad, 400, "VALIDATION_FAILED").await;
+    assert!(
+        bad["details"]["fields"]["pass"].is_array() && bad["details"]["fields"]["gate"].is_array(),
+        "{bad}"
+    );
+    assert_error(
+        scan(
+            &s,
+            &organizer,
+            &event_id,
+            json!({"pass": pass, "gate": "N", "extra": 1}),
+        )
+        .await,
+        400,
+        "INVALID_JSON",
+    )
+    .await;
+    assert_error(
+        scan(
+            &s,
+            &organizer,
+            &event_id,
+            json!({"pass": pass, "gate": "N", "direction": "up"}),
+        )
+        .await,
+        400,
+        "INVALID_JSON",
+    )
+    .await;
+
+    // The organizer's counts: 2 entered (at North and East), 0 not yet, 1 revoked.
+    let stats = get_json(
+        &s,
+        Some(&organizer),
+        &format!("/api/checkin/events/{event_id}/stats"),
+    )
+    .await;
+    assert_eq!(
+        (
+            stats["entered"].clone(),
+            stats["notYet"].clone(),
+            stats["revoked"].clone()
+        ),
+        (json!(2), json!(0), json!(1)),
+        "{stats}"
+    );
+    assert_eq!(stats["byGate"], json!({"East": 1, "North": 1}));
+    assert_eq!(
+        stats["byCategory"]["general"],
+        json!({"entered": 2, "notYet": 0, "revoked": 1})
+    );
+    assert_error(
+        api()
+            .get(s.at(&format!("/api/checkin/events/{event_id}/stats")))
+            .bearer_auth(&buyer)
+            .send()
+            .await
+            .unwrap(),
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+}
+
+/// Offline: a device downloads the tickets (and later only what changed), scans while offline,
+/// then uploads; uploading again changes nothing; the earliest of two gates' entries stands.
+async fn offline_scanning(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 4, 0.0).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("6650c0ffee00000000000c02");
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1", "R1-S2", "R1-S3"], 0.0).await;
+    let passes = passes(&s, &buyer, &order_id).await;
+    let (_, north) = device(&s, &organizer, &event_id, "North").await;
+    let (_, south) = device(&s, &organizer, &event_id, "South").await;
+
+    let download = get_json(
+        &s,
+        Some(&north),
+        &format!("/api/checkin/events/{event_id}/tickets"),
+    )
+    .await;
+    assert_eq!(
+        download["tickets"].as_array().unwrap().len(),
+        3,
+        "{download}"
+    );
+    assert_eq!(download["next"], Value::Null);
+    let version = download["version"].as_i64().unwrap();
+    // A cancellation after the download reaches the next delta.
+    assert_eq!(
+        cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S3"]})))
+            .await
+            .status(),
+        200
+    );
+    let delta = get_json(
+        &s,
+        Some(&north),
+        &format!("/api/checkin/events/{event_id}/tickets?since={version}"),
+    )
+    .await;
+    let revoked: Vec<&Value> = delta["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "revoked")
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["seatId"], "R1-S3");
+    // Paging.
+    let first_page = get_json(
+        &s,
+        Some(&north),
+        &format!("/api/checkin/events/{event_id}/tickets?limit=2"),
+    )
+    .await;
+    let next = first_page["next"].as_str().unwrap();
+    let second_page = get_json(
+        &s,
+        Some(&north),
+        &format!("/api/checkin/events/{event_id}/tickets?after={next}&limit=2"),
+    )
+    .await;
+    assert_eq!(
+        first_page["tickets"].as_array().unwrap().len()
+            + second_page["tickets"].as_array().unwrap().len(),
+        3
+    );
+
+    let scans = |gate: &str, at: &str| {
+        json!({"scans": [
+            {"nonce": format!("{gate}-1"), "pass": passes["R1-S1"], "gate": gate, "scannedAt": at},
+            {"nonce": format!("{gate}-2"), "pass": passes["R1-S3"], "gate": gate, "scannedAt": at},
+            {"nonce": format!("{gate}-3"), "pass": "forged", "gate": gate, "scannedAt": at},
+        ]})
+    };
+    let upload = |token: &str, body: Value| {
+        let path = format!("/api/checkin/events/{event_id}/scans");
+        let token = token.to_string();
+        let s = &s;
+        async move { send(s, &token, reqwest::Method::POST, &path, body).await }
+    };
+    // North scanned at 19:05, uploads first; South scanned the same ticket at 19:01.
+    let north_answer: Value = upload(&north, scans("North", "2026-01-01T19:05:00Z"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let results = north_answer["results"].as_array().unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .map(|r| r["result"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["entered", "revoked", "invalid"]
+    );
+    let south_answer: Value = upload(&south, scans("South", "2026-01-01T19:01:00Z"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        south_answer["results"][0]["result"], "entered",
+        "the earlier scan stands"
+    );
+    let ticket_id = south_answer["results"][0]["ticketId"].as_str().unwrap();
+    let ticket = get_json(
+        &s,
+        Some(&buyer),
+        &format!("/api/orders/tickets/{ticket_id}"),
+    )
+    .await;
+    assert_eq!(ticket["entryGate"], "South");
+    assert_eq!(ticket["status"], "used");
+    // A third gate, later: a conflict, reported with the entry that stands.
+    let east: Value = upload(&organizer, scans("East", "2026-01-01T19:09:00Z"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(east["results"][0]["result"], "already_entered");
+    assert_eq!(east["results"][0]["conflict"], true);
+    assert_eq!(east["results"][0]["entryGate"], "South");
+    // North uploads its batch again: the same answers, nothing changes.
+    let replay: Value = upload(&north, scans("North", "2026-01-01T19:05:00Z"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replay, north_answer);
+    assert_eq!(
+        get_json(
+            &s,
+            Some(&buyer),
+            &format!("/api/orders/tickets/{ticket_id}")
+        )
+        .await["entryGate"],
+        "South"
+    );
+
+    // Bad batches change nothing and name every offending scan.
+    let bad = upload(&north, json!({"scans": [
+        {"nonce": "", "pass": passes["R1-S2"], "gate": "North", "scannedAt": "2026-01-01T19:05:00Z"},
+        {"nonce": "x", "pass": passes["R1-S2"], "gate": "North", "scannedAt": "yesterday"},
+        {"nonce": "y", "pass": passes["R1-S2"], "gate": "North", "scannedAt": "2999-01-01T00:00:00Z"},
+    ]})).await;
+    let bad = assert_error(bad, 400, "VALIDATION_FAILED").await;
+    let fields = bad["details"]["fields"].as_object().unwrap();
+    for field in ["scans[0].nonce", "scans[1].scannedAt", "scans[2].scannedAt"] {
+        assert!(fields.contains_key(field), "{field} in {bad}");
+    }
+    let stats = get_json(
+        &s,
+        Some(&organizer),
+        &format!("/api/checkin/events/{event_id}/stats"),
+    )
+    .await;
+    assert_eq!(stats["entered"], 1, "{stats}");
+    let too_many: Vec<Value> = (0..10_001).map(|n| json!({"nonce": n.to_string(), "pass": "p", "gate": "g", "scannedAt": "2026-01-01T19:05:00Z"})).collect();
+    assert_error(
+        upload(&south, json!({"scans": too_many})).await,
+        413,
+        "BATCH_TOO_LARGE",
+    )
+    .await;
+    assert_error(
+        upload(&south, json!({"scans": []})).await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+}
+
 crate::support::on_every_store!(
     tickets_of_order,
     a_cancelled_seat_revokes_its_ticket,
     keys_are_published_for_existing_events_only,
+    scanning_at_the_door,
+    offline_scanning,
 );
+
+/// Each scanner has its own limit of scans per second (a burst of three seconds' worth).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scans_are_limited_per_scanner() {
+    let s = crate::support::spawn(&[("CHECKIN_SCANS_PER_SECOND", "1")]).await;
+    let event_id = event(&s, 1, 1, 0.0).await;
+    let organizer = organizer(&s).await;
+    let (_, first) = device(&s, &organizer, &event_id, "One").await;
+    let (_, second) = device(&s, &organizer, &event_id, "Two").await;
+    let body = json!({"pass": "x", "gate": "g"});
+    for _ in 0..3 {
+        assert_eq!(
+            scan(&s, &first, &event_id, body.clone()).await.status(),
+            200
+        );
+    }
+    let limited = scan(&s, &first, &event_id, body.clone()).await;
+    assert_eq!(limited.headers()["retry-after"], "1");
+    assert_error(limited, 429, "RATE_LIMITED").await;
+    assert_eq!(
+        scan(&s, &second, &event_id, body).await.status(),
+        200,
+        "another device has its own"
+    );
+}

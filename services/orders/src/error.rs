@@ -57,6 +57,15 @@ pub enum OrdersError {
     /// The ticket was cancelled or reissued: it no longer admits anyone (409 `TICKET_REVOKED`).
     #[error("this ticket was cancelled: it no longer admits anyone")]
     TicketRevoked,
+    /// A scanner sent more scans or batches than its limit (429 `RATE_LIMITED`).
+    #[error("too many scans from this scanner; slow down")]
+    ScanRateLimited,
+    /// An offline batch over its size limit (413 `BATCH_TOO_LARGE`).
+    #[error("a batch holds at most {0} scans; split it")]
+    BatchTooLarge(usize),
+    /// The event has its most scanner devices (409 `DEVICE_LIMIT`).
+    #[error("the event has {0} scanner devices; revoke one first")]
+    TooManyDevices(usize),
     /// The buyer's cancellation window has closed (409 `CANCELLATION_CLOSED`).
     #[error("cancellations closed {0} hours before the event; ask the organizer")]
     CancellationClosed(u64),
@@ -152,6 +161,19 @@ impl IntoResponse for OrdersError {
             | Self::NoSuchTicket
             | Self::NotWaitlisted => ApiError::not_found(message),
             Self::TicketRevoked => ApiError::new(StatusCode::CONFLICT, "TICKET_REVOKED", message),
+            Self::ScanRateLimited => {
+                let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
+                let mut response = error.into_response();
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+                return response;
+            }
+            Self::BatchTooLarge(_) => {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "BATCH_TOO_LARGE", message)
+            }
+            Self::TooManyDevices(_) => ApiError::new(StatusCode::CONFLICT, "DEVICE_LIMIT", message),
             Self::CancellationClosed(_) => {
                 ApiError::new(StatusCode::CONFLICT, "CANCELLATION_CLOSED", message)
             }

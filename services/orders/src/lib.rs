@@ -7,6 +7,7 @@
 pub mod announcer;
 pub mod blocks;
 pub mod cancellation;
+pub mod checkin;
 pub mod checkout;
 pub mod domain;
 pub mod error;
@@ -137,6 +138,8 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         settings.orders.payment_intent_ttl,
         settings.orders.max_payment_intents_per_user,
     );
+    let token_keys = Arc::new(TokenKeys::new(&settings.auth.jwt_secret));
+    let ticket_keys = Arc::new(ticket_keys::TicketKeys::load(&settings)?);
     let state = AppState::new(Handlers {
         holding: holding::Ports {
             holds: holds.clone(),
@@ -190,8 +193,17 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             waitlist: stores.waitlist.clone(),
             cache: Arc::new(sales::SalesCache::default()),
         },
-        keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
-        ticket_keys: Arc::new(ticket_keys::TicketKeys::load(&settings)?),
+        checkin: checkin::Ports::new(
+            stores.tickets.clone(),
+            stores.checkin.clone(),
+            layouts.clone(),
+            ticket_keys.clone(),
+            token_keys.clone(),
+            settings.orders.scans_per_second,
+            settings.orders.scan_batches_per_minute,
+        ),
+        keys: token_keys,
+        ticket_keys,
         service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(
             &settings.auth.service_token_secret,
         )),

@@ -16,7 +16,7 @@ use crate::seat_changes::SeatChanges;
 use crate::store::Stores;
 use crate::store::holds::Holds;
 use crate::store::payments::Payments;
-use crate::{blocks, cancellation, checkout, holding, idempotency, sales, waitlist};
+use crate::{blocks, cancellation, checkin, checkout, holding, idempotency, sales, waitlist};
 
 /// The handlers' state: one shared [`Handlers`], cheap to clone.
 #[derive(Clone)]
@@ -61,6 +61,7 @@ pub struct Handlers {
     pub waitlist: waitlist::Ports,
     pub sales: sales::Ports,
     pub blocks: blocks::Ports,
+    pub checkin: checkin::Ports,
 }
 
 holdfast_common::token_keys_in!(AppState, keys);

@@ -3,6 +3,7 @@
 
 mod blocks;
 mod cancel;
+mod checkin;
 mod holds;
 pub mod internal;
 mod orders;
@@ -101,6 +102,51 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
     ),
     (HttpMethod::Get, "/tickets/{ticket_id}", Caller::SignedIn),
     (HttpMethod::Get, "/tickets/{ticket_id}/qr", Caller::SignedIn),
+    (
+        HttpMethod::Post,
+        "/checkin/events/{event_id}/scan",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/checkin/events/{event_id}/scans",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/checkin/events/{event_id}/tickets",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/checkin/events/{event_id}/stats",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/checkin/events/{event_id}/devices",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/checkin/events/{event_id}/devices",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Delete,
+        "/checkin/events/{event_id}/devices/{device_id}",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/checkin/events/{event_id}/policy",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Put,
+        "/checkin/events/{event_id}/policy",
+        Caller::SignedIn,
+    ),
 ];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -131,6 +177,28 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::one))
         .routes(routes!(tickets::qr))
         .routes(routes!(tickets::keys))
+        .routes(routes!(checkin::scan))
+        .routes(with_body_limit(
+            routes!(checkin::batch),
+            crate::checkin::MAX_BATCH_BODY_BYTES,
+        ))
+        .routes(routes!(checkin::tickets))
+        .routes(routes!(checkin::stats))
+        .routes(routes!(checkin::add_device, checkin::devices))
+        .routes(routes!(checkin::revoke_device))
+        .routes(routes!(checkin::get_policy, checkin::set_policy))
+}
+
+/// `routes` accepting bodies of up to `bytes` (axum's default is 2 MB).
+fn with_body_limit(
+    (schemas, paths, method_router): utoipa_axum::router::UtoipaMethodRouter<AppState>,
+    bytes: usize,
+) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    (
+        schemas,
+        paths,
+        method_router.layer(axum::extract::DefaultBodyLimit::max(bytes)),
+    )
 }
 
 /// The OpenAPI description of the public routes: `/public/*` and `/checkin/*` are served by
