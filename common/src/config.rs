@@ -265,6 +265,8 @@ pub struct RateLimits {
     pub writes: RatePolicy,
     /// Seat maps and hold TTLs, which clients poll.
     pub reads: RatePolicy,
+    /// Check-in scans, batches and downloads, per scanner device.
+    pub door: RatePolicy,
     /// Everything else.
     pub other: RatePolicy,
 }
@@ -839,6 +841,7 @@ impl Env<'_> {
             refresh: self.parse("RATE_LIMIT_REFRESH", policy(30, 60))?,
             writes: self.parse("RATE_LIMIT_WRITES", policy(120, 60))?,
             reads: self.parse("RATE_LIMIT_READS", policy(600, 60))?,
+            door: self.parse("RATE_LIMIT_DOOR", policy(6000, 60))?,
             other: self.parse("RATE_LIMIT_OTHER", policy(1200, 60))?,
         })
     }

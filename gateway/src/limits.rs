@@ -9,7 +9,12 @@
 //! | `refresh` | refresh, token/refresh | user, else client IP |
 //! | `writes` | every non-GET call to orders: holds, releases, intents, purchases | user, else IP |
 //! | `reads` | seat maps and hold TTLs, which clients poll | user, else client IP |
+//! | `door` | check-in scans, batches and downloads (`/api/checkin/events/*/scan`, `/scans`, `/tickets`) | scanner device, else user, else client IP |
 //! | `other` | everything else | user, else client IP |
+//!
+//! A venue's scanners all reach the gateway from one address, so door calls count against the
+//! device named by a device token (`Bearer hfd_<deviceId>_…`, checked by orders, which also
+//! limits each scanner itself) rather than against the venue's address.
 //!
 //! The user is the subject of a valid access token (bearer header or the cookie the bridge turned
 //! into one); the client IP comes from [`TrustedProxies`]. With Redis the counters live there, in
@@ -51,15 +56,17 @@ pub enum RouteClass {
     Refresh,
     Writes,
     Reads,
+    Door,
     Other,
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 5] = [
+    pub const ALL: [RouteClass; 6] = [
         Self::Credentials,
         Self::Refresh,
         Self::Writes,
         Self::Reads,
+        Self::Door,
         Self::Other,
     ];
 
@@ -68,6 +75,13 @@ impl RouteClass {
         match path {
             "/api/auth/login" | "/api/auth/signup" | "/api/auth/token" => Self::Credentials,
             "/api/auth/refresh" | "/api/auth/token/refresh" => Self::Refresh,
+            _ if path.starts_with("/api/checkin/events/")
+                && ["/scan", "/scans", "/tickets"]
+                    .iter()
+                    .any(|end| path.ends_with(end)) =>
+            {
+                Self::Door
+            }
             _ if path.starts_with("/api/orders/") => {
                 let polled = path.starts_with("/api/orders/seats/")
                     || (path.starts_with("/api/orders/holds/") && path.ends_with("/ttl"));
@@ -88,6 +102,7 @@ impl RouteClass {
             Self::Refresh => "refresh",
             Self::Writes => "writes",
             Self::Reads => "reads",
+            Self::Door => "door",
             Self::Other => "other",
         }
     }
@@ -98,6 +113,7 @@ impl RouteClass {
             Self::Refresh => limits.refresh,
             Self::Writes => limits.writes,
             Self::Reads => limits.reads,
+            Self::Door => limits.door,
             Self::Other => limits.other,
         }
     }
@@ -130,6 +146,11 @@ impl KeyExtractor for ClientKey {
 
     fn extract<B>(&self, request: &Request<B>) -> Result<String, GovernorError> {
         let class = RouteClass::of(request.method(), request.uri().path());
+        if class == RouteClass::Door
+            && let Some(device) = bearer_token(request.headers()).and_then(device_of)
+        {
+            return Ok(format!("{}:d:{device}", class.name()));
+        }
         let user = match class {
             RouteClass::Credentials => None,
             _ => self.user(request),
@@ -144,6 +165,13 @@ impl KeyExtractor for ClientKey {
             }
         })
     }
+}
+
+/// The device id of a scanner device's token (`hfd_<32 hex>_<secret>`); orders checks the
+/// rest. A made-up id only gets a bucket of its own, and orders refuses it.
+fn device_of(token: &str) -> Option<&str> {
+    let id = token.strip_prefix("hfd_")?.split('_').next()?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
 /// What identifies one client by its address: the address itself for IPv4, its /64 network
@@ -598,6 +626,26 @@ mod tests {
             ),
             (Method::GET, "/api/orders/holds/h1/ttl", RouteClass::Reads),
             (Method::GET, "/api/orders/orders", RouteClass::Other),
+            (
+                Method::POST,
+                "/api/checkin/events/e1/scan",
+                RouteClass::Door,
+            ),
+            (
+                Method::POST,
+                "/api/checkin/events/e1/scans",
+                RouteClass::Door,
+            ),
+            (
+                Method::GET,
+                "/api/checkin/events/e1/tickets",
+                RouteClass::Door,
+            ),
+            (
+                Method::GET,
+                "/api/checkin/events/e1/stats",
+                RouteClass::Other,
+            ),
             (Method::GET, "/api/events", RouteClass::Other),
             (Method::POST, "/api/events", RouteClass::Other),
             (Method::GET, "/api/auth/me", RouteClass::Other),
@@ -630,6 +678,7 @@ mod tests {
             refresh: policy(2, 60),
             writes: policy(3, 60),
             reads: policy(2, 60),
+            door: policy(2, 60),
             other,
         };
         let keys = Arc::new(TokenKeys::new("test-secret-test-secret-test-secret"));
@@ -816,6 +865,41 @@ mod tests {
         assert_eq!(
             key("[::ffff:198.51.100.7]:4000"),
             "credentials:ip:198.51.100.7"
+        );
+    }
+
+    /// Every scanner at a venue reaches the gateway from one address: door calls count per
+    /// device, other calls from that address per address.
+    #[tokio::test]
+    async fn door_calls_count_per_scanner_device() {
+        let key = |path: &str, bearer: Option<&str>| {
+            let mut request = Request::new(axum::body::Body::empty());
+            let peer: std::net::SocketAddr = "198.51.100.7:4000".parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            if let Some(bearer) = bearer {
+                request.headers_mut().insert(
+                    header::AUTHORIZATION,
+                    HeaderValue::from_str(&format!("Bearer {bearer}")).unwrap(),
+                );
+            }
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = path.parse().unwrap();
+            limiter(None).classify(&request).1.unwrap()
+        };
+        let device = |id: char| format!("hfd_{}_{}", id.to_string().repeat(32), "0".repeat(64));
+        let scan = "/api/checkin/events/e1/scan";
+        assert_eq!(
+            key(scan, Some(&device('a'))),
+            format!("door:d:{}", "a".repeat(32))
+        );
+        assert_ne!(key(scan, Some(&device('a'))), key(scan, Some(&device('b'))));
+        assert_eq!(key(scan, Some("hfd_short_x")), "door:ip:198.51.100.7");
+        assert_eq!(key(scan, None), "door:ip:198.51.100.7");
+        assert_eq!(
+            key("/api/orders/holds", Some(&device('a'))),
+            "writes:ip:198.51.100.7"
         );
     }
 
