@@ -257,6 +257,26 @@ pub struct WaitlistRemoved {
 }
 message!(WaitlistRemoved, "waitlist.removed", 1);
 
+/// A ticket was given to someone else (orders, through the outbox): its old pass no longer
+/// enters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketTransferred {
+    pub transfer_id: String,
+    pub ticket_id: String,
+    pub event_id: String,
+    pub seat_id: String,
+    pub order_id: String,
+    pub from_user_id: String,
+    /// The giver's address, if known (they are told the ticket is gone).
+    pub from_email: Option<String>,
+    /// The receiver's address (they are told how to get it).
+    pub to_email: String,
+    /// RFC 3339, UTC.
+    pub transferred_at: String,
+}
+message!(TicketTransferred, "ticket.transferred", 1);
+
 /// One row of the catalogue of messages.
 #[derive(Debug, Clone, Copy)]
 pub struct Entry {
@@ -360,6 +380,13 @@ pub const CATALOGUE: &[Entry] = &[
         consumers: "notifications",
         fields: "`eventId`, `userId`, `seats`, `maxSeats`, `reason`, `email`",
     },
+    Entry {
+        routing_key: TicketTransferred::TYPE,
+        version: TicketTransferred::VERSION,
+        publisher: "orders (outbox)",
+        consumers: "notifications",
+        fields: "`transferId`, `ticketId`, `eventId`, `seatId`, `orderId`, `fromUserId`, `fromEmail`, `toEmail`, `transferredAt`",
+    },
 ];
 
 /// The README's table of messages, made from [`CATALOGUE`].
@@ -396,6 +423,7 @@ pub fn decode_any(message: &BusMessage) -> Result<(), String> {
         WaitlistOffered::TYPE => check::<WaitlistOffered>(message),
         WaitlistExpired::TYPE => check::<WaitlistExpired>(message),
         WaitlistRemoved::TYPE => check::<WaitlistRemoved>(message),
+        TicketTransferred::TYPE => check::<TicketTransferred>(message),
         other => Err(format!("no message type {other:?}")),
     }
 }
@@ -562,7 +590,18 @@ mod tests {
                 seats: 3,
                 max_seats: 2,
                 reason: "r".into(),
-                email,
+                email: email.clone(),
+            }),
+            BusMessage::of(&TicketTransferred {
+                transfer_id: "t1".into(),
+                ticket_id: "k1".into(),
+                event_id: "e1".into(),
+                seat_id: "R1-S1".into(),
+                order_id: "o1".into(),
+                from_user_id: "u1".into(),
+                from_email: email,
+                to_email: "b@holdfast.test".into(),
+                transferred_at: "2030-01-01T00:00:00Z".into(),
             }),
         ]
         .into_iter()

@@ -376,7 +376,7 @@ async fn scanning_at_the_door(kv: Kv, db: Db) {
         &s,
         &organizer,
         reqwest::Method::PUT,
-        &format!("/api/checkin/events/{event_id}/policy"),
+        &format!("/api/orders/events/{event_id}/ticket-policy"),
         json!({"reentry": true}),
     )
     .await;
@@ -695,6 +695,8 @@ crate::support::on_every_store!(
     keys_are_published_for_existing_events_only,
     scanning_at_the_door,
     offline_scanning,
+    a_transferred_ticket_enters_with_its_new_pass_only,
+    transfers_follow_the_events_policy,
 );
 
 /// Each scanner has its own limit of scans per second (a burst of three seconds' worth).
@@ -719,5 +721,229 @@ async fn scans_are_limited_per_scanner() {
         scan(&s, &second, &event_id, body).await.status(),
         200,
         "another device has its own"
+    );
+}
+
+async fn transfer(s: &TestStack, token: &str, ticket_id: &str, email: &str) -> reqwest::Response {
+    send(
+        s,
+        token,
+        reqwest::Method::POST,
+        &format!("/api/orders/tickets/{ticket_id}/transfer"),
+        json!({"email": email}),
+    )
+    .await
+}
+
+async fn ticket_of_seat(s: &TestStack, token: &str, order_id: &str, seat: &str) -> Value {
+    let tickets = get_json(
+        s,
+        Some(token),
+        &format!("/api/orders/orders/{order_id}/tickets"),
+    )
+    .await;
+    tickets["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["seatId"] == seat)
+        .unwrap()
+        .clone()
+}
+
+/// A holder gives a ticket away: the old pass is revoked at the door, the receiver (by the
+/// address of their account) finds it under their tickets and enters with it.
+async fn a_transferred_ticket_enters_with_its_new_pass_only(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 4, 0.0).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("6650c0ffee00000000000d01");
+    let friend_id = "6650c0ffee00000000000d02";
+    let friend = token_for(friend_id);
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1", "R1-S2"], 0.0).await;
+    let given = ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await;
+    let ticket_id = given["ticketId"].as_str().unwrap();
+    let old_pass = given["pass"].as_str().unwrap().to_string();
+
+    let answer = transfer(&s, &buyer, ticket_id, &format!("{friend_id}@EXAMPLE.com")).await;
+    assert_eq!(answer.status(), 200);
+    let answer: Value = answer.json().await.unwrap();
+    assert_eq!(
+        (answer["status"].as_str(), answer["pass"].clone()),
+        (Some("transferred"), Value::Null)
+    );
+    assert_eq!(
+        ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await["status"],
+        "transferred"
+    );
+    assert_error(
+        get(&s, &buyer, &format!("/api/orders/tickets/{ticket_id}")).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_eq!(
+        scan_result(&s, &organizer, &event_id, &old_pass, "A", "in").await["result"],
+        "revoked"
+    );
+
+    // The receiver's tickets: the new pass, version 2.
+    let held = get_json(&s, Some(&friend), "/api/orders/tickets").await;
+    let received = &held["tickets"][0];
+    assert_eq!(
+        (received["ticketId"].as_str(), received["version"].as_u64()),
+        (Some(ticket_id), Some(2))
+    );
+    assert_eq!(received["transfers"], 1);
+    let new_pass = received["pass"].as_str().unwrap();
+    assert_ne!(new_pass, old_pass);
+    assert_eq!(
+        scan_result(&s, &organizer, &event_id, new_pass, "A", "in").await["result"],
+        "entered"
+    );
+    // Used: it cannot go on.
+    assert_error(
+        transfer(&s, &friend, ticket_id, "third@example.com").await,
+        409,
+        "TICKET_USED",
+    )
+    .await;
+    // The buyer cannot cancel the seat they gave away; the organizer can.
+    let refused = cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S1"]}))).await;
+    let refused = assert_error(refused, 409, "TICKET_TRANSFERRED").await;
+    assert_eq!(refused["details"]["conflicts"], json!(["R1-S1"]));
+    assert_eq!(
+        cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S2"]})))
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn transfers_follow_the_events_policy(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 4, 0.0).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("6650c0ffee00000000000d03");
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1"], 0.0).await;
+    let ticket_id = ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await["ticketId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let policy_path = format!("/api/orders/events/{event_id}/ticket-policy");
+    let set_policy = |body: Value| {
+        let (s, organizer, path) = (&s, organizer.clone(), policy_path.clone());
+        async move { send(s, &organizer, reqwest::Method::PUT, &path, body).await }
+    };
+    let policy = get_json(&s, Some(&organizer), &policy_path).await;
+    assert_eq!(
+        policy,
+        json!({"reentry": false, "transfersEnabled": true, "transferCutoffHours": 0, "maxTransfers": 2})
+    );
+    assert_eq!(
+        set_policy(json!({"transfersEnabled": false}))
+            .await
+            .status(),
+        200
+    );
+    assert_error(
+        transfer(&s, &buyer, &ticket_id, "x@example.com").await,
+        409,
+        "TRANSFERS_DISABLED",
+    )
+    .await;
+    assert_eq!(set_policy(json!({"maxTransfers": 0})).await.status(), 200);
+    assert_error(
+        transfer(&s, &buyer, &ticket_id, "x@example.com").await,
+        409,
+        "TRANSFER_LIMIT",
+    )
+    .await;
+    // The event (`event` makes it for 2027-05-05) starts within a year: a year's cutoff has passed.
+    assert_eq!(
+        set_policy(json!({"transferCutoffHours": 8760}))
+            .await
+            .status(),
+        200
+    );
+    assert_error(
+        transfer(&s, &buyer, &ticket_id, "x@example.com").await,
+        409,
+        "TRANSFER_CLOSED",
+    )
+    .await;
+    let bad = assert_error(
+        set_policy(json!({"maxTransfers": 11, "transferCutoffHours": 9000})).await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert!(
+        bad["details"]["fields"]["maxTransfers"].is_array()
+            && bad["details"]["fields"]["transferCutoffHours"].is_array(),
+        "{bad}"
+    );
+    assert_error(
+        set_policy(json!({"reentry": "yes"})).await,
+        400,
+        "INVALID_JSON",
+    )
+    .await;
+    assert_error(
+        send(&s, &buyer, reqwest::Method::PUT, &policy_path, json!({})).await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    assert_eq!(
+        set_policy(json!({})).await.status(),
+        200,
+        "back to the defaults"
+    );
+    // Bad requests.
+    assert_error(
+        transfer(&s, &buyer, &ticket_id, "not an address").await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_error(
+        transfer(
+            &s,
+            &buyer,
+            &ticket_id,
+            "6650c0ffee00000000000d03@example.com",
+        )
+        .await,
+        400,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_error(
+        transfer(
+            &s,
+            &token_for("6650c0ffee00000000000d04"),
+            &ticket_id,
+            "x@example.com",
+        )
+        .await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let unknown_field = send(
+        &s,
+        &buyer,
+        reqwest::Method::POST,
+        &format!("/api/orders/tickets/{ticket_id}/transfer"),
+        json!({"email": "x@example.com", "note": 1}),
+    )
+    .await;
+    assert_error(unknown_field, 400, "INVALID_JSON").await;
+    assert_eq!(
+        transfer(&s, &buyer, &ticket_id, "x@example.com")
+            .await
+            .status(),
+        200
     );
 }

@@ -30,9 +30,9 @@ use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::seat_changes::SeatChange;
 use crate::seat_changes::SeatChanges;
-use crate::store::OrderStore;
 use crate::store::holds::Holds;
 use crate::store::{CancelOutcome, NewCancellation, OutboxMessage};
+use crate::store::{OrderStore, TicketStore};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -53,6 +53,8 @@ pub struct Ports {
     pub holds: Holds,
     pub layouts: Arc<Layouts>,
     pub orders: Arc<dyn OrderStore>,
+    /// The order's tickets: a buyer cannot cancel a seat whose ticket they gave away.
+    pub tickets: Arc<dyn TicketStore>,
     /// How long before an event's start its buyers may no longer cancel.
     pub cutoff: Duration,
     /// Wakes the outbox relay after a cancellation.
@@ -86,6 +88,7 @@ pub async fn cancel(
         if !runs_event {
             let starts_at_ms = layout.as_ref().and_then(|l| l.starts_at_ms);
             check_window(ports.cutoff, starts_at_ms, now_millis())?;
+            refuse_given_away(ports, &order, &release).await?;
         }
         let amount = refund_amount(&order, &release, layout.as_ref());
         let cancellation = plan(&order, release, amount, caller)?;
@@ -128,6 +131,30 @@ fn seats_to_release(order: &Order, asked: Option<&[SeatId]>) -> Result<Vec<SeatI
         .filter(|seat| !order.cancelled_seat_ids.contains(seat))
         .cloned()
         .collect())
+}
+
+/// Refuses a buyer's cancellation of seats whose tickets they transferred: the ticket is
+/// someone else's now (the organizer may still cancel it).
+async fn refuse_given_away(
+    ports: &Ports,
+    order: &Order,
+    release: &[SeatId],
+) -> Result<(), OrdersError> {
+    let tickets = ports.tickets.tickets_of_order(&order.order_id).await?;
+    let given: Vec<SeatId> = tickets
+        .into_iter()
+        .filter(|t| {
+            t.status == crate::domain::ticket::TicketStatus::Valid
+                && t.holder_id.as_deref() != Some(order.user_id.as_str())
+                && release.contains(&t.seat_id)
+        })
+        .map(|t| t.seat_id)
+        .collect();
+    if given.is_empty() {
+        Ok(())
+    } else {
+        Err(OrdersError::TicketsTransferred(given))
+    }
 }
 
 /// Refuses a buyer's cancellation once the event starts within the cutoff. It fails closed:

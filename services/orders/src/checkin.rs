@@ -26,19 +26,17 @@ use holdfast_common::sync::lock;
 use holdfast_common::ticket_pass::Pass;
 
 use crate::domain::access::runs_event;
-use crate::domain::checkin::{
-    Device, DeviceToken, Direction, DoorPolicy, Passage, PassageOutcome, ScanResult,
-};
+use crate::domain::checkin::{Device, DeviceToken, Direction, Passage, PassageOutcome, ScanResult};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::seat::Layout;
-use crate::domain::ticket::{Ticket, TicketStatus};
+use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus};
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::store::{ChangeCursor, CheckinStore, TicketStore};
 use crate::ticket_keys::TicketKeys;
 
-/// How long a device's record and an event's door policy are trusted once read: a revoked
+/// How long a device's record and an event's ticket policy are trusted once read: a revoked
 /// device or a changed policy takes effect within this bound on every replica.
 const FRESH_FOR: Duration = Duration::from_secs(2);
 /// How long the organizer's counts are reused.
@@ -104,7 +102,7 @@ pub struct Ports {
     pub ticket_keys: Arc<TicketKeys>,
     pub token_keys: Arc<TokenKeys>,
     devices: Fresh<String, Option<Device>>,
-    policies: Fresh<EventId, DoorPolicy>,
+    policies: Fresh<EventId, TicketPolicy>,
     counts: Fresh<EventId, Arc<DoorCounts>>,
     scans: DefaultKeyedRateLimiter<String>,
     batches: DefaultKeyedRateLimiter<String>,
@@ -209,23 +207,23 @@ async fn device(ports: &Ports, device_id: &str) -> Result<Option<Device>, Orders
     Ok(found)
 }
 
-/// The event's door policy (read at most every [`FRESH_FOR`]).
-pub async fn policy(ports: &Ports, event_id: &EventId) -> Result<DoorPolicy, OrdersError> {
+/// The event's ticket policy (read at most every [`FRESH_FOR`]).
+pub async fn policy(ports: &Ports, event_id: &EventId) -> Result<TicketPolicy, OrdersError> {
     if let Some(policy) = ports.policies.get(event_id) {
         return Ok(policy);
     }
-    let policy = ports.checkin.door_policy(event_id).await?;
+    let policy = ports.tickets.ticket_policy(event_id).await?;
     ports.policies.keep(event_id.clone(), policy);
     Ok(policy)
 }
 
-/// Sets the event's door policy.
+/// Sets the event's ticket policy.
 pub async fn set_policy(
     ports: &Ports,
     event_id: &EventId,
-    policy: DoorPolicy,
+    policy: TicketPolicy,
 ) -> Result<(), OrdersError> {
-    ports.checkin.set_door_policy(event_id, &policy).await?;
+    ports.tickets.set_ticket_policy(event_id, &policy).await?;
     ports.policies.forget(event_id);
     Ok(())
 }

@@ -57,6 +57,15 @@ pub enum OrdersError {
     /// The ticket was cancelled or reissued: it no longer admits anyone (409 `TICKET_REVOKED`).
     #[error("this ticket was cancelled: it no longer admits anyone")]
     TicketRevoked,
+    /// A transfer the ticket or the event's policy does not allow (409).
+    #[error("{}", transfer_refusal(.0))]
+    TransferRefused(crate::domain::ticket::TransferRefusal),
+    /// The ticket changed between its read and the write (409 `TICKET_CHANGED`).
+    #[error("the ticket changed meanwhile (scanned, cancelled or transferred); read it again")]
+    TicketChanged,
+    /// The buyer tried to cancel seats whose tickets they gave away (409 `TICKET_TRANSFERRED`).
+    #[error("these seats' tickets were transferred: {}; only the organizer can cancel them now", .0.join(", "))]
+    TicketsTransferred(Vec<SeatId>),
     /// A scanner sent more scans or batches than its limit (429 `RATE_LIMITED`).
     #[error("too many scans from this scanner; slow down")]
     ScanRateLimited,
@@ -139,6 +148,19 @@ impl From<crate::store::payments::IntentError> for OrdersError {
     }
 }
 
+fn transfer_refusal(refusal: &crate::domain::ticket::TransferRefusal) -> String {
+    use crate::domain::ticket::TransferRefusal;
+    match refusal {
+        TransferRefusal::Revoked => "this ticket was cancelled: it cannot be transferred".into(),
+        TransferRefusal::Used => "this ticket has entered: it cannot be transferred".into(),
+        TransferRefusal::Disabled => "the organizer does not allow transfers for this event".into(),
+        TransferRefusal::Closed => "transfers for this event have closed".into(),
+        TransferRefusal::Limit(n) => {
+            format!("this ticket was transferred {n} times, the most allowed")
+        }
+    }
+}
+
 fn seats_error(status: StatusCode, code: &str, message: String, seats: &[SeatId]) -> ApiError {
     let mut error =
         ApiError::new(status, code, message).with_details(json!({ "conflicts": seats }));
@@ -161,6 +183,21 @@ impl IntoResponse for OrdersError {
             | Self::NoSuchTicket
             | Self::NotWaitlisted => ApiError::not_found(message),
             Self::TicketRevoked => ApiError::new(StatusCode::CONFLICT, "TICKET_REVOKED", message),
+            Self::TransferRefused(refusal) => {
+                use crate::domain::ticket::TransferRefusal;
+                let code = match refusal {
+                    TransferRefusal::Revoked => "TICKET_REVOKED",
+                    TransferRefusal::Used => "TICKET_USED",
+                    TransferRefusal::Disabled => "TRANSFERS_DISABLED",
+                    TransferRefusal::Closed => "TRANSFER_CLOSED",
+                    TransferRefusal::Limit(_) => "TRANSFER_LIMIT",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            Self::TicketChanged => ApiError::new(StatusCode::CONFLICT, "TICKET_CHANGED", message),
+            Self::TicketsTransferred(seats) => {
+                seats_error(StatusCode::CONFLICT, "TICKET_TRANSFERRED", message, &seats)
+            }
             Self::ScanRateLimited => {
                 let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", message);
                 let mut response = error.into_response();

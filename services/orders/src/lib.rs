@@ -23,6 +23,7 @@ pub mod seat_changes;
 pub mod state;
 pub mod store;
 pub mod ticket_keys;
+pub mod transfers;
 pub mod venue_views;
 pub mod waitlist;
 
@@ -167,6 +168,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             holds: holds.clone(),
             layouts: layouts.clone(),
             orders: stores.orders.clone(),
+            tickets: stores.tickets.clone(),
             cutoff: settings.orders.cancellation_cutoff,
             outbox_wake: outbox_wake.clone(),
             changes: changes.clone(),
@@ -178,7 +180,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             rounds: Arc::new(waitlist::Rounds::default()),
             max_seats_per_hold: settings.orders.max_seats_per_hold,
             offer_ttl: settings.orders.waitlist_offer_ttl,
-            outbox_wake,
+            outbox_wake: outbox_wake.clone(),
             changes: changes.clone(),
         },
         blocks: blocks::Ports {
@@ -202,6 +204,11 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             settings.orders.scans_per_second,
             settings.orders.scan_batches_per_minute,
         ),
+        transfers: transfers::Ports {
+            tickets: stores.tickets.clone(),
+            layouts: layouts.clone(),
+            outbox_wake: outbox_wake.clone(),
+        },
         keys: token_keys,
         ticket_keys,
         service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(

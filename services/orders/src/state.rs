@@ -16,7 +16,9 @@ use crate::seat_changes::SeatChanges;
 use crate::store::Stores;
 use crate::store::holds::Holds;
 use crate::store::payments::Payments;
-use crate::{blocks, cancellation, checkin, checkout, holding, idempotency, sales, waitlist};
+use crate::{
+    blocks, cancellation, checkin, checkout, holding, idempotency, sales, transfers, waitlist,
+};
 
 /// The handlers' state: one shared [`Handlers`], cheap to clone.
 #[derive(Clone)]
@@ -62,6 +64,7 @@ pub struct Handlers {
     pub sales: sales::Ports,
     pub blocks: blocks::Ports,
     pub checkin: checkin::Ports,
+    pub transfers: transfers::Ports,
 }
 
 holdfast_common::token_keys_in!(AppState, keys);

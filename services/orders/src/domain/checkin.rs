@@ -1,5 +1,4 @@
-//! Check-in at the door: scans and what they answer, scanner devices and their tokens, and
-//! each event's door policy.
+//! Check-in at the door: scans and what they answer, and scanner devices and their tokens.
 //!
 //! A scan's pass is verified first (signature, then event); only then is the ticket looked up,
 //! so a forged pass learns nothing about which tickets exist. Entering is one conditional
@@ -77,15 +76,6 @@ impl PassageOutcome {
             entry_gate: None,
         }
     }
-}
-
-/// How the door treats an event's tickets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DoorPolicy {
-    /// Whether a ticket scanned out may enter again (default: no).
-    #[serde(default)]
-    pub reentry: bool,
 }
 
 /// A scanner device: a token limited to one event and to check-in.

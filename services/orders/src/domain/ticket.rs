@@ -46,13 +46,18 @@ pub struct Ticket {
     pub event_id: EventId,
     pub seat_id: SeatId,
     pub order_id: OrderId,
-    /// Who holds it: the buyer's user id.
-    pub holder_id: String,
+    /// Who holds it: the buyer, or whoever it was transferred to; `None` while a transfer
+    /// waits for an account with `holder_email` to claim it.
+    pub holder_id: Option<String>,
+    /// The holder's address, lower-cased (`None` for orders stored before addresses were kept).
+    pub holder_email: Option<String>,
     pub status: TicketStatus,
     /// Starts at 1; renewed with the secret.
     pub version: u32,
     /// 12 hexadecimal digits: the pass's 6 secret bytes.
     pub secret: String,
+    /// How often it was transferred.
+    pub transfers: u32,
     /// When it first entered (Unix ms) and at which gate.
     pub entered_at_ms: Option<i64>,
     pub entry_gate: Option<String>,
@@ -73,10 +78,12 @@ impl Ticket {
                 event_id: order.event_id.clone(),
                 seat_id: seat.clone(),
                 order_id: order.order_id.clone(),
-                holder_id: order.user_id.clone(),
+                holder_id: Some(order.user_id.clone()),
+                holder_email: order.email.as_deref().map(str::to_lowercase),
                 status: TicketStatus::Valid,
                 version: 1,
                 secret: new_secret(),
+                transfers: 0,
                 entered_at_ms: None,
                 entry_gate: None,
                 inside: false,
@@ -104,7 +111,7 @@ impl Ticket {
 }
 
 /// 6 random bytes as 12 hexadecimal digits.
-fn new_secret() -> String {
+pub fn new_secret() -> String {
     let random = uuid::Uuid::new_v4();
     random.as_bytes()[..6]
         .iter()
@@ -121,6 +128,112 @@ fn decode_secret(hex: &str) -> Option<[u8; 6]> {
         *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(secret)
+}
+
+/// How an event's tickets may be used and passed on; set by its organizer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TicketPolicy {
+    /// Whether a ticket scanned out may enter again (default: no).
+    #[serde(default)]
+    pub reentry: bool,
+    /// Whether holders may transfer their tickets (default: yes).
+    #[serde(default = "yes")]
+    pub transfers_enabled: bool,
+    /// Transfers close this many hours before the event starts (0, the default: when it
+    /// starts).
+    #[serde(default)]
+    #[schema(maximum = 8760)]
+    pub transfer_cutoff_hours: u32,
+    /// How often one ticket may be transferred, 0 to 10 (default 2).
+    #[serde(default = "two")]
+    #[schema(maximum = 10)]
+    pub max_transfers: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn two() -> u32 {
+    2
+}
+
+impl Default for TicketPolicy {
+    fn default() -> Self {
+        Self {
+            reentry: false,
+            transfers_enabled: true,
+            transfer_cutoff_hours: 0,
+            max_transfers: 2,
+        }
+    }
+}
+
+/// The most transfers a policy may allow per ticket, and its latest cutoff (a year).
+pub const MAX_TRANSFERS: u32 = 10;
+pub const MAX_CUTOFF_HOURS: u32 = 8760;
+
+/// Why a ticket cannot be transferred now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferRefusal {
+    /// Cancelled.
+    Revoked,
+    /// It has entered.
+    Used,
+    /// The organizer turned transfers off.
+    Disabled,
+    /// Past the cutoff, or the event's start cannot be read (refused rather than let open).
+    Closed,
+    /// Transferred as often as the policy allows.
+    Limit(u32),
+}
+
+impl Ticket {
+    /// Whether the ticket may be transferred at `now_ms` under `policy`, the event starting
+    /// at `starts_at_ms`.
+    pub fn check_transfer(
+        &self,
+        policy: &TicketPolicy,
+        starts_at_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(), TransferRefusal> {
+        if self.status != TicketStatus::Valid {
+            return Err(TransferRefusal::Revoked);
+        }
+        if self.entered_at_ms.is_some() {
+            return Err(TransferRefusal::Used);
+        }
+        if !policy.transfers_enabled {
+            return Err(TransferRefusal::Disabled);
+        }
+        let cutoff_ms = i64::from(policy.transfer_cutoff_hours) * 3_600_000;
+        match starts_at_ms {
+            Some(starts) if now_ms < starts.saturating_sub(cutoff_ms) => {}
+            _ => return Err(TransferRefusal::Closed),
+        }
+        if self.transfers >= policy.max_transfers {
+            return Err(TransferRefusal::Limit(policy.max_transfers));
+        }
+        Ok(())
+    }
+}
+
+/// Everything one transfer writes: the ticket reissued to `to_email` (new version and secret),
+/// if it is still at `from_version`, and the `ticket.transferred` message.
+#[derive(Debug, Clone)]
+pub struct TicketTransfer {
+    pub transfer_id: String,
+    pub ticket_id: String,
+    pub event_id: EventId,
+    pub from_version: u32,
+    pub new_secret: String,
+    pub from_user: String,
+    pub from_email: Option<String>,
+    /// Lower-cased.
+    pub to_email: String,
+    pub max_transfers: u32,
+    pub at_ms: i64,
 }
 
 #[cfg(test)]
@@ -143,7 +256,7 @@ mod tests {
             cancelled_at_ms: vec![],
             refunded_minor: 0,
             revision: 0,
-            email: None,
+            email: Some("Buyer@Example.com".into()),
         }
     }
 
@@ -158,6 +271,63 @@ mod tests {
         assert_eq!((pass.version, pass.seat_id.as_str()), (1, "R1-S1"));
         assert!(tickets[0].is_current(&pass));
         assert!(!tickets[1].is_current(&pass));
+    }
+
+    #[test]
+    fn transfers_follow_the_policy_and_the_ticket() {
+        let ticket = Ticket::issue(&order()).remove(0);
+        assert_eq!(ticket.holder_email.as_deref(), Some("buyer@example.com"));
+        let policy = TicketPolicy {
+            transfer_cutoff_hours: 2,
+            ..TicketPolicy::default()
+        };
+        let starts = 10 * 3_600_000;
+        let before_cutoff = starts - 2 * 3_600_000 - 1;
+        assert_eq!(
+            ticket.check_transfer(&policy, Some(starts), before_cutoff),
+            Ok(())
+        );
+        assert_eq!(
+            ticket.check_transfer(&policy, Some(starts), before_cutoff + 1),
+            Err(TransferRefusal::Closed)
+        );
+        assert_eq!(
+            ticket.check_transfer(&policy, None, 0),
+            Err(TransferRefusal::Closed)
+        );
+        let off = TicketPolicy {
+            transfers_enabled: false,
+            ..policy
+        };
+        assert_eq!(
+            ticket.check_transfer(&off, Some(starts), 0),
+            Err(TransferRefusal::Disabled)
+        );
+        let mut used = ticket.clone();
+        used.entered_at_ms = Some(1);
+        assert_eq!(
+            used.check_transfer(&policy, Some(starts), 0),
+            Err(TransferRefusal::Used)
+        );
+        let mut twice = ticket.clone();
+        twice.transfers = 2;
+        assert_eq!(
+            twice.check_transfer(&policy, Some(starts), 0),
+            Err(TransferRefusal::Limit(2))
+        );
+        let mut cancelled = ticket;
+        cancelled.status = TicketStatus::Cancelled;
+        assert_eq!(
+            cancelled.check_transfer(&policy, Some(starts), 0),
+            Err(TransferRefusal::Revoked)
+        );
+    }
+
+    #[test]
+    fn a_policy_left_out_reads_as_the_defaults() {
+        let policy: TicketPolicy = serde_json::from_str("{}").unwrap();
+        assert_eq!(policy, TicketPolicy::default());
+        assert!(serde_json::from_str::<TicketPolicy>(r#"{"reentry": true, "other": 1}"#).is_err());
     }
 
     #[test]

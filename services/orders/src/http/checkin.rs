@@ -1,6 +1,6 @@
 //! `/checkin/events/{eventId}/…` (public: `/api/checkin/…`): scanning at the door online and
-//! offline, the download offline scanners sync by, live counts, scanner devices and the door
-//! policy (see [`crate::checkin`]).
+//! offline, the download offline scanners sync by, live counts and scanner devices (see
+//! [`crate::checkin`]); and the event's ticket policy (`/events/{eventId}/ticket-policy`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -19,7 +19,8 @@ use crate::checkin::{
     self, MAX_BATCH, MAX_DEVICES_PER_EVENT, MAX_PAGE, Scan, ScanAnswer, Scanner, SyncFrom,
 };
 use crate::domain::access::runs_event;
-use crate::domain::checkin::{Device, Direction, DoorPolicy, ScanResult};
+use crate::domain::checkin::{Device, Direction, ScanResult};
+use crate::domain::ticket::{MAX_CUTOFF_HOURS, MAX_TRANSFERS, TicketPolicy};
 
 use crate::domain::now_millis;
 use crate::domain::seat::Layout;
@@ -575,11 +576,11 @@ pub async fn revoke_device(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The event's door policy.
-#[utoipa::path(get, path = "/checkin/events/{event_id}/policy", tag = "check-in",
+/// The event's ticket policy: re-entry at the door, and transfers.
+#[utoipa::path(get, path = "/events/{event_id}/ticket-policy", tag = "tickets",
     params(("event_id" = String, Path, description = "The event's id")),
     responses(
-        (status = 200, description = "The policy (no re-entry until set)", body = DoorPolicy),
+        (status = 200, description = "The policy (the defaults until set)", body = TicketPolicy),
         (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
     ))]
@@ -587,20 +588,20 @@ pub async fn get_policy(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(event): Path<String>,
-) -> Result<Json<DoorPolicy>, OrdersError> {
+) -> Result<Json<TicketPolicy>, OrdersError> {
     let layout = organizing(&state, &caller, &event).await?;
     Ok(Json(
         checkin::policy(&state.checkin, &layout.event_id).await?,
     ))
 }
 
-/// Sets the event's door policy (every replica follows within 2 seconds).
-#[utoipa::path(put, path = "/checkin/events/{event_id}/policy", tag = "check-in",
+/// Sets the event's ticket policy (the door follows within 2 seconds on every replica).
+#[utoipa::path(put, path = "/events/{event_id}/ticket-policy", tag = "tickets",
     params(("event_id" = String, Path, description = "The event's id")),
-    request_body = DoorPolicy,
+    request_body = TicketPolicy,
     responses(
-        (status = 200, description = "The policy as set", body = DoorPolicy),
-        (status = 400, description = "`INVALID_JSON`", body = ErrorBody),
+        (status = 200, description = "The policy as set", body = TicketPolicy),
+        (status = 400, description = "`VALIDATION_FAILED` (`maxTransfers` over 10, `transferCutoffHours` over 8760), `INVALID_JSON`", body = ErrorBody),
         (status = 403, description = "`FORBIDDEN`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
     ))]
@@ -608,9 +609,25 @@ pub async fn set_policy(
     State(state): State<AppState>,
     caller: AuthUser,
     Path(event): Path<String>,
-    JsonBody(policy): JsonBody<DoorPolicy>,
-) -> Result<Json<DoorPolicy>, OrdersError> {
+    JsonBody(policy): JsonBody<TicketPolicy>,
+) -> Result<Json<TicketPolicy>, OrdersError> {
     let layout = organizing(&state, &caller, &event).await?;
+    let mut problems = std::collections::BTreeMap::new();
+    if policy.max_transfers > MAX_TRANSFERS {
+        problems.insert(
+            "maxTransfers".to_string(),
+            vec![format!("must be 0 to {MAX_TRANSFERS}")],
+        );
+    }
+    if policy.transfer_cutoff_hours > MAX_CUTOFF_HOURS {
+        problems.insert(
+            "transferCutoffHours".to_string(),
+            vec![format!("must be 0 to {MAX_CUTOFF_HOURS}")],
+        );
+    }
+    if !problems.is_empty() {
+        return Err(holdfast_common::extract::fields_failed(problems).into());
+    }
     checkin::set_policy(&state.checkin, &layout.event_id, policy).await?;
     Ok(Json(policy))
 }

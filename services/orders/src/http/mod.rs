@@ -102,6 +102,12 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
     ),
     (HttpMethod::Get, "/tickets/{ticket_id}", Caller::SignedIn),
     (HttpMethod::Get, "/tickets/{ticket_id}/qr", Caller::SignedIn),
+    (HttpMethod::Get, "/tickets", Caller::SignedIn),
+    (
+        HttpMethod::Post,
+        "/tickets/{ticket_id}/transfer",
+        Caller::SignedIn,
+    ),
     (
         HttpMethod::Post,
         "/checkin/events/{event_id}/scan",
@@ -139,12 +145,12 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
     ),
     (
         HttpMethod::Get,
-        "/checkin/events/{event_id}/policy",
+        "/events/{event_id}/ticket-policy",
         Caller::SignedIn,
     ),
     (
         HttpMethod::Put,
-        "/checkin/events/{event_id}/policy",
+        "/events/{event_id}/ticket-policy",
         Caller::SignedIn,
     ),
 ];
@@ -176,6 +182,8 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::print))
         .routes(routes!(tickets::one))
         .routes(routes!(tickets::qr))
+        .routes(routes!(tickets::mine))
+        .routes(routes!(tickets::transfer))
         .routes(routes!(tickets::keys))
         .routes(routes!(checkin::scan))
         .routes(with_body_limit(

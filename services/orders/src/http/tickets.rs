@@ -1,6 +1,7 @@
-//! A holder's tickets: as JSON (with the signed pass), as a QR image (SVG or PNG) and as a
-//! printable page of an order's tickets. Only the holder (or an admin) sees a ticket; to
-//! anyone else it does not exist (404). A revoked ticket shows its status but no pass.
+//! A holder's tickets: as JSON (with the signed pass), as a QR image (SVG or PNG), as a
+//! printable page of an order's tickets, and given to someone else. Only the holder (or an
+//! admin) sees a ticket; to anyone else it does not exist (404). A cancelled ticket, or one
+//! its buyer gave away, shows its status but no pass.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -27,7 +28,8 @@ pub struct TicketView {
     order_id: String,
     event_id: String,
     seat_id: String,
-    /// `valid` (it enters), `used` (it has entered), `cancelled` (its seat was cancelled).
+    /// `valid` (it enters), `used` (it has entered), `cancelled` (its seat was cancelled),
+    /// `transferred` (given to someone else: seen by its buyer).
     #[schema(example = "valid")]
     status: &'static str,
     /// Bumped when the ticket is reissued; only the current version's pass enters.
@@ -40,6 +42,8 @@ pub struct TicketView {
     #[schema(format = DateTime)]
     entered_at: Option<String>,
     entry_gate: Option<String>,
+    /// How often it was transferred.
+    transfers: u32,
 }
 
 /// The QR images of a ticket.
@@ -52,10 +56,13 @@ pub struct QrLinks {
 }
 
 impl TicketView {
-    fn of(state: &AppState, ticket: &Ticket) -> Self {
-        let live = ticket.status == TicketStatus::Valid;
+    /// The ticket as `viewer` sees it: its pass only if they hold it (an admin sees it too).
+    fn of(state: &AppState, ticket: &Ticket, viewer: &AuthUser) -> Self {
+        let holds = ticket.holder_id.as_deref() == Some(viewer.id()) || viewer.is_admin();
+        let live = ticket.status == TicketStatus::Valid && holds;
         let status = match ticket.status {
             TicketStatus::Cancelled => "cancelled",
+            TicketStatus::Valid if !holds => "transferred",
             TicketStatus::Valid if ticket.entered_at_ms.is_some() => "used",
             TicketStatus::Valid => "valid",
         };
@@ -79,6 +86,7 @@ impl TicketView {
             }),
             entered_at: ticket.entered_at_ms.map(format_millis),
             entry_gate: ticket.entry_gate.clone(),
+            transfers: ticket.transfers,
         }
     }
 }
@@ -146,7 +154,7 @@ async fn held_ticket(
         .tickets
         .ticket(ticket_id)
         .await?
-        .filter(|ticket| ticket.holder_id == caller.id() || caller.is_admin())
+        .filter(|ticket| ticket.holder_id.as_deref() == Some(caller.id()) || caller.is_admin())
         .ok_or(OrdersError::NoSuchTicket)
 }
 
@@ -167,7 +175,10 @@ pub async fn of_order(
     Ok(Json(OrderTickets {
         order_id: order.order_id.to_string(),
         event_id: order.event_id.to_string(),
-        tickets: tickets.iter().map(|t| TicketView::of(&state, t)).collect(),
+        tickets: tickets
+            .iter()
+            .map(|t| TicketView::of(&state, t, &caller))
+            .collect(),
     })
     .into_response())
 }
@@ -185,7 +196,66 @@ pub async fn one(
     Path(ticket_id): Path<String>,
 ) -> Result<Response, OrdersError> {
     let ticket = held_ticket(&state, &caller, &ticket_id).await?;
-    Ok(Json(TicketView::of(&state, &ticket)).into_response())
+    Ok(Json(TicketView::of(&state, &ticket, &caller)).into_response())
+}
+
+/// The caller's tickets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldTickets {
+    /// Bought or received, oldest first; cancelled ones too.
+    tickets: Vec<TicketView>,
+}
+
+/// Every ticket the caller holds, bought or received (tickets transferred to their address
+/// before they had an account are theirs from this call on).
+#[utoipa::path(get, path = "/tickets", tag = "tickets",
+    responses((status = 200, description = "The caller's tickets", body = HeldTickets)))]
+pub async fn mine(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Response, OrdersError> {
+    let tickets = crate::transfers::tickets_of(&state.transfers, &caller).await?;
+    Ok(Json(HeldTickets {
+        tickets: tickets
+            .iter()
+            .map(|t| TicketView::of(&state, t, &caller))
+            .collect(),
+    })
+    .into_response())
+}
+
+/// To whom.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// The receiver's e-mail address.
+    #[schema(example = "friend@example.com")]
+    email: String,
+}
+
+/// Gives one of the caller's tickets to someone else. The ticket is reissued (the old pass is
+/// refused at the door) to the receiver's address; both are mailed; the receiver finds it
+/// under their tickets once signed in with that address.
+#[utoipa::path(post, path = "/tickets/{ticket_id}/transfer", tag = "tickets",
+    params(("ticket_id" = String, Path, description = "The ticket's id (a UUID)")),
+    request_body = TransferRequest,
+    responses(
+        (status = 200, description = "The ticket as the giver now sees it (`transferred`)", body = TicketView),
+        (status = 400, description = "`VALIDATION_FAILED` (`email`), `INVALID_JSON`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no such ticket of yours", body = ErrorBody),
+        (status = 409, description = "`TICKET_REVOKED`, `TICKET_USED`, `TRANSFERS_DISABLED`, `TRANSFER_CLOSED`, `TRANSFER_LIMIT`, `TICKET_CHANGED`", body = ErrorBody),
+    ))]
+pub async fn transfer(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(ticket_id): Path<String>,
+    holdfast_common::extract::JsonBody(request): holdfast_common::extract::JsonBody<
+        TransferRequest,
+    >,
+) -> Result<Response, OrdersError> {
+    let ticket =
+        crate::transfers::transfer(&state.transfers, &caller, &ticket_id, &request.email).await?;
+    Ok(Json(TicketView::of(&state, &ticket, &caller)).into_response())
 }
 
 /// `?format=`

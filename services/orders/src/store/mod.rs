@@ -29,10 +29,10 @@ use holdfast_common::docstore::{Database, StoreError};
 pub use self::mongo::MongoOrders;
 pub use self::schema::SCHEMA;
 pub use self::sqlite::SqliteOrders;
-use crate::domain::checkin::{Device, DoorPolicy, Passage, PassageOutcome};
+use crate::domain::checkin::{Device, Passage, PassageOutcome};
 use crate::domain::ids::{EventId, HoldId, OrderId, SeatId};
 use crate::domain::order::{Order, Refund};
-use crate::domain::ticket::Ticket;
+use crate::domain::ticket::{Ticket, TicketPolicy, TicketTransfer};
 use crate::domain::waitlist::{Offer, Place, WaitlistEntry, WaitlistSummary};
 
 /// The store's failures; a record that does not decode is `Corrupt`.
@@ -143,6 +143,27 @@ pub trait TicketStore: Send + Sync + 'static {
     /// Every ticket of the order, revoked ones included.
     async fn tickets_of_order(&self, order_id: &OrderId) -> Result<Vec<Ticket>, RepoError>;
     async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, RepoError>;
+    /// The tickets `user_id` holds (bought or received), revoked ones included.
+    async fn tickets_of_holder(&self, user_id: &str) -> Result<Vec<Ticket>, RepoError>;
+    /// Gives `user_id` the tickets transferred to `email` (lower-cased) before they had an
+    /// account; how many.
+    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError>;
+    /// Reissues the ticket to `transfer.to_email` — a new version and secret, no holder id
+    /// until that address's account claims it — if it is still at `from_version`, valid,
+    /// never entered and under `max_transfers`; in the same transaction the transfer is
+    /// recorded and `announce` written to the outbox. Whether it was.
+    async fn transfer(
+        &self,
+        transfer: &TicketTransfer,
+        announce: &OutboxMessage,
+    ) -> Result<bool, RepoError>;
+    /// The event's ticket policy (the default until one is set).
+    async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError>;
+    async fn set_ticket_policy(
+        &self,
+        event_id: &EventId,
+        policy: &TicketPolicy,
+    ) -> Result<(), RepoError>;
     /// The event's tickets changed after `after` (by when they changed, then by id), oldest
     /// change first; at most `limit` (an indexed range read).
     async fn tickets_changed(
@@ -161,8 +182,8 @@ pub struct ChangeCursor {
     pub ticket_id: String,
 }
 
-/// Check-in: passages through the door (written on the tickets), scanner devices, door
-/// policies and the nonces of offline scans already reconciled.
+/// Check-in: passages through the door (written on the tickets), scanner devices and the
+/// nonces of offline scans already reconciled.
 #[async_trait]
 pub trait CheckinStore: Send + Sync + 'static {
     /// Records `passage` if the pass scanned is its ticket's current one and the door lets it
@@ -188,13 +209,6 @@ pub trait CheckinStore: Send + Sync + 'static {
     async fn devices_of(&self, event_id: &EventId) -> Result<Vec<Device>, RepoError>;
     /// Revokes the event's device; whether it was there and not revoked yet.
     async fn revoke_device(&self, event_id: &EventId, device_id: &str) -> Result<bool, RepoError>;
-    /// The event's door policy (the default until one is set).
-    async fn door_policy(&self, event_id: &EventId) -> Result<DoorPolicy, RepoError>;
-    async fn set_door_policy(
-        &self,
-        event_id: &EventId,
-        policy: &DoorPolicy,
-    ) -> Result<(), RepoError>;
 }
 
 /// Replayed answers of purchases made with an Idempotency-Key (written by

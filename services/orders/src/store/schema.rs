@@ -165,44 +165,49 @@ pub const SCHEMA: Schema = Schema {
     ",
         r"
         -- Tickets: one per sold seat, made with its order and revoked with its seat's
-        -- cancellation. At most one valid ticket per seat. Orders bought before tickets
-        -- existed get theirs here, each with a random id and secret.
+        -- cancellation. At most one valid ticket per seat. A ticket transferred to an address
+        -- without an account yet has no holder id until that account claims it. Orders
+        -- bought before tickets existed get theirs here, each with a random id and secret.
         CREATE TABLE tickets (
-            ticket_id  TEXT PRIMARY KEY,
-            event_id   TEXT NOT NULL,
-            seat_id    TEXT NOT NULL,
-            order_id   TEXT NOT NULL,
-            holder_id  TEXT NOT NULL,
-            status     TEXT NOT NULL,
-            version    INTEGER NOT NULL,
-            secret     TEXT NOT NULL,
-            entered_at INTEGER,
-            entry_gate TEXT,
-            inside     INTEGER NOT NULL DEFAULT 0,
-            changed_at INTEGER NOT NULL
+            ticket_id    TEXT PRIMARY KEY,
+            event_id     TEXT NOT NULL,
+            seat_id      TEXT NOT NULL,
+            order_id     TEXT NOT NULL,
+            holder_id    TEXT,
+            holder_email TEXT,
+            status       TEXT NOT NULL,
+            version      INTEGER NOT NULL,
+            secret       TEXT NOT NULL,
+            transfers    INTEGER NOT NULL DEFAULT 0,
+            entered_at   INTEGER,
+            entry_gate   TEXT,
+            inside       INTEGER NOT NULL DEFAULT 0,
+            changed_at   INTEGER NOT NULL
         );
         CREATE INDEX tickets_by_order ON tickets (order_id);
         CREATE INDEX tickets_by_holder ON tickets (holder_id);
+        CREATE INDEX tickets_unclaimed ON tickets (holder_email) WHERE holder_id IS NULL;
         CREATE INDEX tickets_changed ON tickets (event_id, changed_at, ticket_id);
         CREATE UNIQUE INDEX tickets_one_valid_per_seat ON tickets (event_id, seat_id)
             WHERE status = 'valid';
         WITH live AS MATERIALIZED (
             SELECT lower(hex(randomblob(16))) AS h, o.event_id, s.value AS seat_id, o.order_id,
-                   o.user_id, o.created_at
+                   o.user_id, lower(o.email) AS email, o.created_at
             FROM orders o, json_each(o.seat_ids) s
             WHERE s.value NOT IN (SELECT value FROM json_each(o.cancelled_seat_ids))
         )
-        INSERT INTO tickets (ticket_id, event_id, seat_id, order_id, holder_id, status, version,
-                             secret, changed_at)
+        INSERT INTO tickets (ticket_id, event_id, seat_id, order_id, holder_id, holder_email,
+                             status, version, secret, changed_at)
             SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-4' || substr(h, 14, 3) || '-a'
                    || substr(h, 18, 3) || '-' || substr(h, 21, 12),
-                   event_id, seat_id, order_id, user_id, 'valid', 1, lower(hex(randomblob(6))),
-                   created_at
+                   event_id, seat_id, order_id, user_id, email, 'valid', 1,
+                   lower(hex(randomblob(6))), created_at
             FROM live;
     ",
         r"
-        -- Check-in: scanner devices (their tokens' secrets hashed), each event's door policy,
-        -- and the nonces of offline scans already reconciled, with what each answered.
+        -- Check-in: scanner devices (their tokens' secrets hashed), each event's ticket
+        -- policy (re-entry, transfers), and the nonces of offline scans already reconciled,
+        -- with what each answered. Transfers are kept as a record of who gave what to whom.
         CREATE TABLE devices (
             device_id   TEXT PRIMARY KEY,
             event_id    TEXT NOT NULL,
@@ -213,10 +218,24 @@ pub const SCHEMA: Schema = Schema {
             revoked     INTEGER NOT NULL DEFAULT 0
         );
         CREATE INDEX devices_by_event ON devices (event_id, created_at);
-        CREATE TABLE door_policies (
-            event_id TEXT PRIMARY KEY,
-            reentry  INTEGER NOT NULL
+        CREATE TABLE ticket_policies (
+            event_id        TEXT PRIMARY KEY,
+            reentry         INTEGER NOT NULL,
+            transfers       INTEGER NOT NULL,
+            transfer_cutoff INTEGER NOT NULL,
+            max_transfers   INTEGER NOT NULL
         );
+        CREATE TABLE transfers (
+            transfer_id TEXT PRIMARY KEY,
+            ticket_id   TEXT NOT NULL,
+            event_id    TEXT NOT NULL,
+            from_user   TEXT NOT NULL,
+            from_email  TEXT,
+            to_email    TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL
+        );
+        CREATE INDEX transfers_by_ticket ON transfers (ticket_id, created_at);
         CREATE TABLE scan_nonces (
             scanner    TEXT NOT NULL,
             nonce      TEXT NOT NULL,
@@ -359,6 +378,21 @@ pub const SCHEMA: Schema = Schema {
             collection: "tickets",
             name: "tickets_by_holder",
             keys: &[("holderId", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "tickets",
+            name: "tickets_by_holder_email",
+            keys: &[("holderEmail", IndexOrder::Ascending)],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "transfers",
+            name: "transfers_by_ticket",
+            keys: &[
+                ("ticketId", IndexOrder::Ascending),
+                ("createdAt", IndexOrder::Ascending),
+            ],
             unique: false,
         },
         IndexSpec {

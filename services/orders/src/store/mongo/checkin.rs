@@ -10,7 +10,7 @@ use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
 use serde::{Deserialize, Serialize};
 
 use super::{MongoOrders, TRANSACTION_ATTEMPTS};
-use crate::domain::checkin::{Device, Direction, DoorPolicy, Passage, PassageOutcome, ScanResult};
+use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome, ScanResult};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::ticket::{Ticket, TicketStatus};
@@ -242,32 +242,5 @@ impl CheckinStore for MongoOrders {
             )
             .await?;
         Ok(updated.modified_count == 1)
-    }
-
-    async fn door_policy(&self, event_id: &EventId) -> Result<DoorPolicy, RepoError> {
-        let stored = self
-            .door_policies
-            .find_one(doc! { "_id": event_id })
-            .await?;
-        Ok(DoorPolicy {
-            reentry: stored
-                .and_then(|d| d.get_bool("reentry").ok())
-                .unwrap_or_default(),
-        })
-    }
-
-    async fn set_door_policy(
-        &self,
-        event_id: &EventId,
-        policy: &DoorPolicy,
-    ) -> Result<(), RepoError> {
-        self.door_policies
-            .update_one(
-                doc! { "_id": event_id },
-                doc! { "$set": { "reentry": policy.reentry } },
-            )
-            .upsert(true)
-            .await?;
-        Ok(())
     }
 }

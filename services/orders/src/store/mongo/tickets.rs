@@ -6,13 +6,15 @@ use futures_util::TryStreamExt;
 use mongodb::ClientSession;
 use mongodb::bson::doc;
 
-use super::MongoOrders;
+use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
+
 use super::records::TicketDocument;
+use super::{MongoOrders, TRANSACTION_ATTEMPTS};
 use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
 use crate::domain::order::Order;
-use crate::domain::ticket::{Ticket, TicketStatus};
-use crate::store::{ChangeCursor, RepoError, TicketStore};
+use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus, TicketTransfer};
+use crate::store::{ChangeCursor, OutboxMessage, RepoError, TicketStore};
 
 impl MongoOrders {
     /// Writes the new order's tickets inside the purchase's transaction.
@@ -99,5 +101,123 @@ impl TicketStore for MongoOrders {
             .try_collect()
             .await?;
         Ok(documents.into_iter().map(Ticket::from).collect())
+    }
+
+    async fn tickets_of_holder(&self, user_id: &str) -> Result<Vec<Ticket>, RepoError> {
+        let documents: Vec<TicketDocument> = self
+            .tickets
+            .find(doc! { "holderId": user_id })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(documents.into_iter().map(Ticket::from).collect())
+    }
+
+    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError> {
+        let claimed = self
+            .tickets
+            .update_many(
+                doc! { "holderId": null, "holderEmail": email.to_lowercase() },
+                doc! { "$set": { "holderId": user_id, "changedAt": now_millis() } },
+            )
+            .await?;
+        Ok(usize::try_from(claimed.modified_count).unwrap_or(usize::MAX))
+    }
+
+    async fn transfer(
+        &self,
+        t: &TicketTransfer,
+        announce: &OutboxMessage,
+    ) -> Result<bool, RepoError> {
+        in_transaction!(self, |session| async {
+            let reissued = self
+                .tickets
+                .update_one(
+                    doc! {
+                        "_id": &t.ticket_id,
+                        "version": i64::from(t.from_version),
+                        "status": TicketStatus::Valid.as_str(),
+                        "enteredAt": null,
+                        "transfers": { "$lt": i64::from(t.max_transfers) },
+                    },
+                    doc! {
+                        "$set": {
+                            "holderId": null,
+                            "holderEmail": &t.to_email,
+                            "secret": &t.new_secret,
+                            "changedAt": t.at_ms,
+                        },
+                        "$inc": { "version": 1, "transfers": 1 },
+                    },
+                )
+                .session(&mut session)
+                .await?;
+            if reissued.matched_count == 0 {
+                return Ok(false);
+            }
+            self.transfers
+                .insert_one(doc! {
+                    "_id": &t.transfer_id,
+                    "ticketId": &t.ticket_id,
+                    "eventId": &t.event_id,
+                    "fromUser": &t.from_user,
+                    "fromEmail": &t.from_email,
+                    "toEmail": &t.to_email,
+                    "version": i64::from(t.from_version) + 1,
+                    "createdAt": t.at_ms,
+                })
+                .session(&mut session)
+                .await?;
+            self.write_outbox(&mut session, announce).await?;
+            Ok(true)
+        }
+        .await)
+    }
+
+    async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError> {
+        let Some(stored) = self
+            .ticket_policies
+            .find_one(doc! { "_id": event_id })
+            .await?
+        else {
+            return Ok(TicketPolicy::default());
+        };
+        let defaults = TicketPolicy::default();
+        let number = |name: &str, default: u32| {
+            stored
+                .get_i64(name)
+                .ok()
+                .or_else(|| stored.get_i32(name).ok().map(i64::from))
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(default)
+        };
+        Ok(TicketPolicy {
+            reentry: stored.get_bool("reentry").unwrap_or(defaults.reentry),
+            transfers_enabled: stored
+                .get_bool("transfersEnabled")
+                .unwrap_or(defaults.transfers_enabled),
+            transfer_cutoff_hours: number("transferCutoffHours", defaults.transfer_cutoff_hours),
+            max_transfers: number("maxTransfers", defaults.max_transfers),
+        })
+    }
+
+    async fn set_ticket_policy(
+        &self,
+        event_id: &EventId,
+        policy: &TicketPolicy,
+    ) -> Result<(), RepoError> {
+        self.ticket_policies
+            .update_one(
+                doc! { "_id": event_id },
+                doc! { "$set": {
+                    "reentry": policy.reentry,
+                    "transfersEnabled": policy.transfers_enabled,
+                    "transferCutoffHours": i64::from(policy.transfer_cutoff_hours),
+                    "maxTransfers": i64::from(policy.max_transfers),
+                } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
     }
 }

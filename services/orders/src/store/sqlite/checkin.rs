@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::SqliteOrders;
 use super::tickets::{TICKET_COLUMNS, read_ticket};
-use crate::domain::checkin::{Device, Direction, DoorPolicy, Passage, PassageOutcome, ScanResult};
+use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome, ScanResult};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::store::{CheckinStore, RepoError};
@@ -250,44 +250,6 @@ impl CheckinStore for SqliteOrders {
                     "UPDATE devices SET revoked = 1 WHERE event_id = ?1 AND device_id = ?2 AND revoked = 0",
                     params![event_id, device_id],
                 )? == 1)
-            })
-            .await?)
-    }
-
-    async fn door_policy(&self, event_id: &EventId) -> Result<DoorPolicy, RepoError> {
-        let event_id = event_id.clone();
-        Ok(self
-            .db
-            .call(move |c| {
-                let reentry: Option<bool> = c
-                    .query_row(
-                        "SELECT reentry FROM door_policies WHERE event_id = ?1",
-                        [event_id],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                Ok(DoorPolicy {
-                    reentry: reentry.unwrap_or_default(),
-                })
-            })
-            .await?)
-    }
-
-    async fn set_door_policy(
-        &self,
-        event_id: &EventId,
-        policy: &DoorPolicy,
-    ) -> Result<(), RepoError> {
-        let (event_id, policy) = (event_id.clone(), *policy);
-        Ok(self
-            .db
-            .call(move |c| {
-                c.execute(
-                    "INSERT INTO door_policies (event_id, reentry) VALUES (?1, ?2) \
-                     ON CONFLICT (event_id) DO UPDATE SET reentry = excluded.reentry",
-                    params![event_id, policy.reentry],
-                )?;
-                Ok(())
             })
             .await?)
     }

@@ -4,13 +4,13 @@
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::SqliteOrders;
+use super::{SqliteOrders, insert_outbox};
 use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::order::Order;
-use crate::domain::ticket::{Ticket, TicketStatus};
-use crate::store::{ChangeCursor, RepoError, TicketStore};
+use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus, TicketTransfer};
+use crate::store::{ChangeCursor, OutboxMessage, RepoError, TicketStore};
 
-pub(super) const TICKET_COLUMNS: &str = "ticket_id, event_id, seat_id, order_id, holder_id, status, version, secret, entered_at, entry_gate, inside, changed_at";
+pub(super) const TICKET_COLUMNS: &str = "ticket_id, event_id, seat_id, order_id, holder_id, holder_email, status, version, secret, transfers, entered_at, entry_gate, inside, changed_at";
 
 /// Writes the new order's tickets in the purchase's transaction `tx`.
 pub(super) fn insert_tickets(
@@ -18,7 +18,7 @@ pub(super) fn insert_tickets(
     order: &Order,
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(&format!(
-        "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
     for t in Ticket::issue(order) {
         insert.execute(params![
@@ -27,9 +27,11 @@ pub(super) fn insert_tickets(
             t.seat_id,
             t.order_id,
             t.holder_id,
+            t.holder_email,
             t.status.as_str(),
             t.version,
             t.secret,
+            t.transfers,
             t.entered_at_ms,
             t.entry_gate,
             t.inside,
@@ -63,21 +65,23 @@ pub(super) fn read_ticket(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         seat_id: row.get(2)?,
         order_id: row.get(3)?,
         holder_id: row.get(4)?,
-        status: row.get::<_, String>(5).and_then(|s| {
+        holder_email: row.get(5)?,
+        status: row.get::<_, String>(6).and_then(|s| {
             TicketStatus::parse(&s).ok_or_else(|| {
                 rusqlite::Error::FromSqlConversionFailure(
-                    5,
+                    6,
                     rusqlite::types::Type::Text,
                     format!("unknown ticket status {s:?}").into(),
                 )
             })
         })?,
-        version: row.get(6)?,
-        secret: row.get(7)?,
-        entered_at_ms: row.get(8)?,
-        entry_gate: row.get(9)?,
-        inside: row.get(10)?,
-        changed_at_ms: row.get(11)?,
+        version: row.get(7)?,
+        secret: row.get(8)?,
+        transfers: row.get(9)?,
+        entered_at_ms: row.get(10)?,
+        entry_gate: row.get(11)?,
+        inside: row.get(12)?,
+        changed_at_ms: row.get(13)?,
     })
 }
 
@@ -136,6 +140,123 @@ impl TicketStore for SqliteOrders {
                     )?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(tickets)
+            })
+            .await?)
+    }
+
+    async fn tickets_of_holder(&self, user_id: &str) -> Result<Vec<Ticket>, RepoError> {
+        let user_id = user_id.to_string();
+        Ok(self
+            .db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {TICKET_COLUMNS} FROM tickets WHERE holder_id = ?1 ORDER BY rowid"
+                ))?;
+                let tickets = statement
+                    .query_map([user_id], read_ticket)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(tickets)
+            })
+            .await?)
+    }
+
+    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError> {
+        let (email, user_id) = (email.to_lowercase(), user_id.to_string());
+        Ok(self
+            .db
+            .call(move |c| {
+                Ok(c.execute(
+                    "UPDATE tickets SET holder_id = ?2, changed_at = ?3 \
+                     WHERE holder_id IS NULL AND holder_email = ?1",
+                    params![email, user_id, crate::domain::now_millis()],
+                )?)
+            })
+            .await?)
+    }
+
+    async fn transfer(
+        &self,
+        transfer: &TicketTransfer,
+        announce: &OutboxMessage,
+    ) -> Result<bool, RepoError> {
+        let (t, announce) = (transfer.clone(), announce.clone());
+        Ok(self
+            .db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let reissued = tx.execute(
+                    "UPDATE tickets SET holder_id = NULL, holder_email = ?3, version = version + 1, \
+                     secret = ?4, transfers = transfers + 1, changed_at = ?5 \
+                     WHERE ticket_id = ?1 AND version = ?2 AND status = 'valid' \
+                     AND entered_at IS NULL AND transfers < ?6",
+                    params![t.ticket_id, t.from_version, t.to_email, t.new_secret, t.at_ms, t.max_transfers],
+                )?;
+                if reissued == 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO transfers (transfer_id, ticket_id, event_id, from_user, from_email, \
+                     to_email, version, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        t.transfer_id,
+                        t.ticket_id,
+                        t.event_id,
+                        t.from_user,
+                        t.from_email,
+                        t.to_email,
+                        t.from_version + 1,
+                        t.at_ms
+                    ],
+                )?;
+                insert_outbox(&tx, &announce)?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError> {
+        let event_id = event_id.clone();
+        Ok(self
+            .db
+            .call(move |c| {
+                let stored = c
+                    .query_row(
+                        "SELECT reentry, transfers, transfer_cutoff, max_transfers \
+                         FROM ticket_policies WHERE event_id = ?1",
+                        [event_id],
+                        |r| {
+                            Ok(TicketPolicy {
+                                reentry: r.get(0)?,
+                                transfers_enabled: r.get(1)?,
+                                transfer_cutoff_hours: r.get(2)?,
+                                max_transfers: r.get(3)?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                Ok(stored.unwrap_or_default())
+            })
+            .await?)
+    }
+
+    async fn set_ticket_policy(
+        &self,
+        event_id: &EventId,
+        policy: &TicketPolicy,
+    ) -> Result<(), RepoError> {
+        let (event_id, p) = (event_id.clone(), *policy);
+        Ok(self
+            .db
+            .call(move |c| {
+                c.execute(
+                    "INSERT INTO ticket_policies (event_id, reentry, transfers, transfer_cutoff, max_transfers) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (event_id) DO UPDATE SET \
+                     reentry = excluded.reentry, transfers = excluded.transfers, \
+                     transfer_cutoff = excluded.transfer_cutoff, max_transfers = excluded.max_transfers",
+                    params![event_id, p.reentry, p.transfers_enabled, p.transfer_cutoff_hours, p.max_transfers],
+                )?;
+                Ok(())
             })
             .await?)
     }

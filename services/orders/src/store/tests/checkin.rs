@@ -1,12 +1,12 @@
 //! Check-in: passages through the door, offline batches, devices and door policies.
 
 use super::*;
-use crate::domain::checkin::{Device, Direction, DoorPolicy, Passage, ScanResult};
+use crate::domain::checkin::{Device, Direction, Passage, ScanResult};
 use crate::domain::ticket::Ticket;
 use crate::store::ChangeCursor;
 
 /// A sold ticket of a new order of `seats` on `event`.
-async fn sold_tickets(stores: &Stores, event: &str, seats: &[&str]) -> Vec<Ticket> {
+pub(super) async fn sold_tickets(stores: &Stores, event: &str, seats: &[&str]) -> Vec<Ticket> {
     let intent = uuid::Uuid::new_v4().to_string();
     let p = purchase("u1", event, seats, &intent, None, now_millis());
     assert_eq!(
@@ -20,7 +20,7 @@ async fn sold_tickets(stores: &Stores, event: &str, seats: &[&str]) -> Vec<Ticke
         .unwrap()
 }
 
-fn passage(ticket: &Ticket, gate: &str, direction: Direction, at_ms: i64) -> Passage {
+pub(super) fn passage(ticket: &Ticket, gate: &str, direction: Direction, at_ms: i64) -> Passage {
     Passage {
         ticket_id: ticket.ticket_id.clone(),
         event_id: ticket.event_id.clone(),
@@ -34,7 +34,7 @@ fn passage(ticket: &Ticket, gate: &str, direction: Direction, at_ms: i64) -> Pas
     }
 }
 
-async fn result(stores: &Stores, p: &Passage) -> ScanResult {
+pub(super) async fn result(stores: &Stores, p: &Passage) -> ScanResult {
     stores.checkin.pass_door(p).await.unwrap().result
 }
 
@@ -71,7 +71,7 @@ async fn a_ticket_enters_once_however_many_gates_scan_it_at_once(stores: Stores)
     assert!(stored.inside);
 }
 
-async fn exits_and_reentry_follow_the_door_policy(stores: Stores) {
+async fn exits_and_reentry_follow_the_ticket_policy(stores: Stores) {
     let tickets = sold_tickets(&stores, "c2", &["R1-S1", "R1-S2"]).await;
     let now = now_millis();
     // No re-entry (the default).
@@ -270,26 +270,6 @@ async fn devices_are_capped_per_event_and_revocable(stores: Stores) {
     assert!(stores.checkin.add_device(&extra, 3).await.unwrap());
 }
 
-async fn door_policies_default_to_no_reentry(stores: Stores) {
-    let event: EventId = "c7".into();
-    assert_eq!(
-        stores.checkin.door_policy(&event).await.unwrap(),
-        DoorPolicy::default()
-    );
-    stores
-        .checkin
-        .set_door_policy(&event, &DoorPolicy { reentry: true })
-        .await
-        .unwrap();
-    assert!(stores.checkin.door_policy(&event).await.unwrap().reentry);
-    stores
-        .checkin
-        .set_door_policy(&event, &DoorPolicy { reentry: false })
-        .await
-        .unwrap();
-    assert!(!stores.checkin.door_policy(&event).await.unwrap().reentry);
-}
-
 /// Scanners page through an event's ticket changes by cursor; an entry and a cancellation are
 /// changes too.
 async fn ticket_changes_page_by_cursor(stores: Stores) {
@@ -336,10 +316,9 @@ async fn ticket_changes_page_by_cursor(stores: Stores) {
 
 holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
     a_ticket_enters_once_however_many_gates_scan_it_at_once,
-    exits_and_reentry_follow_the_door_policy,
+    exits_and_reentry_follow_the_ticket_policy,
     old_cancelled_and_unknown_passes_do_not_enter,
     offline_batches_are_idempotent_and_the_earliest_entry_wins,
     devices_are_capped_per_event_and_revocable,
-    door_policies_default_to_no_reentry,
     ticket_changes_page_by_cursor
 ]);

@@ -1,7 +1,9 @@
 //! Tickets: issued with their order, revoked with their seat, in the same transactions.
 
+use super::checkin::{passage, result, sold_tickets};
 use super::*;
-use crate::domain::ticket::TicketStatus;
+use crate::domain::checkin::{Direction, ScanResult};
+use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus, TicketTransfer, new_secret};
 
 /// The order's tickets by seat: (status, version).
 async fn tickets_by_seat(
@@ -31,7 +33,8 @@ async fn a_purchase_issues_a_ticket_per_seat_and_a_refused_one_none(stores: Stor
         .unwrap();
     assert_eq!(tickets.len(), 2);
     for ticket in &tickets {
-        assert_eq!(ticket.holder_id, "u1");
+        assert_eq!(ticket.holder_id.as_deref(), Some("u1"));
+        assert_eq!(ticket.holder_email.as_deref(), Some("u1@holdfast.test"));
         assert_eq!((ticket.status, ticket.version), (TicketStatus::Valid, 1));
         assert_eq!(
             stores
@@ -96,7 +99,191 @@ async fn a_cancellation_revokes_its_seats_tickets_and_a_resale_issues_new_ones(s
     );
 }
 
+fn transfer_of(ticket: &Ticket, to: &str, max: u32) -> TicketTransfer {
+    TicketTransfer {
+        transfer_id: uuid::Uuid::new_v4().to_string(),
+        ticket_id: ticket.ticket_id.clone(),
+        event_id: ticket.event_id.clone(),
+        from_version: ticket.version,
+        new_secret: new_secret(),
+        from_user: "u1".into(),
+        from_email: Some("u1@holdfast.test".into()),
+        to_email: to.into(),
+        max_transfers: max,
+        at_ms: now_millis(),
+    }
+}
+
+fn announcement() -> OutboxMessage {
+    OutboxMessage {
+        id: uuid::Uuid::new_v4().to_string(),
+        routing_key: "ticket.transferred".into(),
+        payload: "{}".into(),
+    }
+}
+
+/// A transfer reissues the ticket (the old pass is revoked at the door), announces itself in
+/// the same transaction, and the receiver's account claims it by address.
+async fn a_transfer_reissues_the_ticket_to_the_receiver(stores: Stores) {
+    let ticket = sold_tickets(&stores, "x1", &["R1-S1"]).await.remove(0);
+    let pending_before = stores.outbox.pending_outbox(100).await.unwrap().len();
+    let transfer = transfer_of(&ticket, "friend@holdfast.test", 2);
+    assert!(
+        stores
+            .tickets
+            .transfer(&transfer, &announcement())
+            .await
+            .unwrap()
+    );
+    let reissued = stores
+        .tickets
+        .ticket(&ticket.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((reissued.version, reissued.transfers), (2, 1));
+    assert_eq!(reissued.secret, transfer.new_secret);
+    assert_eq!(reissued.holder_id, None);
+    assert_eq!(
+        reissued.holder_email.as_deref(),
+        Some("friend@holdfast.test")
+    );
+    assert_eq!(
+        stores.outbox.pending_outbox(100).await.unwrap().len(),
+        pending_before + 1
+    );
+    // The giver's pass no longer enters.
+    assert_eq!(
+        result(&stores, &passage(&ticket, "A", Direction::In, now_millis())).await,
+        ScanResult::Revoked
+    );
+    // The same transfer again (from the old version) writes nothing.
+    assert!(
+        !stores
+            .tickets
+            .transfer(&transfer, &announcement())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        stores.outbox.pending_outbox(100).await.unwrap().len(),
+        pending_before + 1
+    );
+    // The receiver's account claims it, once.
+    assert!(
+        stores
+            .tickets
+            .tickets_of_holder("u9")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        stores
+            .tickets
+            .claim_tickets("Friend@Holdfast.test", "u9")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        stores
+            .tickets
+            .claim_tickets("friend@holdfast.test", "u8")
+            .await
+            .unwrap(),
+        0
+    );
+    let held = stores.tickets.tickets_of_holder("u9").await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].ticket_id, ticket.ticket_id);
+    // Its new pass enters.
+    assert_eq!(
+        result(
+            &stores,
+            &passage(&held[0], "A", Direction::In, now_millis())
+        )
+        .await,
+        ScanResult::Entered
+    );
+    // Once entered, it cannot be transferred.
+    let entered = transfer_of(&held[0], "x@holdfast.test", 5);
+    assert!(
+        !stores
+            .tickets
+            .transfer(&entered, &announcement())
+            .await
+            .unwrap()
+    );
+}
+
+async fn transfers_stop_at_the_most_allowed(stores: Stores) {
+    let ticket = sold_tickets(&stores, "x2", &["R1-S1"]).await.remove(0);
+    let first = transfer_of(&ticket, "a@holdfast.test", 1);
+    assert!(
+        stores
+            .tickets
+            .transfer(&first, &announcement())
+            .await
+            .unwrap()
+    );
+    let once = stores
+        .tickets
+        .ticket(&ticket.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let over = transfer_of(&once, "b@holdfast.test", 1);
+    assert!(
+        !stores
+            .tickets
+            .transfer(&over, &announcement())
+            .await
+            .unwrap()
+    );
+    let allowed = transfer_of(&once, "b@holdfast.test", 2);
+    assert!(
+        stores
+            .tickets
+            .transfer(&allowed, &announcement())
+            .await
+            .unwrap()
+    );
+}
+
+async fn ticket_policies_default_until_set(stores: Stores) {
+    let event: EventId = "x3".into();
+    assert_eq!(
+        stores.tickets.ticket_policy(&event).await.unwrap(),
+        TicketPolicy::default()
+    );
+    let set = TicketPolicy {
+        reentry: true,
+        transfers_enabled: false,
+        transfer_cutoff_hours: 48,
+        max_transfers: 5,
+    };
+    stores
+        .tickets
+        .set_ticket_policy(&event, &set)
+        .await
+        .unwrap();
+    assert_eq!(stores.tickets.ticket_policy(&event).await.unwrap(), set);
+    stores
+        .tickets
+        .set_ticket_policy(&event, &TicketPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        stores.tickets.ticket_policy(&event).await.unwrap(),
+        TicketPolicy::default()
+    );
+}
+
 holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    a_transfer_reissues_the_ticket_to_the_receiver,
+    transfers_stop_at_the_most_allowed,
+    ticket_policies_default_until_set,
     a_purchase_issues_a_ticket_per_seat_and_a_refused_one_none,
     a_cancellation_revokes_its_seats_tickets_and_a_resale_issues_new_ones
 ]);
@@ -117,9 +304,9 @@ fn the_ticket_migration_issues_tickets_for_orders_bought_before() {
     }
     c.execute(
         "INSERT INTO orders (order_id, user_id, event_id, seat_ids, amount_minor, currency, \
-         payment_intent_id, status, created_at, cancelled_seat_ids) \
+         payment_intent_id, status, created_at, cancelled_seat_ids, email) \
          VALUES ('o1', 'u1', 'e1', '[\"R1-S1\",\"R1-S2\",\"R1-S3\"]', 300, 'EUR', 'pi', \
-         'partially_cancelled', 7, '[\"R1-S2\"]')",
+         'partially_cancelled', 7, '[\"R1-S2\"]', 'Buyer@Holdfast.test')",
         [],
     )
     .unwrap();
@@ -127,9 +314,10 @@ fn the_ticket_migration_issues_tickets_for_orders_bought_before() {
         c.execute_batch(migration).unwrap();
     }
     let mut statement = c
-        .prepare("SELECT ticket_id, seat_id, holder_id, status, version, secret, changed_at FROM tickets ORDER BY seat_id")
+        .prepare("SELECT ticket_id, seat_id, holder_id, status, version, secret, changed_at, holder_email FROM tickets ORDER BY seat_id")
         .unwrap();
-    let rows: Vec<(String, String, String, String, i64, String, i64)> = statement
+    type Row = (String, String, String, String, i64, String, i64, String);
+    let rows: Vec<Row> = statement
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
@@ -139,6 +327,7 @@ fn the_ticket_migration_issues_tickets_for_orders_bought_before() {
                 r.get(4)?,
                 r.get(5)?,
                 r.get(6)?,
+                r.get(7)?,
             ))
         })
         .unwrap()
@@ -147,8 +336,9 @@ fn the_ticket_migration_issues_tickets_for_orders_bought_before() {
     let seats: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
     assert_eq!(seats, ["R1-S1", "R1-S3"]);
     assert_ne!(rows[0].0, rows[1].0);
-    for (id, _, holder, status, version, secret, changed) in &rows {
+    for (id, _, holder, status, version, secret, changed, email) in &rows {
         assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+        assert_eq!(email, "buyer@holdfast.test");
         assert_eq!(
             (holder.as_str(), status.as_str(), *version, *changed),
             ("u1", "valid", 1, 7)
