@@ -26,6 +26,7 @@ pub mod middleware;
 pub mod money;
 pub mod openapi;
 pub mod passwords;
+pub mod qr;
 pub mod retention;
 pub mod server;
 pub mod service_auth;

@@ -170,6 +170,36 @@ message!(HoldReleased, "hold.released", 1);
 pub struct HoldExpired(pub HoldSeats);
 message!(HoldExpired, "hold.expired", 1);
 
+/// The event a message concerns, as its ticket holders read about it (optional in every
+/// message: messages stored before it was carried have none, and mails then name the id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    pub title: String,
+    /// RFC 3339, UTC; `None` when unknown.
+    pub date: Option<String>,
+    /// IANA time zone name the event takes place in.
+    pub timezone: Option<String>,
+    pub location: Option<String>,
+}
+
+/// A seat as people read it: `Stalls, row A, seat 12`, or `Row 1, seat 3` on a grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatLabel {
+    pub seat_id: String,
+    pub label: String,
+}
+
+/// A ticket of a purchase, with the pass its QR code shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TicketPass {
+    pub ticket_id: String,
+    pub seat_id: String,
+    pub pass: String,
+}
+
 /// An order was bought (orders, through the outbox: at least once).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -185,6 +215,14 @@ pub struct OrderPurchased {
     pub payment_intent_id: Option<String>,
     /// The buyer's address; `None` for orders stored before it was kept (no mail then).
     pub email: Option<String>,
+    #[serde(default)]
+    pub event: Option<EventSummary>,
+    /// The seats' labels, in `seatIds` order.
+    #[serde(default)]
+    pub seats: Vec<SeatLabel>,
+    /// One per seat.
+    #[serde(default)]
+    pub tickets: Vec<TicketPass>,
 }
 message!(OrderPurchased, "order.purchased", 1);
 
@@ -214,6 +252,11 @@ pub struct OrderCancelled {
     /// The buyer, the organizer or an admin.
     pub cancelled_by: String,
     pub email: Option<String>,
+    #[serde(default)]
+    pub event: Option<EventSummary>,
+    /// The cancelled seats' labels.
+    #[serde(default)]
+    pub seats: Vec<SeatLabel>,
 }
 message!(OrderCancelled, "order.cancelled", 1);
 
@@ -228,6 +271,10 @@ pub struct WaitlistOffered {
     /// RFC 3339, UTC: when the offer ends.
     pub expires_at: String,
     pub email: Option<String>,
+    #[serde(default)]
+    pub event: Option<EventSummary>,
+    #[serde(default)]
+    pub seats: Vec<SeatLabel>,
 }
 message!(WaitlistOffered, "waitlist.offered", 1);
 
@@ -274,6 +321,11 @@ pub struct TicketTransferred {
     pub to_email: String,
     /// RFC 3339, UTC.
     pub transferred_at: String,
+    #[serde(default)]
+    pub event: Option<EventSummary>,
+    /// The seat's label.
+    #[serde(default)]
+    pub seat: Option<SeatLabel>,
 }
 message!(TicketTransferred, "ticket.transferred", 1);
 
@@ -349,7 +401,7 @@ pub const CATALOGUE: &[Entry] = &[
         publisher: "orders (outbox)",
         consumers: "notifications, ml",
         fields: "`orderId`, `userId`, `eventId`, `seatIds`, `amount`, `currency`, \
-            `paymentIntentId`, `email`",
+            `paymentIntentId`, `email`, `event{title, date, timezone, location}`, `seats`, `tickets`",
     },
     Entry {
         routing_key: OrderCancelled::TYPE,
@@ -357,14 +409,16 @@ pub const CATALOGUE: &[Entry] = &[
         publisher: "orders (outbox)",
         consumers: "notifications, orders (waitlist)",
         fields: "`orderId`, `userId`, `eventId`, `seatIds`, `status`, \
-            `refund{refundId, amount, currency, paymentIntentId}`, `cancelledBy`, `email`",
+            `refund{refundId, amount, currency, paymentIntentId}`, `cancelledBy`, `email`, \
+            `event{title, date, timezone, location}`, `seats`",
     },
     Entry {
         routing_key: WaitlistOffered::TYPE,
         version: WaitlistOffered::VERSION,
         publisher: "orders (outbox)",
         consumers: "notifications",
-        fields: "`eventId`, `userId`, `holdId`, `seatIds`, `expiresAt`, `email`",
+        fields: "`eventId`, `userId`, `holdId`, `seatIds`, `expiresAt`, `email`, \
+            `event{title, date, timezone, location}`, `seats`",
     },
     Entry {
         routing_key: WaitlistExpired::TYPE,
@@ -385,7 +439,8 @@ pub const CATALOGUE: &[Entry] = &[
         version: TicketTransferred::VERSION,
         publisher: "orders (outbox)",
         consumers: "notifications",
-        fields: "`transferId`, `ticketId`, `eventId`, `seatId`, `orderId`, `fromUserId`, `fromEmail`, `toEmail`, `transferredAt`",
+        fields: "`transferId`, `ticketId`, `eventId`, `seatId`, `orderId`, `fromUserId`, \
+            `fromEmail`, `toEmail`, `transferredAt`, `event{title, date, timezone, location}`, `seat{seatId, label}`",
     },
 ];
 
@@ -444,6 +499,21 @@ mod tests {
             currency: "INR".into(),
             payment_intent_id: None,
             email: Some("a@holdfast.test".into()),
+            event: Some(summary()),
+            seats: vec![SeatLabel {
+                seat_id: "R1-S1".into(),
+                label: "Row 1, seat 1".into(),
+            }],
+            tickets: vec![],
+        }
+    }
+
+    fn summary() -> EventSummary {
+        EventSummary {
+            title: "A night".into(),
+            date: Some("2030-01-01T20:00:00Z".into()),
+            timezone: Some("Europe/Paris".into()),
+            location: Some("Hall".into()),
         }
     }
 
@@ -569,6 +639,8 @@ mod tests {
                 },
                 cancelled_by: "u1".into(),
                 email: email.clone(),
+                event: Some(summary()),
+                seats: vec![],
             }),
             BusMessage::of(&WaitlistOffered {
                 event_id: "e1".into(),
@@ -577,6 +649,8 @@ mod tests {
                 seat_ids: vec!["R1-S1".into()],
                 expires_at: "2030-01-01T00:00:00Z".into(),
                 email: email.clone(),
+                event: Some(summary()),
+                seats: vec![],
             }),
             BusMessage::of(&WaitlistExpired {
                 event_id: "e1".into(),
@@ -602,6 +676,11 @@ mod tests {
                 from_email: email,
                 to_email: "b@holdfast.test".into(),
                 transferred_at: "2030-01-01T00:00:00Z".into(),
+                event: Some(summary()),
+                seat: Some(SeatLabel {
+                    seat_id: "R1-S1".into(),
+                    label: "Row 1, seat 1".into(),
+                }),
             }),
         ]
         .into_iter()

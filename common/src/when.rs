@@ -94,6 +94,20 @@ pub fn format_millis(millis: i64) -> String {
         .unwrap_or_default()
 }
 
+/// The instant `rfc3339` as people read it where the event takes place: `Wed 5 May 2027, 20:00
+/// (Europe/Paris)`; in UTC when `zone` is no IANA name; `None` when `rfc3339` is no instant.
+pub fn format_local(rfc3339: &str, zone: Option<&str>) -> Option<String> {
+    let instant: Timestamp = rfc3339.parse().ok()?;
+    let (zone, name) = zone
+        .and_then(|z| time_zone(z).ok())
+        .unwrap_or_else(|| (TimeZone::UTC, "UTC".to_string()));
+    let local = instant.to_zoned(zone);
+    Some(format!(
+        "{} ({name})",
+        local.strftime("%a %-d %b %Y, %H:%M")
+    ))
+}
+
 /// Now, in milliseconds since the Unix epoch.
 pub fn now_millis() -> i64 {
     Timestamp::now().as_millisecond()
@@ -102,6 +116,19 @@ pub fn now_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_read_in_the_events_time_zone() {
+        assert_eq!(
+            format_local("2027-05-05T18:00:00Z", Some("Europe/Paris")).as_deref(),
+            Some("Wed 5 May 2027, 20:00 (Europe/Paris)")
+        );
+        assert_eq!(
+            format_local("2027-05-05T18:00:00Z", Some("Not/AZone")).as_deref(),
+            Some("Wed 5 May 2027, 18:00 (UTC)")
+        );
+        assert_eq!(format_local("soon", None), None);
+    }
 
     fn utc(raw: &str) -> Result<String, &'static str> {
         parse_millis(raw, &TimeZone::UTC).map(format_millis)

@@ -72,6 +72,22 @@ async fn every_message_published_in_a_sale_decodes_as_its_type() {
             .status(),
         201
     );
+    // A ticket given to someone else.
+    let tickets = crate::support::get_json(
+        &s,
+        Some(&buyer),
+        &format!("/api/orders/orders/{order_id}/tickets"),
+    )
+    .await;
+    let ticket_id = tickets["tickets"][0]["ticketId"].as_str().unwrap();
+    let given = post(
+        &s,
+        &buyer,
+        &format!("/api/orders/tickets/{ticket_id}/transfer"),
+        json!({"email": "friend@holdfast.test"}),
+    )
+    .await;
+    assert_eq!(given.status(), 200);
     // A seat comes free: offered to the waiting user, whose offer then runs out.
     let cancelled = cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S2"]}))).await;
     assert_eq!(cancelled.status(), 200);

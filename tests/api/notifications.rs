@@ -49,6 +49,9 @@ fn purchase_message(order_id: &str, email: &str) -> BusMessage {
         currency: "INR".into(),
         payment_intent_id: None,
         email: Some(email.into()),
+        event: None,
+        seats: Vec::new(),
+        tickets: Vec::new(),
     })
     .unwrap()
 }
@@ -209,14 +212,36 @@ async fn a_purchase_a_cancellation_and_an_offer_are_mailed(db: Db) {
     let buyer_mails = to(&mails, "mail-buyer@example.com");
     let bought = buyer_mails
         .iter()
-        .find(|m| subject(m) == format!("Your tickets: order {order_id}"))
+        .find(|m| subject(m) == "Your tickets for On-sale")
         .expect("a purchase mail");
+    let text = bought.text_part("text/plain").expect("a plain-text part");
+    for expected in [
+        "Event: On-sale",
+        "When: Wed 5 May 2027, 00:00 (UTC)",
+        "  - Row 1, seat 1",
+        "  - Row 1, seat 2",
+        "Paid: 20.00 INR",
+        &format!("Order: {order_id}"),
+        "Ticket: Row 1, seat 2 (its QR code is attached)",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let html = bought.text_part("text/html").expect("an HTML part");
     assert!(
-        bought.body().contains("Seats: R1-S1, R1-S2"),
-        "{}",
-        bought.body()
+        html.contains("<img src=\"cid:ticket-1@holdfast\""),
+        "{html}"
     );
-    assert!(bought.body().contains("Paid: 20 INR"), "{}", bought.body());
+    assert!(
+        bought
+            .part("image/png")
+            .expect("an inline QR code")
+            .starts_with(b"\x89PNG")
+    );
+    let calendar = bought.text_part("text/calendar").expect("an invitation");
+    assert!(
+        calendar.contains("DTSTART:20270505T000000Z") && calendar.contains("SUMMARY:On-sale"),
+        "{calendar}"
+    );
     assert!(bought.from.contains('@'));
     assert!(
         bought
@@ -225,21 +250,63 @@ async fn a_purchase_a_cancellation_and_an_offer_are_mailed(db: Db) {
     );
     let cancelled = buyer_mails
         .iter()
-        .find(|m| subject(m) == format!("Seats of order {order_id} are cancelled"))
+        .find(|m| subject(m) == "Seats of your order for On-sale are cancelled")
         .expect("a cancellation mail");
-    assert!(
-        cancelled.body().contains("Refunded: 10 INR"),
-        "{}",
-        cancelled.body()
-    );
+    let text = cancelled.text_part("text/plain").unwrap();
+    assert!(text.contains("Refunded: 10.00 INR"), "{text}");
+    assert!(text.contains("  - Row 1, seat 2"), "{text}");
 
     let offers = to(&mails, "mail-waiter@example.com");
     assert_eq!(offers.len(), 1, "{mails:#?}");
-    assert_eq!(subject(offers[0]), "Seats are waiting for you");
+    assert_eq!(subject(offers[0]), "Seats are waiting for you: On-sale");
+    let text = offers[0].text_part("text/plain").unwrap();
     assert!(
-        offers[0].body().contains("Seats held for you: R1-S2"),
-        "{}",
-        offers[0].body()
+        text.contains("Seats held for you:\r\n  - Row 1, seat 2")
+            || text.contains("Seats held for you:\n  - Row 1, seat 2"),
+        "{text}"
+    );
+}
+
+/// A transfer mails both: the receiver how to get the ticket, the giver that it is gone.
+async fn a_transfer_is_mailed_to_both(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 2, 0.0).await;
+    let giver = token_for("mail-giver");
+    let order_id = buy(&s, &giver, &event_id, &["R1-S1"], 0.0).await;
+    let tickets = crate::support::get_json(
+        &s,
+        Some(&giver),
+        &format!("/api/orders/orders/{order_id}/tickets"),
+    )
+    .await;
+    let ticket_id = tickets["tickets"][0]["ticketId"].as_str().unwrap();
+    let given = post(
+        &s,
+        &giver,
+        &format!("/api/orders/tickets/{ticket_id}/transfer"),
+        json!({"email": "mail-friend@example.com"}),
+    )
+    .await;
+    assert_eq!(given.status(), 200);
+    let mails = sink.wait_for(3, PATIENCE).await;
+    let received = to(&mails, "mail-friend@example.com");
+    assert_eq!(received.len(), 1, "{mails:#?}");
+    assert_eq!(subject(received[0]), "A ticket for On-sale is yours");
+    let text = received[0].text_part("text/plain").unwrap();
+    assert!(
+        text.contains("mail-giver@example.com gave you a ticket")
+            && text.contains("Seat: Row 1, seat 1"),
+        "{text}"
+    );
+    let giver_mails = to(&mails, "mail-giver@example.com");
+    assert!(
+        giver_mails
+            .iter()
+            .any(|m| subject(m) == "You gave away your ticket for On-sale"),
+        "{mails:#?}"
     );
 }
 
@@ -303,6 +370,7 @@ async fn a_refused_mail_is_retried_and_a_hopeless_one_ends_dead(db: Db) {
 
 crate::support::on_both_document_stores!(
     a_purchase_a_cancellation_and_an_offer_are_mailed,
+    a_transfer_is_mailed_to_both,
     a_message_delivered_twice_is_mailed_once,
     a_refused_mail_is_retried_and_a_hopeless_one_ends_dead,
 );
@@ -326,8 +394,8 @@ async fn without_smtp_mail_goes_to_the_mbox_file() {
     assert!(written.starts_with("From holdfast "), "{written}");
     assert!(written.contains("To: filed@example.com"), "{written}");
     assert!(
-        written.contains("Subject: Your tickets: order o-filed"),
+        written.contains("Subject: Your tickets for event mail-event"),
         "{written}"
     );
-    assert!(written.contains("Paid: 5 INR"), "{written}");
+    assert!(written.contains("Paid: 5.00 INR"), "{written}");
 }

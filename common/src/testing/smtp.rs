@@ -49,6 +49,78 @@ impl ReceivedMail {
             .split_once("\r\n\r\n")
             .map_or("", |(_, body)| body)
     }
+
+    /// The decoded body of the first MIME part whose `Content-Type` starts with
+    /// `content_type` (`text/plain`, `text/html`, `image/png`, `text/calendar`), base64 and
+    /// quoted-printable undone; for a mail of one part, its body.
+    pub fn part(&self, content_type: &str) -> Option<Vec<u8>> {
+        let is_type = |head: &str| {
+            head.split("\r\n").any(|line| {
+                line.to_ascii_lowercase()
+                    .strip_prefix("content-type:")
+                    .is_some_and(|v| v.trim().starts_with(content_type))
+            })
+        };
+        let encoding = |head: &str| {
+            head.split("\r\n")
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-transfer-encoding:")
+                        .map(|v| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        // Every part: the headers after a boundary line, up to the next one.
+        for chunk in self.data.split("\r\n--") {
+            let Some((head, body)) = chunk.split_once("\r\n\r\n") else {
+                continue;
+            };
+            if !is_type(head) {
+                continue;
+            }
+            let body = body.split("\r\n--").next().unwrap_or(body);
+            return Some(match encoding(head).as_str() {
+                "base64" => {
+                    use base64::Engine;
+                    let compact: String = body.split_whitespace().collect();
+                    base64::engine::general_purpose::STANDARD
+                        .decode(compact)
+                        .ok()?
+                }
+                "quoted-printable" => unquote(body),
+                _ => body.as_bytes().to_vec(),
+            });
+        }
+        None
+    }
+
+    /// [`Self::part`] as text.
+    pub fn text_part(&self, content_type: &str) -> Option<String> {
+        self.part(content_type)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+}
+
+/// Quoted-printable decoded: soft line breaks joined, `=XX` bytes restored.
+fn unquote(body: &str) -> Vec<u8> {
+    let bytes = body.replace("=\r\n", "").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && let Some(byte) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
 }
 
 #[derive(Default)]

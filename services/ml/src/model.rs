@@ -271,6 +271,9 @@ mod tests {
             currency: "INR".into(),
             payment_intent_id: None,
             email: None,
+            event: None,
+            seats: Vec::new(),
+            tickets: Vec::new(),
         })
         .unwrap()
     }

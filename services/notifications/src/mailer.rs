@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use holdfast_common::config::Settings;
 use holdfast_common::sync::lock;
-use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::error::NotifyError;
@@ -77,14 +77,18 @@ impl Mailer {
         let to: Mailbox = delivery.recipient.parse().map_err(|e| {
             NotifyError::permanent(format!("recipient {:?}: {e}", delivery.recipient))
         })?;
-        let message = Message::builder()
+        let builder = Message::builder()
             .from(from.clone())
             .to(to)
             .subject(&delivery.subject)
-            .message_id(Some(format!("<{}@holdfast>", delivery.message_id)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(delivery.body.clone())
-            .map_err(NotifyError::permanent)?;
+            .message_id(Some(format!("<{}@holdfast>", delivery.message_id)));
+        let message = match &delivery.html {
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(delivery.body.clone()),
+            Some(html) => builder.multipart(mime_parts(delivery, html)?),
+        }
+        .map_err(NotifyError::permanent)?;
         match self {
             Self::Smtp { transport, .. } => transport
                 .send(message)
@@ -114,6 +118,35 @@ impl Mailer {
             }
         }
     }
+}
+
+/// `multipart/mixed`: the text and HTML alternatives with the HTML's inline images
+/// (`multipart/related`), then the attachments.
+fn mime_parts(delivery: &Delivery, html: &str) -> Result<MultiPart, NotifyError> {
+    let mut related = MultiPart::related().multipart(MultiPart::alternative_plain_html(
+        delivery.body.clone(),
+        html.to_string(),
+    ));
+    let mut attached = Vec::new();
+    for file in &delivery.attachments {
+        let bytes = file.bytes().ok_or_else(|| {
+            NotifyError::permanent(format!("attachment {} is not base64", file.filename))
+        })?;
+        let content_type =
+            ContentType::parse(&file.content_type).map_err(NotifyError::permanent)?;
+        match &file.content_id {
+            Some(cid) => {
+                related = related
+                    .singlepart(Attachment::new_inline(cid.clone()).body(bytes, content_type));
+            }
+            None => attached.push(Attachment::new(file.filename.clone()).body(bytes, content_type)),
+        }
+    }
+    let mut mixed = MultiPart::mixed().multipart(related);
+    for part in attached {
+        mixed = mixed.singlepart(part);
+    }
+    Ok(mixed)
 }
 
 /// `host:port` of an SMTP URL, without scheme, credentials or parameters.

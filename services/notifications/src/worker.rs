@@ -135,12 +135,13 @@ impl Worker {
         }
     }
 
-    /// Logs the mail `delivery` makes, if any and if not logged before.
+    /// Logs the mails `delivery` makes, if any and if not logged before: the first under the
+    /// message's id, the others under `<id>.<n>`.
     async fn log_one(&self, delivery: &BusDelivery) -> Result<(), NotifyError> {
         let message = &delivery.message;
-        let mail = match compose(message) {
-            Ok(Some(mail)) => mail,
-            Ok(None) => {
+        let mails = match compose(message) {
+            Ok(mails) if !mails.is_empty() => mails,
+            Ok(_) => {
                 tracing::debug!(routing_key = %message.routing_key, "no mail for this message");
                 return Ok(());
             }
@@ -150,14 +151,15 @@ impl Worker {
                 return Ok(());
             }
         };
-        let record = Delivery::new(
-            message.message_id.to_string(),
-            message.routing_key.clone(),
-            mail,
-            now_millis(),
-        );
-        if !self.log.record(&record).await? {
-            tracing::debug!(message_id = %message.message_id, "mail already logged");
+        for (n, mail) in mails.into_iter().enumerate() {
+            let id = match n {
+                0 => message.message_id.to_string(),
+                n => format!("{}.{n}", message.message_id),
+            };
+            let record = Delivery::new(id, message.routing_key.clone(), mail, now_millis());
+            if !self.log.record(&record).await? {
+                tracing::debug!(message_id = %record.message_id, "mail already logged");
+            }
         }
         Ok(())
     }

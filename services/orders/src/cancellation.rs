@@ -91,7 +91,7 @@ pub async fn cancel(
             refuse_given_away(ports, &order, &release).await?;
         }
         let amount = refund_amount(&order, &release, layout.as_ref());
-        let cancellation = plan(&order, release, amount, caller)?;
+        let cancellation = plan(&order, release, amount, caller, layout.as_ref())?;
         match ports.orders.cancel(&cancellation).await? {
             CancelOutcome::Stale => continue,
             CancelOutcome::Committed => {}
@@ -208,6 +208,7 @@ fn plan(
     release: Vec<SeatId>,
     amount: i64,
     caller: &AuthUser,
+    layout: Option<&Layout>,
 ) -> Result<NewCancellation, OrdersError> {
     let seats = order.seat_ids.len();
     let before = order.cancelled_seat_ids.len();
@@ -241,7 +242,7 @@ fn plan(
         created_at_ms: now,
     };
     Ok(NewCancellation {
-        outbox: announcement(&updated, &refund)?,
+        outbox: announcement(&updated, &refund, layout)?,
         order: updated,
         released: release,
         refund,
@@ -249,7 +250,11 @@ fn plan(
 }
 
 /// The `order.cancelled` message, written to the outbox with the cancellation.
-fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersError> {
+fn announcement(
+    order: &Order,
+    refund: &Refund,
+    layout: Option<&Layout>,
+) -> Result<OutboxMessage, OrdersError> {
     crate::outbox::message(&OrderCancelled {
         order_id: order.order_id.to_string(),
         user_id: order.user_id.clone(),
@@ -264,6 +269,10 @@ fn announcement(order: &Order, refund: &Refund) -> Result<OutboxMessage, OrdersE
         },
         cancelled_by: refund.cancelled_by.clone(),
         email: order.email.clone(),
+        event: layout.map(Layout::summary),
+        seats: layout
+            .map(|l| l.seat_labels(&refund.seat_ids))
+            .unwrap_or_default(),
     })
 }
 

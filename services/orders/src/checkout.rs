@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use holdfast_common::auth::AuthUser;
 use holdfast_common::extract::field_error;
-use holdfast_common::messages::OrderPurchased;
+use holdfast_common::messages::{OrderPurchased, TicketPass};
 use holdfast_common::money;
 
 use crate::domain::hold::Hold;
@@ -22,6 +22,7 @@ use crate::domain::intent::{Intent, IntentStatus};
 use crate::domain::now_millis;
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::seat::Layout;
+use crate::domain::ticket::Ticket;
 use crate::error::OrdersError;
 use crate::idempotency::Once;
 use crate::layouts::Layouts;
@@ -54,6 +55,8 @@ pub struct Ports {
     /// Wakes the outbox relay after a purchase.
     pub outbox_wake: Arc<Notify>,
     pub changes: SeatChanges,
+    /// Sign the new tickets' passes, which the purchase mail carries.
+    pub ticket_keys: Arc<crate::ticket_keys::TicketKeys>,
 }
 
 /// What a buyer asks for.
@@ -101,6 +104,7 @@ pub async fn buy(
         Claim::StaleLayout => return Err(OrdersError::LayoutChanged),
     }
     let order = order(buyer, &hold, total, &layout, intent.as_ref());
+    let tickets = Ticket::issue(&order);
     let new_purchase = NewPurchase {
         idempotency: receipt.map(|r| {
             r.once.answer(
@@ -110,8 +114,9 @@ pub async fn buy(
                 ports.idempotency_ttl,
             )
         }),
-        outbox: announcement(&order)?,
+        outbox: announcement(&order, &tickets, &layout, &ports.ticket_keys)?,
         order,
+        tickets,
     };
     match ports.orders.purchase(&new_purchase).await? {
         PurchaseOutcome::Committed => {}
@@ -247,8 +252,14 @@ fn order(
     }
 }
 
-/// The `order.purchased` message, written to the outbox with the order.
-fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
+/// The `order.purchased` message, written to the outbox with the order: what the buyer's mail
+/// shows, the tickets' passes included.
+fn announcement(
+    order: &Order,
+    tickets: &[Ticket],
+    layout: &Layout,
+    keys: &crate::ticket_keys::TicketKeys,
+) -> Result<OutboxMessage, OrdersError> {
     crate::outbox::message(&OrderPurchased {
         order_id: order.order_id.to_string(),
         user_id: order.user_id.clone(),
@@ -258,6 +269,18 @@ fn announcement(order: &Order) -> Result<OutboxMessage, OrdersError> {
         currency: order.currency.clone(),
         payment_intent_id: order.paid_with().map(str::to_string),
         email: order.email.clone(),
+        event: Some(layout.summary()),
+        seats: layout.seat_labels(&order.seat_ids),
+        tickets: tickets
+            .iter()
+            .filter_map(|t| {
+                Some(TicketPass {
+                    ticket_id: t.ticket_id.clone(),
+                    seat_id: t.seat_id.to_string(),
+                    pass: keys.pass_of(t)?,
+                })
+            })
+            .collect(),
     })
 }
 

@@ -17,7 +17,6 @@ pub mod idempotency;
 pub mod layouts;
 pub mod live;
 pub mod outbox;
-pub mod qr;
 pub mod sales;
 pub mod seat_changes;
 pub mod state;
@@ -159,6 +158,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             purchases: counters.purchases.clone(),
             outbox_wake: outbox_wake.clone(),
             changes: changes.clone(),
+            ticket_keys: ticket_keys.clone(),
         },
         idempotency: idempotency::Ports {
             kv: infra.kv.clone(),

@@ -125,6 +125,7 @@ mod tests {
                 revision: 0,
                 email: None,
             },
+            tickets: Vec::new(),
             idempotency: None,
             outbox: OutboxMessage {
                 id: message.message_id.to_string(),

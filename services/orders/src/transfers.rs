@@ -87,6 +87,10 @@ pub async fn transfer(
         from_email: transfer.from_email.clone(),
         to_email: transfer.to_email.clone(),
         transferred_at: format_millis(now),
+        event: Some(layout.summary()),
+        seat: layout
+            .seat_labels(std::slice::from_ref(&ticket.seat_id))
+            .pop(),
     })?;
     if !ports.tickets.transfer(&transfer, &announce).await? {
         // Another request changed the ticket between the read and the write (a scan, a

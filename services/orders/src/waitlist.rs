@@ -298,6 +298,8 @@ async fn offer(
         seat_ids: SeatId::texts(&hold.seat_ids),
         expires_at: holdfast_common::when::format_millis(hold.expires_at_ms),
         email: entry.email.clone(),
+        event: Some(layout.summary()),
+        seats: layout.seat_labels(&hold.seat_ids),
     })?;
     let recorded = ports
         .entries

@@ -1,4 +1,5 @@
-//! The delivery log: one record per mail, keyed by the id of the bus message that made it.
+//! The delivery log: one record per mail, keyed by the id of the bus message that made it
+//! (`<id>.<n>` for the further mails of a message that makes several).
 //!
 //! A record is `PENDING` until a sender claims it, `SENDING` while it is being sent (the
 //! claim is a lease: a sender that dies mid-send leaves a record that falls due again when the
@@ -41,6 +42,12 @@ pub const SCHEMA: Schema = Schema {
         r"
         -- Pruning finished records (common::retention) by when they were made.
         CREATE INDEX deliveries_finished ON deliveries (status, created_at);
+    ",
+        r"
+        -- Mails with an HTML alternative and attachments (JSON: filename, contentType,
+        -- contentId, data in base64).
+        ALTER TABLE deliveries ADD COLUMN html TEXT;
+        ALTER TABLE deliveries ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
     ",
     ],
     mongo_indexes: &[
@@ -100,6 +107,8 @@ pub struct Delivery {
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    pub html: Option<String>,
+    pub attachments: Vec<crate::compose::Attachment>,
     pub status: DeliveryStatus,
     /// Attempts started so far (a claim counts as one).
     pub attempts: u32,
@@ -124,6 +133,8 @@ impl Delivery {
             recipient: mail.to,
             subject: mail.subject,
             body: mail.body,
+            html: mail.html,
+            attachments: mail.attachments,
             status: DeliveryStatus::Pending,
             attempts: 0,
             next_attempt_at_ms: now_ms,

@@ -21,6 +21,10 @@ struct DeliveryDocument {
     recipient: String,
     subject: String,
     body: String,
+    #[serde(default)]
+    html: Option<String>,
+    #[serde(default)]
+    attachments: Vec<crate::compose::Attachment>,
     status: String,
     attempts: i64,
     next_attempt_at: i64,
@@ -37,6 +41,8 @@ impl From<&Delivery> for DeliveryDocument {
             recipient: d.recipient.clone(),
             subject: d.subject.clone(),
             body: d.body.clone(),
+            html: d.html.clone(),
+            attachments: d.attachments.clone(),
             status: d.status.as_str().into(),
             attempts: d.attempts.into(),
             next_attempt_at: d.next_attempt_at_ms,
@@ -60,6 +66,8 @@ impl TryFrom<DeliveryDocument> for Delivery {
             recipient: d.recipient,
             subject: d.subject,
             body: d.body,
+            html: d.html,
+            attachments: d.attachments,
             attempts: u32::try_from(d.attempts).unwrap_or(u32::MAX),
             next_attempt_at_ms: d.next_attempt_at,
             last_error: d.last_error,

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Delivery, DeliveryLog, DeliveryStatus};
 
 const COLUMNS: &str = "message_id, routing_key, recipient, subject, body, status, attempts, \
-                       next_attempt_at, last_error, created_at, sent_at";
+                       next_attempt_at, last_error, created_at, sent_at, html, attachments";
 
 pub struct SqliteDeliveries {
     db: SqliteDb,
@@ -40,6 +40,12 @@ fn read(row: &Row<'_>) -> rusqlite::Result<Delivery> {
         last_error: row.get(8)?,
         created_at_ms: row.get(9)?,
         sent_at_ms: row.get(10)?,
+        html: row.get(11)?,
+        attachments: row.get::<_, String>(12).and_then(|json| {
+            serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, e.into())
+            })
+        })?,
     })
 }
 
@@ -52,7 +58,7 @@ impl DeliveryLog for SqliteDeliveries {
                 let inserted = c.execute(
                     &format!(
                         "INSERT INTO deliveries ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                          ON CONFLICT (message_id) DO NOTHING"
                     ),
                     params![
@@ -67,6 +73,8 @@ impl DeliveryLog for SqliteDeliveries {
                         d.last_error,
                         d.created_at_ms,
                         d.sent_at_ms,
+                        d.html,
+                        serde_json::to_string(&d.attachments).unwrap_or_else(|_| "[]".into()),
                     ],
                 )?;
                 Ok(inserted == 1)

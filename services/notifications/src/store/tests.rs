@@ -17,6 +17,13 @@ fn delivery(id: &str, at: i64) -> Delivery {
             to: "ann@holdfast.test".into(),
             subject: format!("subject {id}"),
             body: format!("body {id}"),
+            html: Some(format!("<p>body {id}</p>")),
+            attachments: vec![crate::compose::Attachment {
+                filename: "event.ics".into(),
+                content_type: "text/calendar".into(),
+                content_id: None,
+                data: "QkVHSU4=".into(),
+            }],
         },
         at,
     )

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use holdfast_common::messages::{EventSummary, SeatLabel};
 use holdfast_common::venue::{BestRequest, Venue, VenueSeat, best_available};
 use serde::Deserialize;
 
@@ -207,6 +208,46 @@ impl Layout {
             None => usize::try_from(self.rows * self.seats_per_row).unwrap_or(usize::MAX),
         }
     }
+
+    /// A seat as people read it: `Stalls, row A, seat 12` on a venue, `Row 1, seat 3` on a
+    /// grid; the id itself for a seat the layout does not have.
+    pub fn seat_label(&self, id: &str) -> String {
+        if let Some(plan) = &self.venue
+            && let Some(seat) = plan.seat(id)
+        {
+            let section = plan
+                .venue
+                .sections
+                .get(seat.section)
+                .map_or("", |s| s.name.as_str());
+            return format!("{section}, row {}, seat {}", seat.row, seat.label);
+        }
+        match Seat::parse(id) {
+            Some(seat) => format!("Row {}, seat {}", seat.row, seat.number),
+            None => id.to_string(),
+        }
+    }
+
+    /// The labels of `seats`, in order.
+    pub fn seat_labels(&self, seats: &[SeatId]) -> Vec<SeatLabel> {
+        seats
+            .iter()
+            .map(|seat| SeatLabel {
+                seat_id: seat.to_string(),
+                label: self.seat_label(seat),
+            })
+            .collect()
+    }
+
+    /// The event as the messages about it name it.
+    pub fn summary(&self) -> EventSummary {
+        EventSummary {
+            title: self.about.title.clone(),
+            date: self.about.date.clone(),
+            timezone: self.about.timezone.clone(),
+            location: self.about.location.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +295,8 @@ mod tests {
         };
         let ids: Vec<String> = layout.seat_ids().iter().map(|s| s.to_string()).collect();
         assert_eq!(ids, ["R1-S1", "R1-S2", "R1-S3", "R2-S1", "R2-S2", "R2-S3"]);
+        assert_eq!(layout.seat_label("R2-S3"), "Row 2, seat 3");
+        assert_eq!(layout.seat_label("nope"), "nope");
         assert!(layout.contains(Seat { row: 2, number: 3 }));
         assert!(!layout.contains(Seat { row: 3, number: 1 }));
     }

@@ -300,10 +300,10 @@ pub async fn qr(
         .ok_or(OrdersError::TicketRevoked)?;
     let private = (header::CACHE_CONTROL, "private, no-store");
     let answer = if format == "png" {
-        crate::qr::png(&pass)
+        holdfast_common::qr::png(&pass)
             .map(|png| ([(header::CONTENT_TYPE, "image/png"), private], png).into_response())
     } else {
-        crate::qr::svg(&pass)
+        holdfast_common::qr::svg(&pass)
             .map(|svg| ([(header::CONTENT_TYPE, "image/svg+xml"), private], svg).into_response())
     };
     answer.ok_or(OrdersError::TicketRevoked)
@@ -340,7 +340,7 @@ pub async fn print(
         let Some(svg) = state
             .ticket_keys
             .pass_of(ticket)
-            .and_then(|p| crate::qr::svg(&p))
+            .and_then(|p| holdfast_common::qr::svg(&p))
         else {
             continue;
         };

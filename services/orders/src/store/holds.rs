@@ -552,6 +552,7 @@ mod tests {
                 revision: 0,
                 email: None,
             },
+            tickets: Vec::new(),
             idempotency: None,
             outbox: crate::store::OutboxMessage {
                 id: "m1".into(),

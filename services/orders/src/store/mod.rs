@@ -3,7 +3,7 @@
 //! with a SQLite and a MongoDB adapter (`sqlite/`, `mongo/`, a file per capability).
 //!
 //! A purchase is ONE transaction: a sold-seat record per seat under a unique (event, seat) key,
-//! the order (its payment intent id unique), its tickets ([`Ticket::issue`]), its idempotency
+//! the order (its payment intent id unique), its tickets, its idempotency
 //! record and an outbox message `order.purchased`. A cancellation revokes its seats' tickets in
 //! its own transaction. Either all of it is stored or none of it; the unique keys, not the hold
 //! keys, are what make a seat sell at most once. Writes that span capabilities (a purchase, a
@@ -83,6 +83,9 @@ pub struct OutboxMessage {
 #[derive(Debug, Clone)]
 pub struct NewPurchase {
     pub order: Order,
+    /// One per seat ([`Ticket::issue`]); made before the purchase so that its announcement
+    /// can carry their passes.
+    pub tickets: Vec<Ticket>,
     pub idempotency: Option<IdempotentResponse>,
     pub outbox: OutboxMessage,
 }

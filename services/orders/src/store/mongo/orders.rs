@@ -100,7 +100,7 @@ impl MongoOrders {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.insert_tickets(session, order).await?;
+        self.insert_tickets(session, &p.tickets).await?;
         self.write_outbox(session, &p.outbox).await?;
         Ok(())
     }

@@ -12,7 +12,6 @@ use super::records::TicketDocument;
 use super::{MongoOrders, TRANSACTION_ATTEMPTS};
 use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::now_millis;
-use crate::domain::order::Order;
 use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus, TicketTransfer};
 use crate::store::{ChangeCursor, OutboxMessage, RepoError, TicketStore};
 
@@ -21,12 +20,9 @@ impl MongoOrders {
     pub(super) async fn insert_tickets(
         &self,
         session: &mut ClientSession,
-        order: &Order,
+        tickets: &[Ticket],
     ) -> Result<(), mongodb::error::Error> {
-        let tickets: Vec<TicketDocument> = Ticket::issue(order)
-            .iter()
-            .map(TicketDocument::from)
-            .collect();
+        let tickets: Vec<TicketDocument> = tickets.iter().map(TicketDocument::from).collect();
         self.tickets
             .insert_many(tickets)
             .session(&mut *session)

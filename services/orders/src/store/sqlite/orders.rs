@@ -152,7 +152,7 @@ fn purchase_blocking(
             Err(e) => return Err(e.into()),
         }
     }
-    super::tickets::insert_tickets(&tx, order)?;
+    super::tickets::insert_tickets(&tx, &p.tickets)?;
     insert_outbox(&tx, &p.outbox)?;
     tx.commit()?;
     Ok(PurchaseOutcome::Committed)

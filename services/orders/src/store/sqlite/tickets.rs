@@ -6,7 +6,6 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{SqliteOrders, insert_outbox};
 use crate::domain::ids::{EventId, OrderId, SeatId};
-use crate::domain::order::Order;
 use crate::domain::ticket::{Ticket, TicketPolicy, TicketStatus, TicketTransfer};
 use crate::store::{ChangeCursor, OutboxMessage, RepoError, TicketStore};
 
@@ -15,12 +14,12 @@ pub(super) const TICKET_COLUMNS: &str = "ticket_id, event_id, seat_id, order_id,
 /// Writes the new order's tickets in the purchase's transaction `tx`.
 pub(super) fn insert_tickets(
     tx: &rusqlite::Transaction<'_>,
-    order: &Order,
+    tickets: &[Ticket],
 ) -> rusqlite::Result<()> {
     let mut insert = tx.prepare_cached(&format!(
         "INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     ))?;
-    for t in Ticket::issue(order) {
+    for t in tickets {
         insert.execute(params![
             t.ticket_id,
             t.event_id,

@@ -31,23 +31,25 @@ fn purchase(
     at: i64,
 ) -> NewPurchase {
     let order_id = OrderId::new();
+    let order = Order {
+        order_id: order_id.clone(),
+        user_id: user.into(),
+        event_id: event.into(),
+        seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
+        amount_minor: 1_000 * i64::try_from(seats.len()).unwrap(),
+        currency: "INR".into(),
+        payment_intent_id: intent.into(),
+        status: OrderStatus::Bought,
+        created_at_ms: at,
+        cancelled_seat_ids: Vec::new(),
+        cancelled_at_ms: Vec::new(),
+        refunded_minor: 0,
+        revision: 0,
+        email: Some(format!("{user}@holdfast.test")),
+    };
     NewPurchase {
-        order: Order {
-            order_id: order_id.clone(),
-            user_id: user.into(),
-            event_id: event.into(),
-            seat_ids: seats.iter().map(|s| SeatId::from(*s)).collect(),
-            amount_minor: 1_000 * i64::try_from(seats.len()).unwrap(),
-            currency: "INR".into(),
-            payment_intent_id: intent.into(),
-            status: OrderStatus::Bought,
-            created_at_ms: at,
-            cancelled_seat_ids: Vec::new(),
-            cancelled_at_ms: Vec::new(),
-            refunded_minor: 0,
-            revision: 0,
-            email: Some(format!("{user}@holdfast.test")),
-        },
+        tickets: crate::domain::ticket::Ticket::issue(&order),
+        order,
         idempotency: key.map(|k| IdempotentResponse {
             key: k.into(),
             request_hash: "hash".into(),
