@@ -697,6 +697,7 @@ crate::support::on_every_store!(
     offline_scanning,
     a_transferred_ticket_enters_with_its_new_pass_only,
     transfers_follow_the_events_policy,
+    the_order_list_reads_as_a_my_orders_page,
 );
 
 /// Each scanner has its own limit of scans per second (a burst of three seconds' worth).
@@ -946,4 +947,103 @@ async fn transfers_follow_the_events_policy(kv: Kv, db: Db) {
             .status(),
         200
     );
+}
+
+/// "My orders": the event, what was paid and refunded, whether it was paid, each seat's label
+/// and ticket, and the tickets others gave.
+async fn the_order_list_reads_as_a_my_orders_page(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 4, 10.0).await;
+    let buyer = token_for("6650c0ffee00000000000e01");
+    let friend_id = "6650c0ffee00000000000e02";
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1", "R1-S2", "R1-S3"], 10.0).await;
+    let free_event = event(&s, 1, 1, 0.0).await;
+    buy(&s, &buyer, &free_event, &["R1-S1"], 0.0).await;
+    let mine = |token: String| {
+        let s = &s;
+        async move { get_json(s, Some(&token), "/api/orders/orders").await }
+    };
+    let list = mine(buyer.clone()).await;
+    let order = list["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["orderId"] == order_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        order["status"], "reserved",
+        "existing clients still read reserved"
+    );
+    assert_eq!(order["paymentStatus"], "paid");
+    assert_eq!(
+        (
+            order["amount"].clone(),
+            order["currency"].clone(),
+            order["refunded"].clone()
+        ),
+        (json!(30), json!("INR"), json!(0))
+    );
+    assert_eq!(order["event"]["title"], "On-sale");
+    assert!(
+        order["event"]["date"]
+            .as_str()
+            .unwrap()
+            .starts_with("2027-05-05")
+    );
+    assert_eq!(order["event"]["timezone"], "UTC");
+    assert_eq!(
+        order["tickets"][1],
+        json!({"seatId": "R1-S2", "label": "Row 1, seat 2", "ticketId": order["tickets"][1]["ticketId"], "ticketStatus": "valid"})
+    );
+    let free = list["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["eventId"] == free_event.as_str())
+        .unwrap();
+    assert_eq!(free["paymentStatus"], "free");
+
+    // A cancelled seat, a given one.
+    assert_eq!(
+        cancel(&s, &buyer, &order_id, Some(json!({"seatIds": ["R1-S1"]})))
+            .await
+            .status(),
+        200
+    );
+    let given = order["tickets"][2]["ticketId"].as_str().unwrap();
+    assert_eq!(
+        transfer(&s, &buyer, given, &format!("{friend_id}@example.com"))
+            .await
+            .status(),
+        200
+    );
+    let list = mine(buyer.clone()).await;
+    let order = list["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["orderId"] == order_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (order["paymentStatus"].clone(), order["refunded"].clone()),
+        (json!("partially_refunded"), json!(10))
+    );
+    let statuses: Vec<&str> = order["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["ticketStatus"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["cancelled", "valid", "transferred"]);
+    assert_eq!(list["receivedTickets"], json!([]));
+    let friends = mine(token_for(friend_id)).await;
+    assert_eq!(friends["orders"], json!([]));
+    let received = &friends["receivedTickets"][0];
+    assert_eq!(
+        (received["ticketId"].as_str(), received["label"].as_str()),
+        (Some(given), Some("Row 1, seat 3"))
+    );
+    assert_eq!(received["event"]["title"], "On-sale");
 }

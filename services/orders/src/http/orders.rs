@@ -1,6 +1,11 @@
 //! Reading orders: the caller's list and a public ticket. Every view of an order lists the
 //! seats it still holds in `seatIds` and, apart, the cancelled ones with when each was given
 //! back ([`OrderSeats`]), so that no two valid-looking tickets ever name one seat.
+//!
+//! The caller's list also carries what a "My orders" page shows: the event (title, date, time
+//! zone, place), the amount paid and refunded, whether it was paid (`paymentStatus`: `status`
+//! stays `reserved` for the clients that read it), and each seat's label and ticket; and the
+//! tickets others gave the caller.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,8 +15,15 @@ use holdfast_common::error::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::domain::ids::{OrderId, SeatId};
+use std::collections::HashMap;
+
+use holdfast_common::money;
+
+use crate::domain::ids::{EventId, OrderId, SeatId};
 use crate::domain::order::{Order, OrderStatus};
+use crate::domain::seat::Layout;
+// `Ticket` here is the public view of an order (its OpenAPI name since before tickets).
+use crate::domain::ticket::{Ticket as IssuedTicket, TicketStatus};
 use crate::error::OrdersError;
 use crate::state::AppState;
 use holdfast_common::when::format_millis;
@@ -71,13 +83,80 @@ pub struct OrderView<'a> {
     seats: OrderSeats<'a>,
     /// The paying intent; `null` for free seats.
     payment_intent_id: Option<&'a str>,
+    /// `reserved` (bought: existing clients read it so), `partially_cancelled` or
+    /// `cancelled`; whether it was paid is `paymentStatus`.
     status: OrderStatus,
+    /// `paid`, `free` (nothing to pay), `partially_refunded` or `refunded`.
+    #[schema(example = "paid")]
+    payment_status: &'static str,
+    /// What was paid, in major units, and in which currency.
+    #[schema(value_type = f64, example = 20.0)]
+    amount: serde_json::Number,
+    currency: &'a str,
+    /// What cancellations refunded so far.
+    #[schema(value_type = f64, example = 0.0)]
+    refunded: serde_json::Number,
+    /// The event, as a "My orders" page shows it; `null` when it no longer exists.
+    event: Option<EventFacts>,
+    /// Every seat bought, with its label and its ticket.
+    tickets: Vec<SeatTicket>,
     #[schema(format = DateTime)]
     created_at: String,
 }
 
-impl<'a> From<&'a Order> for OrderView<'a> {
-    fn from(order: &'a Order) -> Self {
+/// An event as its ticket holders read about it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventFacts {
+    title: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
+    date: Option<String>,
+    /// The IANA time zone it takes place in.
+    timezone: Option<String>,
+    location: Option<String>,
+}
+
+/// A seat of an order and its ticket.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatTicket {
+    seat_id: String,
+    /// `Stalls, row A, seat 12`, or `Row 1, seat 3` on a grid.
+    label: String,
+    ticket_id: Option<String>,
+    /// `valid`, `used`, `cancelled`, `transferred` (given to someone else); `null` for a seat
+    /// without a ticket.
+    ticket_status: Option<&'static str>,
+}
+
+impl<'a> OrderView<'a> {
+    fn of(order: &'a Order, layout: Option<&Layout>, tickets: &[IssuedTicket]) -> Self {
+        let payment_status = match order.refunded_minor {
+            _ if order.paid_with().is_none() => "free",
+            0 => "paid",
+            refunded if refunded >= order.amount_minor => "refunded",
+            _ => "partially_refunded",
+        };
+        let seat_ticket = |seat: &SeatId| {
+            let ticket = tickets
+                .iter()
+                .filter(|t| t.seat_id == *seat)
+                .min_by_key(|t| t.status != TicketStatus::Valid);
+            SeatTicket {
+                seat_id: seat.to_string(),
+                label: layout.map_or_else(|| seat.to_string(), |l| l.seat_label(seat)),
+                ticket_id: ticket.map(|t| t.ticket_id.clone()),
+                ticket_status: ticket.map(|t| match t.status {
+                    TicketStatus::Cancelled => "cancelled",
+                    TicketStatus::Valid if t.holder_id.as_deref() != Some(&order.user_id) => {
+                        "transferred"
+                    }
+                    TicketStatus::Valid if t.entered_at_ms.is_some() => "used",
+                    TicketStatus::Valid => "valid",
+                }),
+            }
+        };
         Self {
             id: &order.order_id,
             order_id: &order.order_id,
@@ -85,6 +164,17 @@ impl<'a> From<&'a Order> for OrderView<'a> {
             seats: OrderSeats::from(order),
             payment_intent_id: order.paid_with(),
             status: order.status,
+            payment_status,
+            amount: money::to_json(order.amount_minor),
+            currency: &order.currency,
+            refunded: money::to_json(order.refunded_minor),
+            event: layout.map(|l| EventFacts {
+                title: l.about.title.clone(),
+                date: l.about.date.clone(),
+                timezone: l.about.timezone.clone(),
+                location: l.about.location.clone(),
+            }),
+            tickets: order.seat_ids.iter().map(seat_ticket).collect(),
             created_at: format_millis(order.created_at_ms),
         }
     }
@@ -92,8 +182,23 @@ impl<'a> From<&'a Order> for OrderView<'a> {
 
 /// The caller's orders.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct OrderList<'a> {
     orders: Vec<OrderView<'a>>,
+    /// Tickets others gave the caller (their orders are not the caller's): see
+    /// `GET /api/orders/tickets` for their passes.
+    received_tickets: Vec<ReceivedTicket>,
+}
+
+/// A ticket someone gave the caller.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivedTicket {
+    ticket_id: String,
+    event_id: String,
+    seat_id: String,
+    label: String,
+    event: Option<EventFacts>,
 }
 
 /// An order as anyone with its id may see it.
@@ -124,9 +229,60 @@ pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> Result<Response, OrdersError> {
+    crate::transfers::claim(&state.transfers, &caller).await?;
     let orders = state.stores.orders.orders_of(caller.id()).await?;
-    let orders = orders.iter().map(OrderView::from).collect();
-    Ok(Json(OrderList { orders }).into_response())
+    let tickets = futures_util::future::try_join_all(
+        orders
+            .iter()
+            .map(|o| state.stores.tickets.tickets_of_order(&o.order_id)),
+    )
+    .await?;
+    let held = state.stores.tickets.tickets_of_holder(caller.id()).await?;
+    let received: Vec<&IssuedTicket> = held
+        .iter()
+        .filter(|t| !orders.iter().any(|o| o.order_id == t.order_id))
+        .collect();
+    // One layout per event (cached by the layout source).
+    let mut layouts: HashMap<EventId, Option<Layout>> = HashMap::new();
+    let events = orders
+        .iter()
+        .map(|o| &o.event_id)
+        .chain(received.iter().map(|t| &t.event_id));
+    for event_id in events {
+        if !layouts.contains_key(event_id) {
+            let layout = state.layouts.get(event_id).await?;
+            layouts.insert(event_id.clone(), layout);
+        }
+    }
+    let layout_of = |event_id: &EventId| layouts.get(event_id).and_then(Option::as_ref);
+    let views = orders
+        .iter()
+        .zip(&tickets)
+        .map(|(order, tickets)| OrderView::of(order, layout_of(&order.event_id), tickets))
+        .collect();
+    let received_tickets = received
+        .iter()
+        .map(|t| {
+            let layout = layout_of(&t.event_id);
+            ReceivedTicket {
+                ticket_id: t.ticket_id.clone(),
+                event_id: t.event_id.to_string(),
+                seat_id: t.seat_id.to_string(),
+                label: layout.map_or_else(|| t.seat_id.to_string(), |l| l.seat_label(&t.seat_id)),
+                event: layout.map(|l| EventFacts {
+                    title: l.about.title.clone(),
+                    date: l.about.date.clone(),
+                    timezone: l.about.timezone.clone(),
+                    location: l.about.location.clone(),
+                }),
+            }
+        })
+        .collect();
+    Ok(Json(OrderList {
+        orders: views,
+        received_tickets,
+    })
+    .into_response())
 }
 
 /// A ticket anyone with the order's id may show (no authentication).
