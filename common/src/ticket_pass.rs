@@ -133,6 +133,61 @@ pub fn verify(text: &str, keys: &[PublicKey]) -> Result<Pass, PassError> {
     unpack(&body).ok_or(PassError::Invalid)
 }
 
+/// A scanner working offline: the event's public keys and the tickets it last synced (each
+/// ticket's current version, and whether it is valid). It needs nothing else: a pass must be
+/// signed by one of the keys, be for the event, and name a valid ticket at its current version.
+#[derive(Debug, Clone, Default)]
+pub struct OfflineScanner {
+    pub event_id: String,
+    pub keys: Vec<PublicKey>,
+    /// By ticket id: (current version, valid).
+    pub tickets: std::collections::HashMap<uuid::Uuid, (u32, bool)>,
+}
+
+/// What an offline scanner makes of a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OfflineVerdict {
+    /// Genuine, for this event, valid at its current version: let it in.
+    Admit(Pass),
+    /// Genuine but cancelled, or an older version than the synced one (transferred).
+    Revoked,
+    /// Genuine but for another event.
+    WrongEvent,
+    /// Genuine, but the scanner has not synced this ticket yet.
+    Unknown,
+    /// Not a pass of ours.
+    Invalid,
+}
+
+impl OfflineScanner {
+    /// Applies one synced ticket (a later version replaces an earlier one; the same version
+    /// again, its newer status); `false` for an id that is no ticket id.
+    pub fn sync(&mut self, ticket_id: &str, version: u32, valid: bool) -> bool {
+        let Ok(ticket_id) = uuid::Uuid::parse_str(ticket_id) else {
+            return false;
+        };
+        let entry = self.tickets.entry(ticket_id).or_insert((version, valid));
+        if version >= entry.0 {
+            *entry = (version, valid);
+        }
+        true
+    }
+
+    pub fn check(&self, text: &str) -> OfflineVerdict {
+        let Ok(pass) = verify(text, &self.keys) else {
+            return OfflineVerdict::Invalid;
+        };
+        if pass.event_id != self.event_id {
+            return OfflineVerdict::WrongEvent;
+        }
+        match self.tickets.get(&pass.ticket_id) {
+            None => OfflineVerdict::Unknown,
+            Some(&(version, true)) if version == pass.version => OfflineVerdict::Admit(pass),
+            Some(_) => OfflineVerdict::Revoked,
+        }
+    }
+}
+
 fn pack(pass: &Pass) -> Option<Vec<u8>> {
     let event = decode_hex(&pass.event_id)?;
     let seat = pass.seat_id.as_bytes();
@@ -247,6 +302,35 @@ mod tests {
         assert!(verify(&old.sign(&pass()).unwrap(), &keys).is_ok());
         assert!(verify(&new.sign(&pass()).unwrap(), &keys).is_ok());
         assert!(verify(&old.sign(&pass()).unwrap(), &keys[..1]).is_err());
+    }
+
+    #[test]
+    fn an_offline_scanner_admits_current_valid_passes_only() {
+        let signer = PassSigner::new("k1", &[7; 32]);
+        let mut scanner = OfflineScanner {
+            event_id: pass().event_id,
+            keys: vec![signer.public_key()],
+            ..OfflineScanner::default()
+        };
+        let text = signer.sign(&pass()).unwrap();
+        assert_eq!(scanner.check(&text), OfflineVerdict::Unknown);
+        let id = pass().ticket_id.to_string();
+        assert!(scanner.sync(&id, 3, true));
+        assert!(!scanner.sync("not-a-ticket", 3, true));
+        assert_eq!(scanner.check(&text), OfflineVerdict::Admit(pass()));
+        // Transferred: version 4 synced; the version-3 pass no longer enters.
+        scanner.sync(&id, 4, true);
+        assert_eq!(scanner.check(&text), OfflineVerdict::Revoked);
+        // An older delta arriving late changes nothing.
+        scanner.sync(&id, 3, true);
+        assert_eq!(scanner.check(&text), OfflineVerdict::Revoked);
+        let mut other_event = pass();
+        other_event.event_id = "6650c0ffee0000000000ffff".into();
+        assert_eq!(
+            scanner.check(&signer.sign(&other_event).unwrap()),
+            OfflineVerdict::WrongEvent
+        );
+        assert_eq!(scanner.check("k1.AAAA.BBBB"), OfflineVerdict::Invalid);
     }
 
     #[test]

@@ -698,6 +698,7 @@ crate::support::on_every_store!(
     a_transferred_ticket_enters_with_its_new_pass_only,
     transfers_follow_the_events_policy,
     the_order_list_reads_as_a_my_orders_page,
+    an_offline_scanner_needs_only_the_keys_and_the_download,
 );
 
 /// Each scanner has its own limit of scans per second (a burst of three seconds' worth).
@@ -1046,4 +1047,64 @@ async fn the_order_list_reads_as_a_my_orders_page(kv: Kv, db: Db) {
         (Some(given), Some("Row 1, seat 3"))
     );
     assert_eq!(received["event"]["title"], "On-sale");
+}
+
+/// A scanner that only has the published keys and the synced download: it admits a real
+/// pass, refuses an altered one, and refuses a transferred ticket's old pass once it synced.
+async fn an_offline_scanner_needs_only_the_keys_and_the_download(kv: Kv, db: Db) {
+    use holdfast_common::ticket_pass::{OfflineScanner, OfflineVerdict};
+    let Some(s) = stack(kv, db).await else { return };
+    let event_id = event(&s, 1, 2, 0.0).await;
+    let organizer = organizer(&s).await;
+    let buyer = token_for("6650c0ffee00000000000f01");
+    let order_id = buy(&s, &buyer, &event_id, &["R1-S1"], 0.0).await;
+    let ticket = ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await;
+    let old_pass = ticket["pass"].as_str().unwrap().to_string();
+    let (_, device) = device(&s, &organizer, &event_id, "Offline").await;
+
+    let mut scanner = OfflineScanner {
+        event_id: event_id.clone(),
+        keys: scanner_keys(&s, &event_id).await,
+        ..OfflineScanner::default()
+    };
+    let sync = |since: Option<i64>| {
+        let path = match since {
+            Some(v) => format!("/api/checkin/events/{event_id}/tickets?since={v}"),
+            None => format!("/api/checkin/events/{event_id}/tickets"),
+        };
+        let (s, device) = (&s, device.clone());
+        async move { get_json(s, Some(&device), &path).await }
+    };
+    let apply = |scanner: &mut OfflineScanner, page: &Value| {
+        for t in page["tickets"].as_array().unwrap() {
+            scanner.sync(
+                t["ticketId"].as_str().unwrap(),
+                u32::try_from(t["version"].as_u64().unwrap()).unwrap(),
+                t["status"] == "valid",
+            );
+        }
+    };
+    let first = sync(None).await;
+    apply(&mut scanner, &first);
+    assert!(matches!(scanner.check(&old_pass), OfflineVerdict::Admit(_)));
+    let mut altered = old_pass.clone().into_bytes();
+    altered[5] = if altered[5] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        scanner.check(&String::from_utf8(altered).unwrap()),
+        OfflineVerdict::Invalid
+    );
+
+    // Transferred while the scanner is offline: the old pass still verifies there...
+    let ticket_id = ticket["ticketId"].as_str().unwrap();
+    assert_eq!(
+        transfer(&s, &buyer, ticket_id, "offline-friend@example.com")
+            .await
+            .status(),
+        200
+    );
+    assert!(matches!(scanner.check(&old_pass), OfflineVerdict::Admit(_)));
+    // ...until it syncs.
+    let delta = sync(first["version"].as_i64()).await;
+    apply(&mut scanner, &delta);
+    assert_eq!(scanner.check(&old_pass), OfflineVerdict::Revoked);
 }
