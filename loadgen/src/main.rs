@@ -7,6 +7,7 @@
 //! cargo run --release -p loadgen -- seatmap --view full --readers 64 --writers 4
 //! cargo run --release -p loadgen -- stream --streams 1000
 //! cargo run --release -p loadgen -- waitlist --entries 200000
+//! cargo run --release -p loadgen -- door --connections 64 --seconds 10
 //! ```
 //!
 //! Without `--url` it starts its own stack in-process (embedded adapters, rate limits off, a
@@ -17,6 +18,7 @@
 //! `MONGODB_URI=…` runs it against Redis or MongoDB.
 
 mod catalog;
+mod door;
 mod fill;
 mod hammer;
 mod onsale;
@@ -72,6 +74,11 @@ enum Scenario {
     Quota(QuotaArgs),
     /// A 20,000-seat venue filled from empty to sold out by best-available buyers of 1-4 seats.
     Fill(FillArgs),
+    /// 20,000 tickets at the door: the offline download, a batch of 10,000 offline scans,
+    /// online scans, and offline verification with the public key alone.
+    Door(DoorArgs),
+    /// An offline verifier: downloads an event's keys and tickets, then checks passes offline.
+    Verify(VerifyArgs),
 }
 
 /// Where to send the load, and how many clients at once.
@@ -226,6 +233,31 @@ pub struct FillArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct DoorArgs {
+    /// Scanner devices scanning online at once (one connection each).
+    #[command(flatten)]
+    pub target: Target,
+    /// Seconds of online scanning.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seconds: u64,
+}
+
+#[derive(Args, Clone)]
+pub struct VerifyArgs {
+    /// The gateway to download from.
+    #[arg(long)]
+    pub url: String,
+    /// The event's id.
+    #[arg(long)]
+    pub event: String,
+    /// A scanner device's token (`hfd_…`), or an organizer's access token.
+    #[arg(long)]
+    pub device_token: String,
+    /// The passes to check (the QR codes' text).
+    pub passes: Vec<String>,
+}
+
+#[derive(Args, Clone)]
 pub struct QuotaArgs {
     #[command(flatten)]
     pub target: Target,
@@ -277,7 +309,14 @@ async fn target(
         return Ok((url, None));
     }
     let data = tempfile::tempdir()?;
-    let overrides = HashMap::from([("RATE_LIMIT_DISABLED", "true"), ("DEMO_SEED", "false")]);
+    // The check-in limits per scanner are lifted too: the door scenario is many scans from a
+    // few devices.
+    let overrides = HashMap::from([
+        ("RATE_LIMIT_DISABLED", "true"),
+        ("DEMO_SEED", "false"),
+        ("CHECKIN_SCANS_PER_SECOND", "1000000"),
+        ("CHECKIN_BATCHES_PER_MINUTE", "1000000"),
+    ]);
     let mut settings = Settings::from_lookup(|name| {
         overrides
             .get(name)
@@ -321,6 +360,9 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Waitlist(a) => &a.target,
         Scenario::Quota(a) => &a.target,
         Scenario::Fill(a) => &a.target,
+        Scenario::Door(a) => &a.target,
+        // Offline: no stack, no load.
+        Scenario::Verify(args) => return door::verify(args).await,
     };
     if matches!(cli.scenario, Scenario::Hammer(_) | Scenario::Quota(_)) && target_args.url.is_none()
     {
@@ -347,6 +389,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Waitlist(args) => waitlist::run(&url, args).await,
         Scenario::Quota(args) => quota::run(&url, args).await,
         Scenario::Fill(args) => fill::run(&url, args).await,
+        Scenario::Door(args) => door::run(&url, args).await,
+        Scenario::Verify(args) => door::verify(args).await,
     }
 }
 
