@@ -262,6 +262,26 @@ mod tests {
         assert_eq!(seats[4]["state"], "reserved", "sold wins over held");
     }
 
+    /// Mails, pages and "My orders" name a venue seat by its section's name, row and label.
+    #[test]
+    fn venue_seats_read_as_section_row_and_seat() {
+        let layout = crate::domain::seat::Layout {
+            event_id: "e1".into(),
+            rows: 0,
+            seats_per_row: 0,
+            price_minor: 0,
+            currency: "INR".into(),
+            version: 0,
+            organizer_id: None,
+            starts_at_ms: None,
+            venue: Some(std::sync::Arc::new(plan())),
+            about: crate::domain::seat::EventFacts::default(),
+        };
+        assert_eq!(layout.seat_label("stalls-A-4"), "Stalls, row A, seat 4");
+        assert_eq!(layout.seat_label("circle-A-2"), "Circle, row A, seat 2");
+        assert_eq!(layout.seat_label("R1-S1"), "Row 1, seat 1");
+    }
+
     #[test]
     fn the_compact_view_counts_what_is_left_per_category_and_section() {
         let json: Value = serde_json::from_str(&compact_json(
