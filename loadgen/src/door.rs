@@ -88,7 +88,7 @@ pub async fn run(url: &str, args: &DoorArgs) -> anyhow::Result<()> {
         .enumerate()
         .map(|(n, pass)| {
             json!({"nonce": format!("n{n}"), "pass": pass, "gate": "Offline",
-                   "scannedAt": "2029-12-31T19:00:00Z"})
+                   "scannedAt": "2026-01-01T19:00:00Z"})
         })
         .collect();
     let body = serde_json::to_vec(&json!({ "scans": scans }))?;
@@ -103,6 +103,9 @@ pub async fn run(url: &str, args: &DoorArgs) -> anyhow::Result<()> {
     let status = reconciled.status();
     let answer: Value = reconciled.json().await?;
     let took = t.elapsed();
+    if !status.is_success() {
+        bail!("the batch was refused: {status} {answer}");
+    }
     let entered = answer["results"]
         .as_array()
         .map_or(0, |r| r.iter().filter(|r| r["result"] == "entered").count());
