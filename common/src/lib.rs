@@ -16,6 +16,7 @@ pub mod demo;
 pub mod docstore;
 pub mod error;
 pub mod extract;
+pub mod html;
 pub mod ids;
 pub mod infra;
 pub mod kv;

@@ -189,7 +189,7 @@ impl OfflineScanner {
 }
 
 fn pack(pass: &Pass) -> Option<Vec<u8>> {
-    let event = decode_hex(&pass.event_id)?;
+    let event = decode_hex::<12>(&pass.event_id)?;
     let seat = pass.seat_id.as_bytes();
     if seat.is_empty() || seat.len() > MAX_SEAT_ID_BYTES {
         return None;
@@ -220,19 +220,24 @@ fn unpack(body: &[u8]) -> Option<Pass> {
         ticket_id: uuid::Uuid::from_slice(ticket).ok()?,
         version: u32::from_be_bytes(version.try_into().ok()?),
         secret: secret.try_into().ok()?,
-        event_id: event.iter().map(|b| format!("{b:02x}")).collect(),
+        event_id: to_hex(event),
         seat_id: String::from_utf8(seat.to_vec()).ok()?,
     })
 }
 
-/// The 12 bytes of a 24-hex-digit id.
-fn decode_hex(id: &str) -> Option<[u8; 12]> {
-    if id.len() != 24 {
+/// `bytes` as lower-case hexadecimal digits.
+pub fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `N` bytes that `2 × N` hexadecimal digits spell.
+pub fn decode_hex<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    if hex.len() != 2 * N {
         return None;
     }
-    let mut bytes = [0u8; 12];
+    let mut bytes = [0u8; N];
     for (i, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(id.get(2 * i..2 * i + 2)?, 16).ok()?;
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(bytes)
 }

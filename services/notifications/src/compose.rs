@@ -12,6 +12,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use holdfast_common::bus::BusMessage;
+use holdfast_common::html::escape;
 use holdfast_common::messages::{
     DecodeError, EventSummary, Message, OrderCancelled, OrderPurchased, SeatLabel,
     TicketTransferred, WaitlistExpired, WaitlistOffered, WaitlistRemoved,
@@ -194,14 +195,6 @@ impl Letter {
         html.push_str("</body></html>");
         html
     }
-}
-
-/// `text` safe inside HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The event as a mail names it: its title, else its id.

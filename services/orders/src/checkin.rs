@@ -300,7 +300,7 @@ fn passage(
         ticket_id: pass.ticket_id.to_string(),
         event_id: event_id.clone(),
         version: pass.version,
-        secret: pass.secret.iter().map(|b| format!("{b:02x}")).collect(),
+        secret: holdfast_common::ticket_pass::to_hex(&pass.secret),
         gate: scan.gate.clone(),
         direction: scan.direction,
         at_ms: scan.at_ms,

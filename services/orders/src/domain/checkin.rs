@@ -151,10 +151,7 @@ impl DeviceToken {
 }
 
 fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    holdfast_common::ticket_pass::to_hex(&Sha256::digest(secret.as_bytes()))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -5,7 +5,7 @@
 //! [`holdfast_common::ticket_pass`] — names its version and secret; only the current ones
 //! enter, so renewing them (a transfer) revokes every copy of the old pass.
 
-use holdfast_common::ticket_pass::Pass;
+use holdfast_common::ticket_pass::{Pass, decode_hex, to_hex};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ids::{EventId, OrderId, SeatId};
@@ -112,22 +112,11 @@ impl Ticket {
 
 /// 6 random bytes as 12 hexadecimal digits.
 pub fn new_secret() -> String {
-    let random = uuid::Uuid::new_v4();
-    random.as_bytes()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    to_hex(&uuid::Uuid::new_v4().as_bytes()[..6])
 }
 
 fn decode_secret(hex: &str) -> Option<[u8; 6]> {
-    if hex.len() != 12 {
-        return None;
-    }
-    let mut secret = [0u8; 6];
-    for (i, byte) in secret.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(secret)
+    decode_hex::<6>(hex)
 }
 
 /// How an event's tickets may be used and passed on; set by its organizer.

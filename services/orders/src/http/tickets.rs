@@ -9,6 +9,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
 use holdfast_common::error::ErrorBody;
+use holdfast_common::html::escape;
 use holdfast_common::when::format_millis;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -368,22 +369,6 @@ pub async fn print(
     Ok(([(header::CACHE_CONTROL, "private, no-store")], Html(page)).into_response())
 }
 
-/// `text` safe inside HTML text and attribute values.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
 /// A scanner's keys: `{eventId, algorithm, keys: [{keyId, publicKey}]}`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -394,9 +379,6 @@ pub struct ScannerKeys {
     /// The signing key first; a pass names its key by `keyId`.
     keys: Vec<ScannerKey>,
     /// How a pass is laid out, for scanner developers.
-    #[schema(
-        example = "<keyId>.<body>.<signature>; base64url; the signature covers the ASCII text <keyId>.<body>; body: 0x01, ticket id (16 bytes), version (u32 big-endian), secret (6 bytes), event id (12 bytes), seat id (UTF-8, the rest)"
-    )]
     format: &'static str,
 }
 
@@ -441,16 +423,3 @@ pub async fn keys(
 }
 
 const PASS_FORMAT: &str = "<keyId>.<body>.<signature>; base64url without padding; the Ed25519 signature covers the ASCII text <keyId>.<body>; body: 0x01, ticket id (16 bytes), version (u32 big-endian), secret (6 bytes), event id (12 bytes), seat id (UTF-8, the rest)";
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn text_is_escaped_for_html() {
-        assert_eq!(
-            escape("<script>\"a\" & 'b'</script>"),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
-}
