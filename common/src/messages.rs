@@ -326,6 +326,9 @@ pub struct TicketTransferred {
     /// The seat's label.
     #[serde(default)]
     pub seat: Option<SeatLabel>,
+    /// The code the receiver claims the ticket with (mailed to them only).
+    #[serde(default)]
+    pub claim_code: Option<String>,
 }
 message!(TicketTransferred, "ticket.transferred", 1);
 
@@ -440,7 +443,8 @@ pub const CATALOGUE: &[Entry] = &[
         publisher: "orders (outbox)",
         consumers: "notifications",
         fields: "`transferId`, `ticketId`, `eventId`, `seatId`, `orderId`, `fromUserId`, \
-            `fromEmail`, `toEmail`, `transferredAt`, `event{title, date, timezone, location}`, `seat{seatId, label}`",
+            `fromEmail`, `toEmail`, `transferredAt`, `event{title, date, timezone, location}`, \
+            `seat{seatId, label}`, `claimCode`",
     },
 ];
 
@@ -681,6 +685,7 @@ mod tests {
                     seat_id: "R1-S1".into(),
                     label: "Row 1, seat 1".into(),
                 }),
+                claim_code: Some("c0de".into()),
             }),
         ]
         .into_iter()

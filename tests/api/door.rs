@@ -771,9 +771,13 @@ async fn a_transferred_ticket_enters_with_its_new_pass_only(kv: Kv, db: Db) {
     assert_eq!(answer.status(), 200);
     let answer: Value = answer.json().await.unwrap();
     assert_eq!(
-        (answer["status"].as_str(), answer["pass"].clone()),
+        (
+            answer["ticket"]["status"].as_str(),
+            answer["ticket"]["pass"].clone()
+        ),
         (Some("transferred"), Value::Null)
     );
+    let code = answer["claimCode"].as_str().unwrap().to_string();
     assert_eq!(
         ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await["status"],
         "transferred"
@@ -789,6 +793,33 @@ async fn a_transferred_ticket_enters_with_its_new_pass_only(kv: Kv, db: Db) {
         "revoked"
     );
 
+    // Nobody has it until the receiver claims it with the code mailed to their address.
+    let held = get_json(&s, Some(&friend), "/api/orders/tickets").await;
+    assert_eq!(held["tickets"], json!([]));
+    let claim = |token: String, code: String| {
+        let s = &s;
+        async move {
+            send(
+                s,
+                &token,
+                reqwest::Method::POST,
+                "/api/orders/tickets/claim",
+                json!({"code": code}),
+            )
+            .await
+        }
+    };
+    let stranger = token_for("6650c0ffee00000000000d09");
+    assert_error(claim(stranger, code.clone()).await, 404, "NOT_FOUND").await;
+    assert_error(
+        claim(friend.clone(), "0".repeat(32)).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let claimed = claim(friend.clone(), code.to_uppercase()).await;
+    assert_eq!(claimed.status(), 200);
+    assert_error(claim(friend.clone(), code.clone()).await, 404, "NOT_FOUND").await;
     // The receiver's tickets: the new pass, version 2.
     let held = get_json(&s, Some(&friend), "/api/orders/tickets").await;
     let received = &held["tickets"][0];
@@ -1013,12 +1044,20 @@ async fn the_order_list_reads_as_a_my_orders_page(kv: Kv, db: Db) {
         200
     );
     let given = order["tickets"][2]["ticketId"].as_str().unwrap();
-    assert_eq!(
-        transfer(&s, &buyer, given, &format!("{friend_id}@example.com"))
-            .await
-            .status(),
-        200
-    );
+    let transferred: Value = transfer(&s, &buyer, given, &format!("{friend_id}@example.com"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claimed = send(
+        &s,
+        &token_for(friend_id),
+        reqwest::Method::POST,
+        "/api/orders/tickets/claim",
+        json!({"code": transferred["claimCode"]}),
+    )
+    .await;
+    assert_eq!(claimed.status(), 200);
     let list = mine(buyer.clone()).await;
     let order = list["orders"]
         .as_array()

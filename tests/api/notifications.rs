@@ -291,6 +291,7 @@ async fn a_transfer_is_mailed_to_both(db: Db) {
     )
     .await;
     assert_eq!(given.status(), 200);
+    let given_answer: serde_json::Value = given.json().await.unwrap();
     let mails = sink.wait_for(3, PATIENCE).await;
     let received = to(&mails, "mail-friend@example.com");
     assert_eq!(received.len(), 1, "{mails:#?}");
@@ -299,6 +300,11 @@ async fn a_transfer_is_mailed_to_both(db: Db) {
     assert!(
         text.contains("mail-giver@example.com gave you a ticket")
             && text.contains("Seat: Row 1, seat 1"),
+        "{text}"
+    );
+    let code = given_answer["claimCode"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("claim it with this code: {code}")),
         "{text}"
     );
     let giver_mails = to(&mails, "mail-giver@example.com");

@@ -422,11 +422,17 @@ fn transferred(m: &TicketTransferred) -> Vec<Mail> {
     let to_receiver = Letter::default()
         .paragraph(format!("{giver} gave you a ticket."))
         .facts(facts.clone())
-        .paragraph(format!(
-            "Sign in (or sign up) with this address, {}, to find it under your tickets with its \
-             QR code.",
-            m.to_email
-        ))
+        .paragraph(match &m.claim_code {
+            Some(code) => format!(
+                "To take it, sign in (or sign up) with this address, {}, and claim it with this \
+                 code: {code}. It is then under your tickets, with its QR code.",
+                m.to_email
+            ),
+            None => format!(
+                "Sign in (or sign up) with this address, {}, to find it under your tickets.",
+                m.to_email
+            ),
+        })
         .to(Some(&m.to_email), format!("A ticket for {name} is yours"));
     let to_giver = Letter::default()
         .paragraph(format!("You gave your ticket to {}.", m.to_email))
@@ -637,6 +643,7 @@ mod tests {
                 "orderId": "o-1", "fromUserId": "u-1", "fromEmail": "ann@holdfast.test",
                 "toEmail": "bob@holdfast.test", "transferredAt": "2026-11-23T10:00:00Z",
                 "event": event(), "seat": {"seatId": "A-1", "label": "Stalls, row A, seat 1"},
+                "claimCode": "0123456789abcdef0123456789abcdef",
             }),
         ))
         .unwrap();

@@ -1,15 +1,14 @@
 //! Giving a ticket to someone else, by e-mail address.
 //!
 //! A transfer reissues the ticket: a new version and secret (so the giver's pass, and every
-//! copy of it, is `revoked` at the door), and the receiver's address as its holder. An account
-//! with that address claims it the next time it lists its tickets or orders (so a receiver
-//! without an account gets it once they sign up). Both are mailed (the `ticket.transferred`
-//! message, written in the transfer's transaction). Refused once the ticket has entered, after
-//! the event's transfer cutoff, past its most transfers, or when the organizer turned
-//! transfers off (the event's [`TicketPolicy`]).
-//!
-//! Receiving goes by the address in the receiver's access token: the accounts service is what
-//! vouches for it.
+//! copy of it, is `revoked` at the door), and the receiver's address as its holder. Both are
+//! mailed (the `ticket.transferred` message, written in the transfer's transaction); the
+//! receiver's mail carries a claim code. An account signed in with that address claims the
+//! ticket with the code (so a receiver without an account gets it once they sign up, and the
+//! ticket waits for them). Both are needed: accounts are not proof of owning their address,
+//! reading the mail sent there is. Refused once the ticket has entered, after the event's
+//! transfer cutoff, past its most transfers, or when the organizer turned transfers off (the
+//! event's [`crate::domain::ticket::TicketPolicy`]).
 
 use std::sync::Arc;
 
@@ -20,7 +19,7 @@ use tokio::sync::Notify;
 use validator::ValidateEmail;
 
 use crate::domain::now_millis;
-use crate::domain::ticket::{Ticket, TicketTransfer, new_secret};
+use crate::domain::ticket::{Ticket, TicketTransfer, claim_hash, new_claim_code, new_secret};
 use crate::error::OrdersError;
 use crate::layouts::Layouts;
 use crate::store::TicketStore;
@@ -36,13 +35,19 @@ pub struct Ports {
 /// The longest address accepted (RFC 5321's path limit).
 const MAX_EMAIL_LEN: usize = 254;
 
-/// Gives the caller's ticket `ticket_id` to `to_email`; the ticket as it now is.
+/// A transfer made: the ticket as it now is, and the code its receiver claims it with.
+pub struct Transferred {
+    pub ticket: Ticket,
+    pub claim_code: String,
+}
+
+/// Gives the caller's ticket `ticket_id` to `to_email`.
 pub async fn transfer(
     ports: &Ports,
     caller: &AuthUser,
     ticket_id: &str,
     to_email: &str,
-) -> Result<Ticket, OrdersError> {
+) -> Result<Transferred, OrdersError> {
     let to_email = to_email.trim().to_lowercase();
     if to_email.len() > MAX_EMAIL_LEN || !to_email.validate_email() {
         return Err(
@@ -65,6 +70,7 @@ pub async fn transfer(
     ticket
         .check_transfer(&policy, layout.starts_at_ms, now)
         .map_err(OrdersError::TransferRefused)?;
+    let (claim_code, claim_hash) = new_claim_code();
     let transfer = TicketTransfer {
         transfer_id: uuid::Uuid::new_v4().to_string(),
         ticket_id: ticket.ticket_id.clone(),
@@ -74,6 +80,7 @@ pub async fn transfer(
         from_user: caller.id().to_string(),
         from_email: Some(caller.email().to_lowercase()).filter(|e| !e.is_empty()),
         to_email,
+        claim_hash,
         max_transfers: policy.max_transfers,
         at_ms: now,
     };
@@ -91,6 +98,7 @@ pub async fn transfer(
         seat: layout
             .seat_labels(std::slice::from_ref(&ticket.seat_id))
             .pop(),
+        claim_code: Some(claim_code.clone()),
     })?;
     if !ports.tickets.transfer(&transfer, &announce).await? {
         // Another request changed the ticket between the read and the write (a scan, a
@@ -98,11 +106,12 @@ pub async fn transfer(
         return Err(OrdersError::TicketChanged);
     }
     ports.outbox_wake.notify_one();
-    ports
+    let ticket = ports
         .tickets
         .ticket(&ticket.ticket_id)
         .await?
-        .ok_or(OrdersError::NoSuchTicket)
+        .ok_or(OrdersError::NoSuchTicket)?;
+    Ok(Transferred { ticket, claim_code })
 }
 
 /// The caller's ticket (404 for anyone else's, admins included: only a holder gives).
@@ -118,17 +127,21 @@ async fn held_by(ports: &Ports, caller: &AuthUser, ticket_id: &str) -> Result<Ti
         .ok_or(OrdersError::NoSuchTicket)
 }
 
-/// The tickets the caller holds, after claiming those transferred to their address.
-pub async fn tickets_of(ports: &Ports, caller: &AuthUser) -> Result<Vec<Ticket>, OrdersError> {
-    claim(ports, caller).await?;
-    Ok(ports.tickets.tickets_of_holder(caller.id()).await?)
-}
-
-/// Gives the caller the tickets transferred to their address before they had an account.
-pub async fn claim(ports: &Ports, caller: &AuthUser) -> Result<(), OrdersError> {
+/// Gives the caller the ticket transferred to their address with `code`; 404 unless one waits
+/// for them with it.
+pub async fn claim(ports: &Ports, caller: &AuthUser, code: &str) -> Result<Ticket, OrdersError> {
     let email = caller.email();
-    if !email.is_empty() {
-        ports.tickets.claim_tickets(email, caller.id()).await?;
+    if email.is_empty() || code.trim().is_empty() || code.len() > 64 {
+        return Err(OrdersError::NoSuchTicket);
     }
-    Ok(())
+    let claimed = ports
+        .tickets
+        .claim_ticket(&claim_hash(code), email, caller.id())
+        .await?
+        .ok_or(OrdersError::NoSuchTicket)?;
+    ports
+        .tickets
+        .ticket(&claimed)
+        .await?
+        .ok_or(OrdersError::NoSuchTicket)
 }

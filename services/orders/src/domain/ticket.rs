@@ -221,8 +221,24 @@ pub struct TicketTransfer {
     pub from_email: Option<String>,
     /// Lower-cased.
     pub to_email: String,
+    /// SHA-256 (hex) of the code mailed to `to_email`, which its account claims the ticket with.
+    pub claim_hash: String,
     pub max_transfers: u32,
     pub at_ms: i64,
+}
+
+/// A code that proves its holder read the mail sent to a transfer's address: 32 hexadecimal
+/// digits (128 random bits), kept only as its hash.
+pub fn new_claim_code() -> (String, String) {
+    let code = uuid::Uuid::new_v4().simple().to_string();
+    let hash = claim_hash(&code);
+    (code, hash)
+}
+
+/// The hash a claim code is kept as.
+pub fn claim_hash(code: &str) -> String {
+    use sha2::{Digest, Sha256};
+    to_hex(&Sha256::digest(code.trim().to_ascii_lowercase().as_bytes()))
 }
 
 #[cfg(test)]

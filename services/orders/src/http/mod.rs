@@ -108,6 +108,7 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
         "/tickets/{ticket_id}/transfer",
         Caller::SignedIn,
     ),
+    (HttpMethod::Post, "/tickets/claim", Caller::SignedIn),
     (
         HttpMethod::Post,
         "/checkin/events/{event_id}/scan",
@@ -184,6 +185,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(tickets::qr))
         .routes(routes!(tickets::mine))
         .routes(routes!(tickets::transfer))
+        .routes(routes!(tickets::claim))
         .routes(routes!(tickets::keys))
         .routes(routes!(checkin::scan))
         .routes(with_body_limit(

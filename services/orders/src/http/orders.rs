@@ -185,8 +185,8 @@ impl<'a> OrderView<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct OrderList<'a> {
     orders: Vec<OrderView<'a>>,
-    /// Tickets others gave the caller (their orders are not the caller's): see
-    /// `GET /api/orders/tickets` for their passes.
+    /// Tickets others gave the caller and the caller claimed (their orders are not the
+    /// caller's): see `GET /api/orders/tickets` for their passes.
     received_tickets: Vec<ReceivedTicket>,
 }
 
@@ -229,7 +229,6 @@ pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> Result<Response, OrdersError> {
-    crate::transfers::claim(&state.transfers, &caller).await?;
     let orders = state.stores.orders.orders_of(caller.id()).await?;
     let tickets = futures_util::future::try_join_all(
         orders

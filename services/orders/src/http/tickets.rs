@@ -207,15 +207,14 @@ pub struct HeldTickets {
     tickets: Vec<TicketView>,
 }
 
-/// Every ticket the caller holds, bought or received (tickets transferred to their address
-/// before they had an account are theirs from this call on).
+/// Every ticket the caller holds, bought or received (and claimed).
 #[utoipa::path(get, path = "/tickets", tag = "tickets",
     responses((status = 200, description = "The caller's tickets", body = HeldTickets)))]
 pub async fn mine(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> Result<Response, OrdersError> {
-    let tickets = crate::transfers::tickets_of(&state.transfers, &caller).await?;
+    let tickets = state.stores.tickets.tickets_of_holder(caller.id()).await?;
     Ok(Json(HeldTickets {
         tickets: tickets
             .iter()
@@ -234,14 +233,24 @@ pub struct TransferRequest {
     email: String,
 }
 
+/// A ticket given away.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferView {
+    /// The ticket as the giver now sees it (`transferred`).
+    ticket: TicketView,
+    /// The code the receiver claims it with (mailed to them too): 32 hexadecimal digits.
+    claim_code: String,
+}
+
 /// Gives one of the caller's tickets to someone else. The ticket is reissued (the old pass is
-/// refused at the door) to the receiver's address; both are mailed; the receiver finds it
-/// under their tickets once signed in with that address.
+/// refused at the door) to the receiver's address; both are mailed; the receiver claims it
+/// with the code in their mail (`POST /api/orders/tickets/claim`), signed in with that address.
 #[utoipa::path(post, path = "/tickets/{ticket_id}/transfer", tag = "tickets",
     params(("ticket_id" = String, Path, description = "The ticket's id (a UUID)")),
     request_body = TransferRequest,
     responses(
-        (status = 200, description = "The ticket as the giver now sees it (`transferred`)", body = TicketView),
+        (status = 200, description = "The ticket as the giver now sees it, and the claim code", body = TransferView),
         (status = 400, description = "`VALIDATION_FAILED` (`email`), `INVALID_JSON`", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such ticket of yours", body = ErrorBody),
         (status = 409, description = "`TICKET_REVOKED`, `TICKET_USED`, `TRANSFERS_DISABLED`, `TRANSFER_CLOSED`, `TRANSFER_LIMIT`, `TICKET_CHANGED`", body = ErrorBody),
@@ -254,8 +263,38 @@ pub async fn transfer(
         TransferRequest,
     >,
 ) -> Result<Response, OrdersError> {
-    let ticket =
+    let given =
         crate::transfers::transfer(&state.transfers, &caller, &ticket_id, &request.email).await?;
+    Ok(Json(TransferView {
+        ticket: TicketView::of(&state, &given.ticket, &caller),
+        claim_code: given.claim_code,
+    })
+    .into_response())
+}
+
+/// The claim code of a ticket given to the caller.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRequest {
+    /// From the mail sent to the caller's address.
+    code: String,
+}
+
+/// Takes a ticket given to the caller's address: the code from the mail sent there proves it is
+/// theirs. It is theirs from now on, with its pass.
+#[utoipa::path(post, path = "/tickets/claim", tag = "tickets",
+    request_body = ClaimRequest,
+    responses(
+        (status = 200, description = "The ticket, now the caller's", body = TicketView),
+        (status = 400, description = "`INVALID_JSON`", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`: no ticket waits for this address with this code", body = ErrorBody),
+    ))]
+pub async fn claim(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    holdfast_common::extract::JsonBody(request): holdfast_common::extract::JsonBody<ClaimRequest>,
+) -> Result<Response, OrdersError> {
+    let ticket = crate::transfers::claim(&state.transfers, &caller, &request.code).await?;
     Ok(Json(TicketView::of(&state, &ticket, &caller)).into_response())
 }
 

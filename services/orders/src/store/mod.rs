@@ -148,13 +148,18 @@ pub trait TicketStore: Send + Sync + 'static {
     async fn ticket(&self, ticket_id: &str) -> Result<Option<Ticket>, RepoError>;
     /// The tickets `user_id` holds (bought or received), revoked ones included.
     async fn tickets_of_holder(&self, user_id: &str) -> Result<Vec<Ticket>, RepoError>;
-    /// Gives `user_id` the tickets transferred to `email` (lower-cased) before they had an
-    /// account; how many.
-    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError>;
+    /// Gives `user_id` the ticket transferred to `email` (lower-cased) whose claim code hashes
+    /// to `claim_hash`, if it waits for one; its id.
+    async fn claim_ticket(
+        &self,
+        claim_hash: &str,
+        email: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, RepoError>;
     /// Reissues the ticket to `transfer.to_email` — a new version and secret, no holder id
-    /// until that address's account claims it — if it is still at `from_version`, valid,
-    /// never entered and under `max_transfers`; in the same transaction the transfer is
-    /// recorded and `announce` written to the outbox. Whether it was.
+    /// until that address's account claims it with the code — if it is still at
+    /// `from_version`, valid, never entered and under `max_transfers`; in the same transaction
+    /// the transfer is recorded and `announce` written to the outbox. Whether it was.
     async fn transfer(
         &self,
         transfer: &TicketTransfer,

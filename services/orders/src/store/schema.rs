@@ -165,8 +165,8 @@ pub const SCHEMA: Schema = Schema {
     ",
         r"
         -- Tickets: one per sold seat, made with its order and revoked with its seat's
-        -- cancellation. At most one valid ticket per seat. A ticket transferred to an address
-        -- without an account yet has no holder id until that account claims it. Orders
+        -- cancellation. At most one valid ticket per seat. A transferred ticket has no holder
+        -- id until an account with its address claims it with the code mailed there. Orders
         -- bought before tickets existed get theirs here, each with a random id and secret.
         CREATE TABLE tickets (
             ticket_id    TEXT PRIMARY KEY,
@@ -179,6 +179,7 @@ pub const SCHEMA: Schema = Schema {
             version      INTEGER NOT NULL,
             secret       TEXT NOT NULL,
             transfers    INTEGER NOT NULL DEFAULT 0,
+            claim_hash   TEXT,
             entered_at   INTEGER,
             entry_gate   TEXT,
             inside       INTEGER NOT NULL DEFAULT 0,
@@ -186,7 +187,7 @@ pub const SCHEMA: Schema = Schema {
         );
         CREATE INDEX tickets_by_order ON tickets (order_id);
         CREATE INDEX tickets_by_holder ON tickets (holder_id);
-        CREATE INDEX tickets_unclaimed ON tickets (holder_email) WHERE holder_id IS NULL;
+        CREATE UNIQUE INDEX tickets_claims ON tickets (claim_hash) WHERE claim_hash IS NOT NULL;
         CREATE INDEX tickets_changed ON tickets (event_id, changed_at, ticket_id);
         CREATE UNIQUE INDEX tickets_one_valid_per_seat ON tickets (event_id, seat_id)
             WHERE status = 'valid';
@@ -382,8 +383,8 @@ pub const SCHEMA: Schema = Schema {
         },
         IndexSpec {
             collection: "tickets",
-            name: "tickets_by_holder_email",
-            keys: &[("holderEmail", IndexOrder::Ascending)],
+            name: "tickets_by_claim",
+            keys: &[("claimHash", IndexOrder::Ascending)],
             unique: false,
         },
         IndexSpec {

@@ -109,15 +109,27 @@ impl TicketStore for MongoOrders {
         Ok(documents.into_iter().map(Ticket::from).collect())
     }
 
-    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError> {
+    async fn claim_ticket(
+        &self,
+        claim_hash: &str,
+        email: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, RepoError> {
         let claimed = self
             .tickets
-            .update_many(
-                doc! { "holderId": null, "holderEmail": email.to_lowercase() },
-                doc! { "$set": { "holderId": user_id, "changedAt": now_millis() } },
+            .find_one_and_update(
+                doc! {
+                    "claimHash": claim_hash,
+                    "holderId": null,
+                    "holderEmail": email.to_lowercase(),
+                },
+                doc! {
+                    "$set": { "holderId": user_id, "changedAt": now_millis() },
+                    "$unset": { "claimHash": "" },
+                },
             )
             .await?;
-        Ok(usize::try_from(claimed.modified_count).unwrap_or(usize::MAX))
+        Ok(claimed.map(|t| Ticket::from(t).ticket_id))
     }
 
     async fn transfer(
@@ -142,6 +154,7 @@ impl TicketStore for MongoOrders {
                             "holderEmail": &t.to_email,
                             "secret": &t.new_secret,
                             "changedAt": t.at_ms,
+                            "claimHash": &t.claim_hash,
                         },
                         "$inc": { "version": 1, "transfers": 1 },
                     },

@@ -159,16 +159,28 @@ impl TicketStore for SqliteOrders {
             .await?)
     }
 
-    async fn claim_tickets(&self, email: &str, user_id: &str) -> Result<usize, RepoError> {
-        let (email, user_id) = (email.to_lowercase(), user_id.to_string());
+    async fn claim_ticket(
+        &self,
+        claim_hash: &str,
+        email: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, RepoError> {
+        let (claim_hash, email, user_id) = (
+            claim_hash.to_string(),
+            email.to_lowercase(),
+            user_id.to_string(),
+        );
         Ok(self
             .db
             .call(move |c| {
-                Ok(c.execute(
-                    "UPDATE tickets SET holder_id = ?2, changed_at = ?3 \
-                     WHERE holder_id IS NULL AND holder_email = ?1",
-                    params![email, user_id, crate::domain::now_millis()],
-                )?)
+                Ok(c.query_row(
+                    "UPDATE tickets SET holder_id = ?3, claim_hash = NULL, changed_at = ?4 \
+                     WHERE claim_hash = ?1 AND holder_id IS NULL AND holder_email = ?2 \
+                     RETURNING ticket_id",
+                    params![claim_hash, email, user_id, crate::domain::now_millis()],
+                    |r| r.get(0),
+                )
+                .optional()?)
             })
             .await?)
     }
@@ -185,10 +197,18 @@ impl TicketStore for SqliteOrders {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                 let reissued = tx.execute(
                     "UPDATE tickets SET holder_id = NULL, holder_email = ?3, version = version + 1, \
-                     secret = ?4, transfers = transfers + 1, changed_at = ?5 \
+                     secret = ?4, transfers = transfers + 1, changed_at = ?5, claim_hash = ?7 \
                      WHERE ticket_id = ?1 AND version = ?2 AND status = 'valid' \
                      AND entered_at IS NULL AND transfers < ?6",
-                    params![t.ticket_id, t.from_version, t.to_email, t.new_secret, t.at_ms, t.max_transfers],
+                    params![
+                        t.ticket_id,
+                        t.from_version,
+                        t.to_email,
+                        t.new_secret,
+                        t.at_ms,
+                        t.max_transfers,
+                        t.claim_hash
+                    ],
                 )?;
                 if reissued == 0 {
                     return Ok(false);

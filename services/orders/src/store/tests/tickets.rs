@@ -109,6 +109,7 @@ fn transfer_of(ticket: &Ticket, to: &str, max: u32) -> TicketTransfer {
         from_user: "u1".into(),
         from_email: Some("u1@holdfast.test".into()),
         to_email: to.into(),
+        claim_hash: crate::domain::ticket::claim_hash(&format!("code-{to}")),
         max_transfers: max,
         at_ms: now_millis(),
     }
@@ -178,22 +179,20 @@ async fn a_transfer_reissues_the_ticket_to_the_receiver(stores: Stores) {
             .unwrap()
             .is_empty()
     );
+    // The receiver's account claims it with the code, once; another address or code, never.
+    let code = crate::domain::ticket::claim_hash("code-friend@holdfast.test");
+    let wrong = crate::domain::ticket::claim_hash("code-guess");
+    let claim = |hash: String, email: &'static str, user: &'static str| {
+        let tickets = stores.tickets.clone();
+        async move { tickets.claim_ticket(&hash, email, user).await.unwrap() }
+    };
+    assert_eq!(claim(wrong, "friend@holdfast.test", "u9").await, None);
+    assert_eq!(claim(code.clone(), "thief@holdfast.test", "u7").await, None);
     assert_eq!(
-        stores
-            .tickets
-            .claim_tickets("Friend@Holdfast.test", "u9")
-            .await
-            .unwrap(),
-        1
+        claim(code.clone(), "Friend@Holdfast.test", "u9").await,
+        Some(ticket.ticket_id.clone())
     );
-    assert_eq!(
-        stores
-            .tickets
-            .claim_tickets("friend@holdfast.test", "u8")
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(claim(code, "friend@holdfast.test", "u8").await, None);
     let held = stores.tickets.tickets_of_holder("u9").await.unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].ticket_id, ticket.ticket_id);
