@@ -239,18 +239,24 @@ pub async fn revoke_device(
     Ok(revoked)
 }
 
+/// Scanners remembered by a limiter before the ones idle long enough to be whole again go.
+const LIMITER_KEYS: usize = 10_000;
+
 /// 429 when the scanner sent more than its share of online scans.
 pub fn limit_scans(ports: &Ports, scanner: &Scanner) -> Result<(), OrdersError> {
-    ports
-        .scans
-        .check_key(&scanner.key())
-        .map_err(|_| OrdersError::ScanRateLimited)
+    limit(&ports.scans, scanner)
 }
 
 /// 429 when the scanner uploaded more than its share of batches.
 pub fn limit_batches(ports: &Ports, scanner: &Scanner) -> Result<(), OrdersError> {
-    ports
-        .batches
+    limit(&ports.batches, scanner)
+}
+
+fn limit(limiter: &DefaultKeyedRateLimiter<String>, scanner: &Scanner) -> Result<(), OrdersError> {
+    if limiter.len() > LIMITER_KEYS {
+        limiter.retain_recent();
+    }
+    limiter
         .check_key(&scanner.key())
         .map_err(|_| OrdersError::ScanRateLimited)
 }
