@@ -87,6 +87,15 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         );
     });
     let stores = Stores::open(&store);
+    // Orders stored before tickets existed get theirs, in the background (one pass).
+    let tickets = stores.tickets.clone();
+    tokio::spawn(async move {
+        match tickets.backfill_tickets().await {
+            Ok(0) => {}
+            Ok(issued) => tracing::info!(issued, "tickets issued for orders bought before tickets"),
+            Err(error) => tracing::error!(%error, "cannot issue tickets for earlier orders"),
+        }
+    });
     let board = store::board::board(&infra);
     let layouts = Arc::new(Layouts::new(
         board.clone(),

@@ -165,6 +165,9 @@ pub trait TicketStore: Send + Sync + 'static {
         transfer: &TicketTransfer,
         announce: &OutboxMessage,
     ) -> Result<bool, RepoError>;
+    /// Issues the tickets of orders stored before tickets existed (each standing seat of an
+    /// order without any ticket); how many. Idempotent: run at every start.
+    async fn backfill_tickets(&self) -> Result<usize, RepoError>;
     /// The event's ticket policy (the default until one is set).
     async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError>;
     async fn set_ticket_policy(

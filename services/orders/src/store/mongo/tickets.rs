@@ -22,6 +22,9 @@ impl MongoOrders {
         session: &mut ClientSession,
         tickets: &[Ticket],
     ) -> Result<(), mongodb::error::Error> {
+        if tickets.is_empty() {
+            return Ok(());
+        }
         let tickets: Vec<TicketDocument> = tickets.iter().map(TicketDocument::from).collect();
         self.tickets
             .insert_many(tickets)
@@ -181,6 +184,41 @@ impl TicketStore for MongoOrders {
             Ok(true)
         }
         .await)
+    }
+
+    async fn backfill_tickets(&self) -> Result<usize, RepoError> {
+        // One pass over the orders, at start: those with a ticket are skipped by an indexed
+        // lookup; the others get one per standing seat.
+        let mut orders = self.orders.find(doc! {}).await?;
+        let mut issued = 0;
+        while let Some(document) = orders.try_next().await? {
+            let order = crate::domain::order::Order::from(document);
+            if crate::domain::order::is_block(&order.order_id)
+                || self
+                    .tickets
+                    .find_one(doc! { "orderId": &order.order_id })
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            let now = now_millis();
+            let tickets: Vec<TicketDocument> = Ticket::issue(&order)
+                .into_iter()
+                .filter(|t| !order.cancelled_seat_ids.contains(&t.seat_id))
+                .map(|mut t| {
+                    // Changed now, so scanners syncing by delta get them.
+                    t.changed_at_ms = now;
+                    TicketDocument::from(&t)
+                })
+                .collect();
+            if tickets.is_empty() {
+                continue;
+            }
+            issued += tickets.len();
+            self.tickets.insert_many(tickets).await?;
+        }
+        Ok(issued)
     }
 
     async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError> {

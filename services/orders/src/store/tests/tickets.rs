@@ -279,7 +279,38 @@ async fn ticket_policies_default_until_set(stores: Stores) {
     );
 }
 
+/// Orders stored before tickets existed get theirs at start: one per standing seat, once.
+async fn orders_without_tickets_get_them_once(stores: Stores) {
+    let mut old = purchase("u5", "t9", &["R1-S1", "R1-S2"], "pi_t9", None, now_millis());
+    old.tickets.clear();
+    stores.orders.purchase(&old).await.unwrap();
+    stores
+        .orders
+        .cancel(&cancellation(&old.order, &["R1-S2"], 1_000))
+        .await
+        .unwrap();
+    let before = now_millis();
+    assert!(stores.tickets.backfill_tickets().await.unwrap() >= 1);
+    let tickets = stores
+        .tickets
+        .tickets_of_order(&old.order.order_id)
+        .await
+        .unwrap();
+    assert_eq!(tickets.len(), 1, "the standing seat only");
+    assert_eq!(
+        (tickets[0].seat_id.as_str(), tickets[0].status),
+        ("R1-S1", TicketStatus::Valid)
+    );
+    assert_eq!(tickets[0].holder_id.as_deref(), Some("u5"));
+    assert!(
+        tickets[0].changed_at_ms >= before,
+        "changed now, for scanners' deltas"
+    );
+    assert_eq!(stores.tickets.backfill_tickets().await.unwrap(), 0);
+}
+
 holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+    orders_without_tickets_get_them_once,
     a_transfer_reissues_the_ticket_to_the_receiver,
     transfers_stop_at_the_most_allowed,
     ticket_policies_default_until_set,
