@@ -166,7 +166,8 @@ pub trait TicketStore: Send + Sync + 'static {
         announce: &OutboxMessage,
     ) -> Result<bool, RepoError>;
     /// Issues the tickets of orders stored before tickets existed (each standing seat of an
-    /// order without any ticket); how many. Idempotent: run at every start.
+    /// order without any ticket); how many. Run at every start; idempotent, and on MongoDB a
+    /// pass done once is not done again.
     async fn backfill_tickets(&self) -> Result<usize, RepoError>;
     /// The event's ticket policy (the default until one is set).
     async fn ticket_policy(&self, event_id: &EventId) -> Result<TicketPolicy, RepoError>;

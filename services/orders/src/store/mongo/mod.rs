@@ -73,6 +73,8 @@ pub struct MongoOrders {
     ticket_policies: Collection<Document>,
     scan_nonces: Collection<Document>,
     transfers: Collection<Document>,
+    /// Markers of one-off data passes done (`tickets-backfilled`).
+    meta: Collection<Document>,
     waitlist: Collection<WaitlistDocument>,
     /// Per event: the next sequence number, the entries and the seats wanted.
     waitlist_lines: Collection<Document>,
@@ -95,6 +97,7 @@ impl MongoOrders {
             ticket_policies: database.collection("ticket_policies"),
             scan_nonces: database.collection("scan_nonces"),
             transfers: database.collection("transfers"),
+            meta: database.collection("meta"),
             waitlist: database.collection("waitlist"),
             waitlist_lines: database.collection("waitlist_lines"),
             waitlist_blocks: database.collection("waitlist_blocks"),

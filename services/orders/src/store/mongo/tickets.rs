@@ -187,8 +187,13 @@ impl TicketStore for MongoOrders {
     }
 
     async fn backfill_tickets(&self) -> Result<usize, RepoError> {
-        // One pass over the orders, at start: those with a ticket are skipped by an indexed
-        // lookup; the others get one per standing seat.
+        // One pass over the orders, once: those with a ticket are skipped by an indexed
+        // lookup, the others get one per standing seat; then a marker says it is done (orders
+        // bought meanwhile have their tickets from their purchase).
+        const DONE: &str = "tickets-backfilled";
+        if self.meta.find_one(doc! { "_id": DONE }).await?.is_some() {
+            return Ok(0);
+        }
         let mut orders = self.orders.find(doc! {}).await?;
         let mut issued = 0;
         while let Some(document) = orders.try_next().await? {
@@ -218,6 +223,13 @@ impl TicketStore for MongoOrders {
             issued += tickets.len();
             self.tickets.insert_many(tickets).await?;
         }
+        self.meta
+            .update_one(
+                doc! { "_id": DONE },
+                doc! { "$set": { "at": now_millis() } },
+            )
+            .upsert(true)
+            .await?;
         Ok(issued)
     }
 
