@@ -425,6 +425,8 @@ impl Settings {
 
     /// Reads configuration through `lookup`, which answers a variable's value if it is set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let from_files = secrets_from_files(&lookup)?;
+        let lookup = |name: &str| from_files.get(name).cloned().or_else(|| lookup(name));
         let env = Env { lookup: &lookup };
         let ports = Ports::read(&env)?;
         let settings = Settings {
@@ -796,6 +798,51 @@ impl GatewaySettings {
     }
 }
 
+/// The variables that may instead be given as the contents of a file named by `<NAME>_FILE`
+/// (a Docker or Kubernetes secret), so that secrets stay off command lines, out of the
+/// environment `docker inspect` shows, and out of health checks.
+pub const SECRET_FILES: [(&str, &str); 8] = [
+    ("JWT_SECRET", "JWT_SECRET_FILE"),
+    ("SERVICE_TOKEN_SECRET", "SERVICE_TOKEN_SECRET_FILE"),
+    ("ADMIN_PASSWORD", "ADMIN_PASSWORD_FILE"),
+    ("REDIS_URL", "REDIS_URL_FILE"),
+    ("AMQP_URL", "AMQP_URL_FILE"),
+    ("MONGODB_URI", "MONGODB_URI_FILE"),
+    ("SMTP_URL", "SMTP_URL_FILE"),
+    ("TICKET_SIGNING_KEYS", "TICKET_SIGNING_KEYS_FILE"),
+];
+
+/// The secrets given as files: each file's contents without its final line break. A variable
+/// given both ways, or a file that cannot be read, stops the start (the contents are never
+/// echoed).
+fn secrets_from_files(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<HashMap<&'static str, String>, ConfigError> {
+    let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+    let mut secrets = HashMap::new();
+    for (name, file_name) in SECRET_FILES {
+        let Some(path) = set(file_name) else {
+            continue;
+        };
+        if set(name).is_some() {
+            return Err(ConfigError::Invalid {
+                name: file_name,
+                value: path,
+                reason: format!("{name} is set too; give one or the other"),
+            });
+        }
+        let contents = std::fs::read_to_string(path.trim()).map_err(|e| ConfigError::Invalid {
+            name: file_name,
+            value: path.clone(),
+            reason: format!("cannot read the file: {e}"),
+        })?;
+        let value = contents.strip_suffix('\n').unwrap_or(&contents);
+        let value = value.strip_suffix('\r').unwrap_or(value);
+        secrets.insert(name, value.to_string());
+    }
+    Ok(secrets)
+}
+
 /// Reads variables through a lookup function and parses them with errors naming the variable.
 struct Env<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -1044,6 +1091,41 @@ mod tests {
             assert!(!error.contains("AAEC"), "{bad}: {error}");
         }
         assert!(settings(&[]).unwrap().orders.ticket_signing_keys.is_empty());
+    }
+
+    #[test]
+    fn secrets_may_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("jwt");
+        std::fs::write(&secret, "a-secret-read-from-a-file-of-32-bytes+\n").unwrap();
+        let password = dir.path().join("admin");
+        std::fs::write(&password, " spaces kept \n").unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+        let (secret_path, password_path) = (path(&secret), path(&password));
+        let s = settings(&[
+            ("JWT_SECRET_FILE", secret_path.as_str()),
+            ("ADMIN_EMAIL", "root@holdfast.test"),
+            ("ADMIN_PASSWORD_FILE", password_path.as_str()),
+        ])
+        .unwrap();
+        assert_eq!(s.auth.jwt_secret, "a-secret-read-from-a-file-of-32-bytes+");
+        assert_eq!(s.auth.admin.unwrap().password, " spaces kept ");
+        // Both ways at once, or a file that is not there: refused, naming the variable and
+        // never echoing a secret.
+        let both = settings(&[
+            ("JWT_SECRET", "x"),
+            ("JWT_SECRET_FILE", secret_path.as_str()),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            both.contains("JWT_SECRET_FILE") && !both.contains("read-from"),
+            "{both}"
+        );
+        let missing = settings(&[("SMTP_URL_FILE", "/no/such/file")])
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("SMTP_URL_FILE"), "{missing}");
     }
 
     #[test]
