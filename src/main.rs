@@ -11,5 +11,5 @@ holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    holdfast_common::launch::main(holdfast::mount_all).await
+    holdfast_common::launch::main(&holdfast_common::config::Service::ALL, holdfast::mount_all).await
 }

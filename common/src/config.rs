@@ -375,6 +375,69 @@ pub struct NotificationsSettings {
     pub retry_max: Duration,
 }
 
+/// A Holdfast service: what a process runs decides which settings production insists on (a
+/// process is given only the secrets and stores its services use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Gateway,
+    Auth,
+    Events,
+    Orders,
+    Ml,
+    Notifications,
+}
+
+impl Service {
+    pub const ALL: [Service; 6] = [
+        Self::Gateway,
+        Self::Auth,
+        Self::Events,
+        Self::Orders,
+        Self::Ml,
+        Self::Notifications,
+    ];
+
+    /// Whether the service uses `variable` (of those production checks).
+    fn uses(self, variable: &str) -> bool {
+        let used: &[&str] = match self {
+            Self::Gateway => &[
+                "JWT_SECRET",
+                "COOKIE_SECURE",
+                "CORS_ORIGINS",
+                "TRUSTED_PROXIES",
+                "RATE_LIMIT_DISABLED",
+                "REDIS_URL",
+            ],
+            Self::Auth => &[
+                "JWT_SECRET",
+                "ACCESS_TOKEN_TTL_SECONDS",
+                "ADMIN_PASSWORD",
+                "COOKIE_SECURE",
+                "REDIS_URL",
+                "AMQP_URL",
+                "MONGODB_URI",
+            ],
+            Self::Events => &[
+                "JWT_SECRET",
+                "SERVICE_TOKEN_SECRET",
+                "AMQP_URL",
+                "MONGODB_URI",
+            ],
+            Self::Orders => &[
+                "JWT_SECRET",
+                "SERVICE_TOKEN_SECRET",
+                "REDIS_URL",
+                "AMQP_URL",
+                "MONGODB_URI",
+                "TICKET_SIGNING_KEYS",
+            ],
+            Self::Ml => &["JWT_SECRET", "AMQP_URL"],
+            Self::Notifications => &["AMQP_URL", "MONGODB_URI", "SMTP_URL"],
+        };
+        used.contains(&variable)
+    }
+}
+
 /// All of Holdfast's configuration. See the README for the table of variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -410,12 +473,20 @@ pub struct Settings {
     pub gateway: GatewaySettings,
     pub orders: OrdersSettings,
     pub notifications: NotificationsSettings,
+    /// The services this process runs (all of them unless told otherwise).
+    pub services: Vec<Service>,
 }
 
 impl Settings {
-    /// Reads the process environment.
+    /// Reads the process environment for a process running `services`: production refuses
+    /// only what they use.
+    pub fn from_env_for(services: &[Service]) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(|name| std::env::var(name).ok(), services)
+    }
+
+    /// Reads the process environment for a process running every service.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_env_for(&Service::ALL)
     }
 
     /// Reads configuration from a map, as tests do.
@@ -425,6 +496,14 @@ impl Settings {
 
     /// Reads configuration through `lookup`, which answers a variable's value if it is set.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(lookup, &Service::ALL)
+    }
+
+    /// [`Self::from_lookup`] for a process running `services`.
+    pub fn from_lookup_for(
+        lookup: impl Fn(&str) -> Option<String>,
+        services: &[Service],
+    ) -> Result<Self, ConfigError> {
         let from_files = secrets_from_files(&lookup)?;
         let lookup = |name: &str| from_files.get(name).cloned().or_else(|| lookup(name));
         let env = Env { lookup: &lookup };
@@ -453,6 +532,7 @@ impl Settings {
             orders: OrdersSettings::read(&env)?,
             notifications: NotificationsSettings::read(&env)?,
             gateway: GatewaySettings::read(&env)?,
+            services: services.to_vec(),
         };
         settings.check_consistency()?;
         settings.check_production()?;
@@ -482,11 +562,15 @@ impl Settings {
             return Ok(());
         }
         let mut refused = Vec::new();
-        let mut refuse = |name, reason: &str| {
-            refused.push(Refusal {
-                name,
-                reason: reason.into(),
-            });
+        // Only what this process's services use: a process is given only their variables.
+        let services = &self.services;
+        let mut refuse = |name: &'static str, reason: &str| {
+            if services.iter().any(|s| s.uses(name)) {
+                refused.push(Refusal {
+                    name,
+                    reason: reason.into(),
+                });
+            }
         };
         let secret = &self.auth.jwt_secret;
         if secret == DEVELOPMENT_JWT_SECRET {
@@ -1091,6 +1175,53 @@ mod tests {
             assert!(!error.contains("AAEC"), "{bad}: {error}");
         }
         assert!(settings(&[]).unwrap().orders.ticket_signing_keys.is_empty());
+    }
+
+    /// A process is given only its services' variables: production insists on those alone.
+    #[test]
+    fn production_refuses_only_what_the_processs_services_use() {
+        let only = |names: &[&str]| -> HashMap<&str, &str> {
+            PRODUCTION
+                .iter()
+                .copied()
+                .filter(|(name, _)| *name == "APP_ENV" || names.contains(name))
+                .collect()
+        };
+        let ml = Settings::from_lookup_for(
+            |n| {
+                only(&["JWT_SECRET", "AMQP_URL"])
+                    .get(n)
+                    .map(|v| v.to_string())
+            },
+            &[Service::Ml],
+        );
+        assert!(ml.is_ok(), "{ml:?}");
+        let notifications = only(&["AMQP_URL", "MONGODB_URI", "SMTP_URL"]);
+        assert!(
+            Settings::from_lookup_for(
+                |n| notifications.get(n).map(|v| v.to_string()),
+                &[Service::Notifications]
+            )
+            .is_ok()
+        );
+        // Orders without its ticket keys, or the all-in-one process without anything: refused.
+        let orders = only(&[
+            "JWT_SECRET",
+            "SERVICE_TOKEN_SECRET",
+            "REDIS_URL",
+            "AMQP_URL",
+            "MONGODB_URI",
+        ]);
+        let refused =
+            Settings::from_lookup_for(|n| orders.get(n).map(|v| v.to_string()), &[Service::Orders]);
+        assert_eq!(refused_variables(refused), vec!["TICKET_SIGNING_KEYS"]);
+        let all = refused_variables(Settings::from_lookup(|n| {
+            only(&[]).get(n).map(|v| v.to_string())
+        }));
+        assert!(
+            all.contains(&"SMTP_URL") && all.contains(&"TICKET_SIGNING_KEYS"),
+            "{all:?}"
+        );
     }
 
     #[test]

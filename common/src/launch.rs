@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
-use crate::config::Settings;
+use crate::config::{Service, Settings};
 use crate::infra::Infra;
 use crate::server::{self, shutdown_on_signal};
 use crate::telemetry;
@@ -40,14 +40,15 @@ pub struct Mounted {
 /// Exit code when the configuration is invalid (as `sysexits`' EX_CONFIG).
 const EXIT_CONFIG: u8 = 78;
 
-/// Reads the settings, connects the infrastructure, asks `build` for the routers and serves
-/// them until SIGINT/SIGTERM. Exits 0 after a clean shutdown.
-pub async fn main<F, Fut>(build: F) -> ExitCode
+/// Reads the settings for `services` (what the process runs), connects the infrastructure,
+/// asks `build` for the routers and serves them until SIGINT/SIGTERM. Exits 0 after a clean
+/// shutdown.
+pub async fn main<F, Fut>(services: &[Service], build: F) -> ExitCode
 where
     F: FnOnce(Arc<Settings>, Infra) -> Fut,
     Fut: Future<Output = anyhow::Result<Vec<Mounted>>>,
 {
-    let settings = match Settings::from_env() {
+    let settings = match Settings::from_env_for(services) {
         Ok(settings) => Arc::new(settings),
         Err(error) => {
             eprintln!("configuration error: {error}");

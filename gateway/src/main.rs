@@ -9,13 +9,16 @@ holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    launch::main(|settings, infra| async move {
-        let router = holdfast_gateway::build(settings.clone(), infra).await?;
-        Ok(vec![Mounted {
-            name: holdfast_gateway::SERVICE,
-            port: settings.ports.gateway,
-            router,
-        }])
-    })
+    launch::main(
+        &[holdfast_common::config::Service::Gateway],
+        |settings, infra| async move {
+            let router = holdfast_gateway::build(settings.clone(), infra).await?;
+            Ok(vec![Mounted {
+                name: holdfast_gateway::SERVICE,
+                port: settings.ports.gateway,
+                router,
+            }])
+        },
+    )
     .await
 }

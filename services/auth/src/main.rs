@@ -8,13 +8,16 @@ holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    launch::main(|settings, infra| async move {
-        let router = holdfast_auth::build(settings.clone(), infra).await?;
-        Ok(vec![Mounted {
-            name: holdfast_auth::SERVICE,
-            port: settings.ports.auth,
-            router,
-        }])
-    })
+    launch::main(
+        &[holdfast_common::config::Service::Auth],
+        |settings, infra| async move {
+            let router = holdfast_auth::build(settings.clone(), infra).await?;
+            Ok(vec![Mounted {
+                name: holdfast_auth::SERVICE,
+                port: settings.ports.auth,
+                router,
+            }])
+        },
+    )
     .await
 }

@@ -8,13 +8,16 @@ holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    launch::main(|settings, infra| async move {
-        let router = holdfast_events::build(settings.clone(), infra).await?;
-        Ok(vec![Mounted {
-            name: holdfast_events::SERVICE,
-            port: settings.ports.events,
-            router,
-        }])
-    })
+    launch::main(
+        &[holdfast_common::config::Service::Events],
+        |settings, infra| async move {
+            let router = holdfast_events::build(settings.clone(), infra).await?;
+            Ok(vec![Mounted {
+                name: holdfast_events::SERVICE,
+                port: settings.ports.events,
+                router,
+            }])
+        },
+    )
     .await
 }

@@ -8,13 +8,16 @@ holdfast_common::global_allocator!();
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    launch::main(|settings, infra| async move {
-        let router = holdfast_orders::build(settings.clone(), infra).await?;
-        Ok(vec![Mounted {
-            name: holdfast_orders::SERVICE,
-            port: settings.ports.orders,
-            router,
-        }])
-    })
+    launch::main(
+        &[holdfast_common::config::Service::Orders],
+        |settings, infra| async move {
+            let router = holdfast_orders::build(settings.clone(), infra).await?;
+            Ok(vec![Mounted {
+                name: holdfast_orders::SERVICE,
+                port: settings.ports.orders,
+                router,
+            }])
+        },
+    )
     .await
 }
