@@ -71,17 +71,29 @@ async fn mount(
             .map(|s| (s.name, s.router.clone()))
             .collect(),
     };
+    let routers = holdfast_gateway::build_with(settings.clone(), infra, local).await?;
     let gateway = Mounted {
         name: holdfast_gateway::SERVICE,
         port: ports.gateway,
-        router: holdfast_gateway::build_with(settings.clone(), infra, local).await?,
+        router: routers.public,
     };
-    Ok(services.into_iter().chain([gateway]).collect())
+    let metrics = settings.gateway.metrics_port.map(|port| Mounted {
+        name: holdfast_gateway::METRICS,
+        port,
+        router: routers.metrics,
+    });
+    Ok(services
+        .into_iter()
+        .chain([gateway])
+        .chain(metrics)
+        .collect())
 }
 
 /// A running stack on ephemeral ports; dropping it shuts every server down.
 pub struct Stack {
     pub gateway_url: String,
+    /// The gateway's metrics listener, when `GATEWAY_METRICS_PORT` is set.
+    pub gateway_metrics_url: Option<String>,
     pub auth_url: String,
     pub events_url: String,
     pub orders_url: String,
@@ -118,7 +130,14 @@ pub async fn spawn_with(
 ) -> anyhow::Result<Stack> {
     let mut listeners = std::collections::HashMap::new();
     let mut urls = std::collections::HashMap::new();
-    for name in ["auth", "events", "orders", "ml", "notifications", "gateway"] {
+    let metrics_port = settings
+        .gateway
+        .metrics_port
+        .map(|_| holdfast_gateway::METRICS);
+    for name in ["auth", "events", "orders", "ml", "notifications", "gateway"]
+        .into_iter()
+        .chain(metrics_port)
+    {
         let listener = server::bind(settings.host, 0).await?;
         urls.insert(name, format!("http://{}", listener.local_addr()?));
         listeners.insert(name, listener);
@@ -141,6 +160,7 @@ pub async fn spawn_with(
         tokio::spawn(server::serve(listener, router, shutdown, grace));
     }
     Ok(Stack {
+        gateway_metrics_url: metrics_port.map(url),
         gateway_url: url("gateway"),
         auth_url: url("auth"),
         events_url: url("events"),

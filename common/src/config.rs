@@ -218,6 +218,9 @@ pub struct GatewaySettings {
     pub circuit_failure_threshold: u32,
     /// How long an open circuit refuses calls before letting a trial call through.
     pub circuit_open_for: Duration,
+    /// Set: the gateway's `/metrics` is served on this port only (for the scraper, on the
+    /// private network), not on the public one.
+    pub metrics_port: Option<u16>,
 }
 
 /// How many requests a client may make in a window: all of them at once, or spread out (a
@@ -878,6 +881,10 @@ impl GatewaySettings {
             circuit_failure_threshold: u32::try_from(env.positive("CIRCUIT_FAILURE_THRESHOLD", 5)?)
                 .unwrap_or(u32::MAX),
             circuit_open_for: env.millis("CIRCUIT_OPEN_MS", 10_000)?,
+            metrics_port: match env.string("GATEWAY_METRICS_PORT") {
+                None => None,
+                Some(_) => Some(env.parse("GATEWAY_METRICS_PORT", 0)?),
+            },
         })
     }
 }

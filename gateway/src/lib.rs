@@ -40,6 +40,9 @@ use crate::breaker::Breakers;
 use crate::browser::BrowserPolicy;
 use crate::upstream::{LocalServices, Upstream, Upstreams};
 
+/// The name of the gateway's metrics listener (`GATEWAY_METRICS_PORT`).
+pub const METRICS: &str = "gateway-metrics";
+
 /// The process's name in logs, metrics and health answers.
 pub const SERVICE: &str = "gateway";
 
@@ -198,8 +201,15 @@ fn readiness(state: &GatewayState) -> Readiness {
     readiness
 }
 
+/// The gateway's routers: the public application, and its metrics alone for a port of their
+/// own (`GATEWAY_METRICS_PORT`), in which case the public one does not serve `/metrics`.
+pub struct GatewayRouters {
+    pub public: Router,
+    pub metrics: Router,
+}
+
 /// The gateway's complete application, reaching every service over HTTP.
-pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Router> {
+pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<GatewayRouters> {
     build_with(settings, infra, LocalServices::new()).await
 }
 
@@ -208,7 +218,7 @@ pub async fn build_with(
     settings: Arc<Settings>,
     infra: Infra,
     local: LocalServices,
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<GatewayRouters> {
     let rate_limited = Counter::default();
     let (metrics, state) = Metrics::build(SERVICE, |registry| {
         registry.register(
@@ -241,7 +251,28 @@ pub async fn build_with(
         ))
         .layer(security::cors(&settings.gateway.cors_origins))
         .layer(axum::middleware::from_fn(paths::require_canonical));
-    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness);
+    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness.clone());
+    let app = if settings.gateway.metrics_port.is_some() {
+        app.layer(axum::middleware::from_fn(metrics_elsewhere))
+    } else {
+        app
+    };
     let app = server::around(edge, app);
-    Ok(server::observed(app, metrics))
+    let metrics_only = server::with_operations(Router::new(), SERVICE, metrics.clone(), readiness);
+    Ok(GatewayRouters {
+        public: server::observed(app, metrics.clone()),
+        metrics: server::observed(metrics_only, metrics),
+    })
+}
+
+/// With a metrics port of its own, the public port does not serve `/metrics` (404).
+async fn metrics_elsewhere(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path() == "/metrics" {
+        use axum::response::IntoResponse;
+        return holdfast_common::error::ApiError::not_found("no such route").into_response();
+    }
+    next.run(request).await
 }

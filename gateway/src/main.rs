@@ -12,12 +12,20 @@ async fn main() -> ExitCode {
     launch::main(
         &[holdfast_common::config::Service::Gateway],
         |settings, infra| async move {
-            let router = holdfast_gateway::build(settings.clone(), infra).await?;
-            Ok(vec![Mounted {
+            let routers = holdfast_gateway::build(settings.clone(), infra).await?;
+            let mut mounted = vec![Mounted {
                 name: holdfast_gateway::SERVICE,
                 port: settings.ports.gateway,
-                router,
-            }])
+                router: routers.public,
+            }];
+            if let Some(port) = settings.gateway.metrics_port {
+                mounted.push(Mounted {
+                    name: holdfast_gateway::METRICS,
+                    port,
+                    router: routers.metrics,
+                });
+            }
+            Ok(mounted)
         },
     )
     .await

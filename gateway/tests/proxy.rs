@@ -84,7 +84,8 @@ async fn fixture() -> Fixture {
     settings.upstream_timeout = Duration::from_millis(500);
     let app = holdfast_gateway::build(settings.into(), Infra::embedded())
         .await
-        .unwrap();
+        .unwrap()
+        .public;
     let gateway = serve(app, &token).await;
     Fixture {
         gateway,
@@ -253,7 +254,8 @@ async fn a_streamed_answer_passes_through_unbuffered() {
     settings.upstream_timeout = Duration::from_millis(500);
     let app = holdfast_gateway::build(settings.into(), Infra::embedded())
         .await
-        .unwrap();
+        .unwrap()
+        .public;
     let gateway = serve(app, &token).await;
 
     let mut res = reqwest::get(format!("{gateway}/api/events/stream"))
@@ -381,7 +383,8 @@ async fn a_failing_upstream_opens_its_circuit_and_a_recovered_one_closes_it() {
     settings.service_urls.ml = ml;
     let app = holdfast_gateway::build(settings.into(), Infra::embedded())
         .await
-        .unwrap();
+        .unwrap()
+        .public;
     let gateway = serve(app, &token).await;
     let client = reqwest::Client::new();
     let recs = || client.get(format!("{gateway}/api/ml/recs")).send();
@@ -490,7 +493,8 @@ async fn in_process_upstreams_get_the_same_requests_timeouts_and_circuits() {
     ]);
     let app = holdfast_gateway::build_with(settings.into(), Infra::embedded(), local)
         .await
-        .unwrap();
+        .unwrap()
+        .public;
     let gateway = serve(app, &token).await;
     let client = reqwest::Client::new();
 

@@ -251,3 +251,29 @@ async fn forwarded_addresses_count_only_from_trusted_proxies(db: Db) {
     assert_eq!(login(&proxied, "198.51.100.1").await.unwrap().status(), 429);
     assert_eq!(login(&proxied, "198.51.100.2").await.unwrap().status(), 401);
 }
+
+/// With `GATEWAY_METRICS_PORT` the gateway's metrics are on that port only: the public one
+/// answers 404 for `/metrics` and still serves everything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateways_metrics_can_leave_the_public_port() {
+    let s = crate::support::spawn(&[("GATEWAY_METRICS_PORT", "9464")]).await;
+    let public = reqwest::get(s.at("/metrics")).await.unwrap();
+    assert_eq!(public.status(), 404);
+    assert_eq!(reqwest::get(s.at("/health")).await.unwrap().status(), 200);
+    let private = s
+        .stack
+        .gateway_metrics_url
+        .clone()
+        .expect("a metrics listener");
+    let scraped = reqwest::get(format!("{private}/metrics")).await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("holdfast_"), "{text}");
+    // Without it, as before: on the public port.
+    let plain = crate::support::spawn(&[]).await;
+    assert_eq!(
+        reqwest::get(plain.at("/metrics")).await.unwrap().status(),
+        200
+    );
+    assert!(plain.stack.gateway_metrics_url.is_none());
+}
