@@ -124,7 +124,10 @@ async fn tickets_of_order(kv: Kv, db: Db) {
     );
     let page = page.text().await.unwrap();
     assert_eq!(page.matches("<svg").count(), 2);
-    assert!(page.contains("On-sale") && page.contains("R1-S1"), "{page}");
+    assert!(
+        page.contains("On-sale") && page.contains("Row 1, seat 1") && page.contains("(UTC)"),
+        "{page}"
+    );
 
     // Nobody else sees them.
     let stranger = token_for("6650c0ffee00000000000b02");
@@ -778,6 +781,14 @@ async fn a_transferred_ticket_enters_with_its_new_pass_only(kv: Kv, db: Db) {
         (Some("transferred"), Value::Null)
     );
     let code = answer["claimCode"].as_str().unwrap().to_string();
+    // The giver's printable page no longer shows it (its new pass is the receiver's).
+    let page = get(
+        &s,
+        &buyer,
+        &format!("/api/orders/orders/{order_id}/tickets/print"),
+    )
+    .await;
+    assert_eq!(page.text().await.unwrap().matches("<svg").count(), 1);
     assert_eq!(
         ticket_of_seat(&s, &buyer, &order_id, "R1-S1").await["status"],
         "transferred"

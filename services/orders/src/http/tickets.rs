@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use holdfast_common::auth::AuthUser;
 use holdfast_common::error::ErrorBody;
 use holdfast_common::html::escape;
-use holdfast_common::when::format_millis;
+use holdfast_common::when::{format_local, format_millis};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -375,8 +375,23 @@ pub async fn print(
          svg{{width:60mm;height:60mm}}h1{{font-size:1.4em}}p{{margin:.3em}}</style></head><body>",
         title = escape(&title)
     );
+    let when = layout
+        .as_ref()
+        .and_then(|l| {
+            let date = l.about.date.as_deref()?;
+            format_local(date, l.about.timezone.as_deref())
+        })
+        .into_iter()
+        .chain(layout.as_ref().and_then(|l| l.about.location.clone()))
+        .map(|line| format!("<p>{}</p>", escape(&line)))
+        .collect::<String>();
     let mut shown = 0;
-    for ticket in tickets.iter().filter(|t| t.status == TicketStatus::Valid) {
+    // Only the tickets the caller holds: one given away is printed by its new holder.
+    let printable = tickets.iter().filter(|t| {
+        t.status == TicketStatus::Valid
+            && (t.holder_id.as_deref() == Some(caller.id()) || caller.is_admin())
+    });
+    for ticket in printable {
         let Some(svg) = state
             .ticket_keys
             .pass_of(ticket)
@@ -390,12 +405,10 @@ pub async fn print(
             "<section><h1>{title}</h1>{when}<p>Seat <strong>{seat}</strong></p>{svg}\
              <p><small>Ticket {id} · order {order}</small></p></section>",
             title = escape(&title),
-            when = layout
-                .as_ref()
-                .and_then(|l| l.about.date.as_deref())
-                .map(|d| format!("<p>{}</p>", escape(d)))
-                .unwrap_or_default(),
-            seat = escape(&ticket.seat_id),
+            seat = escape(&layout.as_ref().map_or_else(
+                || ticket.seat_id.to_string(),
+                |l| l.seat_label(&ticket.seat_id)
+            )),
             id = escape(&ticket.ticket_id),
             order = escape(&order.order_id),
         ));
