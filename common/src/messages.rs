@@ -172,11 +172,13 @@ message!(HoldExpired, "hold.expired", 1);
 
 /// The event a message concerns, as its ticket holders read about it (optional in every
 /// message: messages stored before it was carried have none, and mails then name the id).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Answers that show an event to its ticket holders ("My orders") use it too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EventSummary {
     pub title: String,
     /// RFC 3339, UTC; `None` when unknown.
+    #[schema(format = DateTime)]
     pub date: Option<String>,
     /// IANA time zone name the event takes place in.
     pub timezone: Option<String>,

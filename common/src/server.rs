@@ -151,28 +151,34 @@ pub fn finish(
     readiness: Readiness,
 ) -> Router {
     observed(
-        with_operations(routes, service, metrics.clone(), readiness),
+        with_operations(routes, service, metrics.clone(), readiness, true),
         metrics,
     )
 }
 
-/// `routes` plus `GET /health`, `/ready` and `/metrics`. A process that wraps its whole
+/// `routes` plus `GET /health`, `/ready` and, with `serve_metrics`, `/metrics` (the gateway
+/// may serve its metrics on a port of their own instead). A process that wraps its whole
 /// application in layers of its own (the gateway) adds them to this, then calls [`observed`].
 pub fn with_operations(
     routes: Router,
     service: &'static str,
     metrics: Metrics,
     readiness: Readiness,
+    serve_metrics: bool,
 ) -> Router {
     let ops = Router::new()
         .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(self::metrics))
-        .with_state(OpsState {
-            service,
-            metrics,
-            readiness,
-        });
+        .route("/ready", get(ready));
+    let ops = if serve_metrics {
+        ops.route("/metrics", get(self::metrics))
+    } else {
+        ops
+    };
+    let ops = ops.with_state(OpsState {
+        service,
+        metrics,
+        readiness,
+    });
     routes
         .merge(ops)
         .route_layer(middleware::from_fn(tag_route))

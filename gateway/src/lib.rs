@@ -251,28 +251,20 @@ pub async fn build_with(
         ))
         .layer(security::cors(&settings.gateway.cors_origins))
         .layer(axum::middleware::from_fn(paths::require_canonical));
-    let app = server::with_operations(routes, SERVICE, metrics.clone(), readiness.clone());
-    let app = if settings.gateway.metrics_port.is_some() {
-        app.layer(axum::middleware::from_fn(metrics_elsewhere))
-    } else {
-        app
-    };
+    // With a metrics port of their own, the public port does not serve them.
+    let public_metrics = settings.gateway.metrics_port.is_none();
+    let app = server::with_operations(
+        routes,
+        SERVICE,
+        metrics.clone(),
+        readiness.clone(),
+        public_metrics,
+    );
     let app = server::around(edge, app);
-    let metrics_only = server::with_operations(Router::new(), SERVICE, metrics.clone(), readiness);
+    let metrics_only =
+        server::with_operations(Router::new(), SERVICE, metrics.clone(), readiness, true);
     Ok(GatewayRouters {
         public: server::observed(app, metrics.clone()),
         metrics: server::observed(metrics_only, metrics),
     })
-}
-
-/// With a metrics port of its own, the public port does not serve `/metrics` (404).
-async fn metrics_elsewhere(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if request.uri().path() == "/metrics" {
-        use axum::response::IntoResponse;
-        return holdfast_common::error::ApiError::not_found("no such route").into_response();
-    }
-    next.run(request).await
 }

@@ -43,7 +43,7 @@ const SELLERS: usize = 16;
 pub async fn run(url: &str, args: &DoorArgs) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let organizer = token(ORGANIZER, Role::Organizer)?;
-    let event = create_event(&client, url, &organizer).await?;
+    let event = create_event(&client, url, &organizer, (ROWS, SEATS_PER_ROW)).await?;
     println!("door against {url}: an event of {TICKETS} seats, selling every one");
     let started = Instant::now();
     let passes = sell_everything(&client, url, &event).await?;
@@ -123,17 +123,19 @@ pub async fn run(url: &str, args: &DoorArgs) -> anyhow::Result<()> {
     offline_demo(&client, url).await
 }
 
+/// Creates a free event of `rows` × `seats_per_row` seats as `organizer`; answers its id.
 async fn create_event(
     client: &reqwest::Client,
     url: &str,
     organizer: &str,
+    (rows, seats_per_row): (u32, u32),
 ) -> anyhow::Result<String> {
     let created: Value = client
         .post(format!("{url}/api/events"))
         .bearer_auth(organizer)
         .json(&json!({
             "title": "Load test door", "date": "2030-01-01T20:00:00Z",
-            "rows": ROWS, "seatsPerRow": SEATS_PER_ROW, "price": 0, "currency": "INR",
+            "rows": rows, "seatsPerRow": seats_per_row, "price": 0, "currency": "INR",
         }))
         .send()
         .await?
@@ -143,6 +145,43 @@ async fn create_event(
         .as_str()
         .map(str::to_string)
         .with_context(|| format!("event not created: {created}"))
+}
+
+/// Holds and buys free `seats` for `buyer`; answers the order's tickets.
+async fn buy(
+    client: &reqwest::Client,
+    url: &str,
+    buyer: &str,
+    event: &str,
+    seats: &[String],
+) -> anyhow::Result<Vec<Value>> {
+    let hold: Value = client
+        .post(format!("{url}/api/orders/holds"))
+        .bearer_auth(buyer)
+        .json(&json!({"eventId": event, "seatIds": seats}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let bought: Value = client
+        .post(format!("{url}/api/orders/purchase"))
+        .bearer_auth(buyer)
+        .json(&json!({"eventId": event, "holdId": hold["holdId"], "seatIds": seats}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let order = bought["orderId"]
+        .as_str()
+        .with_context(|| format!("not bought: {bought}"))?;
+    let tickets: Value = client
+        .get(format!("{url}/api/orders/orders/{order}/tickets"))
+        .bearer_auth(buyer)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(tickets["tickets"].as_array().cloned().unwrap_or_default())
 }
 
 /// Buys every seat, 10 per order, each order by a buyer of its own; answers the passes.
@@ -181,33 +220,8 @@ async fn sell_everything(
                 let seats: Vec<String> = (first..first + PER_ORDER)
                     .map(|s| format!("R{row}-S{s}"))
                     .collect();
-                let hold: Value = client
-                    .post(format!("{url}/api/orders/holds"))
-                    .bearer_auth(&buyer)
-                    .json(&json!({"eventId": event, "seatIds": seats}))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let bought: Value = client
-                    .post(format!("{url}/api/orders/purchase"))
-                    .bearer_auth(&buyer)
-                    .json(&json!({"eventId": event, "holdId": hold["holdId"], "seatIds": seats}))
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                let order = bought["orderId"]
-                    .as_str()
-                    .with_context(|| format!("not bought: {bought}"))?;
-                let tickets: Value = client
-                    .get(format!("{url}/api/orders/orders/{order}/tickets"))
-                    .bearer_auth(&buyer)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                for ticket in tickets["tickets"].as_array().into_iter().flatten() {
+                let tickets = buy(&client, &url, &buyer, &event, &seats).await?;
+                for ticket in &tickets {
                     passes.extend(ticket["pass"].as_str().map(str::to_string));
                 }
             }
@@ -313,41 +327,10 @@ async fn online_scans(
 async fn offline_demo(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     let buyer = token("64d3b000000000000000dddd", Role::User)?;
     let organizer = token(ORGANIZER, Role::Organizer)?;
-    let small: Value = client
-        .post(format!("{url}/api/events"))
-        .bearer_auth(&organizer)
-        .json(&json!({"title": "Verify", "date": "2030-01-01T20:00:00Z", "rows": 1, "seatsPerRow": 1, "price": 0, "currency": "INR"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let small = small["_id"].as_str().context("event")?.to_string();
+    let small = create_event(client, url, &organizer, (1, 1)).await?;
     let small_device = device(client, url, &organizer, &small, 0).await?;
-    let hold: Value = client
-        .post(format!("{url}/api/orders/holds"))
-        .bearer_auth(&buyer)
-        .json(&json!({"eventId": small, "seatIds": ["R1-S1"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let bought: Value = client
-        .post(format!("{url}/api/orders/purchase"))
-        .bearer_auth(&buyer)
-        .json(&json!({"eventId": small, "holdId": hold["holdId"], "seatIds": ["R1-S1"]}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let order = bought["orderId"].as_str().context("order")?;
-    let tickets: Value = client
-        .get(format!("{url}/api/orders/orders/{order}/tickets"))
-        .bearer_auth(&buyer)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let ticket = &tickets["tickets"][0];
+    let tickets = buy(client, url, &buyer, &small, &["R1-S1".to_string()]).await?;
+    let ticket = tickets.first().context("no ticket")?;
     let pass = ticket["pass"].as_str().context("pass")?.to_string();
     let scanner = download(client, url, &small, &small_device).await?;
     let mut altered = pass.clone().into_bytes();

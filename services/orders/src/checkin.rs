@@ -416,13 +416,10 @@ pub async fn sync(
         .tickets
         .tickets_changed(event_id, &cursor, limit)
         .await?;
-    let next = (tickets.len() == limit).then(|| {
-        let last = &tickets[tickets.len() - 1];
-        ChangeCursor {
-            changed_at_ms: last.changed_at_ms,
-            ticket_id: last.ticket_id.clone(),
-        }
-    });
+    let next = tickets
+        .last()
+        .filter(|_| tickets.len() == limit)
+        .map(ChangeCursor::after);
     Ok(SyncPage {
         version,
         tickets,
@@ -464,20 +461,12 @@ pub async fn counts(ports: &Ports, layout: &Layout) -> Result<Arc<DoorCounts>, O
         return Ok(counts);
     }
     let mut counts = DoorCounts::default();
-    let mut cursor = ChangeCursor::default();
+    let mut from = SyncFrom::Start;
     loop {
-        let page = ports
-            .tickets
-            .tickets_changed(event_id, &cursor, MAX_PAGE)
-            .await?;
-        for ticket in &page {
+        let page = sync(ports, event_id, &from, MAX_PAGE).await?;
+        for ticket in &page.tickets {
             let category = layout
-                .venue
-                .as_ref()
-                .and_then(|plan| {
-                    let seat = plan.seat(&ticket.seat_id)?;
-                    plan.venue.categories.get(seat.category)
-                })
+                .category_of(&ticket.seat_id)
                 .map_or_else(|| "general".to_string(), |category| category.key.clone());
             let in_category = counts.by_category.entry(category).or_default();
             match (ticket.status, ticket.entered_at_ms.is_some()) {
@@ -498,14 +487,9 @@ pub async fn counts(ports: &Ports, layout: &Layout) -> Result<Arc<DoorCounts>, O
                 }
             }
         }
-        match page.last() {
-            Some(last) if page.len() == MAX_PAGE => {
-                cursor = ChangeCursor {
-                    changed_at_ms: last.changed_at_ms,
-                    ticket_id: last.ticket_id.clone(),
-                };
-            }
-            _ => break,
+        match page.next {
+            Some(next) => from = SyncFrom::After(next),
+            None => break,
         }
     }
     let counts = Arc::new(counts);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::ids::EventId;
+use crate::domain::ticket::{Ticket, TicketStatus};
 
 /// Which way a scan goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -74,6 +75,29 @@ impl PassageOutcome {
             result,
             entered_at_ms: None,
             entry_gate: None,
+        }
+    }
+
+    /// What a passage's conditional write means, given whether it `changed` the ticket and the
+    /// ticket as read after it (`None`, or another event's: the pass names no ticket of ours).
+    pub fn after(passage: &Passage, changed: bool, ticket: Option<&Ticket>) -> Self {
+        let Some(ticket) = ticket.filter(|t| t.event_id == passage.event_id) else {
+            return Self::only(ScanResult::Invalid);
+        };
+        let entered = |result| Self {
+            result,
+            entered_at_ms: ticket.entered_at_ms,
+            entry_gate: ticket.entry_gate.clone(),
+        };
+        let current = ticket.status == TicketStatus::Valid
+            && ticket.version == passage.version
+            && ticket.secret == passage.secret;
+        match (changed, passage.direction) {
+            (true, Direction::In) => entered(ScanResult::Entered),
+            (true, Direction::Out) => entered(ScanResult::Exited),
+            _ if !current => Self::only(ScanResult::Revoked),
+            (false, Direction::In) => entered(ScanResult::AlreadyEntered),
+            (false, Direction::Out) => entered(ScanResult::NotInside),
         }
     }
 }

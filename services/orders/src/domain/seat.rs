@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use holdfast_common::messages::{EventSummary, SeatLabel};
-use holdfast_common::venue::{BestRequest, Venue, VenueSeat, best_available};
+use holdfast_common::venue::{BestRequest, Category, Venue, VenueSeat, best_available};
 use serde::Deserialize;
 
 use crate::domain::ids::{EventId, SeatId};
@@ -184,15 +184,16 @@ impl Layout {
         }
     }
 
+    /// The price category of a venue's seat (`None` on a grid, or for a seat it does not have).
+    pub fn category_of(&self, id: &str) -> Option<&Category> {
+        let plan = self.venue.as_ref()?;
+        plan.venue.categories.get(plan.seat(id)?.category)
+    }
+
     /// The price of one seat in minor units: its category's on a venue, the event's on a grid.
     pub fn price_of(&self, id: &str) -> i64 {
-        if let Some(plan) = &self.venue
-            && let Some(seat) = plan.seat(id)
-            && let Some(category) = plan.venue.categories.get(seat.category)
-        {
-            return category.price_minor;
-        }
-        self.price_minor
+        self.category_of(id)
+            .map_or(self.price_minor, |category| category.price_minor)
     }
 
     /// What `seat_ids` cost together, in minor units.

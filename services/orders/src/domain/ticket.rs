@@ -104,6 +104,17 @@ impl Ticket {
         })
     }
 
+    /// How the ticket reads to someone who holds it or not: `valid`, `used` (it has entered),
+    /// `cancelled`, or `transferred` (valid, but someone else's now).
+    pub fn shown_status(&self, holds: bool) -> &'static str {
+        match self.status {
+            TicketStatus::Cancelled => "cancelled",
+            TicketStatus::Valid if !holds => "transferred",
+            TicketStatus::Valid if self.entered_at_ms.is_some() => "used",
+            TicketStatus::Valid => "valid",
+        }
+    }
+
     /// Whether `pass` is this ticket's current pass (an older version's is revoked).
     pub fn is_current(&self, pass: &Pass) -> bool {
         self.version == pass.version && decode_secret(&self.secret) == Some(pass.secret)

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 
 use std::collections::HashMap;
 
+use holdfast_common::messages::EventSummary;
 use holdfast_common::money;
 
 use crate::domain::ids::{EventId, OrderId, SeatId};
@@ -97,24 +98,11 @@ pub struct OrderView<'a> {
     #[schema(value_type = f64, example = 0.0)]
     refunded: serde_json::Number,
     /// The event, as a "My orders" page shows it; `null` when it no longer exists.
-    event: Option<EventFacts>,
+    event: Option<EventSummary>,
     /// Every seat bought, with its label and its ticket.
     tickets: Vec<SeatTicket>,
     #[schema(format = DateTime)]
     created_at: String,
-}
-
-/// An event as its ticket holders read about it.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventFacts {
-    title: String,
-    /// RFC 3339, UTC.
-    #[schema(format = DateTime)]
-    date: Option<String>,
-    /// The IANA time zone it takes place in.
-    timezone: Option<String>,
-    location: Option<String>,
 }
 
 /// A seat of an order and its ticket.
@@ -147,14 +135,8 @@ impl<'a> OrderView<'a> {
                 seat_id: seat.to_string(),
                 label: layout.map_or_else(|| seat.to_string(), |l| l.seat_label(seat)),
                 ticket_id: ticket.map(|t| t.ticket_id.clone()),
-                ticket_status: ticket.map(|t| match t.status {
-                    TicketStatus::Cancelled => "cancelled",
-                    TicketStatus::Valid if t.holder_id.as_deref() != Some(&order.user_id) => {
-                        "transferred"
-                    }
-                    TicketStatus::Valid if t.entered_at_ms.is_some() => "used",
-                    TicketStatus::Valid => "valid",
-                }),
+                ticket_status: ticket
+                    .map(|t| t.shown_status(t.holder_id.as_deref() == Some(&order.user_id))),
             }
         };
         Self {
@@ -168,12 +150,7 @@ impl<'a> OrderView<'a> {
             amount: money::to_json(order.amount_minor),
             currency: &order.currency,
             refunded: money::to_json(order.refunded_minor),
-            event: layout.map(|l| EventFacts {
-                title: l.about.title.clone(),
-                date: l.about.date.clone(),
-                timezone: l.about.timezone.clone(),
-                location: l.about.location.clone(),
-            }),
+            event: layout.map(Layout::summary),
             tickets: order.seat_ids.iter().map(seat_ticket).collect(),
             created_at: format_millis(order.created_at_ms),
         }
@@ -198,7 +175,7 @@ pub struct ReceivedTicket {
     event_id: String,
     seat_id: String,
     label: String,
-    event: Option<EventFacts>,
+    event: Option<EventSummary>,
 }
 
 /// An order as anyone with its id may see it.
@@ -268,12 +245,7 @@ pub async fn mine(
                 event_id: t.event_id.to_string(),
                 seat_id: t.seat_id.to_string(),
                 label: layout.map_or_else(|| t.seat_id.to_string(), |l| l.seat_label(&t.seat_id)),
-                event: layout.map(|l| EventFacts {
-                    title: l.about.title.clone(),
-                    date: l.about.date.clone(),
-                    timezone: l.about.timezone.clone(),
-                    location: l.about.location.clone(),
-                }),
+                event: layout.map(Layout::summary),
             }
         })
         .collect();

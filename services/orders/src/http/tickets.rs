@@ -61,12 +61,7 @@ impl TicketView {
     fn of(state: &AppState, ticket: &Ticket, viewer: &AuthUser) -> Self {
         let holds = ticket.holder_id.as_deref() == Some(viewer.id()) || viewer.is_admin();
         let live = ticket.status == TicketStatus::Valid && holds;
-        let status = match ticket.status {
-            TicketStatus::Cancelled => "cancelled",
-            TicketStatus::Valid if !holds => "transferred",
-            TicketStatus::Valid if ticket.entered_at_ms.is_some() => "used",
-            TicketStatus::Valid => "valid",
-        };
+        let status = ticket.shown_status(holds);
         let qr = |format| {
             format!(
                 "/api/orders/tickets/{}/qr?format={format}",

@@ -194,6 +194,16 @@ pub struct ChangeCursor {
     pub ticket_id: String,
 }
 
+impl ChangeCursor {
+    /// Just after `ticket`'s change: where the next page starts.
+    pub fn after(ticket: &Ticket) -> Self {
+        Self {
+            changed_at_ms: ticket.changed_at_ms,
+            ticket_id: ticket.ticket_id.clone(),
+        }
+    }
+}
+
 /// Check-in: passages through the door (written on the tickets), scanner devices and the
 /// nonces of offline scans already reconciled.
 #[async_trait]

@@ -10,7 +10,7 @@ use mongodb::error::TRANSIENT_TRANSACTION_ERROR;
 use serde::{Deserialize, Serialize};
 
 use super::{MongoOrders, TRANSACTION_ATTEMPTS};
-use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome, ScanResult};
+use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::domain::ticket::{Ticket, TicketStatus};
@@ -134,26 +134,8 @@ impl CheckinStore for MongoOrders {
             .tickets
             .find_one(doc! { "_id": &p.ticket_id })
             .await?
-            .map(Ticket::from)
-            .filter(|t| t.event_id == p.event_id);
-        let Some(ticket) = ticket else {
-            return Ok(PassageOutcome::only(ScanResult::Invalid));
-        };
-        let entered = |result| PassageOutcome {
-            result,
-            entered_at_ms: ticket.entered_at_ms,
-            entry_gate: ticket.entry_gate.clone(),
-        };
-        let is_current = ticket.status == TicketStatus::Valid
-            && ticket.version == p.version
-            && ticket.secret == p.secret;
-        Ok(match (changed, p.direction) {
-            (true, Direction::In) => entered(ScanResult::Entered),
-            (true, Direction::Out) => entered(ScanResult::Exited),
-            _ if !is_current => PassageOutcome::only(ScanResult::Revoked),
-            (false, Direction::In) => entered(ScanResult::AlreadyEntered),
-            (false, Direction::Out) => entered(ScanResult::NotInside),
-        })
+            .map(Ticket::from);
+        Ok(PassageOutcome::after(p, changed, ticket.as_ref()))
     }
 
     async fn pass_door_batch(

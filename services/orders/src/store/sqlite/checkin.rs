@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use super::SqliteOrders;
 use super::tickets::{TICKET_COLUMNS, read_ticket};
-use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome, ScanResult};
+use crate::domain::checkin::{Device, Direction, Passage, PassageOutcome};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
 use crate::store::{CheckinStore, RepoError};
@@ -66,27 +66,7 @@ fn pass_door_on(c: &rusqlite::Connection, p: &Passage) -> rusqlite::Result<Passa
             read_ticket,
         )
         .optional()?;
-    let Some(ticket) = ticket.filter(|t| t.event_id == p.event_id) else {
-        return Ok(PassageOutcome::only(ScanResult::Invalid));
-    };
-    let entered = |result| PassageOutcome {
-        result,
-        entered_at_ms: ticket.entered_at_ms,
-        entry_gate: ticket.entry_gate.clone(),
-    };
-    Ok(match (changed, p.direction) {
-        (1, Direction::In) => entered(ScanResult::Entered),
-        (1, Direction::Out) => entered(ScanResult::Exited),
-        _ if !is_current(&ticket, p) => PassageOutcome::only(ScanResult::Revoked),
-        (_, Direction::In) => entered(ScanResult::AlreadyEntered),
-        (_, Direction::Out) => entered(ScanResult::NotInside),
-    })
-}
-
-fn is_current(ticket: &crate::domain::ticket::Ticket, p: &Passage) -> bool {
-    ticket.status == crate::domain::ticket::TicketStatus::Valid
-        && ticket.version == p.version
-        && ticket.secret == p.secret
+    Ok(PassageOutcome::after(p, changed == 1, ticket.as_ref()))
 }
 
 fn read_device(row: &Row<'_>) -> rusqlite::Result<Device> {

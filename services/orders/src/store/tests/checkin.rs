@@ -286,10 +286,7 @@ async fn ticket_changes_page_by_cursor(stores: Stores) {
             .await
             .unwrap();
         let Some(last) = page.last() else { break };
-        cursor = ChangeCursor {
-            changed_at_ms: last.changed_at_ms,
-            ticket_id: last.ticket_id.clone(),
-        };
+        cursor = ChangeCursor::after(last);
         seen.extend(page.into_iter().map(|t| t.ticket_id));
     }
     let mut all: Vec<String> = tickets.iter().map(|t| t.ticket_id.clone()).collect();
