@@ -54,7 +54,8 @@ pub async fn transfer(
             holdfast_common::extract::field_error("email", "must be an e-mail address").into(),
         );
     }
-    let ticket = held_by(ports, caller, ticket_id).await?;
+    // Only a holder gives, admins included.
+    let ticket = held_by(ports, caller, ticket_id, false).await?;
     if ticket.holder_email.as_deref() == Some(to_email.as_str())
         || caller.email().eq_ignore_ascii_case(&to_email)
     {
@@ -114,8 +115,14 @@ pub async fn transfer(
     Ok(Transferred { ticket, claim_code })
 }
 
-/// The caller's ticket (404 for anyone else's, admins included: only a holder gives).
-async fn held_by(ports: &Ports, caller: &AuthUser, ticket_id: &str) -> Result<Ticket, OrdersError> {
+/// The caller's ticket; with `admins_too`, any ticket for an admin (404 otherwise: a
+/// ticket of someone else's does not exist for the caller).
+pub async fn held_by(
+    ports: &Ports,
+    caller: &AuthUser,
+    ticket_id: &str,
+    admins_too: bool,
+) -> Result<Ticket, OrdersError> {
     if uuid::Uuid::parse_str(ticket_id).is_err() {
         return Err(OrdersError::NoSuchTicket);
     }
@@ -123,7 +130,9 @@ async fn held_by(ports: &Ports, caller: &AuthUser, ticket_id: &str) -> Result<Ti
         .tickets
         .ticket(ticket_id)
         .await?
-        .filter(|t| t.holder_id.as_deref() == Some(caller.id()))
+        .filter(|t| {
+            t.holder_id.as_deref() == Some(caller.id()) || (admins_too && caller.is_admin())
+        })
         .ok_or(OrdersError::NoSuchTicket)
 }
 

@@ -136,24 +136,6 @@ async fn tickets_in_seat_order(
     Ok(tickets)
 }
 
-/// The ticket, if the caller holds it (or is an admin).
-async fn held_ticket(
-    state: &AppState,
-    caller: &AuthUser,
-    ticket_id: &str,
-) -> Result<Ticket, OrdersError> {
-    if uuid::Uuid::parse_str(ticket_id).is_err() {
-        return Err(OrdersError::NoSuchTicket);
-    }
-    state
-        .stores
-        .tickets
-        .ticket(ticket_id)
-        .await?
-        .filter(|ticket| ticket.holder_id.as_deref() == Some(caller.id()) || caller.is_admin())
-        .ok_or(OrdersError::NoSuchTicket)
-}
-
 /// The tickets of one of the caller's orders.
 #[utoipa::path(get, path = "/orders/{order_id}/tickets", tag = "tickets",
     params(("order_id" = String, Path, description = "The order's id (a UUID)")),
@@ -191,7 +173,7 @@ pub async fn one(
     caller: AuthUser,
     Path(ticket_id): Path<String>,
 ) -> Result<Response, OrdersError> {
-    let ticket = held_ticket(&state, &caller, &ticket_id).await?;
+    let ticket = crate::transfers::held_by(&state.transfers, &caller, &ticket_id, true).await?;
     Ok(Json(TicketView::of(&state, &ticket, &caller)).into_response())
 }
 
@@ -325,7 +307,7 @@ pub async fn qr(
             "format must be svg or png".into(),
         ));
     }
-    let ticket = held_ticket(&state, &caller, &ticket_id).await?;
+    let ticket = crate::transfers::held_by(&state.transfers, &caller, &ticket_id, true).await?;
     if ticket.status != TicketStatus::Valid {
         return Err(OrdersError::TicketRevoked);
     }
