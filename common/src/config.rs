@@ -410,6 +410,7 @@ impl Service {
                 "TRUSTED_PROXIES",
                 "RATE_LIMIT_DISABLED",
                 "REDIS_URL",
+                "REDIS_CLUSTER_URLS",
             ],
             Self::Auth => &[
                 "JWT_SECRET",
@@ -417,6 +418,7 @@ impl Service {
                 "ADMIN_PASSWORD",
                 "COOKIE_SECURE",
                 "REDIS_URL",
+                "REDIS_CLUSTER_URLS",
                 "AMQP_URL",
                 "MONGODB_URI",
             ],
@@ -430,6 +432,7 @@ impl Service {
                 "JWT_SECRET",
                 "SERVICE_TOKEN_SECRET",
                 "REDIS_URL",
+                "REDIS_CLUSTER_URLS",
                 "AMQP_URL",
                 "MONGODB_URI",
                 "TICKET_SIGNING_KEYS",
@@ -452,8 +455,10 @@ pub struct Settings {
     pub service_urls: ServiceUrls,
     /// Root folder of the embedded document store (one SQLite file per service).
     pub data_dir: PathBuf,
-    /// Set: the TTL store is Redis. Unset: the in-process store.
+    /// Set: the TTL store is this Redis server. Unset: the in-process store (or a cluster).
     pub redis_url: Option<String>,
+    /// Not empty: the TTL store is the Redis Cluster these seed nodes belong to.
+    pub redis_cluster_urls: Vec<String>,
     /// Set: the message bus is RabbitMQ. Unset: the in-process bus.
     pub amqp_url: Option<String>,
     /// Set: the document store is MongoDB. Unset: SQLite under `data_dir`.
@@ -519,6 +524,7 @@ impl Settings {
             ports,
             data_dir: PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| "./data".into())),
             redis_url: env.string("REDIS_URL"),
+            redis_cluster_urls: env.redis_cluster_urls()?,
             amqp_url: env.string("AMQP_URL"),
             mongodb_uri: env.string("MONGODB_URI"),
             mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
@@ -652,12 +658,21 @@ impl Settings {
         // TLS to them is not required: like the deployment's own network, it is the operator's
         // to secure (docker-compose keeps them on a private network), and `rediss://`,
         // `amqps://` and `tls=true` are all accepted.
-        for (name, value, has_credentials) in [
+        // A cluster's seed nodes stand in for `REDIS_URL`; each must carry the password.
+        let redis = if self.redis_cluster_urls.is_empty() {
+            ("REDIS_URL", self.redis_url.clone())
+        } else {
+            let without = self
+                .redis_cluster_urls
+                .iter()
+                .find(|url| !has_password(url));
             (
-                "REDIS_URL",
-                &self.redis_url,
-                has_password as fn(&str) -> bool,
-            ),
+                "REDIS_CLUSTER_URLS",
+                Some(without.unwrap_or(&self.redis_cluster_urls[0]).clone()),
+            )
+        };
+        for (name, value, has_credentials) in [
+            (redis.0, &redis.1, has_password as fn(&str) -> bool),
             ("AMQP_URL", &self.amqp_url, has_non_guest_user),
             ("MONGODB_URI", &self.mongodb_uri, has_mongodb_credentials),
         ] {
@@ -892,11 +907,12 @@ impl GatewaySettings {
 /// The variables that may instead be given as the contents of a file named by `<NAME>_FILE`
 /// (a Docker or Kubernetes secret), so that secrets stay off command lines, out of the
 /// environment `docker inspect` shows, and out of health checks.
-pub const SECRET_FILES: [(&str, &str); 8] = [
+pub const SECRET_FILES: [(&str, &str); 9] = [
     ("JWT_SECRET", "JWT_SECRET_FILE"),
     ("SERVICE_TOKEN_SECRET", "SERVICE_TOKEN_SECRET_FILE"),
     ("ADMIN_PASSWORD", "ADMIN_PASSWORD_FILE"),
     ("REDIS_URL", "REDIS_URL_FILE"),
+    ("REDIS_CLUSTER_URLS", "REDIS_CLUSTER_URLS_FILE"),
     ("AMQP_URL", "AMQP_URL_FILE"),
     ("MONGODB_URI", "MONGODB_URI_FILE"),
     ("SMTP_URL", "SMTP_URL_FILE"),
@@ -1030,6 +1046,41 @@ impl Env<'_> {
             });
         }
         Ok(value)
+    }
+
+    /// `REDIS_CLUSTER_URLS`: the comma-separated `redis://` or `rediss://` URLs of a Redis
+    /// Cluster's seed nodes; refused beside `REDIS_URL` (a process has one TTL store). The
+    /// value is never echoed: it carries the password.
+    fn redis_cluster_urls(&self) -> Result<Vec<String>, ConfigError> {
+        let Some(raw) = self.string("REDIS_CLUSTER_URLS") else {
+            return Ok(Vec::new());
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "REDIS_CLUSTER_URLS",
+            value: "(not shown: it may carry a password)".into(),
+            reason,
+        };
+        if self.string("REDIS_URL").is_some() {
+            return Err(invalid(
+                "REDIS_URL is set too; give one or the other".into(),
+            ));
+        }
+        let urls: Vec<String> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(String::from)
+            .collect();
+        if let Some(position) = urls
+            .iter()
+            .position(|url| !url.starts_with("redis://") && !url.starts_with("rediss://"))
+        {
+            return Err(invalid(format!(
+                "seed node {} is not a redis:// or rediss:// URL",
+                position + 1
+            )));
+        }
+        Ok(urls)
     }
 
     /// A MongoDB database name prefix: letters, digits and `_`, short enough that
@@ -1326,6 +1377,65 @@ mod tests {
             }
             other => panic!("expected a production refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_redis_cluster_is_named_by_its_seed_nodes() {
+        let s = settings(&[(
+            "REDIS_CLUSTER_URLS",
+            " redis://10.0.0.1:6379, redis://10.0.0.2:6379 ,",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.redis_cluster_urls,
+            ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]
+        );
+        assert_eq!(s.redis_url, None);
+        let invalid = |vars: &[(&str, &str)]| match settings(vars) {
+            Err(ConfigError::Invalid {
+                name,
+                value,
+                reason,
+                ..
+            }) => {
+                assert!(
+                    !value.contains("s3cret"),
+                    "the value is not echoed: {value}"
+                );
+                (name, reason)
+            }
+            other => panic!("expected an invalid variable, got {other:?}"),
+        };
+        let (name, reason) = invalid(&[
+            ("REDIS_URL", "redis://:s3cret@redis:6379"),
+            ("REDIS_CLUSTER_URLS", "redis://:s3cret@r1:6379"),
+        ]);
+        assert_eq!(name, "REDIS_CLUSTER_URLS");
+        assert!(reason.contains("REDIS_URL is set too"), "{reason}");
+        let (name, reason) = invalid(&[(
+            "REDIS_CLUSTER_URLS",
+            "redis://:s3cret@r1:6379,http://:s3cret@r2:6379",
+        )]);
+        assert_eq!(name, "REDIS_CLUSTER_URLS");
+        assert!(reason.contains("seed node 2"), "{reason}");
+    }
+
+    #[test]
+    fn production_takes_a_redis_cluster_whose_every_seed_carries_the_password() {
+        let cluster = |urls: &'static str| {
+            production_with(&[("REDIS_URL", ""), ("REDIS_CLUSTER_URLS", urls)])
+        };
+        let s = cluster("redis://:pw-1234@r1:6379,redis://:pw-1234@r2:6379").unwrap();
+        assert_eq!(s.redis_cluster_urls.len(), 2);
+        assert_eq!(
+            refused_variable(cluster("redis://:pw-1234@r1:6379,redis://r2:6379")),
+            "REDIS_CLUSTER_URLS"
+        );
+        // Without either, the TTL store is the embedded one: REDIS_URL is what is missing.
+        assert_eq!(
+            refused_variable(production_with(&[("REDIS_URL", "")])),
+            "REDIS_URL"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Picks the adapter of each shared port from the settings and connects it.
 //!
-//! `REDIS_URL` set → Redis TTL store, else in-process; `AMQP_URL` set → RabbitMQ bus, else
-//! in-process. The all-in-one launcher shares one [`Infra`] between its services, which is what
+//! `REDIS_URL` (one server) or `REDIS_CLUSTER_URLS` (a cluster) set → Redis TTL store, else
+//! in-process; `AMQP_URL` set → RabbitMQ bus, else in-process. The all-in-one launcher shares one [`Infra`] between its services, which is what
 //! lets the in-process bus carry messages from one service to another.
 
 use std::sync::Arc;
@@ -35,6 +35,11 @@ impl Infra {
                 RedisStore::connect(url, "")
                     .await
                     .context("REDIS_URL: cannot connect")?,
+            ),
+            None if !settings.redis_cluster_urls.is_empty() => Some(
+                RedisStore::connect_cluster(&settings.redis_cluster_urls, "")
+                    .await
+                    .context("REDIS_CLUSTER_URLS: cannot connect to the cluster")?,
             ),
             None => None,
         };

@@ -722,49 +722,65 @@ mod tests {
         a_quota_is_spent_then_refused(&limiter(None)).await;
     }
 
-    #[tokio::test]
-    async fn on_redis_replicas_share_one_quota_and_every_key_expires() {
-        let Some(url) = holdfast_common::testing::server_url("REDIS_URL") else {
+    /// Two stores on the server or cluster `var` names, sharing one key prefix (two replicas).
+    async fn two_replicas(var: &str, name: &str) -> Option<(RedisStore, RedisStore, String)> {
+        let prefix = format!("{}:", holdfast_common::testing::unique_name(name));
+        let first = holdfast_common::testing::redis_store(var, &prefix).await?;
+        let second = holdfast_common::testing::redis_store(var, &prefix).await?;
+        Some((first, second, prefix))
+    }
+
+    async fn replicas_share_one_quota_and_every_key_expires(var: &str) {
+        let Some((first, second, prefix)) = two_replicas(var, "limits").await else {
             return;
         };
-        let prefix = format!("{}:", holdfast_common::testing::unique_name("limits"));
-        let connect = || RedisStore::connect(&url, &prefix);
-        let (first, second) = (connect().await.unwrap(), connect().await.unwrap());
         a_quota_is_spent_then_refused(&limiter(Some(first.clone()))).await;
         // A second replica sees the quota the first one spent.
         let replica = limiter(Some(second));
         let again = replica.count(RouteClass::Writes, Some("writes:u:alice".into()));
         assert!(!again.await.allowed);
 
-        let client = redis::Client::open(url.as_str()).unwrap();
-        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{prefix}*"))
-            .query_async(&mut connection)
+        // On a cluster, KEYS asks every master.
+        let keys: Vec<String> = first
+            .query(redis::cmd("KEYS").arg(format!("{prefix}*")))
             .await
             .unwrap();
         assert_eq!(keys.len(), 3, "{keys:?}");
         for key in keys {
-            let ttl_ms: i64 = redis::cmd("PTTL")
-                .arg(&key)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
+            let ttl_ms: i64 = first.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
             assert!((1..=60_000).contains(&ttl_ms), "{key}: {ttl_ms}");
         }
     }
 
-    /// Two replicas serve one busy client: leases save round trips, yet together they never
-    /// let more through than the quota, and forfeit at most a batch each.
+    #[tokio::test]
+    async fn on_redis_replicas_share_one_quota_and_every_key_expires() {
+        replicas_share_one_quota_and_every_key_expires("REDIS_URL").await;
+    }
+
+    #[tokio::test]
+    async fn on_a_redis_cluster_replicas_share_one_quota_and_every_key_expires() {
+        replicas_share_one_quota_and_every_key_expires("REDIS_CLUSTER_URLS").await;
+    }
+
     #[tokio::test]
     async fn on_redis_leases_never_let_more_through_than_the_quota() {
-        let Some(url) = holdfast_common::testing::server_url("REDIS_URL") else {
+        leases_never_let_more_through_than_the_quota("REDIS_URL").await;
+    }
+
+    #[tokio::test]
+    async fn on_a_redis_cluster_leases_never_let_more_through_than_the_quota() {
+        leases_never_let_more_through_than_the_quota("REDIS_CLUSTER_URLS").await;
+    }
+
+    /// Two replicas serve one busy client: leases save round trips, yet together they never
+    /// let more through than the quota, and forfeit at most a batch each.
+    async fn leases_never_let_more_through_than_the_quota(var: &str) {
+        let Some((first, second, _)) = two_replicas(var, "leases").await else {
             return;
         };
-        let prefix = format!("{}:", holdfast_common::testing::unique_name("leases"));
         let replicas = [
-            limiter_with(Some(RedisStore::connect(&url, &prefix).await.unwrap()), 200),
-            limiter_with(Some(RedisStore::connect(&url, &prefix).await.unwrap()), 200),
+            limiter_with(Some(first), 200),
+            limiter_with(Some(second), 200),
         ];
         let key = || Some("other:u:busy".to_string());
         let lease = |replica: &Limiter| {
@@ -837,11 +853,17 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_redis_parallel_senders_get_the_whole_quota() {
-        let Some(url) = holdfast_common::testing::server_url("REDIS_URL") else {
+        let Some((store, _, _)) = two_replicas("REDIS_URL", "parallel").await else {
             return;
         };
-        let prefix = format!("{}:", holdfast_common::testing::unique_name("parallel"));
-        let store = RedisStore::connect(&url, &prefix).await.unwrap();
+        parallel_senders_get_the_whole_quota(|| Some(store.clone())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_redis_cluster_parallel_senders_get_the_whole_quota() {
+        let Some((store, _, _)) = two_replicas("REDIS_CLUSTER_URLS", "parallel").await else {
+            return;
+        };
         parallel_senders_get_the_whole_quota(|| Some(store.clone())).await;
     }
 

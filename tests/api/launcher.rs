@@ -28,6 +28,7 @@ fn launcher(env: &[(&'static str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_holdfast"));
     for var in [
         "REDIS_URL",
+        "REDIS_CLUSTER_URLS",
         "AMQP_URL",
         "MONGODB_URI",
         "APP_ENV",

@@ -97,8 +97,12 @@ async fn holds_start_no_task_of_their_own() {
 /// A client refreshing, logging in, creating intents, holding, buying and releasing as fast as
 /// it can leaves state that is capped per user, and every key it caused expires.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_busy_client_leaves_only_bounded_expiring_state() {
-    let Some(infra) = infra(Kv::Redis).await else {
+async fn a_busy_client_leaves_only_bounded_expiring_state_on_redis() {
+    a_busy_client_leaves_only_bounded_expiring_state(Kv::Redis).await
+}
+
+async fn a_busy_client_leaves_only_bounded_expiring_state(kv: Kv) {
+    let Some(infra) = infra(kv).await else {
         return;
     };
     let keys = infra.clone();
@@ -204,6 +208,33 @@ crate::support::on_every_store!(
     holds_that_run_out_are_announced_and_counted,
     free_seats_need_no_payment,
 );
+
+/// The same flows on a Redis Cluster (`REDIS_CLUSTER_URLS`), where every script must keep its
+/// keys in one slot and a user's records of several events live on different masters.
+mod redis_cluster {
+    use crate::support::{Db, Kv};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_hundred_buyers_race_for_fifty_seats() {
+        super::two_hundred_buyers_race_for_fifty_seats(Kv::RedisCluster, Db::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_whole_flow_through_the_gateway_with_cookies() {
+        super::the_whole_flow_through_the_gateway_with_cookies(Kv::RedisCluster, Db::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_expired_hold_frees_its_seats_and_cannot_be_bought() {
+        super::an_expired_hold_frees_its_seats_and_cannot_be_bought(Kv::RedisCluster, Db::Sqlite)
+            .await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_busy_client_leaves_only_bounded_expiring_state() {
+        super::a_busy_client_leaves_only_bounded_expiring_state(Kv::RedisCluster).await
+    }
+}
 
 /// Error bodies are rewritten (to carry the request id) after the service compressed them: the
 /// answer must not claim an encoding its body no longer has.

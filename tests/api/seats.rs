@@ -484,7 +484,18 @@ async fn bad_seat_map_requests_get_a_4xx(kv: Kv) {
 /// map, and a seat sold through one is refused by the other even after the board is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_orders_processes_share_availability_through_redis() {
-    let Some(shared) = infra(Kv::Redis).await else {
+    two_orders_processes_share_availability(Kv::Redis).await
+}
+
+/// The same on a Redis Cluster: the scripts publish on whichever master holds the event's
+/// slot, and the other process hears it through the node it subscribed at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orders_processes_share_availability_through_a_redis_cluster() {
+    two_orders_processes_share_availability(Kv::RedisCluster).await
+}
+
+async fn two_orders_processes_share_availability(kv: Kv) {
+    let Some(shared) = infra(kv).await else {
         return;
     };
     let s = spawn_with(Db::Sqlite, &[], shared.clone()).await;

@@ -1,7 +1,11 @@
-//! The Redis adapter of [`TtlStore`], for the distributed profile (`REDIS_URL`).
+//! The Redis adapter of [`TtlStore`], for the distributed profile: one server (`REDIS_URL`) or
+//! a Redis Cluster (`REDIS_CLUSTER_URLS`).
 //!
-//! One multiplexed connection (`ConnectionManager`, which reconnects by itself) is shared by
-//! all callers. Multi-key operations run as Lua scripts so they are atomic on the server.
+//! One multiplexed connection is shared by all callers: a `ConnectionManager` (which
+//! reconnects by itself) to one server, or the driver's cluster connection, which keeps the
+//! slot map, follows MOVED and ASK redirections and finds a promoted replica after a failover.
+//! Multi-key operations run as Lua scripts so they are atomic on the server; on a cluster every
+//! key of one call must share a hash tag (`{…}`), which callers' key names see to.
 //! Services with atomic steps of their own (the orders service's seat board) run their scripts
 //! through [`RedisStore::eval`] under the same key prefix, and listen to what those scripts
 //! publish with [`RedisStore::listen`].
@@ -10,8 +14,10 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, FromRedisValue, RedisError, Script};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, Script, Value};
 
 use super::{AllOrNothing, KvError, TtlStore, ttl_millis};
 
@@ -93,32 +99,101 @@ static INCREMENT_WITH_TTL: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// How long opening a connection to a server may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an answer may take. The driver's default 500 ms is shorter than a 10,000-key MGET
+/// takes behind a busy multiplexed connection during an on-sale.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The Redis adapter of [`TtlStore`].
 #[derive(Clone)]
 pub struct RedisStore {
-    client: redis::Client,
-    connection: ConnectionManager,
+    connection: Connection,
+    /// Where [`Self::listen`] subscribes, tried in turn: the server, or the cluster's seed
+    /// nodes (a cluster delivers a message published on any node to subscribers on every
+    /// node, so one node is enough).
+    subscribe_at: Vec<redis::Client>,
     /// Prepended to every key; tests use a random one to share a server safely.
     prefix: String,
 }
 
+/// Where commands go: one server, or a cluster routed by each command's keys.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(connection) => connection.req_packed_command(cmd),
+            Self::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(connection) => connection.get_db(),
+            Self::Cluster(connection) => connection.get_db(),
+        }
+    }
+}
+
 impl RedisStore {
-    /// Connects to `url`; every key is stored as `prefix` + key.
+    /// Connects to the server at `url`; every key is stored as `prefix` + key.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, KvError> {
         let client = redis::Client::open(url).map_err(map_error)?;
-        // The driver's default 500 ms response timeout is shorter than a 10,000-key MGET takes
-        // behind a busy multiplexed connection during an on-sale.
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(5)));
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
         let connection = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(map_error)?;
         Ok(Self {
-            client,
-            connection,
+            connection: Connection::Single(connection),
+            subscribe_at: vec![client],
             prefix: prefix.to_string(),
         })
+    }
+
+    /// Connects to the Redis Cluster that the seed nodes `urls` belong to (one is enough; the
+    /// others are tried when it is down; all share one password); every key is stored as
+    /// `prefix` + key.
+    pub async fn connect_cluster(urls: &[String], prefix: &str) -> Result<Self, KvError> {
+        let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .build()
+            .map_err(map_error)?;
+        let connection = client.get_async_connection().await.map_err(map_error)?;
+        let subscribe_at = urls
+            .iter()
+            .map(|url| redis::Client::open(url.as_str()))
+            .collect::<Result<_, _>>()
+            .map_err(map_error)?;
+        Ok(Self {
+            connection: Connection::Cluster(connection),
+            subscribe_at,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Whether this store talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.connection, Connection::Cluster(_))
     }
 
     /// What every key of this store starts with.
@@ -152,20 +227,21 @@ impl RedisStore {
     }
 
     /// Forwards every message published on `channel` (prefixed here) to `sink` until `sink`
-    /// is closed, on a connection of its own that is re-opened whenever it breaks. Pub/sub is
-    /// at most once: messages published while the connection is down are lost, and `gap`
-    /// is called on every reconnection so the listener can catch up another way.
+    /// is closed, on a connection of its own that is re-opened whenever it breaks (on a
+    /// cluster, at the next seed node). Pub/sub is at most once: messages published while the
+    /// connection is down are lost, and `gap` is called on every reconnection so the listener
+    /// can catch up another way.
     pub fn listen(
         &self,
         channel: &str,
         sink: tokio::sync::mpsc::Sender<Vec<u8>>,
         gap: impl Fn() + Send + 'static,
     ) {
-        let (client, channel) = (self.client.clone(), self.key(channel));
+        let (clients, channel) = (self.subscribe_at.clone(), self.key(channel));
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(100);
             let mut first = true;
-            loop {
+            for client in clients.iter().cycle() {
                 let subscribed = async {
                     let mut pubsub = client.get_async_pubsub().await?;
                     pubsub.subscribe(&channel).await?;
@@ -205,7 +281,9 @@ impl RedisStore {
         });
     }
 
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {
+    /// Runs `cmd` as it is (keys are not prefixed), routed by its keys on a cluster; commands
+    /// about every key (`KEYS`, `DBSIZE`) go to every master. For tools and tests.
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, KvError> {
         cmd.query_async(&mut self.connection.clone())
             .await
             .map_err(map_error)

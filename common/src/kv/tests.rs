@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::testing::{server_url, unique_name};
+use crate::testing::{redis_store as redis_store_at, unique_name};
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -35,6 +35,19 @@ async fn get_many_answers_in_order(store: &dyn TtlStore) {
         Vec::<Option<String>>::new()
     );
     assert_eq!(store.get_many(&ks[1..2]).await.unwrap(), vec![None]);
+}
+
+/// Keys of different hash tags (a user's holds of several events) live on different nodes of
+/// a cluster; one call still answers them all, in order.
+async fn get_many_spans_hash_tags(store: &dyn TtlStore) {
+    let ks: Vec<String> = (0..24).map(|n| format!("record:{{e{n}}}")).collect();
+    for (n, key) in ks.iter().enumerate().filter(|(n, _)| n % 3 != 1) {
+        store.set(key, &n.to_string(), MINUTE).await.unwrap();
+    }
+    let expected: Vec<Option<String>> = (0..24)
+        .map(|n| (n % 3 != 1).then(|| n.to_string()))
+        .collect();
+    assert_eq!(store.get_many(&ks).await.unwrap(), expected);
 }
 
 async fn set_if_absent_sets_once(store: &dyn TtlStore) {
@@ -287,6 +300,13 @@ macro_rules! contract_suite {
                 }
             }
             #[tokio::test]
+            async fn get_many_spans_hash_tags() {
+                if let Some(s) = store().await {
+                    super::get_many_spans_hash_tags(&*s).await
+                }
+            }
+
+            #[tokio::test]
             async fn set_if_absent_sets_once() {
                 if let Some(s) = store().await {
                     super::set_if_absent_sets_once(&*s).await
@@ -362,14 +382,151 @@ async fn memory_store() -> Option<Arc<dyn TtlStore>> {
 
 /// A Redis store whose keys carry a prefix of their own; every key the suite writes has a TTL
 /// of at most a minute, so nothing stays behind on the shared server.
-async fn redis_store() -> Option<Arc<dyn TtlStore>> {
-    let url = server_url("REDIS_URL")?;
+async fn redis_store(var: &str) -> Option<Arc<dyn TtlStore>> {
     let prefix = format!("{}:", unique_name("test"));
-    let store = RedisStore::connect(&url, &prefix)
-        .await
-        .unwrap_or_else(|e| panic!("REDIS_URL={url} is set but unusable: {e}"));
+    let store = redis_store_at(var, &prefix).await?;
     Some(Arc::new(store))
 }
 
 contract_suite!(memory, memory_store());
-contract_suite!(redis, redis_store());
+contract_suite!(redis, redis_store("REDIS_URL"));
+contract_suite!(redis_cluster, redis_store("REDIS_CLUSTER_URLS"));
+
+/// A node of a Redis Cluster as `CLUSTER NODES` describes it.
+struct ClusterNode {
+    id: String,
+    address: String,
+    master: bool,
+    /// For a replica, its master's id.
+    replica_of: Option<String>,
+    slots: Vec<(u16, u16)>,
+}
+
+async fn cluster_nodes(store: &RedisStore) -> Vec<ClusterNode> {
+    let listing: String = store
+        .query(::redis::cmd("CLUSTER").arg("NODES"))
+        .await
+        .unwrap();
+    listing
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let flags = fields.get(2)?;
+            let slots = fields[8.min(fields.len())..]
+                .iter()
+                .filter(|range| !range.starts_with('['))
+                .filter_map(|range| match range.split_once('-') {
+                    Some((from, to)) => Some((from.parse().ok()?, to.parse().ok()?)),
+                    None => range.parse().ok().map(|slot| (slot, slot)),
+                })
+                .collect();
+            Some(ClusterNode {
+                id: fields[0].to_string(),
+                address: fields[1].split('@').next()?.to_string(),
+                master: flags.contains("master") && !flags.contains("fail"),
+                replica_of: flags.contains("slave").then(|| fields[3].to_string()),
+                slots,
+            })
+        })
+        .collect()
+}
+
+async fn on_node<T: ::redis::FromRedisValue>(address: &str, command: &::redis::Cmd) -> T {
+    let client = ::redis::Client::open(format!("redis://{address}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    command.query_async(&mut connection).await.unwrap()
+}
+
+/// On a cluster only: the store keeps answering while its keys' slot moves to another master
+/// (ASK while the slot is migrating, MOVED after) and while that master's replica takes over
+/// (a manual failover), with every script still atomic on the slot's keys.
+#[tokio::test]
+async fn on_a_redis_cluster_the_store_follows_a_moving_slot_and_a_failover() {
+    let prefix = format!("{}:", unique_name("moving"));
+    let Some(store) = redis_store_at("REDIS_CLUSTER_URLS", &prefix).await else {
+        return;
+    };
+    let tag = unique_name("slot");
+    let ks: Vec<String> = (0..4).map(|n| format!("seat:{{{tag}}}:{n}")).collect();
+    let taken = store.set_all_if_absent(&ks[..2], "before", MINUTE).await;
+    assert_eq!(taken.unwrap(), AllOrNothing::Taken);
+    let stored: Vec<String> = ks.iter().map(|k| store.key(k)).collect();
+    let slot: u16 = store
+        .query(::redis::cmd("CLUSTER").arg("KEYSLOT").arg(&stored[0]))
+        .await
+        .unwrap();
+    let nodes = cluster_nodes(&store).await;
+    let owner = nodes
+        .iter()
+        .find(|n| n.master && n.slots.iter().any(|(a, b)| (*a..=*b).contains(&slot)))
+        .expect("the slot's master");
+    let target = nodes
+        .iter()
+        .find(|n| n.master && n.id != owner.id)
+        .expect("another master");
+
+    // Move the slot: the first key now, the rest later.
+    let setslot = |how: &str, id: &str| {
+        let mut command = ::redis::cmd("CLUSTER");
+        command.arg("SETSLOT").arg(slot).arg(how).arg(id);
+        command
+    };
+    let _: () = on_node(&target.address, &setslot("IMPORTING", &owner.id)).await;
+    let _: () = on_node(&owner.address, &setslot("MIGRATING", &target.id)).await;
+    let (host, port) = target.address.rsplit_once(':').unwrap();
+    let migrate = |keys: &[String]| {
+        let mut command = ::redis::cmd("MIGRATE");
+        command
+            .arg(host)
+            .arg(port)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(keys);
+        command
+    };
+    let _: () = on_node(&owner.address, &migrate(&stored[..1])).await;
+    // The owner no longer has the first key: it answers ASK, and the store follows it.
+    assert_eq!(store.get(&ks[0]).await.unwrap().as_deref(), Some("before"));
+    assert_eq!(store.get(&ks[1]).await.unwrap().as_deref(), Some("before"));
+    let _: () = on_node(&owner.address, &migrate(&stored[1..2])).await;
+    for node in [target, owner] {
+        let _: () = on_node(&node.address, &setslot("NODE", &target.id)).await;
+    }
+    // The slot is the target's: the store's map is stale, MOVED puts it right.
+    assert_eq!(
+        store.get_many(&ks[..2]).await.unwrap(),
+        [Some("before".to_string()), Some("before".to_string())]
+    );
+    let conflicts = store.set_all_if_absent(&ks[1..], "after", MINUTE).await;
+    assert_eq!(
+        conflicts.unwrap(),
+        AllOrNothing::Conflicts(vec![ks[1].clone()])
+    );
+
+    // The target's replica takes over, as it would when the target fails.
+    let replica = cluster_nodes(&store)
+        .await
+        .into_iter()
+        .find(|n| n.replica_of.as_deref() == Some(target.id.as_str()))
+        .expect("the target has a replica");
+    let _: () = on_node(&replica.address, ::redis::cmd("CLUSTER").arg("FAILOVER")).await;
+    for _ in 0..100 {
+        let role: Vec<::redis::Value> = on_node(&replica.address, &::redis::cmd("ROLE")).await;
+        if matches!(role.first(), Some(::redis::Value::BulkString(r)) if r == b"master") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.get(&ks[0]).await.unwrap().as_deref(), Some("before"));
+    assert!(
+        store
+            .extend_all_if_value(&ks[..2], "before", MINUTE)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.delete_if_value(&ks[2..], "nobody").await.unwrap(), 0);
+    let after = store.set_all_if_absent(&ks[2..], "after", MINUTE).await;
+    assert_eq!(after.unwrap(), AllOrNothing::Taken);
+}

@@ -30,6 +30,23 @@ pub fn server_url(var: &str) -> Option<String> {
     None
 }
 
+/// A Redis store on the server (`REDIS_URL`) or the cluster (`REDIS_CLUSTER_URLS`: its seed
+/// nodes, comma-separated) that `var` names, every key under `prefix`; `None` when
+/// [`server_url`] says the suite is skipped.
+///
+/// # Panics
+/// When the variable is set but the store cannot be reached.
+pub async fn redis_store(var: &str, prefix: &str) -> Option<crate::kv::RedisStore> {
+    let url = server_url(var)?;
+    let store = if var == "REDIS_CLUSTER_URLS" {
+        let seeds: Vec<String> = url.split(',').map(|s| s.trim().to_string()).collect();
+        crate::kv::RedisStore::connect_cluster(&seeds, prefix).await
+    } else {
+        crate::kv::RedisStore::connect(&url, prefix).await
+    };
+    Some(store.unwrap_or_else(|e| panic!("{var}={url} is set but unusable: {e}")))
+}
+
 /// A name no other test run uses, for keys, queues and exchanges on shared servers.
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())

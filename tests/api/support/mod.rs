@@ -129,52 +129,59 @@ pub async fn empty_stack_and_admin(db: Db) -> (TestStack, String) {
 pub enum Kv {
     Memory,
     Redis,
+    /// The Redis Cluster of `REDIS_CLUSTER_URLS`.
+    RedisCluster,
 }
 
-/// Infrastructure with the chosen TTL store (Redis under a private key prefix), or `None` when
-/// Redis is asked for but `REDIS_URL` is unset outside CI.
-pub async fn infra(kv: Kv) -> Option<Infra> {
-    match kv {
-        Kv::Memory => Some(Infra::embedded()),
-        Kv::Redis => {
-            let url = holdfast_common::testing::server_url("REDIS_URL")?;
-            let prefix = format!("{}:", holdfast_common::testing::unique_name("e2e"));
-            let store = holdfast_common::kv::RedisStore::connect(&url, &prefix)
-                .await
-                .unwrap();
-            Some(Infra::with_redis(store))
+impl Kv {
+    /// The variable that names this store's server, if it has one.
+    fn variable(self) -> Option<&'static str> {
+        match self {
+            Self::Memory => None,
+            Self::Redis => Some("REDIS_URL"),
+            Self::RedisCluster => Some("REDIS_CLUSTER_URLS"),
         }
     }
 }
 
-/// Another connection to the Redis of `infra`, under the same key prefix, as a second process
-/// would have.
+/// Infrastructure with the chosen TTL store (Redis under a private key prefix), or `None` when
+/// Redis is asked for but its variable is unset outside CI.
+pub async fn infra(kv: Kv) -> Option<Infra> {
+    let Some(variable) = kv.variable() else {
+        return Some(Infra::embedded());
+    };
+    let prefix = format!("{}:", holdfast_common::testing::unique_name("e2e"));
+    let store = holdfast_common::testing::redis_store(variable, &prefix).await?;
+    Some(Infra::with_redis(store))
+}
+
+/// Another connection to the Redis (server or cluster) of `infra`, under the same key prefix,
+/// as a second process would have.
 pub async fn reconnect_redis(infra: &Infra) -> Infra {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");
-    let url = std::env::var("REDIS_URL").unwrap();
-    let again = holdfast_common::kv::RedisStore::connect(&url, store.prefix())
+    let kv = if store.is_cluster() {
+        Kv::RedisCluster
+    } else {
+        Kv::Redis
+    };
+    let variable = kv.variable().expect("a Redis store");
+    let again = holdfast_common::testing::redis_store(variable, store.prefix())
         .await
-        .unwrap();
+        .expect("the store was reachable a moment ago");
     Infra::with_redis(again)
 }
 
 /// Every key of the stack's Redis prefix that still exists, with its time to live in ms (-1: none).
 pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(String, i64)> {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");
-    let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}*", store.prefix()))
-        .query_async(&mut connection)
+    // On a cluster, KEYS asks every master.
+    let keys: Vec<String> = store
+        .query(redis::cmd("KEYS").arg(format!("{}*", store.prefix())))
         .await
         .unwrap();
     let mut answer = Vec::new();
     for key in keys {
-        let ttl: i64 = redis::cmd("PTTL")
-            .arg(&key)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
+        let ttl: i64 = store.query(redis::cmd("PTTL").arg(&key)).await.unwrap();
         // -2: the key expired between the listing and this question (a rate-limit key lives
         // only until its quota is whole again); it is not state that stays.
         if ttl != -2 {
@@ -187,14 +194,8 @@ pub async fn redis_keys_and_ttls(infra: &holdfast_common::infra::Infra) -> Vec<(
 /// Deletes the seat board's sold seats of `event_id`, as a Redis restart would.
 pub async fn forget_sold_seats(infra: &Infra, event_id: &str) {
     let store = infra.redis.as_ref().expect("a Redis infrastructure");
-    let client = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let key = store.key(&format!("seats:{{{event_id}}}:sales"));
-    let deleted: i64 = redis::cmd("DEL")
-        .arg(&key)
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let deleted: i64 = store.query(redis::cmd("DEL").arg(&key)).await.unwrap();
     assert_eq!(deleted, 1, "{key} existed");
 }
 

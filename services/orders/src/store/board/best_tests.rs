@@ -10,7 +10,7 @@ use std::time::Duration;
 use holdfast_common::venue::{BestRequest, VenueSeat, VenueSpec, best_available};
 use serde_json::json;
 
-use super::tests::{memory, redis};
+use super::tests::{memory, redis, redis_at};
 use super::*;
 use crate::domain::seat::VenuePlan;
 use crate::store::SoldSeats;
@@ -290,3 +290,4 @@ macro_rules! best_suite {
 
 best_suite!(memory_adapter, memory());
 best_suite!(redis_adapter, redis());
+best_suite!(redis_cluster_adapter, redis_at("REDIS_CLUSTER_URLS"));

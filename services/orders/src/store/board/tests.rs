@@ -4,8 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast_common::kv::RedisStore;
-use holdfast_common::testing::{server_url, unique_name};
+use holdfast_common::testing::{redis_store, unique_name};
 
 use super::*;
 use crate::domain::ids::{EventId, OrderId, SeatId};
@@ -650,12 +649,17 @@ pub(super) async fn memory() -> Option<Arc<dyn SeatBoard>> {
     Some(Arc::new(MemoryBoard::new()))
 }
 
-pub(super) async fn redis() -> Option<Arc<dyn SeatBoard>> {
-    let url = server_url("REDIS_URL")?;
+/// A Redis board on the server or the cluster that `var` names.
+pub(super) async fn redis_at(var: &str) -> Option<Arc<dyn SeatBoard>> {
     let prefix = format!("{}:", unique_name("board"));
-    let store = RedisStore::connect(&url, &prefix).await.unwrap();
+    let store = redis_store(var, &prefix).await?;
     Some(Arc::new(RedisBoard::new(store)))
+}
+
+pub(super) async fn redis() -> Option<Arc<dyn SeatBoard>> {
+    redis_at("REDIS_URL").await
 }
 
 contract_suite!(memory_adapter, memory());
 contract_suite!(redis_adapter, redis());
+contract_suite!(redis_cluster_adapter, redis_at("REDIS_CLUSTER_URLS"));
