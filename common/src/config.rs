@@ -463,6 +463,8 @@ pub struct Settings {
     pub amqp_url: Option<String>,
     /// Set: the document store is MongoDB. Unset: SQLite under `data_dir`.
     pub mongodb_uri: Option<String>,
+    /// Deliveries of a work queue's message before it goes to the dead letters.
+    pub bus_delivery_limit: u32,
     /// Each service keeps its MongoDB collections in database `<prefix>_<service>`.
     pub mongodb_database_prefix: String,
     /// How long the gateway waits for an upstream answer.
@@ -527,6 +529,11 @@ impl Settings {
             redis_cluster_urls: env.redis_cluster_urls()?,
             amqp_url: env.string("AMQP_URL"),
             mongodb_uri: env.string("MONGODB_URI"),
+            bus_delivery_limit: u32::try_from(env.positive(
+                "BUS_DELIVERY_LIMIT",
+                u64::from(crate::bus::DEFAULT_DELIVERY_LIMIT),
+            )?)
+            .unwrap_or(u32::MAX),
             mongodb_database_prefix: env.database_prefix("MONGODB_DATABASE_PREFIX", "holdfast")?,
             upstream_timeout: env.millis("UPSTREAM_TIMEOUT_MS", 10_000)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", 20)?,

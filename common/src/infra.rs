@@ -46,13 +46,18 @@ impl Infra {
         let (bus, bus_kind): (Arc<dyn MessageBus>, _) = match &settings.amqp_url {
             Some(url) => (
                 Arc::new(
-                    RabbitBus::connect(url, bus::EXCHANGE)
+                    RabbitBus::connect_with_limit(url, bus::EXCHANGE, settings.bus_delivery_limit)
                         .await
                         .context("AMQP_URL: cannot connect")?,
                 ),
                 "rabbitmq",
             ),
-            None => (Arc::new(MemoryBus::until_subscribed()), "memory"),
+            None => (
+                Arc::new(
+                    MemoryBus::until_subscribed().with_delivery_limit(settings.bus_delivery_limit),
+                ),
+                "memory",
+            ),
         };
         let mut infra = match redis {
             Some(store) => Self::with_redis(store),

@@ -5,7 +5,8 @@
 //! A bus made for a process ([`MemoryBus::until_subscribed`]) holds what is published while
 //! the process starts and routes it once every consumer has subscribed
 //! ([`MessageBus::subscribers_ready`]): after a restart, queues are declared again by their
-//! consumers, and a message routed before that would find no queue.
+//! consumers, and a message routed before that would find no queue. Dead letters wait in a
+//! list of the bus's own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,45 +15,100 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{
-    Acknowledger, BusError, BusMessage, Delivery, MessageBus, Source, Subscription, topic_matches,
+    Acknowledger, BusError, BusMessage, DEFAULT_DELIVERY_LIMIT, DELIVERY_LIMIT_REASON,
+    DeadAcknowledger, DeadLetter, DeadLetterDelivery, DeadLetterSubscription, DeadSource, Delivery,
+    MessageBus, Source, Subscription, topic_matches,
 };
 use crate::sync::lock;
 
 /// The in-process adapter of [`MessageBus`].
-#[derive(Default)]
 pub struct MemoryBus {
     queues: Mutex<HashMap<String, Arc<Queue>>>,
     /// Messages published before the consumers subscribed, in order; `None` once routing.
     held: Mutex<Option<Vec<BusMessage>>>,
+    dead: Arc<DeadLetters>,
+    /// Deliveries of one message before it goes to the dead letters.
+    delivery_limit: u32,
 }
 
-/// One named queue: its bindings and the messages waiting in it.
-pub(super) struct Queue {
-    bindings: Mutex<Vec<String>>,
-    messages: Mutex<VecDeque<(BusMessage, bool)>>,
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self {
+            queues: Mutex::default(),
+            held: Mutex::default(),
+            dead: Arc::default(),
+            delivery_limit: DEFAULT_DELIVERY_LIMIT,
+        }
+    }
+}
+
+/// A list that consumers wait on: a queue's messages (with how many times each was delivered)
+/// or the dead letters.
+struct Waiting<T> {
+    items: Mutex<VecDeque<T>>,
     arrived: Notify,
 }
 
-impl Queue {
-    pub(super) fn push(&self, message: BusMessage, redelivered: bool) {
-        lock(&self.messages).push_back((message, redelivered));
+impl<T> Default for Waiting<T> {
+    fn default() -> Self {
+        Self {
+            items: Mutex::new(VecDeque::new()),
+            arrived: Notify::new(),
+        }
+    }
+}
+
+impl<T> Waiting<T> {
+    fn push(&self, item: T) {
+        lock(&self.items).push_back(item);
         self.arrived.notify_one();
     }
 
-    pub(super) async fn next(self: &Arc<Self>) -> Option<Delivery> {
+    async fn pop(&self) -> T {
         loop {
             // Register interest before looking, so a push between the look and the wait
             // is not missed.
             let arrived = self.arrived.notified();
-            if let Some((message, redelivered)) = lock(&self.messages).pop_front() {
-                return Some(Delivery {
-                    message,
-                    redelivered,
-                    acknowledger: Acknowledger::InProcess(Some(self.clone())),
-                });
+            if let Some(item) = lock(&self.items).pop_front() {
+                return item;
             }
             arrived.await;
         }
+    }
+}
+
+/// One named queue: its bindings and the messages waiting in it.
+pub(super) struct Queue {
+    name: String,
+    bindings: Mutex<Vec<String>>,
+    messages: Waiting<(BusMessage, u32)>,
+    delivery_limit: u32,
+    dead: Arc<DeadLetters>,
+}
+
+impl Queue {
+    /// A message back from a consumer that did not acknowledge it, after `deliveries`: waiting
+    /// again, or a dead letter once that is the limit.
+    pub(super) fn returned(&self, message: BusMessage, deliveries: u32) {
+        if deliveries >= self.delivery_limit {
+            tracing::warn!(queue = %self.name, message_id = %message.message_id, deliveries, "message dead-lettered after its last delivery");
+            self.dead_letter(&message, DELIVERY_LIMIT_REASON);
+        } else {
+            self.messages.push((message, deliveries));
+        }
+    }
+
+    pub(super) fn dead_letter(&self, message: &BusMessage, reason: &str) {
+        self.dead.push(DeadLetter::of(message, &self.name, reason));
+    }
+
+    pub(super) async fn next(self: &Arc<Self>) -> Option<Delivery> {
+        let (message, deliveries) = self.messages.pop().await;
+        Some(Delivery {
+            message,
+            redelivered: deliveries > 0,
+            acknowledger: Acknowledger::InProcess(Some(self.clone()), deliveries),
+        })
     }
 
     fn is_bound_to(&self, routing_key: &str) -> bool {
@@ -62,10 +118,36 @@ impl Queue {
     }
 }
 
+/// The dead letters of an in-process bus.
+#[derive(Default)]
+pub(super) struct DeadLetters {
+    letters: Waiting<DeadLetter>,
+}
+
+impl DeadLetters {
+    pub(super) fn push(&self, letter: DeadLetter) {
+        self.letters.push(letter);
+    }
+
+    pub(super) async fn next(self: &Arc<Self>) -> Option<DeadLetterDelivery> {
+        let letter = self.letters.pop().await;
+        Some(DeadLetterDelivery {
+            letter,
+            acknowledger: DeadAcknowledger::InProcess(Some(self.clone())),
+        })
+    }
+}
+
 impl MemoryBus {
     /// A bus that routes every message at once.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// This bus, dead-lettering a message after `limit` deliveries (at least one).
+    pub fn with_delivery_limit(mut self, limit: u32) -> Self {
+        self.delivery_limit = limit.max(1);
+        self
     }
 
     /// A bus that holds what is published until [`MessageBus::subscribers_ready`].
@@ -80,7 +162,7 @@ impl MemoryBus {
         let queues = lock(&self.queues);
         for queue in queues.values() {
             if queue.is_bound_to(&message.routing_key) {
-                queue.push(message.clone(), false);
+                queue.messages.push((message.clone(), 0));
             }
         }
     }
@@ -102,9 +184,11 @@ impl MessageBus for MemoryBus {
             .entry(queue.to_string())
             .or_insert_with(|| {
                 Arc::new(Queue {
+                    name: queue.to_string(),
                     bindings: Mutex::new(Vec::new()),
-                    messages: Mutex::new(VecDeque::new()),
-                    arrived: Notify::new(),
+                    messages: Waiting::default(),
+                    delivery_limit: self.delivery_limit,
+                    dead: self.dead.clone(),
                 })
             })
             .clone();
@@ -127,6 +211,21 @@ impl MessageBus for MemoryBus {
         bindings: &[&str],
     ) -> Result<Subscription, BusError> {
         self.subscribe(&super::replica_queue(base), bindings).await
+    }
+
+    async fn dead_letters(&self) -> Result<DeadLetterSubscription, BusError> {
+        Ok(DeadLetterSubscription {
+            source: DeadSource::InProcess(self.dead.clone()),
+        })
+    }
+
+    async fn redrive(&self, queue: &str, body: &str) -> Result<(), BusError> {
+        let message: BusMessage = serde_json::from_str(body)
+            .map_err(|e| BusError::Refused(format!("not a bus message: {e}")))?;
+        let target = lock(&self.queues).get(queue).cloned();
+        let target = target.ok_or_else(|| BusError::Refused(format!("no queue named {queue}")))?;
+        target.messages.push((message, 0));
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), BusError> {

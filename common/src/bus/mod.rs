@@ -7,9 +7,16 @@
 //! - a queue outlives its consumers: what is published while nobody consumes (a restart, a
 //!   dropped connection) is delivered when a consumer is back;
 //! - delivery is at least once: a message not acknowledged is delivered again, so consumers
-//!   de-duplicate by [`BusMessage::message_id`].
+//!   de-duplicate by [`BusMessage::message_id`];
+//! - a work queue's message that cannot be handled does not block it: a consumer hands a
+//!   message it can never handle (undecodable) to the dead letters with its reason
+//!   ([`Delivery::dead_letter`]), and one delivered [`DEFAULT_DELIVERY_LIMIT`] times (the bus's
+//!   limit) without being acknowledged goes there too (reason `delivery_limit`). Dead letters
+//!   wait in one queue of their own ([`MessageBus::dead_letters`]) until an operator sends them
+//!   back to the queue they came from ([`MessageBus::redrive`]).
 //!
-//! [`RabbitBus`] is the distributed adapter (`AMQP_URL`), [`MemoryBus`] the in-process one.
+//! [`RabbitBus`] is the distributed adapter (`AMQP_URL`; work queues are quorum queues), and
+//! [`MemoryBus`] the in-process one.
 
 mod memory;
 mod rabbitmq;
@@ -19,8 +26,6 @@ mod tests;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
-use tokio_util::sync::DropGuard;
 use uuid::Uuid;
 
 pub use self::memory::MemoryBus;
@@ -28,6 +33,40 @@ pub use self::rabbitmq::RabbitBus;
 
 /// The name of the topic exchange every message goes through.
 pub const EXCHANGE: &str = "holdfast";
+
+/// How many times a work queue's message is delivered before it goes to the dead letters,
+/// unless `BUS_DELIVERY_LIMIT` says otherwise.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 10;
+
+/// The reason of a dead letter that was delivered as many times as the limit allows.
+pub const DELIVERY_LIMIT_REASON: &str = "delivery_limit";
+
+/// A message taken out of its work queue, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The queue it was taken out of, and goes back to when re-driven.
+    pub queue: String,
+    pub routing_key: String,
+    /// [`DELIVERY_LIMIT_REASON`], or what the consumer that gave up on it said.
+    pub reason: String,
+    /// The message as it travelled: a [`BusMessage`] in JSON, unless it was undecodable.
+    pub body: String,
+    /// The [`BusMessage::message_id`], when the body has one.
+    pub message_id: Option<String>,
+}
+
+impl DeadLetter {
+    /// `message`, given up on in `queue` for `reason`.
+    pub fn of(message: &BusMessage, queue: &str, reason: &str) -> Self {
+        Self {
+            queue: queue.to_string(),
+            routing_key: message.routing_key.clone(),
+            reason: reason.to_string(),
+            body: serde_json::to_string(message).unwrap_or_default(),
+            message_id: Some(message.message_id.to_string()),
+        }
+    }
+}
 
 /// A failure of the bus itself.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +144,14 @@ pub trait MessageBus: Send + Sync + 'static {
         bindings: &[&str],
     ) -> Result<Subscription, BusError>;
 
+    /// Consumes the dead letters (see the module docs). Each is acknowledged once it is kept
+    /// elsewhere; one dropped unacknowledged is delivered again.
+    async fn dead_letters(&self) -> Result<DeadLetterSubscription, BusError>;
+
+    /// Sends `body` (a dead letter's) back to the work queue `queue` alone, not to every queue
+    /// bound to its routing key, with a fresh delivery count; returns once the bus has it.
+    async fn redrive(&self, queue: &str, body: &str) -> Result<(), BusError>;
+
     /// Checks that the bus answers.
     async fn ping(&self) -> Result<(), BusError>;
 
@@ -123,12 +170,7 @@ pub struct Subscription {
 
 enum Source {
     InProcess(std::sync::Arc<memory::Queue>),
-    Amqp {
-        deliveries: mpsc::Receiver<Delivery>,
-        #[cfg_attr(not(test), allow(dead_code))]
-        control: rabbitmq::ConsumerControl,
-        _stop: DropGuard,
-    },
+    Amqp(rabbitmq::Consuming),
 }
 
 impl Subscription {
@@ -136,7 +178,7 @@ impl Subscription {
     pub async fn next(&mut self) -> Option<Delivery> {
         match &mut self.source {
             Source::InProcess(queue) => queue.next().await,
-            Source::Amqp { deliveries, .. } => deliveries.recv().await,
+            Source::Amqp(consuming) => consuming.next().await,
         }
     }
 
@@ -144,8 +186,61 @@ impl Subscription {
     /// reconnects by itself. For tests of that recovery.
     #[cfg(test)]
     pub(crate) fn drop_connection(&self) {
-        if let Source::Amqp { control, .. } = &self.source {
-            control.drop_connection();
+        if let Source::Amqp(consuming) = &self.source {
+            consuming.drop_connection();
+        }
+    }
+}
+
+/// The dead letters, oldest first.
+pub struct DeadLetterSubscription {
+    source: DeadSource,
+}
+
+enum DeadSource {
+    InProcess(std::sync::Arc<memory::DeadLetters>),
+    Amqp(rabbitmq::Consuming),
+}
+
+impl DeadLetterSubscription {
+    /// The next dead letter; `None` once the bus has shut down for good.
+    pub async fn next(&mut self) -> Option<DeadLetterDelivery> {
+        match &mut self.source {
+            DeadSource::InProcess(letters) => letters.next().await,
+            DeadSource::Amqp(consuming) => consuming.next_dead_letter().await,
+        }
+    }
+}
+
+/// One dead letter received; acknowledge it once kept.
+pub struct DeadLetterDelivery {
+    pub letter: DeadLetter,
+    acknowledger: DeadAcknowledger,
+}
+
+enum DeadAcknowledger {
+    /// Holds the dead letters to put this one back if it is dropped unacknowledged.
+    InProcess(Option<std::sync::Arc<memory::DeadLetters>>),
+    Amqp(lapin::Acker),
+}
+
+impl DeadLetterDelivery {
+    /// Confirms the dead letter is kept; it will not be delivered again.
+    pub async fn ack(mut self) -> Result<(), BusError> {
+        match &mut self.acknowledger {
+            DeadAcknowledger::Amqp(acker) => rabbitmq::ack(acker).await,
+            DeadAcknowledger::InProcess(letters) => {
+                letters.take();
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for DeadLetterDelivery {
+    fn drop(&mut self) {
+        if let DeadAcknowledger::InProcess(Some(letters)) = &self.acknowledger {
+            letters.push(self.letter.clone());
         }
     }
 }
@@ -159,9 +254,10 @@ pub struct Delivery {
 }
 
 enum Acknowledger {
-    /// Holds the queue to put the message back on if it is dropped unacknowledged.
-    InProcess(Option<std::sync::Arc<memory::Queue>>),
-    Amqp(lapin::Acker),
+    /// Holds the queue to put the message back on if it is dropped unacknowledged, and how
+    /// many times it was delivered before this time.
+    InProcess(Option<std::sync::Arc<memory::Queue>>, u32),
+    Amqp(rabbitmq::AmqpAcker),
     Done,
 }
 
@@ -169,20 +265,34 @@ impl Delivery {
     /// Confirms the message was handled; it will not be delivered again.
     pub async fn ack(mut self) -> Result<(), BusError> {
         match std::mem::replace(&mut self.acknowledger, Acknowledger::Done) {
-            Acknowledger::Amqp(acker) => rabbitmq::ack(&acker).await,
-            Acknowledger::InProcess(_) | Acknowledger::Done => Ok(()),
+            Acknowledger::Amqp(acker) => rabbitmq::ack(&acker.acker).await,
+            Acknowledger::InProcess(..) | Acknowledger::Done => Ok(()),
         }
     }
 
-    /// Hands the message back to the queue for another delivery.
+    /// Hands the message back to the queue for another delivery (or to the dead letters, once
+    /// it has been delivered as many times as the bus allows).
     pub async fn requeue(mut self) -> Result<(), BusError> {
         match std::mem::replace(&mut self.acknowledger, Acknowledger::Done) {
-            Acknowledger::Amqp(acker) => rabbitmq::requeue(&acker).await,
-            Acknowledger::InProcess(Some(queue)) => {
-                queue.push(self.message.clone(), true);
+            Acknowledger::Amqp(acker) => rabbitmq::requeue(&acker.acker).await,
+            Acknowledger::InProcess(Some(queue), deliveries) => {
+                queue.returned(self.message.clone(), deliveries + 1);
                 Ok(())
             }
-            Acknowledger::InProcess(None) | Acknowledger::Done => Ok(()),
+            Acknowledger::InProcess(None, _) | Acknowledger::Done => Ok(()),
+        }
+    }
+
+    /// Gives the message up: it goes to the dead letters with `reason` and is not delivered
+    /// here again. For a message no retry can help (one this consumer cannot read).
+    pub async fn dead_letter(mut self, reason: &str) -> Result<(), BusError> {
+        match std::mem::replace(&mut self.acknowledger, Acknowledger::Done) {
+            Acknowledger::Amqp(acker) => acker.dead_letter(&self.message, reason).await,
+            Acknowledger::InProcess(Some(queue), _) => {
+                queue.dead_letter(&self.message, reason);
+                Ok(())
+            }
+            Acknowledger::InProcess(None, _) | Acknowledger::Done => Ok(()),
         }
     }
 }
@@ -190,8 +300,8 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         // As with AMQP, a message dropped unacknowledged is delivered again.
-        if let Acknowledger::InProcess(Some(queue)) = &self.acknowledger {
-            queue.push(self.message.clone(), true);
+        if let Acknowledger::InProcess(Some(queue), deliveries) = &self.acknowledger {
+            queue.returned(self.message.clone(), deliveries + 1);
         }
     }
 }

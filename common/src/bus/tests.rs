@@ -8,6 +8,9 @@ use serde_json::json;
 use super::*;
 use crate::testing::{server_url, unique_name};
 
+/// The delivery limit of the suite's buses.
+const LIMIT: u32 = 3;
+
 /// A bus for one test, with the names it may use and a way to clean up after it.
 struct Fixture {
     bus: Arc<dyn MessageBus>,
@@ -32,7 +35,7 @@ impl Fixture {
 
 async fn memory_fixture() -> Option<Fixture> {
     Some(Fixture {
-        bus: Arc::new(MemoryBus::new()),
+        bus: Arc::new(MemoryBus::new().with_delivery_limit(LIMIT)),
         broker: None,
         queues: Vec::new(),
     })
@@ -41,7 +44,7 @@ async fn memory_fixture() -> Option<Fixture> {
 async fn rabbitmq_fixture() -> Option<Fixture> {
     let url = server_url("AMQP_URL")?;
     let exchange = unique_name("test-exchange");
-    let bus = RabbitBus::connect(&url, &exchange)
+    let bus = RabbitBus::connect_with_limit(&url, &exchange, LIMIT)
         .await
         .unwrap_or_else(|e| panic!("AMQP_URL={url} is set but unusable: {e}"));
     Some(Fixture {
@@ -188,6 +191,113 @@ async fn each_replica_gets_every_message(f: Fixture) {
     f.cleanup().await;
 }
 
+async fn receive_dead_letter(subscription: &mut DeadLetterSubscription) -> DeadLetterDelivery {
+    tokio::time::timeout(Duration::from_secs(10), subscription.next())
+        .await
+        .expect("a dead letter arrives within 10 s")
+        .expect("the dead letters are open")
+}
+
+/// A message its consumer can never handle goes to the dead letters with the reason, and the
+/// queue goes on with the next one.
+async fn a_message_given_up_on_is_a_dead_letter_with_its_reason(mut f: Fixture) {
+    let queue = f.queue("poison");
+    let mut subscription = f.bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    let mut dead = f.bus.dead_letters().await.unwrap();
+    let (poison, next) = (message("order.purchased", 1), message("order.purchased", 2));
+    f.bus.publish(&poison).await.unwrap();
+    f.bus.publish(&next).await.unwrap();
+    let delivery = receive(&mut subscription).await;
+    assert_eq!(delivery.message, poison);
+    delivery.dead_letter("undecodable: no seats").await.unwrap();
+    assert_eq!(take(&mut subscription).await, next);
+    let letter = receive_dead_letter(&mut dead).await;
+    assert_eq!(letter.letter.queue, queue);
+    assert_eq!(letter.letter.reason, "undecodable: no seats");
+    assert_eq!(letter.letter.routing_key, "order.purchased");
+    assert_eq!(
+        letter.letter.message_id.as_deref(),
+        Some(poison.message_id.to_string().as_str())
+    );
+    let body: BusMessage = serde_json::from_str(&letter.letter.body).unwrap();
+    assert_eq!(body, poison);
+    letter.ack().await.unwrap();
+    assert_nothing_arrives(&mut subscription).await;
+    f.cleanup().await;
+}
+
+/// A message whose handling fails at every delivery is dead-lettered after the limit, while
+/// the messages behind it are handled.
+async fn a_message_failing_every_delivery_is_dead_lettered_at_the_limit(mut f: Fixture) {
+    let queue = f.queue("failing");
+    let mut subscription = f.bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    let mut dead = f.bus.dead_letters().await.unwrap();
+    let failing = message("order.cancelled", 1);
+    f.bus.publish(&failing).await.unwrap();
+    let healthy: Vec<BusMessage> = (2..6).map(|n| message("order.cancelled", n)).collect();
+    for m in &healthy {
+        f.bus.publish(m).await.unwrap();
+    }
+    let (mut failed, mut handled, mut letter) = (0, Vec::new(), None);
+    while handled.len() < healthy.len() || letter.is_none() {
+        tokio::select! {
+            delivery = receive(&mut subscription) => {
+                if delivery.message == failing {
+                    failed += 1;
+                    delivery.requeue().await.unwrap();
+                } else {
+                    handled.push(delivery.message.clone());
+                    delivery.ack().await.unwrap();
+                }
+            }
+            dead_letter = receive_dead_letter(&mut dead), if letter.is_none() => {
+                letter = Some(dead_letter);
+            }
+        }
+    }
+    let letter = letter.expect("the dead letter");
+    assert_eq!(letter.letter.reason, DELIVERY_LIMIT_REASON);
+    assert_eq!(letter.letter.queue, queue);
+    assert_eq!(
+        serde_json::from_str::<BusMessage>(&letter.letter.body).unwrap(),
+        failing
+    );
+    letter.ack().await.unwrap();
+    assert_eq!(
+        failed, LIMIT,
+        "delivered exactly the limit's number of times"
+    );
+    handled.sort_by_key(|m| m.payload["n"].as_u64());
+    assert_eq!(handled, healthy);
+    assert_nothing_arrives(&mut subscription).await;
+    f.cleanup().await;
+}
+
+/// A re-driven dead letter goes back to its own queue only, and is delivered afresh.
+async fn a_redriven_dead_letter_goes_back_to_its_queue_alone(mut f: Fixture) {
+    let (first, second) = (f.queue("first"), f.queue("second"));
+    let mut first_subscription = f.bus.subscribe(&first, &["event.*"]).await.unwrap();
+    let mut second_subscription = f.bus.subscribe(&second, &["event.*"]).await.unwrap();
+    let mut dead = f.bus.dead_letters().await.unwrap();
+    let updated = message("event.updated", 7);
+    f.bus.publish(&updated).await.unwrap();
+    assert_eq!(take(&mut second_subscription).await, updated);
+    let delivery = receive(&mut first_subscription).await;
+    delivery.dead_letter("store down").await.unwrap();
+    let letter = receive_dead_letter(&mut dead).await;
+    f.bus
+        .redrive(&letter.letter.queue, &letter.letter.body)
+        .await
+        .unwrap();
+    letter.ack().await.unwrap();
+    let again = receive(&mut first_subscription).await;
+    assert_eq!(again.message, updated);
+    again.ack().await.unwrap();
+    assert_nothing_arrives(&mut second_subscription).await;
+    assert_nothing_arrives(&mut first_subscription).await;
+    f.cleanup().await;
+}
+
 macro_rules! contract_suite {
     ($adapter:ident, $fixture:expr) => {
         mod $adapter {
@@ -215,6 +325,24 @@ macro_rules! contract_suite {
             async fn each_replica_gets_every_message() {
                 if let Some(f) = $fixture.await {
                     super::each_replica_gets_every_message(f).await
+                }
+            }
+            #[tokio::test]
+            async fn a_message_given_up_on_is_a_dead_letter_with_its_reason() {
+                if let Some(f) = $fixture.await {
+                    super::a_message_given_up_on_is_a_dead_letter_with_its_reason(f).await
+                }
+            }
+            #[tokio::test]
+            async fn a_message_failing_every_delivery_is_dead_lettered_at_the_limit() {
+                if let Some(f) = $fixture.await {
+                    super::a_message_failing_every_delivery_is_dead_lettered_at_the_limit(f).await
+                }
+            }
+            #[tokio::test]
+            async fn a_redriven_dead_letter_goes_back_to_its_queue_alone() {
+                if let Some(f) = $fixture.await {
+                    super::a_redriven_dead_letter_goes_back_to_its_queue_alone(f).await
                 }
             }
             #[tokio::test]
@@ -302,4 +430,75 @@ async fn rabbitmq_publisher_reconnects_after_its_connection_drops() {
     assert_eq!(take(&mut subscription).await, after);
     drop(subscription);
     crate::bus::rabbitmq::delete_topology(&url, &exchange, &[queue]).await;
+}
+
+/// A body that is not a bus message (published by hand, or by a broken publisher) is taken
+/// out of the work queue as a dead letter, and the queue goes on.
+#[tokio::test]
+async fn rabbitmq_dead_letters_an_undecodable_body() {
+    let Some(mut f) = rabbitmq_fixture().await else {
+        return;
+    };
+    let (url, exchange) = f.broker.clone().unwrap();
+    let queue = f.queue("undecodable");
+    let mut subscription = f.bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    let mut dead = f.bus.dead_letters().await.unwrap();
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .basic_publish(
+            exchange.as_str().into(),
+            "order.purchased".into(),
+            lapin::options::BasicPublishOptions::default(),
+            b"not json",
+            lapin::BasicProperties::default(),
+        )
+        .await
+        .unwrap();
+    let after = message("order.purchased", 3);
+    f.bus.publish(&after).await.unwrap();
+    assert_eq!(take(&mut subscription).await, after);
+    let letter = receive_dead_letter(&mut dead).await;
+    assert!(
+        letter.letter.reason.starts_with("undecodable"),
+        "{}",
+        letter.letter.reason
+    );
+    assert_eq!(
+        (letter.letter.queue.as_str(), letter.letter.body.as_str()),
+        (queue.as_str(), "not json")
+    );
+    letter.ack().await.unwrap();
+    let _ = connection.close(200, "done".into()).await;
+    f.cleanup().await;
+}
+
+/// A work queue an earlier version declared as a classic queue keeps being consumed.
+#[tokio::test]
+async fn rabbitmq_consumes_a_classic_work_queue_left_by_an_earlier_version() {
+    let Some(mut f) = rabbitmq_fixture().await else {
+        return;
+    };
+    let (url, _) = f.broker.clone().unwrap();
+    let queue = f.queue("classic");
+    let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            queue.as_str().into(),
+            lapin::options::QueueDeclareOptions::durable(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut subscription = f.bus.subscribe(&queue, &["order.*"]).await.unwrap();
+    let sent = message("order.purchased", 4);
+    f.bus.publish(&sent).await.unwrap();
+    assert_eq!(take(&mut subscription).await, sent);
+    let _ = connection.close(200, "done".into()).await;
+    f.cleanup().await;
 }

@@ -98,6 +98,14 @@ impl Counters {
     }
 }
 
+/// What became of a bus message at the delivery log.
+enum Logged {
+    /// Its mails are logged (or it makes none).
+    Done,
+    /// It can never be read: why.
+    Unreadable(String),
+}
+
 /// The delivery log, the way out, and the retry policy.
 pub struct Worker {
     pub log: Arc<dyn DeliveryLog>,
@@ -121,7 +129,9 @@ impl Worker {
     async fn record(self: Arc<Self>, mut subscription: Subscription, wake: Arc<Notify>) {
         while let Some(delivery) = subscription.next().await {
             let handed_back = match self.log_one(&delivery).await {
-                Ok(()) => delivery.ack().await,
+                Ok(Logged::Done) => delivery.ack().await,
+                // Delivering it again cannot make it readable.
+                Ok(Logged::Unreadable(reason)) => delivery.dead_letter(&reason).await,
                 Err(error) => {
                     tracing::warn!(%error, "a notification not logged yet; the bus delivers it again");
                     tokio::time::sleep(STORE_RETRY).await;
@@ -137,18 +147,17 @@ impl Worker {
 
     /// Logs the mails `delivery` makes, if any and if not logged before: the first under the
     /// message's id, the others under `<id>.<n>`.
-    async fn log_one(&self, delivery: &BusDelivery) -> Result<(), NotifyError> {
+    async fn log_one(&self, delivery: &BusDelivery) -> Result<Logged, NotifyError> {
         let message = &delivery.message;
         let mails = match compose(message) {
             Ok(mails) if !mails.is_empty() => mails,
             Ok(_) => {
                 tracing::debug!(routing_key = %message.routing_key, "no mail for this message");
-                return Ok(());
+                return Ok(Logged::Done);
             }
             Err(error) => {
-                // Delivering it again cannot make it readable.
-                tracing::error!(%error, message_id = %message.message_id, "dropping a message this service cannot read");
-                return Ok(());
+                tracing::error!(%error, message_id = %message.message_id, "a message this service cannot read goes to the dead letters");
+                return Ok(Logged::Unreadable(format!("undecodable: {error}")));
             }
         };
         for (n, mail) in mails.into_iter().enumerate() {
@@ -161,7 +170,7 @@ impl Worker {
                 tracing::debug!(message_id = %record.message_id, "mail already logged");
             }
         }
-        Ok(())
+        Ok(Logged::Done)
     }
 
     async fn send_due(self: Arc<Self>, wake: Arc<Notify>) {

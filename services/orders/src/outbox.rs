@@ -102,6 +102,14 @@ mod tests {
         async fn subscribe_replica(&self, _: &str, _: &[&str]) -> Result<Subscription, BusError> {
             Err(BusError::Unavailable("down".into()))
         }
+        async fn dead_letters(
+            &self,
+        ) -> Result<holdfast_common::bus::DeadLetterSubscription, BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
+        async fn redrive(&self, _: &str, _: &str) -> Result<(), BusError> {
+            Err(BusError::Unavailable("down".into()))
+        }
         async fn ping(&self) -> Result<(), BusError> {
             Err(BusError::Unavailable("down".into()))
         }

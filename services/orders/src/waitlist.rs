@@ -561,16 +561,18 @@ pub async fn spawn(
                 Ok(message) => message,
                 Err(error) => {
                     // Redelivering cannot make it readable.
-                    tracing::error!(%error, "dropping an order.cancelled this service cannot read");
-                    if let Err(error) = delivery.ack().await {
+                    tracing::error!(%error, "an order.cancelled this service cannot read goes to the dead letters");
+                    if let Err(error) = delivery.dead_letter(&format!("undecodable: {error}")).await
+                    {
                         tracing::warn!(%error, "cannot settle an order.cancelled delivery");
                     }
                     continue;
                 }
             };
             let Some(event_id) = EventId::parse(&message.event_id) else {
-                tracing::error!(event_id = %message.event_id, "dropping an order.cancelled of no event");
-                if let Err(error) = delivery.ack().await {
+                tracing::error!(event_id = %message.event_id, "an order.cancelled of no event goes to the dead letters");
+                let reason = format!("undecodable: no event {:?}", message.event_id);
+                if let Err(error) = delivery.dead_letter(&reason).await {
                     tracing::warn!(%error, "cannot settle an order.cancelled delivery");
                 }
                 continue;
