@@ -1,5 +1,4 @@
-//! The all-in-one Holdfast: every service's router, mounted together (the notifications worker
-//! too: it serves only its operations routes, and the gateway does not route to it).
+//! The all-in-one Holdfast: every service's router, mounted together.
 //!
 //! [`mount_all`] is what the `holdfast` binary serves on the configured ports; [`spawn`] serves
 //! the same routers on ephemeral ports with the gateway wired to them, for end-to-end tests.
@@ -147,6 +146,7 @@ pub async fn spawn_with(
     settings.service_urls.events = url("events");
     settings.service_urls.orders = url("orders");
     settings.service_urls.ml = url("ml");
+    settings.service_urls.notifications = url("notifications");
 
     let settings = Arc::new(settings);
     let shutdown = CancellationToken::new();

@@ -3,8 +3,8 @@
 //! Each service describes its own routes next to its handlers (its router is built from those
 //! descriptions, so a route cannot go undocumented); this module puts them under the paths the
 //! gateway serves them on (API.md: `/api/auth/*` → auth `/*`, `/api/events*` → events
-//! `/events*`, `/api/orders/*`, `/api/public/*` and `/api/checkin/*` → orders, `/api/ml/*` → ml), adds the
-//! gateway's own routes, the security schemes, and the answers the gateway itself may give to
+//! `/events*`, `/api/orders/*`, `/api/public/*` and `/api/checkin/*` → orders, `/api/ml/*` → ml,
+//! `/api/notifications/*` → notifications), adds the gateway's own routes, the security schemes, and the answers the gateway itself may give to
 //! any route (rate limits, an unavailable or slow service, refused paths and bodies).
 //!
 //! The document is written to `gateway/openapi.json` (compiled into the gateway); the test
@@ -49,7 +49,7 @@ use utoipa::{Modify, OpenApi as _};
         (name = "orders", description = "Purchases and orders"),
         (name = "recommendations", description = "Events for a user, and events alike"),
         (name = "documentation", description = "This document and its page"),
-        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "operations", description = "Health, readiness and metrics; for admins, the bus's dead letters and the mails given up on"),
     ),
     modifiers(&SecuritySchemes),
 )]
@@ -88,6 +88,10 @@ pub fn document() -> OpenApi {
         (holdfast_events::SERVICE, holdfast_events::http::openapi()),
         (holdfast_orders::SERVICE, holdfast_orders::http::openapi()),
         (holdfast_ml::SERVICE, holdfast_ml::http::openapi()),
+        (
+            holdfast_notifications::SERVICE,
+            holdfast_notifications::http::openapi(),
+        ),
     ];
     let mut doc = Holdfast::openapi();
     for (service, routes) in services {
@@ -111,6 +115,7 @@ pub fn public_path(service: &str, path: &str) -> String {
         }
         "orders" => format!("/api/orders{path}"),
         "ml" => format!("/api/ml{path}"),
+        "notifications" => format!("/api/notifications{path}"),
         _ => path.to_string(),
     }
 }

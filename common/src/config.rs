@@ -94,7 +94,7 @@ pub struct Ports {
     pub events: u16,
     pub orders: u16,
     pub ml: u16,
-    /// Health, readiness and metrics of the notifications worker (it serves no API).
+    /// The notifications worker: its admin routes, health, readiness and metrics.
     pub notifications: u16,
 }
 
@@ -105,6 +105,8 @@ pub struct ServiceUrls {
     pub events: String,
     pub orders: String,
     pub ml: String,
+    /// Only the gateway calls it: its admin routes (dead letters, dead mails).
+    pub notifications: String,
     /// The services whose `*_SERVICE_URL` was set (the others default to this host's ports,
     /// and the all-in-one launcher calls them in process).
     pub configured: Vec<&'static str>,
@@ -438,7 +440,7 @@ impl Service {
                 "TICKET_SIGNING_KEYS",
             ],
             Self::Ml => &["JWT_SECRET", "AMQP_URL"],
-            Self::Notifications => &["AMQP_URL", "MONGODB_URI", "SMTP_URL"],
+            Self::Notifications => &["JWT_SECRET", "AMQP_URL", "MONGODB_URI", "SMTP_URL"],
         };
         used.contains(&variable)
     }
@@ -744,11 +746,13 @@ impl ServiceUrls {
             events: env.url("EVENTS_SERVICE_URL", ports.events)?,
             orders: env.url("ORDERS_SERVICE_URL", ports.orders)?,
             ml: env.url("ML_SERVICE_URL", ports.ml)?,
+            notifications: env.url("NOTIFICATIONS_SERVICE_URL", ports.notifications)?,
             configured: [
                 ("auth", "AUTH_SERVICE_URL"),
                 ("events", "EVENTS_SERVICE_URL"),
                 ("orders", "ORDERS_SERVICE_URL"),
                 ("ml", "ML_SERVICE_URL"),
+                ("notifications", "NOTIFICATIONS_SERVICE_URL"),
             ]
             .into_iter()
             .filter(|(_, variable)| env.string(variable).is_some())
@@ -1261,7 +1265,7 @@ mod tests {
             &[Service::Ml],
         );
         assert!(ml.is_ok(), "{ml:?}");
-        let notifications = only(&["AMQP_URL", "MONGODB_URI", "SMTP_URL"]);
+        let notifications = only(&["JWT_SECRET", "AMQP_URL", "MONGODB_URI", "SMTP_URL"]);
         assert!(
             Settings::from_lookup_for(
                 |n| notifications.get(n).map(|v| v.to_string()),

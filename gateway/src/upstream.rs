@@ -72,6 +72,7 @@ pub struct Upstreams {
     pub events: Upstream,
     pub orders: Upstream,
     pub ml: Upstream,
+    pub notifications: Upstream,
 }
 
 impl Upstreams {
@@ -89,11 +90,18 @@ impl Upstreams {
             events: upstream("events", &urls.events)?,
             orders: upstream("orders", &urls.orders)?,
             ml: upstream("ml", &urls.ml)?,
+            notifications: upstream("notifications", &urls.notifications)?,
         })
     }
 
-    pub fn all(&self) -> [&Upstream; 4] {
-        [&self.auth, &self.events, &self.orders, &self.ml]
+    pub fn all(&self) -> [&Upstream; 5] {
+        [
+            &self.auth,
+            &self.events,
+            &self.orders,
+            &self.ml,
+            &self.notifications,
+        ]
     }
 
     pub fn by_name(&self, name: &str) -> Option<&Upstream> {
@@ -110,7 +118,7 @@ const NEVER_FORWARDED: [&str; 3] = ["internal", "metrics", "ready"];
 /// Which upstream serves a public path, and the path it knows it by:
 /// `/api/auth/*` → auth `/*`, `/api/events*` → events `/events*`, `/api/orders/*` → orders `/*`,
 /// `/api/public/*` → orders `/public/*`, `/api/checkin/*` → orders `/checkin/*`, `/api/ml/*` →
-/// ml `/*`; `None` for other paths and for
+/// ml `/*`, `/api/notifications/*` → notifications `/*`; `None` for other paths and for
 /// [`NEVER_FORWARDED`] service paths.
 pub fn route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstream, String)> {
     let (upstream, service_path) = public_route(upstreams, path)?;
@@ -143,6 +151,9 @@ fn public_route<'u>(upstreams: &'u Upstreams, path: &str) -> Option<(&'u Upstrea
     if let Some(rest) = strip("/api/ml") {
         return Some((&upstreams.ml, rest));
     }
+    if let Some(rest) = strip("/api/notifications") {
+        return Some((&upstreams.notifications, rest));
+    }
     None
 }
 
@@ -157,6 +168,7 @@ mod tests {
                 events: "http://e".into(),
                 orders: "http://o".into(),
                 ml: "http://m".into(),
+                notifications: "http://n".into(),
                 configured: vec![],
             },
             &LocalServices::new(),
@@ -199,6 +211,11 @@ mod tests {
                 "/api/public/orders/o1",
                 Some(("orders", "/public/orders/o1")),
             ),
+            (
+                "/api/notifications/dead-letters",
+                Some(("notifications", "/dead-letters")),
+            ),
+            ("/api/notifications/metrics", None),
             (
                 "/api/checkin/events/e1/scan",
                 Some(("orders", "/checkin/events/e1/scan")),

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    Db, Storage, TestStack, buy, cancel, counter, event, metrics, post, spawn_in, spawn_on,
-    spawn_on_with, token_for,
+    Db, Storage, TestStack, access_token, api, assert_error, buy, cancel, counter, event, get_json,
+    metrics, post, spawn_in, spawn_on, spawn_on_with, token_for,
 };
 use holdfast_common::bus::BusMessage;
 use holdfast_common::infra::Infra;
@@ -374,7 +374,165 @@ async fn a_refused_mail_is_retried_and_a_hopeless_one_ends_dead(db: Db) {
     );
 }
 
+/// An admin lists the mails given up on and retries one with a fresh set of attempts; other
+/// callers are refused.
+async fn an_admin_retries_a_dead_mail(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[("MAIL_MAX_ATTEMPTS", "2")]).await else {
+        return;
+    };
+    let admin = access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
+    let user = access_token(&s, "user@holdfast.test", "holdfast-demo").await;
+    sink.refuse_next(usize::MAX);
+    let message = purchase_message("o-dead", "dead@example.com");
+    s.stack.infra.bus.publish(&message).await.unwrap();
+    assert_eq!(
+        counter_reaching(&s, "holdfast_mail_dead_total", 1.0).await,
+        1.0
+    );
+
+    let listed = get_json(&s, Some(&admin), "/api/notifications/mails/dead").await;
+    let id = message.message_id.to_string();
+    assert_eq!(listed["items"][0]["messageId"], json!(id), "{listed}");
+    assert_eq!(listed["items"][0]["recipient"], "dead@example.com");
+    assert_eq!(listed["items"][0]["status"], "DEAD");
+    assert!(listed["items"][0]["lastError"].as_str().is_some());
+    let path = format!("/api/notifications/mails/{id}/retry");
+    let anonymous = api().post(s.at(&path)).send().await.unwrap();
+    assert_error(anonymous, 401, "UNAUTHENTICATED").await;
+    assert_error(post(&s, &user, &path, json!({})).await, 403, "FORBIDDEN").await;
+    let listed_by_user = api()
+        .get(s.at("/api/notifications/mails/dead"))
+        .bearer_auth(&user)
+        .send()
+        .await
+        .unwrap();
+    assert_error(listed_by_user, 403, "FORBIDDEN").await;
+
+    sink.refuse_next(0);
+    let retried = post(&s, &admin, &path, json!({})).await;
+    assert_eq!(retried.status(), 200);
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(
+        (retried["status"].as_str(), retried["attempts"].as_u64()),
+        (Some("PENDING"), Some(0))
+    );
+    let mails = sink.wait_for(1, PATIENCE).await;
+    assert_eq!(to(&mails, "dead@example.com").len(), 1, "{mails:#?}");
+    let again = post(&s, &admin, &path, json!({})).await;
+    assert_error(again, 409, "NOT_WAITING").await;
+    let unknown = post(
+        &s,
+        &admin,
+        "/api/notifications/mails/nobody/retry",
+        json!({}),
+    )
+    .await;
+    assert_error(unknown, 404, "NOT_FOUND").await;
+    let bad = api()
+        .get(s.at("/api/notifications/mails/dead?limit=0"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, 400, "VALIDATION_FAILED").await;
+}
+
+/// A message its consumer cannot read becomes a dead letter, kept and counted; an admin
+/// re-drives it to its queue, where it dies again (still unreadable), one death more.
+async fn an_unreadable_message_is_kept_as_a_dead_letter_and_redriven(db: Db) {
+    let sink = SmtpSink::start().await;
+    let Some(s) = stack_mailing_to(&sink, db, &[]).await else {
+        return;
+    };
+    let admin = access_token(&s, "admin@holdfast.test", "holdfast-demo").await;
+    let unreadable = BusMessage::with_version("order.purchased", 1, json!({"orderId": 7})).unwrap();
+    s.stack.infra.bus.publish(&unreadable).await.unwrap();
+    let dead = "holdfast_bus_dead_letters_total{service=\"notifications\",queue=\"notifications.mail\",reason=\"undecodable\"}";
+    assert_eq!(counter_reaching(&s, dead, 1.0).await, 1.0);
+    // The queue goes on: the next purchase is mailed.
+    s.stack
+        .infra
+        .bus
+        .publish(&purchase_message("o-next", "next@example.com"))
+        .await
+        .unwrap();
+    sink.wait_for(1, PATIENCE).await;
+
+    let listed = get_json(
+        &s,
+        Some(&admin),
+        "/api/notifications/dead-letters?status=WAITING",
+    )
+    .await;
+    let items = listed["items"].as_array().unwrap();
+    let letter = items
+        .iter()
+        .find(|l| {
+            l["messageId"] == json!(unreadable.message_id.to_string())
+                && l["queue"] == "notifications.mail"
+        })
+        .unwrap_or_else(|| panic!("the dead letter is listed: {listed}"));
+    assert_eq!(letter["routingKey"], "order.purchased");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("undecodable"),
+        "{letter}"
+    );
+    assert_eq!(letter["deaths"], 1);
+    let body: BusMessage = serde_json::from_str(letter["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, unreadable);
+    let id = letter["id"].as_str().unwrap();
+    // The recommendations model could not read it either: a dead letter of its own queue.
+    assert_eq!(
+        counter_reaching(&s, "holdfast_bus_dead_letters_waiting", 2.0).await,
+        2.0
+    );
+
+    let path = format!("/api/notifications/dead-letters/{id}/redrive");
+    let redriven = post(&s, &admin, &path, json!({})).await;
+    assert_eq!(redriven.status(), 200);
+    let redriven: serde_json::Value = redriven.json().await.unwrap();
+    assert_eq!(redriven["status"], "REDRIVEN");
+    assert_eq!(counter_reaching(&s, dead, 2.0).await, 2.0, "it died again");
+    let again = get_json(
+        &s,
+        Some(&admin),
+        "/api/notifications/dead-letters?status=WAITING",
+    )
+    .await;
+    let again = again["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["id"] == json!(id))
+        .cloned()
+        .expect("waiting again");
+    assert_eq!(again["deaths"], 2);
+    let unknown = post(
+        &s,
+        &admin,
+        "/api/notifications/dead-letters/0123/redrive",
+        json!({}),
+    )
+    .await;
+    assert_error(unknown, 404, "NOT_FOUND").await;
+    let user = access_token(&s, "user@holdfast.test", "holdfast-demo").await;
+    assert_error(post(&s, &user, &path, json!({})).await, 403, "FORBIDDEN").await;
+    let bad = api()
+        .get(s.at("/api/notifications/dead-letters?cursor=nope"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_error(bad, 400, "VALIDATION_FAILED").await;
+}
+
 crate::support::on_both_document_stores!(
+    an_admin_retries_a_dead_mail,
+    an_unreadable_message_is_kept_as_a_dead_letter_and_redriven,
     a_purchase_a_cancellation_and_an_offer_are_mailed,
     a_transfer_is_mailed_to_both,
     a_message_delivered_twice_is_mailed_once,

@@ -237,6 +237,17 @@ impl DeadLetterDelivery {
     }
 }
 
+impl DeadLetterDelivery {
+    /// Hands the dead letter back for another delivery (it could not be kept yet).
+    pub async fn requeue(mut self) -> Result<(), BusError> {
+        match &mut self.acknowledger {
+            DeadAcknowledger::Amqp(acker) => rabbitmq::requeue(acker).await,
+            // Dropped right after this, it goes back to the list.
+            DeadAcknowledger::InProcess(_) => Ok(()),
+        }
+    }
+}
+
 impl Drop for DeadLetterDelivery {
     fn drop(&mut self) {
         if let DeadAcknowledger::InProcess(Some(letters)) = &self.acknowledger {

@@ -13,13 +13,17 @@
 //!   sends nothing twice);
 //! - [`mailer`] sends through `SMTP_URL`, or appends to `DATA_DIR/mail.mbox` in development;
 //! - [`worker`] records what the bus brings and sends what is due, with exponential backoff,
-//!   jitter and a `DEAD` state.
+//!   jitter and a `DEAD` state;
+//! - [`dead_letters`] keeps the bus's dead letters (every service's work queues) for operators;
+//! - [`http`] lets admins list and re-drive dead letters and retry dead mails.
 //!
-//! The crate exposes [`build`]; `main.rs` only launches it. Its router serves the common
-//! `/health`, `/ready` and `/metrics` and nothing else.
+//! The crate exposes [`build`]; `main.rs` only launches it. Besides the admin routes, its
+//! router serves the common `/health`, `/ready` and `/metrics`.
 
 pub mod compose;
+pub mod dead_letters;
 pub mod error;
+pub mod http;
 pub mod mailer;
 pub mod store;
 pub mod worker;
@@ -33,6 +37,11 @@ use holdfast_common::infra::Infra;
 use holdfast_common::metrics::Metrics;
 use holdfast_common::server;
 
+use holdfast_common::auth::TokenKeys;
+use tokio::sync::Notify;
+
+use crate::dead_letters::{DeadLetterMetrics, DeadLetters};
+use crate::http::AdminState;
 use crate::mailer::Mailer;
 use crate::worker::{Counters, RetryPolicy, Worker};
 
@@ -51,8 +60,19 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
     );
     let readiness = infra.readiness(Some(&store));
     let counters = Counters::default();
-    let metrics = Metrics::with(SERVICE, |registry| counters.register(registry));
+    let dead_letter_metrics = DeadLetterMetrics::default();
+    let metrics = Metrics::with(SERVICE, |registry| {
+        counters.register(registry);
+        dead_letter_metrics.register(registry);
+    });
     let log = store::deliveries(&store);
+    let dead_letters = Arc::new(DeadLetters {
+        log: store::dead_letters::dead_letters(&store),
+        bus: infra.bus.clone(),
+        metrics: dead_letter_metrics,
+    });
+    dead_letters.start().await?;
+    let wake = Arc::new(Notify::new());
     let retention_ms = i64::try_from(settings.record_retention.as_millis()).unwrap_or(i64::MAX);
     let pruned = Arc::downgrade(&log);
     holdfast_common::retention::spawn("deliveries", move |now_ms, limit| {
@@ -62,12 +82,18 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         }))
     });
     Worker {
-        log,
+        log: log.clone(),
         mailer: Arc::new(mailer),
         policy: RetryPolicy::from_settings(&settings.notifications),
         counters,
     }
-    .start(infra.bus.as_ref())
+    .start(infra.bus.as_ref(), wake.clone())
     .await?;
-    Ok(server::finish(Router::new(), SERVICE, metrics, readiness))
+    let admin = http::router(AdminState {
+        dead_letters,
+        mails: log,
+        wake,
+        keys: Arc::new(TokenKeys::new(&settings.auth.jwt_secret)),
+    });
+    Ok(server::finish(admin, SERVICE, metrics, readiness))
 }

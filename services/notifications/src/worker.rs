@@ -116,11 +116,11 @@ pub struct Worker {
 
 impl Worker {
     /// Subscribes to the announcements (so none published from now on is missed), then runs
-    /// the recorder and the sender in the background.
-    pub async fn start(self, bus: &dyn MessageBus) -> Result<(), NotifyError> {
+    /// the recorder and the sender in the background; `wake` tells the sender that a mail fell
+    /// due (a dead one retried).
+    pub async fn start(self, bus: &dyn MessageBus, wake: Arc<Notify>) -> Result<(), NotifyError> {
         let subscription = bus.subscribe(QUEUE, &ROUTING_KEYS).await?;
         let worker = Arc::new(self);
-        let wake = Arc::new(Notify::new());
         tokio::spawn(worker.clone().record(subscription, wake.clone()));
         tokio::spawn(worker.send_due(wake));
         Ok(())

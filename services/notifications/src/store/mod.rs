@@ -8,6 +8,7 @@
 //! so two senders never send the same record at once. A record whose mail reached the relay
 //! just as its sender died is sent again when the lease ends: delivery is at least once.
 
+pub mod dead_letters;
 mod mongo;
 mod sqlite;
 #[cfg(test)]
@@ -49,6 +50,23 @@ pub const SCHEMA: Schema = Schema {
         ALTER TABLE deliveries ADD COLUMN html TEXT;
         ALTER TABLE deliveries ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
     ",
+        r"
+        -- The bus's dead letters, kept for operators (store::dead_letters).
+        CREATE TABLE dead_letters (
+            id          TEXT PRIMARY KEY,
+            queue       TEXT NOT NULL,
+            routing_key TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            body        TEXT NOT NULL,
+            message_id  TEXT,
+            status      TEXT NOT NULL,
+            deaths      INTEGER NOT NULL,
+            dead_at     INTEGER NOT NULL,
+            redriven_at INTEGER
+        );
+        CREATE INDEX dead_letters_newest ON dead_letters (status, dead_at);
+        CREATE INDEX deliveries_dead ON deliveries (status, created_at DESC);
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
@@ -57,6 +75,15 @@ pub const SCHEMA: Schema = Schema {
             keys: &[
                 ("status", IndexOrder::Ascending),
                 ("nextAttemptAt", IndexOrder::Ascending),
+            ],
+            unique: false,
+        },
+        IndexSpec {
+            collection: "dead_letters",
+            name: "dead_letters_newest",
+            keys: &[
+                ("status", IndexOrder::Ascending),
+                ("deadAt", IndexOrder::Descending),
             ],
             unique: false,
         },
@@ -183,6 +210,13 @@ pub trait DeliveryLog: Send + Sync + 'static {
     async fn next_due(&self) -> Result<Option<i64>, StoreError>;
 
     async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// Up to `limit` mails given up on (`DEAD`), newest first, made before `before_ms`.
+    async fn dead(&self, before_ms: Option<i64>, limit: usize)
+    -> Result<Vec<Delivery>, StoreError>;
+
+    /// Gives a `DEAD` mail a fresh set of attempts, due at `now_ms`; false when it was not dead.
+    async fn revive(&self, message_id: &str, now_ms: i64) -> Result<bool, StoreError>;
 
     /// Deletes at most `limit` finished records (`SENT` or `DEAD`) made before
     /// `finished_before_ms`; how many went. A message redelivered after its record went would

@@ -177,6 +177,35 @@ impl DeliveryLog for MongoDeliveries {
         Ok(soonest.map(|d| d.next_attempt_at))
     }
 
+    async fn dead(
+        &self,
+        before_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let before_ms = before_ms.unwrap_or(i64::MAX);
+        self.deliveries
+            .find(doc! { "status": "DEAD", "createdAt": { "$lt": before_ms } })
+            .sort(doc! { "createdAt": -1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await?
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .map(Delivery::try_from)
+            .collect()
+    }
+
+    async fn revive(&self, message_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let updated = self
+            .deliveries
+            .update_one(
+                doc! { "_id": message_id, "status": "DEAD" },
+                doc! { "$set": { "status": "PENDING", "attempts": 0_i64, "nextAttemptAt": now_ms } },
+            )
+            .await?;
+        Ok(updated.modified_count == 1)
+    }
+
     async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError> {
         self.deliveries
             .find_one(doc! { "_id": message_id })

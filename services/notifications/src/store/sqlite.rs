@@ -178,6 +178,42 @@ impl DeliveryLog for SqliteDeliveries {
             .await
     }
 
+    async fn dead(
+        &self,
+        before_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let (before_ms, limit) = (
+            before_ms.unwrap_or(i64::MAX),
+            i64::try_from(limit).unwrap_or(i64::MAX),
+        );
+        self.db
+            .call(move |c| {
+                let mut statement = c.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM deliveries WHERE status = 'DEAD' AND created_at < ?1 \
+                     ORDER BY created_at DESC LIMIT ?2"
+                ))?;
+                Ok(statement
+                    .query_map(params![before_ms, limit], read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn revive(&self, message_id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let message_id = message_id.to_string();
+        self.db
+            .call(move |c| {
+                let changed = c.execute(
+                    "UPDATE deliveries SET status = 'PENDING', attempts = 0, next_attempt_at = ?2 \
+                     WHERE message_id = ?1 AND status = 'DEAD'",
+                    params![message_id, now_ms],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
     async fn get(&self, message_id: &str) -> Result<Option<Delivery>, StoreError> {
         let message_id = message_id.to_string();
         self.db

@@ -184,6 +184,58 @@ async fn finished_records_are_pruned_in_batches(log: Arc<dyn DeliveryLog>) {
     assert_eq!(left.len(), 8);
 }
 
+/// A dead mail is listed newest first and revived with a fresh set of attempts, once.
+async fn a_dead_mail_is_listed_and_revived_once(log: Arc<dyn DeliveryLog>) {
+    let now = now_millis();
+    for (n, id) in ["old", "new"].into_iter().enumerate() {
+        log.record(&delivery(id, now + i64::try_from(n).unwrap()))
+            .await
+            .unwrap();
+        let attempt = log.claim_due(now + 5, now + 60_000, 1).await.unwrap()[0].attempts;
+        log.mark_failed(id, attempt, "550 no such user", None)
+            .await
+            .unwrap();
+    }
+    log.record(&delivery("alive", now)).await.unwrap();
+    let dead: Vec<String> = log
+        .dead(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(dead, ["new", "old"]);
+    let older: Vec<String> = log
+        .dead(Some(now + 1), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.message_id)
+        .collect();
+    assert_eq!(older, ["old"]);
+
+    assert!(log.revive("old", now + 100).await.unwrap());
+    assert!(
+        !log.revive("old", now + 100).await.unwrap(),
+        "only a dead mail is revived"
+    );
+    assert!(!log.revive("alive", now + 100).await.unwrap());
+    let revived = log.get("old").await.unwrap().unwrap();
+    assert_eq!(
+        (revived.status, revived.attempts, revived.next_attempt_at_ms),
+        (DeliveryStatus::Pending, 0, now + 100)
+    );
+    assert_eq!(
+        revived.last_error.as_deref(),
+        Some("550 no such user"),
+        "the last error stays"
+    );
+    let claimed = log.claim_due(now + 100, now + 60_000, 10).await.unwrap();
+    let mut claimed: Vec<&str> = claimed.iter().map(|d| d.message_id.as_str()).collect();
+    claimed.sort_unstable();
+    assert_eq!(claimed, ["alive", "old"]);
+}
+
 async fn sqlite() -> Option<(Arc<dyn DeliveryLog>, TestStore)> {
     let test = TestStore::sqlite(&SCHEMA).await;
     Some((deliveries(&test.store), test))
@@ -199,5 +251,134 @@ holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => 
     a_claim_is_a_lease_counted_as_an_attempt,
     a_failure_is_retried_later_or_dead,
     concurrent_senders_never_claim_a_record_twice,
-    finished_records_are_pruned_in_batches
+    finished_records_are_pruned_in_batches,
+    a_dead_mail_is_listed_and_revived_once
 ]);
+
+mod dead_letter_log {
+    use std::sync::Arc;
+
+    use holdfast_common::bus::DeadLetter;
+    use holdfast_common::testing::TestStore;
+
+    use crate::store::SCHEMA;
+    use crate::store::dead_letters::*;
+
+    fn letter(queue: &str, message_id: Option<&str>, reason: &str) -> DeadLetter {
+        DeadLetter {
+            queue: queue.into(),
+            routing_key: "order.cancelled".into(),
+            reason: reason.into(),
+            body: format!("{{\"n\":\"{reason}\"}}"),
+            message_id: message_id.map(String::from),
+        }
+    }
+
+    /// One record per queue and message however often the dead-letter queue delivers it; a
+    /// re-driven one that dies again waits again, one death more.
+    async fn a_letter_is_kept_once_and_waits_again_when_it_dies_again(log: Arc<dyn DeadLetterLog>) {
+        let first = DeadLetterRecord::new(letter("q", Some("m1"), "delivery_limit"), 1_000);
+        let id = DeadLetterRecord::id_of("q", "m1");
+        assert_eq!(first.id, id);
+        assert_eq!(id.len(), 32);
+        assert_ne!(id, DeadLetterRecord::id_of("other", "m1"));
+        log.keep(&first).await.unwrap();
+        log.keep(&DeadLetterRecord::new(
+            letter("q", Some("m1"), "again"),
+            1_500,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(log.get(&id).await.unwrap(), Some(first.clone()));
+        assert_eq!(log.waiting().await.unwrap(), 1);
+
+        assert!(log.mark_redriven(&id, 2_000).await.unwrap());
+        assert!(!log.mark_redriven(&id, 2_001).await.unwrap(), "once");
+        let redriven = log.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (redriven.status, redriven.redriven_at_ms),
+            (DeadLetterStatus::Redriven, Some(2_000))
+        );
+        assert_eq!(log.waiting().await.unwrap(), 0);
+
+        log.keep(&DeadLetterRecord::new(
+            letter("q", Some("m1"), "undecodable: x"),
+            3_000,
+        ))
+        .await
+        .unwrap();
+        let again = log.get(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                again.status,
+                again.deaths,
+                again.dead_at_ms,
+                again.letter.reason.as_str(),
+                again.redriven_at_ms
+            ),
+            (DeadLetterStatus::Waiting, 2, 3_000, "undecodable: x", None)
+        );
+        // The same message dead in another queue is another record; one without an id too.
+        log.keep(&DeadLetterRecord::new(
+            letter("other", Some("m1"), "r"),
+            3_000,
+        ))
+        .await
+        .unwrap();
+        log.keep(&DeadLetterRecord::new(
+            letter("q", None, "undecodable: y"),
+            3_000,
+        ))
+        .await
+        .unwrap();
+        assert_eq!(log.waiting().await.unwrap(), 3);
+    }
+
+    /// Pages newest first, filtered by status, without gaps or repeats across equal instants.
+    async fn letters_page_newest_first(log: Arc<dyn DeadLetterLog>) {
+        for n in 0..7_i64 {
+            let record =
+                DeadLetterRecord::new(letter("q", Some(&format!("m{n}")), "r"), 1_000 + n / 2);
+            log.keep(&record).await.unwrap();
+        }
+        let id = |n: i64| DeadLetterRecord::id_of("q", &format!("m{n}"));
+        log.mark_redriven(&id(6), 5_000).await.unwrap();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = log
+                .list(Some(DeadLetterStatus::Waiting), after.as_ref(), 2)
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some(After {
+                dead_at_ms: last.dead_at_ms,
+                id: last.id.clone(),
+            });
+            seen.extend(page.iter().map(|r| r.id.clone()));
+        }
+        // Equal instants (m4 and m5 died in the same millisecond) are ordered by id.
+        let mut expected: Vec<(i64, String)> = (0..6).map(|n| (1_000 + n / 2, id(n))).collect();
+        expected.sort_by(|a, b| b.cmp(a));
+        let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+        assert_eq!(seen, expected);
+        let all = log.list(None, None, 100).await.unwrap();
+        assert_eq!(all.len(), 7);
+        assert!(all.iter().any(|r| r.id == id(6)));
+    }
+
+    async fn sqlite() -> Option<(Arc<dyn DeadLetterLog>, TestStore)> {
+        let test = TestStore::sqlite(&SCHEMA).await;
+        Some((dead_letters(&test.store), test))
+    }
+
+    async fn mongodb() -> Option<(Arc<dyn DeadLetterLog>, TestStore)> {
+        let test = TestStore::mongodb(&SCHEMA).await?;
+        Some((dead_letters(&test.store), test))
+    }
+
+    holdfast_common::contract_suite!(sqlite_adapter => sqlite(), mongodb_adapter => mongodb(); [
+        a_letter_is_kept_once_and_waits_again_when_it_dies_again,
+        letters_page_newest_first
+    ]);
+}
