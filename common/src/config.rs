@@ -527,8 +527,8 @@ impl Settings {
             service_urls: ServiceUrls::read(&env, &ports)?,
             ports,
             data_dir: PathBuf::from(env.string("DATA_DIR").unwrap_or_else(|| "./data".into())),
-            redis_url: env.string("REDIS_URL"),
             redis_cluster_urls: env.redis_cluster_urls()?,
+            redis_url: env.string("REDIS_URL").filter(|url| !url.contains(',')),
             amqp_url: env.string("AMQP_URL"),
             mongodb_uri: env.string("MONGODB_URI"),
             bus_delivery_limit: u32::try_from(env.positive(
@@ -1060,22 +1060,26 @@ impl Env<'_> {
     }
 
     /// `REDIS_CLUSTER_URLS`: the comma-separated `redis://` or `rediss://` URLs of a Redis
-    /// Cluster's seed nodes; refused beside `REDIS_URL` (a process has one TTL store). The
-    /// value is never echoed: it carries the password.
+    /// Cluster's seed nodes; refused beside `REDIS_URL` (a process has one TTL store). A
+    /// `REDIS_URL` listing several URLs names a cluster too (so that one secret serves both
+    /// deployments). The value is never echoed: it carries the password.
     fn redis_cluster_urls(&self) -> Result<Vec<String>, ConfigError> {
-        let Some(raw) = self.string("REDIS_CLUSTER_URLS") else {
-            return Ok(Vec::new());
-        };
-        let invalid = |reason: String| ConfigError::Invalid {
-            name: "REDIS_CLUSTER_URLS",
+        let invalid = |name, reason: String| ConfigError::Invalid {
+            name,
             value: "(not shown: it may carry a password)".into(),
             reason,
         };
-        if self.string("REDIS_URL").is_some() {
-            return Err(invalid(
-                "REDIS_URL is set too; give one or the other".into(),
-            ));
-        }
+        let (name, raw) = match (self.string("REDIS_CLUSTER_URLS"), self.string("REDIS_URL")) {
+            (None, Some(url)) if url.contains(',') => ("REDIS_URL", url),
+            (None, _) => return Ok(Vec::new()),
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "REDIS_CLUSTER_URLS",
+                    "REDIS_URL is set too; give one or the other".into(),
+                ));
+            }
+            (Some(urls), None) => ("REDIS_CLUSTER_URLS", urls),
+        };
         let urls: Vec<String> = raw
             .split(',')
             .map(str::trim)
@@ -1086,10 +1090,13 @@ impl Env<'_> {
             .iter()
             .position(|url| !url.starts_with("redis://") && !url.starts_with("rediss://"))
         {
-            return Err(invalid(format!(
-                "seed node {} is not a redis:// or rediss:// URL",
-                position + 1
-            )));
+            return Err(invalid(
+                name,
+                format!(
+                    "seed node {} is not a redis:// or rediss:// URL",
+                    position + 1
+                ),
+            ));
         }
         Ok(urls)
     }
@@ -1429,6 +1436,17 @@ mod tests {
         )]);
         assert_eq!(name, "REDIS_CLUSTER_URLS");
         assert!(reason.contains("seed node 2"), "{reason}");
+        // Several URLs in REDIS_URL name a cluster as well.
+        let s = settings(&[("REDIS_URL", "redis://r1:6379,redis://r2:6379")]).unwrap();
+        assert_eq!(
+            (s.redis_url, s.redis_cluster_urls),
+            (
+                None,
+                vec!["redis://r1:6379".to_string(), "redis://r2:6379".to_string()]
+            )
+        );
+        let (name, _) = invalid(&[("REDIS_URL", "redis://r1:6379,r2:6379")]);
+        assert_eq!(name, "REDIS_URL");
     }
 
     #[test]
