@@ -1162,18 +1162,29 @@ impl Env<'_> {
         }
     }
 
+    /// A service's URL, or its replicas' URLs, comma-separated (each without a trailing `/`).
     fn url(&self, name: &'static str, default_port: u16) -> Result<String, ConfigError> {
         let Some(raw) = self.string(name) else {
             return Ok(format!("http://127.0.0.1:{default_port}"));
         };
-        if !(raw.starts_with("http://") || raw.starts_with("https://")) {
+        let urls: Vec<&str> = raw
+            .split(',')
+            .map(|url| url.trim().trim_end_matches('/'))
+            .filter(|url| !url.is_empty())
+            .collect();
+        if urls.is_empty()
+            || urls
+                .iter()
+                .any(|url| !(url.starts_with("http://") || url.starts_with("https://")))
+        {
             return Err(ConfigError::Invalid {
                 name,
                 value: raw,
-                reason: "expected an http:// or https:// URL".into(),
+                reason: "expected an http:// or https:// URL, or several separated by commas"
+                    .into(),
             });
         }
-        Ok(raw.trim_end_matches('/').to_string())
+        Ok(urls.join(","))
     }
 }
 

@@ -28,6 +28,7 @@ pub mod money;
 pub mod openapi;
 pub mod passwords;
 pub mod qr;
+pub mod replicas;
 pub mod retention;
 pub mod server;
 pub mod service_auth;

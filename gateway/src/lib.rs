@@ -139,6 +139,7 @@ enum UpstreamName {
     Events,
     Orders,
     Ml,
+    Notifications,
 }
 
 /// Everything under `/api`: forwarded to the service that owns the path.

@@ -123,16 +123,14 @@ pub async fn forward(
                 Err(_) => return Err(timed_out(upstream)),
             }
         }
-        Address::Http {
-            scheme,
-            authority,
-            base_path,
-        } => {
-            let path_and_query = path_and_query(upstream, base_path, path, parts.uri.query())?;
+        Address::Http(replicas) => {
+            let server = replicas.pick();
+            let path_and_query =
+                path_and_query(upstream, &server.base_path, path, parts.uri.query())?;
             parts.uri = uri::Uri::from_parts({
                 let mut uri = uri::Parts::default();
-                uri.scheme = Some(scheme.clone());
-                uri.authority = Some(authority.clone());
+                uri.scheme = Some(server.scheme.clone());
+                uri.authority = Some(server.authority.clone());
                 uri.path_and_query = Some(path_and_query);
                 uri
             })
@@ -140,7 +138,12 @@ pub async fn forward(
             let sent = client.request(Request::from_parts(parts, body));
             match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer.map(Body::new),
-                Ok(Err(error)) => return Err(upstream_error(upstream, &error, limit)),
+                Ok(Err(error)) => {
+                    if error.is_connect() {
+                        server.mark_down();
+                    }
+                    return Err(upstream_error(upstream, &error, limit));
+                }
                 Err(_) => return Err(timed_out(upstream)),
             }
         }

@@ -1,6 +1,9 @@
 //! The services behind the gateway and how public paths map onto theirs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::Uri;
@@ -22,33 +25,118 @@ pub struct Upstream {
 pub enum Address {
     /// Its router, called in process: a `tower::Service` call with the same request and answer.
     Local(Router),
-    /// An HTTP server; `base_path` (empty, or starting with `/` and without a trailing one)
-    /// prefixes every path sent to it.
-    Http {
-        scheme: Scheme,
-        authority: Authority,
-        base_path: String,
-    },
+    /// Its replicas' HTTP servers, called in turn.
+    Http(Arc<Replicas>),
 }
 
-impl Address {
-    /// The address of a service at `url`, an absolute `http://` URL.
-    pub fn http(url: &str) -> anyhow::Result<Self> {
+/// How long a replica that refused a connection is passed over.
+const DOWN_FOR: Duration = Duration::from_secs(2);
+
+/// The HTTP servers of one service's replicas (a `*_SERVICE_URL` may list several, comma
+/// separated), each call going to the next in turn. A replica that refuses a connection (a
+/// stopped or killed process) is passed over for [`DOWN_FOR`], so its share of the calls goes
+/// to the others instead of failing; when every replica is down they are all tried.
+#[derive(Debug)]
+pub struct Replicas {
+    servers: Vec<Server>,
+    next: AtomicUsize,
+}
+
+/// One replica: `base_path` (empty, or starting with `/` and without a trailing one) prefixes
+/// every path sent to it.
+#[derive(Debug)]
+pub struct Server {
+    pub scheme: Scheme,
+    pub authority: Authority,
+    pub base_path: String,
+    /// Unix ms until which it is passed over.
+    down_until_ms: AtomicI64,
+}
+
+impl Server {
+    /// The server at `url`, an absolute `http://` URL.
+    fn parse(url: &str) -> anyhow::Result<Self> {
         let uri: Uri = url
             .parse()
             .map_err(|e| anyhow::anyhow!("service URL {url:?}: {e}"))?;
         let parts = uri.into_parts();
         match (parts.scheme, parts.authority) {
-            (Some(scheme), Some(authority)) if scheme == Scheme::HTTP => Ok(Self::Http {
+            (Some(scheme), Some(authority)) if scheme == Scheme::HTTP => Ok(Self {
                 scheme,
                 authority,
                 base_path: parts
                     .path_and_query
                     .map(|p| p.path().trim_end_matches('/').to_string())
                     .unwrap_or_default(),
+                down_until_ms: AtomicI64::new(0),
             }),
             _ => anyhow::bail!("service URL {url:?}: must be an absolute http:// URL"),
         }
+    }
+
+    /// It refused a connection: pass it over for a while.
+    pub fn mark_down(&self) {
+        let until = holdfast_common::when::now_millis()
+            + i64::try_from(DOWN_FOR.as_millis()).unwrap_or(i64::MAX);
+        if self.down_until_ms.swap(until, Ordering::Relaxed) == 0 {
+            tracing::warn!(server = %self, "replica refused a connection; passed over for now");
+        }
+    }
+
+    fn is_up(&self, now_ms: i64) -> bool {
+        let until = self.down_until_ms.load(Ordering::Relaxed);
+        if until != 0 && until <= now_ms {
+            self.down_until_ms.store(0, Ordering::Relaxed);
+        }
+        until <= now_ms
+    }
+}
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}{}", self.scheme, self.authority, self.base_path)
+    }
+}
+
+impl Replicas {
+    /// The replicas listed in `urls`, comma-separated absolute `http://` URLs.
+    pub fn parse(urls: &str) -> anyhow::Result<Self> {
+        let servers = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .map(Server::parse)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!servers.is_empty(), "service URL {urls:?}: no URL");
+        Ok(Self {
+            servers,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The replica for the next call: the replicas that are not passed over take turns (so a
+    /// down one's share is spread over the others), or all of them when every one is down.
+    pub fn pick(&self) -> &Server {
+        let now = holdfast_common::when::now_millis();
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        let up = self.servers.iter().filter(|s| s.is_up(now)).count();
+        match up {
+            0 => &self.servers[turn % self.servers.len()],
+            up => self
+                .servers
+                .iter()
+                .filter(|s| s.is_up(now))
+                .nth(turn % up)
+                .unwrap_or(&self.servers[0]),
+        }
+    }
+}
+
+impl Address {
+    /// The address of a service at `urls`: one absolute `http://` URL or several, comma
+    /// separated (its replicas).
+    pub fn http(urls: &str) -> anyhow::Result<Self> {
+        Ok(Self::Http(Arc::new(Replicas::parse(urls)?)))
     }
 }
 
@@ -56,11 +144,10 @@ impl std::fmt::Display for Address {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Local(_) => f.write_str("in process"),
-            Self::Http {
-                scheme,
-                authority,
-                base_path,
-            } => write!(f, "{scheme}://{authority}{base_path}"),
+            Self::Http(replicas) => {
+                let servers: Vec<String> = replicas.servers.iter().map(Server::to_string).collect();
+                f.write_str(&servers.join(", "))
+            }
         }
     }
 }

@@ -562,3 +562,49 @@ async fn in_process_upstreams_get_the_same_requests_timeouts_and_circuits() {
     assert_eq!(upstream.calls.load(Ordering::SeqCst), 3);
     token.cancel();
 }
+
+/// A service given as several replicas: calls go to each in turn, and a replica that refuses
+/// connections (stopped, killed) costs one failed call, then is passed over.
+#[tokio::test]
+async fn calls_go_to_each_replica_in_turn_and_pass_over_one_that_is_down() {
+    let token = CancellationToken::new();
+    let replica = |name: &'static str| Router::new().fallback(any(move || async move { name }));
+    let (first, second) = (
+        serve(replica("first"), &token).await,
+        serve(replica("second"), &token).await,
+    );
+    let dead = dead_url().await;
+    let mut settings = Settings::from_map(&HashMap::new()).unwrap();
+    settings.service_urls.orders = format!("{first},{dead},{second}");
+    settings.service_urls.ml = dead_url().await;
+    settings.gateway.circuit_failure_threshold = 100;
+    let app = holdfast_gateway::build(settings.into(), Infra::embedded())
+        .await
+        .unwrap()
+        .public;
+    let gateway = serve(app, &token).await;
+    let client = reqwest::Client::new();
+    let mut answers = HashMap::<String, usize>::new();
+    for _ in 0..30 {
+        let res = client
+            .get(format!("{gateway}/api/orders/anything"))
+            .send()
+            .await
+            .unwrap();
+        let key = match res.status().as_u16() {
+            200 => res.text().await.unwrap(),
+            status => status.to_string(),
+        };
+        *answers.entry(key).or_default() += 1;
+    }
+    assert_eq!(
+        answers.get("503"),
+        Some(&1),
+        "one call met the dead replica: {answers:?}"
+    );
+    assert_eq!(answers["first"] + answers["second"], 29, "{answers:?}");
+    assert!(
+        answers["first"] >= 14 && answers["second"] >= 14,
+        "{answers:?}"
+    );
+}

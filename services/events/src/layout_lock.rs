@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast_common::replicas::BaseUrls;
 use holdfast_common::service_auth::ServiceKeys;
 use serde::Deserialize;
 
@@ -39,7 +40,7 @@ pub struct OrdersUnavailable(String);
 #[derive(Clone)]
 pub struct OrdersClient {
     client: reqwest::Client,
-    orders_url: String,
+    orders: BaseUrls,
     /// Sign the service token every call to orders' `/internal` routes carries.
     service_keys: Arc<ServiceKeys>,
 }
@@ -55,7 +56,7 @@ impl OrdersClient {
     ) -> anyhow::Result<Self> {
         Ok(Self {
             client: reqwest::Client::builder().timeout(timeout).build()?,
-            orders_url: orders_url.to_string(),
+            orders: BaseUrls::new(orders_url),
             service_keys,
         })
     }
@@ -69,7 +70,10 @@ impl OrdersClient {
     }
 
     fn lock_url(&self, event_id: &str) -> String {
-        format!("{}/internal/events/{event_id}/layout-lock", self.orders_url)
+        format!(
+            "{}/internal/events/{event_id}/layout-lock",
+            self.orders.next()
+        )
     }
 
     pub async fn lock_layout(&self, event_id: &str) -> Result<LayoutLock, OrdersUnavailable> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use holdfast_common::bus::MessageBus;
 use holdfast_common::messages::{EventDetails, Message, OrderPurchased};
+use holdfast_common::replicas::BaseUrls;
 
 use crate::model::Model;
 
@@ -15,12 +16,12 @@ const PAGE: u32 = 100;
 /// Loads every event the events service lists.
 async fn load_catalog(
     client: &reqwest::Client,
-    events_url: &str,
+    events: &BaseUrls,
     model: &Model,
 ) -> anyhow::Result<usize> {
     let mut loaded = 0;
     for page in 1.. {
-        let url = format!("{events_url}/events?limit={PAGE}&page={page}");
+        let url = format!("{}/events?limit={PAGE}&page={page}", events.next());
         let events: Vec<EventDetails> = client
             .get(&url)
             .send()
@@ -71,11 +72,12 @@ pub async fn start(
         }
     });
     let client = reqwest::Client::builder().timeout(timeout).build()?;
+    let events = BaseUrls::new(&events_url);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let mut backoff = Duration::from_millis(200);
         loop {
-            match load_catalog(&client, &events_url, &model).await {
+            match load_catalog(&client, &events, &model).await {
                 Ok(count) => {
                     tracing::info!(count, "event catalog loaded");
                     return;

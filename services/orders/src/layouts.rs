@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use holdfast_common::bus::MessageBus;
 use holdfast_common::messages::{EventDeleted, EventUpdated, Message};
+use holdfast_common::replicas::BaseUrls;
 use holdfast_common::sync::lock;
 use holdfast_common::venue::VenueSpec;
 use holdfast_common::{money, when};
@@ -26,7 +27,7 @@ use crate::store::board::SeatBoard;
 pub struct Layouts {
     board: Arc<dyn SeatBoard>,
     client: reqwest::Client,
-    events_url: String,
+    events: BaseUrls,
     ttl: Duration,
     cache: Mutex<HashMap<EventId, (Layout, Instant)>>,
     /// One fetch at a time per event: at an on-sale's first second every buyer misses the
@@ -44,7 +45,7 @@ impl Layouts {
         Ok(Self {
             board,
             client: reqwest::Client::builder().timeout(timeout).build()?,
-            events_url: events_url.to_string(),
+            events: BaseUrls::new(events_url),
             ttl,
             cache: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
@@ -92,7 +93,7 @@ impl Layouts {
             .layout_version(event_id)
             .await
             .map_err(|e| LayoutUnavailable(e.to_string()))?;
-        let url = format!("{}/events/{event_id}", self.events_url);
+        let url = format!("{}/events/{event_id}", self.events.next());
         let response = self
             .client
             .get(&url)
