@@ -404,7 +404,7 @@ pub const CATALOGUE: &[Entry] = &[
         routing_key: OrderPurchased::TYPE,
         version: OrderPurchased::VERSION,
         publisher: "orders (outbox)",
-        consumers: "notifications, ml",
+        consumers: "notifications, ml, orders (the seat board)",
         fields: "`orderId`, `userId`, `eventId`, `seatIds`, `amount`, `currency`, \
             `paymentIntentId`, `email`, `event{title, date, timezone, location}`, `seats`, `tickets`",
     },

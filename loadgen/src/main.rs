@@ -23,6 +23,7 @@ mod fill;
 mod hammer;
 mod onsale;
 mod quota;
+mod replicas;
 mod report;
 mod seatmap;
 mod waitlist;
@@ -79,6 +80,40 @@ enum Scenario {
     Door(DoorArgs),
     /// An offline verifier: downloads an event's keys and tickets, then checks passes offline.
     Verify(VerifyArgs),
+    /// Holdfast as separate processes (3 orders, 2 events, 2 gateways, 2 notifications, auth,
+    /// ml) on shared Redis, RabbitMQ and MongoDB; an on-sale during which one orders replica
+    /// and one gateway are killed; correctness checks and buyers per second.
+    Replicas(ReplicasArgs),
+}
+
+/// The replicas scenario (needs `AMQP_URL`, `MONGODB_URI`, and `REDIS_CLUSTER_URLS` or
+/// `REDIS_URL`).
+#[derive(Args, Clone)]
+pub struct ReplicasArgs {
+    /// Orders replicas.
+    #[arg(long, default_value_t = 3)]
+    pub orders: usize,
+    #[arg(long, default_value_t = 2000)]
+    pub buyers: usize,
+    /// Concurrent buyers.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 20)]
+    pub rows: u32,
+    #[arg(long, default_value_t = 50)]
+    pub seats_per_row: u32,
+    /// SIGKILL the last orders replica and the second gateway mid-sale.
+    #[arg(long)]
+    pub kill: bool,
+    /// When to kill: after this share of the buyers.
+    #[arg(long, default_value_t = 0.4)]
+    pub kill_at: f64,
+    /// The holds' lifetime in this run (the run waits it out before its last check).
+    #[arg(long, default_value_t = 10)]
+    pub hold_ttl_seconds: u64,
+    /// Where the holdfast-* binaries are (default: next to this one).
+    #[arg(long)]
+    pub bin_dir: Option<std::path::PathBuf>,
 }
 
 /// Where to send the load, and how many clients at once.
@@ -363,6 +398,8 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Door(a) => &a.target,
         // Offline: no stack, no load.
         Scenario::Verify(args) => return door::verify(args).await,
+        // Starts its own processes.
+        Scenario::Replicas(args) => return replicas::run(args).await,
     };
     if matches!(cli.scenario, Scenario::Hammer(_) | Scenario::Quota(_)) && target_args.url.is_none()
     {
@@ -391,6 +428,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fill(args) => fill::run(&url, args).await,
         Scenario::Door(args) => door::run(&url, args).await,
         Scenario::Verify(args) => door::verify(args).await,
+        Scenario::Replicas(args) => replicas::run(args).await,
     }
 }
 

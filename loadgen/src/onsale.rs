@@ -110,7 +110,7 @@ pub async fn create_event(
 }
 
 /// 1–4 adjacent available seats, the row drawn with a strong bias to the front.
-fn pick(
+pub fn pick(
     rng: &mut Rng,
     unavailable: &HashSet<Seat>,
     rows: u32,

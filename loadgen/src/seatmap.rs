@@ -123,7 +123,7 @@ fn expand(runs: &Value, into: &mut HashSet<Seat>) {
     }
 }
 
-fn from_compact(view: &Value) -> Availability {
+pub fn from_compact(view: &Value) -> Availability {
     let mut seen = Availability::default();
     expand(&view["reserved"], &mut seen.reserved);
     expand(&view["held"], &mut seen.unavailable);

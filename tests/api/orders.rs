@@ -194,7 +194,51 @@ async fn a_busy_client_leaves_only_bounded_expiring_state(kv: Kv) {
     assert!(forever.is_empty(), "keys without a TTL: {forever:?}");
 }
 
+/// A purchase committed by a process that died before putting its seats on the board: its
+/// `order.purchased` (published from the outbox by any replica) marks them sold, so they never
+/// look free once the dead hold runs out.
+async fn an_announced_purchase_reaches_the_board(kv: Kv, db: Db) {
+    let Some(s) = stack(kv, db, &[("SEAT_MAP_MAX_STALENESS_MS", "0")]).await else {
+        return;
+    };
+    let event_id = event(&s, 1, 4, 10.0).await;
+    let buyer = token_for("died-mid-purchase");
+    hold_id(&s, &buyer, &event_id, &["R1-S1", "R1-S2"]).await;
+    let order_id = holdfast_common::testing::unique_name("order");
+    let purchased =
+        holdfast_common::bus::BusMessage::of(&holdfast_common::messages::OrderPurchased {
+            order_id: order_id.clone(),
+            user_id: "died-mid-purchase".into(),
+            event_id: event_id.clone(),
+            seat_ids: vec!["R1-S1".into(), "R1-S2".into()],
+            amount: 20.into(),
+            currency: "INR".into(),
+            payment_intent_id: None,
+            email: None,
+            event: None,
+            seats: Vec::new(),
+            tickets: Vec::new(),
+        })
+        .unwrap();
+    s.stack.infra.bus.publish(&purchased).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let states = seat_states(&s, &event_id).await;
+        if states["R1-S1"] == "reserved" && states["R1-S2"] == "reserved" {
+            assert_eq!(states["R1-S3"], "available");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {states:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A redelivery changes nothing.
+    s.stack.infra.bus.publish(&purchased).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seat_states(&s, &event_id).await["R1-S2"], "reserved");
+}
+
 crate::support::on_every_store!(
+    an_announced_purchase_reaches_the_board,
     an_idempotency_key_is_usable_again_after_its_ttl,
     upper_case_event_ids_see_the_same_seats,
     the_whole_flow_through_the_gateway_with_cookies,

@@ -9,6 +9,7 @@ pub mod blocks;
 pub mod cancellation;
 pub mod checkin;
 pub mod checkout;
+pub mod committed_sales;
 pub mod domain;
 pub mod error;
 pub mod holding;
@@ -236,6 +237,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         .changes
         .follow_expiries(state.holds.board(), counters.holds_expired.clone());
     waitlist::spawn(&state.waitlist, &state.live, &*infra.bus, rounds_wanted).await?;
+    committed_sales::spawn(&*infra.bus, state.holds.clone(), state.changes.clone()).await?;
     let app = router(state).layer(tower_http::compression::CompressionLayer::new());
     Ok(server::finish(app, SERVICE, metrics, readiness))
 }
