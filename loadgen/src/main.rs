@@ -108,6 +108,10 @@ pub struct ReplicasArgs {
     /// When to kill: after this share of the buyers.
     #[arg(long, default_value_t = 0.4)]
     pub kill_at: f64,
+    /// A shell command that restarts RabbitMQ, run when 60% of the buyers are done (e.g.
+    /// `rabbitmqctl stop_app && rabbitmqctl start_app`): nothing may be lost or mailed twice.
+    #[arg(long)]
+    pub restart_broker: Option<String>,
     /// The holds' lifetime in this run (the run waits it out before its last check).
     #[arg(long, default_value_t = 10)]
     pub hold_ttl_seconds: u64,

@@ -12,6 +12,7 @@
 //!    other one when theirs is gone), hold 1–4 seats, pay and buy with an idempotency key,
 //!    retrying what failed on the way (a 5xx, a dropped connection); with `--kill`, when
 //!    `--kill-at` of them are done, the last orders replica and the second gateway are killed;
+//!    with `--restart-broker <command>`, RabbitMQ is restarted when 60% are done;
 //! 3. **checks**: no seat in two acknowledged orders; every acknowledged order in its buyer's
 //!    orders, on the bus (`order.purchased`, one message id) and mailed once; every surviving
 //!    orders replica's seat stream saw every sold seat, whichever replica sold it; after the
@@ -60,7 +61,8 @@ struct Deployment {
     processes: Vec<Process>,
     gateways: Vec<String>,
     orders: Vec<String>,
-    _data: tempfile::TempDir,
+    /// The processes' data folders and logs.
+    data: tempfile::TempDir,
 }
 
 impl Deployment {
@@ -206,7 +208,7 @@ async fn deploy(
         processes,
         gateways: gateways.split(',').map(String::from).collect(),
         orders: orders.split(',').map(String::from).collect(),
-        _data: data,
+        data,
     })
 }
 
@@ -226,10 +228,16 @@ impl Verdict {
     }
 }
 
+/// The durable queue that watches the bus for the run (durable: it must outlive a broker
+/// restart), deleted at the end.
+fn observer_queue() -> String {
+    format!("loadgen.observer.{}", std::process::id())
+}
+
 /// Everything published on the bus during the run, as seen by a queue of our own.
 async fn observe_bus(bus: &RabbitBus) -> anyhow::Result<Arc<Mutex<Vec<BusMessage>>>> {
     let mut subscription = bus
-        .subscribe_replica("loadgen.observer", &["order.purchased", "waitlist.offered"])
+        .subscribe(&observer_queue(), &["order.purchased", "waitlist.offered"])
         .await?;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let into = seen.clone();
@@ -578,6 +586,17 @@ async fn held_now(client: &reqwest::Client, orders: &str, event_id: &str) -> any
         - crate::seatmap::from_compact(&snapshot).reserved.len())
 }
 
+async fn delete_queue(url: &str, queue: &str) -> anyhow::Result<()> {
+    let connection =
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .queue_delete(queue.into(), lapin::options::QueueDeleteOptions::default())
+        .await?;
+    connection.close(200, "done".into()).await?;
+    Ok(())
+}
+
 pub async fn run(args: &ReplicasArgs) -> anyhow::Result<()> {
     if !(1..=8).contains(&args.orders) {
         bail!("--orders must be 1 to 8");
@@ -693,6 +712,26 @@ pub async fn run(args: &ReplicasArgs) -> anyhow::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    if let Some(command) = &args.restart_broker {
+        let threshold = args.buyers * 3 / 5;
+        while done.load(Ordering::Relaxed) < threshold {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let at = started.elapsed();
+        let restarted = Command::new("sh")
+            .args(["-c", command])
+            .stdout(Stdio::null())
+            .status()
+            .await?;
+        if !restarted.success() {
+            bail!("the broker restart command failed: {restarted}");
+        }
+        println!(
+            "restarted RabbitMQ after {threshold} buyers, {:.1} s into the sale (took {:.1} s)",
+            at.as_secs_f64(),
+            (started.elapsed() - at).as_secs_f64()
+        );
+    }
     for worker in workers {
         worker.await?;
     }
@@ -783,6 +822,19 @@ pub async fn run(args: &ReplicasArgs) -> anyhow::Result<()> {
         .iter()
         .filter(|o| message_ids.get(&o.order_id).map_or(0, HashSet::len) != 1)
         .count();
+    let deliveries = published
+        .lock()
+        .await
+        .iter()
+        .filter(|m| {
+            m.routing_key == "order.purchased"
+                && expected.contains(m.payload["orderId"].as_str().unwrap_or_default())
+        })
+        .count();
+    println!(
+        "bus: {deliveries} order.purchased deliveries for {} orders (the outbox is relayed at least once)",
+        bought.len()
+    );
     verdict.check(
         not_once == 0,
         format!("{not_once} acknowledged orders not announced exactly once on the bus"),
@@ -820,42 +872,64 @@ pub async fn run(args: &ReplicasArgs) -> anyhow::Result<()> {
 
     // Waitlist offers, once per freed seat, whichever replica hears the cancellation.
     let (waitlist_event, waiting, freed) = waitlist_round(&client, &survivor).await?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let offers = loop {
-        let offers: Vec<BusMessage> = published
-            .lock()
-            .await
+    // An offer is one message id (the outbox relays may publish a message twice: consumers
+    // take the second as a redelivery), and one hold.
+    let offers_of = |published: &[BusMessage]| -> HashMap<String, BusMessage> {
+        published
             .iter()
             .filter(|m| {
                 m.routing_key == "waitlist.offered" && m.payload["eventId"] == json!(waitlist_event)
             })
-            .cloned()
-            .collect();
-        if offers.len() >= freed || Instant::now() > deadline {
-            break offers;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .map(|m| (m.message_id.to_string(), m.clone()))
+            .collect()
     };
-    // Late duplicates would arrive now.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while offers_of(&published.lock().await).len() < freed && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A second offer of a seat would come now.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let offers_now = published
-        .lock()
-        .await
-        .iter()
-        .filter(|m| {
-            m.routing_key == "waitlist.offered" && m.payload["eventId"] == json!(waitlist_event)
-        })
-        .count();
+    let offers = offers_of(&published.lock().await);
+    let holds: HashSet<&str> = offers
+        .values()
+        .filter_map(|m| m.payload["holdId"].as_str())
+        .collect();
     let offered_users: HashSet<&str> = offers
-        .iter()
+        .values()
         .filter_map(|m| m.payload["userId"].as_str())
         .collect();
     let first_in_line: HashSet<&str> = waiting.iter().take(freed).map(String::as_str).collect();
+    if offers.len() != freed {
+        for offer in offers.values() {
+            eprintln!("offer {}: {}", offer.message_id, offer.payload);
+        }
+    }
     verdict.check(
-        offers.len() == freed && offers_now == freed && offered_users == first_in_line,
+        offers.len() == freed && holds.len() == freed && offered_users == first_in_line,
         format!(
-            "{freed} freed seats were offered once each, to the first {freed} in line ({offers_now} offers)"
+            "{freed} freed seats were offered once each, to the first {freed} in line ({} offers)",
+            offers.len()
         ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let offer_mails = loop {
+        let mails = sink.received();
+        let counts: Vec<usize> = waiting
+            .iter()
+            .take(freed)
+            .map(|user| {
+                let address = format!("{user}@example.com");
+                mails.iter().filter(|m| m.to.contains(&address)).count()
+            })
+            .collect();
+        if counts.iter().all(|n| *n >= 1) || Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    verdict.check(
+        offer_mails.iter().all(|n| *n == 1),
+        format!("each offer mailed once ({offer_mails:?})"),
     );
 
     // After the hold TTL, nothing is held any more.
@@ -869,7 +943,17 @@ pub async fn run(args: &ReplicasArgs) -> anyhow::Result<()> {
         ),
     );
 
-    drop(deployment);
+    let Deployment {
+        processes, data, ..
+    } = deployment;
+    drop(processes);
+    if !verdict.failures.is_empty() {
+        // The processes' logs, for whoever looks into the failure.
+        eprintln!("the processes' logs are kept in {}", data.keep().display());
+    }
+    if let Err(error) = delete_queue(&amqp_url, &observer_queue()).await {
+        eprintln!("the observer queue {} stays: {error}", observer_queue());
+    }
     if verdict.failures.is_empty() {
         println!("every check held");
         Ok(())

@@ -1,7 +1,10 @@
 //! The outbox relay: publishes the messages purchases wrote into the store, with publisher
 //! confirms, and marks each one sent only after the bus accepted it. A crash between the two
 //! publishes a message twice, never zero times (at least once); consumers de-duplicate by
-//! message id. Because the outbox is in the store, pending messages survive restarts.
+//! message id. Because the outbox is in the store, pending messages survive restarts. Every
+//! orders replica runs a relay; each claims the messages it publishes for a while
+//! (`OutboxStore::claim_outbox`), so the relays share the outbox rather than each publishing
+//! every message, and a relay that dies leaves its claims to run out.
 //! Purchases write `order.purchased`, cancellations `order.cancelled`, the waitlist
 //! `waitlist.offered` and `waitlist.expired`, each in the transaction of what it announces.
 
@@ -27,6 +30,9 @@ pub fn message<M: Message>(message: &M) -> Result<OutboxMessage, OrdersError> {
 
 const BATCH: u32 = 100;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+/// How long a relay's claim on the messages it publishes lasts: far longer than publishing a
+/// batch takes, short enough that a relay that died holds up its messages only briefly.
+const LEASE: Duration = Duration::from_secs(10);
 
 /// Starts the relay; `wake` makes it look at the outbox right away (after a purchase).
 pub fn spawn(outbox: Arc<dyn OutboxStore>, bus: Arc<dyn MessageBus>, wake: Arc<Notify>) {
@@ -48,14 +54,16 @@ pub fn spawn(outbox: Arc<dyn OutboxStore>, bus: Arc<dyn MessageBus>, wake: Arc<N
 
 /// Publishes one batch; answers false when something failed.
 pub async fn relay_once(outbox: &dyn OutboxStore, bus: &dyn MessageBus) -> bool {
-    let pending = match outbox.pending_outbox(BATCH).await {
+    let now = crate::domain::now_millis();
+    let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+    let pending = match outbox.claim_outbox(BATCH, now, lease_until).await {
         Ok(pending) => pending,
         Err(error) => {
             tracing::warn!(%error, "cannot read the outbox");
             return false;
         }
     };
-    for entry in pending {
+    for (n, entry) in pending.iter().enumerate() {
         let message: BusMessage = match serde_json::from_str(&entry.payload) {
             Ok(message) => message,
             Err(error) => {
@@ -66,6 +74,10 @@ pub async fn relay_once(outbox: &dyn OutboxStore, bus: &dyn MessageBus) -> bool 
         };
         if let Err(error) = bus.publish(&message).await {
             tracing::warn!(%error, id = %entry.id, "outbox message not published yet");
+            let unpublished: Vec<String> = pending[n..].iter().map(|m| m.id.clone()).collect();
+            if let Err(error) = outbox.release_claims(&unpublished).await {
+                tracing::warn!(%error, "claims on unpublished outbox messages left to run out");
+            }
             return false;
         }
         if let Err(error) = outbox.mark_sent(&entry.id).await {

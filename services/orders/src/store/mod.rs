@@ -254,6 +254,19 @@ pub trait IdempotencyStore: Send + Sync + 'static {
 pub trait OutboxStore: Send + Sync + 'static {
     /// Outbox messages not yet published, oldest first.
     async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxMessage>, RepoError>;
+    /// Claims for one relay up to `limit` messages not yet published and not claimed by
+    /// another relay (or whose claim ended before `now_ms`), oldest first, until
+    /// `lease_until_ms`: the relays of several replicas share the outbox instead of each
+    /// publishing every message. A relay that dies leaves its claims to end.
+    async fn claim_outbox(
+        &self,
+        limit: u32,
+        now_ms: i64,
+        lease_until_ms: i64,
+    ) -> Result<Vec<OutboxMessage>, RepoError>;
+    /// Ends this relay's claims on the messages `ids` it could not publish (the bus is down),
+    /// so the next attempt, its own or another relay's, need not wait for them to run out.
+    async fn release_claims(&self, ids: &[String]) -> Result<(), RepoError>;
     async fn mark_sent(&self, id: &str) -> Result<(), RepoError>;
     /// Deletes at most `limit` messages published before `sent_before_ms`; how many went.
     async fn prune_published(&self, sent_before_ms: i64, limit: usize) -> Result<usize, RepoError>;

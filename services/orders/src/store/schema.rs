@@ -246,6 +246,10 @@ pub const SCHEMA: Schema = Schema {
         ) WITHOUT ROWID;
         CREATE INDEX scan_nonces_expiry ON scan_nonces (expires_at);
     ",
+        r"
+        -- The relay that claimed a message publishes it (store::OutboxStore::claim_outbox).
+        ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
+    ",
     ],
     mongo_indexes: &[
         IndexSpec {
