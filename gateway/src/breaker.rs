@@ -64,7 +64,8 @@ enum Failure {
     Down(GatewayError),
     /// The upstream answered that it is in trouble (502/503/504); the answer is still relayed.
     Unhealthy(Response),
-    /// Not the upstream's fault (e.g. the client's body was too large): not a failure.
+    /// Not the upstream's fault (the client's body was too large), or one replica's that the
+    /// others stand in for: not a failure of the upstream.
     Client(GatewayError),
 }
 
@@ -137,7 +138,9 @@ impl Breakers {
                     Err(Failure::Unhealthy(response))
                 }
                 Ok(response) => Ok(response),
-                Err(error @ GatewayError::BodyTooLarge(_)) => Err(Failure::Client(error)),
+                Err(
+                    error @ (GatewayError::BodyTooLarge(_) | GatewayError::ReplicaUnavailable(_)),
+                ) => Err(Failure::Client(error)),
                 Err(error) => Err(Failure::Down(error)),
             }
         };

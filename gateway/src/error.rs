@@ -8,6 +8,10 @@ use holdfast_common::error::ApiError;
 pub enum GatewayError {
     #[error("the {0} service is unavailable")]
     UpstreamUnavailable(&'static str),
+    /// One of several replicas of the service went away (refused the connection, or closed
+    /// it mid-call): passed over from now on, and not counted against the service's circuit.
+    #[error("a replica of the {0} service went away; try again")]
+    ReplicaUnavailable(&'static str),
     #[error("the {0} service did not answer in time")]
     UpstreamTimeout(&'static str),
     #[error("request body larger than {0} bytes")]
@@ -34,7 +38,7 @@ impl IntoResponse for GatewayError {
             return response;
         }
         let (status, code) = match &self {
-            Self::UpstreamUnavailable(_) => {
+            Self::UpstreamUnavailable(_) | Self::ReplicaUnavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "UPSTREAM_UNAVAILABLE")
             }
             Self::UpstreamTimeout(_) => (StatusCode::GATEWAY_TIMEOUT, "UPSTREAM_TIMEOUT"),

@@ -139,8 +139,12 @@ pub async fn forward(
             match tokio::time::timeout(timeout, sent).await {
                 Ok(Ok(answer)) => answer.map(Body::new),
                 Ok(Err(error)) => {
-                    if error.is_connect() {
+                    if connection_lost(&error) {
                         server.mark_down();
+                        if replicas.has_several() {
+                            tracing::warn!(upstream = upstream.name, %server, %error, "replica went away");
+                            return Err(GatewayError::ReplicaUnavailable(upstream.name));
+                        }
                     }
                     return Err(upstream_error(upstream, &error, limit));
                 }
@@ -166,6 +170,24 @@ fn path_and_query(
     };
     uri::PathAndQuery::from_maybe_shared(target)
         .map_err(|_| GatewayError::UpstreamUnavailable(upstream.name))
+}
+
+/// Whether the call failed because the server is gone: it refused the connection, or the
+/// connection closed under the call (a process stopped or killed).
+fn connection_lost(error: &hyper_util::client::legacy::Error) -> bool {
+    if error.is_connect() {
+        return true;
+    }
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            return hyper_error.is_incomplete_message()
+                || hyper_error.is_closed()
+                || hyper_error.is_canceled();
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn timed_out(upstream: &Upstream) -> GatewayError {

@@ -114,6 +114,11 @@ impl Replicas {
         })
     }
 
+    /// Whether the service has other replicas to stand in for one that went away.
+    pub fn has_several(&self) -> bool {
+        self.servers.len() > 1
+    }
+
     /// The replica for the next call: the replicas that are not passed over take turns (so a
     /// down one's share is spread over the others), or all of them when every one is down.
     pub fn pick(&self) -> &Server {

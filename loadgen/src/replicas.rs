@@ -582,8 +582,16 @@ async fn held_now(client: &reqwest::Client, orders: &str, event_id: &str) -> any
         .map(str::trim_start)
         .collect();
     let snapshot: Value = serde_json::from_str(&data)?;
-    Ok(crate::seatmap::from_compact(&snapshot).unavailable.len()
-        - crate::seatmap::from_compact(&snapshot).reserved.len())
+    let seen = crate::seatmap::from_compact(&snapshot);
+    let held: Vec<&Seat> = seen
+        .unavailable
+        .iter()
+        .filter(|seat| !seen.reserved.contains(*seat))
+        .collect();
+    if !held.is_empty() {
+        eprintln!("held now: {held:?} (snapshot {snapshot})");
+    }
+    Ok(held.len())
 }
 
 async fn delete_queue(url: &str, queue: &str) -> anyhow::Result<()> {
