@@ -33,12 +33,13 @@ macro_rules! in_transaction {
             match $body {
                 Ok(value) => match Self::commit(&mut $session).await {
                     Ok(()) => break Ok(value),
-                    Err(e) if retry(&e) => continue,
+                    Err(e) if retry(&e) => $crate::store::mongo::back_off(attempt).await,
                     Err(e) => break Err(RepoError::from(e)),
                 },
                 Err(e) => {
                     let _ = $session.abort_transaction().await;
                     if retry(&e) {
+                        $crate::store::mongo::back_off(attempt).await;
                         continue;
                     }
                     break Err(RepoError::from(e));
@@ -52,6 +53,19 @@ macro_rules! in_transaction {
 /// result, before the error is answered.
 const TRANSACTION_ATTEMPTS: u32 = 10;
 const COMMIT_ATTEMPTS: u32 = 5;
+
+/// Waits before a transaction runs again after a transient error: up to 2, 4, … 64 ms,
+/// drawn at random, so that transactions that conflicted over one document (buyers of one
+/// event) do not meet again at once and conflict every time.
+pub(crate) async fn back_off(attempt: u32) {
+    let ceiling = 2_u64 << attempt.clamp(1, 6).saturating_sub(1);
+    let mut random = [0_u8; 8];
+    let jitter = match getrandom::fill(&mut random) {
+        Ok(()) => u64::from_le_bytes(random) % (ceiling * 1000),
+        Err(_) => ceiling * 500,
+    };
+    tokio::time::sleep(std::time::Duration::from_micros(jitter)).await;
+}
 
 mod checkin;
 mod idempotency;

@@ -261,12 +261,12 @@ impl OrderStore for MongoOrders {
             match self.write_purchase(&mut session, purchase).await {
                 Ok(()) => match Self::commit(&mut session).await {
                     Ok(()) => return Ok(PurchaseOutcome::Committed),
-                    Err(e) if retry(&e) => continue,
+                    Err(e) if retry(&e) => super::back_off(attempt).await,
                     Err(e) => return Err(e.into()),
                 },
                 Err(Abort::Error(e)) if retry(&e) => {
                     let _ = session.abort_transaction().await;
-                    continue;
+                    super::back_off(attempt).await;
                 }
                 Err(Abort::Error(e)) => {
                     let _ = session.abort_transaction().await;
