@@ -217,15 +217,20 @@ impl Worker {
                     self.policy.retry_at(delivery.attempts, now_millis())
                 };
                 if retry_at.is_none() {
-                    self.counters.dead.inc();
                     tracing::error!(%error, message_id = %id, attempts = delivery.attempts, "mail is DEAD");
                 } else {
                     tracing::warn!(%error, message_id = %id, attempts = delivery.attempts, "mail not sent; retried later");
                 }
                 let reason = error.to_string();
-                self.log
+                let recorded = self
+                    .log
                     .mark_failed(id, delivery.attempts, &reason, retry_at)
-                    .await
+                    .await;
+                // Counted once recorded, so a mail the counter calls dead is listed as dead.
+                if retry_at.is_none() && recorded.is_ok() {
+                    self.counters.dead.inc();
+                }
+                recorded
             }
         };
         if let Err(error) = outcome {
