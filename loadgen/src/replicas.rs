@@ -95,9 +95,24 @@ fn urls(ports: &[u16]) -> String {
         .join(",")
 }
 
-async fn wait_healthy(client: &reqwest::Client, process: &Process) -> anyhow::Result<()> {
+/// Waits until `process` answers its health check; fails with the end of its log when it
+/// exits or does not answer within 90 s.
+async fn wait_healthy(
+    client: &reqwest::Client,
+    process: &mut Process,
+    logs: &std::path::Path,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(90);
+    let log_tail = |process: &Process| {
+        let log =
+            std::fs::read_to_string(logs.join(format!("{}.log", process.name))).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    };
     while Instant::now() < deadline {
+        if let Some(status) = process.child.try_wait()? {
+            bail!("{} exited ({status}):\n{}", process.name, log_tail(process));
+        }
         if let Ok(res) = client.get(format!("{}/health", process.url)).send().await
             && res.status().is_success()
         {
@@ -105,7 +120,12 @@ async fn wait_healthy(client: &reqwest::Client, process: &Process) -> anyhow::Re
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("{} did not become healthy at {}", process.name, process.url)
+    bail!(
+        "{} did not become healthy at {}:\n{}",
+        process.name,
+        process.url,
+        log_tail(process)
+    )
 }
 
 /// Starts every process; answers once all are healthy.
@@ -146,7 +166,11 @@ async fn deploy(
         ("MAIL_RETRY_BASE_MS", "200".into()),
         ("WAITLIST_OFFER_SECONDS", "120".into()),
     ];
-    for shared in ["REDIS_URL", "REDIS_CLUSTER_URLS", "AMQP_URL", "MONGODB_URI"] {
+    // The cluster when there is one (a process takes one TTL store, not both).
+    let redis = ["REDIS_CLUSTER_URLS", "REDIS_URL"]
+        .into_iter()
+        .find(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    for shared in redis.into_iter().chain(["AMQP_URL", "MONGODB_URI"]) {
         if let Ok(value) = std::env::var(shared) {
             common.push((shared, value));
         }
@@ -200,8 +224,8 @@ async fn deploy(
             child,
         });
     }
-    for process in &processes {
-        wait_healthy(client, process).await?;
+    for process in &mut processes {
+        wait_healthy(client, process, data.path()).await?;
     }
     let (orders, gateways) = (urls(&orders), urls(&gateways));
     Ok(Deployment {
