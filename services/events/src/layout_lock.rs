@@ -69,18 +69,15 @@ impl OrdersClient {
         }
     }
 
-    fn lock_url(&self, event_id: &str) -> String {
-        format!(
-            "{}/internal/events/{event_id}/layout-lock",
-            self.orders.next()
-        )
+    fn lock_path(event_id: &str) -> String {
+        format!("/internal/events/{event_id}/layout-lock")
     }
 
     pub async fn lock_layout(&self, event_id: &str) -> Result<LayoutLock, OrdersUnavailable> {
-        let url = self.lock_url(event_id);
+        let url = Self::lock_path(event_id);
         let response = self
-            .signed(self.client.post(&url))
-            .send()
+            .orders
+            .send(|base| self.signed(self.client.post(format!("{base}{url}"))))
             .await
             .map_err(|e| OrdersUnavailable(e.to_string()))?;
         if !response.status().is_success() {
@@ -106,9 +103,12 @@ impl OrdersClient {
     /// Releases the lock; failures are logged (the lock runs out by itself, and the bus message
     /// about the change drops the orders service's cached layouts).
     pub async fn unlock_layout(&self, event_id: &str, token: &str) {
-        let url = format!("{}/{token}", self.lock_url(event_id));
+        let url = format!("{}/{token}", Self::lock_path(event_id));
         for attempt in 1..=UNLOCK_ATTEMPTS {
-            match self.signed(self.client.delete(&url)).send().await {
+            let sent = self
+                .orders
+                .send(|base| self.signed(self.client.delete(format!("{base}{url}"))));
+            match sent.await {
                 Ok(response) if response.status().is_success() => return,
                 Ok(response) => {
                     tracing::warn!(status = %response.status(), attempt, %event_id, "layout lock not released")

@@ -16,15 +16,13 @@ const PAGE: u32 = 100;
 /// Loads every event the events service lists.
 async fn load_catalog(
     client: &reqwest::Client,
-    events: &BaseUrls,
+    events_service: &BaseUrls,
     model: &Model,
 ) -> anyhow::Result<usize> {
     let mut loaded = 0;
     for page in 1.. {
-        let url = format!("{}/events?limit={PAGE}&page={page}", events.next());
-        let events: Vec<EventDetails> = client
-            .get(&url)
-            .send()
+        let events: Vec<EventDetails> = events_service
+            .send(|base| client.get(format!("{base}/events?limit={PAGE}&page={page}")))
             .await?
             .error_for_status()?
             .json()

@@ -93,11 +93,10 @@ impl Layouts {
             .layout_version(event_id)
             .await
             .map_err(|e| LayoutUnavailable(e.to_string()))?;
-        let url = format!("{}/events/{event_id}", self.events.next());
+        let url = format!("/events/{event_id}");
         let response = self
-            .client
-            .get(&url)
-            .send()
+            .events
+            .send(|base| self.client.get(format!("{base}{url}")))
             .await
             .map_err(|e| LayoutUnavailable(e.to_string()))?;
         match response.status().as_u16() {
