@@ -291,12 +291,7 @@ async fn follow_sales(
         text.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = text.find("\n\n") {
             let block: String = text.drain(..end + 2).collect();
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            let Ok(delta) = serde_json::from_str::<Value>(&data) else {
+            let Ok(delta) = serde_json::from_str::<Value>(&crate::seatmap::sse_data(&block)) else {
                 continue;
             };
             for seat in delta["seats"].as_array().into_iter().flatten() {
@@ -340,6 +335,56 @@ impl Gateways {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!("no answer after {ATTEMPTS} attempts: {last}")
+    }
+}
+
+/// A purchase of a hold: who, what, and its idempotency key.
+struct Purchase<'a> {
+    token: &'a str,
+    event_id: &'a str,
+    hold_id: &'a str,
+    seats: &'a [String],
+    amount: usize,
+    key: String,
+}
+
+impl Gateways {
+    /// Pays for `purchase`'s hold (an intent, confirmed) and buys it, each step retried as
+    /// [`Gateways::send`] does; answers the purchase's status and body.
+    async fn pay_and_buy(
+        &self,
+        client: &reqwest::Client,
+        first: usize,
+        purchase: &Purchase<'_>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let (_, intent) = self
+            .send(first, |gw| {
+                client
+                    .post(format!("{gw}/api/orders/payments/intent"))
+                    .bearer_auth(purchase.token)
+                    .json(&json!({"amount": purchase.amount, "currency": "INR"}))
+            })
+            .await?;
+        self.send(first, |gw| {
+            client
+                .post(format!("{gw}/api/orders/payments/confirm"))
+                .bearer_auth(purchase.token)
+                .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
+        })
+        .await?;
+        self.send(first, |gw| {
+            client
+                .post(format!("{gw}/api/orders/purchase"))
+                .bearer_auth(purchase.token)
+                .header("idempotency-key", &purchase.key)
+                .json(&json!({
+                    "eventId": purchase.event_id,
+                    "holdId": purchase.hold_id,
+                    "seatIds": purchase.seats,
+                    "paymentIntentId": intent["paymentIntentId"],
+                }))
+        })
+        .await
     }
 }
 
@@ -390,32 +435,15 @@ async fn buyer(
             bail!("hold answered {status}: {body}");
         }
         let hold_id = body["holdId"].as_str().context("no holdId")?.to_string();
-        let amount = PRICE as usize * seats.len();
-        let (_, intent) = gateways
-            .send(first, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/payments/intent"))
-                    .bearer_auth(&token)
-                    .json(&json!({"amount": amount, "currency": "INR"}))
-            })
-            .await?;
-        gateways
-            .send(first, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/payments/confirm"))
-                    .bearer_auth(&token)
-                    .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
-            })
-            .await?;
-        let (status, order) = gateways
-            .send(first, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/purchase"))
-                    .bearer_auth(&token)
-                    .header("idempotency-key", format!("replicas-{index}"))
-                    .json(&json!({"eventId": event_id, "holdId": hold_id, "seatIds": seats, "paymentIntentId": intent["paymentIntentId"]}))
-            })
-            .await?;
+        let purchase = Purchase {
+            token: &token,
+            event_id,
+            hold_id: &hold_id,
+            seats: &seats,
+            amount: PRICE as usize * seats.len(),
+            key: format!("replicas-{index}"),
+        };
+        let (status, order) = gateways.pay_and_buy(client, first, &purchase).await?;
         if status != 201 {
             // The hold ran out or was lost with a killed replica: its seats come free at its TTL.
             return Ok(None);
@@ -524,31 +552,16 @@ async fn waitlist_round(
                     .json(&json!({"eventId": event_id, "seatIds": [seat]}))
             })
             .await?;
-        let (_, intent) = gateway
-            .send(0, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/payments/intent"))
-                    .bearer_auth(&buyer)
-                    .json(&json!({"amount": PRICE, "currency": "INR"}))
-            })
-            .await?;
-        gateway
-            .send(0, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/payments/confirm"))
-                    .bearer_auth(&buyer)
-                    .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
-            })
-            .await?;
-        let (status, order) = gateway
-            .send(0, |gw| {
-                client
-                    .post(format!("{gw}/api/orders/purchase"))
-                    .bearer_auth(&buyer)
-                    .header("idempotency-key", format!("waitlist-{n}"))
-                    .json(&json!({"eventId": event_id, "holdId": held["holdId"], "seatIds": [seat], "paymentIntentId": intent["paymentIntentId"]}))
-            })
-            .await?;
+        let hold_id = held["holdId"].as_str().unwrap_or_default().to_string();
+        let purchase = Purchase {
+            token: &buyer,
+            event_id: &event_id,
+            hold_id: &hold_id,
+            seats: std::slice::from_ref(&seat),
+            amount: PRICE as usize,
+            key: format!("waitlist-{n}"),
+        };
+        let (status, order) = gateway.pay_and_buy(client, 0, &purchase).await?;
         let order_id = order["orderId"]
             .as_str()
             .with_context(|| format!("purchase answered {status}: {order}"))?;
@@ -589,31 +602,15 @@ async fn waitlist_round(
 
 /// The seats the stream of `orders` shows held right now.
 async fn held_now(client: &reqwest::Client, orders: &str, event_id: &str) -> anyhow::Result<usize> {
-    let response = client
-        .get(format!("{orders}/seats/{event_id}/stream"))
-        .send()
-        .await?
-        .error_for_status()?;
-    let mut body = response.bytes_stream();
-    let mut text = String::new();
-    while !text.contains("\n\n") {
-        let chunk = body.next().await.context("the stream ended")??;
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    let data: String = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim_start)
-        .collect();
-    let snapshot: Value = serde_json::from_str(&data)?;
-    let seen = crate::seatmap::from_compact(&snapshot);
+    let stream = format!("{orders}/seats/{event_id}/stream");
+    let (seen, _) = crate::seatmap::first_snapshot(client, &stream).await?;
     let held: Vec<&Seat> = seen
         .unavailable
         .iter()
         .filter(|seat| !seen.reserved.contains(*seat))
         .collect();
     if !held.is_empty() {
-        eprintln!("held now: {held:?} (snapshot {snapshot})");
+        eprintln!("held now: {held:?}");
     }
     Ok(held.len())
 }

@@ -189,10 +189,24 @@ pub async fn stream_snapshot(
     url: &str,
     event_id: &str,
 ) -> anyhow::Result<(Availability, usize)> {
-    let response = client
-        .get(format!("{url}/api/orders/seats/{event_id}/stream"))
-        .send()
-        .await?;
+    first_snapshot(client, &format!("{url}/api/orders/seats/{event_id}/stream")).await
+}
+
+/// The data of one server-sent event block (its `data:` lines, joined).
+pub fn sse_data(block: &str) -> String {
+    block
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim_start)
+        .collect()
+}
+
+/// The snapshot a seat stream at `stream_url` opens with, and the bytes it took.
+pub async fn first_snapshot(
+    client: &reqwest::Client,
+    stream_url: &str,
+) -> anyhow::Result<(Availability, usize)> {
+    let response = client.get(stream_url).send().await?;
     if !response.status().is_success() {
         bail!("stream answered {}", response.status());
     }
@@ -204,12 +218,7 @@ pub async fn stream_snapshot(
         wire += chunk.len();
         text.push_str(&String::from_utf8_lossy(&chunk));
     }
-    let data: String = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(str::trim_start)
-        .collect();
-    Ok((from_compact(&serde_json::from_str(&data)?), wire))
+    Ok((from_compact(&serde_json::from_str(&sse_data(&text))?), wire))
 }
 
 /// Holds `count` seats spread over the event, so maps have something to show.
@@ -431,12 +440,7 @@ async fn follow(
             if !block.contains("event: seats") && !block.contains("event:seats") {
                 continue;
             }
-            let data: String = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim_start)
-                .collect();
-            let Ok(delta) = serde_json::from_str::<Value>(&data) else {
+            let Ok(delta) = serde_json::from_str::<Value>(&sse_data(&block)) else {
                 continue;
             };
             let now = Instant::now();

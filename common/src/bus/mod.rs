@@ -41,6 +41,11 @@ pub const DEFAULT_DELIVERY_LIMIT: u32 = 10;
 /// The reason of a dead letter that was delivered as many times as the limit allows.
 pub const DELIVERY_LIMIT_REASON: &str = "delivery_limit";
 
+/// The reason of a dead letter its consumer cannot read, and why: `undecodable: <why>`.
+pub fn unreadable_reason(why: impl std::fmt::Display) -> String {
+    format!("undecodable: {why}")
+}
+
 /// A message taken out of its work queue, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
@@ -304,6 +309,19 @@ impl Delivery {
                 Ok(())
             }
             Acknowledger::InProcess(None, _) | Acknowledger::Done => Ok(()),
+        }
+    }
+}
+
+impl Delivery {
+    /// Gives up a message its consumer cannot read (`why`): no redelivery can help, so it goes
+    /// to the dead letters with [`unreadable_reason`]. A failure to settle is logged (the
+    /// message then comes back).
+    pub async fn unreadable(self, why: impl std::fmt::Display) {
+        let reason = unreadable_reason(why);
+        tracing::error!(routing_key = %self.message.routing_key, message_id = %self.message.message_id, %reason, "a message this consumer cannot read goes to the dead letters");
+        if let Err(error) = self.dead_letter(&reason).await {
+            tracing::warn!(%error, "cannot settle an unreadable delivery");
         }
     }
 }

@@ -427,7 +427,7 @@ impl Consuming {
                         .message_id()
                         .as_ref()
                         .map(|id| id.to_string());
-                    let reason = format!("undecodable: {error}");
+                    let reason = super::unreadable_reason(error);
                     let given_up = self
                         .link
                         .dead_letter(

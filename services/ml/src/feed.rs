@@ -56,16 +56,13 @@ pub async fn start(
     tokio::spawn(async move {
         while let Some(delivery) = subscription.next().await {
             let message = &delivery.message;
-            let settled = match follower.apply(message) {
-                Ok(_) => delivery.ack().await,
-                Err(error) => {
-                    // Delivering it again cannot make it readable.
-                    tracing::error!(%error, message_id = %message.message_id, "a message this service cannot read goes to the dead letters");
-                    delivery.dead_letter(&format!("undecodable: {error}")).await
+            match follower.apply(message) {
+                Ok(_) => {
+                    if let Err(error) = delivery.ack().await {
+                        tracing::warn!(%error, "cannot acknowledge a model update");
+                    }
                 }
-            };
-            if let Err(error) = settled {
-                tracing::warn!(%error, "cannot settle a model update");
+                Err(error) => delivery.unreadable(error).await,
             }
         }
     });

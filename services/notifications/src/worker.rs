@@ -130,8 +130,10 @@ impl Worker {
         while let Some(delivery) = subscription.next().await {
             let handed_back = match self.log_one(&delivery).await {
                 Ok(Logged::Done) => delivery.ack().await,
-                // Delivering it again cannot make it readable.
-                Ok(Logged::Unreadable(reason)) => delivery.dead_letter(&reason).await,
+                Ok(Logged::Unreadable(why)) => {
+                    delivery.unreadable(why).await;
+                    Ok(())
+                }
                 Err(error) => {
                     tracing::warn!(%error, "a notification not logged yet; the bus delivers it again");
                     tokio::time::sleep(STORE_RETRY).await;
@@ -156,8 +158,7 @@ impl Worker {
                 return Ok(Logged::Done);
             }
             Err(error) => {
-                tracing::error!(%error, message_id = %message.message_id, "a message this service cannot read goes to the dead letters");
-                return Ok(Logged::Unreadable(format!("undecodable: {error}")));
+                return Ok(Logged::Unreadable(error.to_string()));
             }
         };
         for (n, mail) in mails.into_iter().enumerate() {

@@ -26,18 +26,13 @@ pub async fn spawn(bus: &dyn MessageBus, holds: Holds, changes: SeatChanges) -> 
             let purchase = match delivery.message.decode::<OrderPurchased>() {
                 Ok(purchase) => purchase,
                 Err(error) => {
-                    let settled = delivery.dead_letter(&format!("undecodable: {error}")).await;
-                    if let Err(error) = settled {
-                        tracing::warn!(%error, "cannot settle an order.purchased delivery");
-                    }
+                    delivery.unreadable(error).await;
                     continue;
                 }
             };
             let Some(event_id) = EventId::parse(&purchase.event_id) else {
-                let reason = format!("undecodable: no event {:?}", purchase.event_id);
-                if let Err(error) = delivery.dead_letter(&reason).await {
-                    tracing::warn!(%error, "cannot settle an order.purchased delivery");
-                }
+                let why = format!("no event {:?}", purchase.event_id);
+                delivery.unreadable(why).await;
                 continue;
             };
             let order_id = OrderId::named(&purchase.order_id);

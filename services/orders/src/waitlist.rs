@@ -560,21 +560,13 @@ pub async fn spawn(
             let message = match delivery.message.decode::<OrderCancelled>() {
                 Ok(message) => message,
                 Err(error) => {
-                    // Redelivering cannot make it readable.
-                    tracing::error!(%error, "an order.cancelled this service cannot read goes to the dead letters");
-                    if let Err(error) = delivery.dead_letter(&format!("undecodable: {error}")).await
-                    {
-                        tracing::warn!(%error, "cannot settle an order.cancelled delivery");
-                    }
+                    delivery.unreadable(error).await;
                     continue;
                 }
             };
             let Some(event_id) = EventId::parse(&message.event_id) else {
-                tracing::error!(event_id = %message.event_id, "an order.cancelled of no event goes to the dead letters");
-                let reason = format!("undecodable: no event {:?}", message.event_id);
-                if let Err(error) = delivery.dead_letter(&reason).await {
-                    tracing::warn!(%error, "cannot settle an order.cancelled delivery");
-                }
+                let why = format!("no event {:?}", message.event_id);
+                delivery.unreadable(why).await;
                 continue;
             };
             let (order_id, seats) = (
