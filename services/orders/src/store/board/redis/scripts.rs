@@ -316,90 +316,93 @@ pub(super) static VERSION: LazyLock<Script> = LazyLock::new(|| {
 /// KEYS[6..6+cap) slot keys, then the region's seat keys. ARGV[5] hold id, ARGV[6] user id,
 /// ARGV[7] TTL (ms), ARGV[8] cap, ARGV[9] layout version, ARGV[10] count, ARGV[11] `1` when a
 /// wheelchair space must be among them, ARGV[12] the version of the caller's view, ARGV[13]
-/// the number of blocks B; then per block its size and its row's rank; then per seat its id
-/// and, packed in one number, its rank within the row (distance from the middle) times 4 plus
-/// its flags (1: it may be given for this request, 2: a wheelchair space). Answers whether the view was current, so the caller
-/// knows when to read the board again.
+/// the number of blocks B; then per block its size and its row's rank; then the seat ids;
+/// last, one string of four characters a seat (see [`pack_seat`](super::pack_seat)): its rank
+/// within the row (distance from the middle) times 4 plus its flags (1: it may be given for
+/// this request, 2: a wheelchair space). The script's cost is mostly per seat, so each seat
+/// costs one argument and a few bytes, not two arguments and a number to parse. Answers
+/// whether the view was current, so the caller knows when to read the board again.
 pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
+        local ARGV, KEYS, tonumber, byte = ARGV, KEYS, tonumber, string.byte
         local now = now_ms()
         local gone = sweep(now)
         local refusal = take_refusal()
         if refusal then return {gone, {refusal}} end
         local current = (current_version() == ARGV[12]) and '1' or '0'
-        local cap = tonumber(ARGV[8])
         local n = tonumber(ARGV[10])
         local accessible = ARGV[11] == '1'
         local blocks = tonumber(ARGV[13])
-        local first_seat_arg = 14 + 2 * blocks
-        local first_seat_key = 6 + cap
-        -- Every seat of the region at once: its sale, its hold (two commands, not two a seat).
-        local seat_ids, seat_keys = {}, {}
-        for k = first_seat_key, #KEYS do
-            seat_keys[#seat_keys + 1] = KEYS[k]
-            seat_ids[#seat_ids + 1] = ARGV[first_seat_arg + 2 * (k - first_seat_key)]
-        end
-        -- In slices: `unpack` takes a few thousand values at most.
-        local sold, held = {}, {}
-        for from = 1, #seat_ids, 1000 do
-            local to = math.min(from + 999, #seat_ids)
-            local s = redis.call('HMGET', KEYS[2], unpack(seat_ids, from, to))
-            local h = redis.call('MGET', unpack(seat_keys, from, to))
-            for i = 1, #s do
-                sold[from + i - 1] = s[i]
-                held[from + i - 1] = h[i]
+        local first_id = 14 + 2 * blocks
+        local first_key = 6 + tonumber(ARGV[8])
+        local count = #KEYS - first_key + 1
+        local packed = ARGV[first_id + count]
+        -- Every seat of the region: free (neither sold nor held), usable for this request, a
+        -- wheelchair space, its rank within its row. Sales and holds are read in slices (two
+        -- commands a slice, not two a seat; `unpack` takes a few thousand values at most).
+        local free, usable, space, rank = {}, {}, {}, {}
+        for from = 1, count, 1000 do
+            local to = math.min(from + 999, count)
+            local sold = redis.call('HMGET', KEYS[2],
+                unpack(ARGV, first_id + from - 1, first_id + to - 1))
+            local held = redis.call('MGET', unpack(KEYS, first_key + from - 1, first_key + to - 1))
+            for k = from, to do
+                local c1, c2, c3, c4 = byte(packed, 4 * k - 3, 4 * k)
+                local value = (c1 - 48) * 262144 + (c2 - 48) * 4096 + (c3 - 48) * 64 + c4 - 48
+                local flags = value % 4
+                local f = not sold[k - from + 1] and not held[k - from + 1]
+                free[k] = f
+                usable[k] = f and flags % 2 == 1
+                space[k] = flags >= 2
+                rank[k] = (value - flags) / 4
             end
         end
-        -- The best so far: row rank, sum of ranks in the row, strands (0/1), first seat index.
-        local best = nil
-        local offset = 0
+        -- The best so far: row rank, sum of ranks in the row, strands (0/1), first seat. A
+        -- window of n seats slides along each block (a row's run between aisles), keeping how
+        -- many of its seats cannot be given, their ranks' sum and its wheelchair spaces.
+        local best_row, best_sum, best_strands, best_first = nil, 0, 0, 0
+        local last = 0
         for b = 1, blocks do
-            local size = tonumber(ARGV[12 + 2 * b])
+            local start = last + 1
+            last = last + tonumber(ARGV[12 + 2 * b])
             local row_rank = tonumber(ARGV[13 + 2 * b])
-            local free, usable, space, rank = {}, {}, {}, {}
-            for j = 1, size do
-                local packed = tonumber(ARGV[first_seat_arg + 2 * (offset + j - 1) + 1])
-                local flags = packed % 4
-                local f = not sold[offset + j] and not held[offset + j]
-                free[j] = f
-                usable[j] = f and (flags % 2 == 1)
-                space[j] = flags >= 2
-                rank[j] = (packed - flags) / 4
-            end
-            local function alone(seat, beyond)
-                return free[seat] and (beyond < 1 or beyond > size or not free[beyond])
-            end
-            for first = 1, size - n + 1 do
-                local fits, sum, spaces = true, 0, 0
-                for j = first, first + n - 1 do
-                    if not usable[j] then fits = false break end
+            if best_row == nil or row_rank <= best_row then
+                local bad, sum, spaces = 0, 0, 0
+                for j = start, last do
+                    if not usable[j] then bad = bad + 1 end
                     sum = sum + rank[j]
                     if space[j] then spaces = spaces + 1 end
-                end
-                if fits and (not accessible or spaces > 0) then
-                    local last = first + n - 1
-                    local strands = 0
-                    if (first > 1 and alone(first - 1, first - 2))
-                        or (last < size and alone(last + 1, last + 2)) then
-                        strands = 1
+                    local first = j - n + 1
+                    if first > start then
+                        local out = first - 1
+                        if not usable[out] then bad = bad - 1 end
+                        sum = sum - rank[out]
+                        if space[out] then spaces = spaces - 1 end
                     end
-                    local c = {row_rank, sum, strands, offset + first}
-                    if best == nil or c[1] < best[1]
-                        or (c[1] == best[1] and (c[2] < best[2]
-                        or (c[2] == best[2] and (c[3] < best[3]
-                        or (c[3] == best[3] and c[4] < best[4]))))) then
-                        best = c
+                    if first >= start and bad == 0 and (not accessible or spaces > 0) then
+                        -- A single free seat left between it and a taken seat or the block's end?
+                        local strands = 0
+                        if (first > start and free[first - 1]
+                                and (first - 1 == start or not free[first - 2]))
+                            or (j < last and free[j + 1] and (j + 1 == last or not free[j + 2])) then
+                            strands = 1
+                        end
+                        if best_row == nil or row_rank < best_row
+                            or (row_rank == best_row and (sum < best_sum
+                            or (sum == best_sum and strands < best_strands))) then
+                            best_row, best_sum, best_strands, best_first =
+                                row_rank, sum, strands, first
+                        end
                     end
                 end
             end
-            offset = offset + size
         end
-        if best == nil then return {gone, {'none', current}} end
+        if best_row == nil then return {gone, {'none', current}} end
         local seats, seat_keys = {}, {}
-        for k = best[4], best[4] + n - 1 do
-            seats[#seats + 1] = ARGV[first_seat_arg + 2 * (k - 1)]
-            seat_keys[#seat_keys + 1] = KEYS[first_seat_key + k - 1]
+        for k = best_first, best_first + n - 1 do
+            seats[#seats + 1] = ARGV[first_id + k - 1]
+            seat_keys[#seat_keys + 1] = KEYS[first_key + k - 1]
         end
         local answer = hold_seats(now, seats, seat_keys)
         if not answer then return {gone, {'full'}} end
