@@ -149,14 +149,13 @@ impl RedisBoard {
             view_version.to_string(),
             region.len().to_string(),
         ]);
-        // A block is one row's run: every seat shares the row's rank (the high bits).
-        for block in region {
-            args.push(block.len().to_string());
-            args.push((seats[block.start].rank >> ROW_RANK_SHIFT).to_string());
+        // A run is within one row: every seat shares the row's rank (the high bits).
+        for run in region {
+            args.push(run.len().to_string());
+            args.push((seats[run.start].rank >> ROW_RANK_SHIFT).to_string());
         }
-        let region_seats = || region.iter().flat_map(|block| &seats[block.clone()]);
         let mut packed = String::with_capacity(4 * region.iter().map(Range::len).sum::<usize>());
-        for seat in region_seats() {
+        for seat in region.iter().flat_map(|run| &seats[run.clone()]) {
             keys.push(seat_key(&request.event_id, &seat.id));
             args.push(seat.id.clone());
             let flags = u64::from(best.request.matches(seat)) + 2 * u64::from(seat.wheelchair);

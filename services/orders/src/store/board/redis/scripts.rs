@@ -311,12 +311,14 @@ pub(super) static VERSION: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// Best available within a region of the venue (see `RedisBoard::take_best`): the best-ranked
-/// run of ARGV[10] usable free seats side by side in one block, preferring among equal ranks
-/// one that strands no single free seat, then the first; taken like [`TAKE`] takes seats.
+/// ARGV[10] usable free seats side by side in one run, preferring among equal ranks those that
+/// strand no single free seat, then the first; taken like [`TAKE`] takes seats. A run is seats
+/// side by side in one row; beyond its ends are seats that were taken, an aisle or the row's
+/// end, none of them free.
 /// KEYS[6..6+cap) slot keys, then the region's seat keys. ARGV[5] hold id, ARGV[6] user id,
 /// ARGV[7] TTL (ms), ARGV[8] cap, ARGV[9] layout version, ARGV[10] count, ARGV[11] `1` when a
 /// wheelchair space must be among them, ARGV[12] the version of the caller's view, ARGV[13]
-/// the number of blocks B; then per block its size and its row's rank; then the seat ids;
+/// the number of runs R; then per run its size and its row's rank; then the seat ids;
 /// last, one string of four characters a seat (see [`pack_seat`](super::pack_seat)): its rank
 /// within the row (distance from the middle) times 4 plus its flags (1: it may be given for
 /// this request, 2: a wheelchair space). The script's cost is mostly per seat, so each seat
@@ -333,8 +335,8 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         local current = (current_version() == ARGV[12]) and '1' or '0'
         local n = tonumber(ARGV[10])
         local accessible = ARGV[11] == '1'
-        local blocks = tonumber(ARGV[13])
-        local first_id = 14 + 2 * blocks
+        local runs = tonumber(ARGV[13])
+        local first_id = 14 + 2 * runs
         local first_key = 6 + tonumber(ARGV[8])
         local count = #KEYS - first_key + 1
         local packed = ARGV[first_id + count]
@@ -359,14 +361,14 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
             end
         end
         -- The best so far: row rank, sum of ranks in the row, strands (0/1), first seat. A
-        -- window of n seats slides along each block (a row's run between aisles), keeping how
-        -- many of its seats cannot be given, their ranks' sum and its wheelchair spaces.
+        -- window of n seats slides along each run, keeping how many of its seats cannot be
+        -- given, their ranks' sum and its wheelchair spaces.
         local best_row, best_sum, best_strands, best_first = nil, 0, 0, 0
         local last = 0
-        for b = 1, blocks do
+        for r = 1, runs do
             local start = last + 1
-            last = last + tonumber(ARGV[12 + 2 * b])
-            local row_rank = tonumber(ARGV[13 + 2 * b])
+            last = last + tonumber(ARGV[12 + 2 * r])
+            local row_rank = tonumber(ARGV[13 + 2 * r])
             if best_row == nil or row_rank <= best_row then
                 local bad, sum, spaces = 0, 0, 0
                 for j = start, last do
@@ -381,7 +383,7 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
                         if space[out] then spaces = spaces - 1 end
                     end
                     if first >= start and bad == 0 and (not accessible or spaces > 0) then
-                        -- A single free seat left between it and a taken seat or the block's end?
+                        -- A single free seat left between it and a taken seat or the run's end?
                         local strands = 0
                         if (first > start and free[first - 1]
                                 and (first - 1 == start or not free[first - 2]))

@@ -46,18 +46,50 @@ pub(super) struct Reads {
     pub(super) done: AtomicU64,
 }
 
-/// Where to search: the blocks, and the version of the view they were chosen from.
+/// Where to search: runs of seats side by side that were free in the view, and the version of
+/// the view they were chosen from.
 pub(super) type Region = (Vec<Range<usize>>, u64);
 
+/// The runs of free seats, at least `count` long, of the blocks holding the view's best
+/// placements. The script checks every seat it is given as it stands; what it is not given is
+/// what the view had taken, which for a seat taken by then is the same answer and for a seat
+/// freed since (a release, an expiry) is an offer missed until the change reaches the view.
+/// Most of a region in an on-sale is taken already, and the script's cost is per seat.
 fn search(view: &View, best: &BestTake) -> Vec<Range<usize>> {
     let seats = &view.seats;
-    best_blocks(
+    let count = best.request.count;
+    let blocks = best_blocks(
         &best.plan.venue,
         |i| seats.is_free(i),
-        |b| seats.has_room(b, best.request.count),
+        |b| seats.has_room(b, count),
         &best.request,
         REGION_BLOCKS,
-    )
+    );
+    blocks
+        .into_iter()
+        .flat_map(|block| free_runs(block, |i| seats.is_free(i)))
+        .filter(|run| run.len() >= count)
+        .collect()
+}
+
+/// The runs of seats of `block` that are free, in order.
+fn free_runs(block: Range<usize>, free: impl Fn(usize) -> bool) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for i in block.clone() {
+        match (free(i), start) {
+            (true, None) => start = Some(i),
+            (false, Some(from)) => {
+                runs.push(from..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        runs.push(from..block.end);
+    }
+    runs
 }
 
 impl Views {
@@ -166,5 +198,19 @@ impl Views {
         if let Some(view) = lock(&self.views).get_mut(event_id) {
             view.stale = true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_runs;
+
+    #[test]
+    fn free_runs_split_a_block_at_its_taken_seats() {
+        let taken = [12, 13, 17];
+        let free = |i: usize| !taken.contains(&i);
+        assert_eq!(free_runs(10..20, free), [10..12, 14..17, 18..20]);
+        assert!(free_runs(12..14, free).is_empty());
+        assert_eq!(free_runs(0..3, free), [0..3]);
     }
 }
