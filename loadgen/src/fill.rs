@@ -94,6 +94,11 @@ pub async fn run(url: &str, args: &FillArgs) -> anyhow::Result<()> {
     let connections = usize::try_from(args.target.connections)?;
     let client = reqwest::Client::new();
     let event = create_venue_event(&client, url).await?;
+    if !args.cold {
+        // As before a real on-sale, someone looked at the map: the layout is known.
+        let map = format!("{url}/api/orders/seats/{event}?view=compact");
+        client.get(map).send().await?.error_for_status()?;
+    }
     // More users than holds can ever be: a user per hold.
     let tokens: Vec<String> = (0..SEATS + 64 * connections)
         .map(|n| {
@@ -106,7 +111,12 @@ pub async fn run(url: &str, args: &FillArgs) -> anyhow::Result<()> {
     let tokens = Arc::new(tokens);
     println!(
         "fill against {url}: a venue of {SEATS} seats, best-available buyers of 1-4 seats, \
-         {connections} connections"
+         {connections} connections, {}",
+        if args.cold {
+            "cold (nobody looked at the map first)"
+        } else {
+            "its map read once before"
+        }
     );
     let next_user = Arc::new(AtomicUsize::new(0));
     let sold_out = Arc::new(AtomicBool::new(false));

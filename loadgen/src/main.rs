@@ -269,6 +269,10 @@ pub struct HoldsArgs {
 pub struct FillArgs {
     #[command(flatten)]
     pub target: Target,
+    /// Start selling the moment the event exists, without the look at its map that visitors
+    /// take before an on-sale opens (the first buyers then also wait for the layout).
+    #[arg(long)]
+    pub cold: bool,
 }
 
 #[derive(Args, Clone)]

@@ -32,9 +32,11 @@ const CHANNEL: &str = "seats:changes";
 /// `~unsold:<seatId>|<orderId>` a sale that was cancelled.
 const NOT_A_SEAT: char = '~';
 
+mod batch;
 mod scripts;
 mod views;
 
+use self::batch::Batches;
 use self::scripts::{
     BEST, CHANGE, CLAIM, EXTEND, FREE, LAYOUT_VERSION, LOAD_SOLD, LOCK_LAYOUT, SNAPSHOT, TAKE,
     UNLOCK_LAYOUT, UNSELL, VERSION,
@@ -48,6 +50,8 @@ pub struct RedisBoard {
     expirations: broadcast::Sender<ExpiredHold>,
     /// Per venue event, the taken seats: where best available searches.
     views: Arc<Views>,
+    /// Best-available buyers arriving together, taken together.
+    batches: Arc<Batches>,
 }
 
 /// How often best available searches again when other buyers took its region first.
@@ -76,11 +80,14 @@ impl RedisBoard {
                 }
             }
         });
+        let expirations = broadcast::channel(CHANGE_BUFFER).0;
+        let batches = Batches::new(redis.clone(), views.clone(), expirations.clone());
         Self {
             redis,
             changes,
-            expirations: broadcast::channel(CHANGE_BUFFER).0,
+            expirations,
             views,
+            batches: Arc::new(batches),
         }
     }
 
@@ -167,17 +174,10 @@ impl RedisBoard {
         (keys, args)
     }
 
-    /// The fixed arguments of every script for `event_id`.
     fn args(&self, event_id: &str) -> Vec<String> {
-        vec![
-            self.redis.key(CHANNEL),
-            event_id.to_string(),
-            BOARD_KEY_TTL.as_millis().to_string(),
-            first_version().to_string(),
-        ]
+        script_args(&self.redis, event_id)
     }
 
-    /// Runs `script`, announces what it swept, and answers the rest of its reply.
     async fn run<T: ::redis::FromRedisValue>(
         &self,
         script: &Script,
@@ -185,12 +185,7 @@ impl RedisBoard {
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<T, KvError> {
-        let (swept, rest): (Vec<String>, ::redis::Value) =
-            self.redis.eval(script, &keys, &args).await?;
-        for hold in expired_holds(event_id, &swept) {
-            let _ = self.expirations.send(hold);
-        }
-        ::redis::from_redis_value(rest).map_err(|e| KvError::Backend(e.to_string()))
+        run_script(&self.redis, &self.expirations, script, event_id, keys, args).await
     }
 
     fn hold_keys(hold: &HoldKeys) -> Vec<String> {
@@ -271,6 +266,60 @@ fn ttl_millis(ttl: Duration) -> String {
         .to_string()
 }
 
+/// The board of `event_id` as it stands; `None` while its sold seats are unknown.
+async fn read_snapshot(
+    redis: &RedisStore,
+    expirations: &broadcast::Sender<ExpiredHold>,
+    event_id: &EventId,
+) -> Result<Option<Snapshot>, KvError> {
+    let keys = event_keys(event_id).to_vec();
+    let args = script_args(redis, event_id);
+    let (state, held, sold): (Vec<String>, Vec<String>, Vec<String>) =
+        run_script(redis, expirations, &SNAPSHOT, event_id, keys, args).await?;
+    if state.first().map(String::as_str) != Some("ok") {
+        return Ok(None);
+    }
+    Ok(Some(Snapshot {
+        version: number(state.get(1))?,
+        held: held
+            .iter()
+            .filter_map(|entry| entry.split('|').next())
+            .map(|seat| SeatId::from_stored(seat.to_string()))
+            .collect(),
+        sold: sold
+            .into_iter()
+            .filter(|s| !s.starts_with(NOT_A_SEAT))
+            .map(SeatId::from_stored)
+            .collect(),
+    }))
+}
+
+/// The fixed arguments of every script for `event_id`.
+fn script_args(redis: &RedisStore, event_id: &str) -> Vec<String> {
+    vec![
+        redis.key(CHANNEL),
+        event_id.to_string(),
+        BOARD_KEY_TTL.as_millis().to_string(),
+        first_version().to_string(),
+    ]
+}
+
+/// Runs `script`, announces what it swept, and answers the rest of its reply.
+async fn run_script<T: ::redis::FromRedisValue>(
+    redis: &RedisStore,
+    expirations: &broadcast::Sender<ExpiredHold>,
+    script: &Script,
+    event_id: &EventId,
+    keys: Vec<String>,
+    args: Vec<String>,
+) -> Result<T, KvError> {
+    let (swept, rest): (Vec<String>, ::redis::Value) = redis.eval(script, &keys, &args).await?;
+    for hold in expired_holds(event_id, &swept) {
+        let _ = expirations.send(hold);
+    }
+    ::redis::from_redis_value(rest).map_err(|e| KvError::Backend(e.to_string()))
+}
+
 /// Appends `value`'s low 24 bits to `packed` as four characters, six bits each from `'0'`
 /// (all printable ASCII), most significant first: how [`BEST`] receives a seat's rank and
 /// flags (it reads them with `string.byte`, cheaper than one number argument a seat).
@@ -332,8 +381,13 @@ impl SeatBoard for RedisBoard {
     /// one script that checks every seat of them as it stands and takes the best run there
     /// (the whole venue would not fit in one script's keys); when other buyers emptied that
     /// region first, reads the board and searches again. Nothing fits only when the board as
-    /// read has no room; a split (when allowed) is taken as named seats.
+    /// read has no room; a split (when allowed) is taken as named seats. Buyers arriving
+    /// together are first taken together from the view (see [`batch`]); a buyer the batch
+    /// could not serve searches alone.
     async fn take_best(&self, request: &TakeRequest, best: &BestTake) -> Result<Granted, KvError> {
+        if let Some(granted) = self.batches.take(request, best).await {
+            return Ok(granted);
+        }
         let refused = Granted::refused;
         let mut read = false;
         for _ in 0..BEST_ATTEMPTS {
@@ -543,30 +597,7 @@ impl SeatBoard for RedisBoard {
     }
 
     async fn snapshot(&self, event_id: &EventId) -> Result<Option<Snapshot>, KvError> {
-        let (state, held, sold): (Vec<String>, Vec<String>, Vec<String>) = self
-            .run(
-                &SNAPSHOT,
-                event_id,
-                event_keys(event_id).to_vec(),
-                self.args(event_id),
-            )
-            .await?;
-        if state.first().map(String::as_str) != Some("ok") {
-            return Ok(None);
-        }
-        Ok(Some(Snapshot {
-            version: number(state.get(1))?,
-            held: held
-                .iter()
-                .filter_map(|entry| entry.split('|').next())
-                .map(|seat| SeatId::from_stored(seat.to_string()))
-                .collect(),
-            sold: sold
-                .into_iter()
-                .filter(|s| !s.starts_with(NOT_A_SEAT))
-                .map(SeatId::from_stored)
-                .collect(),
-        }))
+        read_snapshot(&self.redis, &self.expirations, event_id).await
     }
 
     async fn version(&self, event_id: &EventId) -> Result<u64, KvError> {

@@ -40,9 +40,13 @@ end
 local function unsold(seat, order)
     return '~unsold:' .. seat .. '|' .. order
 end
--- A hold's entry in the held index, for one of its seats (hold ARGV[5], user ARGV[6]).
+-- A hold's entry in the held index, for one of its seats.
+local function entry_of(seat, hold, user)
+    return seat .. '|' .. hold .. '|' .. user
+end
+-- The entry of the script's hold (hold ARGV[5], user ARGV[6]).
 local function held_entry(seat)
-    return seat .. '|' .. ARGV[5] .. '|' .. ARGV[6]
+    return entry_of(seat, ARGV[5], ARGV[6])
 end
 -- Whether the hold's slot and seat keys (KEYS[6..]) all still carry it.
 local function hold_intact()
@@ -73,34 +77,42 @@ local function sweep(now)
     end
     return gone
 end
--- Why no hold can be taken on the event now (a hold checked against layout version ARGV[9]),
--- or nil.
-local function take_refusal()
+-- Why no hold checked against layout version `layout` can be taken on the event now, or nil.
+local function refusal_at(layout)
     if redis.call('HEXISTS', KEYS[2], '~known') == 0 then return 'sold-unknown' end
     if redis.call('EXISTS', KEYS[5]) == 1 then return 'layout-locked' end
-    if layout_version() ~= ARGV[9] then return 'stale-layout' end
+    if layout_version() ~= layout then return 'stale-layout' end
     return nil
 end
--- Holds `seats` (their keys `seat_keys`) for hold ARGV[5] of user ARGV[6] for ARGV[7] ms in
--- the first free of the holder's ARGV[8] slots (keys from KEYS[6]); answers the answer of a
--- take, {'held', slot, expiry, version}, or nil (nothing taken) when every slot is taken.
-local function hold_seats(now, seats, seat_keys)
+-- The same for the script's hold (checked against layout version ARGV[9]).
+local function take_refusal()
+    return refusal_at(ARGV[9])
+end
+-- Holds `seats` (their keys `seat_keys`) for hold `hold` of user `user` for `ttl` ms in the
+-- first free of the holder's `cap` slots (keys from KEYS[first_slot]); answers the answer of
+-- a take, {'held', slot, expiry, version}, or nil (nothing taken) when every slot is taken.
+local function hold_seats_for(now, seats, seat_keys, hold, user, ttl, cap, first_slot)
     local slot = -1
-    for s = 0, tonumber(ARGV[8]) - 1 do
-        if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
+    for s = 0, cap - 1 do
+        if redis.call('EXISTS', KEYS[first_slot + s]) == 0 then slot = s break end
     end
     if slot < 0 then return nil end
-    local ttl = tonumber(ARGV[7])
     local until_ms = now + ttl
-    redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
+    redis.call('SET', KEYS[first_slot + slot], hold, 'PX', ttl)
     local changes = {}
     for i, seat in ipairs(seats) do
-        redis.call('SET', seat_keys[i], ARGV[5], 'PX', ttl)
-        redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
+        redis.call('SET', seat_keys[i], hold, 'PX', ttl)
+        redis.call('ZADD', KEYS[1], until_ms, entry_of(seat, hold, user))
         changes[i] = {seat, 'held'}
     end
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     return {'held', tostring(slot), string.format('%d', until_ms), bump(changes)}
+end
+-- The same for the script's hold: ARGV[5] of user ARGV[6] for ARGV[7] ms, ARGV[8] slots
+-- (keys from KEYS[6]).
+local function hold_seats(now, seats, seat_keys)
+    return hold_seats_for(now, seats, seat_keys, ARGV[5], ARGV[6], tonumber(ARGV[7]),
+        tonumber(ARGV[8]), 6)
 end
 ";
 
@@ -411,6 +423,51 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
         answer[#answer + 1] = current
         for _, seat in ipairs(seats) do answer[#answer + 1] = seat end
         return {gone, answer}
+        ",
+    )
+});
+
+/// Holds the seats a process chose for a batch of best-available buyers from its view of the
+/// board at version ARGV[5], only while the board is still at that version (then the view was
+/// the board, and its choices are the best for each buyer in turn). ARGV[6] the layout version,
+/// ARGV[7] the number of buyers B; then per buyer its hold id, user id, TTL (ms), slot cap C
+/// and seat count N, then its N seat ids; KEYS[6..] per buyer its C slot keys, then its N seat
+/// keys. Answers, flat, a refusal code; or per buyer in turn `held, slot, expiry, version`,
+/// stopping at `full` (its slots were all taken: the choices after it counted on its seats
+/// being taken) or `moved` (the board changed, or a seat was taken after all).
+pub(super) static GRANT: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local now = now_ms()
+        local gone = sweep(now)
+        local refusal = refusal_at(ARGV[6])
+        if refusal then return {gone, {refusal}} end
+        if current_version() ~= ARGV[5] then return {gone, {'moved'}} end
+        local answers = {}
+        local arg, key = 8, 6
+        for b = 1, tonumber(ARGV[7]) do
+            local hold, user = ARGV[arg], ARGV[arg + 1]
+            local ttl, cap, n = tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3]), tonumber(ARGV[arg + 4])
+            local seats, seat_keys = {}, {}
+            for i = 1, n do
+                seats[i] = ARGV[arg + 4 + i]
+                seat_keys[i] = KEYS[key + cap + i - 1]
+                -- The view said free; a seat taken all the same means it was wrong: stop.
+                if redis.call('HEXISTS', KEYS[2], seats[i]) == 1
+                    or redis.call('EXISTS', seat_keys[i]) == 1 then
+                    answers[#answers + 1] = 'moved'
+                    return {gone, answers}
+                end
+            end
+            local answer = hold_seats_for(now, seats, seat_keys, hold, user, ttl, cap, key)
+            if not answer then
+                answers[#answers + 1] = 'full'
+                return {gone, answers}
+            end
+            for _, part in ipairs(answer) do answers[#answers + 1] = part end
+            arg, key = arg + 5 + n, key + cap + n
+        end
+        return {gone, answers}
         ",
     )
 });

@@ -12,7 +12,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use holdfast_common::sync::lock;
-use holdfast_common::venue::{Grant, best_available, best_blocks};
+use holdfast_common::venue::{
+    BestRequest, Grant, best_available, best_available_where, best_blocks,
+};
 
 use crate::domain::ids::{EventId, SeatId};
 use crate::store::board::taken::TakenSeats;
@@ -184,6 +186,42 @@ impl Views {
         if current {
             view.version = view.version.max(version);
         }
+    }
+
+    /// The seats best available gives each of `takes` in turn in the event's view, each counting
+    /// the seats given before it as taken, and the version of the view; `None` without a
+    /// current view. A take that nothing fits side by side in one row, or that was planned
+    /// on another layout, is given nothing (`None`): it is searched for on the board.
+    pub(super) fn choose(
+        &self,
+        event_id: &EventId,
+        takes: &[&BestTake],
+    ) -> Option<(u64, Vec<Option<Vec<usize>>>)> {
+        let views = lock(&self.views);
+        let view = views.get(event_id).filter(|view| !view.stale)?;
+        let seats = &view.seats;
+        let mut given: HashSet<usize> = HashSet::new();
+        let choices = takes
+            .iter()
+            .map(|best| {
+                if !Arc::ptr_eq(&seats.plan, &best.plan) {
+                    return None;
+                }
+                let grant = best_available_where(
+                    &best.plan.venue,
+                    |i| seats.is_free(i) && !given.contains(&i),
+                    // Counts of the view, not of what this batch gave: "may fit" may say more.
+                    |b| seats.has_room(b, best.request.count),
+                    &BestRequest {
+                        allow_split: false,
+                        ..best.request.clone()
+                    },
+                )?;
+                given.extend(&grant.seats);
+                Some(grant.seats)
+            })
+            .collect();
+        Some((view.version, choices))
     }
 
     /// The best seats for `best` in the event's view, split if need be.
