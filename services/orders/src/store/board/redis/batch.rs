@@ -273,8 +273,12 @@ mod tests {
     const EVENT: &str = "0123456789abcdef0123babe";
 
     async fn board() -> Option<Arc<RedisBoard>> {
-        let prefix = format!("{}:", unique_name("batch"));
-        let store = redis_store("REDIS_URL", &prefix).await?;
+        board_at(&format!("{}:", unique_name("batch"))).await
+    }
+
+    /// A board (a process) on the keys under `prefix`.
+    async fn board_at(prefix: &str) -> Option<Arc<RedisBoard>> {
+        let store = redis_store("REDIS_URL", prefix).await?;
         let board = RedisBoard::new(store);
         board
             .load_sold(&EVENT.into(), &SoldSeats::new())
@@ -397,6 +401,48 @@ mod tests {
         expected.sort();
         assert_eq!(given, expected);
         assert_eq!(held_seats(&board).await, expected);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_processes_batching_on_one_event_never_give_a_seat_twice() {
+        let prefix = format!("{}:", unique_name("batch"));
+        let (Some(one), Some(other)) = (board_at(&prefix).await, board_at(&prefix).await) else {
+            return;
+        };
+        let plan = plan();
+        let buyers: Vec<_> = (0..24)
+            .map(|n| {
+                let board = if n % 2 == 0 {
+                    one.clone()
+                } else {
+                    other.clone()
+                };
+                let plan = plan.clone();
+                tokio::spawn(async move {
+                    let request = request(&format!("b{n}"), 1);
+                    loop {
+                        let granted = board.take_best(&request, &best_of(&plan, 2)).await.unwrap();
+                        match granted.taken {
+                            Taken::Held { .. } => return granted.seat_ids,
+                            // The other process took the region first: ask again.
+                            Taken::Conflicts(_) => continue,
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut given: Vec<SeatId> = Vec::new();
+        for buyer in buyers {
+            let seats = buyer.await.unwrap();
+            assert_eq!(seats.len(), 2);
+            given.extend(seats);
+        }
+        given.sort();
+        let before = given.len();
+        given.dedup();
+        assert_eq!(given.len(), before, "a seat given twice");
+        assert_eq!(held_seats(&one).await, given);
     }
 
     #[tokio::test]
