@@ -88,31 +88,26 @@ end
 local function take_refusal()
     return refusal_at(ARGV[9])
 end
--- Holds `seats` (their keys `seat_keys`) for hold `hold` of user `user` for `ttl` ms in the
--- first free of the holder's `cap` slots (keys from KEYS[first_slot]); answers the answer of
--- a take, {'held', slot, expiry, version}, or nil (nothing taken) when every slot is taken.
-local function hold_seats_for(now, seats, seat_keys, hold, user, ttl, cap, first_slot)
+-- Holds `seats` (their keys `seat_keys`) for hold ARGV[5] of user ARGV[6] for ARGV[7] ms in
+-- the first free of the holder's ARGV[8] slots (keys from KEYS[6]); answers the answer of a
+-- take, {'held', slot, expiry, version}, or nil (nothing taken) when every slot is taken.
+local function hold_seats(now, seats, seat_keys)
     local slot = -1
-    for s = 0, cap - 1 do
-        if redis.call('EXISTS', KEYS[first_slot + s]) == 0 then slot = s break end
+    for s = 0, tonumber(ARGV[8]) - 1 do
+        if redis.call('EXISTS', KEYS[6 + s]) == 0 then slot = s break end
     end
     if slot < 0 then return nil end
+    local ttl = tonumber(ARGV[7])
     local until_ms = now + ttl
-    redis.call('SET', KEYS[first_slot + slot], hold, 'PX', ttl)
+    redis.call('SET', KEYS[6 + slot], ARGV[5], 'PX', ttl)
     local changes = {}
     for i, seat in ipairs(seats) do
-        redis.call('SET', seat_keys[i], hold, 'PX', ttl)
-        redis.call('ZADD', KEYS[1], until_ms, entry_of(seat, hold, user))
+        redis.call('SET', seat_keys[i], ARGV[5], 'PX', ttl)
+        redis.call('ZADD', KEYS[1], until_ms, held_entry(seat))
         changes[i] = {seat, 'held'}
     end
     redis.call('PEXPIRE', KEYS[1], ARGV[3])
     return {'held', tostring(slot), string.format('%d', until_ms), bump(changes)}
-end
--- The same for the script's hold: ARGV[5] of user ARGV[6] for ARGV[7] ms, ARGV[8] slots
--- (keys from KEYS[6]).
-local function hold_seats(now, seats, seat_keys)
-    return hold_seats_for(now, seats, seat_keys, ARGV[5], ARGV[6], tonumber(ARGV[7]),
-        tonumber(ARGV[8]), 6)
 end
 ";
 
@@ -434,7 +429,8 @@ pub(super) static BEST: LazyLock<Script> = LazyLock::new(|| {
 /// and seat count N, then its N seat ids; KEYS[6..] per buyer its C slot keys, then its N seat
 /// keys. Answers, flat, a refusal code; or per buyer in turn `held, slot, expiry, version`,
 /// stopping at `full` (its slots were all taken: the choices after it counted on its seats
-/// being taken) or `moved` (the board changed, or a seat was taken after all).
+/// being taken) or `moved` (the board changed, or a seat was taken after all). The holds of
+/// one call are one change of the board: they share the version after it.
 pub(super) static GRANT: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
@@ -443,29 +439,62 @@ pub(super) static GRANT: LazyLock<Script> = LazyLock::new(|| {
         local refusal = refusal_at(ARGV[6])
         if refusal then return {gone, {refusal}} end
         if current_version() ~= ARGV[5] then return {gone, {'moved'}} end
-        local answers = {}
+        local call = redis.call
+        local buyers = tonumber(ARGV[7])
+        -- Where each buyer's arguments and keys start, and every chosen seat at once.
+        local first_arg, first_key, ids, keys = {}, {}, {}, {}
         local arg, key = 8, 6
-        for b = 1, tonumber(ARGV[7]) do
+        for b = 1, buyers do
+            first_arg[b], first_key[b] = arg, key
+            local cap, n = tonumber(ARGV[arg + 3]), tonumber(ARGV[arg + 4])
+            for i = 1, n do
+                ids[#ids + 1] = ARGV[arg + 4 + i]
+                keys[#keys + 1] = KEYS[key + cap + i - 1]
+            end
+            arg, key = arg + 5 + n, key + cap + n
+        end
+        local sold = call('HMGET', KEYS[2], unpack(ids))
+        local held = call('MGET', unpack(keys))
+        local answers, changes, entries, versions, given = {}, {}, {}, {}, {}
+        local seat = 0
+        for b = 1, buyers do
+            arg, key = first_arg[b], first_key[b]
             local hold, user = ARGV[arg], ARGV[arg + 1]
             local ttl, cap, n = tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3]), tonumber(ARGV[arg + 4])
-            local seats, seat_keys = {}, {}
-            for i = 1, n do
-                seats[i] = ARGV[arg + 4 + i]
-                seat_keys[i] = KEYS[key + cap + i - 1]
-                -- The view said free; a seat taken all the same means it was wrong: stop.
-                if redis.call('HEXISTS', KEYS[2], seats[i]) == 1
-                    or redis.call('EXISTS', seat_keys[i]) == 1 then
-                    answers[#answers + 1] = 'moved'
-                    return {gone, answers}
-                end
+            -- The view said free; a seat taken all the same (or twice in this call) means it
+            -- was wrong: stop.
+            local taken = false
+            for i = seat + 1, seat + n do
+                if sold[i] or held[i] or given[ids[i]] then taken = true end
+                given[ids[i]] = true
             end
-            local answer = hold_seats_for(now, seats, seat_keys, hold, user, ttl, cap, key)
-            if not answer then
-                answers[#answers + 1] = 'full'
-                return {gone, answers}
+            if taken then answers[#answers + 1] = 'moved' break end
+            local slot = -1
+            for s = 0, cap - 1 do
+                if call('EXISTS', KEYS[key + s]) == 0 then slot = s break end
             end
-            for _, part in ipairs(answer) do answers[#answers + 1] = part end
-            arg, key = arg + 5 + n, key + cap + n
+            if slot < 0 then answers[#answers + 1] = 'full' break end
+            local until_ms = now + ttl
+            call('SET', KEYS[key + slot], hold, 'PX', ttl)
+            for i = seat + 1, seat + n do
+                call('SET', keys[i], hold, 'PX', ttl)
+                entries[#entries + 1] = until_ms
+                entries[#entries + 1] = entry_of(ids[i], hold, user)
+                changes[#changes + 1] = {ids[i], 'held'}
+            end
+            seat = seat + n
+            answers[#answers + 1] = 'held'
+            answers[#answers + 1] = tostring(slot)
+            answers[#answers + 1] = string.format('%d', until_ms)
+            answers[#answers + 1] = ''
+            versions[#versions + 1] = #answers
+        end
+        if #changes > 0 then
+            call('ZADD', KEYS[1], unpack(entries))
+            call('PEXPIRE', KEYS[1], ARGV[3])
+            -- One change for the whole batch: its holds share the version after it.
+            local version = bump(changes)
+            for _, at in ipairs(versions) do answers[at] = version end
         end
         return {gone, answers}
         ",
