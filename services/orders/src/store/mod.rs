@@ -10,6 +10,7 @@
 //! cancellation, a waitlist change with its announcement) stay one transaction inside the
 //! adapter: the records they carry ([`NewPurchase`], [`OutboxMessage`]) are defined here.
 
+pub mod admission;
 pub mod board;
 pub mod holds;
 pub mod line;
