@@ -100,11 +100,11 @@ impl Batches {
 
     /// Takes the event's waiting buyers, as many at a time as [`MAX_BATCH`], until none waits.
     async fn work(self: Arc<Self>, event_id: EventId, queue: Arc<Mutex<Queue>>) {
+        let _stopped = Stopped(queue.clone());
         loop {
             let batch: Vec<Waiting> = {
                 let mut queue = lock(&queue);
                 if queue.waiting.is_empty() {
-                    queue.working = false;
                     return;
                 }
                 let count = queue.waiting.len().min(MAX_BATCH);
@@ -215,6 +215,19 @@ fn held<'a>(parts: &mut impl Iterator<Item = &'a String>) -> Result<Taken, KvErr
         expires_at_ms: number(parts.next())?,
         version: number(parts.next())?,
     })
+}
+
+/// Marks an event's worker stopped when it ends — having found nobody waiting, or unwound
+/// by a panic or a runtime shutting down, when whoever still waits searches alone rather than
+/// waiting for a worker that will not come.
+struct Stopped(Arc<Mutex<Queue>>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let mut queue = lock(&self.0);
+        queue.working = false;
+        search_alone(queue.waiting.drain(..));
+    }
 }
 
 /// Tells each of `waiting` to search the board on its own.
@@ -443,6 +456,22 @@ mod tests {
         given.dedup();
         assert_eq!(given.len(), before, "a seat given twice");
         assert_eq!(held_seats(&one).await, given);
+    }
+
+    #[tokio::test]
+    async fn buyers_left_waiting_by_a_worker_that_ended_search_alone() {
+        let plan = plan();
+        let (answer, answered) = oneshot::channel();
+        let queue = Arc::new(Mutex::new(Queue {
+            waiting: VecDeque::from([Waiting {
+                answer,
+                ..buyer("u1", 1, &plan)
+            }]),
+            working: true,
+        }));
+        drop(Stopped(queue.clone()));
+        assert_eq!(answered.await, Ok(None), "told to search alone");
+        assert!(!lock(&queue).working, "the next buyer starts a worker");
     }
 
     #[tokio::test]
