@@ -4,6 +4,7 @@
 //! The crate exposes [`build`] (open the store, start the outbox relay and the layout-cache
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
+pub mod admission_pass;
 pub mod announcer;
 pub mod blocks;
 pub mod cancellation;
