@@ -10,6 +10,8 @@
 //! changes one count per level ([`blocks_of`]). Both adapters keep the counts in the same
 //! transaction as the entry.
 
+use std::collections::{BTreeSet, HashMap};
+
 /// Sequence numbers per block, as a power of two. The SQLite migration that numbered the
 /// existing entries built their blocks with these values: changing them needs a migration.
 const FANOUT_BITS: u32 = 8;
@@ -42,47 +44,50 @@ pub fn blocks_of(seq: u64) -> impl Iterator<Item = (u32, u64)> {
     (1..=LEVELS).map(move |level| (level, seq >> (FANOUT_BITS * level)))
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::{BTreeSet, HashMap};
+/// A line of sequence numbers counted in memory the way the adapters count it in their stores:
+/// the in-process admission queue's line, and the reference the block counts are tested by.
+#[derive(Debug, Default)]
+pub struct CountedLine {
+    entries: BTreeSet<u64>,
+    blocks: HashMap<(u32, u64), u64>,
+}
 
-    use super::*;
-
-    /// The counts as an adapter keeps them, and a place counted from them.
-    #[derive(Default)]
-    struct Line {
-        entries: BTreeSet<u64>,
-        blocks: HashMap<(u32, u64), i64>,
-    }
-
-    impl Line {
-        fn join(&mut self, seq: u64) {
-            self.entries.insert(seq);
+impl CountedLine {
+    pub fn join(&mut self, seq: u64) {
+        if self.entries.insert(seq) {
             for block in blocks_of(seq) {
                 *self.blocks.entry(block).or_default() += 1;
             }
         }
+    }
 
-        fn leave(&mut self, seq: u64) {
-            if self.entries.remove(&seq) {
-                for block in blocks_of(seq) {
-                    *self.blocks.entry(block).or_default() -= 1;
+    pub fn leave(&mut self, seq: u64) {
+        if self.entries.remove(&seq) {
+            for block in blocks_of(seq) {
+                if let Some(count) = self.blocks.get_mut(&block) {
+                    *count -= 1;
                 }
             }
         }
-
-        fn before(&self, seq: u64) -> i64 {
-            ranges_before(seq)
-                .into_iter()
-                .map(|(level, first, end)| match level {
-                    0 => self.entries.range(first..end).count() as i64,
-                    _ => (first..end)
-                        .map(|block| self.blocks.get(&(level, block)).copied().unwrap_or(0))
-                        .sum(),
-                })
-                .sum()
-        }
     }
+
+    /// How many entries come before `seq`, in bounded work.
+    pub fn before(&self, seq: u64) -> u64 {
+        ranges_before(seq)
+            .into_iter()
+            .map(|(level, first, end)| match level {
+                0 => self.entries.range(first..end).count() as u64,
+                _ => (first..end)
+                    .map(|block| self.blocks.get(&(level, block)).copied().unwrap_or(0))
+                    .sum(),
+            })
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn the_ranges_cover_everything_before_once() {
@@ -114,7 +119,7 @@ mod tests {
     /// Against a brute-force count, over joins and leaves anywhere in a long line.
     #[test]
     fn places_counted_from_blocks_match_a_brute_force_count() {
-        let mut line = Line::default();
+        let mut line = CountedLine::default();
         let mut rng = fastrand::Rng::with_seed(7);
         for seq in 1..=100_000 {
             line.join(seq);
@@ -124,7 +129,7 @@ mod tests {
         }
         for _ in 0..300 {
             let seq = rng.u64(1..=100_001);
-            let expected = line.entries.range(..seq).count() as i64;
+            let expected = line.entries.range(..seq).count() as u64;
             assert_eq!(line.before(seq), expected, "{seq}");
         }
     }

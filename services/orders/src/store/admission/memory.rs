@@ -1,9 +1,9 @@
 //! The admission queue in process. Early joiners wait with their draws; at the first look
 //! after the opening they are numbered 1, 2, 3… in the order of their draws, and late joiners
 //! take the next numbers. A place is then counted with the waitlist's block counts
-//! ([`crate::store::line`]) in bounded work, whatever the length of the line.
+//! ([`CountedLine`]) in bounded work, whatever the length of the line.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use super::{AdmissionQueue, Admit, Configured, Joined, Standing};
 use crate::domain::admission::{Pace, QueueSettings};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
-use crate::store::line::{blocks_of, ranges_before};
+use crate::store::line::CountedLine;
 
 /// The in-process adapter of [`AdmissionQueue`].
 #[derive(Default)]
@@ -35,9 +35,7 @@ struct Queue {
     early: HashMap<String, u64>,
     numbered: bool,
     numbers: HashMap<String, u64>,
-    /// The numbers in line, and how many of them each block holds.
-    entries: BTreeSet<u64>,
-    blocks: HashMap<(u32, u64), u64>,
+    line: CountedLine,
     last_number: u64,
     admitted: HashMap<String, i64>,
 }
@@ -50,8 +48,7 @@ impl Queue {
             early: HashMap::new(),
             numbered: false,
             numbers: HashMap::new(),
-            entries: BTreeSet::new(),
-            blocks: HashMap::new(),
+            line: CountedLine::default(),
             last_number: 0,
             admitted: HashMap::new(),
         }
@@ -78,10 +75,7 @@ impl Queue {
         self.last_number += 1;
         let number = self.last_number;
         self.numbers.insert(user, number);
-        self.entries.insert(number);
-        for block in blocks_of(number) {
-            *self.blocks.entry(block).or_default() += 1;
-        }
+        self.line.join(number);
     }
 
     fn remove(&mut self, user: &str) -> bool {
@@ -91,12 +85,7 @@ impl Queue {
         let Some(number) = self.numbers.remove(user) else {
             return false;
         };
-        self.entries.remove(&number);
-        for block in blocks_of(number) {
-            if let Some(count) = self.blocks.get_mut(&block) {
-                *count -= 1;
-            }
-        }
+        self.line.leave(number);
         true
     }
 
@@ -111,16 +100,7 @@ impl Queue {
     /// `user`'s place once numbered.
     fn place(&self, user: &str) -> Option<u64> {
         let number = *self.numbers.get(user)?;
-        let before: u64 = ranges_before(number)
-            .into_iter()
-            .map(|(level, first, end)| match level {
-                0 => self.entries.range(first..end).count() as u64,
-                _ => (first..end)
-                    .map(|block| self.blocks.get(&(level, block)).copied().unwrap_or(0))
-                    .sum(),
-            })
-            .sum();
-        Some(before + 1)
+        Some(self.line.before(number) + 1)
     }
 }
 

@@ -17,13 +17,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use holdfast_common::kv::{KvError, RedisStore};
+use holdfast_common::kv::RedisStore;
 use holdfast_common::sync::lock;
 use tokio::sync::{broadcast, oneshot};
 
 use super::scripts::GRANT;
 use super::views::Views;
-use super::{number, read_snapshot, run_script, script_args, ttl_millis};
+use super::{held, read_region, run_script, script_args, ttl_millis};
 use crate::domain::ids::{EventId, SeatId};
 use crate::store::board::{
     BestTake, ExpiredHold, Granted, TakeRequest, Taken, event_keys, seat_key, slot_key,
@@ -155,12 +155,13 @@ impl Batches {
                 return search_alone(chosen.into_iter().map(|(waiting, _)| waiting));
             }
         };
-        let mut parts = answer.iter();
+        let mut rest = answer.as_slice();
         let mut buyers = chosen.into_iter();
         for (waiting, seat_ids) in buyers.by_ref() {
-            let granted = match parts.next().map(String::as_str) {
-                Some("held") => match held(&mut parts) {
+            let granted = match rest.first().map(String::as_str) {
+                Some("held") => match held(&rest[1..]) {
                     Ok(taken @ Taken::Held { version, .. }) => {
+                        rest = rest.get(4..).unwrap_or_default();
                         self.views
                             .granted(event_id, &waiting.best, &seat_ids, true, version);
                         Granted::of(taken, seat_ids, false)
@@ -187,34 +188,14 @@ impl Batches {
         search_alone(buyers.map(|(waiting, _)| waiting));
     }
 
-    /// Reads the event's view from the board (for an on-sale's first buyers, or after changes
-    /// were missed), unless another read was done while this one waited its turn.
+    /// Reads the event's view from the board, for an on-sale's first buyers or after changes
+    /// were missed (the region it answers is the lone search's business).
     async fn read_view(&self, event_id: &EventId, best: &BestTake) {
-        let reads = self.views.reads(event_id);
-        let seen = reads.done.load(Ordering::Acquire);
-        let _turn = reads.turn.lock().await;
-        if reads.done.load(Ordering::Acquire) != seen {
-            return;
-        }
-        match read_snapshot(&self.redis, &self.expirations, event_id).await {
-            Ok(Some(snapshot)) => {
-                self.views.read(event_id, best, &snapshot);
-                reads.done.fetch_add(1, Ordering::Release);
-            }
-            // Sold seats not known yet, or no answer: each buyer's own search tells.
-            Ok(None) => {}
-            Err(error) => tracing::debug!(%error, "reading the board for a batch failed"),
+        let read = read_region(&self.redis, &self.expirations, &self.views, event_id, best);
+        if let Err(error) = read.await {
+            tracing::debug!(%error, "reading the board for a batch failed");
         }
     }
-}
-
-/// The `slot, expiry, version` of a held answer.
-fn held<'a>(parts: &mut impl Iterator<Item = &'a String>) -> Result<Taken, KvError> {
-    Ok(Taken::Held {
-        slot: number(parts.next())?,
-        expires_at_ms: number(parts.next())?,
-        version: number(parts.next())?,
-    })
 }
 
 /// Marks an event's worker stopped when it ends — having found nobody waiting, or unwound

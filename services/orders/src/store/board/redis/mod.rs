@@ -103,23 +103,7 @@ impl RedisBoard {
         if !read && let Some(region) = self.views.search(event_id, best) {
             return Ok(Some((region, false)));
         }
-        let reads = self.views.reads(event_id);
-        let seen = reads.done.load(Ordering::Acquire);
-        let _turn = reads.turn.lock().await;
-        // Read by another request while this one waited: search that. Only a read of its own
-        // may say that nothing fits.
-        if reads.done.load(Ordering::Acquire) != seen
-            && let Some(region) = self.views.search(event_id, best)
-            && !region.0.is_empty()
-        {
-            return Ok(Some((region, false)));
-        }
-        let Some(snapshot) = self.snapshot(event_id).await? else {
-            return Ok(None);
-        };
-        let region = self.views.read(event_id, best, &snapshot);
-        reads.done.fetch_add(1, Ordering::Release);
-        Ok(Some((region, true)))
+        read_region(&self.redis, &self.expirations, &self.views, event_id, best).await
     }
 
     /// The keys and arguments every take starts with: the event's keys and the holder's slot
@@ -266,6 +250,35 @@ fn ttl_millis(ttl: Duration) -> String {
         .to_string()
 }
 
+/// Reads the event's view from the board and answers the region for `best` in it, with
+/// `true`; one read at a time per event, so the buyers who all find the view stale at once
+/// wait for one read. A read done by another request while this one waited is searched
+/// instead (`false`), unless nothing fits there: only a read of its own may say that. `None`
+/// while the event's sold seats are unknown.
+async fn read_region(
+    redis: &RedisStore,
+    expirations: &broadcast::Sender<ExpiredHold>,
+    views: &Views,
+    event_id: &EventId,
+    best: &BestTake,
+) -> Result<Option<(Region, bool)>, KvError> {
+    let reads = views.reads(event_id);
+    let seen = reads.done.load(Ordering::Acquire);
+    let _turn = reads.turn.lock().await;
+    if reads.done.load(Ordering::Acquire) != seen
+        && let Some(region) = views.search(event_id, best)
+        && !region.0.is_empty()
+    {
+        return Ok(Some((region, false)));
+    }
+    let Some(snapshot) = read_snapshot(redis, expirations, event_id).await? else {
+        return Ok(None);
+    };
+    let region = views.read(event_id, best, &snapshot);
+    reads.done.fetch_add(1, Ordering::Release);
+    Ok(Some((region, true)))
+}
+
 /// The board of `event_id` as it stands; `None` while its sold seats are unknown.
 async fn read_snapshot(
     redis: &RedisStore,
@@ -343,6 +356,15 @@ fn refusal(code: Option<&str>) -> Result<Taken, KvError> {
     }
 }
 
+/// The hold a take script's `held` answer names by the `slot, expiry, version` after it.
+fn held(fields: &[String]) -> Result<Taken, KvError> {
+    Ok(Taken::Held {
+        slot: number(fields.first())?,
+        expires_at_ms: number(fields.get(1))?,
+        version: number(fields.get(2))?,
+    })
+}
+
 fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
     text.and_then(|t| t.parse().ok())
         .ok_or_else(|| KvError::Backend(format!("unexpected script answer {text:?}")))
@@ -361,11 +383,7 @@ impl SeatBoard for RedisBoard {
         args.extend(request.seat_ids.iter().map(SeatId::to_string));
         let answer: Vec<String> = self.run(&TAKE, &request.event_id, keys, args).await?;
         match answer.first().map(String::as_str) {
-            Some("held") => Ok(Taken::Held {
-                slot: number(answer.get(1))?,
-                expires_at_ms: number(answer.get(2))?,
-                version: number(answer.get(3))?,
-            }),
+            Some("held") => held(&answer[1..]),
             Some("conflict") => Ok(Taken::Conflicts(
                 answer[1..]
                     .iter()
@@ -412,21 +430,19 @@ impl SeatBoard for RedisBoard {
             let answer: Vec<String> = self.run(&BEST, &request.event_id, keys, args).await?;
             match answer.first().map(String::as_str) {
                 Some("held") => {
+                    let taken = held(&answer[1..])?;
                     let seat_ids: Vec<SeatId> = answer[5..]
                         .iter()
                         .cloned()
                         .map(SeatId::from_stored)
                         .collect();
-                    let version: u64 = number(answer.get(3))?;
                     let current = answer.get(4).is_some_and(|c| c == "1");
-                    self.views
-                        .granted(&request.event_id, best, &seat_ids, current, version);
+                    if let Taken::Held { version, .. } = taken {
+                        self.views
+                            .granted(&request.event_id, best, &seat_ids, current, version);
+                    }
                     return Ok(Granted {
-                        taken: Taken::Held {
-                            slot: number(answer.get(1))?,
-                            expires_at_ms: number(answer.get(2))?,
-                            version,
-                        },
+                        taken,
                         seat_ids,
                         split: false,
                     });
