@@ -14,13 +14,24 @@ cluster_ok() {
   redis-cli -p "$BASE" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
 }
 
+# Stops whatever answers on the cluster's ports and waits until none answers.
+stop_servers() {
+  for port in $PORTS; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+  for port in $PORTS; do
+    for _ in $(seq 1 50); do
+      redis-cli -p "$port" ping >/dev/null 2>&1 || break
+      sleep 0.1
+    done
+  done
+}
+
 seeds() {
   echo "redis://127.0.0.1:$BASE,redis://127.0.0.1:$((BASE + 1)),redis://127.0.0.1:$((BASE + 2))"
 }
 
 case "${1:-start}" in
   stop)
-    for port in $PORTS; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+    stop_servers
     exit 0
     ;;
   start) ;;
@@ -32,6 +43,10 @@ if cluster_ok; then
   exit 0
 fi
 
+# Whatever answers on these ports without being a healthy cluster (a half-made cluster, nodes
+# left holding keys or each other's configuration) is stopped first: `--cluster create` needs
+# empty nodes that know nobody.
+stop_servers
 mkdir -p "$DIR"
 for port in $PORTS; do
   rm -f "$DIR/nodes-$port.conf"
