@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use holdfast_common::kv::KvError;
 use holdfast_common::sync::lock;
 
-use super::{AdmissionQueue, Admit, Configured, Joined, Standing};
+use super::{AdmissionQueue, Admit, Configured, Joined, Overview, Standing};
 use crate::domain::admission::{Pace, QueueSettings};
 use crate::domain::ids::EventId;
 use crate::domain::now_millis;
@@ -138,6 +138,34 @@ impl AdmissionQueue for MemoryAdmission {
             .map(|queue| (queue.settings.clone(), queue.pace)))
     }
 
+    async fn overview(
+        &self,
+        event_id: &EventId,
+        count_shopping: bool,
+    ) -> Result<Option<Overview>, KvError> {
+        let mut queues = lock(&self.queues);
+        let Some(queue) = queues.get_mut(event_id) else {
+            return Ok(None);
+        };
+        let now = now_millis();
+        queue.number_early_joiners(now);
+        Ok(Some(Overview {
+            settings: queue.settings.clone(),
+            pace: queue.pace,
+            admitted_by: queue.pace.admitted_by(now),
+            length: queue.length(),
+            admissions: queue.admitted.len() as u64,
+            shopping: count_shopping.then(|| {
+                queue
+                    .admitted
+                    .values()
+                    .filter(|&&until| until > now)
+                    .count() as u64
+            }),
+            now_ms: now,
+        }))
+    }
+
     async fn join(&self, event_id: &EventId, user_id: &str, draw: u64) -> Result<Joined, KvError> {
         let mut queues = lock(&self.queues);
         let Some(queue) = queues.get_mut(event_id) else {
@@ -239,6 +267,9 @@ impl AdmissionQueue for MemoryAdmission {
             return Ok(None);
         };
         queue.pace = queue.pace.changed(now_millis(), rate_per_minute);
+        if rate_per_minute > 0 {
+            queue.settings.rate_per_minute = rate_per_minute;
+        }
         Ok(Some(queue.pace))
     }
 }

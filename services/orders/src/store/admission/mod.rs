@@ -68,6 +68,22 @@ pub struct Standing {
     pub now_ms: i64,
 }
 
+/// An event's queue as a whole, as of `now_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overview {
+    pub settings: QueueSettings,
+    pub pace: Pace,
+    /// How many places are in.
+    pub admitted_by: u64,
+    /// How many people are in line (admitted ones included).
+    pub length: u64,
+    /// How many admissions were given.
+    pub admissions: u64,
+    /// How many of them have not expired, when counted (it reads every admission).
+    pub shopping: Option<u64>,
+    pub now_ms: i64,
+}
+
 /// The outcome of [`AdmissionQueue::admit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admit {
@@ -104,6 +120,15 @@ pub trait AdmissionQueue: Send + Sync {
     /// The event's queue settings and current pace, if it has a queue.
     async fn settings(&self, event_id: &EventId) -> Result<Option<(QueueSettings, Pace)>, KvError>;
 
+    /// The event's queue as a whole; `count_shopping` also counts the admissions that have not
+    /// expired (work in the number of admissions, for the organizer's sales view). `None`
+    /// without a queue.
+    async fn overview(
+        &self,
+        event_id: &EventId,
+        count_shopping: bool,
+    ) -> Result<Option<Overview>, KvError>;
+
     /// Puts `user_id` in line (joining again keeps the place). `draw` is their secret random
     /// draw, used only when they join before the opening; below 2^52.
     async fn join(&self, event_id: &EventId, user_id: &str, draw: u64) -> Result<Joined, KvError>;
@@ -121,8 +146,9 @@ pub trait AdmissionQueue: Send + Sync {
     /// Gives `user_id` their admission if their place is in (once: see the module's comment).
     async fn admit(&self, event_id: &EventId, user_id: &str) -> Result<Admit, KvError>;
 
-    /// Admits `rate_per_minute` from now on (0 pauses), everyone in staying in; the new pace,
-    /// `None` without a queue.
+    /// Admits `rate_per_minute` from now on (0 pauses), everyone in staying in; a rate above 0
+    /// also becomes the settings' rate (what resuming after a pause goes back to). The new
+    /// pace, `None` without a queue.
     async fn change_rate(
         &self,
         event_id: &EventId,

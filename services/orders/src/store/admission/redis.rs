@@ -10,7 +10,7 @@ use ::redis::Script;
 use async_trait::async_trait;
 use holdfast_common::kv::{KvError, RedisStore};
 
-use super::{AdmissionQueue, Admit, Configured, Joined, LATE, Standing};
+use super::{AdmissionQueue, Admit, Configured, Joined, LATE, Overview, Standing};
 use crate::domain::admission::{Pace, QueueSettings};
 use crate::domain::ids::EventId;
 
@@ -84,6 +84,31 @@ static SETTINGS: LazyLock<Script> = LazyLock::new(|| {
         local q = queue()
         if not q then return {} end
         return described(q, now_ms())
+        ",
+    )
+});
+
+/// ARGV[2] `1` to count the admissions not expired. Answers the description, then length,
+/// admissions, shopping (or empty), or nothing without a queue.
+static OVERVIEW: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r"
+        local q = queue()
+        if not q then return {} end
+        local now = now_ms()
+        local answer = described(q, now)
+        answer[#answer + 1] = fmt(redis.call('ZCARD', KEYS[2]))
+        answer[#answer + 1] = fmt(redis.call('HLEN', KEYS[4]))
+        local shopping = ''
+        if ARGV[2] == '1' then
+            local count = 0
+            for _, expiry in ipairs(redis.call('HVALS', KEYS[4])) do
+                if tonumber(expiry) > now then count = count + 1 end
+            end
+            shopping = fmt(count)
+        end
+        answer[#answer + 1] = shopping
+        return answer
         ",
     )
 });
@@ -172,6 +197,7 @@ static CHANGE_RATE: LazyLock<Script> = LazyLock::new(|| {
         local at = math.max(now_ms(), q.base_at)
         redis.call('HSET', KEYS[1], 'base', fmt(admitted_by(q, at)), 'base_at', fmt(at),
             'pace_rate', ARGV[2])
+        if tonumber(ARGV[2]) > 0 then redis.call('HSET', KEYS[1], 'rate', ARGV[2]) end
         keep()
         return described(queue(), now_ms())
         ",
@@ -268,6 +294,28 @@ impl AdmissionQueue for RedisAdmission {
         }
         let (settings, pace, _, _) = described(&answer)?;
         Ok(Some((settings, pace)))
+    }
+
+    async fn overview(
+        &self,
+        event_id: &EventId,
+        count_shopping: bool,
+    ) -> Result<Option<Overview>, KvError> {
+        let flag = if count_shopping { "1" } else { "0" };
+        let answer: Vec<String> = self.run(&OVERVIEW, event_id, &[flag.to_string()]).await?;
+        if answer.is_empty() {
+            return Ok(None);
+        }
+        let (settings, pace, now_ms, admitted_by) = described(&answer)?;
+        Ok(Some(Overview {
+            length: number(answer.get(9))?,
+            admissions: number(answer.get(10))?,
+            shopping: optional(answer.get(11))?,
+            settings,
+            pace,
+            admitted_by,
+            now_ms,
+        }))
     }
 
     async fn join(&self, event_id: &EventId, user_id: &str, draw: u64) -> Result<Joined, KvError> {

@@ -155,11 +155,29 @@ async fn admission_follows_the_place_at_the_pace_paused_and_changed(
             );
         }
     }
-    // A faster rate lets the rest in.
+    let overview = queue.overview(&event, true).await.unwrap().unwrap();
+    assert_eq!(
+        (overview.length, overview.admitted_by, overview.admissions),
+        (40, admitted, admitted)
+    );
+    assert_eq!(
+        overview.shopping,
+        Some(admitted),
+        "every admission is fresh"
+    );
+    assert_eq!(overview.pace.rate_per_minute, 0, "paused");
+    assert_eq!(
+        overview.settings.rate_per_minute, 6_000,
+        "a pause keeps the rate to resume at"
+    );
+    // A faster rate lets the rest in, and is the rate from now on.
     queue.change_rate(&event, 600_000).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let last = queue.admit(&event, "u39").await.unwrap();
     assert!(matches!(last, Admit::Admitted { .. }), "{last:?}");
+    let overview = queue.overview(&event, false).await.unwrap().unwrap();
+    assert_eq!(overview.settings.rate_per_minute, 600_000);
+    assert_eq!(overview.shopping, None, "not counted unless asked");
 }
 
 async fn an_admission_is_given_once_expires_and_is_not_renewed_by_joining_again(
