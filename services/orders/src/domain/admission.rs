@@ -29,6 +29,36 @@ pub struct QueueSettings {
     pub window: Duration,
     /// Whether people may join before `opens_at_ms` (they are then shuffled at it).
     pub early_joining: bool,
+    /// The proof of work a join must carry: this many leading zero bits (0: none; see
+    /// [`proof_holds`]).
+    pub proof_bits: u8,
+}
+
+/// The most leading zero bits a queue may ask of a join's proof: about 16 million hashes on
+/// average, a few seconds in a browser.
+pub const MAX_PROOF_BITS: u8 = 24;
+
+/// Whether `nonce` proves work for `user_id` joining `event_id`: SHA-256 of
+/// `"{event_id}:{user_id}:{nonce}"` starts with `bits` zero bits. Bound to the person and the
+/// event, so one proof buys one place; checked with one hash.
+pub fn proof_holds(event_id: &str, user_id: &str, nonce: &str, bits: u8) -> bool {
+    use sha2::{Digest, Sha256};
+    if bits == 0 {
+        return true;
+    }
+    let digest = Sha256::digest(format!("{event_id}:{user_id}:{nonce}"));
+    let mut left = u32::from(bits);
+    for byte in digest {
+        let zeros = byte.leading_zeros();
+        if left <= zeros {
+            return true;
+        }
+        if zeros < 8 {
+            return false;
+        }
+        left -= 8;
+    }
+    true
 }
 
 /// How many places are in: `base_admitted` at `base_at_ms`, then `rate_per_minute` more each
@@ -89,6 +119,7 @@ impl Pace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
 
     fn settings(rate_per_minute: u32) -> QueueSettings {
         QueueSettings {
@@ -96,7 +127,43 @@ mod tests {
             rate_per_minute,
             window: Duration::from_secs(600),
             early_joining: true,
+            proof_bits: 0,
         }
+    }
+
+    /// The nonce a client would find: the first counting up from 0.
+    fn solve(bits: u8) -> String {
+        (0u64..)
+            .map(|n| n.to_string())
+            .find(|nonce| proof_holds("e1", "u1", nonce, bits))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_proof_counts_leading_zero_bits_of_its_own_person_and_event() {
+        assert!(proof_holds("e1", "u1", "anything", 0));
+        for bits in [1, 4, 8, 12] {
+            let nonce = solve(bits);
+            assert!(proof_holds("e1", "u1", &nonce, bits));
+            let digest = sha2::Sha256::digest(format!("e1:u1:{nonce}"));
+            let zeros: u32 = digest
+                .iter()
+                .scan(true, |going, byte| {
+                    let z = if *going { byte.leading_zeros() } else { 0 };
+                    *going = z == 8;
+                    Some(z)
+                })
+                .sum();
+            assert!(zeros >= u32::from(bits), "{bits} bits: {zeros}");
+        }
+        let nonce = solve(12);
+        let others = ["u2", "u3", "u4", "u5", "u6", "u7", "u8", "u9"];
+        assert!(
+            others
+                .iter()
+                .any(|user| !proof_holds("e1", user, &nonce, 12)),
+            "another person's proof is not theirs"
+        );
     }
 
     #[test]

@@ -31,11 +31,11 @@ end
 -- The settings and pace, or nil without a queue.
 local function queue()
     local q = redis.call('HMGET', KEYS[1], 'opens_at', 'rate', 'window', 'early',
-        'base', 'base_at', 'pace_rate')
+        'base', 'base_at', 'pace_rate', 'proof')
     if not q[1] then return nil end
     return {opens_at = tonumber(q[1]), rate = tonumber(q[2]), window = tonumber(q[3]),
         early = q[4], base = tonumber(q[5]), base_at = tonumber(q[6]),
-        pace_rate = tonumber(q[7])}
+        pace_rate = tonumber(q[7]), proof = tonumber(q[8] or '0')}
 end
 local function admitted_by(q, now)
     local elapsed = math.max(0, now - q.base_at)
@@ -45,7 +45,7 @@ local function fmt(n) return string.format('%.0f', n) end
 -- The fields every answer about a queue carries.
 local function described(q, now)
     return {fmt(q.opens_at), fmt(q.rate), fmt(q.window), q.early, fmt(q.base), fmt(q.base_at),
-        fmt(q.pace_rate), fmt(now), fmt(admitted_by(q, now))}
+        fmt(q.pace_rate), fmt(now), fmt(admitted_by(q, now)), fmt(q.proof)}
 end
 ";
 
@@ -53,14 +53,16 @@ fn script(body: &str) -> Script {
     Script::new(&format!("{LIBRARY}\n{body}"))
 }
 
-/// ARGV[2] opens at, ARGV[3] rate, ARGV[4] window (ms), ARGV[5] early joining (`1`/`0`).
+/// ARGV[2] opens at, ARGV[3] rate, ARGV[4] window (ms), ARGV[5] early joining (`1`/`0`),
+/// ARGV[6] proof bits.
 static CONFIGURE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
         local q = queue()
         if q and now_ms() >= q.opens_at then return 'open' end
         redis.call('HSET', KEYS[1], 'opens_at', ARGV[2], 'rate', ARGV[3], 'window', ARGV[4],
-            'early', ARGV[5], 'base', '0', 'base_at', ARGV[2], 'pace_rate', ARGV[3])
+            'early', ARGV[5], 'base', '0', 'base_at', ARGV[2], 'pace_rate', ARGV[3],
+            'proof', ARGV[6])
         keep()
         return 'done'
         ",
@@ -234,13 +236,14 @@ fn number<T: std::str::FromStr>(text: Option<&String>) -> Result<T, KvError> {
         .ok_or_else(|| KvError::Backend(format!("unexpected admission answer {text:?}")))
 }
 
-/// The settings, pace, time and admitted count a described answer starts with.
+/// The settings, pace, time and admitted count of a described answer (its first ten items).
 fn described(answer: &[String]) -> Result<(QueueSettings, Pace, i64, u64), KvError> {
     let settings = QueueSettings {
         opens_at_ms: number(answer.first())?,
         rate_per_minute: number(answer.get(1))?,
         window: Duration::from_millis(number(answer.get(2))?),
         early_joining: answer.get(3).is_some_and(|early| early == "1"),
+        proof_bits: number(answer.get(9))?,
     };
     let pace = Pace {
         base_admitted: number(answer.get(4))?,
@@ -275,6 +278,7 @@ impl AdmissionQueue for RedisAdmission {
             settings.rate_per_minute.to_string(),
             settings.window.as_millis().to_string(),
             if settings.early_joining { "1" } else { "0" }.to_string(),
+            settings.proof_bits.to_string(),
         ];
         let answer: String = self.run(&CONFIGURE, event_id, &args).await?;
         Ok(match answer.as_str() {
@@ -308,9 +312,9 @@ impl AdmissionQueue for RedisAdmission {
         }
         let (settings, pace, now_ms, admitted_by) = described(&answer)?;
         Ok(Some(Overview {
-            length: number(answer.get(9))?,
-            admissions: number(answer.get(10))?,
-            shopping: optional(answer.get(11))?,
+            length: number(answer.get(10))?,
+            admissions: number(answer.get(11))?,
+            shopping: optional(answer.get(12))?,
             settings,
             pace,
             admitted_by,
@@ -347,10 +351,10 @@ impl AdmissionQueue for RedisAdmission {
         }
         let (settings, pace, now_ms, admitted_by) = described(&answer)?;
         Ok(Some(Standing {
-            in_line: answer.get(9).is_some_and(|in_line| in_line == "1"),
-            place: optional(answer.get(10))?,
-            length: number(answer.get(11))?,
-            admission_expires_at_ms: optional(answer.get(12))?,
+            in_line: answer.get(10).is_some_and(|in_line| in_line == "1"),
+            place: optional(answer.get(11))?,
+            length: number(answer.get(12))?,
+            admission_expires_at_ms: optional(answer.get(13))?,
             admitted_by,
             pace,
             settings,

@@ -21,6 +21,7 @@ fn settings(opens_in_ms: i64, rate_per_minute: u32, early_joining: bool) -> Queu
         rate_per_minute,
         window: Duration::from_secs(600),
         early_joining,
+        proof_bits: 5,
     }
 }
 
