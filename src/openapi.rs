@@ -47,6 +47,8 @@ use utoipa::{Modify, OpenApi as _};
         (name = "holds", description = "Seat holds: all seats of a request or none, for a limited time"),
         (name = "payments", description = "Simulated payment intents"),
         (name = "orders", description = "Purchases and orders"),
+        (name = "waitlist", description = "Waiting for seats of a sold-out event"),
+        (name = "queue", description = "The admission queue of a hot on-sale: a fair place for each buyer, admission at the organizer's rate, and the signed admission holds and purchases then need"),
         (name = "recommendations", description = "Events for a user, and events alike"),
         (name = "documentation", description = "This document and its page"),
         (name = "operations", description = "Health, readiness and metrics; for admins, the bus's dead letters and the mails given up on"),

@@ -59,6 +59,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("admission-pass"),
             HeaderName::from_static("x-request-id"),
         ])
         .expose_headers([

@@ -14,6 +14,7 @@ mod ml;
 mod notifications;
 mod openapi;
 mod orders;
+mod queue;
 mod seats;
 mod stack;
 mod support;

@@ -429,10 +429,36 @@ async fn the_minimal_documented_body_of_every_operation_succeeds() {
             .status(),
         201
     );
+    // An admission queue, on an event of its own.
+    let queued: Value = post(
+        &s,
+        &organizer,
+        "/api/events",
+        minimal(&values, "post", "/api/events"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    values.insert("opensAt".into(), json!("2031-04-01T10:00:00Z"));
+    let settings = minimal(&values, "put", "/api/orders/events/{event_id}/queue");
+    let path = format!(
+        "/api/orders/events/{}/queue",
+        queued["_id"].as_str().unwrap()
+    );
+    let configured = api()
+        .put(s.at(&path))
+        .bearer_auth(&organizer)
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configured.status(), 200);
     // Bodies documented as optional really are.
     for path in [
         "/api/orders/holds/{hold_id}/refresh",
         "/api/orders/orders/{order_id}/cancel",
+        "/api/orders/events/{event_id}/queue/me",
     ] {
         assert!(required_body(&doc, "post", path).is_empty(), "{path}");
     }

@@ -320,14 +320,14 @@ async fn an_expired_hold_never_shows_as_held(kv: Kv) {
 
 /// One Server-Sent Event.
 #[derive(Debug)]
-struct Sse {
-    event: String,
-    id: String,
-    data: Value,
+pub(crate) struct Sse {
+    pub event: String,
+    pub id: String,
+    pub data: Value,
 }
 
 /// Reads Server-Sent Events off a response body.
-struct SseReader {
+pub(crate) struct SseReader {
     body: std::pin::Pin<
         Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
     >,
@@ -342,7 +342,7 @@ impl SseReader {
         }
     }
 
-    async fn next(&mut self) -> Sse {
+    pub async fn next(&mut self) -> Sse {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -375,7 +375,7 @@ impl SseReader {
     }
 }
 
-async fn open_stream(url: &str, last_event_id: Option<&str>) -> SseReader {
+pub(crate) async fn open_stream(url: &str, last_event_id: Option<&str>) -> SseReader {
     let mut request = api().get(url);
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);

@@ -32,9 +32,9 @@ pub enum PassError {
     /// Not one of ours, or for another person or event.
     #[error("not a valid admission for this buyer and event")]
     Invalid,
-    /// Ours and theirs, but its time is up.
+    /// Ours and theirs, but its time was up at this time (ms since the epoch).
     #[error("the admission has expired")]
-    Expired,
+    Expired(i64),
     #[error("cannot sign the admission")]
     Signing,
 }
@@ -95,7 +95,7 @@ impl AdmissionKeys {
             return Err(PassError::Invalid);
         }
         if claims.exp_ms <= now_ms {
-            return Err(PassError::Expired);
+            return Err(PassError::Expired(claims.exp_ms));
         }
         Ok(claims.exp_ms)
     }
@@ -117,7 +117,7 @@ mod tests {
         assert_eq!(keys.check(&pass, "u1", EVENT, 9_999), Ok(10_000));
         assert_eq!(
             keys.check(&pass, "u1", EVENT, 10_000),
-            Err(PassError::Expired)
+            Err(PassError::Expired(10_000))
         );
         assert_eq!(keys.check(&pass, "u2", EVENT, 0), Err(PassError::Invalid));
         let other_event = "0123456789abcdef0123ffff";

@@ -57,6 +57,8 @@ pub struct Ports {
     pub changes: SeatChanges,
     /// Sign the new tickets' passes, which the purchase mail carries.
     pub ticket_keys: Arc<crate::ticket_keys::TicketKeys>,
+    /// Admissions to queued events.
+    pub gate: crate::admission::Gate,
 }
 
 /// What a buyer asks for.
@@ -66,6 +68,9 @@ pub struct Purchase {
     pub hold_id: HoldId,
     pub seat_ids: Vec<SeatId>,
     pub payment_intent_id: Option<String>,
+    /// The buyer's admission, needed when the event sells through a queue (a waitlist
+    /// offer's seats need none: the waitlist chose its buyer).
+    pub admission_pass: Option<String>,
 }
 
 /// The answer stored with an idempotent purchase: its key, and the status and body that answer
@@ -93,6 +98,13 @@ pub async fn buy(
     receipt: Option<Receipt<'_>>,
 ) -> Result<Outcome, OrdersError> {
     let hold = held_seats(ports, buyer, purchase).await?;
+    if !hold.offer {
+        let pass = purchase.admission_pass.as_deref();
+        ports
+            .gate
+            .check(buyer.id(), &purchase.event_id, pass)
+            .await?;
+    }
     let layout = ports.layouts.existing(&purchase.event_id).await?;
     let total = price(&layout, &hold);
     let intent = payment(ports, buyer, purchase, total, &layout.currency).await?;

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use holdfast_common::error::ApiError;
 use holdfast_common::extract::{field_error, validation_failed};
 use holdfast_common::kv::KvError;
+use holdfast_common::when::format_millis;
 use serde_json::json;
 use validator::ValidationErrors;
 
@@ -127,6 +128,43 @@ pub enum OrdersError {
     IdempotencyKeyReused,
     #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
     InvalidIdempotencyKey,
+    /// The event has no admission queue (404).
+    #[error("this event has no queue")]
+    NoQueue,
+    /// The caller is not in the event's queue (404).
+    #[error("you are not in this event's queue")]
+    NotInQueue,
+    /// The queue has opened: only its pace can change (409 `QUEUE_OPEN`).
+    #[error("the queue is open: pause it or change its rate instead")]
+    QueueOpen,
+    /// The queue does not take people before it opens (409 `QUEUE_NOT_OPEN`, with
+    /// `details.opensAt`).
+    #[error("the queue opens at {}; join then", holdfast_common::when::format_millis(*.0))]
+    QueueNotOpen(i64),
+    /// The queue asks every join for a proof of work (403 `PROOF_REQUIRED`, with
+    /// `details.proofBits`).
+    #[error(
+        "this queue asks for a proof of work: a proof whose SHA-256 of \"eventId:userId:proof\" starts with {0} zero bits"
+    )]
+    ProofRequired(u8),
+    /// Leaving after admission (409 `ALREADY_ADMITTED`).
+    #[error("you were admitted: your admission is yours until it expires")]
+    AlreadyAdmitted,
+    /// The caller's place is not in yet (409 `NOT_ADMITTED_YET`, with `details.place` and
+    /// `details.estimatedAdmissionAt`).
+    #[error("your place is not in yet")]
+    NotAdmittedYet {
+        place: Option<u64>,
+        estimate: Option<i64>,
+    },
+    /// A hold or purchase on a queued event without a valid admission (403
+    /// `ADMISSION_REQUIRED`).
+    #[error("{0}")]
+    AdmissionRequired(&'static str),
+    /// The caller's admission ran out; it is not renewed (403 `ADMISSION_EXPIRED`, with
+    /// `details.expiredAt`).
+    #[error("your admission expired at {}; it is not renewed", holdfast_common::when::format_millis(*.0))]
+    AdmissionExpired(i64),
     #[error("invalid input")]
     Invalid(#[from] ValidationErrors),
     #[error("{0}")]
@@ -181,7 +219,33 @@ impl IntoResponse for OrdersError {
             | Self::IntentNotFound
             | Self::NoSuchOrder
             | Self::NoSuchTicket
-            | Self::NotWaitlisted => ApiError::not_found(message),
+            | Self::NotWaitlisted
+            | Self::NoQueue
+            | Self::NotInQueue => ApiError::not_found(message),
+            Self::QueueOpen => ApiError::new(StatusCode::CONFLICT, "QUEUE_OPEN", message),
+            Self::QueueNotOpen(opens_at) => {
+                ApiError::new(StatusCode::CONFLICT, "QUEUE_NOT_OPEN", message)
+                    .with_details(json!({ "opensAt": format_millis(opens_at) }))
+            }
+            Self::ProofRequired(bits) => {
+                ApiError::new(StatusCode::FORBIDDEN, "PROOF_REQUIRED", message)
+                    .with_details(json!({ "proofBits": bits }))
+            }
+            Self::AlreadyAdmitted => {
+                ApiError::new(StatusCode::CONFLICT, "ALREADY_ADMITTED", message)
+            }
+            Self::NotAdmittedYet { place, estimate } => {
+                ApiError::new(StatusCode::CONFLICT, "NOT_ADMITTED_YET", message).with_details(
+                    json!({ "place": place, "estimatedAdmissionAt": estimate.map(format_millis) }),
+                )
+            }
+            Self::AdmissionRequired(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "ADMISSION_REQUIRED", message)
+            }
+            Self::AdmissionExpired(expired_at) => {
+                ApiError::new(StatusCode::FORBIDDEN, "ADMISSION_EXPIRED", message)
+                    .with_details(json!({ "expiredAt": format_millis(expired_at) }))
+            }
             Self::TicketRevoked => ApiError::new(StatusCode::CONFLICT, "TICKET_REVOKED", message),
             Self::TransferRefused(refusal) => {
                 use crate::domain::ticket::TransferRefusal;

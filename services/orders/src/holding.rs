@@ -1,11 +1,14 @@
 //! Holding seats: a buyer's request checked against the event's layout and taken on the seat
 //! board, all seats or none, then counted and reported as a seat change; and releasing a hold.
+//! On an event sold through a queue, taking and changing seats need the buyer's admission
+//! (see [`crate::admission::Gate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 
+use crate::admission::Gate;
 use crate::domain::hold::{BestAsk, Hold};
 use crate::domain::ids::{EventId, SeatId};
 use crate::error::OrdersError;
@@ -27,15 +30,20 @@ pub struct Ports {
     /// Seat maps, whose counts a refusal of best available reports: a map is built once per
     /// version for every reader, and a sold-out event refuses many buyers a second.
     pub live: Arc<Live>,
+    /// Admissions to queued events.
+    pub gate: Gate,
 }
 
-/// Holds `seat_ids` of the event for `user_id`: every seat or none.
+/// Holds `seat_ids` of the event for `user_id` (with `pass`, their admission, if the event
+/// has a queue): every seat or none.
 pub async fn hold(
     ports: &Ports,
     user_id: &str,
     event_id: &EventId,
     seat_ids: Vec<SeatId>,
+    pass: Option<&str>,
 ) -> Result<Hold, OrdersError> {
+    ports.gate.check(user_id, event_id, pass).await?;
     let layout = ports.layouts.existing(event_id).await?;
     let seats = ports.holds.check_request(&layout, seat_ids.clone())?;
     let mut taken = ports.holds.take(user_id, &layout, seats).await;
@@ -69,7 +77,9 @@ pub async fn hold_best(
     user_id: &str,
     event_id: &EventId,
     ask: &BestAsk,
+    pass: Option<&str>,
 ) -> Result<(Hold, bool), OrdersError> {
+    ports.gate.check(user_id, event_id, pass).await?;
     let mut layout = ports.layouts.existing(event_id).await?;
     for attempt in 0..2 {
         let (plan, request) = ask
@@ -110,13 +120,20 @@ pub async fn hold_best(
 /// Gives `hold` the seats `seat_ids` (adding some, dropping some, or swapping) in one step:
 /// the result is checked as a new hold would be, the seats kept stay held throughout, and when
 /// a seat to add is taken nothing changes (409 `CONFLICT_SEATS`). A waitlist offer's seats
-/// cannot change.
-pub async fn change(ports: &Ports, hold: Hold, seat_ids: Vec<SeatId>) -> Result<Hold, OrdersError> {
+/// cannot change. `user_id` is who asks, with `pass` their admission if the event has a queue.
+pub async fn change(
+    ports: &Ports,
+    hold: Hold,
+    seat_ids: Vec<SeatId>,
+    user_id: &str,
+    pass: Option<&str>,
+) -> Result<Hold, OrdersError> {
     if hold.offer {
         return Err(OrdersError::InvalidSeats(
             "the seats of a waitlist offer cannot be changed".into(),
         ));
     }
+    ports.gate.check(user_id, &hold.event_id, pass).await?;
     let layout = ports.layouts.existing(&hold.event_id).await?;
     let seats = ports.holds.check_request(&layout, seat_ids)?;
     let changed = match ports.holds.change(hold, seats).await {

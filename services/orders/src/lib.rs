@@ -4,6 +4,7 @@
 //! The crate exposes [`build`] (open the store, start the outbox relay and the layout-cache
 //! follower, add the common layers) and [`router`]; `main.rs` only launches it.
 
+pub mod admission;
 pub mod admission_pass;
 pub mod announcer;
 pub mod blocks;
@@ -150,6 +151,11 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
         settings.orders.max_payment_intents_per_user,
     );
     let token_keys = Arc::new(TokenKeys::new(&settings.auth.jwt_secret));
+    let admission = admission::Ports::new(
+        store::admission::queue(&infra),
+        layouts.clone(),
+        &settings.auth.jwt_secret,
+    );
     let ticket_keys = Arc::new(ticket_keys::TicketKeys::load(&settings)?);
     let state = AppState::new(Handlers {
         holding: holding::Ports {
@@ -159,6 +165,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             conflicts: counters.hold_conflicts.clone(),
             changes: changes.clone(),
             live: live.clone(),
+            gate: admission.gate.clone(),
         },
         checkout: checkout::Ports {
             holds: holds.clone(),
@@ -170,6 +177,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             outbox_wake: outbox_wake.clone(),
             changes: changes.clone(),
             ticket_keys: ticket_keys.clone(),
+            gate: admission.gate.clone(),
         },
         idempotency: idempotency::Ports {
             kv: infra.kv.clone(),
@@ -220,6 +228,7 @@ pub async fn build(settings: Arc<Settings>, infra: Infra) -> anyhow::Result<Rout
             layouts: layouts.clone(),
             outbox_wake: outbox_wake.clone(),
         },
+        admission,
         keys: token_keys,
         ticket_keys,
         service_keys: Arc::new(holdfast_common::service_auth::ServiceKeys::new(

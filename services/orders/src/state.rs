@@ -17,7 +17,8 @@ use crate::store::Stores;
 use crate::store::holds::Holds;
 use crate::store::payments::Payments;
 use crate::{
-    blocks, cancellation, checkin, checkout, holding, idempotency, sales, transfers, waitlist,
+    admission, blocks, cancellation, checkin, checkout, holding, idempotency, sales, transfers,
+    waitlist,
 };
 
 /// The handlers' state: one shared [`Handlers`], cheap to clone.
@@ -65,6 +66,7 @@ pub struct Handlers {
     pub blocks: blocks::Ports,
     pub checkin: checkin::Ports,
     pub transfers: transfers::Ports,
+    pub admission: admission::Ports,
 }
 
 holdfast_common::token_keys_in!(AppState, keys);

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use super::queue::AdmissionPass;
 use crate::domain::hold::{BestAsk, Hold};
 use crate::domain::ids::{self, SeatId};
 use crate::error::OrdersError;
@@ -90,11 +91,19 @@ pub struct HoldId(String);
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthUser,
+    pass: AdmissionPass,
     ValidJson(request): ValidJson<HoldRequest>,
 ) -> Result<Response, OrdersError> {
     let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
     let seat_ids = SeatId::all(&request.seat_ids.unwrap_or_default());
-    let hold = holding::hold(&state.holding, caller.id(), &event_id, seat_ids).await?;
+    let hold = holding::hold(
+        &state.holding,
+        caller.id(),
+        &event_id,
+        seat_ids,
+        pass.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(HoldCreated {
@@ -167,6 +176,7 @@ pub struct BestHold {
 pub async fn best(
     State(state): State<AppState>,
     caller: AuthUser,
+    pass: AdmissionPass,
     ValidJson(request): ValidJson<BestHoldRequest>,
 ) -> Result<Response, OrdersError> {
     let event_id = super::event_id(&request.event_id.unwrap_or_default())?;
@@ -177,7 +187,14 @@ pub async fn best(
         accessible: request.accessible,
         allow_split: request.allow_split,
     };
-    let (hold, split) = holding::hold_best(&state.holding, caller.id(), &event_id, &ask).await?;
+    let (hold, split) = holding::hold_best(
+        &state.holding,
+        caller.id(),
+        &event_id,
+        &ask,
+        pass.as_deref(),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(BestHold {
@@ -290,12 +307,19 @@ pub async fn details(
 pub async fn refresh(
     State(state): State<AppState>,
     caller: AuthUser,
+    pass: AdmissionPass,
     Path(hold_id): Path<String>,
     body: Bytes,
 ) -> Result<Json<HoldTtl>, OrdersError> {
     // The body is optional: an empty one means "the default extension".
     let request: RefreshRequest = super::optional_json(&body)?;
     let hold = usable(&state, &caller, &hold_id).await?;
+    if !hold.offer {
+        // Keeping seats longer is shopping longer: a queued event's admission must still hold.
+        let gate = &state.admission.gate;
+        gate.check(caller.id(), &hold.event_id, pass.as_deref())
+            .await?;
+    }
     let refreshed = state
         .holds
         .refresh(hold, request.extend_seconds.map(Duration::from_secs))
@@ -333,12 +357,14 @@ pub struct ChangeRequest {
 pub async fn change_seats(
     State(state): State<AppState>,
     caller: AuthUser,
+    pass: AdmissionPass,
     Path(hold_id): Path<String>,
     ValidJson(request): ValidJson<ChangeRequest>,
 ) -> Result<Json<HoldDetails>, OrdersError> {
     let hold = usable(&state, &caller, &hold_id).await?;
     let seat_ids = SeatId::all(&request.seat_ids.unwrap_or_default());
-    let hold = holding::change(&state.holding, hold, seat_ids).await?;
+    let hold =
+        holding::change(&state.holding, hold, seat_ids, caller.id(), pass.as_deref()).await?;
     Ok(Json(HoldDetails {
         ttl: hold.ttl_seconds(),
         hold_id: hold.hold_id.into(),

@@ -9,6 +9,7 @@ pub mod internal;
 mod orders;
 mod payments;
 mod purchase;
+pub mod queue;
 mod sales;
 mod seats;
 mod tickets;
@@ -154,6 +155,41 @@ const CALLERS: &[(HttpMethod, &str, Caller)] = &[
         "/events/{event_id}/ticket-policy",
         Caller::SignedIn,
     ),
+    (
+        HttpMethod::Put,
+        "/events/{event_id}/queue",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Patch,
+        "/events/{event_id}/queue",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Delete,
+        "/events/{event_id}/queue",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/events/{event_id}/queue/me",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Get,
+        "/events/{event_id}/queue/me",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Delete,
+        "/events/{event_id}/queue/me",
+        Caller::SignedIn,
+    ),
+    (
+        HttpMethod::Post,
+        "/events/{event_id}/queue/admission",
+        Caller::SignedIn,
+    ),
 ];
 
 /// The public routes, each registered with its OpenAPI description, so that a route cannot
@@ -197,6 +233,15 @@ fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(checkin::add_device, checkin::devices))
         .routes(routes!(checkin::revoke_device))
         .routes(routes!(checkin::get_policy, checkin::set_policy))
+        .routes(routes!(
+            queue::configure,
+            queue::change_pace,
+            queue::remove,
+            queue::view
+        ))
+        .routes(routes!(queue::stream))
+        .routes(routes!(queue::join, queue::place, queue::leave))
+        .routes(routes!(queue::admit))
 }
 
 /// `routes` accepting bodies of up to `bytes` (axum's default is 2 MB).

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::event_id;
+use super::queue::AdmissionPass;
 use crate::checkout::{self, Outcome, Purchase, Receipt};
 use crate::domain::ids::{HoldId, SeatId};
 use crate::domain::order::{Order, OrderStatus};
@@ -92,14 +93,16 @@ pub async fn purchase(
     State(state): State<AppState>,
     caller: AuthUser,
     headers: HeaderMap,
+    pass: AdmissionPass,
     ValidJson(request): ValidJson<PurchaseRequest>,
 ) -> Result<Response, OrdersError> {
+    let pass = pass.as_deref();
     let Some(key) = idempotency::key_of(&headers)? else {
-        return buy(&state, &caller, &request, None).await;
+        return buy(&state, &caller, &request, pass, None).await;
     };
     let once = Once::new(caller.id(), key, request_hash(&request));
     once.run(&state.idempotency, || {
-        buy(&state, &caller, &request, Some(&once))
+        buy(&state, &caller, &request, pass, Some(&once))
     })
     .await
 }
@@ -121,6 +124,7 @@ async fn buy(
     state: &AppState,
     caller: &AuthUser,
     request: &PurchaseRequest,
+    pass: Option<&str>,
     once: Option<&Once>,
 ) -> Result<Response, OrdersError> {
     let purchase = Purchase {
@@ -128,6 +132,7 @@ async fn buy(
         hold_id: HoldId::named(request.hold_id.as_deref().unwrap_or_default()),
         seat_ids: SeatId::all(request.seat_ids.as_deref().unwrap_or_default()),
         payment_intent_id: request.payment_intent_id.clone(),
+        admission_pass: pass.map(str::to_string),
     };
     let receipt = once.map(|once| Receipt {
         once,

@@ -156,6 +156,15 @@ pub trait AdmissionQueue: Send + Sync {
     ) -> Result<Option<Pace>, KvError>;
 }
 
+/// The queue of every event: on Redis when the service has one (shared by every replica), else
+/// in process.
+pub fn queue(infra: &holdfast_common::infra::Infra) -> std::sync::Arc<dyn AdmissionQueue> {
+    match &infra.redis {
+        Some(redis) => std::sync::Arc::new(RedisAdmission::new(redis.clone())),
+        None => std::sync::Arc::new(MemoryAdmission::new()),
+    }
+}
+
 /// Draws below this are early joiners'; late joiners are placed at this plus their number.
 pub const LATE: u64 = 1 << 52;
 
