@@ -272,6 +272,10 @@ pub struct RateLimits {
     pub reads: RatePolicy,
     /// Check-in scans, batches and downloads, per scanner device.
     pub door: RatePolicy,
+    /// Joining an event's admission queue, per account.
+    pub queue_joins: RatePolicy,
+    /// Joining an event's admission queue, per client address (whatever the accounts).
+    pub queue_joins_per_address: RatePolicy,
     /// Everything else.
     pub other: RatePolicy,
 }
@@ -1007,6 +1011,9 @@ impl Env<'_> {
             writes: self.parse("RATE_LIMIT_WRITES", policy(120, 60))?,
             reads: self.parse("RATE_LIMIT_READS", policy(600, 60))?,
             door: self.parse("RATE_LIMIT_DOOR", policy(6000, 60))?,
+            queue_joins: self.parse("RATE_LIMIT_QUEUE_JOINS", policy(10, 60))?,
+            queue_joins_per_address: self
+                .parse("RATE_LIMIT_QUEUE_JOINS_PER_ADDRESS", policy(60, 60))?,
             other: self.parse("RATE_LIMIT_OTHER", policy(1200, 60))?,
         })
     }

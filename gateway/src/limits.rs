@@ -10,7 +10,13 @@
 //! | `writes` | every non-GET call to orders: holds, releases, intents, purchases | user, else IP |
 //! | `reads` | seat maps and hold TTLs, which clients poll | user, else client IP |
 //! | `door` | check-in scans, batches and downloads (`/api/checkin/events/*/scan`, `/scans`, `/tickets`) | scanner device, else user, else client IP |
+//! | `queue-joins` | joining an admission queue (`POST /api/orders/events/*/queue/me`) | user, else client IP; and also… |
+//! | `queue-joins-address` | …the same joins, counted again | client IP, always |
 //! | `other` | everything else | user, else client IP |
+//!
+//! A join to an admission queue must pass both of its limits: one account cannot try to join
+//! in a loop, and accounts made in bulk behind one address do not each get a place beyond the
+//! address's quota.
 //!
 //! A venue's scanners all reach the gateway from one address, so door calls count against the
 //! device named by a device token (`Bearer hfd_<deviceId>_…`, checked by orders, which also
@@ -57,16 +63,21 @@ pub enum RouteClass {
     Writes,
     Reads,
     Door,
+    QueueJoins,
+    /// Never the class of a request: queue joins counted per client address.
+    QueueJoinsByAddress,
     Other,
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 6] = [
+    pub const ALL: [RouteClass; 8] = [
         Self::Credentials,
         Self::Refresh,
         Self::Writes,
         Self::Reads,
         Self::Door,
+        Self::QueueJoins,
+        Self::QueueJoinsByAddress,
         Self::Other,
     ];
 
@@ -81,6 +92,12 @@ impl RouteClass {
                     .any(|end| path.ends_with(end)) =>
             {
                 Self::Door
+            }
+            _ if *method == Method::POST
+                && path.starts_with("/api/orders/events/")
+                && path.ends_with("/queue/me") =>
+            {
+                Self::QueueJoins
             }
             _ if path.starts_with("/api/orders/") => {
                 let polled = path.starts_with("/api/orders/seats/")
@@ -103,6 +120,8 @@ impl RouteClass {
             Self::Writes => "writes",
             Self::Reads => "reads",
             Self::Door => "door",
+            Self::QueueJoins => "queue-joins",
+            Self::QueueJoinsByAddress => "queue-joins-address",
             Self::Other => "other",
         }
     }
@@ -114,6 +133,8 @@ impl RouteClass {
             Self::Writes => limits.writes,
             Self::Reads => limits.reads,
             Self::Door => limits.door,
+            Self::QueueJoins => limits.queue_joins,
+            Self::QueueJoinsByAddress => limits.queue_joins_per_address,
             Self::Other => limits.other,
         }
     }
@@ -152,18 +173,23 @@ impl KeyExtractor for ClientKey {
             return Ok(format!("{}:d:{device}", class.name()));
         }
         let user = match class {
-            RouteClass::Credentials => None,
+            RouteClass::Credentials | RouteClass::QueueJoinsByAddress => None,
             _ => self.user(request),
         };
         Ok(match user {
             Some(user) => format!("{}:u:{user}", class.name()),
-            None => {
-                // Only a request handed over in process has no peer; they share one key.
-                let ip = self.proxies.client_ip(request);
-                let client = ip.map_or_else(|| "unknown".to_string(), client_network);
-                format!("{}:ip:{client}", class.name())
-            }
+            None => self.address_key(class, request),
         })
+    }
+}
+
+impl ClientKey {
+    /// `<class>:ip:<client network>`.
+    fn address_key<B>(&self, class: RouteClass, request: &Request<B>) -> String {
+        // Only a request handed over in process has no peer; they share one key.
+        let ip = self.proxies.client_ip(request);
+        let client = ip.map_or_else(|| "unknown".to_string(), client_network);
+        format!("{}:ip:{client}", class.name())
     }
 }
 
@@ -368,6 +394,15 @@ impl Limiter {
         (class, self.key.extract(request).ok())
     }
 
+    /// The second count of a request whose class has one: a queue join also counts against
+    /// its client address.
+    pub fn second_count(&self, class: RouteClass, request: &Request) -> Option<String> {
+        (class == RouteClass::QueueJoins).then(|| {
+            self.key
+                .address_key(RouteClass::QueueJoinsByAddress, request)
+        })
+    }
+
     /// Counts one request of `class` under `key`.
     pub async fn count(&self, class: RouteClass, key: Option<String>) -> Decision {
         let policy = class.policy(&self.limits);
@@ -554,7 +589,18 @@ pub async fn enforce(
     // Classified before the await: a request's body is not `Sync`, so no borrow of it may be
     // held across one.
     let (class, key) = limiter.classify(&request);
-    let decision = limiter.count(class, key).await;
+    let by_address = limiter.second_count(class, &request);
+    let mut decision = limiter.count(class, key).await;
+    if decision.allowed
+        && let Some(key) = by_address
+    {
+        let second = limiter
+            .count(RouteClass::QueueJoinsByAddress, Some(key))
+            .await;
+        if !second.allowed {
+            decision = second;
+        }
+    }
     let mut response = if decision.allowed {
         next.run(request).await
     } else {
@@ -649,6 +695,21 @@ mod tests {
             (Method::GET, "/api/events", RouteClass::Other),
             (Method::POST, "/api/events", RouteClass::Other),
             (Method::GET, "/api/auth/me", RouteClass::Other),
+            (
+                Method::POST,
+                "/api/orders/events/e1/queue/me",
+                RouteClass::QueueJoins,
+            ),
+            (
+                Method::GET,
+                "/api/orders/events/e1/queue/me",
+                RouteClass::Other,
+            ),
+            (
+                Method::POST,
+                "/api/orders/events/e1/queue/admission",
+                RouteClass::Writes,
+            ),
         ];
         for (method, path, class) in cases {
             assert_eq!(RouteClass::of(&method, path), class, "{method} {path}");
@@ -679,6 +740,8 @@ mod tests {
             writes: policy(3, 60),
             reads: policy(2, 60),
             door: policy(2, 60),
+            queue_joins: policy(2, 60),
+            queue_joins_per_address: policy(3, 60),
             other,
         };
         let keys = Arc::new(TokenKeys::new("test-secret-test-secret-test-secret"));

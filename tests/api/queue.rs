@@ -35,6 +35,7 @@ macro_rules! on_both_ttl_stores {
 }
 
 on_both_ttl_stores!(
+    joins_are_limited_per_account_and_per_address,
     a_queued_event_sells_only_to_admitted_buyers_in_queue_order,
     an_expired_or_borrowed_admission_is_refused,
     joins_need_the_proof_the_queue_asks_for,
@@ -511,4 +512,46 @@ async fn the_stream_tells_every_watcher_how_far_admission_has_come(kv: Kv) {
     assert_eq!(off.status(), 204);
     let closed = watchers[0].next().await;
     assert_eq!(closed.event, "closed");
+}
+
+async fn joins_are_limited_per_account_and_per_address(kv: Kv) {
+    let limits = [
+        ("RATE_LIMIT_DISABLED", "false"),
+        ("RATE_LIMIT_QUEUE_JOINS", "2/60"),
+        ("RATE_LIMIT_QUEUE_JOINS_PER_ADDRESS", "4/60"),
+    ];
+    let Some(infra) = infra(kv).await else { return };
+    let s = spawn_with(Db::Sqlite, &limits, infra).await;
+    let event_id = event(&s, 1, 10, 0.0).await;
+    configure(&s, &event_id, 60_000, json!({})).await;
+    // Per-test accounts: the Redis counters outlive the test.
+    let run = now_millis();
+    let join = |user: String| {
+        let path = queue_path(&event_id, "/me");
+        let s = &s;
+        async move { post(s, &token_for(&user), &path, json!({})).await }
+    };
+    let one = format!("q-limit-{run}-a");
+    assert_eq!(join(one.clone()).await.status(), 201);
+    assert_eq!(join(one.clone()).await.status(), 200);
+    let again = join(one).await;
+    assert_eq!(again.status(), 429, "the account's quota");
+    assert_eq!(
+        again.headers()["ratelimit-policy"],
+        "\"queue-joins\";q=2;w=60"
+    );
+    // Other accounts from the same address: two more joins, then the address's quota.
+    assert_eq!(join(format!("q-limit-{run}-b")).await.status(), 201);
+    assert_eq!(join(format!("q-limit-{run}-c")).await.status(), 201);
+    let bulk = join(format!("q-limit-{run}-d")).await;
+    let body = assert_error(bulk, 429, "RATE_LIMITED").await;
+    assert!(body["error"].as_str().unwrap().contains("retry"), "{body}");
+    // Reading one's place is not a join.
+    let place = get_json(
+        &s,
+        Some(&token_for(&format!("q-limit-{run}-b"))),
+        &queue_path(&event_id, "/me"),
+    )
+    .await;
+    assert_eq!(place["state"], "waiting");
 }
