@@ -8,6 +8,7 @@
 //! cargo run --release -p loadgen -- stream --streams 1000
 //! cargo run --release -p loadgen -- waitlist --entries 200000
 //! cargo run --release -p loadgen -- door --connections 64 --seconds 10
+//! cargo run --release -p loadgen -- queue --accounts 100000
 //! ```
 //!
 //! Without `--url` it starts its own stack in-process (embedded adapters, rate limits off, a
@@ -22,6 +23,7 @@ mod door;
 mod fill;
 mod hammer;
 mod onsale;
+mod queue;
 mod quota;
 mod replicas;
 mod report;
@@ -78,6 +80,10 @@ enum Scenario {
     /// 20,000 tickets at the door: the offline download, a batch of 10,000 offline scans,
     /// online scans, and offline verification with the public key alone.
     Door(DoorArgs),
+    /// A hot on-sale behind an admission queue: joins before and after the opening, place
+    /// reads, the order and rate of admission, holds refused without admission, and admitted
+    /// buyers' purchases beside buyers of an event without a queue.
+    Queue(QueueArgs),
     /// An offline verifier: downloads an event's keys and tickets, then checks passes offline.
     Verify(VerifyArgs),
     /// Holdfast as separate processes (3 orders, 2 events, 2 gateways, 2 notifications, auth,
@@ -286,6 +292,34 @@ pub struct DoorArgs {
 }
 
 #[derive(Args, Clone)]
+pub struct QueueArgs {
+    /// Joining, reading and buying connections.
+    #[command(flatten)]
+    pub target: Target,
+    /// People who join.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(2..))]
+    pub accounts: u64,
+    /// The share who join before the opening.
+    #[arg(long, default_value_t = 0.6)]
+    pub early: f64,
+    /// Admission rate, buyers a minute.
+    #[arg(long, default_value_t = 60_000)]
+    pub rate: u32,
+    /// Seconds of place reads.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub read_seconds: u64,
+    /// Seconds between the two reads the admission rate is measured over.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate_seconds: u64,
+    /// Admitted buyers buying at once (and as many buyers of an event without a queue).
+    #[arg(long, default_value_t = 64)]
+    pub buyers: usize,
+    /// Purchases per buying run.
+    #[arg(long, default_value_t = 2_000)]
+    pub purchases: u64,
+}
+
+#[derive(Args, Clone)]
 pub struct VerifyArgs {
     /// The gateway to download from.
     #[arg(long)]
@@ -404,6 +438,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Quota(a) => &a.target,
         Scenario::Fill(a) => &a.target,
         Scenario::Door(a) => &a.target,
+        Scenario::Queue(a) => &a.target,
         // Offline: no stack, no load.
         Scenario::Verify(args) => return door::verify(args).await,
         // Starts its own processes.
@@ -435,6 +470,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Quota(args) => quota::run(&url, args).await,
         Scenario::Fill(args) => fill::run(&url, args).await,
         Scenario::Door(args) => door::run(&url, args).await,
+        Scenario::Queue(args) => queue::run(&url, args).await,
         Scenario::Verify(args) => door::verify(args).await,
         Scenario::Replicas(args) => replicas::run(args).await,
     }

@@ -41,16 +41,21 @@ fn resident_mb() -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-/// Holds `seats` of `event_id` for `token`'s user, pays and buys them.
-async fn buy(
+/// Holds `seats` of `event_id` for `token`'s user, pays and buys them (with `pass` as the
+/// `Admission-Pass` of the hold and the purchase, on an event sold through a queue).
+pub async fn buy(
     client: &reqwest::Client,
     url: &str,
     token: &str,
     event_id: &str,
     seats: &[String],
+    pass: Option<&str>,
 ) -> anyhow::Result<()> {
-    let held: Value = client
-        .post(format!("{url}/api/orders/holds"))
+    let with_pass = |request: reqwest::RequestBuilder| match pass {
+        Some(pass) => request.header("Admission-Pass", pass),
+        None => request,
+    };
+    let held: Value = with_pass(client.post(format!("{url}/api/orders/holds")))
         .bearer_auth(token)
         .json(&json!({"eventId": event_id, "seatIds": seats}))
         .send()
@@ -73,8 +78,7 @@ async fn buy(
         .json(&json!({"paymentIntentId": intent["paymentIntentId"], "clientSecret": intent["clientSecret"]}))
         .send()
         .await?;
-    let bought = client
-        .post(format!("{url}/api/orders/purchase"))
+    let bought = with_pass(client.post(format!("{url}/api/orders/purchase")))
         .bearer_auth(token)
         .json(&json!({"eventId": event_id, "holdId": hold_id, "seatIds": seats, "paymentIntentId": intent["paymentIntentId"]}))
         .send()
@@ -152,7 +156,7 @@ async fn buyers(
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let seat = format!("R{}-S{}", 1 + n / seats_per_row, 1 + n % seats_per_row);
                 let t = Instant::now();
-                match buy(&client, &url, &token, &event_id, &[seat]).await {
+                match buy(&client, &url, &token, &event_id, &[seat], None).await {
                     Ok(()) => latencies.record(t.elapsed()),
                     Err(_) => failures += 1,
                 }
@@ -227,7 +231,15 @@ pub async fn run(url: &str, args: &WaitlistArgs) -> anyhow::Result<()> {
     // The waitlisted event is sold out: one seat, bought.
     let sold_out = create_event(&client, url, 1, 1).await?;
     let owner = token(&format!("{:024x}", 0xc000_0000_0000u64), Role::User)?;
-    buy(&client, url, &owner, &sold_out, &["R1-S1".to_string()]).await?;
+    buy(
+        &client,
+        url,
+        &owner,
+        &sold_out,
+        &["R1-S1".to_string()],
+        None,
+    )
+    .await?;
     let (rows, per_row) = (100_u64, 200_u64);
     let other = create_event(&client, url, rows as u32, per_row as u32).await?;
     let next_seat = Arc::new(AtomicU64::new(0));

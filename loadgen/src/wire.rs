@@ -62,6 +62,31 @@ impl Connection {
         self.read_answer().await
     }
 
+    /// `GET {path}` with a bearer token; answers the status code.
+    pub async fn get(&mut self, path: &str, bearer: &str) -> anyhow::Result<u16> {
+        use std::io::Write;
+        self.request.clear();
+        write!(
+            self.request,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {bearer}\r\n\r\n",
+            self.host,
+        )?;
+        self.stream.write_all(&self.request).await?;
+        self.read_answer().await
+    }
+
+    /// The unsigned integer after `"{field}":` in the last answer, if there is one.
+    pub fn number_after(&self, field: &str) -> Option<u64> {
+        let needle = format!("\"{field}\":");
+        let at = find(&self.answer, needle.as_bytes())? + needle.len();
+        let digits: Vec<u8> = self.answer[at..]
+            .iter()
+            .copied()
+            .take_while(u8::is_ascii_digit)
+            .collect();
+        std::str::from_utf8(&digits).ok()?.parse().ok()
+    }
+
     /// Whether the last answer (head or body) contains `needle`, such as an error code.
     pub fn answered(&self, needle: &[u8]) -> bool {
         find(&self.answer, needle).is_some()
@@ -170,20 +195,23 @@ mod tests {
     #[tokio::test]
     async fn answers_by_length_and_by_chunks_are_read_whole_on_one_connection() {
         let (url, task) = server(vec![
-            "HTTP/1.1 201 Created\r\ncontent-length: 12\r\n\r\n{\"ok\":true}\n",
+            "HTTP/1.1 201 Created\r\ncontent-length: 12\r\n\r\n{\"place\":12}",
             "HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;x=y\r\nabc\r\n0\r\n\r\n",
             "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
         ])
         .await;
         let mut connection = Connection::open(&url).await.unwrap();
         let body = br#"{"a":1}"#;
+        assert_eq!(connection.number_after("a"), None);
         assert_eq!(connection.post_json("/x", "t0k", body).await.unwrap(), 201);
+        assert_eq!(connection.number_after("place"), Some(12));
         assert_eq!(connection.post_json("/y", "t0k", body).await.unwrap(), 409);
-        assert_eq!(connection.post_json("/z", "t0k", body).await.unwrap(), 200);
+        assert_eq!(connection.get("/z", "t0k").await.unwrap(), 200);
         let received = String::from_utf8(task.await.unwrap()).unwrap();
         assert!(received.starts_with("POST /x HTTP/1.1\r\nHost: 127.0.0.1:"));
         assert!(received.contains("Authorization: Bearer t0k\r\n"));
         assert!(received.contains("Content-Length: 7\r\n\r\n{\"a\":1}POST /y"));
+        assert!(received.contains("GET /z HTTP/1.1\r\n"));
     }
 
     #[tokio::test]
