@@ -82,9 +82,11 @@ pub struct HoldId(String);
 /// Holds seats for the caller: all requested seats or none. The hold expires unless bought or
 /// refreshed.
 #[utoipa::path(post, path = "/holds", tag = "holds", request_body = HoldRequest,
+    params(("Admission-Pass" = Option<String>, Header, description = "The buyer's admission, on an event sold through an admission queue")),
     responses(
         (status = 201, description = "Held", body = HoldCreated),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_ID`, `INVALID_SEATS` (unknown seat, duplicates, more than `MAX_SEATS_PER_HOLD`)", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_EXPIRED` (with `details.expiredAt`): the event sells through an admission queue", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
         (status = 409, description = "`CONFLICT_SEATS` with `details.conflicts` (and a top-level `conflicts`); `HOLD_LIMIT`; `LAYOUT_CHANGING`", body = ErrorBody),
     ))]
@@ -167,9 +169,11 @@ pub struct BestHold {
 /// does not; with `allowSplit`, the best seats apart when no row has room. The answer is a
 /// hold like any other: buy it, refresh it or release it.
 #[utoipa::path(post, path = "/holds/best", tag = "holds", request_body = BestHoldRequest,
+    params(("Admission-Pass" = Option<String>, Header, description = "The buyer's admission, on an event sold through an admission queue")),
     responses(
         (status = 201, description = "Held", body = BestHold),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (`eventId` of a grid event, `count`, an unknown `category` or `section`), `INVALID_ID`", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_EXPIRED` (with `details.expiredAt`): the event sells through an admission queue", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
         (status = 409, description = "`NO_SEATS_AVAILABLE` with `details.available` (seats left per category and section); `HOLD_LIMIT`; `LAYOUT_CHANGING`; `CONFLICT_SEATS` when other buyers kept taking the seats found (retry)", body = ErrorBody),
     ))]
@@ -297,11 +301,13 @@ pub async fn details(
 
 /// Extends a hold, by `extendSeconds` or the default; capped per call and in total lifetime.
 /// The body is optional.
-#[utoipa::path(post, path = "/holds/{hold_id}/refresh", tag = "holds", params(HoldId),
+#[utoipa::path(post, path = "/holds/{hold_id}/refresh", tag = "holds",
+    params(HoldId, ("Admission-Pass" = Option<String>, Header, description = "The buyer's admission, on an event sold through an admission queue")),
     request_body(content = Option<RefreshRequest>, description = "Optional; empty means the default extension"),
     responses(
         (status = 200, description = "Extended", body = HoldTtl),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_EXPIRED` (with `details.expiredAt`): the event sells through an admission queue", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
     ))]
 pub async fn refresh(
@@ -346,11 +352,13 @@ pub struct ChangeRequest {
 /// Changes a hold's seats in one step: adds seats, drops some, or swaps some for others. The
 /// seats it keeps stay held throughout; if a seat to add is taken, nothing changes. The hold
 /// keeps its id and expiry.
-#[utoipa::path(put, path = "/holds/{hold_id}/seats", tag = "holds", params(HoldId),
+#[utoipa::path(put, path = "/holds/{hold_id}/seats", tag = "holds",
+    params(HoldId, ("Admission-Pass" = Option<String>, Header, description = "The buyer's admission, on an event sold through an admission queue")),
     request_body = ChangeRequest,
     responses(
         (status = 200, description = "The hold with its new seats", body = HoldDetails),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED`, `INVALID_SEATS` (unknown, repeated, too many, a companion seat without its space, a waitlist offer)", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_EXPIRED` (with `details.expiredAt`): the event sells through an admission queue", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: gone or not yours", body = ErrorBody),
         (status = 409, description = "`CONFLICT_SEATS` with `details.conflicts`: a seat to add is taken; the hold is unchanged", body = ErrorBody),
     ))]

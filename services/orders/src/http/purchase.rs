@@ -78,13 +78,15 @@ fn request_hash(request: &PurchaseRequest) -> String {
 /// sold seats and its announcement are written in one transaction. With an `Idempotency-Key`
 /// a retry answers the first answer again, with `Idempotent-Replayed: true`.
 #[utoipa::path(post, path = "/purchase", tag = "orders",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body replays the first answer")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; the same key with the same body replays the first answer"),
+        ("Admission-Pass" = Option<String>, Header, description = "The buyer's admission, on an event sold through an admission queue")),
     request_body = PurchaseRequest,
     responses(
         (status = 201, description = "Bought (or replayed, with `Idempotent-Replayed: true`)", body = Purchased,
             headers(("idempotent-replayed" = String, description = "`true` on a replay"))),
         (status = 400, description = "`INVALID_JSON`, `VALIDATION_FAILED` (also `paymentIntentId` missing for seats that are not free), `INVALID_ID`, `INVALID_IDEMPOTENCY_KEY`", body = ErrorBody),
         (status = 402, description = "`PAYMENT_REQUIRED`: no such intent of yours, or it has not succeeded", body = ErrorBody),
+        (status = 403, description = "`ADMISSION_REQUIRED`, `ADMISSION_EXPIRED` (with `details.expiredAt`): the event sells through an admission queue", body = ErrorBody),
         (status = 404, description = "`NOT_FOUND`: no such event", body = ErrorBody),
         (status = 409, description = "`HOLD_NOT_FOUND`, `SEAT_ALREADY_RESERVED` (with `conflicts`), `PAYMENT_MISMATCH` (amount, currency, or already used), `LAYOUT_CHANGED`, `IDEMPOTENCY_IN_PROGRESS`", body = ErrorBody),
         (status = 422, description = "`IDEMPOTENCY_KEY_REUSED`: the key came with another request", body = ErrorBody),

@@ -35,17 +35,19 @@ local function queue()
     if not q[1] then return nil end
     return {opens_at = tonumber(q[1]), rate = tonumber(q[2]), window = tonumber(q[3]),
         early = q[4], base = tonumber(q[5]), base_at = tonumber(q[6]),
-        pace_rate = tonumber(q[7]), proof = tonumber(q[8] or '0')}
+        pace_rate = tonumber(q[7]), proof = tonumber(q[8] or '0'), stored = q}
 end
 local function admitted_by(q, now)
     local elapsed = math.max(0, now - q.base_at)
     return q.base + math.floor(elapsed * q.pace_rate / 60000)
 end
 local function fmt(n) return string.format('%.0f', n) end
--- The fields every answer about a queue carries.
+-- The fields every answer about a queue carries: the stored ones as they are, then the time
+-- and how many are in. Numbers computed here are answered as numbers (integer replies, all
+-- below 2^53): formatting them as text was most of a place read's work.
 local function described(q, now)
-    return {fmt(q.opens_at), fmt(q.rate), fmt(q.window), q.early, fmt(q.base), fmt(q.base_at),
-        fmt(q.pace_rate), fmt(now), fmt(admitted_by(q, now)), fmt(q.proof)}
+    local s = q.stored
+    return {s[1], s[2], s[3], s[4], s[5], s[6], s[7], now, admitted_by(q, now), s[8] or '0'}
 end
 ";
 
@@ -99,15 +101,15 @@ static OVERVIEW: LazyLock<Script> = LazyLock::new(|| {
         if not q then return {} end
         local now = now_ms()
         local answer = described(q, now)
-        answer[#answer + 1] = fmt(redis.call('ZCARD', KEYS[2]))
-        answer[#answer + 1] = fmt(redis.call('HLEN', KEYS[4]))
+        answer[#answer + 1] = redis.call('ZCARD', KEYS[2])
+        answer[#answer + 1] = redis.call('HLEN', KEYS[4])
         local shopping = ''
         if ARGV[2] == '1' then
             local count = 0
             for _, expiry in ipairs(redis.call('HVALS', KEYS[4])) do
                 if tonumber(expiry) > now then count = count + 1 end
             end
-            shopping = fmt(count)
+            shopping = count
         end
         answer[#answer + 1] = shopping
         return answer
@@ -156,10 +158,16 @@ static STANDING: LazyLock<Script> = LazyLock::new(|| {
         local now = now_ms()
         local answer = described(q, now)
         local rank = redis.call('ZRANK', KEYS[2], ARGV[2])
+        local placed = rank and now >= q.opens_at
         answer[#answer + 1] = rank and '1' or '0'
-        answer[#answer + 1] = (rank and now >= q.opens_at) and fmt(rank + 1) or ''
-        answer[#answer + 1] = fmt(redis.call('ZCARD', KEYS[2]))
-        answer[#answer + 1] = redis.call('HGET', KEYS[4], ARGV[2]) or ''
+        answer[#answer + 1] = placed and rank + 1 or ''
+        answer[#answer + 1] = redis.call('ZCARD', KEYS[2])
+        -- Only a place that is in can have been admitted (places in never go out).
+        local admission = ''
+        if placed and rank + 1 <= admitted_by(q, now) then
+            admission = redis.call('HGET', KEYS[4], ARGV[2]) or ''
+        end
+        answer[#answer + 1] = admission
         return answer
         ",
     )
@@ -180,8 +188,8 @@ static ADMIT: LazyLock<Script> = LazyLock::new(|| {
         local rank = redis.call('ZRANK', KEYS[2], ARGV[2])
         if not rank then return {'not-in-line'} end
         local admitted = admitted_by(q, now)
-        if now < q.opens_at then return {'waiting', '', fmt(admitted)} end
-        if rank + 1 > admitted then return {'waiting', fmt(rank + 1), fmt(admitted)} end
+        if now < q.opens_at then return {'waiting', '', admitted} end
+        if rank + 1 > admitted then return {'waiting', rank + 1, admitted} end
         local expiry = fmt(now + q.window)
         redis.call('HSET', KEYS[4], ARGV[2], expiry)
         keep()
