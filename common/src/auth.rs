@@ -177,6 +177,21 @@ pub fn role_changed_key(user_id: &str) -> String {
     format!("auth:role-changed:{user_id}")
 }
 
+/// The TTL-store key counting every revocation auth writes (a revoked session, a role change),
+/// bumped after the fact itself is written: a reader that sees the same count twice knows that
+/// nothing was revoked in between, and may keep what it read of any session meanwhile.
+pub const REVOCATIONS_GENERATION_KEY: &str = "auth:revocations:generation";
+
+/// Counts one more revocation (see [`REVOCATIONS_GENERATION_KEY`]); call it after writing the
+/// revoked session or the role change.
+pub async fn count_revocation(kv: &dyn crate::kv::TtlStore) -> Result<(), crate::kv::KvError> {
+    // Long past any access token: a count that expired reads as absent, which is a change too.
+    const KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+    kv.increment(REVOCATIONS_GENERATION_KEY, 1, KEPT)
+        .await
+        .map(|_| ())
+}
+
 /// The bearer token of a request's `headers`, if it has a well-formed `Authorization: Bearer …`.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -107,6 +107,7 @@ pub async fn set_role(
             state.settings.access_token_ttl,
         )
         .await?;
+    holdfast_common::auth::count_revocation(&*state.infra.kv).await?;
     tracing::info!(admin = %caller.id(), user_id = %user.id, role = %role, "role changed");
     Ok(Json(UserView::from(&user)))
 }

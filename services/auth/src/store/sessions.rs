@@ -255,6 +255,7 @@ impl Sessions {
                 self.policy.access_ttl,
             )
             .await?;
+        holdfast_common::auth::count_revocation(&*self.kv).await?;
         self.kv.delete(&session_key(sid)).await.map(|_| ())
     }
 }
