@@ -140,7 +140,13 @@ impl Revocations {
                     || now.duration_since(f.read_at) < FRESH_FOR
             });
             if known.len() >= MAX_REMEMBERED {
-                known.clear();
+                // All still vouched for: forget every other one (they are read again when
+                // they come back), so the work of this pass is spread over as many inserts.
+                let mut keep = false;
+                known.retain(|_, _| {
+                    keep = !keep;
+                    keep
+                });
             }
         }
         known.insert(key, facts);
