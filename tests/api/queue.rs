@@ -67,15 +67,17 @@ async fn send(
     .unwrap()
 }
 
-/// Turns the event's queue on as its organizer, opening `opens_in_ms` from now.
-async fn configure(s: &TestStack, event_id: &str, opens_in_ms: i64, extra: Value) -> Value {
-    let mut body = json!({"opensAt": format_millis(now_millis() + opens_in_ms)});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+/// The organizer's `method` on the event's queue with `body`, which must answer 200; its
+/// answer.
+async fn as_organizer(
+    s: &TestStack,
+    method: reqwest::Method,
+    event_id: &str,
+    body: Value,
+) -> Value {
     let res = send(
         s,
-        reqwest::Method::PUT,
+        method,
         &organizer(s).await,
         &queue_path(event_id, ""),
         Some(body),
@@ -85,17 +87,25 @@ async fn configure(s: &TestStack, event_id: &str, opens_in_ms: i64, extra: Value
     res.json().await.unwrap()
 }
 
+/// Turns the event's queue on as its organizer, opening `opens_in_ms` from now.
+async fn configure(s: &TestStack, event_id: &str, opens_in_ms: i64, extra: Value) -> Value {
+    let mut body = json!({"opensAt": format_millis(now_millis() + opens_in_ms)});
+    body.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    as_organizer(s, reqwest::Method::PUT, event_id, body).await
+}
+
+/// Turns the event's queue off as its organizer.
+async fn turn_off(s: &TestStack, event_id: &str) {
+    let path = queue_path(event_id, "");
+    let off = send(s, reqwest::Method::DELETE, &organizer(s).await, &path, None).await;
+    assert_eq!(off.status(), 204);
+}
+
+/// Changes the queue's pace as its organizer.
 async fn pace(s: &TestStack, event_id: &str, body: Value) -> Value {
-    let res = send(
-        s,
-        reqwest::Method::PATCH,
-        &organizer(s).await,
-        &queue_path(event_id, ""),
-        Some(body),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    as_organizer(s, reqwest::Method::PATCH, event_id, body).await
 }
 
 /// A hold of `seats`, with `pass` as the `Admission-Pass` header if given.
@@ -280,15 +290,7 @@ async fn a_queued_event_sells_only_to_admitted_buyers_in_queue_order(kv: Kv) {
     assert_eq!((&moved["place"], &moved["ahead"]), (&json!(2), &json!(0)));
 
     // Turned off, the event sells as before.
-    let off = send(
-        &s,
-        reqwest::Method::DELETE,
-        &organizer(&s).await,
-        &queue_path(&event_id, ""),
-        None,
-    )
-    .await;
-    assert_eq!(off.status(), 204);
+    turn_off(&s, &event_id).await;
     assert_eq!(
         hold_with(&s, &buyers[third], &event_id, &["R2-S1"], None)
             .await
@@ -501,15 +503,7 @@ async fn the_stream_tells_every_watcher_how_far_admission_has_come(kv: Kv) {
         );
     }
     // Turned off: the watchers are told, and the stream ends.
-    let off = send(
-        &s,
-        reqwest::Method::DELETE,
-        &organizer(&s).await,
-        &queue_path(&event_id, ""),
-        None,
-    )
-    .await;
-    assert_eq!(off.status(), 204);
+    turn_off(&s, &event_id).await;
     let closed = watchers[0].next().await;
     assert_eq!(closed.event, "closed");
 }
