@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use holdfast_common::auth::Role;
-use holdfast_common::when::format_millis;
+use holdfast_common::when::{format_millis, now_millis};
 use serde_json::{Value, json};
 
 use crate::QueueArgs;
@@ -40,10 +40,6 @@ const SEATS_PER_ROW: u32 = 200;
 /// The id of queued person `n`.
 fn person(n: u64) -> String {
     format!("{:024x}", 0xa000_0000_0000u64 + n)
-}
-
-fn now_ms() -> i64 {
-    holdfast_common::when::now_millis()
 }
 
 /// One join: who, and when it was sent and answered (since the run's start).
@@ -408,7 +404,7 @@ pub async fn run(url: &str, args: &QueueArgs) -> anyhow::Result<()> {
     );
     let event_id = create_event(&client, url, ROWS, SEATS_PER_ROW).await?;
     // Opens an hour from now: moved to the end of the early joins below.
-    configure(&client, url, &event_id, now_ms() + 3_600_000, args.rate).await?;
+    configure(&client, url, &event_id, now_millis() + 3_600_000, args.rate).await?;
 
     // 1. Joins, before and after the opening.
     let start = Instant::now();
@@ -421,7 +417,7 @@ pub async fn run(url: &str, args: &QueueArgs) -> anyhow::Result<()> {
         0,
         early_elapsed,
     );
-    configure(&client, url, &event_id, now_ms() + 200, args.rate).await?;
+    configure(&client, url, &event_id, now_millis() + 200, args.rate).await?;
     tokio::time::sleep(Duration::from_millis(250)).await;
     let late_start = start.elapsed();
     let (late_joins, late_latencies) =

@@ -81,7 +81,7 @@ pub struct Pass {
     pub expires_at_ms: i64,
 }
 
-/// 403 unless `caller` runs the event.
+/// 403 unless `caller` runs the event; the event's capacity (for the default rate).
 async fn check_organizer(
     ports: &Ports,
     caller: &AuthUser,
@@ -339,6 +339,20 @@ impl Gate {
                 read_at: Instant::now(),
             },
         );
+    }
+
+    /// Lets `user_id` go on with `hold` (keep it longer, buy it): as [`Gate::check`] on its
+    /// event, except for a waitlist offer, whose buyer the waitlist chose.
+    pub async fn check_hold(
+        &self,
+        user_id: &str,
+        hold: &crate::domain::hold::Hold,
+        pass: Option<&str>,
+    ) -> Result<(), OrdersError> {
+        if hold.offer {
+            return Ok(());
+        }
+        self.check(user_id, &hold.event_id, pass).await
     }
 
     /// Lets `user_id` hold or buy on the event: always without a queue; with one, only with

@@ -98,13 +98,8 @@ pub async fn buy(
     receipt: Option<Receipt<'_>>,
 ) -> Result<Outcome, OrdersError> {
     let hold = held_seats(ports, buyer, purchase).await?;
-    if !hold.offer {
-        let pass = purchase.admission_pass.as_deref();
-        ports
-            .gate
-            .check(buyer.id(), &purchase.event_id, pass)
-            .await?;
-    }
+    let pass = purchase.admission_pass.as_deref();
+    ports.gate.check_hold(buyer.id(), &hold, pass).await?;
     let layout = ports.layouts.existing(&purchase.event_id).await?;
     let total = price(&layout, &hold);
     let intent = payment(ports, buyer, purchase, total, &layout.currency).await?;

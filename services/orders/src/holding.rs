@@ -149,6 +149,20 @@ pub async fn change(
     Ok(changed)
 }
 
+/// Extends `hold` by `extend` (or the default), within the caps; `None` when it is gone.
+/// Keeping seats longer is shopping longer: on a queued event, `user_id`'s admission (`pass`)
+/// must still stand.
+pub async fn refresh(
+    ports: &Ports,
+    hold: Hold,
+    extend: Option<Duration>,
+    user_id: &str,
+    pass: Option<&str>,
+) -> Result<Option<Hold>, OrdersError> {
+    ports.gate.check_hold(user_id, &hold, pass).await?;
+    Ok(ports.holds.refresh(hold, extend).await?)
+}
+
 /// Releases `hold`: every seat of it is free again (and offered to the waitlist).
 pub async fn release(ports: &Ports, hold: &Hold) -> Result<(), OrdersError> {
     ports.holds.release(hold).await?;

@@ -320,15 +320,8 @@ pub async fn refresh(
     // The body is optional: an empty one means "the default extension".
     let request: RefreshRequest = super::optional_json(&body)?;
     let hold = usable(&state, &caller, &hold_id).await?;
-    if !hold.offer {
-        // Keeping seats longer is shopping longer: a queued event's admission must still hold.
-        let gate = &state.admission.gate;
-        gate.check(caller.id(), &hold.event_id, pass.as_deref())
-            .await?;
-    }
-    let refreshed = state
-        .holds
-        .refresh(hold, request.extend_seconds.map(Duration::from_secs))
+    let extend = request.extend_seconds.map(Duration::from_secs);
+    let refreshed = holding::refresh(&state.holding, hold, extend, caller.id(), pass.as_deref())
         .await?
         .ok_or(OrdersError::NoSuchHold)?;
     Ok(Json(HoldTtl {

@@ -121,7 +121,7 @@ pub trait AdmissionQueue: Send + Sync {
     async fn settings(&self, event_id: &EventId) -> Result<Option<(QueueSettings, Pace)>, KvError>;
 
     /// The event's queue as a whole; `count_shopping` also counts the admissions that have not
-    /// expired (work in the number of admissions, for the organizer's sales view). `None`
+    /// expired (for the organizer's sales view: in process that reads every admission). `None`
     /// without a queue.
     async fn overview(
         &self,

@@ -18,7 +18,8 @@ use crate::domain::ids::EventId;
 const KEY_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Every script starts with these. KEYS[1] settings hash, KEYS[2] line, KEYS[3] number of the
-/// last late joiner, KEYS[4] admissions (user → expiry); ARGV[1] key lifetime (ms).
+/// last late joiner, KEYS[4] admissions (a sorted set of users scored by their expiry, so the
+/// unexpired ones are counted in bounded work); ARGV[1] key lifetime (ms).
 const LIBRARY: &str = r"
 local LATE = 4503599627370496
 local function now_ms()
@@ -102,14 +103,10 @@ static OVERVIEW: LazyLock<Script> = LazyLock::new(|| {
         local now = now_ms()
         local answer = described(q, now)
         answer[#answer + 1] = redis.call('ZCARD', KEYS[2])
-        answer[#answer + 1] = redis.call('HLEN', KEYS[4])
+        answer[#answer + 1] = redis.call('ZCARD', KEYS[4])
         local shopping = ''
         if ARGV[2] == '1' then
-            local count = 0
-            for _, expiry in ipairs(redis.call('HVALS', KEYS[4])) do
-                if tonumber(expiry) > now then count = count + 1 end
-            end
-            shopping = count
+            shopping = redis.call('ZCOUNT', KEYS[4], '(' .. fmt(now), '+inf')
         end
         answer[#answer + 1] = shopping
         return answer
@@ -142,7 +139,7 @@ static JOIN: LazyLock<Script> = LazyLock::new(|| {
 static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r"
-        if redis.call('HEXISTS', KEYS[4], ARGV[2]) == 1 then return 0 end
+        if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
         return redis.call('ZREM', KEYS[2], ARGV[2])
         ",
     )
@@ -165,7 +162,7 @@ static STANDING: LazyLock<Script> = LazyLock::new(|| {
         -- Only a place that is in can have been admitted (places in never go out).
         local admission = ''
         if placed and rank + 1 <= admitted_by(q, now) then
-            admission = redis.call('HGET', KEYS[4], ARGV[2]) or ''
+            admission = redis.call('ZSCORE', KEYS[4], ARGV[2]) or ''
         end
         answer[#answer + 1] = admission
         return answer
@@ -181,7 +178,7 @@ static ADMIT: LazyLock<Script> = LazyLock::new(|| {
         local q = queue()
         if not q then return {'no-queue'} end
         local now = now_ms()
-        local given = redis.call('HGET', KEYS[4], ARGV[2])
+        local given = redis.call('ZSCORE', KEYS[4], ARGV[2])
         if given then
             return {tonumber(given) > now and 'admitted' or 'expired', given}
         end
@@ -191,7 +188,7 @@ static ADMIT: LazyLock<Script> = LazyLock::new(|| {
         if now < q.opens_at then return {'waiting', '', admitted} end
         if rank + 1 > admitted then return {'waiting', rank + 1, admitted} end
         local expiry = fmt(now + q.window)
-        redis.call('HSET', KEYS[4], ARGV[2], expiry)
+        redis.call('ZADD', KEYS[4], expiry, ARGV[2])
         keep()
         return {'admitted', expiry}
         ",
